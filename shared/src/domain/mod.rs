@@ -1,0 +1,9 @@
+//! The domain: values, evidence and the at-risk rules. Pure: no I/O, no clock, no AWS.
+
+pub mod evidence;
+pub mod rules;
+pub mod values;
+
+pub use evidence::{Evidence, Fact, Policy, PolicyStatus, SyncFailed, sync_evidence};
+pub use rules::{AgencyOf, Applied, BookEntry, HistoryRecord, Reason, Risk, apply, project};
+pub use values::{AgencyId, AgentId, Email, EvidenceId, FederalExchangeId, InvalidValue, Name, Npn, PlanYear};

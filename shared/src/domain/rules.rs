@@ -1,0 +1,291 @@
+//! The at-risk rules of SPEC §3 as pure functions.
+//!
+//! The book entries of an application are a *projection* of its evidence: `project` replays the
+//! evidence in time order (ties broken by evidence id), so the same set of evidence gives the same
+//! entries whatever order it arrived in and however often. `apply` adds one piece of evidence to
+//! what is stored and says what changed, with a history record for every change.
+//!
+//! Replaying, rather than patching the stored state with each event, is what makes late evidence
+//! right: a submission that arrives after a newer sync is placed before that sync, so the sync,
+//! being newer, still decides.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::evidence::{Evidence, Fact, Policy};
+use super::values::{AgencyId, AgentId, EvidenceId, Name, Npn};
+
+/// One application in one agent's book, as the rules see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookEntry {
+    pub agent_id: AgentId,
+    /// The NPN with which the owner last submitted the application.
+    pub expected_npn: Npn,
+    pub client_name: Name,
+    pub risk: Option<Risk>,
+    pub last_synced_at: Option<DateTime<Utc>>,
+    pub archived: bool,
+    /// Time of the newest evidence that reached this entry.
+    pub evidence_at: DateTime<Utc>,
+}
+
+impl BookEntry {
+    pub fn is_at_risk(&self) -> bool {
+        self.risk.is_some()
+    }
+}
+
+/// Why and since when an entry is at risk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Risk {
+    /// Time of the evidence that started the current at-risk spell.
+    pub since: DateTime<Utc>,
+    /// When the system flagged it: this, not `since`, counts for the alert indicator, so that
+    /// evidence arriving late with an old time still shows as new.
+    pub flagged_at: DateTime<Utc>,
+    pub reason: Reason,
+    /// The NPN that holds, or claimed, the AOR; `None` when the marketplace shows no AOR.
+    pub other_npn: Option<Npn>,
+    /// The agent behind `other_npn`, where known.
+    pub other_agent_id: Option<AgentId>,
+    /// Whether that agent is in the owner's agency, where both are known.
+    pub other_agent_same_agency: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    PlatformSubmission,
+    MarketplaceAorMismatch,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PlatformSubmission => "platform_submission",
+            Self::MarketplaceAorMismatch => "marketplace_aor_mismatch",
+        }
+    }
+}
+
+/// The agency of each agent the rules may meet, to tell a swap inside the agency from one across
+/// agencies. Agents missing from it are simply "not known".
+pub type AgencyOf = HashMap<AgentId, AgencyId>;
+
+/// What one piece of evidence did to one entry, kept so that nothing changes without a trace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryRecord {
+    pub agent_id: AgentId,
+    pub recorded_at: DateTime<Utc>,
+    pub evidence_id: EvidenceId,
+    pub before: Option<BookEntry>,
+    pub after: Option<BookEntry>,
+}
+
+/// The result of applying evidence to an application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// Every entry of the application after the evidence, by agent.
+    pub entries: BTreeMap<AgentId, BookEntry>,
+    /// One record per entry that changed (created, updated or removed).
+    pub history: Vec<HistoryRecord>,
+}
+
+/// Applies `evidence` to an application whose evidence so far is `log` and whose entries as stored
+/// are `stored`. Returns `None` when the evidence is already in the log: the same event twice
+/// changes nothing the second time.
+pub fn apply(
+    log: &[Evidence],
+    stored: &BTreeMap<AgentId, BookEntry>,
+    evidence: &Evidence,
+    agencies: &AgencyOf,
+    now: DateTime<Utc>,
+) -> Option<Applied> {
+    if log.iter().any(|known| known.id == evidence.id) {
+        return None;
+    }
+    let mut full_log = log.to_vec();
+    full_log.push(evidence.clone());
+    let mut entries = project(&full_log, agencies, now);
+    keep_flag_times(&mut entries, stored);
+
+    let mut history = Vec::new();
+    let agents = stored.keys().chain(entries.keys()).collect::<std::collections::BTreeSet<_>>();
+    for agent_id in agents {
+        let before = stored.get(agent_id);
+        let after = entries.get(agent_id);
+        if before != after {
+            history.push(HistoryRecord {
+                agent_id: agent_id.clone(),
+                recorded_at: now,
+                evidence_id: evidence.id.clone(),
+                before: before.cloned(),
+                after: after.cloned(),
+            });
+        }
+    }
+    Some(Applied { entries, history })
+}
+
+/// A risk that was already flagged keeps its flag time; only a new spell is flagged `now`.
+fn keep_flag_times(entries: &mut BTreeMap<AgentId, BookEntry>, stored: &BTreeMap<AgentId, BookEntry>) {
+    for (agent_id, entry) in entries.iter_mut() {
+        let stored_risk = stored.get(agent_id).and_then(|e| e.risk.as_ref());
+        if let (Some(risk), Some(stored_risk)) = (entry.risk.as_mut(), stored_risk) {
+            if risk.since == stored_risk.since {
+                risk.flagged_at = stored_risk.flagged_at;
+            }
+        }
+    }
+}
+
+/// Replays the evidence of one application in time order and returns its book entries. Every new
+/// at-risk spell is flagged at `now`.
+pub fn project(log: &[Evidence], agencies: &AgencyOf, now: DateTime<Utc>) -> BTreeMap<AgentId, BookEntry> {
+    let mut ordered: Vec<&Evidence> = log.iter().collect();
+    ordered.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+    ordered.dedup_by(|a, b| a.id == b.id);
+
+    let mut entries: BTreeMap<AgentId, BookEntry> = BTreeMap::new();
+    for evidence in ordered {
+        match &evidence.fact {
+            Fact::Submitted { agent_id, npn, client_name } => {
+                submitted(&mut entries, evidence.at, agent_id, npn, client_name);
+                for entry in entries.values_mut() {
+                    entry.client_name = client_name.clone();
+                }
+                // Whatever NPN the application was submitted under now holds the AOR.
+                let holder = |expected: &Npn| (expected != npn).then(|| Some(npn.clone()));
+                let verdicts = verdicts(&entries, holder, Reason::PlatformSubmission, Some(agent_id), agencies);
+                settle(&mut entries, verdicts, evidence.at, now);
+            }
+            Fact::Synced { policies } => {
+                for entry in entries.values_mut() {
+                    entry.last_synced_at = Some(entry.last_synced_at.map_or(evidence.at, |t| t.max(evidence.at)));
+                }
+                let holder = |expected: &Npn| foreign_aor(policies, expected);
+                let verdicts = verdicts(&entries, holder, Reason::MarketplaceAorMismatch, None, agencies);
+                settle(&mut entries, verdicts, evidence.at, now);
+            }
+            Fact::ArchiveSet { agent_id, archived } => {
+                if let Some(entry) = entries.get_mut(agent_id) {
+                    entry.archived = *archived;
+                }
+            }
+        }
+    }
+    entries
+}
+
+/// Who gets (or keeps) a book entry from a submission (SPEC §3, last paragraph).
+fn submitted(
+    entries: &mut BTreeMap<AgentId, BookEntry>,
+    at: DateTime<Utc>,
+    agent_id: &AgentId,
+    npn: &Npn,
+    client_name: &Name,
+) {
+    if let Some(own) = entries.get_mut(agent_id) {
+        own.expected_npn = npn.clone();
+        return;
+    }
+    let servicing_someone_else = entries.values().any(|entry| &entry.expected_npn == npn);
+    if !servicing_someone_else {
+        entries.insert(
+            agent_id.clone(),
+            BookEntry {
+                agent_id: agent_id.clone(),
+                expected_npn: npn.clone(),
+                client_name: client_name.clone(),
+                risk: None,
+                last_synced_at: None,
+                archived: false,
+                evidence_at: at,
+            },
+        );
+    }
+}
+
+/// A potential swap found for one entry, before `settle` decides its `since`.
+struct Verdict {
+    reason: Reason,
+    other_npn: Option<Npn>,
+    other_agent_id: Option<AgentId>,
+    other_agent_same_agency: Option<bool>,
+}
+
+/// For every entry: `Some` verdict when the evidence shows an AOR other than its expected NPN.
+/// `holder` says which NPN the evidence shows to an entry expecting a given NPN: `Some(Some(npn))`
+/// another NPN, `Some(None)` no AOR at all, `None` no conflict. `actor` is the agent who acted,
+/// when the evidence names one.
+fn verdicts(
+    entries: &BTreeMap<AgentId, BookEntry>,
+    holder: impl Fn(&Npn) -> Option<Option<Npn>>,
+    reason: Reason,
+    actor: Option<&AgentId>,
+    agencies: &AgencyOf,
+) -> Vec<(AgentId, Option<Verdict>)> {
+    entries
+        .values()
+        .map(|entry| {
+            let verdict = holder(&entry.expected_npn).map(|other_npn| {
+                // Without an actor, an NPN that is another entry's expected NPN names its agent.
+                let other_agent_id = actor.cloned().or_else(|| {
+                    let npn = other_npn.as_ref()?;
+                    entries
+                        .values()
+                        .find(|other| &other.expected_npn == npn && other.agent_id != entry.agent_id)
+                        .map(|other| other.agent_id.clone())
+                });
+                let other_agent_same_agency =
+                    other_agent_id.as_ref().and_then(|other| same_agency(agencies, &entry.agent_id, other));
+                Verdict { reason, other_npn, other_agent_id, other_agent_same_agency }
+            });
+            (entry.agent_id.clone(), verdict)
+        })
+        .collect()
+}
+
+/// A sync conflicts with an expected NPN when any active policy shows another NPN or none.
+fn foreign_aor(policies: &[Policy], expected: &Npn) -> Option<Option<Npn>> {
+    policies
+        .iter()
+        .filter(|policy| policy.status.is_active())
+        .find(|policy| policy.aor_npn.as_ref() != Some(expected))
+        .map(|policy| policy.aor_npn.clone())
+}
+
+fn same_agency(agencies: &AgencyOf, owner: &AgentId, other: &AgentId) -> Option<bool> {
+    Some(agencies.get(owner)? == agencies.get(other)?)
+}
+
+/// Newest evidence wins: each entry takes the verdict of the evidence at `at`. An entry already at
+/// risk stays at risk since the start of its spell; the details follow the newest evidence.
+fn settle(
+    entries: &mut BTreeMap<AgentId, BookEntry>,
+    verdicts: Vec<(AgentId, Option<Verdict>)>,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) {
+    for (agent_id, verdict) in verdicts {
+        let Some(entry) = entries.get_mut(&agent_id) else { continue };
+        entry.evidence_at = entry.evidence_at.max(at);
+        entry.risk = verdict.map(|verdict| {
+            let since = entry.risk.as_ref().map_or(at, |risk| risk.since);
+            Risk {
+                since,
+                flagged_at: now,
+                reason: verdict.reason,
+                other_npn: verdict.other_npn,
+                other_agent_id: verdict.other_agent_id,
+                other_agent_same_agency: verdict.other_agent_same_agency,
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+#[path = "rules_tests.rs"]
+mod tests;

@@ -1,0 +1,365 @@
+//! Every case of SPEC §3, by name, and a property test that arrival order does not matter.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use proptest::prelude::*;
+
+use super::*;
+use crate::domain::evidence::{PolicyStatus, SyncFailed, sync_evidence};
+
+// ---- a small language for the cases -------------------------------------------------------
+
+fn t(minute: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap() + Duration::minutes(minute)
+}
+
+fn agent(id: &str) -> AgentId {
+    AgentId::parse(id).unwrap()
+}
+
+fn npn(raw: &str) -> Npn {
+    Npn::parse(raw).unwrap()
+}
+
+fn submitted(id: &str, minute: i64, by: &str, under: &str) -> Evidence {
+    Evidence {
+        id: EvidenceId::parse(id).unwrap(),
+        at: t(minute),
+        fact: Fact::Submitted { agent_id: agent(by), npn: npn(under), client_name: Name::parse("Ana Díaz").unwrap() },
+    }
+}
+
+fn policy(status: PolicyStatus, aor: Option<&str>) -> Policy {
+    Policy { policy_id: format!("P-{status:?}-{aor:?}"), status, aor_npn: aor.map(npn) }
+}
+
+fn synced(id: &str, minute: i64, policies: Vec<Policy>) -> Evidence {
+    sync_evidence(EvidenceId::parse(id).unwrap(), t(minute), Ok(policies)).unwrap()
+}
+
+fn archived(id: &str, minute: i64, by: &str, archived: bool) -> Evidence {
+    Evidence { id: EvidenceId::parse(id).unwrap(), at: t(minute), fact: Fact::ArchiveSet { agent_id: agent(by), archived } }
+}
+
+/// What is stored for an application: its log and its entries, evolved one delivery at a time
+/// exactly as the store does it.
+#[derive(Default, Clone)]
+struct Stored {
+    log: Vec<Evidence>,
+    entries: BTreeMap<AgentId, BookEntry>,
+    history: Vec<HistoryRecord>,
+}
+
+impl Stored {
+    fn deliver(&mut self, evidence: &Evidence, agencies: &AgencyOf, now: DateTime<Utc>) -> bool {
+        match apply(&self.log, &self.entries, evidence, agencies, now) {
+            None => false,
+            Some(applied) => {
+                self.log.push(evidence.clone());
+                self.entries = applied.entries;
+                self.history.extend(applied.history);
+                true
+            }
+        }
+    }
+
+    fn entry(&self, id: &str) -> &BookEntry {
+        self.entries.get(&agent(id)).unwrap_or_else(|| panic!("no entry for {id}"))
+    }
+}
+
+fn deliver_all(events: &[Evidence]) -> Stored {
+    let mut stored = Stored::default();
+    for (i, event) in events.iter().enumerate() {
+        stored.deliver(event, &AgencyOf::new(), t(10_000 + i as i64));
+    }
+    stored
+}
+
+// ---- SPEC §3 case by case ----------------------------------------------------------------------
+
+#[test]
+fn the_first_submission_makes_an_entry_for_the_submitting_agent() {
+    let stored = deliver_all(&[submitted("s1", 0, "ana", "111")]);
+    assert_eq!(stored.entries.len(), 1);
+    let entry = stored.entry("ana");
+    assert_eq!(entry.expected_npn, npn("111"));
+    assert!(!entry.is_at_risk());
+    assert_eq!(entry.last_synced_at, None);
+    assert_eq!(stored.history.len(), 1, "the creation is in the history");
+}
+
+#[test]
+fn another_agent_under_another_npn_puts_the_entry_at_risk() {
+    let stored = deliver_all(&[submitted("s1", 0, "ana", "111"), submitted("s2", 5, "bob", "222")]);
+    let risk = stored.entry("ana").risk.clone().expect("ana's entry is at risk");
+    assert_eq!(risk.since, t(5));
+    assert_eq!(risk.reason, Reason::PlatformSubmission);
+    assert_eq!(risk.other_npn, Some(npn("222")));
+    assert_eq!(risk.other_agent_id, Some(agent("bob")));
+}
+
+#[test]
+fn another_agent_under_another_npn_gets_an_entry_of_their_own_that_is_not_at_risk() {
+    let stored = deliver_all(&[submitted("s1", 0, "ana", "111"), submitted("s2", 5, "bob", "222")]);
+    let bob = stored.entry("bob");
+    assert_eq!(bob.expected_npn, npn("222"));
+    assert!(!bob.is_at_risk());
+}
+
+#[test]
+fn another_agent_keeping_the_owners_npn_does_not_put_it_at_risk() {
+    let stored = deliver_all(&[submitted("s1", 0, "ana", "111"), submitted("s2", 5, "bob", "111")]);
+    assert!(!stored.entry("ana").is_at_risk());
+    assert!(!stored.entries.contains_key(&agent("bob")), "servicing agents get no entry of their own");
+}
+
+#[test]
+fn the_owners_new_submission_clears_a_platform_submission_risk() {
+    let stored = deliver_all(&[
+        submitted("s1", 0, "ana", "111"),
+        submitted("s2", 5, "bob", "222"),
+        submitted("s3", 9, "ana", "111"),
+    ]);
+    assert!(!stored.entry("ana").is_at_risk());
+    assert!(stored.entry("bob").is_at_risk(), "bob has now lost it to ana's NPN");
+}
+
+#[test]
+fn the_owners_submission_under_a_new_npn_makes_that_npn_the_expected_one() {
+    let stored = deliver_all(&[submitted("s1", 0, "ana", "111"), submitted("s2", 5, "ana", "999")]);
+    assert_eq!(stored.entry("ana").expected_npn, npn("999"));
+    assert!(!stored.entry("ana").is_at_risk());
+}
+
+#[test]
+fn a_sync_with_a_foreign_aor_on_an_active_policy_puts_it_at_risk() {
+    let stored = deliver_all(&[
+        submitted("s1", 0, "ana", "111"),
+        synced("y1", 5, vec![policy(PolicyStatus::Effectuated, Some("111")), policy(PolicyStatus::Pending, Some("333"))]),
+    ]);
+    let entry = stored.entry("ana");
+    let risk = entry.risk.clone().expect("at risk");
+    assert_eq!(risk.reason, Reason::MarketplaceAorMismatch);
+    assert_eq!(risk.other_npn, Some(npn("333")));
+    assert_eq!(risk.since, t(5));
+    assert_eq!(entry.last_synced_at, Some(t(5)));
+}
+
+#[test]
+fn a_sync_with_no_aor_on_an_active_policy_puts_it_at_risk() {
+    let stored = deliver_all(&[submitted("s1", 0, "ana", "111"), synced("y1", 5, vec![policy(PolicyStatus::Effectuated, None)])]);
+    let risk = stored.entry("ana").risk.clone().expect("at risk");
+    assert_eq!(risk.reason, Reason::MarketplaceAorMismatch);
+    assert_eq!(risk.other_npn, None);
+}
+
+#[test]
+fn a_sync_naming_another_entrys_npn_names_that_agent() {
+    let stored = deliver_all(&[
+        submitted("s1", 0, "ana", "111"),
+        submitted("s2", 1, "bob", "222"),
+        submitted("s3", 2, "ana", "111"),
+        synced("y1", 5, vec![policy(PolicyStatus::Effectuated, Some("222"))]),
+    ]);
+    let risk = stored.entry("ana").risk.clone().expect("at risk");
+    assert_eq!(risk.other_agent_id, Some(agent("bob")));
+    assert!(!stored.entry("bob").is_at_risk());
+}
+
+#[test]
+fn a_newer_sync_that_matches_clears_it() {
+    let stored = deliver_all(&[
+        submitted("s1", 0, "ana", "111"),
+        synced("y1", 5, vec![policy(PolicyStatus::Effectuated, Some("333"))]),
+        synced("y2", 9, vec![policy(PolicyStatus::Effectuated, Some("111"))]),
+    ]);
+    assert!(!stored.entry("ana").is_at_risk());
+    assert_eq!(stored.entry("ana").last_synced_at, Some(t(9)));
+}
+
+#[test]
+fn evidence_older_than_what_the_entry_already_holds_changes_nothing() {
+    let mut stored = deliver_all(&[
+        submitted("s1", 0, "ana", "111"),
+        synced("y1", 9, vec![policy(PolicyStatus::Effectuated, Some("333"))]),
+    ]);
+    let before = stored.entries.clone();
+    // A sync from before the mismatch, delivered late, says the AOR was ana's: older news.
+    let changed = stored.deliver(&synced("y0", 5, vec![policy(PolicyStatus::Effectuated, Some("111"))]), &AgencyOf::new(), t(20_000));
+    assert!(changed, "the evidence is new, so it is recorded");
+    assert_eq!(stored.entries, before, "but it changes no entry");
+}
+
+#[test]
+fn cancelled_and_terminated_policies_are_ignored() {
+    let stored = deliver_all(&[
+        submitted("s1", 0, "ana", "111"),
+        synced(
+            "y1",
+            5,
+            vec![
+                policy(PolicyStatus::Effectuated, Some("111")),
+                policy(PolicyStatus::Cancelled, Some("333")),
+                policy(PolicyStatus::Terminated, None),
+            ],
+        ),
+    ]);
+    assert!(!stored.entry("ana").is_at_risk());
+}
+
+#[test]
+fn a_failed_sync_changes_nothing() {
+    let mut stored = deliver_all(&[submitted("s1", 0, "ana", "111"), synced("y1", 5, vec![policy(PolicyStatus::Effectuated, Some("333"))])]);
+    let before = stored.entries.clone();
+    let evidence = sync_evidence(EvidenceId::parse("y2").unwrap(), t(9), Err(SyncFailed));
+    assert_eq!(evidence, None, "a failed sync is no evidence");
+    if let Some(evidence) = evidence {
+        stored.deliver(&evidence, &AgencyOf::new(), t(20_000));
+    }
+    assert_eq!(stored.entries, before);
+    assert_eq!(stored.entry("ana").last_synced_at, Some(t(5)), "last synced is the last sync that succeeded");
+}
+
+#[test]
+fn the_same_event_twice_changes_nothing_the_second_time() {
+    let mut stored = deliver_all(&[submitted("s1", 0, "ana", "111"), submitted("s2", 5, "bob", "222")]);
+    let before = (stored.entries.clone(), stored.history.len());
+    let applied = stored.deliver(&submitted("s2", 5, "bob", "222"), &AgencyOf::new(), t(30_000));
+    assert!(!applied);
+    assert_eq!((stored.entries.clone(), stored.history.len()), before);
+}
+
+#[test]
+fn an_entry_stays_at_risk_since_the_start_of_its_spell() {
+    let stored = deliver_all(&[
+        submitted("s1", 0, "ana", "111"),
+        synced("y1", 5, vec![policy(PolicyStatus::Effectuated, Some("333"))]),
+        synced("y2", 9, vec![policy(PolicyStatus::Effectuated, Some("444"))]),
+    ]);
+    let risk = stored.entry("ana").risk.clone().expect("at risk");
+    assert_eq!(risk.since, t(5), "the spell started with the first mismatch");
+    assert_eq!(risk.other_npn, Some(npn("444")), "the details follow the newest evidence");
+}
+
+#[test]
+fn a_risk_is_flagged_when_the_system_learns_of_it_not_when_it_happened() {
+    let mut stored = deliver_all(&[submitted("s1", 0, "ana", "111")]);
+    // Evidence from minute 5 arrives at minute 50_000.
+    stored.deliver(&submitted("s2", 5, "bob", "222"), &AgencyOf::new(), t(50_000));
+    let risk = stored.entry("ana").risk.clone().unwrap();
+    assert_eq!(risk.since, t(5));
+    assert_eq!(risk.flagged_at, t(50_000));
+    // Later evidence that keeps the spell going does not flag it again.
+    stored.deliver(&synced("y1", 9, vec![policy(PolicyStatus::Effectuated, Some("222"))]), &AgencyOf::new(), t(60_000));
+    assert_eq!(stored.entry("ana").risk.clone().unwrap().flagged_at, t(50_000));
+}
+
+#[test]
+fn archiving_sets_the_flag_and_keeps_the_entry() {
+    let stored = deliver_all(&[
+        submitted("s1", 0, "ana", "111"),
+        submitted("s2", 5, "bob", "222"),
+        archived("a1", 7, "ana", true),
+    ]);
+    let entry = stored.entry("ana");
+    assert!(entry.archived);
+    assert!(entry.is_at_risk(), "archiving hides, it does not clear");
+    let unarchived = deliver_all(&[submitted("s1", 0, "ana", "111"), archived("a1", 7, "ana", true), archived("a2", 8, "ana", false)]);
+    assert!(!unarchived.entry("ana").archived);
+}
+
+#[test]
+fn a_swap_inside_the_agency_says_so() {
+    let agencies: AgencyOf = [(agent("ana"), AgencyId::parse("north").unwrap()), (agent("bob"), AgencyId::parse("north").unwrap())].into();
+    let mut stored = Stored::default();
+    stored.deliver(&submitted("s1", 0, "ana", "111"), &agencies, t(100));
+    stored.deliver(&submitted("s2", 5, "bob", "222"), &agencies, t(101));
+    assert_eq!(stored.entry("ana").risk.clone().unwrap().other_agent_same_agency, Some(true));
+}
+
+#[test]
+fn a_servicing_submission_that_arrives_first_does_not_keep_a_book_entry() {
+    // bob services ana's client under ana's NPN, but his event is delivered before ana's.
+    let stored = deliver_all(&[submitted("s2", 5, "bob", "111"), submitted("s1", 0, "ana", "111")]);
+    assert!(stored.entries.contains_key(&agent("ana")));
+    assert!(!stored.entries.contains_key(&agent("bob")));
+    assert!(stored.history.iter().any(|h| h.agent_id == agent("bob") && h.after.is_none()), "the removal is in the history");
+}
+
+#[test]
+fn every_change_of_risk_is_in_the_history() {
+    let stored = deliver_all(&[
+        submitted("s1", 0, "ana", "111"),
+        submitted("s2", 5, "bob", "222"),
+        submitted("s3", 9, "ana", "111"),
+    ]);
+    let ana: Vec<_> = stored.history.iter().filter(|h| h.agent_id == agent("ana")).collect();
+    let at_risk: Vec<bool> = ana.iter().map(|h| h.after.as_ref().is_some_and(BookEntry::is_at_risk)).collect();
+    assert_eq!(at_risk, vec![false, true, false]);
+    assert_eq!(ana[1].evidence_id, EvidenceId::parse("s2").unwrap());
+}
+
+// ---- order independence -------------------------------------------------------------------
+
+fn arb_evidence() -> impl Strategy<Value = Evidence> {
+    let agents = prop::sample::select(vec!["ana", "bob", "cy"]);
+    let npns = prop::sample::select(vec!["111", "222", "333"]);
+    let status = prop::sample::select(vec![
+        PolicyStatus::Pending,
+        PolicyStatus::Effectuated,
+        PolicyStatus::Cancelled,
+        PolicyStatus::Terminated,
+    ]);
+    let aor = prop::option::weighted(0.85, npns.clone());
+    let policies = prop::collection::vec((status, aor), 0..3);
+    prop_oneof![
+        4 => (0..40i64, agents.clone(), npns).prop_map(|(m, a, n)| submitted(&format!("s-{m}-{a}-{n}"), m, a, n)),
+        3 => (0..40i64, policies).prop_map(|(m, ps)| {
+            let shape: Vec<String> = ps.iter().map(|(s, a)| format!("{}{}", *s as u8, a.unwrap_or("x"))).collect();
+            let id = format!("y-{m}-{}", shape.join("_"));
+            synced(&id, m, ps.into_iter().map(|(s, a)| policy(s, a)).collect())
+        }),
+        1 => (0..40i64, agents, any::<bool>()).prop_map(|(m, a, on)| archived(&format!("a-{m}-{a}-{on}"), m, a, on)),
+    ]
+}
+
+/// Flag times are the system's clock, which differs between orders by design; all else must not.
+fn without_flag_times(mut entries: BTreeMap<AgentId, BookEntry>) -> BTreeMap<AgentId, BookEntry> {
+    for entry in entries.values_mut() {
+        if let Some(risk) = entry.risk.as_mut() {
+            risk.flagged_at = t(0);
+        }
+    }
+    entries
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn every_order_of_the_same_events_gives_the_same_final_state(
+        events in prop::collection::vec(arb_evidence(), 1..12),
+        shuffle_seed in any::<u64>(),
+        duplicates in prop::collection::vec(any::<prop::sample::Index>(), 0..4),
+    ) {
+        let in_order = {
+            let mut sorted = events.clone();
+            sorted.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+            deliver_all(&sorted)
+        };
+        let mut shuffled = events.clone();
+        for index in &duplicates {
+            shuffled.push(index.get(&events).clone());
+        }
+        // A deterministic Fisher–Yates from the seed, so a failure is reproducible.
+        let mut state = shuffle_seed | 1;
+        for i in (1..shuffled.len()).rev() {
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17;
+            shuffled.swap(i, (state % (i as u64 + 1)) as usize);
+        }
+        let any_order = deliver_all(&shuffled);
+        prop_assert_eq!(without_flag_times(any_order.entries), without_flag_times(in_order.entries));
+    }
+}
