@@ -1,4 +1,6 @@
 //! What every function shares: the domain (values and the at-risk rules, pure), and the
 //! DynamoDB store that keeps book entries, agencies and agents in one table.
 
+pub mod aws;
 pub mod domain;
+pub mod store;

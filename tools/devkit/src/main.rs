@@ -1,1 +1,77 @@
-fn main() {}
+//! `devkit up`: create the resources of infra/template.yaml and write where they are.
+//! `devkit seed`: fill them with demo data.
+
+use std::path::PathBuf;
+
+use devkit::resources::{self, LocalResources};
+use devkit::seed::{self, SeedPlan};
+use devkit::template::Template;
+use devkit::DevkitError;
+use shared::store::Store;
+
+const USAGE: &str = "usage: devkit up <resources.json> [prefix] | devkit seed <resources.json> <seeded.json> [applications]";
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
+    if let Err(err) = run(std::env::args().skip(1).collect()).await {
+        eprintln!("devkit: {err}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(args: Vec<String>) -> Result<(), DevkitError> {
+    let sdk = shared::aws::sdk_config().await;
+    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["up", out, rest @ ..] => {
+            let prefix = rest.first().copied().unwrap_or("aor-dev-");
+            let created = resources::create(&sdk, &Template::load()?, prefix, &[]).await?;
+            write_json(out, &created)?;
+            for (name, value) in created.env() {
+                println!("  {name}={value}");
+            }
+            Ok(())
+        }
+        ["seed", resources_file, out, rest @ ..] => {
+            let created: LocalResources = read_json(resources_file)?;
+            let applications = match rest.first() {
+                Some(n) => n.parse().map_err(|_| DevkitError::Usage(USAGE.into()))?,
+                None => 3000,
+            };
+            let plan = SeedPlan {
+                applications,
+                last_year_applications: 60,
+                year: seed::current_plan_year()?,
+                random_seed: 2026,
+            };
+            let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), created.table);
+            let started = std::time::Instant::now();
+            let seeded = seed::run(&store, &plan).await?;
+            write_json(out, &seeded)?;
+            println!(
+                "  seeded {} applications ({} of plan year {}) and {} users in {:.1}s",
+                seeded.applications,
+                plan.applications,
+                plan.year,
+                seeded.users.len(),
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        _ => Err(DevkitError::Usage(USAGE.into())),
+    }
+}
+
+fn write_json(path: &str, value: &impl serde::Serialize) -> Result<(), DevkitError> {
+    let path = PathBuf::from(path);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&path, serde_json::to_vec_pretty(value).map_err(|e| DevkitError::Usage(e.to_string()))?)?;
+    Ok(())
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &str) -> Result<T, DevkitError> {
+    let text = std::fs::read_to_string(path)?;
+    serde_json::from_str(&text).map_err(|e| DevkitError::Usage(format!("{path}: {e}")))
+}

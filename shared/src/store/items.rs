@@ -1,0 +1,277 @@
+//! The items of the single table as Rust types, converted with `serde_dynamo`. Each item carries
+//! its own keys, built by `keys`, so an item cannot be written under the wrong key.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use super::StoreError;
+use super::keys::{self, Scope};
+use crate::domain::{
+    AgencyId, AgentId, BookEntry, Email, Evidence, FederalExchangeId, HistoryRecord, Name, Npn, PlanYear, Reason,
+};
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub fn to_item<T: Serialize>(value: &T) -> Result<Item, StoreError> {
+    serde_dynamo::to_item(value).map_err(|source| StoreError::Encode(source.to_string()))
+}
+
+pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(|source| StoreError::Decode(source.to_string()))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Agent,
+    AgencyAdmin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgencyItem {
+    pub pk: String,
+    pub sk: String,
+    pub agency_id: AgencyId,
+    pub name: Name,
+    pub parent_agency_id: Option<AgencyId>,
+    /// Every agency above this one, the top first: what a row of this agency fans out to.
+    pub ancestors: Vec<AgencyId>,
+    pub agent_exports_enabled: bool,
+    pub version: u64,
+    /// Time of the event this item is from: an older event arriving late changes nothing.
+    pub as_of: DateTime<Utc>,
+    /// The ancestors before a move whose rows are not all rewritten yet.
+    #[serde(default)]
+    pub moved_from_ancestors: Option<Vec<AgencyId>>,
+}
+
+impl AgencyItem {
+    /// This agency and every agency above it.
+    pub fn path(&self) -> Vec<AgencyId> {
+        let mut path = self.ancestors.clone();
+        path.push(self.agency_id.clone());
+        path
+    }
+}
+
+/// Links an agency to a child, so the downline can be walked without a scan.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AgencyChildItem {
+    pub pk: String,
+    pub sk: String,
+    pub agency_id: AgencyId,
+}
+
+/// Lists an agent under their agency.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AgencyMemberItem {
+    pub pk: String,
+    pub sk: String,
+    pub agent_id: AgentId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentItem {
+    pub pk: String,
+    pub sk: String,
+    pub agent_id: AgentId,
+    pub agency_id: AgencyId,
+    pub name: Name,
+    pub email: Email,
+    pub npn: Npn,
+    pub role: Role,
+    pub version: u64,
+    /// Time of the event this item is from: an older event arriving late changes nothing.
+    pub as_of: DateTime<Utc>,
+    /// The agency path before a move whose rows are not all rewritten yet.
+    #[serde(default)]
+    pub moved_from_path: Option<Vec<AgencyId>>,
+}
+
+/// Per agent and plan year: the at-risk count (not archived) and the last visit of the list.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AgentStatsItem {
+    #[serde(default)]
+    pub at_risk_total: i64,
+    #[serde(default)]
+    pub last_visited_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MetaItem {
+    pub pk: String,
+    pub sk: String,
+    pub federal_exchange_id: FederalExchangeId,
+    pub plan_year: PlanYear,
+    /// Bumped by every write to the application: the condition that serialises racing writers.
+    pub version: u64,
+    pub last_synced_at: Option<DateTime<Utc>>,
+    pub gsi2pk: String,
+    pub gsi2sk: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EvidenceItem {
+    pub pk: String,
+    pub sk: String,
+    pub evidence: Evidence,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EntryItem {
+    pub pk: String,
+    pub sk: String,
+    pub gsi1pk: String,
+    pub gsi1sk: String,
+    pub federal_exchange_id: FederalExchangeId,
+    pub plan_year: PlanYear,
+    pub entry: BookEntry,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrailItem {
+    pub pk: String,
+    pub sk: String,
+    pub record: HistoryRecord,
+}
+
+/// One at-risk entry as it appears in one list (an agent's or an agency's): everything a list
+/// item shows, so that a page is one query and nothing more.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RiskRow {
+    pub pk: String,
+    pub sk: String,
+    pub gsi1pk: String,
+    pub gsi1sk: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi2pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi2sk: Option<String>,
+    pub scope: Scope,
+    pub federal_exchange_id: FederalExchangeId,
+    pub plan_year: PlanYear,
+    pub client_name: Name,
+    pub last_synced_at: Option<DateTime<Utc>>,
+    pub at_risk_since: DateTime<Utc>,
+    pub flagged_at: DateTime<Utc>,
+    pub reason: Reason,
+    pub other_npn: Option<Npn>,
+    pub archived: bool,
+    pub agent_id: AgentId,
+    pub agent_name: Option<Name>,
+    pub agent_email: Option<Email>,
+    pub agency_id: Option<AgencyId>,
+    pub agency_name: Option<Name>,
+}
+
+/// Who owns an entry, as far as the directory knows: the lists their rows belong to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub agent_id: AgentId,
+    pub agent: Option<AgentItem>,
+    pub agency: Option<AgencyItem>,
+}
+
+impl Owner {
+    /// The agent's own list, their agency's, and every upline agency's.
+    pub fn scopes(&self) -> Vec<Scope> {
+        let mut scopes = vec![Scope::Agent(self.agent_id.clone())];
+        if let Some(agency) = &self.agency {
+            scopes.extend(agency.path().into_iter().map(Scope::Agency));
+        }
+        scopes
+    }
+}
+
+/// What a row says about its entry, whichever list it is in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowFacts {
+    pub federal_exchange_id: FederalExchangeId,
+    pub plan_year: PlanYear,
+    pub agent_id: AgentId,
+    pub client_name: Name,
+    pub last_synced_at: Option<DateTime<Utc>>,
+    pub at_risk_since: DateTime<Utc>,
+    pub flagged_at: DateTime<Utc>,
+    pub reason: Reason,
+    pub other_npn: Option<Npn>,
+    pub archived: bool,
+}
+
+impl RowFacts {
+    /// `None` when the entry is not at risk: it then has no rows.
+    pub fn of_entry(id: &FederalExchangeId, year: PlanYear, entry: &BookEntry) -> Option<Self> {
+        let risk = entry.risk.as_ref()?;
+        Some(Self {
+            federal_exchange_id: id.clone(),
+            plan_year: year,
+            agent_id: entry.agent_id.clone(),
+            client_name: entry.client_name.clone(),
+            last_synced_at: entry.last_synced_at,
+            at_risk_since: risk.since,
+            flagged_at: risk.flagged_at,
+            reason: risk.reason,
+            other_npn: risk.other_npn.clone(),
+            archived: entry.archived,
+        })
+    }
+
+    pub fn of_row(row: &RiskRow) -> Self {
+        Self {
+            federal_exchange_id: row.federal_exchange_id.clone(),
+            plan_year: row.plan_year,
+            agent_id: row.agent_id.clone(),
+            client_name: row.client_name.clone(),
+            last_synced_at: row.last_synced_at,
+            at_risk_since: row.at_risk_since,
+            flagged_at: row.flagged_at,
+            reason: row.reason,
+            other_npn: row.other_npn.clone(),
+            archived: row.archived,
+        }
+    }
+
+    /// The row of this entry in one list.
+    pub fn row(&self, scope: Scope, owner: &Owner) -> RiskRow {
+        let pk = keys::risk_pk(&scope);
+        let sk = keys::risk_sk(self.plan_year, self.at_risk_since, &self.agent_id, &self.federal_exchange_id);
+        // Only the agent's own list feeds the alert count, and archived entries never do.
+        let alerts = matches!(scope, Scope::Agent(_)) && !self.archived;
+        RiskRow {
+            gsi1pk: keys::risk_by_archived_gsi1pk(&scope, self.archived),
+            gsi1sk: sk.clone(),
+            gsi2pk: alerts.then(|| keys::risk_new_gsi2pk(&self.agent_id)),
+            gsi2sk: alerts.then(|| keys::risk_new_gsi2sk(self.plan_year, self.flagged_at, &self.federal_exchange_id)),
+            pk,
+            sk,
+            scope,
+            federal_exchange_id: self.federal_exchange_id.clone(),
+            plan_year: self.plan_year,
+            client_name: self.client_name.clone(),
+            last_synced_at: self.last_synced_at,
+            at_risk_since: self.at_risk_since,
+            flagged_at: self.flagged_at,
+            reason: self.reason,
+            other_npn: self.other_npn.clone(),
+            archived: self.archived,
+            agent_id: self.agent_id.clone(),
+            agent_name: owner.agent.as_ref().map(|a| a.name.clone()),
+            agent_email: owner.agent.as_ref().map(|a| a.email.clone()),
+            agency_id: owner.agency.as_ref().map(|a| a.agency_id.clone()),
+            agency_name: owner.agency.as_ref().map(|a| a.name.clone()),
+        }
+    }
+
+    /// The rows of this entry in every list its owner's rows belong to.
+    pub fn rows(&self, owner: &Owner) -> Vec<RiskRow> {
+        owner.scopes().into_iter().map(|scope| self.row(scope, owner)).collect()
+    }
+}
+
+/// Whether an entry counts in its agent's at-risk total.
+pub fn counts_as_at_risk(entry: Option<&BookEntry>) -> bool {
+    entry.is_some_and(|e| e.is_at_risk() && !e.archived)
+}

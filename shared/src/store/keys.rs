@@ -1,0 +1,184 @@
+//! Every key of the single table, built in one place. `docs/table-design.md` explains each.
+//!
+//! Times inside sort keys use one fixed-width UTC format, so that string order is time order.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use crate::domain::{AgencyId, AgentId, EvidenceId, FederalExchangeId, PlanYear};
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const GSI1: &str = "gsi1";
+pub const GSI1_PK: &str = "gsi1pk";
+pub const GSI1_SK: &str = "gsi1sk";
+pub const GSI2: &str = "gsi2";
+pub const GSI2_PK: &str = "gsi2pk";
+pub const GSI2_SK: &str = "gsi2sk";
+
+/// A time as it appears inside keys: RFC 3339, UTC, microseconds, always the same width.
+pub fn time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+// ---- agencies and agents ------------------------------------------------------------------
+
+pub fn agency_pk(agency: &AgencyId) -> String {
+    format!("AGENCY#{agency}")
+}
+pub const AGENCY_SK: &str = "AGENCY";
+pub fn agency_child_sk(child: &AgencyId) -> String {
+    format!("CHILD#{child}")
+}
+pub const AGENCY_CHILD_PREFIX: &str = "CHILD#";
+pub fn agency_member_sk(agent: &AgentId) -> String {
+    format!("AGENT#{agent}")
+}
+pub const AGENCY_MEMBER_PREFIX: &str = "AGENT#";
+
+pub fn agent_pk(agent: &AgentId) -> String {
+    format!("AGENT#{agent}")
+}
+pub const AGENT_SK: &str = "AGENT";
+pub fn agent_stats_sk(year: PlanYear) -> String {
+    format!("STATS#{year}")
+}
+
+// ---- applications: meta, evidence log, book entries, history ---------------------------------
+
+pub fn application_pk(year: PlanYear, id: &FederalExchangeId) -> String {
+    format!("APP#{year}#{id}")
+}
+/// `ENTRY#…` < `EVIDENCE#…` < `META` < `TRAIL#…`: one range reads entries, evidence and meta,
+/// and never the history, which only grows.
+pub const META_SK: &str = "META";
+pub const ENTRY_PREFIX: &str = "ENTRY#";
+pub fn entry_sk(agent: &AgentId) -> String {
+    format!("ENTRY#{agent}")
+}
+pub const EVIDENCE_PREFIX: &str = "EVIDENCE#";
+pub fn evidence_sk(at: DateTime<Utc>, id: &EvidenceId) -> String {
+    format!("EVIDENCE#{}#{id}", time(at))
+}
+pub fn trail_sk(agent: &AgentId, at: DateTime<Utc>, evidence: &EvidenceId) -> String {
+    format!("TRAIL#{agent}#{}#{evidence}", time(at))
+}
+pub const TRAIL_PREFIX: &str = "TRAIL#";
+
+/// An agent's whole book, all plan years (GSI1).
+pub fn book_gsi1pk(agent: &AgentId) -> String {
+    format!("BOOK#{agent}")
+}
+pub fn book_gsi1sk(year: PlanYear, id: &FederalExchangeId) -> String {
+    format!("{year}#{id}")
+}
+
+/// Applications due for a marketplace re-sync, oldest sync first (GSI2). Spread over shards so that
+/// millions of applications do not share one hot partition.
+pub fn sync_due_gsi2pk(year: PlanYear, shard: u32) -> String {
+    format!("SYNCDUE#{year}#{shard:02}")
+}
+/// Never-synced applications sort first (`0` is before every year).
+pub fn sync_due_gsi2sk(last_synced_at: Option<DateTime<Utc>>, id: &FederalExchangeId) -> String {
+    match last_synced_at {
+        Some(at) => format!("{}#{id}", time(at)),
+        None => format!("0#{id}"),
+    }
+}
+pub const SYNC_DUE_SHARDS: u32 = 16;
+pub fn sync_due_shard(id: &FederalExchangeId) -> u32 {
+    // FNV-1a: stable across processes and releases, unlike std's hasher.
+    let hash = id.as_str().bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    hash % SYNC_DUE_SHARDS
+}
+
+// ---- at-risk rows: the lists people read ---------------------------------------------------
+
+/// Whose list an at-risk row belongs to. Every at-risk entry has a row in its agent's list and in
+/// the list of its agency and of every agency above it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum Scope {
+    Agent(AgentId),
+    Agency(AgencyId),
+}
+
+pub fn risk_pk(scope: &Scope) -> String {
+    match scope {
+        Scope::Agent(agent) => format!("RISK#AGENT#{agent}"),
+        Scope::Agency(agency) => format!("RISK#AGENCY#{agency}"),
+    }
+}
+/// Plan year first, so one scope's list of one year is a `begins_with`; then newest-first order
+/// comes from reading backwards.
+pub fn risk_sk(year: PlanYear, since: DateTime<Utc>, agent: &AgentId, id: &FederalExchangeId) -> String {
+    format!("{year}#{}#{agent}#{id}", time(since))
+}
+pub fn risk_year_prefix(year: PlanYear) -> String {
+    format!("{year}#")
+}
+/// The same rows split by archived state (GSI1), so both filters read only what they return.
+pub fn risk_by_archived_gsi1pk(scope: &Scope, archived: bool) -> String {
+    format!("{}#{}", risk_pk(scope), if archived { "ARCHIVED" } else { "ACTIVE" })
+}
+/// An agent's visible (not archived) at-risk rows by the time they were flagged (GSI2): the alert
+/// count is a range on it.
+pub fn risk_new_gsi2pk(agent: &AgentId) -> String {
+    format!("RISKNEW#{agent}")
+}
+pub fn risk_new_gsi2sk(year: PlanYear, flagged_at: DateTime<Utc>, id: &FederalExchangeId) -> String {
+    format!("{year}#{}#{id}", time(flagged_at))
+}
+pub fn risk_new_from(year: PlanYear, after: DateTime<Utc>) -> String {
+    // `~` sorts after every character of a key, so this is strictly after `after`'s entries.
+    format!("{year}#{}~", time(after))
+}
+pub fn risk_new_until(year: PlanYear) -> String {
+    format!("{year}#~")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn key_times_sort_as_times() {
+        let earlier = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+        let later = earlier + chrono::Duration::microseconds(1);
+        assert!(time(earlier) < time(later));
+        assert_eq!(time(earlier).len(), time(later).len());
+        assert_eq!(time(earlier), "2026-01-02T03:04:05.000000Z");
+    }
+
+    #[test]
+    fn the_application_range_reads_entries_evidence_and_meta_but_not_the_trail() {
+        assert!(ENTRY_PREFIX < EVIDENCE_PREFIX);
+        assert!(EVIDENCE_PREFIX < META_SK);
+        assert!(META_SK < TRAIL_PREFIX);
+    }
+
+    #[test]
+    fn never_synced_applications_are_due_first() {
+        let id = FederalExchangeId::parse("42").unwrap();
+        let synced = Utc.with_ymd_and_hms(2014, 1, 1, 0, 0, 0).unwrap();
+        assert!(sync_due_gsi2sk(None, &id) < sync_due_gsi2sk(Some(synced), &id));
+    }
+
+    #[test]
+    fn shards_are_stable_and_in_range() {
+        let id = FederalExchangeId::parse("0012345").unwrap();
+        assert_eq!(sync_due_shard(&id), sync_due_shard(&id.clone()));
+        assert!(sync_due_shard(&id) < SYNC_DUE_SHARDS);
+    }
+
+    #[test]
+    fn the_new_since_range_excludes_the_visit_instant_and_stays_in_the_year() {
+        let year = PlanYear::parse(2026).unwrap();
+        let visit = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
+        let id = FederalExchangeId::parse("1").unwrap();
+        let at_visit = risk_new_gsi2sk(year, visit, &id);
+        let after = risk_new_gsi2sk(year, visit + chrono::Duration::microseconds(1), &id);
+        assert!(at_visit < risk_new_from(year, visit));
+        assert!(risk_new_from(year, visit) < after && after < risk_new_until(year));
+    }
+}

@@ -1,0 +1,126 @@
+//! The DynamoDB store: one table for everything (see `docs/table-design.md`). Items are converted
+//! with `serde_dynamo`; keys are built only in `keys`.
+
+pub mod applications;
+pub mod directory;
+pub mod items;
+pub mod keys;
+pub mod risk_lists;
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::TransactWriteItem;
+
+use crate::domain::AgencyId;
+
+/// The most items DynamoDB takes in one transaction.
+pub const MAX_TRANSACTION_ITEMS: usize = 100;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("DynamoDB call failed: {0}")]
+    Dynamo(String),
+    #[error("could not encode an item: {0}")]
+    Encode(String),
+    #[error("could not decode an item: {0}")]
+    Decode(String),
+    /// A condition on the write failed: someone else wrote first. Read again and retry.
+    #[error("the item changed since it was read")]
+    Conflict,
+    #[error("the application kept changing while being written; gave up after {0} attempts")]
+    Contention(u32),
+    #[error("the change needs {0} writes, more than one transaction holds")]
+    TooLarge(usize),
+    #[error("agency {0} cannot be placed under its own downline")]
+    Cycle(AgencyId),
+    #[error("the parent agency {0} is not known yet")]
+    UnknownParent(AgencyId),
+    #[error("the cursor does not belong to this list")]
+    BadCursor,
+}
+
+impl<E, R> From<SdkError<E, R>> for StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    fn from(err: SdkError<E, R>) -> Self {
+        StoreError::Dynamo(DisplayErrorContext(&err).to_string())
+    }
+}
+
+impl From<aws_sdk_dynamodb::error::BuildError> for StoreError {
+    fn from(err: aws_sdk_dynamodb::error::BuildError) -> Self {
+        StoreError::Encode(err.to_string())
+    }
+}
+
+/// The table and the client to reach it. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl Store {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.client
+    }
+
+    /// Writes all of `items` or none of them. A failed condition is `Conflict`.
+    pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
+        if items.len() > MAX_TRANSACTION_ITEMS {
+            return Err(StoreError::TooLarge(items.len()));
+        }
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(()),
+            Err(err) => match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+                    let codes: Vec<&str> =
+                        cancelled.cancellation_reasons().iter().filter_map(|reason| reason.code()).collect();
+                    let lost_a_race = codes.iter().any(|code| matches!(*code, "ConditionalCheckFailed" | "TransactionConflict"));
+                    if lost_a_race {
+                        Err(StoreError::Conflict)
+                    } else {
+                        Err(StoreError::Dynamo(format!("transaction cancelled: {codes:?}")))
+                    }
+                }
+                _ => Err(err.into()),
+            },
+        }
+    }
+
+    /// Writes items in batches of 25 (puts and deletes that need no condition), retrying what
+    /// DynamoDB leaves unprocessed.
+    pub(crate) async fn write_batch(
+        &self,
+        requests: Vec<aws_sdk_dynamodb::types::WriteRequest>,
+    ) -> Result<(), StoreError> {
+        for chunk in requests.chunks(25) {
+            let mut pending = chunk.to_vec();
+            let mut attempt = 0u32;
+            while !pending.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(self.table.clone(), pending)
+                    .send()
+                    .await?;
+                pending = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+                attempt += 1;
+                if !pending.is_empty() {
+                    tokio::time::sleep(std::time::Duration::from_millis(20 * u64::from(attempt.min(10)))).await;
+                }
+            }
+        }
+        Ok(())
+    }
+}

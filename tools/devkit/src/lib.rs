@@ -1,0 +1,22 @@
+//! Local development kit: creates the template's resources on the local AWS emulator and seeds
+//! demo data. Used by `make dev` and by the integration tests, so both run on the same resources.
+
+pub mod resources;
+pub mod seed;
+pub mod template;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DevkitError {
+    #[error("template: {0}")]
+    Template(String),
+    #[error("AWS: {0}")]
+    Aws(String),
+    #[error(transparent)]
+    Store(#[from] shared::store::StoreError),
+    #[error(transparent)]
+    Invalid(#[from] shared::domain::InvalidValue),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}

@@ -1,0 +1,135 @@
+//! Reads the resources of `infra/template.yaml`, resolving the few intrinsic functions it uses
+//! (`!Ref`, `!GetAtt`, `!Sub` of parameters) against local names, so that the emulator gets exactly
+//! what the deployment template declares.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value as Json;
+use serde_yaml::Value as Yaml;
+
+use crate::DevkitError;
+
+/// The template's path, relative to the workspace root.
+pub const TEMPLATE_PATH: &str = "infra/template.yaml";
+
+#[derive(Debug, Clone)]
+pub struct Template {
+    pub parameters: BTreeMap<String, Json>,
+    pub resources: BTreeMap<String, Resource>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Resource {
+    pub kind: String,
+    pub properties: Yaml,
+}
+
+impl Template {
+    /// The template of this repository, found from the workspace root.
+    pub fn load() -> Result<Self, DevkitError> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let text = std::fs::read_to_string(root.join(TEMPLATE_PATH))
+            .map_err(|e| DevkitError::Template(format!("cannot read {TEMPLATE_PATH}: {e}")))?;
+        Self::parse(&text)
+    }
+
+    pub fn parse(text: &str) -> Result<Self, DevkitError> {
+        let doc: Yaml = serde_yaml::from_str(text).map_err(|e| DevkitError::Template(e.to_string()))?;
+        let mut parameters = BTreeMap::new();
+        if let Some(Yaml::Mapping(params)) = doc.get("Parameters") {
+            for (name, spec) in params {
+                let name = name.as_str().unwrap_or_default().to_owned();
+                let default = spec.get("Default").map(plain_json).unwrap_or(Json::Null);
+                parameters.insert(name, default);
+            }
+        }
+        let mut resources = BTreeMap::new();
+        let Some(Yaml::Mapping(declared)) = doc.get("Resources") else {
+            return Err(DevkitError::Template("no Resources".into()));
+        };
+        for (name, spec) in declared {
+            let name = name.as_str().unwrap_or_default().to_owned();
+            let kind = spec.get("Type").and_then(Yaml::as_str).unwrap_or_default().to_owned();
+            let properties = spec.get("Properties").cloned().unwrap_or(Yaml::Null);
+            resources.insert(name, Resource { kind, properties });
+        }
+        Ok(Self { parameters, resources })
+    }
+
+    /// The logical ids of the resources of one type, in a stable order.
+    pub fn of_kind(&self, kind: &str) -> Vec<(&String, &Resource)> {
+        self.resources.iter().filter(|(_, r)| r.kind == kind).collect()
+    }
+}
+
+/// What `!Ref` and `!GetAtt …Arn` of each created resource resolve to.
+#[derive(Debug, Default, Clone)]
+pub struct Resolved {
+    pub parameters: BTreeMap<String, Json>,
+    pub refs: BTreeMap<String, String>,
+    pub arns: BTreeMap<String, String>,
+}
+
+impl Resolved {
+    /// Converts properties to JSON, resolving intrinsic functions. An unresolvable reference is an
+    /// error: the resource it belongs to was created out of order.
+    pub fn resolve(&self, value: &Yaml) -> Result<Json, DevkitError> {
+        Ok(match value {
+            Yaml::Tagged(tagged) => {
+                let tag = tagged.tag.to_string();
+                let arg = tagged.value.as_str().unwrap_or_default();
+                match tag.as_str() {
+                    "!Ref" => self.reference(arg)?,
+                    "!GetAtt" => {
+                        let (name, attribute) = arg.split_once('.').unwrap_or((arg, ""));
+                        match attribute {
+                            "Arn" => Json::String(
+                                self.arns.get(name).cloned().ok_or_else(|| DevkitError::Template(format!("no ARN for {name} yet")))?,
+                            ),
+                            other => return Err(DevkitError::Template(format!("unsupported attribute {other}"))),
+                        }
+                    }
+                    "!Sub" => {
+                        let mut text = arg.to_owned();
+                        for (name, value) in &self.parameters {
+                            text = text.replace(&format!("${{{name}}}"), &json_text(value));
+                        }
+                        Json::String(text)
+                    }
+                    other => return Err(DevkitError::Template(format!("unsupported intrinsic {other}"))),
+                }
+            }
+            Yaml::Mapping(map) => {
+                let mut out = serde_json::Map::new();
+                for (key, value) in map {
+                    out.insert(key.as_str().unwrap_or_default().to_owned(), self.resolve(value)?);
+                }
+                Json::Object(out)
+            }
+            Yaml::Sequence(items) => Json::Array(items.iter().map(|v| self.resolve(v)).collect::<Result<_, _>>()?),
+            other => plain_json(other),
+        })
+    }
+
+    fn reference(&self, name: &str) -> Result<Json, DevkitError> {
+        if let Some(value) = self.parameters.get(name) {
+            return Ok(value.clone());
+        }
+        self.refs
+            .get(name)
+            .map(|v| Json::String(v.clone()))
+            .ok_or_else(|| DevkitError::Template(format!("nothing named {name} yet")))
+    }
+}
+
+fn plain_json(value: &Yaml) -> Json {
+    serde_json::to_value(value).unwrap_or(Json::Null)
+}
+
+/// A parameter's value as text, the way CloudFormation substitutes it.
+pub fn json_text(value: &Json) -> String {
+    match value {
+        Json::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
