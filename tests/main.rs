@@ -1,1 +1,6 @@
+//! Integration tests: the real store and the real AWS SDK against the local emulator (started
+//! by `make test`, reached through `AWS_ENDPOINT_URL`). Each test creates its own resources
+//! under fresh names, so tests run in parallel without seeing each other.
 
+mod helpers;
+mod store;

@@ -3,7 +3,7 @@
 //! returns.
 
 use aws_sdk_dynamodb::types::{AttributeValue, Select};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 use super::applications::s;
 use super::items::{AgentStatsItem, Item, RiskRow, from_item};
@@ -143,8 +143,10 @@ impl Store {
         out.item.map(from_item).transpose().map(Option::unwrap_or_default)
     }
 
-    /// Records that the agent opened the list at `at`.
-    pub async fn record_visit(&self, agent: &AgentId, year: PlanYear, at: DateTime<Utc>) -> Result<(), StoreError> {
+    /// Records that the agent opened the list at `at`, kept to the microsecond like every time in
+    /// a key; returns the time recorded.
+    pub async fn record_visit(&self, agent: &AgentId, year: PlanYear, at: DateTime<Utc>) -> Result<DateTime<Utc>, StoreError> {
+        let at = at.trunc_subsecs(6);
         self.client()
             .update_item()
             .table_name(self.table())
@@ -154,6 +156,6 @@ impl Store {
             .expression_attribute_values(":at", AttributeValue::S(at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)))
             .send()
             .await?;
-        Ok(())
+        Ok(at)
     }
 }

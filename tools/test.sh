@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every test: unit tests, and integration tests against a private emulator on a free port.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source tools/lib.sh
+
+port="$(free_port)"
+mkdir -p target
+start_emulator "$port" target/emulator-test.log
+trap stop_emulator EXIT
+aws_env_for "$port"
+
+# Panics in tests print where, not a 30-frame backtrace.
+export RUST_BACKTRACE="${RUST_BACKTRACE_TESTS:-0}"
+set +e
+cargo test --workspace --locked "$@" 2>&1 | tee target/test-output.log
+status=${PIPESTATUS[0]}
+set -e
+
+# One closing line for the whole run: cargo prints one per test binary, the last often empty.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "all tests: %d passed, %d failed\n", p, f }' target/test-output.log
+exit "$status"
