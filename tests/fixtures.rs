@@ -31,7 +31,8 @@ fn http_fixtures_are_api_gateway_v2_requests_with_jwt_claims() {
 #[test]
 fn platform_fixtures_are_eventbridge_envelopes_from_the_platform() {
     for (path, text) in fixtures("platform") {
-        let event: EventBridgeEvent<serde_json::Value> = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let event: EventBridgeEvent<serde_json::Value> =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
         assert_eq!(event.source, "enrollment-platform", "{path}");
         assert!(event.detail.is_object(), "{path}");
     }
@@ -49,7 +50,8 @@ fn sqs_fixtures_are_batches() {
 #[test]
 fn schedule_fixtures_are_scheduled_events() {
     for (path, text) in fixtures("schedule") {
-        let event: CloudWatchEvent<serde_json::Value> = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let event: CloudWatchEvent<serde_json::Value> =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
         assert_eq!(event.detail_type.as_deref(), Some("Scheduled Event"), "{path}");
     }
 }

@@ -94,7 +94,14 @@ pub fn submission(id: &str, minute: i64, by: &str, npn: &str) -> Evidence {
     }
 }
 
-pub async fn submit(store: &Store, application: &str, evidence_id: &str, minute: i64, by: &str, npn: &str) -> ApplyOutcome {
+pub async fn submit(
+    store: &Store,
+    application: &str,
+    evidence_id: &str,
+    minute: i64,
+    by: &str,
+    npn: &str,
+) -> ApplyOutcome {
     store
         .apply_evidence(&app(application), &submission(evidence_id, minute, by, npn), Utc::now())
         .await
@@ -102,7 +109,12 @@ pub async fn submit(store: &Store, application: &str, evidence_id: &str, minute:
 }
 
 /// Every row of a list, page by page, with the items read per page.
-pub async fn whole_list(store: &Store, scope: &Scope, filter: ArchivedFilter, limit: u16) -> (Vec<String>, Vec<(usize, i32)>) {
+pub async fn whole_list(
+    store: &Store,
+    scope: &Scope,
+    filter: ArchivedFilter,
+    limit: u16,
+) -> (Vec<String>, Vec<(usize, i32)>) {
     let mut ids = Vec::new();
     let mut pages = Vec::new();
     let mut after: Option<String> = None;

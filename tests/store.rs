@@ -34,7 +34,8 @@ async fn the_at_risk_list_holds_only_at_risk_entries_newest_first() {
     let world = world().await;
     ana_and_bob(&world.store, &["101", "102", "103"], &["201", "202", "203", "204"]).await;
 
-    let page = world.store.risk_page(&Scope::Agent(agent_id("ana")), year(), ArchivedFilter::Include, 50, None).await.unwrap();
+    let page =
+        world.store.risk_page(&Scope::Agent(agent_id("ana")), year(), ArchivedFilter::Include, 50, None).await.unwrap();
     let ids: Vec<_> = page.rows.iter().map(|r| r.federal_exchange_id.to_string()).collect();
     assert_eq!(ids, vec!["103", "102", "101"], "only the swapped ones, newest at-risk first");
     assert!(page.items_read <= 3 + 1, "read {} items for 3 rows", page.items_read);
@@ -45,7 +46,8 @@ async fn the_at_risk_list_holds_only_at_risk_entries_newest_first() {
     assert_eq!(row.client_name.as_str(), "Zoë O'Brien, Jr.");
 
     // Bob's own entries exist but are not at risk; the safe ones are in ana's book but not listed.
-    let bob = world.store.risk_page(&Scope::Agent(agent_id("bob")), year(), ArchivedFilter::Include, 50, None).await.unwrap();
+    let bob =
+        world.store.risk_page(&Scope::Agent(agent_id("bob")), year(), ArchivedFilter::Include, 50, None).await.unwrap();
     assert!(bob.rows.is_empty());
     let stored = world.store.application(&app("201")).await.unwrap();
     assert!(!stored.entries[&agent_id("ana")].is_at_risk());
@@ -63,7 +65,13 @@ async fn paging_through_hundreds_of_entries_gives_each_exactly_once_and_reads_on
         .map(|i| {
             let id = format!("{:06}", i);
             let swapped_at = 1000 + (i % 20) as i64;
-            (app(&id), vec![submission(&format!("own-{id}"), 0, "ana", "111"), submission(&format!("swap-{id}"), swapped_at, "bob", "222")])
+            (
+                app(&id),
+                vec![
+                    submission(&format!("own-{id}"), 0, "ana", "111"),
+                    submission(&format!("swap-{id}"), swapped_at, "bob", "222"),
+                ],
+            )
         })
         .collect();
     let owners = world.store.owners(BTreeSet::from([agent_id("ana"), agent_id("bob")])).await.unwrap();
@@ -128,7 +136,11 @@ async fn the_archived_filter_shows_what_it_says() {
     assert_eq!(list(ArchivedFilter::Include).await, vec!["305", "304", "303", "302", "301"]);
     let agency_only = whole_list(&world.store, &Scope::Agency(agency_id("top")), ArchivedFilter::Only, 50).await.0;
     assert_eq!(agency_only, vec!["304", "302"], "the agency lists split the same way");
-    assert_eq!(world.store.agent_stats(&agent_id("ana"), year()).await.unwrap().at_risk_total, 3, "archived entries do not count");
+    assert_eq!(
+        world.store.agent_stats(&agent_id("ana"), year()).await.unwrap().at_risk_total,
+        3,
+        "archived entries do not count"
+    );
 }
 
 #[tokio::test]
@@ -136,7 +148,11 @@ async fn the_alert_count_counts_what_was_flagged_after_the_last_visit() {
     let world = world().await;
     ana_and_bob(&world.store, &["401", "402"], &["403"]).await;
     let ana = agent_id("ana");
-    assert_eq!(world.store.count_flagged_after(&ana, year(), None).await.unwrap(), 2, "never visited: everything is new");
+    assert_eq!(
+        world.store.count_flagged_after(&ana, year(), None).await.unwrap(),
+        2,
+        "never visited: everything is new"
+    );
 
     let visit = world.store.record_visit(&ana, year(), Utc::now()).await.unwrap();
     assert_eq!(world.store.agent_stats(&ana, year()).await.unwrap().last_visited_at, Some(visit));
@@ -198,7 +214,11 @@ async fn clearing_a_risk_removes_it_from_every_list() {
     }
     assert_eq!(world.store.agent_stats(&agent_id("ana"), year()).await.unwrap().at_risk_total, 0);
     // The AOR went back to ana, so now bob's entry (made by his swap) is the one at risk.
-    let top = world.store.risk_page(&Scope::Agency(agency_id("top")), year(), ArchivedFilter::Include, 50, None).await.unwrap();
+    let top = world
+        .store
+        .risk_page(&Scope::Agency(agency_id("top")), year(), ArchivedFilter::Include, 50, None)
+        .await
+        .unwrap();
     let owners: Vec<_> = top.rows.iter().map(|r| r.agent_id.to_string()).collect();
     assert_eq!(owners, vec!["bob"]);
 }
@@ -219,7 +239,8 @@ async fn an_agent_moving_agency_takes_their_book_along() {
     assert_eq!(list(Scope::Agency(agency_id("north"))).await, 0, "the old agency no longer sees them");
     assert_eq!(list(Scope::Agency(agency_id("south"))).await, 2, "the new agency does");
     assert_eq!(list(Scope::Agency(agency_id("top"))).await, 2, "the common upline sees each once");
-    let own = world.store.risk_page(&Scope::Agent(agent_id("ana")), year(), ArchivedFilter::Include, 50, None).await.unwrap();
+    let own =
+        world.store.risk_page(&Scope::Agent(agent_id("ana")), year(), ArchivedFilter::Include, 50, None).await.unwrap();
     assert!(own.rows.iter().all(|r| r.agency_id == Some(agency_id("south"))));
     assert!(world.store.agency_members(&agency_id("south")).await.unwrap().contains(&agent_id("ana")));
     assert!(!world.store.agency_members(&agency_id("north")).await.unwrap().contains(&agent_id("ana")));
@@ -277,7 +298,11 @@ async fn an_agency_cannot_be_placed_under_its_own_downline_or_an_unknown_parent(
     }
     let orphan = world.store.upsert_agency(&upsert("d", "nowhere"), Utc::now()).await;
     assert!(matches!(orphan, Err(StoreError::UnknownParent(_))));
-    assert_eq!(world.store.agency(&agency_id("a")).await.unwrap().unwrap().parent_agency_id, None, "nothing was half-applied");
+    assert_eq!(
+        world.store.agency(&agency_id("a")).await.unwrap().unwrap().parent_agency_id,
+        None,
+        "nothing was half-applied"
+    );
 }
 
 #[tokio::test]

@@ -64,11 +64,7 @@ impl PolicyStatus {
 pub struct SyncFailed;
 
 /// Turns the outcome of a marketplace call into evidence: a failed sync gives none.
-pub fn sync_evidence(
-    id: EvidenceId,
-    at: DateTime<Utc>,
-    outcome: Result<Vec<Policy>, SyncFailed>,
-) -> Option<Evidence> {
+pub fn sync_evidence(id: EvidenceId, at: DateTime<Utc>, outcome: Result<Vec<Policy>, SyncFailed>) -> Option<Evidence> {
     let policies = outcome.ok()?;
     Some(Evidence { id, at, fact: Fact::Synced { policies } })
 }

@@ -133,10 +133,10 @@ pub fn apply(
 fn keep_flag_times(entries: &mut BTreeMap<AgentId, BookEntry>, stored: &BTreeMap<AgentId, BookEntry>) {
     for (agent_id, entry) in entries.iter_mut() {
         let stored_risk = stored.get(agent_id).and_then(|e| e.risk.as_ref());
-        if let (Some(risk), Some(stored_risk)) = (entry.risk.as_mut(), stored_risk) {
-            if risk.since == stored_risk.since {
-                risk.flagged_at = stored_risk.flagged_at;
-            }
+        if let (Some(risk), Some(stored_risk)) = (entry.risk.as_mut(), stored_risk)
+            && risk.since == stored_risk.since
+        {
+            risk.flagged_at = stored_risk.flagged_at;
         }
     }
 }

@@ -39,7 +39,11 @@ fn synced(id: &str, minute: i64, policies: Vec<Policy>) -> Evidence {
 }
 
 fn archived(id: &str, minute: i64, by: &str, archived: bool) -> Evidence {
-    Evidence { id: EvidenceId::parse(id).unwrap(), at: t(minute), fact: Fact::ArchiveSet { agent_id: agent(by), archived } }
+    Evidence {
+        id: EvidenceId::parse(id).unwrap(),
+        at: t(minute),
+        fact: Fact::ArchiveSet { agent_id: agent(by), archived },
+    }
 }
 
 /// What is stored for an application: its log and its entries, evolved one delivery at a time
@@ -137,7 +141,11 @@ fn the_owners_submission_under_a_new_npn_makes_that_npn_the_expected_one() {
 fn a_sync_with_a_foreign_aor_on_an_active_policy_puts_it_at_risk() {
     let stored = deliver_all(&[
         submitted("s1", 0, "ana", "111"),
-        synced("y1", 5, vec![policy(PolicyStatus::Effectuated, Some("111")), policy(PolicyStatus::Pending, Some("333"))]),
+        synced(
+            "y1",
+            5,
+            vec![policy(PolicyStatus::Effectuated, Some("111")), policy(PolicyStatus::Pending, Some("333"))],
+        ),
     ]);
     let entry = stored.entry("ana");
     let risk = entry.risk.clone().expect("at risk");
@@ -149,7 +157,10 @@ fn a_sync_with_a_foreign_aor_on_an_active_policy_puts_it_at_risk() {
 
 #[test]
 fn a_sync_with_no_aor_on_an_active_policy_puts_it_at_risk() {
-    let stored = deliver_all(&[submitted("s1", 0, "ana", "111"), synced("y1", 5, vec![policy(PolicyStatus::Effectuated, None)])]);
+    let stored = deliver_all(&[
+        submitted("s1", 0, "ana", "111"),
+        synced("y1", 5, vec![policy(PolicyStatus::Effectuated, None)]),
+    ]);
     let risk = stored.entry("ana").risk.clone().expect("at risk");
     assert_eq!(risk.reason, Reason::MarketplaceAorMismatch);
     assert_eq!(risk.other_npn, None);
@@ -187,7 +198,11 @@ fn evidence_older_than_what_the_entry_already_holds_changes_nothing() {
     ]);
     let before = stored.entries.clone();
     // A sync from before the mismatch, delivered late, says the AOR was ana's: older news.
-    let changed = stored.deliver(&synced("y0", 5, vec![policy(PolicyStatus::Effectuated, Some("111"))]), &AgencyOf::new(), t(20_000));
+    let changed = stored.deliver(
+        &synced("y0", 5, vec![policy(PolicyStatus::Effectuated, Some("111"))]),
+        &AgencyOf::new(),
+        t(20_000),
+    );
     assert!(changed, "the evidence is new, so it is recorded");
     assert_eq!(stored.entries, before, "but it changes no entry");
 }
@@ -211,7 +226,10 @@ fn cancelled_and_terminated_policies_are_ignored() {
 
 #[test]
 fn a_failed_sync_changes_nothing() {
-    let mut stored = deliver_all(&[submitted("s1", 0, "ana", "111"), synced("y1", 5, vec![policy(PolicyStatus::Effectuated, Some("333"))])]);
+    let mut stored = deliver_all(&[
+        submitted("s1", 0, "ana", "111"),
+        synced("y1", 5, vec![policy(PolicyStatus::Effectuated, Some("333"))]),
+    ]);
     let before = stored.entries.clone();
     let evidence = sync_evidence(EvidenceId::parse("y2").unwrap(), t(9), Err(SyncFailed));
     assert_eq!(evidence, None, "a failed sync is no evidence");
@@ -266,13 +284,18 @@ fn archiving_sets_the_flag_and_keeps_the_entry() {
     let entry = stored.entry("ana");
     assert!(entry.archived);
     assert!(entry.is_at_risk(), "archiving hides, it does not clear");
-    let unarchived = deliver_all(&[submitted("s1", 0, "ana", "111"), archived("a1", 7, "ana", true), archived("a2", 8, "ana", false)]);
+    let unarchived = deliver_all(&[
+        submitted("s1", 0, "ana", "111"),
+        archived("a1", 7, "ana", true),
+        archived("a2", 8, "ana", false),
+    ]);
     assert!(!unarchived.entry("ana").archived);
 }
 
 #[test]
 fn a_swap_inside_the_agency_says_so() {
-    let agencies: AgencyOf = [(agent("ana"), AgencyId::parse("north").unwrap()), (agent("bob"), AgencyId::parse("north").unwrap())].into();
+    let agencies: AgencyOf =
+        [(agent("ana"), AgencyId::parse("north").unwrap()), (agent("bob"), AgencyId::parse("north").unwrap())].into();
     let mut stored = Stored::default();
     stored.deliver(&submitted("s1", 0, "ana", "111"), &agencies, t(100));
     stored.deliver(&submitted("s2", 5, "bob", "222"), &agencies, t(101));
@@ -285,7 +308,10 @@ fn a_servicing_submission_that_arrives_first_does_not_keep_a_book_entry() {
     let stored = deliver_all(&[submitted("s2", 5, "bob", "111"), submitted("s1", 0, "ana", "111")]);
     assert!(stored.entries.contains_key(&agent("ana")));
     assert!(!stored.entries.contains_key(&agent("bob")));
-    assert!(stored.history.iter().any(|h| h.agent_id == agent("bob") && h.after.is_none()), "the removal is in the history");
+    assert!(
+        stored.history.iter().any(|h| h.agent_id == agent("bob") && h.after.is_none()),
+        "the removal is in the history"
+    );
 }
 
 #[test]

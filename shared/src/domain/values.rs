@@ -122,10 +122,7 @@ fn check_key_part(raw: &str) -> Result<(), &'static str> {
     if raw.len() > 128 {
         return Err("is too long");
     }
-    if !raw
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
-    {
+    if !raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':')) {
         return Err("may contain only letters, digits, '-', '_', '.' and ':'");
     }
     Ok(())

@@ -8,12 +8,12 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, Trans
 use chrono::{DateTime, Utc};
 
 use super::items::{
-    AgencyItem, EntryItem, EvidenceItem, Item, MetaItem, Owner, RowFacts, TrailItem, counts_as_at_risk,
-    from_item, to_item,
+    AgencyItem, EntryItem, EvidenceItem, Item, MetaItem, Owner, RowFacts, TrailItem, counts_as_at_risk, from_item,
+    to_item,
 };
 use super::{Store, StoreError, keys};
 use crate::domain::{
-    AgencyOf, AgentId, Applied, BookEntry, Evidence, FederalExchangeId, Fact, HistoryRecord, PlanYear, apply,
+    AgencyOf, AgentId, Applied, BookEntry, Evidence, Fact, FederalExchangeId, HistoryRecord, PlanYear, apply,
 };
 
 const MAX_ATTEMPTS: u32 = 8;
@@ -274,7 +274,8 @@ impl Store {
                 writes.push(self.put(to_item(row)?)?);
             }
 
-            let delta = i64::from(counts_as_at_risk(record.after.as_ref())) - i64::from(counts_as_at_risk(record.before.as_ref()));
+            let delta = i64::from(counts_as_at_risk(record.after.as_ref()))
+                - i64::from(counts_as_at_risk(record.before.as_ref()));
             if delta != 0 {
                 let update = Update::builder()
                     .table_name(self.table())
@@ -288,11 +289,19 @@ impl Store {
 
             // The rows were placed with this agent's and agency's current place in the tree:
             // if either moves before this lands, read again.
-            writes.push(self.unchanged(keys::agent_pk(&record.agent_id), keys::AGENT_SK, owner.agent.as_ref().map(|a| a.version))?);
-            if let Some(agency) = &owner.agency {
-                if checked_agencies.insert(agency.agency_id.clone()) {
-                    writes.push(self.unchanged(keys::agency_pk(&agency.agency_id), keys::AGENCY_SK, Some(agency.version))?);
-                }
+            writes.push(self.unchanged(
+                keys::agent_pk(&record.agent_id),
+                keys::AGENT_SK,
+                owner.agent.as_ref().map(|a| a.version),
+            )?);
+            if let Some(agency) = &owner.agency
+                && checked_agencies.insert(agency.agency_id.clone())
+            {
+                writes.push(self.unchanged(
+                    keys::agency_pk(&agency.agency_id),
+                    keys::AGENCY_SK,
+                    Some(agency.version),
+                )?);
             }
         }
         Ok(writes)
@@ -388,6 +397,8 @@ pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
 /// Jittered exponential backoff for write conflicts, so racing writers spread out.
 pub(crate) fn backoff(attempt: u32) -> std::time::Duration {
     let base = 10u64 << attempt.min(6);
-    let jitter = u64::from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos()) % base;
+    let jitter = u64::from(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos(),
+    ) % base;
     std::time::Duration::from_millis(base / 2 + jitter)
 }

@@ -12,8 +12,7 @@ use chrono::{DateTime, Utc};
 
 use super::applications::s;
 use super::items::{
-    AgencyChildItem, AgencyItem, AgencyMemberItem, AgentItem, Item, Owner, RiskRow, Role, RowFacts, from_item,
-    to_item,
+    AgencyChildItem, AgencyItem, AgencyMemberItem, AgentItem, Item, Owner, RiskRow, Role, RowFacts, from_item, to_item,
 };
 use super::keys::{self, Scope};
 use super::{Store, StoreError};
@@ -67,17 +66,22 @@ impl Store {
 
     /// Creates or updates an agency. Refuses a parent that would make a cycle, and a parent not
     /// known yet (a retry later finds it). A move or rename rewrites the downline's rows.
-    pub async fn upsert_agency(&self, upsert: &AgencyUpsert, as_of: DateTime<Utc>) -> Result<UpsertOutcome, StoreError> {
+    pub async fn upsert_agency(
+        &self,
+        upsert: &AgencyUpsert,
+        as_of: DateTime<Utc>,
+    ) -> Result<UpsertOutcome, StoreError> {
         let existing = self.agency(&upsert.agency_id).await?;
-        if let Some(existing) = &existing {
-            if existing.as_of > as_of {
-                return Ok(UpsertOutcome::Stale);
-            }
+        if let Some(existing) = &existing
+            && existing.as_of > as_of
+        {
+            return Ok(UpsertOutcome::Stale);
         }
         let ancestors = match &upsert.parent_agency_id {
             None => Vec::new(),
             Some(parent) => {
-                let parent_item = self.agency(parent).await?.ok_or_else(|| StoreError::UnknownParent(parent.clone()))?;
+                let parent_item =
+                    self.agency(parent).await?.ok_or_else(|| StoreError::UnknownParent(parent.clone()))?;
                 let path = parent_item.path();
                 if path.contains(&upsert.agency_id) {
                     return Err(StoreError::Cycle(upsert.agency_id.clone()));
@@ -139,10 +143,10 @@ impl Store {
     /// leave the old agency's lists and join the new one's.
     pub async fn upsert_agent(&self, upsert: &AgentUpsert, as_of: DateTime<Utc>) -> Result<UpsertOutcome, StoreError> {
         let existing = self.agent(&upsert.agent_id).await?;
-        if let Some(existing) = &existing {
-            if existing.as_of > as_of {
-                return Ok(UpsertOutcome::Stale);
-            }
+        if let Some(existing) = &existing
+            && existing.as_of > as_of
+        {
+            return Ok(UpsertOutcome::Stale);
         }
         let moved = existing.as_ref().is_some_and(|e| e.agency_id != upsert.agency_id);
         let old_path = match &existing {

@@ -86,7 +86,8 @@ impl Store {
                 Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
                     let codes: Vec<&str> =
                         cancelled.cancellation_reasons().iter().filter_map(|reason| reason.code()).collect();
-                    let lost_a_race = codes.iter().any(|code| matches!(*code, "ConditionalCheckFailed" | "TransactionConflict"));
+                    let lost_a_race =
+                        codes.iter().any(|code| matches!(*code, "ConditionalCheckFailed" | "TransactionConflict"));
                     if lost_a_race {
                         Err(StoreError::Conflict)
                     } else {
@@ -108,12 +109,7 @@ impl Store {
             let mut pending = chunk.to_vec();
             let mut attempt = 0u32;
             while !pending.is_empty() {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(self.table.clone(), pending)
-                    .send()
-                    .await?;
+                let out = self.client.batch_write_item().request_items(self.table.clone(), pending).send().await?;
                 pending = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
                 attempt += 1;
                 if !pending.is_empty() {

@@ -49,7 +49,8 @@ impl Store {
         let query = query.limit(i32::from(limit) + 1);
         let (query, start) = match filter {
             ArchivedFilter::Include => {
-                let start = after.map(|position| Item::from([(keys::PK.into(), s(&pk)), (keys::SK.into(), s(position))]));
+                let start =
+                    after.map(|position| Item::from([(keys::PK.into(), s(&pk)), (keys::SK.into(), s(position))]));
                 let query = query
                     .key_condition_expression("#pk = :pk AND begins_with(#sk, :year)")
                     .expression_attribute_names("#pk", keys::PK)
@@ -76,13 +77,10 @@ impl Store {
                 (query, start)
             }
         };
-        let out = query
-            .expression_attribute_values(":year", s(prefix))
-            .set_exclusive_start_key(start)
-            .send()
-            .await?;
+        let out = query.expression_attribute_values(":year", s(prefix)).set_exclusive_start_key(start).send().await?;
         let items_read = out.scanned_count;
-        let mut rows = out.items.unwrap_or_default().into_iter().map(from_item::<RiskRow>).collect::<Result<Vec<_>, _>>()?;
+        let mut rows =
+            out.items.unwrap_or_default().into_iter().map(from_item::<RiskRow>).collect::<Result<Vec<_>, _>>()?;
         let next = if rows.len() > usize::from(limit) {
             rows.truncate(usize::from(limit));
             rows.last().map(|row| row.sk.clone())
@@ -145,7 +143,12 @@ impl Store {
 
     /// Records that the agent opened the list at `at`, kept to the microsecond like every time in
     /// a key; returns the time recorded.
-    pub async fn record_visit(&self, agent: &AgentId, year: PlanYear, at: DateTime<Utc>) -> Result<DateTime<Utc>, StoreError> {
+    pub async fn record_visit(
+        &self,
+        agent: &AgentId,
+        year: PlanYear,
+        at: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, StoreError> {
         let at = at.trunc_subsecs(6);
         self.client()
             .update_item()
@@ -153,7 +156,10 @@ impl Store {
             .key(keys::PK, s(keys::agent_pk(agent)))
             .key(keys::SK, s(keys::agent_stats_sk(year)))
             .update_expression("SET last_visited_at = :at")
-            .expression_attribute_values(":at", AttributeValue::S(at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)))
+            .expression_attribute_values(
+                ":at",
+                AttributeValue::S(at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+            )
             .send()
             .await?;
         Ok(at)

@@ -3,13 +3,14 @@
 
 use std::path::PathBuf;
 
+use devkit::DevkitError;
 use devkit::resources::{self, LocalResources};
 use devkit::seed::{self, SeedPlan};
 use devkit::template::Template;
-use devkit::DevkitError;
 use shared::store::Store;
 
-const USAGE: &str = "usage: devkit up <resources.json> [prefix] | devkit seed <resources.json> <seeded.json> [applications]";
+const USAGE: &str =
+    "usage: devkit up <resources.json> [prefix] | devkit seed <resources.json> <seeded.json> [applications]";
 
 #[tokio::main]
 async fn main() {

@@ -8,9 +8,9 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_s3::types::{
-    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration,
-    LifecycleRule, LifecycleRuleFilter, PublicAccessBlockConfiguration, ServerSideEncryption,
-    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule,
+    LifecycleRuleFilter, PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
+    ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde::{Deserialize, Serialize};
@@ -120,7 +120,8 @@ pub async fn create(
         let name = local_name(prefix, id);
         let bus = text(&props, "EventBusName")?;
         let pattern = props.get("EventPattern").cloned().unwrap_or(Json::Null).to_string();
-        let out = events.put_rule().name(&name).event_bus_name(&bus).event_pattern(pattern).send().await.map_err(aws)?;
+        let out =
+            events.put_rule().name(&name).event_bus_name(&bus).event_pattern(pattern).send().await.map_err(aws)?;
         for target in props.get("Targets").and_then(Json::as_array).into_iter().flatten() {
             let target = aws_sdk_eventbridge::types::Target::builder()
                 .id(text(target, "Id")?)
@@ -133,7 +134,9 @@ pub async fn create(
         resolved.arns.insert(id.clone(), out.rule_arn.unwrap_or_default());
     }
 
-    let get = |id: &str| resolved.refs.get(id).cloned().ok_or_else(|| DevkitError::Template(format!("the template has no {id}")));
+    let get = |id: &str| {
+        resolved.refs.get(id).cloned().ok_or_else(|| DevkitError::Template(format!("the template has no {id}")))
+    };
     Ok(LocalResources {
         table: get("Table")?,
         exports_bucket: get("ExportsBucket")?,
@@ -170,7 +173,11 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, props: &Jso
             GlobalSecondaryIndex::builder()
                 .index_name(text(index, "IndexName")?)
                 .set_key_schema(Some(key_schema(index)?))
-                .projection(Projection::builder().projection_type(ProjectionType::from(projection.as_deref().unwrap_or("ALL"))).build())
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::from(projection.as_deref().unwrap_or("ALL")))
+                        .build(),
+                )
                 .build()
                 .map_err(aws)
         })
@@ -221,13 +228,18 @@ async fn create_bucket(client: &aws_sdk_s3::Client, name: &str, props: &Json) ->
     if props.get("BucketEncryption").is_some() {
         let rule = ServerSideEncryptionRule::builder()
             .apply_server_side_encryption_by_default(
-                ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::Aes256).build().map_err(aws)?,
+                ServerSideEncryptionByDefault::builder()
+                    .sse_algorithm(ServerSideEncryption::Aes256)
+                    .build()
+                    .map_err(aws)?,
             )
             .build();
         client
             .put_bucket_encryption()
             .bucket(name)
-            .server_side_encryption_configuration(ServerSideEncryptionConfiguration::builder().rules(rule).build().map_err(aws)?)
+            .server_side_encryption_configuration(
+                ServerSideEncryptionConfiguration::builder().rules(rule).build().map_err(aws)?,
+            )
             .send()
             .await
             .map_err(aws)?;
@@ -257,14 +269,19 @@ async fn create_bucket(client: &aws_sdk_s3::Client, name: &str, props: &Json) ->
                 let mut builder = LifecycleRule::builder()
                     .id(text(rule, "Id")?)
                     .status(ExpirationStatus::from(text(rule, "Status")?.as_str()))
-                    .filter(LifecycleRuleFilter::builder().prefix(rule.get("Prefix").and_then(Json::as_str).unwrap_or("")).build());
+                    .filter(
+                        LifecycleRuleFilter::builder()
+                            .prefix(rule.get("Prefix").and_then(Json::as_str).unwrap_or(""))
+                            .build(),
+                    );
                 if let Some(days) = rule.get("ExpirationInDays") {
                     builder = builder.expiration(LifecycleExpiration::builder().days(number(days)?).build());
                 }
                 if let Some(abort) = rule.get("AbortIncompleteMultipartUpload") {
                     let days = abort.get("DaysAfterInitiation").map(number).transpose()?.unwrap_or(1);
-                    builder = builder
-                        .abort_incomplete_multipart_upload(AbortIncompleteMultipartUpload::builder().days_after_initiation(days).build());
+                    builder = builder.abort_incomplete_multipart_upload(
+                        AbortIncompleteMultipartUpload::builder().days_after_initiation(days).build(),
+                    );
                 }
                 builder.build().map_err(aws)
             })
@@ -272,7 +289,9 @@ async fn create_bucket(client: &aws_sdk_s3::Client, name: &str, props: &Json) ->
         client
             .put_bucket_lifecycle_configuration()
             .bucket(name)
-            .lifecycle_configuration(BucketLifecycleConfiguration::builder().set_rules(Some(rules)).build().map_err(aws)?)
+            .lifecycle_configuration(
+                BucketLifecycleConfiguration::builder().set_rules(Some(rules)).build().map_err(aws)?,
+            )
             .send()
             .await
             .map_err(aws)?;

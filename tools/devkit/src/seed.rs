@@ -84,8 +84,26 @@ const FIRST: &[&str] = &[
     "Chloé", "Hiroshi", "Fatima", "Grace", "Ömer", "Isla", "Diego",
 ];
 const LAST: &[&str] = &[
-    "Díaz", "Nguyen", "Smith", "O'Brien", "Müller", "García", "Johnson", "Kowalski", "Haddad", "Chen", "Rossi",
-    "Okafor", "Brown", "Novák", "Silva", "Smith, Jr.", "Lefèvre", "Park", "Andersen", "Quinn \"Q\"",
+    "Díaz",
+    "Nguyen",
+    "Smith",
+    "O'Brien",
+    "Müller",
+    "García",
+    "Johnson",
+    "Kowalski",
+    "Haddad",
+    "Chen",
+    "Rossi",
+    "Okafor",
+    "Brown",
+    "Novák",
+    "Silva",
+    "Smith, Jr.",
+    "Lefèvre",
+    "Park",
+    "Andersen",
+    "Quinn \"Q\"",
 ];
 const ISSUERS: &[&str] = &["Blue Ridge Health", "Sunrise Mutual", "Cascade Care", "Lone Star Health Plan"];
 
@@ -149,9 +167,8 @@ pub async fn run(store: &Store, plan: &SeedPlan) -> Result<Seeded, DevkitError> 
 
     // Imported in bulk: applying thousands of applications one transaction at a time would take
     // minutes on the emulator. The store computes the same entries either way.
-    let owners = store
-        .owners(seeded.users.iter().map(|u| AgentId::parse(&u.agent_id)).collect::<Result<_, _>>()?)
-        .await?;
+    let owners =
+        store.owners(seeded.users.iter().map(|u| AgentId::parse(&u.agent_id)).collect::<Result<_, _>>()?).await?;
     store.import(&work, &owners, Utc::now()).await?;
     Ok(seeded)
 }
@@ -202,7 +219,7 @@ fn application(
         }
     }
 
-    let mismatch = roll >= 0.15 && roll < 0.21;
+    let mismatch = (0.15..0.21).contains(&roll);
     let policies = marketplace_policies(rng, index, &aor, mismatch);
     if mismatch || roll > 0.9 {
         let policies_seen = policies
@@ -255,7 +272,10 @@ fn marketplace_policies(rng: &mut StdRng, index: usize, aor: &DemoUser, mismatch
     if mismatch {
         // Someone outside the platform took the AOR, or the marketplace lost it.
         policies[0].aor = if rng.random_bool(0.8) {
-            Some(MarketplaceAor { npn: format!("{}", 19_000_000 + rng.random_range(0..900_000)), name: "Unknown Broker".into() })
+            Some(MarketplaceAor {
+                npn: format!("{}", 19_000_000 + rng.random_range(0..900_000)),
+                name: "Unknown Broker".into(),
+            })
         } else {
             None
         };

@@ -84,7 +84,10 @@ impl Resolved {
                         let (name, attribute) = arg.split_once('.').unwrap_or((arg, ""));
                         match attribute {
                             "Arn" => Json::String(
-                                self.arns.get(name).cloned().ok_or_else(|| DevkitError::Template(format!("no ARN for {name} yet")))?,
+                                self.arns
+                                    .get(name)
+                                    .cloned()
+                                    .ok_or_else(|| DevkitError::Template(format!("no ARN for {name} yet")))?,
                             ),
                             other => return Err(DevkitError::Template(format!("unsupported attribute {other}"))),
                         }
