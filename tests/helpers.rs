@@ -128,3 +128,128 @@ pub async fn whole_list(
         }
     }
 }
+
+/// The running system around one test's resources: the marketplace simulator and the HTTP API
+/// on free ports, the ingest queue's consumer, and a way to publish platform events.
+pub struct System {
+    pub world: World,
+    pub marketplace: sync_trigger::marketplace::MarketplaceClient,
+    pub api: String,
+    pub simulator_url: String,
+    pub http: reqwest::Client,
+    ingest: event_ingest::handler::Deps,
+    source: devkit::sqs_source::SqsSource,
+    events: aws_sdk_eventbridge::Client,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+pub const SECRET: &str = "test-secret";
+
+/// Quick retries and short time-outs, so failure tests take seconds.
+pub fn quick_retries() -> sync_trigger::marketplace::RetryPolicy {
+    sync_trigger::marketplace::RetryPolicy {
+        attempts: 3,
+        base_delay: std::time::Duration::from_millis(20),
+        max_delay: std::time::Duration::from_millis(100),
+        timeout: std::time::Duration::from_millis(400),
+    }
+}
+
+pub async fn system(rate_per_second: f64) -> System {
+    let world = world().await;
+    let sdk = shared::aws::sdk_config().await;
+    let simulator = devkit::marketplace_sim::Simulator::new(Vec::new());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let simulator_url = format!("http://{}", listener.local_addr().unwrap());
+    simulator.spawn(listener);
+    let limiter = std::sync::Arc::new(sync_trigger::rate_limit::RateLimiter::per_second(rate_per_second));
+    let marketplace =
+        sync_trigger::marketplace::MarketplaceClient::new(&simulator_url, "test-key", limiter, quick_retries());
+
+    let router = devkit::serve::api_router(world.store.clone(), marketplace.clone(), year(), SECRET.to_owned());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let ingest = event_ingest::handler::Deps {
+        store: world.store.clone(),
+        sqs: sqs.clone(),
+        dead_letter_queue_url: world.resources.ingest_dead_letter_queue_url.clone(),
+    };
+    let source =
+        devkit::sqs_source::SqsSource::new(sqs.clone(), &world.resources.ingest_queue_url, "us-east-1").await.unwrap();
+    System {
+        world,
+        marketplace,
+        api,
+        simulator_url,
+        http: reqwest::Client::new(),
+        ingest,
+        source,
+        events: aws_sdk_eventbridge::Client::new(&sdk),
+        sqs,
+    }
+}
+
+impl System {
+    pub fn store(&self) -> &Store {
+        &self.world.store
+    }
+
+    /// Publishes a platform event to this test's bus, as the platform would.
+    pub async fn publish(&self, detail_type: &str, detail: serde_json::Value) {
+        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+            .source("enrollment-platform")
+            .detail_type(detail_type)
+            .detail(detail.to_string())
+            .event_bus_name(&self.world.resources.event_bus)
+            .build();
+        let out = self.events.put_events().entries(entry).send().await.expect("PutEvents");
+        assert_eq!(out.failed_entry_count, 0);
+    }
+
+    /// Lets the ingest consumer take everything waiting on the queue.
+    pub async fn drain_ingest(&self) {
+        while self.source.poll_once(0, |event| event_ingest::handler::handle(&self.ingest, event)).await.expect("poll")
+            > 0
+        {}
+    }
+
+    /// Tells the simulator what the marketplace says about an application.
+    pub async fn put_marketplace(&self, answer: &sync_trigger::marketplace::MarketplaceApplication) {
+        let url = format!(
+            "{}/v1/applications/{}?plan_year={}",
+            self.simulator_url, answer.federal_exchange_id, answer.plan_year
+        );
+        let status = self.http.put(url).json(answer).send().await.unwrap().status();
+        assert_eq!(status, 204);
+    }
+
+    pub async fn set_faults(&self, faults: devkit::marketplace_sim::Faults) {
+        let status =
+            self.http.put(format!("{}/control", self.simulator_url)).json(&faults).send().await.unwrap().status();
+        assert_eq!(status, 200);
+    }
+
+    /// Every contract request the simulator served, in order.
+    pub async fn served(&self) -> Vec<devkit::marketplace_sim::Served> {
+        self.http.get(format!("{}/control/requests", self.simulator_url)).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// `POST /v1/clients/{id}/sync` as `who` (agent id, agency id, role); `None` sends no token.
+    pub async fn sync(&self, who: Option<(&str, &str, &str)>, id: &str) -> (u16, serde_json::Value) {
+        let mut request = self.http.post(format!("{}/v1/clients/{id}/sync", self.api));
+        if let Some((agent, agency, role)) = who {
+            request = request.bearer_auth(devkit::local_auth::sign(SECRET, agent, agent, agency, role, 1));
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
+        let body: serde_json::Value = response.json().await.unwrap_or(serde_json::Value::Null);
+        if status >= 400 {
+            assert_eq!(content_type.as_deref(), Some("application/problem+json"), "errors are problem+json: {body}");
+        }
+        (status, body)
+    }
+}

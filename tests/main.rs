@@ -2,6 +2,7 @@
 //! by `make test`, reached through `AWS_ENDPOINT_URL`). Each test creates its own resources
 //! under fresh names, so tests run in parallel without seeing each other.
 
+mod detection;
 mod fixtures;
 mod helpers;
 mod store;

@@ -27,15 +27,29 @@ target/debug/devkit up .dev/resources.json aor-dev-
 echo "Seeding demo data:"
 target/debug/devkit seed .dev/resources.json .dev/seeded.json "$SEED_APPLICATIONS"
 
+API_PORT="${API_PORT:-3000}"
+MARKETPLACE_PORT="${MARKETPLACE_PORT:-4010}"
+for port in "$API_PORT" "$MARKETPLACE_PORT"; do
+    if port_in_use "$port"; then
+        echo "Port $port is taken: is another 'make dev' running? (API_PORT / MARKETPLACE_PORT choose others)" >&2
+        exit 1
+    fi
+done
+
 cat <<INFO
 
 AOR at-risk reporting is running locally.
   AWS emulator (moto)   ${AWS_ENDPOINT_URL}   region ${AWS_REGION}, credentials test/test
                         everything it holds: ${AWS_ENDPOINT_URL}/moto-api/data.json
   resources             .dev/resources.json
-  demo users            .dev/seeded.json  (e.g. agent 'agent-summit-1', admin 'admin-summit-0')
+  demo users            .dev/seeded.json  (agents 'agent-<agency>-1..3', admins 'admin-<agency>-0')
   emulator log          .dev/emulator.log
+
+Try it (in another terminal):
+  TOKEN=\$(target/debug/devkit token .dev/seeded.json agent-summit-1)
+  curl -s -X POST -H "Authorization: Bearer \$TOKEN" http://127.0.0.1:${API_PORT}/v1/clients/<federal_exchange_id>/sync
+  .venv/bin/python tools/publish_event.py events/platform/application-submitted.json
 
 Press Ctrl-C to stop.
 INFO
-wait "$EMULATOR_PID"
+target/debug/devkit serve .dev/resources.json .dev/seeded.json

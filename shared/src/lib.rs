@@ -3,4 +3,7 @@
 
 pub mod aws;
 pub mod domain;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod store;
+pub mod telemetry;

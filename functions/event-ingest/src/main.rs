@@ -1,9 +1,22 @@
-//! `event-ingest` Lambda function: applies enrollment-platform events from the ingest queue (issue #3).
-//!
-//! Only the crate exists yet, so that the workspace shows the architecture; it refuses to run
-//! rather than pretend to work.
+//! `event-ingest` Lambda function: the ingest queue's consumer.
 
-fn main() {
-    eprintln!("event-ingest is not implemented yet");
-    std::process::exit(1);
+use event_ingest::handler::{self, Deps};
+use lambda_runtime::{LambdaEvent, service_fn};
+use shared::aws::required_env;
+use shared::store::Store;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    shared::telemetry::init_lambda();
+    let sdk = shared::aws::sdk_config().await;
+    let deps = Deps {
+        store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), required_env("TABLE_NAME")?),
+        sqs: aws_sdk_sqs::Client::new(&sdk),
+        dead_letter_queue_url: required_env("INGEST_DLQ_URL")?,
+    };
+    lambda_runtime::run(service_fn(|event: LambdaEvent<_>| {
+        let deps = &deps;
+        async move { Ok::<_, lambda_runtime::Error>(handler::handle(deps, event.payload).await) }
+    }))
+    .await
 }

@@ -91,6 +91,12 @@ pub fn sync_due_shard(id: &FederalExchangeId) -> u32 {
     hash % SYNC_DUE_SHARDS
 }
 
+/// Where the scheduled scan of a plan year stopped.
+pub fn scan_checkpoint_pk(year: PlanYear) -> String {
+    format!("SCAN#{year}")
+}
+pub const SCAN_CHECKPOINT_SK: &str = "CHECKPOINT";
+
 // ---- at-risk rows: the lists people read ---------------------------------------------------
 
 /// Whose list an at-risk row belongs to. Every at-risk entry has a row in its agent's list and in

@@ -6,6 +6,7 @@ pub mod directory;
 pub mod items;
 pub mod keys;
 pub mod risk_lists;
+pub mod sync_due;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;

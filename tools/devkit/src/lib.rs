@@ -1,8 +1,12 @@
 //! Local development kit: creates the template's resources on the local AWS emulator and seeds
 //! demo data. Used by `make dev` and by the integration tests, so both run on the same resources.
 
+pub mod local_auth;
+pub mod marketplace_sim;
 pub mod resources;
 pub mod seed;
+pub mod serve;
+pub mod sqs_source;
 pub mod template;
 
 #[derive(Debug, thiserror::Error)]

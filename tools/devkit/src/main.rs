@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use devkit::DevkitError;
 use devkit::resources::{self, LocalResources};
-use devkit::seed::{self, SeedPlan};
+use devkit::seed::{self, SeedPlan, Seeded};
+use devkit::serve::{self, DevSettings};
 use devkit::template::Template;
 use shared::store::Store;
 
@@ -14,7 +15,7 @@ const USAGE: &str =
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
+    shared::telemetry::init_local();
     if let Err(err) = run(std::env::args().skip(1).collect()).await {
         eprintln!("devkit: {err}");
         std::process::exit(1);
@@ -56,6 +57,30 @@ async fn run(args: Vec<String>) -> Result<(), DevkitError> {
                 plan.year,
                 seeded.users.len(),
                 started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        ["serve", resources_file, seeded_file] => {
+            let created: LocalResources = read_json(resources_file)?;
+            let seeded: Seeded = read_json(seeded_file)?;
+            let settings = DevSettings::from_env()?;
+            println!("  HTTP API              http://{}", settings.api);
+            println!("  marketplace simulator http://{}  (control: /control)", settings.marketplace);
+            println!("  ingest consumer       polling {}", created.ingest_queue_url);
+            println!("  scheduled scan        every {:?}", settings.scan_interval);
+            serve::run(&sdk, &created, seeded.marketplace, settings).await
+        }
+        ["token", seeded_file, agent_id] => {
+            let seeded: Seeded = read_json(seeded_file)?;
+            let user = seeded
+                .users
+                .iter()
+                .find(|u| u.agent_id == *agent_id)
+                .ok_or_else(|| DevkitError::Usage(format!("no demo user {agent_id} in {seeded_file}")))?;
+            let secret = devkit::local_auth::secret();
+            println!(
+                "{}",
+                devkit::local_auth::sign(&secret, &user.agent_id, &user.agent_id, &user.agency_id, &user.role, 12)
             );
             Ok(())
         }

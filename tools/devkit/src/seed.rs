@@ -15,6 +15,8 @@ use shared::store::applications::ApplicationKey;
 use shared::store::directory::{AgencyUpsert, AgentUpsert};
 use shared::store::items::Role;
 
+use sync_trigger::marketplace::{Aor, MarketplaceApplication, MarketplacePolicy};
+
 use crate::DevkitError;
 
 /// How much to make.
@@ -42,29 +44,8 @@ pub struct DemoUser {
 pub struct Seeded {
     pub users: Vec<DemoUser>,
     pub applications: usize,
+    /// The marketplace's view of every application, for the marketplace simulator.
     pub marketplace: Vec<MarketplaceApplication>,
-}
-
-/// An application as the marketplace would answer a sync for it.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct MarketplaceApplication {
-    pub federal_exchange_id: String,
-    pub plan_year: u16,
-    pub policies: Vec<MarketplacePolicy>,
-}
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct MarketplacePolicy {
-    pub policy_id: String,
-    pub issuer_name: String,
-    pub status: String,
-    pub aor: Option<MarketplaceAor>,
-}
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct MarketplaceAor {
-    pub npn: String,
-    pub name: String,
 }
 
 /// (id, name, parent)
@@ -227,12 +208,7 @@ fn application(
             .map(|p| {
                 Ok(Policy {
                     policy_id: p.policy_id.clone(),
-                    status: match p.status.as_str() {
-                        "pending" => PolicyStatus::Pending,
-                        "effectuated" => PolicyStatus::Effectuated,
-                        "cancelled" => PolicyStatus::Cancelled,
-                        _ => PolicyStatus::Terminated,
-                    },
+                    status: p.status,
                     aor_npn: p.aor.as_ref().map(|a| Npn::parse(&a.npn)).transpose()?,
                 })
             })
@@ -258,24 +234,21 @@ fn marketplace_policies(rng: &mut StdRng, index: usize, aor: &DemoUser, mismatch
     let mut policies = vec![MarketplacePolicy {
         policy_id: format!("POL-{index}-1"),
         issuer_name: ISSUERS[rng.random_range(0..ISSUERS.len())].to_owned(),
-        status: "effectuated".into(),
-        aor: Some(MarketplaceAor { npn: aor.npn.clone(), name: aor.name.clone() }),
+        status: PolicyStatus::Effectuated,
+        aor: Some(Aor { npn: aor.npn.clone(), name: aor.name.clone() }),
     }];
     if rng.random_bool(0.3) {
         policies.push(MarketplacePolicy {
             policy_id: format!("POL-{index}-2"),
             issuer_name: ISSUERS[rng.random_range(0..ISSUERS.len())].to_owned(),
-            status: if rng.random_bool(0.5) { "cancelled" } else { "pending" }.into(),
-            aor: Some(MarketplaceAor { npn: aor.npn.clone(), name: aor.name.clone() }),
+            status: if rng.random_bool(0.5) { PolicyStatus::Cancelled } else { PolicyStatus::Pending },
+            aor: Some(Aor { npn: aor.npn.clone(), name: aor.name.clone() }),
         });
     }
     if mismatch {
         // Someone outside the platform took the AOR, or the marketplace lost it.
         policies[0].aor = if rng.random_bool(0.8) {
-            Some(MarketplaceAor {
-                npn: format!("{}", 19_000_000 + rng.random_range(0..900_000)),
-                name: "Unknown Broker".into(),
-            })
+            Some(Aor { npn: format!("{}", 19_000_000 + rng.random_range(0..900_000)), name: "Unknown Broker".into() })
         } else {
             None
         };

@@ -1,0 +1,119 @@
+//! One SQS batch: each message applied whole or not at all, and only the failed ones reported
+//! back (`ReportBatchItemFailures`), so one bad message never holds back its neighbours.
+//!
+//! A message that can never succeed (malformed, or refused like an agency cycle) is moved to the
+//! dead-letter queue at once with the reason attached, instead of being retried until SQS gives
+//! up; a message that failed for a passing reason (the table busy, a parent agency not known yet)
+//! is reported as failed, retried by SQS, and redriven to the dead-letter queue if it keeps failing.
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::MessageAttributeValue;
+use chrono::Utc;
+use shared::store::{Store, StoreError};
+
+use crate::platform::{self, Malformed, PlatformEvent};
+
+/// What the handler needs, built once per process.
+#[derive(Clone, Debug)]
+pub struct Deps {
+    pub store: Store,
+    pub sqs: aws_sdk_sqs::Client,
+    pub dead_letter_queue_url: String,
+}
+
+/// Why one message failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error("refused: {0}")]
+    Refused(#[from] Malformed),
+    #[error("will retry: {0}")]
+    Retryable(StoreError),
+}
+
+impl From<StoreError> for Failure {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Cycle(agency) => {
+                Failure::Refused(Malformed(format!("agency {agency} cannot be placed under its own downline")))
+            }
+            StoreError::TooLarge(n) => {
+                Failure::Refused(Malformed(format!("the change needs {n} writes in one transaction")))
+            }
+            StoreError::Encode(reason) | StoreError::Decode(reason) => Failure::Refused(Malformed(reason)),
+            other => Failure::Retryable(other),
+        }
+    }
+}
+
+pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
+    let mut failures = Vec::new();
+    for message in event.records {
+        let id = message.message_id.clone().unwrap_or_default();
+        match apply(deps, &message).await {
+            Ok(()) => {}
+            Err(Failure::Refused(reason)) => {
+                tracing::warn!(message_id = %id, reason = %reason, "platform event refused; moving it to the dead-letter queue");
+                if let Err(err) = dead_letter(deps, &message, &reason).await {
+                    tracing::error!(message_id = %id, error = %err, "could not move the refused event; SQS will redrive it");
+                    failures.push(id);
+                }
+            }
+            Err(Failure::Retryable(err)) => {
+                tracing::error!(message_id = %id, error = %err, "platform event not applied; it will be retried");
+                failures.push(id);
+            }
+        }
+    }
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures
+        .into_iter()
+        .map(|id| {
+            let mut f = BatchItemFailure::default();
+            f.item_identifier = id;
+            f
+        })
+        .collect();
+    response
+}
+
+/// Applies one message's event.
+pub async fn apply(deps: &Deps, message: &SqsMessage) -> Result<(), Failure> {
+    let body = message.body.as_deref().ok_or_else(|| Malformed("the message has no body".into()))?;
+    match platform::parse(body)? {
+        PlatformEvent::AgencyUpserted { agency, as_of } => {
+            let outcome = deps.store.upsert_agency(&agency, as_of).await?;
+            tracing::info!(agency_id = %agency.agency_id, ?outcome, "agency upserted");
+        }
+        PlatformEvent::AgentUpserted { agent, as_of } => {
+            let outcome = deps.store.upsert_agent(&agent, as_of).await?;
+            tracing::info!(agent_id = %agent.agent_id, ?outcome, "agent upserted");
+        }
+        PlatformEvent::Evidence { application, evidence } => {
+            let outcome = deps.store.apply_evidence(&application, &evidence, Utc::now()).await?;
+            let changed = match &outcome {
+                shared::store::applications::ApplyOutcome::AlreadyApplied => None,
+                shared::store::applications::ApplyOutcome::Applied(history) => Some(history.len()),
+            };
+            tracing::info!(
+                federal_exchange_id = %application.id,
+                plan_year = %application.year,
+                evidence_id = %evidence.id,
+                entries_changed = ?changed,
+                "evidence applied"
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn dead_letter(deps: &Deps, message: &SqsMessage, reason: &Malformed) -> Result<(), aws_sdk_sqs::Error> {
+    let reason = MessageAttributeValue::builder().data_type("String").string_value(&reason.0).build()?;
+    deps.sqs
+        .send_message()
+        .queue_url(&deps.dead_letter_queue_url)
+        .message_body(message.body.clone().unwrap_or_default())
+        .message_attributes("refused_because", reason)
+        .send()
+        .await?;
+    Ok(())
+}

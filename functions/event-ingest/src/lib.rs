@@ -1,0 +1,4 @@
+//! `event-ingest`: applies the enrollment platform's events, delivered by SQS in batches.
+
+pub mod handler;
+pub mod platform;

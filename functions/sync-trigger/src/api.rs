@@ -1,0 +1,168 @@
+//! `POST /v1/clients/{federal_exchange_id}/sync`: sync one application now, for its owner or an
+//! admin of the owner's agency or any agency above it.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use shared::domain::{AgentId, BookEntry, FederalExchangeId, PlanYear, PolicyStatus};
+use shared::http::{Caller, Problem, RawQuery};
+use shared::store::Store;
+use shared::store::applications::ApplicationKey;
+
+use crate::marketplace::{Aor, MarketplaceClient, MarketplaceError};
+use crate::sync::{SyncError, sync_application};
+
+#[derive(Clone, Debug)]
+pub struct ApiState {
+    pub store: Store,
+    pub marketplace: MarketplaceClient,
+    pub year: PlanYear,
+}
+
+pub fn router(state: ApiState) -> Router {
+    Router::new().route("/v1/clients/{federal_exchange_id}/sync", post(sync_client)).with_state(state)
+}
+
+#[derive(Debug, Serialize)]
+pub struct SyncResponse {
+    pub federal_exchange_id: String,
+    pub plan_year: u16,
+    /// Whose book entry the answer is measured against: the caller's, or for an admin the entry
+    /// of an agent they oversee.
+    pub agent_id: String,
+    pub expected_npn: String,
+    pub at_risk: bool,
+    pub reason: Option<&'static str>,
+    pub at_risk_since: Option<DateTime<Utc>>,
+    pub last_synced_at: Option<DateTime<Utc>>,
+    pub policies: Vec<PolicyView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PolicyView {
+    pub policy_id: String,
+    pub issuer_name: String,
+    pub status: PolicyStatus,
+    pub aor: Option<Aor>,
+    pub matches_expected_npn: bool,
+}
+
+async fn sync_client(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(raw_id): Path<String>,
+    query: RawQuery,
+) -> Result<Json<SyncResponse>, Problem> {
+    let id = FederalExchangeId::parse(raw_id).map_err(|e| Problem::bad_request(format!("The {e}.")))?;
+    let year = match query.get("plan_year") {
+        None => state.year,
+        Some(raw) => raw
+            .parse::<u16>()
+            .ok()
+            .and_then(|y| PlanYear::parse(y).ok())
+            .ok_or_else(|| Problem::bad_request("plan_year must be a year between 2014 and 2100."))?,
+    };
+    let application = ApplicationKey { id, year };
+
+    let agent = visible_entry(&state.store, &caller, &application).await?;
+    let answer = sync_application(&state.store, &state.marketplace, &application, Utc::now()).await.map_err(problem)?;
+    let stored = state.store.application(&application).await?;
+    let entry = stored.entries.get(&agent).ok_or_else(|| Problem::not_found("No such client in your book."))?;
+    Ok(Json(response(&application, entry, answer)))
+}
+
+/// The entry of this application the caller may act on. Someone else's application is "not
+/// found", exactly like one that does not exist, so ids cannot be probed.
+async fn visible_entry(store: &Store, caller: &Caller, application: &ApplicationKey) -> Result<AgentId, Problem> {
+    let stored = store.application(application).await?;
+    if stored.entries.contains_key(&caller.agent_id) {
+        return Ok(caller.agent_id.clone());
+    }
+    if caller.is_admin() {
+        let owners = store.owners(stored.entries.keys().cloned().collect()).await?;
+        // Prefer an entry at risk: that is the one an admin opens a client to look at.
+        let mut reachable: Vec<&BookEntry> = stored
+            .entries
+            .values()
+            .filter(|e| owners.get(&e.agent_id).is_some_and(|o| caller.reaches_owner(o)))
+            .collect();
+        reachable.sort_by_key(|e| !e.is_at_risk());
+        if let Some(entry) = reachable.first() {
+            return Ok(entry.agent_id.clone());
+        }
+    }
+    Err(Problem::not_found("No such client in your book."))
+}
+
+fn response(
+    application: &ApplicationKey,
+    entry: &BookEntry,
+    answer: crate::marketplace::MarketplaceApplication,
+) -> SyncResponse {
+    let expected = entry.expected_npn.as_str();
+    SyncResponse {
+        federal_exchange_id: application.id.to_string(),
+        plan_year: application.year.get(),
+        agent_id: entry.agent_id.to_string(),
+        expected_npn: expected.to_owned(),
+        at_risk: entry.is_at_risk(),
+        reason: entry.risk.as_ref().map(|r| r.reason.as_str()),
+        at_risk_since: entry.risk.as_ref().map(|r| r.since),
+        last_synced_at: entry.last_synced_at,
+        policies: answer
+            .policies
+            .into_iter()
+            .map(|p| PolicyView {
+                matches_expected_npn: p.aor.as_ref().is_some_and(|aor| aor.npn == expected),
+                policy_id: p.policy_id,
+                issuer_name: p.issuer_name,
+                status: p.status,
+                aor: p.aor,
+            })
+            .collect(),
+    }
+}
+
+/// A failed sync changed nothing, and says so.
+fn problem(err: SyncError) -> Problem {
+    const NOTHING_CHANGED: &str = "Nothing was changed.";
+    match err {
+        SyncError::Marketplace(MarketplaceError::NotFound) => Problem::new(
+            StatusCode::BAD_GATEWAY,
+            "marketplace-unknown-application",
+            "The marketplace does not know this application",
+            format!("The marketplace has no such application for this plan year. {NOTHING_CHANGED}"),
+        ),
+        SyncError::Marketplace(MarketplaceError::RateLimited { retry_after }) => Problem {
+            retry_after: Some(retry_after.as_secs().max(1)),
+            ..Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "marketplace-busy",
+                "The marketplace is busy",
+                format!("The marketplace asked us to slow down. {NOTHING_CHANGED} Try again shortly."),
+            )
+        },
+        SyncError::Marketplace(MarketplaceError::Unavailable { attempts, .. }) => Problem::new(
+            StatusCode::BAD_GATEWAY,
+            "marketplace-unavailable",
+            "The marketplace did not answer",
+            format!(
+                "The marketplace did not answer after {attempts} attempts. {NOTHING_CHANGED} Try again in a few minutes."
+            ),
+        ),
+        SyncError::Marketplace(MarketplaceError::BadAnswer(reason)) => {
+            tracing::error!(reason = %reason, "the marketplace answered something unexpected");
+            Problem::new(
+                StatusCode::BAD_GATEWAY,
+                "marketplace-bad-answer",
+                "The marketplace answered something unexpected",
+                NOTHING_CHANGED,
+            )
+        }
+        SyncError::Store(err) => err.into(),
+    }
+}

@@ -1,0 +1,10 @@
+//! `sync-trigger`: asks the marketplace who holds the AOR of an application and applies the
+//! answer to every book entry of it — on demand (`api`, behind API Gateway) and in scheduled scans
+//! of applications whose last sync is stale (`scan`).
+
+pub mod api;
+pub mod config;
+pub mod marketplace;
+pub mod rate_limit;
+pub mod scan;
+pub mod sync;

@@ -1,0 +1,211 @@
+//! The marketplace partner API (SPEC §6): `GET /v1/applications/{id}?plan_year=` with an API key.
+//! Every attempt, retries included, waits its turn at the rate limiter, so the deployment never
+//! asks faster than the partner allows. 5xx answers and time-outs are retried with jittered
+//! exponential backoff; a 429 waits as long as its `Retry-After` says.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use shared::domain::{FederalExchangeId, Npn, PlanYear, Policy, PolicyStatus};
+
+use crate::rate_limit::RateLimiter;
+
+/// An application as the marketplace describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarketplaceApplication {
+    pub federal_exchange_id: String,
+    pub plan_year: u16,
+    pub policies: Vec<MarketplacePolicy>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarketplacePolicy {
+    pub policy_id: String,
+    pub issuer_name: String,
+    pub status: PolicyStatus,
+    pub aor: Option<Aor>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Aor {
+    pub npn: String,
+    pub name: String,
+}
+
+impl MarketplaceApplication {
+    /// The policies as evidence; an NPN the marketplace sends that is not an NPN is a bad answer.
+    pub fn policies(&self) -> Result<Vec<Policy>, MarketplaceError> {
+        self.policies
+            .iter()
+            .map(|p| {
+                let aor_npn = p
+                    .aor
+                    .as_ref()
+                    .map(|aor| Npn::parse(aor.npn.as_str()))
+                    .transpose()
+                    .map_err(|e| MarketplaceError::BadAnswer(format!("policy {}: {e}", p.policy_id)))?;
+                Ok(Policy { policy_id: p.policy_id.clone(), status: p.status, aor_npn })
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MarketplaceError {
+    #[error("the marketplace does not know this application")]
+    NotFound,
+    #[error("the marketplace kept asking us to slow down")]
+    RateLimited { retry_after: Duration },
+    #[error("the marketplace did not answer after {attempts} attempts: {last}")]
+    Unavailable { attempts: u32, last: String },
+    #[error("the marketplace answered something unexpected: {0}")]
+    BadAnswer(String),
+}
+
+/// How hard to try.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// Per attempt, from sending to the whole answer.
+    pub timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 4,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(5),
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct MarketplaceClient {
+    http: reqwest::Client,
+    base_url: String,
+    api_key: String,
+    limiter: Arc<RateLimiter>,
+    retry: RetryPolicy,
+}
+
+impl MarketplaceClient {
+    pub fn new(base_url: &str, api_key: &str, limiter: Arc<RateLimiter>, retry: RetryPolicy) -> Self {
+        let http = reqwest::Client::builder().timeout(retry.timeout).build().unwrap_or_default();
+        Self { http, base_url: base_url.trim_end_matches('/').to_owned(), api_key: api_key.to_owned(), limiter, retry }
+    }
+
+    pub async fn application(
+        &self,
+        id: &FederalExchangeId,
+        year: PlanYear,
+    ) -> Result<MarketplaceApplication, MarketplaceError> {
+        let url = format!("{}/v1/applications/{id}?plan_year={year}", self.base_url);
+        let mut last = String::new();
+        for attempt in 1..=self.retry.attempts {
+            self.limiter.acquire().await;
+            let wait = match self.http.get(&url).header("x-api-key", &self.api_key).send().await {
+                Ok(response) => match response.status().as_u16() {
+                    200 => {
+                        let answer: MarketplaceApplication =
+                            response.json().await.map_err(|e| MarketplaceError::BadAnswer(e.to_string()))?;
+                        if answer.federal_exchange_id != id.as_str() || answer.plan_year != year.get() {
+                            return Err(MarketplaceError::BadAnswer("the answer is about another application".into()));
+                        }
+                        return Ok(answer);
+                    }
+                    404 => return Err(MarketplaceError::NotFound),
+                    429 => {
+                        let retry_after = retry_after(response.headers()).unwrap_or(self.retry.base_delay);
+                        if attempt == self.retry.attempts {
+                            return Err(MarketplaceError::RateLimited { retry_after });
+                        }
+                        last = "429 Too Many Requests".into();
+                        retry_after
+                    }
+                    status if status >= 500 => {
+                        last = format!("HTTP {status}");
+                        self.backoff(attempt)
+                    }
+                    status => return Err(MarketplaceError::BadAnswer(format!("HTTP {status}"))),
+                },
+                Err(err) if err.is_timeout() => {
+                    last = "timed out".into();
+                    self.backoff(attempt)
+                }
+                Err(err) => {
+                    last = if err.is_connect() { "could not connect".into() } else { "transport error".into() };
+                    self.backoff(attempt)
+                }
+            };
+            tracing::debug!(federal_exchange_id = %id, attempt, reason = %last, "marketplace call failed; retrying");
+            if attempt < self.retry.attempts {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        Err(MarketplaceError::Unavailable { attempts: self.retry.attempts, last })
+    }
+
+    /// Full jitter: a random wait up to an exponentially growing cap, so that many callers that
+    /// failed together do not come back together.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let cap = self.retry.base_delay.saturating_mul(1 << attempt.min(10)).min(self.retry.max_delay);
+        let millis = u64::try_from(cap.as_millis()).unwrap_or(u64::MAX);
+        Duration::from_millis(rand::rng().random_range(0..=millis))
+    }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is not used by the partner).
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let seconds: f64 = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(60.0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_read_in_seconds_and_capped() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::RETRY_AFTER, "2".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
+        headers.insert(reqwest::header::RETRY_AFTER, "3600".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(60)));
+        headers.insert(reqwest::header::RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after(&headers), None);
+    }
+
+    #[test]
+    fn backoff_stays_under_its_cap() {
+        let client = MarketplaceClient::new(
+            "http://127.0.0.1:9",
+            "k",
+            Arc::new(RateLimiter::per_second(1000.0)),
+            RetryPolicy::default(),
+        );
+        for attempt in 1..20 {
+            assert!(client.backoff(attempt) <= RetryPolicy::default().max_delay);
+        }
+    }
+
+    #[test]
+    fn an_npn_that_is_not_one_is_a_bad_answer() {
+        let answer = MarketplaceApplication {
+            federal_exchange_id: "1".into(),
+            plan_year: 2026,
+            policies: vec![MarketplacePolicy {
+                policy_id: "P1".into(),
+                issuer_name: "X".into(),
+                status: PolicyStatus::Effectuated,
+                aor: Some(Aor { npn: "12-34".into(), name: "Someone".into() }),
+            }],
+        };
+        assert!(matches!(answer.policies(), Err(MarketplaceError::BadAnswer(_))));
+    }
+}

@@ -1,0 +1,116 @@
+//! The scheduled scan: re-syncs current plan year applications whose last sync is older than a
+//! window, oldest first, within the marketplace's rate limit and a time budget well inside the
+//! Lambda limit.
+//!
+//! The due list is spread over shards (see `docs/table-design.md`). The scan makes passes over
+//! them, shard by shard, each oldest sync first; it saves where it is after every page, and a run
+//! that runs out of time leaves the rest of the pass to the next run, so a deployment with millions
+//! of applications is covered over successive runs. A run ends at the end of a pass: applications
+//! that failed stay due and are tried again in the next pass, not over and over within one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use shared::domain::PlanYear;
+use shared::store::keys::SYNC_DUE_SHARDS;
+use shared::store::sync_due::ScanCheckpoint;
+use shared::store::{Store, StoreError};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use crate::marketplace::MarketplaceClient;
+use crate::sync::{SyncError, sync_application};
+
+#[derive(Debug, Clone)]
+pub struct ScanSettings {
+    pub year: PlanYear,
+    pub stale_after: chrono::Duration,
+    pub concurrency: usize,
+    /// Applications read from the due list at a time.
+    pub page_size: i32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanReport {
+    pub synced: u32,
+    pub failed: u32,
+    /// Whether the run stopped for time before walking every shard.
+    pub out_of_time: bool,
+}
+
+/// Runs the scan until the end of the current pass or `deadline`, whichever comes first. Syncs
+/// already under way at the deadline are finished; none is started after it.
+pub async fn scan(
+    store: &Store,
+    marketplace: &MarketplaceClient,
+    settings: &ScanSettings,
+    now: DateTime<Utc>,
+    deadline: Instant,
+) -> Result<ScanReport, StoreError> {
+    let cutoff = now - settings.stale_after;
+    let mut at = store.scan_checkpoint(settings.year).await?;
+    let mut report = ScanReport::default();
+    let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+
+    loop {
+        if Instant::now() >= deadline {
+            report.out_of_time = true;
+            store.save_scan_checkpoint(settings.year, &at).await?;
+            return Ok(report);
+        }
+        let page =
+            store.due_for_sync(settings.year, at.shard, cutoff, at.position.as_deref(), settings.page_size).await?;
+        if page.is_empty() {
+            let next = at.shard + 1;
+            at = ScanCheckpoint { shard: next % SYNC_DUE_SHARDS, position: None };
+            if next == SYNC_DUE_SHARDS {
+                store.save_scan_checkpoint(settings.year, &at).await?;
+                return Ok(report);
+            }
+            continue;
+        }
+        let mut running = tokio::task::JoinSet::new();
+        for due in page {
+            if Instant::now() >= deadline {
+                break;
+            }
+            let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
+            let (store, marketplace) = (store.clone(), marketplace.clone());
+            at.position = Some(due.position.clone());
+            running.spawn(async move {
+                let result = sync_application(&store, &marketplace, &due.application, Utc::now()).await;
+                drop(permit);
+                (due, result)
+            });
+        }
+        while let Some(done) = running.join_next().await {
+            match done {
+                Ok((_, Ok(_))) => report.synced += 1,
+                Ok((due, Err(err))) => {
+                    report.failed += 1;
+                    log_failure(&due.application.id.to_string(), &err);
+                }
+                Err(join_error) => {
+                    report.failed += 1;
+                    tracing::error!(error = %join_error, "a sync task died");
+                }
+            }
+        }
+        store.save_scan_checkpoint(settings.year, &at).await?;
+    }
+}
+
+fn log_failure(id: &str, err: &SyncError) {
+    tracing::warn!(federal_exchange_id = %id, error = %err, "scheduled sync failed; the application stays due");
+}
+
+/// The scan's deadline: its budget, but never closer than a safety margin to the Lambda's own.
+pub fn deadline(budget: Duration, lambda_deadline: Option<std::time::SystemTime>) -> Instant {
+    const MARGIN: Duration = Duration::from_secs(60);
+    let by_budget = Instant::now() + budget;
+    let by_lambda = lambda_deadline
+        .and_then(|at| at.duration_since(std::time::SystemTime::now()).ok())
+        .map(|left| Instant::now() + left.saturating_sub(MARGIN));
+    by_lambda.map_or(by_budget, |lambda| lambda.min(by_budget))
+}

@@ -1,0 +1,37 @@
+//! One sync: ask the marketplace, then apply its answer as evidence. A sync that fails changes
+//! nothing: no evidence is recorded for it.
+
+use chrono::{DateTime, Utc};
+use shared::domain::{EvidenceId, SyncFailed, sync_evidence};
+use shared::store::applications::ApplicationKey;
+use shared::store::{Store, StoreError};
+
+use crate::marketplace::{MarketplaceApplication, MarketplaceClient, MarketplaceError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Marketplace(#[from] MarketplaceError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Syncs one application at `now`; returns the marketplace's answer.
+pub async fn sync_application(
+    store: &Store,
+    marketplace: &MarketplaceClient,
+    application: &ApplicationKey,
+    now: DateTime<Utc>,
+) -> Result<MarketplaceApplication, SyncError> {
+    let answer = marketplace.application(&application.id, application.year).await;
+    let outcome = match &answer {
+        Ok(found) => Ok(found.policies()?),
+        Err(_) => Err(SyncFailed),
+    };
+    let id =
+        EvidenceId::parse(format!("sync-{}", uuid::Uuid::new_v4())).map_err(|e| StoreError::Encode(e.to_string()))?;
+    if let Some(evidence) = sync_evidence(id, now, outcome) {
+        store.apply_evidence(application, &evidence, now).await?;
+    }
+    Ok(answer?)
+}

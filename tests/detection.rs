@@ -1,0 +1,410 @@
+//! Detection end to end: platform events through the bus, the rule, the ingest queue and the
+//! ingest function; marketplace syncs through the HTTP API and the scheduled scan, against the
+//! simulator.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::Utc;
+use devkit::marketplace_sim::Faults;
+use serde_json::json;
+use shared::domain::{AgentId, BookEntry, PolicyStatus};
+use shared::store::applications::ApplicationKey;
+use sync_trigger::marketplace::{Aor, MarketplaceApplication, MarketplacePolicy};
+use sync_trigger::scan::{ScanSettings, scan};
+
+use crate::helpers::*;
+
+// ---- the platform's events ---------------------------------------------------------------
+
+fn agency_event(id: &str, parent: Option<&str>) -> (&'static str, serde_json::Value) {
+    (
+        "Agency Upserted",
+        json!({"agency_id": id, "name": format!("Agency {id}"), "parent_agency_id": parent, "agent_exports_enabled": true}),
+    )
+}
+
+fn agent_event(id: &str, agency: &str, npn: &str, role: &str) -> (&'static str, serde_json::Value) {
+    (
+        "Agent Upserted",
+        json!({"agent_id": id, "agency_id": agency, "name": format!("Agent {id}"), "email": format!("{id}@example.com"), "npn": npn, "role": role}),
+    )
+}
+
+fn submitted(submission: &str, id: &str, by: &str, npn: &str, minute: i64) -> (&'static str, serde_json::Value) {
+    (
+        "Application Submitted",
+        json!({"submission_id": submission, "federal_exchange_id": id, "plan_year": YEAR, "client_name": "Zoë O'Brien",
+               "agent_id": by, "npn": npn, "submitted_at": t(minute).to_rfc3339()}),
+    )
+}
+
+fn archived(id: &str, by: &str, on: bool, minute: i64) -> (&'static str, serde_json::Value) {
+    let kind = if on { "Application Archived" } else { "Application Unarchived" };
+    (kind, json!({"federal_exchange_id": id, "plan_year": YEAR, "agent_id": by, "occurred_at": t(minute).to_rfc3339()}))
+}
+
+/// Two agencies under one top agency, with an agent and an admin in each.
+fn directory() -> Vec<(&'static str, serde_json::Value)> {
+    vec![
+        agency_event("top", None),
+        agency_event("north", Some("top")),
+        agency_event("south", Some("top")),
+        agency_event("north-east", Some("north")),
+        agent_event("ana", "north", "111", "agent"),
+        agent_event("bob", "south", "222", "agent"),
+        agent_event("carl", "north", "333", "agent"),
+        agent_event("admin-top", "top", "900", "agency_admin"),
+        agent_event("admin-north", "north", "901", "agency_admin"),
+        agent_event("admin-south", "south", "902", "agency_admin"),
+        agent_event("admin-north-east", "north-east", "903", "agency_admin"),
+    ]
+}
+
+async fn publish_all(system: &System, events: &[(&'static str, serde_json::Value)]) {
+    for (kind, detail) in events {
+        system.publish(kind, detail.clone()).await;
+    }
+    system.drain_ingest().await;
+}
+
+async fn entries(system: &System, id: &str) -> BTreeMap<AgentId, BookEntry> {
+    system.store().application(&app(id)).await.unwrap().entries
+}
+
+#[tokio::test]
+async fn the_spec_cases_hold_end_to_end_through_the_ingest_queue() {
+    let system = system(100.0).await;
+    publish_all(&system, &directory()).await;
+
+    // The first submission makes ana's entry.
+    publish_all(&system, &[submitted("s1", "0042", "ana", "111", 0)]).await;
+    let book = entries(&system, "0042").await;
+    assert_eq!(book.len(), 1);
+    assert!(!book[&agent_id("ana")].is_at_risk());
+
+    // carl services ana's client under ana's NPN: no risk, no entry of his own.
+    publish_all(&system, &[submitted("s2", "0042", "carl", "111", 5)]).await;
+    let book = entries(&system, "0042").await;
+    assert_eq!(book.len(), 1);
+    assert!(!book[&agent_id("ana")].is_at_risk());
+
+    // bob submits under his own NPN: ana's entry is at risk, bob gets one.
+    publish_all(&system, &[submitted("s3", "0042", "bob", "222", 10)]).await;
+    let book = entries(&system, "0042").await;
+    let risk = book[&agent_id("ana")].risk.clone().expect("ana is at risk");
+    assert_eq!(risk.reason.as_str(), "platform_submission");
+    assert_eq!(risk.other_agent_id, Some(agent_id("bob")));
+    assert_eq!(risk.other_agent_same_agency, Some(false));
+    assert!(!book[&agent_id("bob")].is_at_risk());
+
+    // Archiving and unarchiving, by events.
+    publish_all(&system, &[archived("0042", "ana", true, 11)]).await;
+    assert!(entries(&system, "0042").await[&agent_id("ana")].archived);
+    publish_all(&system, &[archived("0042", "ana", false, 12)]).await;
+    assert!(!entries(&system, "0042").await[&agent_id("ana")].archived);
+
+    // ana submits again under her NPN: the AOR is hers again.
+    publish_all(&system, &[submitted("s4", "0042", "ana", "111", 20)]).await;
+    let book = entries(&system, "0042").await;
+    assert!(!book[&agent_id("ana")].is_at_risk());
+    assert!(book[&agent_id("bob")].is_at_risk());
+}
+
+#[tokio::test]
+async fn duplicated_and_shuffled_deliveries_give_the_same_final_state() {
+    let events = vec![
+        submitted("s1", "0100", "ana", "111", 0),
+        submitted("s2", "0100", "bob", "222", 5),
+        archived("0100", "ana", true, 6),
+        submitted("s3", "0100", "carl", "111", 7),
+        submitted("s4", "0101", "bob", "222", 0),
+        submitted("s5", "0101", "ana", "111", 3),
+        submitted("s6", "0101", "bob", "222", 9),
+        submitted("s7", "0102", "carl", "333", 1),
+    ];
+    let in_order = system(100.0).await;
+    publish_all(&in_order, &directory()).await;
+    publish_all(&in_order, &events).await;
+
+    let shuffled = system(100.0).await;
+    publish_all(&shuffled, &directory()).await;
+    let mut mixed: Vec<_> = events.iter().rev().cloned().collect();
+    mixed.insert(2, events[1].clone());
+    mixed.insert(5, events[4].clone());
+    mixed.push(events[0].clone());
+    publish_all(&shuffled, &mixed).await;
+
+    for id in ["0100", "0101", "0102"] {
+        let normalise = |mut book: BTreeMap<AgentId, BookEntry>| {
+            for entry in book.values_mut() {
+                if let Some(risk) = entry.risk.as_mut() {
+                    risk.flagged_at = t(0);
+                }
+            }
+            book
+        };
+        let a = normalise(entries(&in_order, id).await);
+        let b = normalise(entries(&shuffled, id).await);
+        assert!(!a.is_empty());
+        assert_eq!(a, b, "application {id}");
+    }
+}
+
+#[tokio::test]
+async fn a_poison_message_lands_in_the_dead_letter_queue_and_its_neighbours_still_apply() {
+    let system = system(100.0).await;
+    publish_all(&system, &directory()).await;
+    let envelope = |kind: &str, detail: serde_json::Value| {
+        json!({"version": "0", "id": uuid::Uuid::new_v4().to_string(), "detail-type": kind, "source": "enrollment-platform",
+               "account": "123456789012", "time": Utc::now().to_rfc3339(), "region": "us-east-1", "resources": [], "detail": detail})
+        .to_string()
+    };
+    let (kind, good) = submitted("s1", "0200", "ana", "111", 0);
+    let (_, mut bad) = submitted("s2", "0201", "bob", "222", 0);
+    bad["npn"] = json!("not-an-npn");
+    let (_, later) = submitted("s3", "0202", "bob", "222", 0);
+    let entries_to_send = [envelope(kind, good), envelope(kind, bad), "{ not json".to_owned(), envelope(kind, later)];
+    let batch: Vec<_> = entries_to_send
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                .id(format!("m{i}"))
+                .message_body(body)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    system
+        .sqs
+        .send_message_batch()
+        .queue_url(&system.world.resources.ingest_queue_url)
+        .set_entries(Some(batch))
+        .send()
+        .await
+        .unwrap();
+    system.drain_ingest().await;
+
+    assert_eq!(entries(&system, "0200").await.len(), 1, "the good neighbour before applied");
+    assert_eq!(entries(&system, "0202").await.len(), 1, "the good neighbour after applied");
+    assert!(entries(&system, "0201").await.is_empty(), "nothing of the bad one was applied");
+
+    let dead = system
+        .sqs
+        .receive_message()
+        .queue_url(&system.world.resources.ingest_dead_letter_queue_url)
+        .max_number_of_messages(10)
+        .message_attribute_names("All")
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    let mut reasons: Vec<String> = dead
+        .iter()
+        .map(|m| m.message_attributes.as_ref().unwrap()["refused_because"].string_value.clone().unwrap())
+        .collect();
+    reasons.sort();
+    assert_eq!(reasons, vec!["npn must contain digits only", "the body is not JSON (Syntax error)"]);
+    let left = system
+        .sqs
+        .receive_message()
+        .queue_url(&system.world.resources.ingest_queue_url)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert!(left.is_empty(), "nothing is left behind on the ingest queue");
+}
+
+#[tokio::test]
+async fn an_agency_cycle_sent_by_the_platform_is_refused_into_the_dead_letter_queue() {
+    let system = system(100.0).await;
+    publish_all(&system, &directory()).await;
+    publish_all(&system, &[agency_event("top", Some("north-east"))]).await;
+    let top = system.store().agency(&agency_id("top")).await.unwrap().unwrap();
+    assert_eq!(top.parent_agency_id, None);
+    let dead = system
+        .sqs
+        .receive_message()
+        .queue_url(&system.world.resources.ingest_dead_letter_queue_url)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert_eq!(dead.len(), 1);
+}
+
+// ---- marketplace syncs --------------------------------------------------------------------
+
+fn answer(id: &str, aors: &[(PolicyStatus, Option<&str>)]) -> MarketplaceApplication {
+    MarketplaceApplication {
+        federal_exchange_id: id.to_owned(),
+        plan_year: YEAR,
+        policies: aors
+            .iter()
+            .enumerate()
+            .map(|(i, (status, npn))| MarketplacePolicy {
+                policy_id: format!("P{i}"),
+                issuer_name: "Blue Ridge Health".into(),
+                status: *status,
+                aor: npn.map(|n| Aor { npn: n.into(), name: format!("Broker {n}") }),
+            })
+            .collect(),
+    }
+}
+
+const ANA: Option<(&str, &str, &str)> = Some(("ana", "north", "agent"));
+
+#[tokio::test]
+async fn a_sync_showing_a_foreign_aor_puts_the_entry_at_risk_and_a_newer_matching_one_clears_it() {
+    let system = system(100.0).await;
+    publish_all(&system, &directory()).await;
+    publish_all(&system, &[submitted("s1", "0300", "ana", "111", 0)]).await;
+
+    system
+        .put_marketplace(&answer(
+            "0300",
+            &[(PolicyStatus::Effectuated, Some("777")), (PolicyStatus::Cancelled, Some("111"))],
+        ))
+        .await;
+    let (status, body) = system.sync(ANA, "0300").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["at_risk"], true);
+    assert_eq!(body["reason"], "marketplace_aor_mismatch");
+    assert_eq!(body["expected_npn"], "111");
+    assert_eq!(body["policies"][0]["aor"]["npn"], "777");
+    assert_eq!(body["policies"][0]["matches_expected_npn"], false);
+    assert_eq!(body["policies"][1]["matches_expected_npn"], true);
+    assert!(body["last_synced_at"].is_string());
+
+    system.put_marketplace(&answer("0300", &[(PolicyStatus::Effectuated, Some("111"))])).await;
+    let (status, body) = system.sync(ANA, "0300").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["at_risk"], false);
+    let history = system.store().history(&app("0300"), &agent_id("ana")).await.unwrap();
+    let at_risk: Vec<bool> = history.iter().map(|h| h.after.as_ref().is_some_and(BookEntry::is_at_risk)).collect();
+    assert_eq!(at_risk, vec![false, true, false], "created, flagged by the first sync, cleared by the second");
+}
+
+#[tokio::test]
+async fn while_the_marketplace_fails_nothing_changes_calls_are_retried_and_after_it_recovers_the_sync_succeeds() {
+    let system = system(1000.0).await;
+    publish_all(&system, &directory()).await;
+    publish_all(&system, &[submitted("s1", "0400", "ana", "111", 0)]).await;
+    system.put_marketplace(&answer("0400", &[(PolicyStatus::Effectuated, Some("777"))])).await;
+    let before = entries(&system, "0400").await;
+
+    let failures = [
+        (Faults { error_rate: 1.0, ..Faults::default() }, 502, "/problems/marketplace-unavailable"),
+        (Faults { timeout_rate: 1.0, hang_ms: 2_000, ..Faults::default() }, 502, "/problems/marketplace-unavailable"),
+        (
+            Faults { rate_limit_rate: 1.0, retry_after_seconds: 0, ..Faults::default() },
+            503,
+            "/problems/marketplace-busy",
+        ),
+    ];
+    for (faults, expected_status, expected_type) in failures {
+        let served_before = system.served().await.len();
+        system.set_faults(faults.clone()).await;
+        let (status, body) = system.sync(ANA, "0400").await;
+        assert_eq!(status, expected_status, "{faults:?}: {body}");
+        assert_eq!(body["type"], expected_type);
+        assert_eq!(system.served().await.len() - served_before, 3, "{faults:?}: every attempt reached the marketplace");
+        assert_eq!(entries(&system, "0400").await, before, "{faults:?}: a failed sync changes nothing");
+    }
+
+    system.set_faults(Faults::default()).await;
+    let (status, body) = system.sync(ANA, "0400").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["at_risk"], true);
+}
+
+#[tokio::test]
+async fn only_the_owner_and_admins_above_the_owner_may_sync() {
+    let system = system(1000.0).await;
+    publish_all(&system, &directory()).await;
+    publish_all(&system, &[submitted("s1", "0500", "ana", "111", 0)]).await;
+    system.put_marketplace(&answer("0500", &[(PolicyStatus::Effectuated, Some("111"))])).await;
+
+    let refused = [
+        (Some(("bob", "south", "agent")), 404, "another agent"),
+        (Some(("carl", "north", "agent")), 404, "an agent of the same agency"),
+        (Some(("admin-south", "south", "agency_admin")), 404, "an admin of a sibling agency"),
+        (Some(("admin-north-east", "north-east", "agency_admin")), 404, "an admin of a downline agency"),
+        (None, 401, "no token"),
+    ];
+    for (who, expected, case) in refused {
+        let (status, _) = system.sync(who, "0500").await;
+        assert_eq!(status, expected, "{case}");
+    }
+    let allowed = [
+        (ANA, "the owner"),
+        (Some(("admin-north", "north", "agency_admin")), "an admin of the owner's agency"),
+        (Some(("admin-top", "top", "agency_admin")), "an admin of an upline agency"),
+    ];
+    for (who, case) in allowed {
+        let (status, body) = system.sync(who, "0500").await;
+        assert_eq!(status, 200, "{case}: {body}");
+        assert_eq!(body["agent_id"], "ana", "{case}");
+    }
+    let (status, _) = system.sync(ANA, "12ab").await;
+    assert_eq!(status, 400, "a malformed id");
+}
+
+#[tokio::test]
+async fn the_scan_keeps_to_its_rate_and_resumes_from_its_checkpoint() {
+    const RATE: f64 = 20.0;
+    let system = system(RATE).await;
+    agency(system.store(), "top", None).await;
+    agent(system.store(), "ana", "top", "111").await;
+    // 60 applications never synced; the marketplace knows all but 6 of them.
+    let ids: Vec<String> = (0..60).map(|i| format!("{:05}", 7000 + i)).collect();
+    let applications: Vec<(ApplicationKey, Vec<shared::domain::Evidence>)> =
+        ids.iter().map(|id| (app(id), vec![submission(&format!("s-{id}"), 0, "ana", "111")])).collect();
+    let owners = system.store().owners([agent_id("ana")].into()).await.unwrap();
+    system.store().import(&applications, &owners, Utc::now()).await.unwrap();
+    let unknown: Vec<&String> = ids.iter().step_by(10).collect();
+    for id in ids.iter().filter(|id| !unknown.contains(id)) {
+        system.put_marketplace(&answer(id, &[(PolicyStatus::Effectuated, Some("111"))])).await;
+    }
+    let settings =
+        ScanSettings { year: year(), stale_after: chrono::Duration::hours(24), concurrency: 8, page_size: 7 };
+
+    // A run cut short by its deadline...
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(1200);
+    let first = scan(system.store(), &system.marketplace, &settings, Utc::now(), deadline).await.unwrap();
+    assert!(first.out_of_time);
+    let served_first = system.served().await.len();
+    assert!(served_first > 5 && served_first < 60, "the first run did part of the work: {served_first}");
+
+    // ...and the next one picks up where it stopped: every application asked for exactly once.
+    let far = tokio::time::Instant::now() + Duration::from_secs(60);
+    let second = scan(system.store(), &system.marketplace, &settings, Utc::now(), far).await.unwrap();
+    assert!(!second.out_of_time);
+    let served = system.served().await;
+    let mut asked: Vec<&str> = served.iter().map(|s| s.federal_exchange_id.as_str()).collect();
+    asked.sort();
+    let mut expected: Vec<&str> = ids.iter().map(String::as_str).collect();
+    expected.sort();
+    assert_eq!(asked, expected, "each application once across the two runs");
+    assert_eq!(first.synced + second.synced, 54);
+    assert_eq!(first.failed + second.failed, 6);
+
+    // Never faster than the rate: at most RATE requests in any window of a second (less 50 ms
+    // for the jitter between the client's clock and the simulator's).
+    let times: Vec<u64> = served.iter().map(|s| s.at_ms).collect();
+    for (i, start) in times.iter().enumerate() {
+        let in_window = times[i..].iter().take_while(|at| **at < start + 950).count();
+        assert!(in_window as f64 <= RATE, "{in_window} requests within a second from {start} ms");
+    }
+
+    // Synced applications are no longer due; only the unknown ones are asked for again.
+    let third = scan(system.store(), &system.marketplace, &settings, Utc::now(), far).await.unwrap();
+    assert_eq!((third.synced, third.failed), (0, 6));
+    let stored = system.store().application(&app(&ids[1])).await.unwrap();
+    assert!(stored.entries[&agent_id("ana")].last_synced_at.is_some());
+}

@@ -1,0 +1,136 @@
+//! The local system: the HTTP API through the very handlers Lambda runs (behind the local
+//! token check that stands in for API Gateway's JWT authorizer), the ingest queue's consumer
+//! polling like Lambda's SQS event source, the scheduled scan on an interval, and the marketplace
+//! simulator.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use shared::domain::PlanYear;
+use shared::store::Store;
+use sync_trigger::marketplace::{MarketplaceApplication, MarketplaceClient, RetryPolicy};
+use sync_trigger::rate_limit::RateLimiter;
+use sync_trigger::scan::{self, ScanSettings};
+
+use crate::DevkitError;
+use crate::local_auth;
+use crate::marketplace_sim::Simulator;
+use crate::resources::LocalResources;
+use crate::sqs_source::SqsSource;
+
+/// Where things listen and how fast they go; every value has an environment variable.
+#[derive(Debug, Clone)]
+pub struct DevSettings {
+    pub api: SocketAddr,
+    pub marketplace: SocketAddr,
+    pub jwt_secret: String,
+    pub marketplace_api_key: String,
+    pub year: PlanYear,
+    pub rate_per_second: f64,
+    pub scan_interval: Duration,
+    pub stale_after: chrono::Duration,
+}
+
+impl DevSettings {
+    pub fn from_env() -> Result<Self, DevkitError> {
+        let host = env_or("API_HOST", "127.0.0.1");
+        let addr = |port_var: &str, default: &str| -> Result<SocketAddr, DevkitError> {
+            format!("{host}:{}", env_or(port_var, default))
+                .parse()
+                .map_err(|_| DevkitError::Usage(format!("{port_var} must be a port number")))
+        };
+        let number = |name: &str, default: &str| -> Result<f64, DevkitError> {
+            env_or(name, default).parse().map_err(|_| DevkitError::Usage(format!("{name} must be a number")))
+        };
+        Ok(Self {
+            api: addr("API_PORT", "3000")?,
+            marketplace: addr("MARKETPLACE_PORT", "4010")?,
+            jwt_secret: local_auth::secret(),
+            marketplace_api_key: env_or("MARKETPLACE_API_KEY", "local-dev-key"),
+            year: crate::seed::current_plan_year()?,
+            rate_per_second: number("SYNC_RATE_PER_SECOND", "10")?,
+            scan_interval: Duration::from_secs_f64(number("SCAN_INTERVAL_SECONDS", "60")?),
+            stale_after: chrono::Duration::seconds((number("SYNC_STALE_AFTER_HOURS", "24")? * 3600.0) as i64),
+        })
+    }
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
+}
+
+/// The HTTP API as API Gateway would route it, with the local token check in front.
+pub fn api_router(store: Store, marketplace: MarketplaceClient, year: PlanYear, jwt_secret: String) -> Router {
+    sync_trigger::api::router(sync_trigger::api::ApiState { store, marketplace, year })
+        .fallback(shared::http::no_such_route)
+        .layer(axum::middleware::from_fn_with_state(jwt_secret, local_auth::api_gateway_context))
+}
+
+/// Runs everything until Ctrl-C.
+pub async fn run(
+    sdk: &aws_config::SdkConfig,
+    resources: &LocalResources,
+    marketplace_data: Vec<MarketplaceApplication>,
+    settings: DevSettings,
+) -> Result<(), DevkitError> {
+    let store = Store::new(aws_sdk_dynamodb::Client::new(sdk), resources.table.clone());
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+
+    let simulator = Simulator::new(marketplace_data);
+    simulator.spawn(bind(settings.marketplace, "MARKETPLACE_PORT").await?);
+    let limiter = Arc::new(RateLimiter::per_second(settings.rate_per_second));
+    let marketplace = MarketplaceClient::new(
+        &format!("http://{}", settings.marketplace),
+        &settings.marketplace_api_key,
+        limiter,
+        RetryPolicy::default(),
+    );
+
+    let ingest = event_ingest::handler::Deps {
+        store: store.clone(),
+        sqs: sqs.clone(),
+        dead_letter_queue_url: resources.ingest_dead_letter_queue_url.clone(),
+    };
+    let region = sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+    let source = SqsSource::new(sqs.clone(), &resources.ingest_queue_url, &region).await?;
+    tokio::spawn(async move {
+        loop {
+            let polled = source.poll_once(5, |event| event_ingest::handler::handle(&ingest, event)).await;
+            if let Err(err) = polled {
+                tracing::error!(error = %err, "polling the ingest queue failed");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+    });
+
+    let scan_settings =
+        ScanSettings { year: settings.year, stale_after: settings.stale_after, concurrency: 8, page_size: 100 };
+    let (scan_store, scan_marketplace, interval) = (store.clone(), marketplace.clone(), settings.scan_interval);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(interval).await;
+            let deadline = tokio::time::Instant::now() + interval.mul_f64(0.8);
+            match scan::scan(&scan_store, &scan_marketplace, &scan_settings, chrono::Utc::now(), deadline).await {
+                Ok(report) => tracing::info!(synced = report.synced, failed = report.failed, "scheduled scan finished"),
+                Err(err) => tracing::error!(error = %err, "scheduled scan failed"),
+            }
+        }
+    });
+
+    let api = api_router(store, marketplace, settings.year, settings.jwt_secret.clone());
+    let listener = bind(settings.api, "API_PORT").await?;
+    axum::serve(listener, api)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
+
+async fn bind(addr: SocketAddr, variable: &str) -> Result<tokio::net::TcpListener, DevkitError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| DevkitError::Usage(format!("cannot listen on {addr} ({e}); set {variable} to use another port")))
+}
