@@ -18,7 +18,16 @@ cargo build --quiet --locked -p devkit
 
 mkdir -p .dev
 start_emulator "$EMULATOR_PORT" .dev/emulator.log
-trap 'echo; echo "Stopping..."; stop_emulator' EXIT
+stop_all() {
+    echo
+    echo "Stopping..."
+    if [ -n "${SERVE_PID:-}" ]; then
+        kill "$SERVE_PID" 2>/dev/null || true
+        wait "$SERVE_PID" 2>/dev/null || true
+    fi
+    stop_emulator
+}
+trap stop_all EXIT
 trap 'exit 130' INT TERM
 aws_env_for "$EMULATOR_PORT"
 
@@ -52,4 +61,6 @@ Try it (in another terminal):
 
 Press Ctrl-C to stop.
 INFO
-target/debug/devkit serve .dev/resources.json .dev/seeded.json
+target/debug/devkit serve .dev/resources.json .dev/seeded.json &
+SERVE_PID=$!
+wait "$SERVE_PID"

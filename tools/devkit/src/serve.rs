@@ -121,12 +121,17 @@ pub async fn run(
 
     let api = api_router(store, marketplace, settings.year, settings.jwt_secret.clone());
     let listener = bind(settings.api, "API_PORT").await?;
-    axum::serve(listener, api)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    axum::serve(listener, api).with_graceful_shutdown(stop_signal()).await?;
     Ok(())
+}
+
+/// Ctrl-C, or a plain `kill` from the script that started us.
+async fn stop_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match terminate.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
+    }
 }
 
 async fn bind(addr: SocketAddr, variable: &str) -> Result<tokio::net::TcpListener, DevkitError> {
