@@ -28,7 +28,7 @@ stop_all() {
     stop_emulator
 }
 trap stop_all EXIT
-trap 'exit 130' INT TERM
+trap 'exit 0' INT TERM
 aws_env_for "$EMULATOR_PORT"
 
 echo "Creating the resources of infra/template.yaml on the emulator:"
