@@ -281,13 +281,19 @@ async fn a_sync_showing_a_foreign_aor_puts_the_entry_at_risk_and_a_newer_matchin
     assert_eq!(body["policies"][1]["matches_expected_npn"], true);
     assert!(body["last_synced_at"].is_string());
 
-    system.put_marketplace(&answer("0300", &[(PolicyStatus::Effectuated, Some("111"))])).await;
+    system.put_marketplace(&answer("0300", &[(PolicyStatus::Effectuated, Some("111")), (PolicyStatus::Terminated, None)])).await;
     let (status, body) = system.sync(ANA, "0300").await;
     assert_eq!(status, 200);
-    assert_eq!(body["at_risk"], false);
+    assert_eq!(body["at_risk"], false, "a terminated policy without an AOR does not count");
+
+    system.put_marketplace(&answer("0300", &[(PolicyStatus::Pending, None)])).await;
+    let (_, body) = system.sync(ANA, "0300").await;
+    assert_eq!(body["at_risk"], true, "an active policy with no AOR at all is at risk");
+    assert_eq!(body["policies"][0]["aor"], serde_json::Value::Null);
+
     let history = system.store().history(&app("0300"), &agent_id("ana")).await.unwrap();
     let at_risk: Vec<bool> = history.iter().map(|h| h.after.as_ref().is_some_and(BookEntry::is_at_risk)).collect();
-    assert_eq!(at_risk, vec![false, true, false], "created, flagged by the first sync, cleared by the second");
+    assert_eq!(at_risk, vec![false, true, false, true], "created, flagged, cleared, flagged again");
 }
 
 #[tokio::test]
