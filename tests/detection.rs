@@ -281,7 +281,9 @@ async fn a_sync_showing_a_foreign_aor_puts_the_entry_at_risk_and_a_newer_matchin
     assert_eq!(body["policies"][1]["matches_expected_npn"], true);
     assert!(body["last_synced_at"].is_string());
 
-    system.put_marketplace(&answer("0300", &[(PolicyStatus::Effectuated, Some("111")), (PolicyStatus::Terminated, None)])).await;
+    system
+        .put_marketplace(&answer("0300", &[(PolicyStatus::Effectuated, Some("111")), (PolicyStatus::Terminated, None)]))
+        .await;
     let (status, body) = system.sync(ANA, "0300").await;
     assert_eq!(status, 200);
     assert_eq!(body["at_risk"], false, "a terminated policy without an AOR does not count");

@@ -145,6 +145,10 @@ pub struct System {
 
 pub const SECRET: &str = "test-secret";
 
+/// Who calls: (agent id, agency id, role), or `None` for no token at all.
+pub type Who<'a> = Option<(&'a str, &'a str, &'a str)>;
+pub const CLIENT_DETAILS: &str = "https://app.example.com";
+
 /// Quick retries and short time-outs, so failure tests take seconds.
 pub fn quick_retries() -> sync_trigger::marketplace::RetryPolicy {
     sync_trigger::marketplace::RetryPolicy {
@@ -166,7 +170,13 @@ pub async fn system(rate_per_second: f64) -> System {
     let marketplace =
         sync_trigger::marketplace::MarketplaceClient::new(&simulator_url, "test-key", limiter, quick_retries());
 
-    let router = devkit::serve::api_router(world.store.clone(), marketplace.clone(), year(), SECRET.to_owned());
+    let router = devkit::serve::api_router(devkit::serve::ApiDeps {
+        store: world.store.clone(),
+        marketplace: marketplace.clone(),
+        year: year(),
+        jwt_secret: SECRET.to_owned(),
+        client_details_base_url: CLIENT_DETAILS.to_owned(),
+    });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let api = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await });
@@ -238,18 +248,36 @@ impl System {
     }
 
     /// `POST /v1/clients/{id}/sync` as `who` (agent id, agency id, role); `None` sends no token.
-    pub async fn sync(&self, who: Option<(&str, &str, &str)>, id: &str) -> (u16, serde_json::Value) {
-        let mut request = self.http.post(format!("{}/v1/clients/{id}/sync", self.api));
+    pub async fn sync(&self, who: Who<'_>, id: &str) -> (u16, serde_json::Value) {
+        self.call(who, "POST", &format!("/v1/clients/{id}/sync"), None).await
+    }
+
+    /// Calls the local API as `who` and checks the answer against `docs/openapi.yaml`.
+    pub async fn call(
+        &self,
+        who: Who<'_>,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self.http.request(method.clone(), format!("{}{path}", self.api));
         if let Some((agent, agency, role)) = who {
             request = request.bearer_auth(devkit::local_auth::sign(SECRET, agent, agent, agency, role, 1));
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
         }
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
         let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
-        let body: serde_json::Value = response.json().await.unwrap_or(serde_json::Value::Null);
+        let text = response.text().await.unwrap();
+        let body: serde_json::Value =
+            if text.is_empty() { serde_json::Value::Null } else { serde_json::from_str(&text).unwrap() };
         if status >= 400 {
             assert_eq!(content_type.as_deref(), Some("application/problem+json"), "errors are problem+json: {body}");
         }
+        crate::openapi::conforms(method.as_str(), path, status, content_type.as_deref(), &body);
         (status, body)
     }
 }

@@ -2,7 +2,9 @@
 //! by `make test`, reached through `AWS_ENDPOINT_URL`). Each test creates its own resources
 //! under fresh names, so tests run in parallel without seeing each other.
 
+mod api;
 mod detection;
 mod fixtures;
 mod helpers;
+mod openapi;
 mod store;

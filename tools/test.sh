@@ -4,6 +4,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/lib.sh
 
+# The API description must be a valid OpenAPI 3.1 document (its responses are checked against
+# real ones by the integration tests).
+.venv/bin/openapi-spec-validator docs/openapi.yaml
+
 port="$(free_port)"
 mkdir -p target
 start_emulator "$port" target/emulator-test.log

@@ -2,6 +2,7 @@
 //! DynamoDB store that keeps book entries, agencies and agents in one table.
 
 pub mod aws;
+pub mod config;
 pub mod domain;
 #[cfg(feature = "http")]
 pub mod http;

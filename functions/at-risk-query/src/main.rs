@@ -1,9 +1,17 @@
-//! `at-risk-query` Lambda function: the at-risk list, alert counts, visits, the agency view and agency settings (issue #4).
-//!
-//! Only the crate exists yet, so that the workspace shows the architecture; it refuses to run
-//! rather than pretend to work.
+//! `at-risk-query` Lambda function.
 
-fn main() {
-    eprintln!("at-risk-query is not implemented yet");
-    std::process::exit(1);
+use at_risk_query::api::{self, ApiState};
+use shared::aws::required_env;
+use shared::store::Store;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::telemetry::init_lambda();
+    let sdk = shared::aws::sdk_config().await;
+    let state = ApiState {
+        store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), required_env("TABLE_NAME")?),
+        year: shared::config::current_plan_year()?,
+        client_details_base_url: required_env("CLIENT_DETAILS_BASE_URL")?,
+    };
+    lambda_http::run(api::router(state).fallback(shared::http::no_such_route)).await
 }

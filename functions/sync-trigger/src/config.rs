@@ -26,6 +26,8 @@ pub struct Config {
 pub enum ConfigError {
     #[error(transparent)]
     Missing(#[from] MissingSetting),
+    #[error(transparent)]
+    Setting(#[from] shared::config::InvalidSetting),
     #[error("{0} is not valid: {1}")]
     Invalid(&'static str, String),
 }
@@ -36,23 +38,13 @@ impl Config {
             table: required_env("TABLE_NAME")?,
             marketplace_base_url: required_env("MARKETPLACE_BASE_URL")?,
             marketplace_api_key: required_env("MARKETPLACE_API_KEY")?,
-            year: current_plan_year()?,
+            year: shared::config::current_plan_year()?,
             rate_per_second: number("SYNC_RATE_PER_SECOND", 10.0)?,
             concurrency: number("SYNC_CONCURRENCY", 8.0)? as usize,
             stale_after: chrono::Duration::seconds((number("SYNC_STALE_AFTER_HOURS", 24.0)? * 3600.0) as i64),
             scan_budget: Duration::from_secs_f64(number("SCAN_BUDGET_SECONDS", 600.0)?),
         })
     }
-}
-
-/// `CURRENT_PLAN_YEAR`, or this calendar year.
-pub fn current_plan_year() -> Result<PlanYear, ConfigError> {
-    let raw = std::env::var("CURRENT_PLAN_YEAR").ok();
-    let year = match raw {
-        Some(raw) => raw.parse::<u16>().map_err(|_| ConfigError::Invalid("CURRENT_PLAN_YEAR", raw))?,
-        None => u16::try_from(chrono::Datelike::year(&chrono::Utc::now())).unwrap_or(2026),
-    };
-    PlanYear::parse(year).map_err(|e| ConfigError::Invalid("CURRENT_PLAN_YEAR", e.to_string()))
 }
 
 fn number(name: &'static str, default: f64) -> Result<f64, ConfigError> {

@@ -98,7 +98,12 @@ impl Store {
             name: upsert.name.clone(),
             parent_agency_id: upsert.parent_agency_id.clone(),
             ancestors,
-            agent_exports_enabled: upsert.agent_exports_enabled,
+            // The switch an admin set through the API stands against older platform events.
+            agent_exports_enabled: match &existing {
+                Some(e) if e.exports_setting_as_of.is_some_and(|set| set > as_of) => e.agent_exports_enabled,
+                _ => upsert.agent_exports_enabled,
+            },
+            exports_setting_as_of: existing.as_ref().and_then(|e| e.exports_setting_as_of),
             version: existing.as_ref().map_or(1, |e| e.version + 1),
             as_of,
             moved_from_ancestors: match &existing {
@@ -137,6 +142,35 @@ impl Store {
                 .await?;
         }
         Ok(UpsertOutcome::Written)
+    }
+
+    /// Sets an agency's agent exports switch, as an admin did at `at`.
+    pub async fn set_agent_exports(
+        &self,
+        agency: &AgencyId,
+        enabled: bool,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .key(keys::PK, s(keys::agency_pk(agency)))
+            .key(keys::SK, s(keys::AGENCY_SK))
+            .update_expression("SET agent_exports_enabled = :enabled, exports_setting_as_of = :at ADD version :one")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":enabled", AttributeValue::Bool(enabled))
+            .expression_attribute_values(":at", s(keys::time(at)))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(StoreError::Conflict)
+            }
+            Err(err) => Err(err.into()),
+        }
     }
 
     /// Creates or updates an agent. Moving an agent to another agency moves their book: their rows

@@ -46,6 +46,10 @@ pub struct AgencyItem {
     /// The ancestors before a move whose rows are not all rewritten yet.
     #[serde(default)]
     pub moved_from_ancestors: Option<Vec<AgencyId>>,
+    /// When an admin last set the agent exports switch through the API: a platform event older
+    /// than that does not overturn it.
+    #[serde(default)]
+    pub exports_setting_as_of: Option<DateTime<Utc>>,
 }
 
 impl AgencyItem {

@@ -4,7 +4,7 @@
 //! archived; and a few of last plan year. Everything goes through the same store code the
 //! functions use, so the demo exercises the real rules.
 
-use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use shared::domain::{
@@ -266,13 +266,4 @@ fn submission(id: &str, at: DateTime<Utc>, by: &DemoUser, client: &str) -> Resul
             client_name: Name::parse(client)?,
         },
     })
-}
-
-/// The plan year reports cover: `CURRENT_PLAN_YEAR`, or this calendar year.
-pub fn current_plan_year() -> Result<PlanYear, DevkitError> {
-    let year = match std::env::var("CURRENT_PLAN_YEAR") {
-        Ok(raw) => raw.parse().map_err(|_| DevkitError::Usage("CURRENT_PLAN_YEAR must be a year".into()))?,
-        Err(_) => u16::try_from(Utc::now().year()).unwrap_or(2026),
-    };
-    Ok(PlanYear::parse(year)?)
 }

@@ -31,6 +31,7 @@ pub struct DevSettings {
     pub rate_per_second: f64,
     pub scan_interval: Duration,
     pub stale_after: chrono::Duration,
+    pub client_details_base_url: String,
 }
 
 impl DevSettings {
@@ -49,10 +50,14 @@ impl DevSettings {
             marketplace: addr("MARKETPLACE_PORT", "4010")?,
             jwt_secret: local_auth::secret(),
             marketplace_api_key: env_or("MARKETPLACE_API_KEY", "local-dev-key"),
-            year: crate::seed::current_plan_year()?,
+            year: shared::config::current_plan_year().map_err(|e| DevkitError::Usage(e.to_string()))?,
             rate_per_second: number("SYNC_RATE_PER_SECOND", "10")?,
             scan_interval: Duration::from_secs_f64(number("SCAN_INTERVAL_SECONDS", "60")?),
             stale_after: chrono::Duration::seconds((number("SYNC_STALE_AFTER_HOURS", "24")? * 3600.0) as i64),
+            client_details_base_url: env_or(
+                "CLIENT_DETAILS_BASE_URL",
+                &format!("http://{host}:{}", env_or("API_PORT", "3000")),
+            ),
         })
     }
 }
@@ -61,11 +66,33 @@ fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
 }
 
-/// The HTTP API as API Gateway would route it, with the local token check in front.
-pub fn api_router(store: Store, marketplace: MarketplaceClient, year: PlanYear, jwt_secret: String) -> Router {
-    sync_trigger::api::router(sync_trigger::api::ApiState { store, marketplace, year })
+/// What the local HTTP API needs.
+#[derive(Clone, Debug)]
+pub struct ApiDeps {
+    pub store: Store,
+    pub marketplace: MarketplaceClient,
+    pub year: PlanYear,
+    pub jwt_secret: String,
+    pub client_details_base_url: String,
+}
+
+/// The HTTP API as API Gateway would route it to the functions, with the local token check in
+/// front.
+pub fn api_router(deps: ApiDeps) -> Router {
+    let at_risk = at_risk_query::api::router(at_risk_query::api::ApiState {
+        store: deps.store.clone(),
+        year: deps.year,
+        client_details_base_url: deps.client_details_base_url,
+    });
+    let sync = sync_trigger::api::router(sync_trigger::api::ApiState {
+        store: deps.store,
+        marketplace: deps.marketplace,
+        year: deps.year,
+    });
+    at_risk
+        .merge(sync)
         .fallback(shared::http::no_such_route)
-        .layer(axum::middleware::from_fn_with_state(jwt_secret, local_auth::api_gateway_context))
+        .layer(axum::middleware::from_fn_with_state(deps.jwt_secret, local_auth::api_gateway_context))
 }
 
 /// Runs everything until Ctrl-C.
@@ -119,7 +146,13 @@ pub async fn run(
         }
     });
 
-    let api = api_router(store, marketplace, settings.year, settings.jwt_secret.clone());
+    let api = api_router(ApiDeps {
+        store,
+        marketplace,
+        year: settings.year,
+        jwt_secret: settings.jwt_secret.clone(),
+        client_details_base_url: settings.client_details_base_url.clone(),
+    });
     let listener = bind(settings.api, "API_PORT").await?;
     axum::serve(listener, api).with_graceful_shutdown(stop_signal()).await?;
     Ok(())

@@ -1,0 +1,285 @@
+//! The at-risk query API over HTTP: lists, paging, filters, alert counts, the agency view, the
+//! settings switch, who may see what, and every response checked against `docs/openapi.yaml`.
+
+use std::collections::BTreeSet;
+
+use chrono::Utc;
+use serde_json::{Value, json};
+use shared::domain::{Evidence, EvidenceId, Fact};
+use shared::store::applications::ApplicationKey;
+
+use crate::helpers::*;
+
+/// top ─┬─ north ── north-east
+///      └─ south
+/// with an agent and an admin where the tests need them.
+async fn tree(system: &System) {
+    let store = system.store();
+    agency(store, "top", None).await;
+    agency(store, "north", Some("top")).await;
+    agency(store, "south", Some("top")).await;
+    agency(store, "north-east", Some("north")).await;
+    agent(store, "ana", "north", "111").await;
+    agent(store, "carl", "north", "333").await;
+    agent(store, "bob", "south", "222").await;
+    agent(store, "erin", "north-east", "444").await;
+    for (admin, agency_id) in
+        [("admin-top", "top"), ("admin-north", "north"), ("admin-south", "south"), ("admin-north-east", "north-east")]
+    {
+        agent(store, admin, agency_id, "999").await;
+    }
+}
+
+/// `count` entries of `owner` (whose NPN is `npn`) swapped away by bob, at-risk times spread out.
+async fn swapped(system: &System, owner: &str, npn: &str, prefix: u32, count: u32) -> Vec<String> {
+    let applications: Vec<(ApplicationKey, Vec<Evidence>)> = (0..count)
+        .map(|i| {
+            let id = format!("{prefix}{i:05}");
+            let evidence = vec![
+                submission(&format!("own-{id}"), 0, owner, npn),
+                submission(&format!("swap-{id}"), 100 + i64::from(i), "bob", "222"),
+            ];
+            (app(&id), evidence)
+        })
+        .collect();
+    let owners = system.store().owners([agent_id(owner), agent_id("bob")].into()).await.unwrap();
+    system.store().import(&applications, &owners, Utc::now()).await.unwrap();
+    applications.into_iter().map(|(key, _)| key.id.to_string()).collect()
+}
+
+const ANA: Who = Some(("ana", "north", "agent"));
+
+fn ids(page: &Value) -> Vec<String> {
+    page["items"].as_array().unwrap().iter().map(|i| i["federal_exchange_id"].as_str().unwrap().to_owned()).collect()
+}
+
+async fn whole(system: &System, who: Who<'_>, path: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let url = match &cursor {
+            Some(c) => format!("{path}{sep}cursor={c}"),
+            None => path.to_owned(),
+        };
+        let (status, page) = system.call(who, "GET", &url, None).await;
+        assert_eq!(status, 200, "{page}");
+        seen.extend(ids(&page));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return seen,
+        }
+    }
+}
+
+#[tokio::test]
+async fn paging_through_hundreds_of_entries_while_new_ones_arrive_has_no_duplicates_or_gaps() {
+    let system = system(100.0).await;
+    tree(&system).await;
+    let mut expected = swapped(&system, "ana", "111", 1, 320).await;
+    expected.reverse(); // newest at-risk first
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/at-risk?limit=37&cursor={c}"),
+            None => "/v1/at-risk?limit=37".to_owned(),
+        };
+        let (status, page) = system.call(ANA, "GET", &path, None).await;
+        assert_eq!(status, 200, "{page}");
+        seen.extend(ids(&page));
+        pages += 1;
+        // Another swap lands while the agent pages: it is newer, so it belongs before page one.
+        let id = format!("9{pages:05}");
+        submit(system.store(), &id, &format!("own-{id}"), 0, "ana", "111").await;
+        submit(system.store(), &id, &format!("swap-{id}"), 100_000, "bob", "222").await;
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 9);
+    assert_eq!(seen, expected, "every entry once, newest first, none lost to the new arrivals");
+    let first = system.call(ANA, "GET", "/v1/at-risk?limit=3", None).await.1;
+    assert!(ids(&first).iter().all(|id| id.starts_with('9')), "the new arrivals lead a fresh first page");
+    let item = &first["items"][0];
+    assert_eq!(item["reason"], "platform_submission");
+    assert_eq!(
+        item["client_details_url"],
+        format!("{CLIENT_DETAILS}/clients/{}?plan_year={YEAR}", item["federal_exchange_id"].as_str().unwrap())
+    );
+    assert!(item.get("agent_email").is_none(), "the agent's own list does not repeat who they are");
+}
+
+#[tokio::test]
+async fn the_archived_filter_and_the_alert_count_behave_as_a_user_expects() {
+    let system = system(100.0).await;
+    tree(&system).await;
+    let all = swapped(&system, "ana", "111", 2, 6).await;
+    for id in &all[..2] {
+        let archive = Evidence {
+            id: EvidenceId::parse(format!("archive-{id}")).unwrap(),
+            at: t(500),
+            fact: Fact::ArchiveSet { agent_id: agent_id("ana"), archived: true },
+        };
+        system.store().apply_evidence(&app(id), &archive, Utc::now()).await.unwrap();
+    }
+    let set = |v: Vec<String>| v.into_iter().collect::<BTreeSet<_>>();
+    assert_eq!(set(whole(&system, ANA, "/v1/at-risk").await), set(all[2..].to_vec()), "archived hidden by default");
+    assert_eq!(set(whole(&system, ANA, "/v1/at-risk?archived=only").await), set(all[..2].to_vec()));
+    assert_eq!(set(whole(&system, ANA, "/v1/at-risk?archived=include").await), set(all.clone()));
+    let (_, archived_page) = system.call(ANA, "GET", "/v1/at-risk?archived=only", None).await;
+    assert!(archived_page["items"].as_array().unwrap().iter().all(|i| i["archived"] == true));
+
+    // Never visited: everything visible is new.
+    let (_, summary) = system.call(ANA, "GET", "/v1/at-risk/summary", None).await;
+    assert_eq!(summary, json!({"new_since_last_visit": 4, "total": 4, "last_visited_at": null}));
+
+    let (status, _) = system.call(ANA, "POST", "/v1/at-risk/visits", None).await;
+    assert_eq!(status, 204);
+    let (_, summary) = system.call(ANA, "GET", "/v1/at-risk/summary", None).await;
+    assert_eq!(summary["new_since_last_visit"], 0);
+    assert_eq!(summary["total"], 4);
+    assert!(summary["last_visited_at"].is_string());
+
+    // A swap from long ago, learnt of only now, counts as new.
+    submit(system.store(), "2999", "own-2999", -9_000, "ana", "111").await;
+    submit(system.store(), "2999", "swap-2999", -8_000, "bob", "222").await;
+    let (_, summary) = system.call(ANA, "GET", "/v1/at-risk/summary", None).await;
+    assert_eq!((summary["new_since_last_visit"].as_i64(), summary["total"].as_i64()), (Some(1), Some(5)));
+}
+
+#[tokio::test]
+async fn the_agency_view_covers_three_levels_and_names_agency_agent_and_email() {
+    let system = system(100.0).await;
+    tree(&system).await;
+    let north = swapped(&system, "ana", "111", 3, 2).await;
+    let north_east = swapped(&system, "erin", "444", 4, 2).await;
+    // A swap inside the agency: carl takes one of ana's clients under his own NPN.
+    submit(system.store(), "35000", "own-35000", 0, "ana", "111").await;
+    submit(system.store(), "35000", "swap-35000", 50, "carl", "333").await;
+
+    let top = whole(&system, Some(("admin-top", "top", "agency_admin")), "/v1/agencies/top/at-risk").await;
+    let expected: BTreeSet<String> = north.iter().chain(&north_east).cloned().chain(["35000".to_owned()]).collect();
+    assert_eq!(top.iter().cloned().collect::<BTreeSet<_>>(), expected, "all three levels in one list");
+    assert_eq!(top.len(), expected.len());
+    let mid = whole(&system, Some(("admin-north", "north", "agency_admin")), "/v1/agencies/north/at-risk").await;
+    assert_eq!(mid.len(), 5, "north and its downline");
+    let leaf =
+        whole(&system, Some(("admin-north-east", "north-east", "agency_admin")), "/v1/agencies/north-east/at-risk")
+            .await;
+    assert_eq!(leaf.iter().cloned().collect::<BTreeSet<_>>(), north_east.iter().cloned().collect());
+
+    let (_, page) = system
+        .call(Some(("admin-top", "top", "agency_admin")), "GET", "/v1/agencies/top/at-risk?limit=200", None)
+        .await;
+    let erin = page["items"].as_array().unwrap().iter().find(|i| i["agent_id"] == "erin").unwrap();
+    assert_eq!(erin["agency_id"], "north-east");
+    assert_eq!(erin["agency_name"], "Agency north-east");
+    assert_eq!(erin["agent_name"], "Agent erin");
+    assert_eq!(erin["agent_email"], "erin@example.com");
+    let in_agency = page["items"].as_array().unwrap().iter().find(|i| i["federal_exchange_id"] == "35000").unwrap();
+    assert_eq!(in_agency["agent_id"], "ana", "a swap inside the agency is listed under the agent who lost it");
+}
+
+#[tokio::test]
+async fn every_forbidden_cell_of_the_authorisation_matrix_is_refused() {
+    let system = system(100.0).await;
+    tree(&system).await;
+    swapped(&system, "ana", "111", 5, 1).await;
+    let agent = |id, agency| Some((id, agency, "agent"));
+    let admin = |id, agency| Some((id, agency, "agency_admin"));
+    // (caller, agency asked about, expected status) for the agency list and the settings.
+    let matrix = [
+        (agent("ana", "north"), "north", 403), // an agent, own agency: role not allowed
+        (agent("ana", "north"), "top", 404),   // an agent, upline
+        (agent("ana", "north"), "south", 404), // an agent, sibling
+        (agent("carl", "north"), "north-east", 404), // an agent, downline
+        (admin("admin-north", "north"), "north", 200), // admin, own agency
+        (admin("admin-north", "north"), "north-east", 200), // admin, downline
+        (admin("admin-north", "north"), "top", 404), // admin, upline
+        (admin("admin-north", "north"), "south", 404), // admin, sibling
+        (admin("admin-north-east", "north-east"), "north", 404), // admin of a downline, upline
+        (admin("admin-top", "top"), "north-east", 200), // admin, two levels down
+        (admin("admin-top", "top"), "nowhere", 404), // no such agency
+        (None, "north", 401),                  // no token
+    ];
+    for (who, agency_id, expected) in matrix {
+        for path in [format!("/v1/agencies/{agency_id}/at-risk"), format!("/v1/agencies/{agency_id}/settings")] {
+            let (status, body) = system.call(who, "GET", &path, None).await;
+            assert_eq!(status, expected, "{who:?} GET {path}: {body}");
+        }
+        let (status, _) = system
+            .call(
+                who,
+                "PATCH",
+                &format!("/v1/agencies/{agency_id}/settings"),
+                Some(json!({"agent_exports_enabled": false})),
+            )
+            .await;
+        assert_eq!(status, if expected == 200 { 200 } else { expected }, "{who:?} PATCH {agency_id}");
+    }
+    // Another agent's own list is out of reach by construction: /v1/at-risk is always the caller's.
+    let (_, bobs) = system.call(agent("bob", "south"), "GET", "/v1/at-risk", None).await;
+    assert!(ids(&bobs).is_empty());
+}
+
+#[tokio::test]
+async fn the_agent_exports_switch_is_set_by_admins_and_outlives_older_platform_events() {
+    let system = system(100.0).await;
+    tree(&system).await;
+    let north_admin = Some(("admin-north", "north", "agency_admin"));
+    let (_, settings) = system.call(north_admin, "GET", "/v1/agencies/north/settings", None).await;
+    assert_eq!(settings, json!({"agent_exports_enabled": true}));
+    let (status, settings) = system
+        .call(north_admin, "PATCH", "/v1/agencies/north/settings", Some(json!({"agent_exports_enabled": false})))
+        .await;
+    assert_eq!((status, settings), (200, json!({"agent_exports_enabled": false})));
+    // A platform event from before the admin's change does not switch it back.
+    let upsert = shared::store::directory::AgencyUpsert {
+        agency_id: agency_id("north"),
+        name: shared::domain::Name::parse("Agency north").unwrap(),
+        parent_agency_id: Some(agency_id("top")),
+        agent_exports_enabled: true,
+    };
+    system.store().upsert_agency(&upsert, Utc::now() - chrono::Duration::minutes(5)).await.unwrap();
+    let (_, settings) = system.call(north_admin, "GET", "/v1/agencies/north/settings", None).await;
+    assert_eq!(settings, json!({"agent_exports_enabled": false}));
+    let (status, _) = system
+        .call(north_admin, "PATCH", "/v1/agencies/north/settings", Some(json!({"agent_exports_enabled": "no"})))
+        .await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn bad_parameters_get_a_400_that_says_what_is_wrong() {
+    let system = system(100.0).await;
+    tree(&system).await;
+    swapped(&system, "ana", "111", 6, 5).await;
+    swapped(&system, "carl", "333", 7, 5).await;
+    let (_, carls) = system.call(Some(("carl", "north", "agent")), "GET", "/v1/at-risk?limit=2", None).await;
+    let carls_cursor = carls["next_cursor"].as_str().unwrap().to_owned();
+    let (_, anas) = system.call(ANA, "GET", "/v1/at-risk?limit=2", None).await;
+    let anas_cursor = anas["next_cursor"].as_str().unwrap().to_owned();
+
+    for (path, says) in [
+        ("/v1/at-risk?archived=maybe".to_owned(), "archived"),
+        ("/v1/at-risk?limit=0".to_owned(), "limit"),
+        ("/v1/at-risk?limit=10000".to_owned(), "limit"),
+        ("/v1/at-risk?limit=ten".to_owned(), "limit"),
+        ("/v1/at-risk?cursor=not-a-cursor".to_owned(), "cursor"),
+        (format!("/v1/at-risk?cursor={carls_cursor}"), "another list"),
+        (format!("/v1/at-risk?archived=include&cursor={anas_cursor}"), "another list"),
+        ("/v1/at-risk?colour=red".to_owned(), "colour"),
+    ] {
+        let (status, body) = system.call(ANA, "GET", &path, None).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(body["detail"].as_str().unwrap().contains(says), "{path}: {body}");
+    }
+    // An undocumented path is a problem+json 404 too (reached directly: the document has no such route).
+    let response = system.http.get(format!("{}/v1/no-such-thing", system.api)).send().await.unwrap();
+    assert_eq!(response.status(), 404);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+}
