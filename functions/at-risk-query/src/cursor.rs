@@ -20,7 +20,7 @@ impl Cursor {
 
     /// The position, if `raw` is a cursor of `list`.
     pub fn position_in(raw: &str, list: &str) -> Result<String, CursorError> {
-        if raw.len() % 2 != 0 || raw.len() > 2048 {
+        if !raw.len().is_multiple_of(2) || raw.len() > 2048 {
             return Err(CursorError::Garbled);
         }
         let bytes = (0..raw.len())
