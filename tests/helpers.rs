@@ -15,6 +15,8 @@ use shared::store::risk_lists::ArchivedFilter;
 pub struct World {
     pub resources: LocalResources,
     pub store: Store,
+    /// This test's own prefix, for anything that must not collide with other tests'.
+    pub tag: String,
 }
 
 /// Fresh resources from `infra/template.yaml` on the local emulator.
@@ -26,6 +28,9 @@ pub async fn world() -> World {
         endpoint.starts_with("http://127.0.0.1") || endpoint.starts_with("http://localhost"),
         "AWS_ENDPOINT_URL must point at the local emulator, not {endpoint}"
     );
+    if std::env::var_os("RUST_LOG").is_some() {
+        shared::telemetry::init_local();
+    }
     let sdk = shared::aws::sdk_config().await;
     let prefix = format!("t{}-", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     let bus = format!("{prefix}enrollment-platform");
@@ -34,7 +39,7 @@ pub async fn world() -> World {
         .await
         .expect("resources are created on the emulator");
     let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), resources.table.clone());
-    World { resources, store }
+    World { resources, store, tag: prefix.trim_end_matches('-').to_owned() }
 }
 
 pub const YEAR: u16 = 2026;
@@ -139,6 +144,9 @@ pub struct System {
     pub http: reqwest::Client,
     ingest: event_ingest::handler::Deps,
     source: devkit::sqs_source::SqsSource,
+    pub builder: export_builder::build::Deps,
+    exports_source: devkit::sqs_source::SqsSource,
+    pub s3: aws_sdk_s3::Client,
     events: aws_sdk_eventbridge::Client,
     pub sqs: aws_sdk_sqs::Client,
 }
@@ -176,6 +184,10 @@ pub async fn system(rate_per_second: f64) -> System {
         year: year(),
         jwt_secret: SECRET.to_owned(),
         client_details_base_url: CLIENT_DETAILS.to_owned(),
+        sqs: aws_sdk_sqs::Client::new(&sdk),
+        s3: shared::aws::s3_client(&sdk),
+        exports_queue_url: world.resources.exports_queue_url.clone(),
+        exports_bucket: world.resources.exports_bucket.clone(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let api = format!("http://{}", listener.local_addr().unwrap());
@@ -189,6 +201,26 @@ pub async fn system(rate_per_second: f64) -> System {
     };
     let source =
         devkit::sqs_source::SqsSource::new(sqs.clone(), &world.resources.ingest_queue_url, "us-east-1").await.unwrap();
+    let exports_source =
+        devkit::sqs_source::SqsSource::new(sqs.clone(), &world.resources.exports_queue_url, "us-east-1").await.unwrap();
+    let builder = export_builder::build::Deps {
+        store: world.store.clone(),
+        s3: shared::aws::s3_client(&sdk),
+        ses: aws_sdk_sesv2::Client::new(&sdk),
+        sqs: sqs.clone(),
+        settings: export_builder::build::Settings {
+            bucket: world.resources.exports_bucket.clone(),
+            dead_letter_queue_url: world.resources.exports_dead_letter_queue_url.clone(),
+            sender: world.resources.sender_email.clone(),
+            api_base_url: api.clone(),
+            client_details_base_url: CLIENT_DETAILS.to_owned(),
+            retention_days: 7,
+            lease: std::time::Duration::from_secs(2),
+            part_size: export_builder::build::MIN_PART_SIZE,
+            page_size: 2,
+            max_receives: 3,
+        },
+    };
     System {
         world,
         marketplace,
@@ -197,6 +229,9 @@ pub async fn system(rate_per_second: f64) -> System {
         http: reqwest::Client::new(),
         ingest,
         source,
+        builder,
+        exports_source,
+        s3: shared::aws::s3_client(&sdk),
         events: aws_sdk_eventbridge::Client::new(&sdk),
         sqs,
     }
@@ -224,6 +259,24 @@ impl System {
         while self.source.poll_once(0, |event| event_ingest::handler::handle(&self.ingest, event)).await.expect("poll")
             > 0
         {}
+    }
+
+    /// Lets the export builder take everything waiting on the exports queue.
+    pub async fn drain_exports(&self) {
+        while self
+            .exports_source
+            .poll_once(0, |event| export_builder::handler::handle(&self.builder, event))
+            .await
+            .expect("poll")
+            > 0
+        {}
+    }
+
+    /// The emails sent to `address`.
+    pub async fn inbox(&self, address: &str) -> Vec<devkit::inbox::SentEmail> {
+        let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();
+        let all = devkit::inbox::sent(&self.http, &endpoint).await.unwrap();
+        all.into_iter().filter(|m| m.to.iter().any(|to| to == address)).collect()
     }
 
     /// Tells the simulator what the marketplace says about an application.

@@ -4,6 +4,7 @@
 
 mod api;
 mod detection;
+mod exports;
 mod fixtures;
 mod helpers;
 mod openapi;

@@ -10,6 +10,8 @@ aws_env_for() {
     export AWS_DEFAULT_REGION="$AWS_REGION"
     export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}"
     export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
+    # Bucket names are not host names on the emulator: address buckets by path.
+    export S3_FORCE_PATH_STYLE=true
 }
 
 port_in_use() {

@@ -13,8 +13,8 @@ use lambda_http::request::RequestContext;
 use serde::Serialize;
 
 use crate::domain::{AgencyId, AgentId};
-use crate::store::StoreError;
 use crate::store::items::{AgencyItem, Owner, Role};
+use crate::store::{Store, StoreError};
 
 /// The caller, from the claims `sub`, `agent_id`, `agency_id` and `role`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,6 +150,22 @@ impl IntoResponse for Problem {
         }
         response
     }
+}
+
+/// The agency, if the caller is an admin of it or of an agency above it. An agent asking about
+/// their own agency is refused (403: they know it exists); anyone asking about an agency beyond
+/// their reach is told it does not exist (404), as for every resource outside one's reach.
+pub async fn reachable_agency(store: &Store, caller: &Caller, raw_id: &str) -> Result<AgencyItem, Problem> {
+    let not_found = || Problem::not_found("No such agency.");
+    let id = AgencyId::parse(raw_id).map_err(|_| not_found())?;
+    let agency = store.agency(&id).await?.ok_or_else(not_found)?;
+    if caller.reaches_agency(&agency) {
+        return Ok(agency);
+    }
+    if !caller.is_admin() && agency.agency_id == caller.agency_id {
+        return Err(Problem::forbidden("Only agency admins may do this."));
+    }
+    Err(not_found())
 }
 
 /// What the API answers for a path or method it does not have: problem+json like every error.

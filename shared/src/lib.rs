@@ -6,5 +6,6 @@ pub mod config;
 pub mod domain;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod links;
 pub mod store;
 pub mod telemetry;

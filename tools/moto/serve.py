@@ -20,6 +20,7 @@ still walks the table, unsorted, comparing one attribute per item.
 
 import argparse
 import copy
+import json
 import os
 import signal
 import sys
@@ -127,6 +128,33 @@ Table.query = _query_one_partition
 Table.all_items = _items_of_hinted_partition
 
 
+SENT_EMAILS_PATH = "/_local/ses/messages"
+
+
+def sent_emails(start_response):
+    """Every email SES was asked to send, as JSON: the local inbox. (moto's /moto-api/data.json
+    has them too, but it serialises every service's whole state, tables included.)"""
+    from moto.ses.models import ses_backends
+
+    sent = []
+    for account in ses_backends.values():
+        for backend in account.values():
+            for message in getattr(backend, "sent_messages", []):
+                if hasattr(message, "subject"):
+                    sent.append(
+                        {
+                            "id": message.id,
+                            "source": message.source,
+                            "to": message.destinations.get("ToAddresses", []),
+                            "subject": message.subject,
+                            "body": message.body,
+                        }
+                    )
+    body = json.dumps(sent).encode("utf-8")
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-H", "--host", default="127.0.0.1")
@@ -139,6 +167,8 @@ def main() -> None:
     lock = threading.Lock()
 
     def one_table_request_at_a_time(environ, start_response):
+        if environ.get("PATH_INFO") == SENT_EMAILS_PATH:
+            return sent_emails(start_response)
         if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
             return app(environ, start_response)
         with lock:

@@ -14,10 +14,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shared::domain::{AgencyId, PlanYear};
-use shared::http::{Caller, Problem, RawQuery};
+use shared::domain::PlanYear;
+use shared::http::{Caller, Problem, RawQuery, reachable_agency};
 use shared::store::Store;
-use shared::store::items::{AgencyItem, RiskRow};
+use shared::store::items::RiskRow;
 use shared::store::keys::Scope;
 use shared::store::risk_lists::ArchivedFilter;
 
@@ -144,22 +144,6 @@ async fn change_settings(
     Ok(Json(Settings { agent_exports_enabled: enabled }))
 }
 
-/// The agency, if the caller is an admin of it or of an agency above it. An agent asking about
-/// their own agency is refused (403: they know it exists); anyone asking about an agency beyond
-/// their reach is told it does not exist (404), as for every resource outside one's reach.
-async fn reachable_agency(store: &Store, caller: &Caller, raw_id: &str) -> Result<AgencyItem, Problem> {
-    let not_found = || Problem::not_found("No such agency.");
-    let id = AgencyId::parse(raw_id).map_err(|_| not_found())?;
-    let agency = store.agency(&id).await?.ok_or_else(not_found)?;
-    if caller.reaches_agency(&agency) {
-        return Ok(agency);
-    }
-    if !caller.is_admin() && agency.agency_id == caller.agency_id {
-        return Err(Problem::forbidden("Only agency admins may do this."));
-    }
-    Err(not_found())
-}
-
 async fn page(state: &ApiState, scope: Scope, query: &RawQuery, with_owner: bool) -> Result<Page, Problem> {
     if let Some(unknown) = query.keys().find(|k| !matches!(k.as_str(), "limit" | "cursor" | "archived")) {
         return Err(Problem::bad_request(format!("Unknown parameter {unknown}; use limit, cursor and archived.")));
@@ -197,14 +181,9 @@ fn scope_name(scope: &Scope) -> String {
     }
 }
 
-/// The link a list item (and an export row) gives for a client.
-pub fn client_details_url(base: &str, id: &str, year: u16) -> String {
-    format!("{}/clients/{id}?plan_year={year}", base.trim_end_matches('/'))
-}
-
 fn item(state: &ApiState, row: RiskRow, with_owner: bool) -> Item {
     Item {
-        client_details_url: client_details_url(
+        client_details_url: shared::links::client_details_url(
             &state.client_details_base_url,
             row.federal_exchange_id.as_str(),
             row.plan_year.get(),

@@ -1,9 +1,44 @@
-//! `export-builder` Lambda function: builds export CSVs into S3 and emails the link (issue #5).
-//!
-//! Only the crate exists yet, so that the workspace shows the architecture; it refuses to run
-//! rather than pretend to work.
+//! `export-builder` Lambda function: the exports queue's consumer.
 
-fn main() {
-    eprintln!("export-builder is not implemented yet");
-    std::process::exit(1);
+use std::time::Duration;
+
+use export_builder::build::{Deps, MIN_PART_SIZE, Settings};
+use export_builder::handler;
+use lambda_runtime::{LambdaEvent, service_fn};
+use shared::aws::required_env;
+use shared::store::Store;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    shared::telemetry::init_lambda();
+    let sdk = shared::aws::sdk_config().await;
+    let number = |name: &str, default: i64| -> Result<i64, lambda_runtime::Error> {
+        match std::env::var(name) {
+            Err(_) => Ok(default),
+            Ok(raw) => raw.parse().map_err(|_| format!("{name} must be a whole number").into()),
+        }
+    };
+    let deps = Deps {
+        store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), required_env("TABLE_NAME")?),
+        s3: shared::aws::s3_client(&sdk),
+        ses: aws_sdk_sesv2::Client::new(&sdk),
+        sqs: aws_sdk_sqs::Client::new(&sdk),
+        settings: Settings {
+            bucket: required_env("EXPORTS_BUCKET")?,
+            dead_letter_queue_url: required_env("EXPORTS_DLQ_URL")?,
+            sender: required_env("SENDER_EMAIL")?,
+            api_base_url: required_env("API_BASE_URL")?,
+            client_details_base_url: required_env("CLIENT_DETAILS_BASE_URL")?,
+            retention_days: number("EXPORT_RETENTION_DAYS", 7)?,
+            lease: Duration::from_secs(u64::try_from(number("EXPORT_LEASE_SECONDS", 900)?).unwrap_or(900)),
+            part_size: MIN_PART_SIZE,
+            page_size: 200,
+            max_receives: u32::try_from(number("EXPORTS_MAX_RECEIVES", 3)?).unwrap_or(3),
+        },
+    };
+    lambda_runtime::run(service_fn(|event: LambdaEvent<_>| {
+        let deps = &deps;
+        async move { Ok::<_, lambda_runtime::Error>(handler::handle(deps, event.payload).await) }
+    }))
+    .await
 }

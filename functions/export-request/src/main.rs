@@ -1,9 +1,23 @@
-//! `export-request` Lambda function: export requests, export status and downloads (issue #5).
-//!
-//! Only the crate exists yet, so that the workspace shows the architecture; it refuses to run
-//! rather than pretend to work.
+//! `export-request` Lambda function.
 
-fn main() {
-    eprintln!("export-request is not implemented yet");
-    std::process::exit(1);
+use std::time::Duration;
+
+use export_request::api::{self, ApiState};
+use shared::aws::required_env;
+use shared::store::Store;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::telemetry::init_lambda();
+    let sdk = shared::aws::sdk_config().await;
+    let state = ApiState {
+        store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), required_env("TABLE_NAME")?),
+        sqs: aws_sdk_sqs::Client::new(&sdk),
+        s3: shared::aws::s3_client(&sdk),
+        exports_queue_url: required_env("EXPORTS_QUEUE_URL")?,
+        bucket: required_env("EXPORTS_BUCKET")?,
+        year: shared::config::current_plan_year()?,
+        link_lifetime: Duration::from_secs(300),
+    };
+    lambda_http::run(api::router(state).fallback(shared::http::no_such_route)).await
 }

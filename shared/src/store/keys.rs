@@ -91,6 +91,24 @@ pub fn sync_due_shard(id: &FederalExchangeId) -> u32 {
     hash % SYNC_DUE_SHARDS
 }
 
+// ---- exports ---------------------------------------------------------------------------------
+
+pub fn export_pk(export_id: &str) -> String {
+    format!("EXPORT#{export_id}")
+}
+pub const EXPORT_SK: &str = "EXPORT";
+/// A requester's exports, newest first (GSI1).
+pub fn requester_gsi1pk(sub: &str) -> String {
+    format!("REQUESTER#{sub}")
+}
+pub fn requester_gsi1sk(created_at: DateTime<Utc>, export_id: &str) -> String {
+    format!("{}#{export_id}", time(created_at))
+}
+pub fn idempotency_pk(sub: &str, key: &str) -> String {
+    format!("IDEMPOTENCY#{sub}#{key}")
+}
+pub const IDEMPOTENCY_SK: &str = "IDEMPOTENCY";
+
 /// Where the scheduled scan of a plan year stopped.
 pub fn scan_checkpoint_pk(year: PlanYear) -> String {
     format!("SCAN#{year}")

@@ -3,6 +3,7 @@
 
 pub mod applications;
 pub mod directory;
+pub mod exports;
 pub mod items;
 pub mod keys;
 pub mod risk_lists;

@@ -89,7 +89,7 @@ pub async fn create(
         resolved.refs.insert(id.clone(), name);
     }
 
-    let s3 = s3_client(sdk);
+    let s3 = shared::aws::s3_client(sdk);
     for (id, resource) in template.of_kind("AWS::S3::Bucket") {
         let name = local_name(prefix, id);
         create_bucket(&s3, &name, &resolved.resolve(&resource.properties)?).await?;
@@ -147,12 +147,6 @@ pub async fn create(
         event_bus: get("PlatformEventBus")?,
         sender_email: get("SenderIdentity")?,
     })
-}
-
-/// S3 through an endpoint URL needs path-style addressing (bucket names are not DNS names there).
-pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
-    let config = aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build();
-    aws_sdk_s3::Client::from_conf(config)
 }
 
 async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, props: &Json) -> Result<(), DevkitError> {

@@ -74,6 +74,10 @@ pub struct ApiDeps {
     pub year: PlanYear,
     pub jwt_secret: String,
     pub client_details_base_url: String,
+    pub sqs: aws_sdk_sqs::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub exports_queue_url: String,
+    pub exports_bucket: String,
 }
 
 /// The HTTP API as API Gateway would route it to the functions, with the local token check in
@@ -85,12 +89,22 @@ pub fn api_router(deps: ApiDeps) -> Router {
         client_details_base_url: deps.client_details_base_url,
     });
     let sync = sync_trigger::api::router(sync_trigger::api::ApiState {
-        store: deps.store,
+        store: deps.store.clone(),
         marketplace: deps.marketplace,
         year: deps.year,
     });
+    let exports = export_request::api::router(export_request::api::ApiState {
+        store: deps.store,
+        sqs: deps.sqs,
+        s3: deps.s3,
+        exports_queue_url: deps.exports_queue_url,
+        bucket: deps.exports_bucket,
+        year: deps.year,
+        link_lifetime: Duration::from_secs(300),
+    });
     at_risk
         .merge(sync)
+        .merge(exports)
         .fallback(shared::http::no_such_route)
         .layer(axum::middleware::from_fn_with_state(deps.jwt_secret, local_auth::api_gateway_context))
 }
@@ -132,6 +146,18 @@ pub async fn run(
         }
     });
 
+    let builder = builder_deps(sdk, resources, &store, &settings);
+    let exports_source = SqsSource::new(sqs.clone(), &resources.exports_queue_url, &region).await?;
+    tokio::spawn(async move {
+        loop {
+            let polled = exports_source.poll_once(5, |event| export_builder::handler::handle(&builder, event)).await;
+            if let Err(err) = polled {
+                tracing::error!(error = %err, "polling the exports queue failed");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+    });
+
     let scan_settings =
         ScanSettings { year: settings.year, stale_after: settings.stale_after, concurrency: 8, page_size: 100 };
     let (scan_store, scan_marketplace, interval) = (store.clone(), marketplace.clone(), settings.scan_interval);
@@ -152,7 +178,22 @@ pub async fn run(
         year: settings.year,
         jwt_secret: settings.jwt_secret.clone(),
         client_details_base_url: settings.client_details_base_url.clone(),
+        sqs,
+        s3: shared::aws::s3_client(sdk),
+        exports_queue_url: resources.exports_queue_url.clone(),
+        exports_bucket: resources.exports_bucket.clone(),
     });
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into());
+    let api = api.route(
+        "/dev/inbox",
+        axum::routing::get(move || {
+            let endpoint = endpoint.clone();
+            async move {
+                let sent = crate::inbox::sent(&reqwest::Client::new(), &endpoint).await.unwrap_or_default();
+                axum::Json(sent)
+            }
+        }),
+    );
     let listener = bind(settings.api, "API_PORT").await?;
     axum::serve(listener, api).with_graceful_shutdown(stop_signal()).await?;
     Ok(())
@@ -164,6 +205,33 @@ async fn stop_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = async { match terminate.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+/// The export builder as Lambda would run it, pointed at the local resources.
+pub fn builder_deps(
+    sdk: &aws_config::SdkConfig,
+    resources: &LocalResources,
+    store: &Store,
+    settings: &DevSettings,
+) -> export_builder::build::Deps {
+    export_builder::build::Deps {
+        store: store.clone(),
+        s3: shared::aws::s3_client(sdk),
+        ses: aws_sdk_sesv2::Client::new(sdk),
+        sqs: aws_sdk_sqs::Client::new(sdk),
+        settings: export_builder::build::Settings {
+            bucket: resources.exports_bucket.clone(),
+            dead_letter_queue_url: resources.exports_dead_letter_queue_url.clone(),
+            sender: resources.sender_email.clone(),
+            api_base_url: format!("http://{}", settings.api),
+            client_details_base_url: settings.client_details_base_url.clone(),
+            retention_days: 7,
+            lease: Duration::from_secs(900),
+            part_size: export_builder::build::MIN_PART_SIZE,
+            page_size: 200,
+            max_receives: 3,
+        },
     }
 }
 

@@ -1,0 +1,296 @@
+//! Building one export: claim it, stream its rows into an S3 multipart upload part by part (the
+//! file is never whole in memory), record progress as it goes, then mark it done and email the
+//! requester once.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, ServerSideEncryption};
+use chrono::{DateTime, Utc};
+use shared::domain::PlanYear;
+use shared::store::exports::{Claim, ExportJob, ExportScope, ExportStatus};
+use shared::store::keys::{self, Scope};
+use shared::store::risk_lists::ArchivedFilter;
+use shared::store::{Store, StoreError};
+
+use crate::csv_rows::{Layout, RowWriter};
+use crate::email;
+
+/// S3's smallest part (but the last).
+pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
+
+#[derive(Clone, Debug)]
+pub struct Deps {
+    pub store: Store,
+    pub s3: aws_sdk_s3::Client,
+    pub ses: aws_sdk_sesv2::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub settings: Settings,
+}
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub bucket: String,
+    pub dead_letter_queue_url: String,
+    pub sender: String,
+    pub api_base_url: String,
+    pub client_details_base_url: String,
+    /// Days until the bucket's lifecycle rule deletes a file (the template's `ExportRetentionDays`).
+    pub retention_days: i64,
+    /// A builder's hold on an export; another may take over once it lapses.
+    pub lease: Duration,
+    pub part_size: usize,
+    /// Rows read from the table at a time.
+    pub page_size: u16,
+    /// The queue's `maxReceiveCount`: the last delivery that can still fail before the DLQ.
+    pub max_receives: u32,
+}
+
+/// How one delivery ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Built {
+        rows: u64,
+    },
+    /// Finished before (a duplicate delivery): nothing to do.
+    AlreadyDone,
+    /// Another builder holds it: try again later.
+    Busy,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// Retrying cannot help; the reason is for the requester to read.
+    #[error("{0}")]
+    Permanent(String),
+    #[error("{0}")]
+    Transient(String),
+}
+
+impl From<StoreError> for BuildError {
+    fn from(err: StoreError) -> Self {
+        BuildError::Transient(format!("table: {err}"))
+    }
+}
+
+fn s3_error(err: impl std::error::Error + 'static) -> BuildError {
+    BuildError::Transient(format!("storage: {}", aws_sdk_s3::error::DisplayErrorContext(&err)))
+}
+
+/// Builds the export, or finds it built, or finds someone else building it.
+pub async fn build(deps: &Deps, export_id: &str) -> Result<Outcome, BuildError> {
+    let now = Utc::now();
+    let lease_until = now + chrono::Duration::from_std(deps.settings.lease).unwrap_or(chrono::Duration::minutes(15));
+    let (job, attempt) = match deps.store.claim_export(export_id, now, lease_until).await? {
+        Claim::Missing => return Err(BuildError::Permanent("there is no such export".into())),
+        Claim::Busy => return Ok(Outcome::Busy),
+        Claim::Finished(job) => {
+            // Finished, but perhaps the email did not go out: send it now, still only once.
+            send_email_once(deps, &job).await?;
+            return Ok(Outcome::AlreadyDone);
+        }
+        Claim::Claimed { job, attempt } => (*job, attempt),
+    };
+    tracing::info!(export_id, attempt, "building export");
+
+    // A builder before this one died mid-upload: clean up after it.
+    if let Some(stale) = &job.upload_id {
+        let _ = deps
+            .s3
+            .abort_multipart_upload()
+            .bucket(&deps.settings.bucket)
+            .key(object_key(export_id))
+            .upload_id(stale)
+            .send()
+            .await;
+    }
+    let (scope, layout) = scope_of(deps, &job).await?;
+    let key = object_key(export_id);
+    let upload = deps
+        .s3
+        .create_multipart_upload()
+        .bucket(&deps.settings.bucket)
+        .key(&key)
+        .content_type("text/csv; charset=utf-8")
+        .content_disposition(format!("attachment; filename=\"aor-at-risk-{export_id}.csv\""))
+        .server_side_encryption(ServerSideEncryption::Aes256)
+        .send()
+        .await
+        .map_err(s3_error)?;
+    let upload_id = upload.upload_id.ok_or_else(|| BuildError::Transient("storage gave no upload id".into()))?;
+    deps.store.update_export(export_id, attempt, &[("upload_id", AttributeValue::S(upload_id.clone()))], &[]).await?;
+
+    match write_rows(deps, &job, attempt, &scope, layout, &key, &upload_id).await {
+        Ok(rows) => {
+            let completed_at = Utc::now();
+            let expires = completed_at + chrono::Duration::days(deps.settings.retention_days);
+            deps.store
+                .update_export(
+                    export_id,
+                    attempt,
+                    &[
+                        ("status", AttributeValue::S("succeeded".into())),
+                        ("rows_written", AttributeValue::N(rows.to_string())),
+                        ("completed_at", AttributeValue::S(keys::time(completed_at))),
+                        ("object_key", AttributeValue::S(key)),
+                        ("file_expires_at", AttributeValue::S(keys::time(expires))),
+                    ],
+                    &["upload_id", "lease_until"],
+                )
+                .await?;
+            let done = deps.store.export(export_id).await?.ok_or(StoreError::Conflict)?;
+            send_email_once(deps, &done).await?;
+            tracing::info!(export_id, rows, "export built");
+            Ok(Outcome::Built { rows })
+        }
+        Err(err) => {
+            let _ = deps
+                .s3
+                .abort_multipart_upload()
+                .bucket(&deps.settings.bucket)
+                .key(&key)
+                .upload_id(&upload_id)
+                .send()
+                .await;
+            let _ = deps.store.update_export(export_id, attempt, &[], &["upload_id"]).await;
+            Err(err)
+        }
+    }
+}
+
+async fn scope_of(deps: &Deps, job: &ExportJob) -> Result<(Scope, Layout), BuildError> {
+    Ok(match &job.scope {
+        ExportScope::Agent { agent_id } => (Scope::Agent(agent_id.clone()), Layout::Agent),
+        ExportScope::Agency { agency_id } => {
+            if deps.store.agency(agency_id).await?.is_none() {
+                return Err(BuildError::Permanent("the agency of this export no longer exists".into()));
+            }
+            (Scope::Agency(agency_id.clone()), Layout::Agency)
+        }
+    })
+}
+
+/// Streams every at-risk row of the scope, newest first, into the upload; returns the row count.
+async fn write_rows(
+    deps: &Deps,
+    job: &ExportJob,
+    attempt: u32,
+    scope: &Scope,
+    layout: Layout,
+    key: &str,
+    upload_id: &str,
+) -> Result<u64, BuildError> {
+    let year = PlanYear::parse(job.plan_year).map_err(|e| BuildError::Permanent(e.to_string()))?;
+    let mut writer = RowWriter::new(layout, &deps.settings.client_details_base_url);
+    let mut parts = Vec::new();
+    let mut rows = 0u64;
+    let mut progress_at = 0u64;
+    let mut after: Option<String> = None;
+    loop {
+        let page = deps
+            .store
+            .risk_page(scope, year, ArchivedFilter::Include, deps.settings.page_size, after.as_deref())
+            .await?;
+        for row in &page.rows {
+            writer.write(row);
+        }
+        rows += page.rows.len() as u64;
+        if writer.buffered() >= deps.settings.part_size {
+            upload_part(deps, key, upload_id, &mut parts, writer.take()).await?;
+        }
+        if rows - progress_at >= 1000 {
+            deps.store
+                .update_export(&job.export_id, attempt, &[("rows_written", AttributeValue::N(rows.to_string()))], &[])
+                .await?;
+            progress_at = rows;
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    // The last part may be small; a header-only file is one small part.
+    upload_part(deps, key, upload_id, &mut parts, writer.take()).await?;
+    deps.s3
+        .complete_multipart_upload()
+        .bucket(&deps.settings.bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+        .send()
+        .await
+        .map_err(s3_error)?;
+    Ok(rows)
+}
+
+async fn upload_part(
+    deps: &Deps,
+    key: &str,
+    upload_id: &str,
+    parts: &mut Vec<CompletedPart>,
+    bytes: Vec<u8>,
+) -> Result<(), BuildError> {
+    let number = i32::try_from(parts.len() + 1).map_err(|_| BuildError::Permanent("too many parts".into()))?;
+    let out = deps
+        .s3
+        .upload_part()
+        .bucket(&deps.settings.bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .part_number(number)
+        .body(ByteStream::from(bytes))
+        .send()
+        .await
+        .map_err(s3_error)?;
+    parts.push(CompletedPart::builder().part_number(number).set_e_tag(out.e_tag).build());
+    Ok(())
+}
+
+/// Marks an export failed, with a reason a person can read, and tells the requester.
+pub async fn fail(deps: &Deps, export_id: &str, reason: &str) -> Result<(), BuildError> {
+    let Some(job) = deps.store.export(export_id).await? else { return Ok(()) };
+    if matches!(job.status, ExportStatus::Succeeded | ExportStatus::Failed) {
+        return Ok(());
+    }
+    deps.store
+        .update_export(
+            export_id,
+            job.attempt,
+            &[
+                ("status", AttributeValue::S("failed".into())),
+                ("error", AttributeValue::S(reason.to_owned())),
+                ("completed_at", AttributeValue::S(keys::time(Utc::now()))),
+            ],
+            &["lease_until"],
+        )
+        .await?;
+    let failed = deps.store.export(export_id).await?.ok_or(StoreError::Conflict)?;
+    send_email_once(deps, &failed).await
+}
+
+async fn send_email_once(deps: &Deps, job: &ExportJob) -> Result<(), BuildError> {
+    if !deps.store.claim_email(&job.export_id, Utc::now()).await? {
+        return Ok(());
+    }
+    let message = email::compose(job, &deps.settings.api_base_url);
+    if let Err(err) = email::send(&deps.ses, &deps.settings.sender, &job.email, &message).await {
+        deps.store.release_email(&job.export_id).await?;
+        return Err(BuildError::Transient(format!("email: {err}")));
+    }
+    tracing::info!(export_id = %job.export_id, status = job.status.as_str(), "export email sent");
+    Ok(())
+}
+
+pub fn object_key(export_id: &str) -> String {
+    format!("exports/{export_id}.csv")
+}
+
+/// Whether this delivery is the last one SQS makes before the dead-letter queue.
+pub fn last_delivery(receive_count: u32, max_receives: u32) -> bool {
+    receive_count >= max_receives
+}
+
+pub fn expiry_text(at: Option<DateTime<Utc>>) -> String {
+    at.map(|t| t.format("%B %-d, %Y").to_string()).unwrap_or_else(|| "a few days from now".into())
+}

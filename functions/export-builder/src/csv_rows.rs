@@ -1,0 +1,133 @@
+//! The export files' rows (SPEC §4): exact headers, `Archived` / `Not archived`, RFC 4180
+//! quoting with CRLF line ends, UTF-8, and free-text cells neutralised against spreadsheet
+//! formula injection.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use shared::links::client_details_url;
+use shared::store::items::RiskRow;
+
+pub const AGENT_HEADER: [&str; 3] = ["Federal Exchange ID", "Client Details Page URL", "Archived Status"];
+pub const AGENCY_HEADER: [&str; 6] = [
+    "Federal Exchange ID",
+    "Client Details Page URL",
+    "Archived Status",
+    "Agency Name",
+    "Agent Name",
+    "Agent Email Address",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    Agent,
+    Agency,
+}
+
+/// Writes rows into a growing byte buffer, which the caller drains into upload parts.
+pub struct RowWriter {
+    layout: Layout,
+    client_details_base_url: String,
+    csv: csv::Writer<Sink>,
+    sink: Sink,
+}
+
+/// The bytes written so far, shared between the CSV writer and whoever drains them (a mutex, not
+/// a `RefCell`, so that a build can move between threads at its await points).
+#[derive(Clone, Default)]
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl Sink {
+    fn bytes(&self) -> MutexGuard<'_, Vec<u8>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl std::io::Write for Sink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.bytes().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl RowWriter {
+    /// A writer that has written the header row.
+    pub fn new(layout: Layout, client_details_base_url: &str) -> Self {
+        let sink = Sink::default();
+        let mut csv = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(sink.clone());
+        let header: &[&str] = match layout {
+            Layout::Agent => &AGENT_HEADER,
+            Layout::Agency => &AGENCY_HEADER,
+        };
+        csv.write_record(header).expect("writing to memory cannot fail");
+        Self { layout, client_details_base_url: client_details_base_url.to_owned(), csv, sink }
+    }
+
+    pub fn write(&mut self, row: &RiskRow) {
+        let url =
+            client_details_url(&self.client_details_base_url, row.federal_exchange_id.as_str(), row.plan_year.get());
+        let archived = if row.archived { "Archived" } else { "Not archived" };
+        let id = row.federal_exchange_id.as_str();
+        let result = match self.layout {
+            Layout::Agent => self.csv.write_record([id, url.as_str(), archived]),
+            Layout::Agency => self.csv.write_record([
+                id,
+                url.as_str(),
+                archived,
+                &neutralise(row.agency_name.as_ref().map_or("", |n| n.as_str())),
+                &neutralise(row.agent_name.as_ref().map_or("", |n| n.as_str())),
+                &neutralise(row.agent_email.as_ref().map_or("", |e| e.as_str())),
+            ]),
+        };
+        result.expect("writing to memory cannot fail");
+    }
+
+    /// Takes what has been written so far, leaving the buffer empty.
+    pub fn take(&mut self) -> Vec<u8> {
+        self.csv.flush().expect("flushing to memory cannot fail");
+        std::mem::take(&mut *self.sink.bytes())
+    }
+
+    /// Bytes ready to take (the CSV writer may hold a few more kilobytes until the next flush).
+    pub fn buffered(&self) -> usize {
+        self.sink.bytes().len()
+    }
+}
+
+/// A cell a spreadsheet would read as a formula gets a leading apostrophe, which spreadsheets
+/// show as text and do not evaluate.
+pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_starts_are_neutralised_and_nothing_else_is() {
+        for risky in ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(neutralise(risky), format!("'{risky}"));
+        }
+        for safe in ["Ana", "O'Brien", "", "1=1"] {
+            assert_eq!(neutralise(safe), safe);
+        }
+    }
+
+    #[test]
+    fn a_file_with_no_rows_is_the_header_alone() {
+        let mut agent = RowWriter::new(Layout::Agent, "https://app.example.com");
+        assert_eq!(agent.take(), b"Federal Exchange ID,Client Details Page URL,Archived Status\r\n");
+        let mut agency = RowWriter::new(Layout::Agency, "https://app.example.com");
+        assert_eq!(
+            String::from_utf8(agency.take()).unwrap(),
+            "Federal Exchange ID,Client Details Page URL,Archived Status,Agency Name,Agent Name,Agent Email Address\r\n"
+        );
+    }
+}

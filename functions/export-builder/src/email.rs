@@ -1,0 +1,66 @@
+//! The email that tells the requester their export is ready (or why it is not). Plain text, so
+//! that every mail client shows the same thing.
+
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+use shared::domain::Email;
+use shared::links::export_download_url;
+use shared::store::exports::{ExportJob, ExportStatus};
+
+use crate::build::expiry_text;
+
+pub const FRAUD_HELP_DESK: &str = "FFMProducer-AssisterHelpDesk@cms.hhs.gov";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Composed {
+    pub subject: String,
+    pub text: String,
+}
+
+pub fn compose(job: &ExportJob, api_base_url: &str) -> Composed {
+    let fraud =
+        format!("Suspect an AOR swap was fraud? Report it to the CMS Agent/Broker help desk: {FRAUD_HELP_DESK}");
+    match job.status {
+        ExportStatus::Succeeded => Composed {
+            subject: "Your AOR at-risk export is ready".into(),
+            text: format!(
+                "Your export of at-risk AOR entries is ready.\r\n\r\n\
+                 Rows: {rows}\r\n\
+                 Download: {link}\r\n\r\n\
+                 The link opens only when you are signed in as yourself, and the file is kept until {expiry}.\r\n\r\n\
+                 {fraud}\r\n",
+                rows = job.rows_written,
+                link = export_download_url(api_base_url, &job.export_id),
+                expiry = expiry_text(job.file_expires_at),
+            ),
+        },
+        _ => Composed {
+            subject: "Your AOR at-risk export could not be built".into(),
+            text: format!(
+                "We could not build your export of at-risk AOR entries ({id}).\r\n\r\n\
+                 What went wrong: {reason}\r\n\r\n\
+                 Please ask for a new export. If it fails again, contact support and quote {id}.\r\n\r\n\
+                 {fraud}\r\n",
+                id = job.export_id,
+                reason = job.error.as_deref().unwrap_or("an unexpected error"),
+            ),
+        },
+    }
+}
+
+pub async fn send(
+    ses: &aws_sdk_sesv2::Client,
+    sender: &str,
+    to: &Email,
+    message: &Composed,
+) -> Result<(), aws_sdk_sesv2::Error> {
+    let content = |text: &str| Content::builder().data(text).charset("UTF-8").build();
+    let body = Body::builder().text(content(&message.text)?).build();
+    let email = Message::builder().subject(content(&message.subject)?).body(body).build();
+    ses.send_email()
+        .from_email_address(sender)
+        .destination(Destination::builder().to_addresses(to.as_str()).build())
+        .content(EmailContent::builder().simple(email).build())
+        .send()
+        .await?;
+    Ok(())
+}

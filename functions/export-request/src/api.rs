@@ -1,0 +1,212 @@
+//! | route | who |
+//! | --- | --- |
+//! | `POST /v1/exports` | anyone for their own book (unless their agency turned agent exports off); admins for an agency they reach |
+//! | `GET /v1/exports` | the requester's own exports |
+//! | `GET /v1/exports/{export_id}` | the requester |
+//! | `GET /v1/exports/{export_id}/download` | the requester: 302 to a link valid for minutes |
+
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use shared::domain::PlanYear;
+use shared::http::{Caller, Problem, reachable_agency};
+use shared::store::Store;
+use shared::store::exports::{ExportJob, ExportScope, ExportStatus};
+
+#[derive(Clone, Debug)]
+pub struct ApiState {
+    pub store: Store,
+    pub sqs: aws_sdk_sqs::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub exports_queue_url: String,
+    pub bucket: String,
+    pub year: PlanYear,
+    /// How long a download link works.
+    pub link_lifetime: Duration,
+}
+
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/v1/exports", post(request_export).get(list_exports))
+        .route("/v1/exports/{export_id}", get(show_export))
+        .route("/v1/exports/{export_id}/download", get(download))
+        .with_state(state)
+}
+
+/// An export as its requester sees it.
+#[derive(Debug, Serialize)]
+pub struct ExportView {
+    pub export_id: String,
+    pub scope: &'static str,
+    pub agency_id: Option<String>,
+    pub status: &'static str,
+    pub rows_written: u64,
+    pub created_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+}
+
+impl From<&ExportJob> for ExportView {
+    fn from(job: &ExportJob) -> Self {
+        let (scope, agency_id) = match &job.scope {
+            ExportScope::Agent { .. } => ("agent", None),
+            ExportScope::Agency { agency_id } => ("agency", Some(agency_id.to_string())),
+        };
+        Self {
+            export_id: job.export_id.clone(),
+            scope,
+            agency_id,
+            status: job.status.as_str(),
+            rows_written: job.rows_written,
+            created_at: job.created_at,
+            completed_at: job.completed_at,
+            error: job.error.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Accepted {
+    export_id: String,
+    status: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct ExportList {
+    items: Vec<ExportView>,
+}
+
+async fn request_export(
+    State(state): State<ApiState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Result<Json<serde_json::Value>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, Problem> {
+    const SHAPE: &str = "The body must be {\"scope\": \"agent\"} or {\"scope\": \"agency\", \"agency_id\": \"…\"}.";
+    let Json(body) = body.map_err(|_| Problem::bad_request(SHAPE))?;
+    let idempotency_key = match headers.get("idempotency-key") {
+        None => None,
+        Some(value) => {
+            let key = value.to_str().ok().filter(|k| (1..=128).contains(&k.len()) && !k.contains('#'));
+            Some(key.ok_or_else(|| {
+                Problem::bad_request("Idempotency-Key must be 1 to 128 visible characters, without '#'.")
+            })?)
+        }
+    };
+    let scope = match (body.get("scope").and_then(|s| s.as_str()), body.get("agency_id")) {
+        (Some("agent"), None) => {
+            let agency = state.store.agency(&caller.agency_id).await?;
+            let disabled = agency.is_some_and(|a| !a.agent_exports_enabled);
+            if disabled && !caller.is_admin() {
+                return Err(Problem::new(
+                    StatusCode::FORBIDDEN,
+                    "exports-disabled",
+                    "Exports are turned off",
+                    "Your agency admin has turned off exports for agents. Ask them to turn it back on.",
+                ));
+            }
+            ExportScope::Agent { agent_id: caller.agent_id.clone() }
+        }
+        (Some("agency"), Some(agency_id)) => {
+            let agency_id = agency_id.as_str().ok_or_else(|| Problem::bad_request(SHAPE))?;
+            let agency = reachable_agency(&state.store, &caller, agency_id).await?;
+            ExportScope::Agency { agency_id: agency.agency_id }
+        }
+        _ => return Err(Problem::bad_request(SHAPE)),
+    };
+    let me = state.store.agent(&caller.agent_id).await?.ok_or_else(|| {
+        Problem::new(
+            StatusCode::CONFLICT,
+            "requester-unknown",
+            "We do not know where to send it",
+            "Your profile has not reached this system yet, so there is no email to send the export to. Try again later.",
+        )
+    })?;
+    let job = ExportJob::new(
+        format!("exp-{}", uuid::Uuid::new_v4().simple()),
+        caller.sub.clone(),
+        caller.agent_id.clone(),
+        me.email,
+        scope,
+        state.year.get(),
+        Utc::now(),
+    );
+    let job = state.store.create_export(&job, idempotency_key).await?;
+    // Queued again when an earlier request with the same key stopped short of it: the builder
+    // takes each export once, however many messages name it.
+    if job.status == ExportStatus::Queued {
+        let message = serde_json::json!({ "export_id": job.export_id }).to_string();
+        if let Err(err) =
+            state.sqs.send_message().queue_url(&state.exports_queue_url).message_body(message).send().await
+        {
+            tracing::error!(export_id = %job.export_id, error = %aws_sdk_sqs::error::DisplayErrorContext(&err), "could not queue the export");
+            return Err(Problem::internal());
+        }
+    }
+    tracing::info!(export_id = %job.export_id, by = %caller.agent_id, "export requested");
+    Ok((StatusCode::ACCEPTED, Json(Accepted { export_id: job.export_id.clone(), status: job.status.as_str() }))
+        .into_response())
+}
+
+async fn list_exports(State(state): State<ApiState>, caller: Caller) -> Result<Json<ExportList>, Problem> {
+    let jobs = state.store.exports_of(&caller.sub, 20).await?;
+    Ok(Json(ExportList { items: jobs.iter().map(ExportView::from).collect() }))
+}
+
+async fn show_export(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(export_id): Path<String>,
+) -> Result<Json<ExportView>, Problem> {
+    let job = own_export(&state.store, &caller, &export_id).await?;
+    Ok(Json(ExportView::from(&job)))
+}
+
+async fn download(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(export_id): Path<String>,
+) -> Result<Response, Problem> {
+    let job = own_export(&state.store, &caller, &export_id).await?;
+    let (Some(key), ExportStatus::Succeeded) = (job.object_key.as_deref(), job.status) else {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "export-not-ready",
+            "Not ready",
+            format!("The export is {}; the link works once it has succeeded.", job.status.as_str()),
+        ));
+    };
+    if job.file_expires_at.is_some_and(|at| at <= Utc::now()) {
+        return Err(Problem::new(
+            StatusCode::GONE,
+            "export-expired",
+            "Expired",
+            "The file has expired. Ask for a new export.",
+        ));
+    }
+    let presigning = aws_sdk_s3::presigning::PresigningConfig::expires_in(state.link_lifetime).map_err(|e| {
+        tracing::error!(error = %e, "bad presigning configuration");
+        Problem::internal()
+    })?;
+    let presigned = state.s3.get_object().bucket(&state.bucket).key(key).presigned(presigning).await.map_err(|e| {
+        tracing::error!(export_id = %export_id, error = %aws_sdk_s3::error::DisplayErrorContext(&e), "could not presign");
+        Problem::internal()
+    })?;
+    tracing::info!(export_id = %export_id, "download link handed out");
+    Ok((StatusCode::FOUND, [(header::LOCATION, presigned.uri().to_owned())]).into_response())
+}
+
+/// The export, if the caller asked for it; anyone else is told it does not exist.
+async fn own_export(store: &Store, caller: &Caller, export_id: &str) -> Result<ExportJob, Problem> {
+    let not_found = || Problem::not_found("No such export.");
+    if export_id.is_empty() || export_id.len() > 64 || export_id.contains('#') {
+        return Err(not_found());
+    }
+    store.export(export_id).await?.filter(|job| job.requester == caller.sub).ok_or_else(not_found)
+}

@@ -1,0 +1,29 @@
+//! The links the system gives out. One place, so the list, the exports and the emails agree.
+
+/// The client details page of an application: where list items and export rows point.
+pub fn client_details_url(base: &str, federal_exchange_id: &str, plan_year: u16) -> String {
+    format!("{}/clients/{federal_exchange_id}?plan_year={plan_year}", base.trim_end_matches('/'))
+}
+
+/// Where an export's email sends its requester: the API, which checks who asks before it hands
+/// out a short-lived link to the file.
+pub fn export_download_url(api_base: &str, export_id: &str) -> String {
+    format!("{}/v1/exports/{export_id}/download", api_base.trim_end_matches('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_do_not_double_their_slashes() {
+        assert_eq!(
+            client_details_url("https://app.example.com/", "007", 2026),
+            "https://app.example.com/clients/007?plan_year=2026"
+        );
+        assert_eq!(
+            export_download_url("https://api.example.com", "exp-1"),
+            "https://api.example.com/v1/exports/exp-1/download"
+        );
+    }
+}

@@ -1,0 +1,350 @@
+//! Export jobs: created once per idempotency key, claimed by one builder at a time with a lease,
+//! progress written as the file grows, and the email sent once.
+
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::applications::s;
+use super::items::{from_item, to_item};
+use super::{Store, StoreError, keys};
+use crate::domain::{AgencyId, AgentId, Email};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl ExportStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// Whose at-risk entries an export holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ExportScope {
+    Agent { agent_id: AgentId },
+    Agency { agency_id: AgencyId },
+}
+
+/// Absent attributes are left out rather than written as NULL, so that conditions such as
+/// `attribute_not_exists(emailed_at)` mean what they say.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportJob {
+    pub pk: String,
+    pub sk: String,
+    pub gsi1pk: String,
+    pub gsi1sk: String,
+    pub export_id: String,
+    /// The token's `sub`: only this person may see or download the export.
+    pub requester: String,
+    pub requester_agent_id: AgentId,
+    /// Where the link goes. Personal data: never logged.
+    pub email: Email,
+    pub scope: ExportScope,
+    pub plan_year: u16,
+    pub status: ExportStatus,
+    pub rows_written: u64,
+    pub created_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// How many builders have claimed it.
+    #[serde(default)]
+    pub attempt: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<DateTime<Utc>>,
+    /// The multipart upload under way, so that a builder that died is cleaned up after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_key: Option<String>,
+    /// When the file is deleted by the bucket's lifecycle rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_expires_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emailed_at: Option<DateTime<Utc>>,
+}
+
+impl ExportJob {
+    pub fn new(
+        export_id: String,
+        requester: String,
+        requester_agent_id: AgentId,
+        email: Email,
+        scope: ExportScope,
+        plan_year: u16,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            pk: keys::export_pk(&export_id),
+            sk: keys::EXPORT_SK.to_owned(),
+            gsi1pk: keys::requester_gsi1pk(&requester),
+            gsi1sk: keys::requester_gsi1sk(now, &export_id),
+            export_id,
+            requester,
+            requester_agent_id,
+            email,
+            scope,
+            plan_year,
+            status: ExportStatus::Queued,
+            rows_written: 0,
+            created_at: now,
+            started_at: None,
+            completed_at: None,
+            error: None,
+            attempt: 0,
+            lease_until: None,
+            upload_id: None,
+            object_key: None,
+            file_expires_at: None,
+            emailed_at: None,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct IdempotencyItem {
+    pk: String,
+    sk: String,
+    export_id: String,
+    /// Epoch seconds: the table's TTL removes the key after a day.
+    expires_at: i64,
+}
+
+/// What a builder's claim found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// This builder has it, as attempt `attempt`; `previous_upload` is an upload a builder before
+    /// it left behind.
+    Claimed {
+        job: Box<ExportJob>,
+        attempt: u32,
+    },
+    /// Another builder holds a live lease on it.
+    Busy,
+    /// Already finished (succeeded or failed).
+    Finished(Box<ExportJob>),
+    Missing,
+}
+
+impl Store {
+    /// Records a new export, under an idempotency key if one is given. When the key was used
+    /// before, nothing is written and the export it made is returned instead.
+    pub async fn create_export(&self, job: &ExportJob, idempotency_key: Option<&str>) -> Result<ExportJob, StoreError> {
+        let mut writes = vec![
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(self.table())
+                        .set_item(Some(to_item(job)?))
+                        .condition_expression("attribute_not_exists(pk)")
+                        .build()?,
+                )
+                .build(),
+        ];
+        if let Some(key) = idempotency_key {
+            let item = IdempotencyItem {
+                pk: keys::idempotency_pk(&job.requester, key),
+                sk: keys::IDEMPOTENCY_SK.to_owned(),
+                export_id: job.export_id.clone(),
+                expires_at: (job.created_at + chrono::Duration::days(1)).timestamp(),
+            };
+            writes.push(
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(self.table())
+                            .set_item(Some(to_item(&item)?))
+                            .condition_expression("attribute_not_exists(pk)")
+                            .build()?,
+                    )
+                    .build(),
+            );
+        }
+        match self.transact(writes).await {
+            Ok(()) => Ok(job.clone()),
+            Err(StoreError::Conflict) if idempotency_key.is_some() => {
+                let key = idempotency_key.unwrap_or_default();
+                let out = self
+                    .client()
+                    .get_item()
+                    .table_name(self.table())
+                    .key(keys::PK, s(keys::idempotency_pk(&job.requester, key)))
+                    .key(keys::SK, s(keys::IDEMPOTENCY_SK))
+                    .consistent_read(true)
+                    .send()
+                    .await?;
+                let earlier: IdempotencyItem = out.item.map(from_item).transpose()?.ok_or(StoreError::Conflict)?;
+                self.export(&earlier.export_id).await?.ok_or(StoreError::Conflict)
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    pub async fn export(&self, export_id: &str) -> Result<Option<ExportJob>, StoreError> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .key(keys::PK, s(keys::export_pk(export_id)))
+            .key(keys::SK, s(keys::EXPORT_SK))
+            .consistent_read(true)
+            .send()
+            .await?;
+        out.item.map(from_item).transpose()
+    }
+
+    /// A requester's most recent exports, newest first.
+    pub async fn exports_of(&self, requester: &str, limit: i32) -> Result<Vec<ExportJob>, StoreError> {
+        let out = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(keys::GSI1)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", keys::GSI1_PK)
+            .expression_attribute_values(":pk", s(keys::requester_gsi1pk(requester)))
+            .scan_index_forward(false)
+            .limit(limit)
+            .send()
+            .await?;
+        out.items.unwrap_or_default().into_iter().map(from_item).collect()
+    }
+
+    /// Takes an export for building until `lease_until`, if nobody else holds a live lease on it.
+    pub async fn claim_export(
+        &self,
+        export_id: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Claim, StoreError> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .key(keys::PK, s(keys::export_pk(export_id)))
+            .key(keys::SK, s(keys::EXPORT_SK))
+            .update_expression(
+                "SET #status = :running, lease_until = :lease, started_at = if_not_exists(started_at, :now) ADD attempt :one",
+            )
+            .condition_expression(
+                "attribute_exists(pk) AND (#status = :queued OR (#status = :running AND lease_until < :now))",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":running", s("running"))
+            .expression_attribute_values(":queued", s("queued"))
+            .expression_attribute_values(":lease", s(keys::time(lease_until)))
+            .expression_attribute_values(":now", s(keys::time(now)))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let job: ExportJob = from_item(out.attributes.unwrap_or_default())?;
+                let attempt = job.attempt;
+                Ok(Claim::Claimed { job: Box::new(job), attempt })
+            }
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Ok(match self.export(export_id).await? {
+                    None => Claim::Missing,
+                    Some(job) if matches!(job.status, ExportStatus::Succeeded | ExportStatus::Failed) => {
+                        Claim::Finished(Box::new(job))
+                    }
+                    Some(_) => Claim::Busy,
+                })
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Sets attributes of an export, only while attempt `attempt` still holds it.
+    pub async fn update_export(
+        &self,
+        export_id: &str,
+        attempt: u32,
+        assignments: &[(&str, AttributeValue)],
+        removals: &[&str],
+    ) -> Result<(), StoreError> {
+        let mut expression = String::new();
+        let mut request = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .key(keys::PK, s(keys::export_pk(export_id)))
+            .key(keys::SK, s(keys::EXPORT_SK))
+            .condition_expression("attempt = :attempt")
+            .expression_attribute_values(":attempt", AttributeValue::N(attempt.to_string()));
+        if !assignments.is_empty() {
+            let sets: Vec<String> = (0..assignments.len()).map(|i| format!("#a{i} = :v{i}")).collect();
+            expression.push_str(&format!("SET {}", sets.join(", ")));
+            for (i, (name, value)) in assignments.iter().enumerate() {
+                request = request
+                    .expression_attribute_names(format!("#a{i}"), *name)
+                    .expression_attribute_values(format!(":v{i}"), value.clone());
+            }
+        }
+        if !removals.is_empty() {
+            let names: Vec<String> = (0..removals.len()).map(|i| format!("#r{i}")).collect();
+            expression.push_str(&format!(" REMOVE {}", names.join(", ")));
+            for (i, name) in removals.iter().enumerate() {
+                request = request.expression_attribute_names(format!("#r{i}"), *name);
+            }
+        }
+        match request.update_expression(expression).send().await {
+            Ok(_) => Ok(()),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(StoreError::Conflict)
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Takes the right to send an export's email; false when it was sent (or is being sent).
+    pub async fn claim_email(&self, export_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .key(keys::PK, s(keys::export_pk(export_id)))
+            .key(keys::SK, s(keys::EXPORT_SK))
+            .update_expression("SET emailed_at = :now")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(emailed_at)")
+            .expression_attribute_values(":now", s(keys::time(now)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Gives the right to send the email back, when sending failed.
+    pub async fn release_email(&self, export_id: &str) -> Result<(), StoreError> {
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .key(keys::PK, s(keys::export_pk(export_id)))
+            .key(keys::SK, s(keys::EXPORT_SK))
+            .update_expression("REMOVE emailed_at")
+            .send()
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,328 @@
+//! Exports end to end: request over HTTP, the queue, the builder, S3, SES, and the download.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::json;
+use shared::domain::{Email, Evidence, EvidenceId, Fact, Name, Npn};
+use shared::store::directory::{AgencyUpsert, AgentUpsert};
+use shared::store::items::Role;
+
+use crate::helpers::*;
+
+async fn named_agency(system: &System, id: &str, name: &str, parent: Option<&str>) {
+    let upsert = AgencyUpsert {
+        agency_id: agency_id(id),
+        name: Name::parse(name).unwrap(),
+        parent_agency_id: parent.map(agency_id),
+        agent_exports_enabled: true,
+    };
+    system.store().upsert_agency(&upsert, Utc::now()).await.unwrap();
+}
+
+/// An agent whose email is unique to this test, so the shared emulator's inbox can be read per test.
+async fn person(system: &System, id: &str, name: &str, agency: &str, npn: &str, role: Role) -> String {
+    let email = format!("{id}.{}@example.com", system.world.tag);
+    let upsert = AgentUpsert {
+        agent_id: agent_id(id),
+        agency_id: agency_id(agency),
+        name: Name::parse(name).unwrap(),
+        email: Email::parse(email.clone()).unwrap(),
+        npn: Npn::parse(npn).unwrap(),
+        role,
+    };
+    system.store().upsert_agent(&upsert, Utc::now()).await.unwrap();
+    email
+}
+
+/// top ── north (`Smith, "Best" Health`) ── north-east (`Zoë's Agency — Nordost`); south.
+/// ana (north) loses 10001 to bob (south), 10002 to carl (north: a transfer inside the agency),
+/// 10004 to bob and archives it; erin (north-east, whose name starts with `=`) loses 10003 to bob;
+/// 10005 stays ana's.
+async fn book(system: &System) {
+    named_agency(system, "top", "Top Agency", None).await;
+    named_agency(system, "north", "Smith, \"Best\" Health", Some("top")).await;
+    named_agency(system, "north-east", "Zoë's Agency — Nordost", Some("north")).await;
+    named_agency(system, "south", "South", Some("top")).await;
+    person(system, "ana", "Ana Díaz", "north", "111", Role::Agent).await;
+    person(system, "carl", "Carl", "north", "333", Role::Agent).await;
+    person(system, "erin", "=Erin Ó Briain", "north-east", "444", Role::Agent).await;
+    person(system, "bob", "Bob", "south", "222", Role::Agent).await;
+    person(system, "admin-north", "Nadia Admin", "north", "900", Role::AgencyAdmin).await;
+    let store = system.store();
+    submit(store, "10001", "own-1", 0, "ana", "111").await;
+    submit(store, "10001", "swap-1", 10, "bob", "222").await;
+    submit(store, "10002", "own-2", 1, "ana", "111").await;
+    submit(store, "10002", "swap-2", 20, "carl", "333").await;
+    submit(store, "10003", "own-3", 2, "erin", "444").await;
+    submit(store, "10003", "swap-3", 30, "bob", "222").await;
+    submit(store, "10004", "own-4", 3, "ana", "111").await;
+    submit(store, "10004", "swap-4", 40, "bob", "222").await;
+    let archive = Evidence {
+        id: EvidenceId::parse("archive-4").unwrap(),
+        at: t(41),
+        fact: Fact::ArchiveSet { agent_id: agent_id("ana"), archived: true },
+    };
+    store.apply_evidence(&app("10004"), &archive, Utc::now()).await.unwrap();
+    submit(store, "10005", "own-5", 4, "ana", "111").await;
+}
+
+const ANA: Who = Some(("ana", "north", "agent"));
+const ADMIN: Who = Some(("admin-north", "north", "agency_admin"));
+
+async fn request(system: &System, who: Who<'_>, body: serde_json::Value) -> String {
+    let (status, accepted) = system.call(who, "POST", "/v1/exports", Some(body)).await;
+    assert_eq!(status, 202, "{accepted}");
+    assert_eq!(accepted["status"], "queued");
+    accepted["export_id"].as_str().unwrap().to_owned()
+}
+
+/// Follows the download link as `who` and returns the file.
+async fn download(system: &System, who: Who<'_>, export_id: &str) -> Vec<u8> {
+    let (agent, agency, role) = who.unwrap();
+    let token = devkit::local_auth::sign(SECRET, agent, agent, agency, role, 1);
+    let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let response = no_redirects
+        .get(format!("{}/v1/exports/{export_id}/download", system.api))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 302);
+    let link = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(link.contains("X-Amz-Expires=300"), "a link valid for minutes: {link}");
+    system.http.get(link).send().await.unwrap().bytes().await.unwrap().to_vec()
+}
+
+fn expected(name: &str, tag: &str) -> Vec<u8> {
+    let path = format!("{}/expected/{name}", env!("CARGO_MANIFEST_DIR"));
+    String::from_utf8(std::fs::read(path).unwrap()).unwrap().replace("{tag}", tag).into_bytes()
+}
+
+#[tokio::test]
+async fn the_agent_and_agency_exports_are_byte_for_byte_what_the_spec_says() {
+    let system = system(100.0).await;
+    book(&system).await;
+
+    let mine = request(&system, ANA, json!({"scope": "agent"})).await;
+    let agency = request(&system, ADMIN, json!({"scope": "agency", "agency_id": "north"})).await;
+    system.drain_exports().await;
+
+    let (_, status) = system.call(ANA, "GET", &format!("/v1/exports/{mine}"), None).await;
+    assert_eq!((status["status"].as_str(), status["rows_written"].as_u64()), (Some("succeeded"), Some(3)));
+    assert_eq!(download(&system, ANA, &mine).await, expected("agent-export.csv", &system.world.tag));
+    let (_, status) = system.call(ADMIN, "GET", &format!("/v1/exports/{agency}"), None).await;
+    assert_eq!(status["rows_written"], 4);
+    assert_eq!(download(&system, ADMIN, &agency).await, expected("agency-export.csv", &system.world.tag));
+
+    let inbox = system.inbox(&format!("ana.{}@example.com", system.world.tag)).await;
+    assert_eq!(inbox.len(), 1);
+    let email = &inbox[0];
+    assert_eq!(email.subject, "Your AOR at-risk export is ready");
+    assert!(email.body.contains("Rows: 3"), "{}", email.body);
+    assert!(
+        email.body.contains(&format!("{}/v1/exports/{mine}/download", system.api)),
+        "the API link, not a raw S3 link"
+    );
+    assert!(!email.body.contains("X-Amz"), "never a storage link");
+    assert!(email.body.contains("FFMProducer-AssisterHelpDesk@cms.hhs.gov"));
+    assert!(email.body.contains("kept until"));
+
+    let (_, list) = system.call(ANA, "GET", "/v1/exports", None).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "only the caller's own exports");
+}
+
+#[tokio::test]
+async fn an_empty_export_is_the_header_alone() {
+    let system = system(100.0).await;
+    book(&system).await;
+    let export = request(&system, Some(("carl", "north", "agent")), json!({"scope": "agent"})).await;
+    system.drain_exports().await;
+    let file = download(&system, Some(("carl", "north", "agent")), &export).await;
+    assert_eq!(file, b"Federal Exchange ID,Client Details Page URL,Archived Status\r\n");
+}
+
+#[tokio::test]
+async fn with_the_switch_off_an_agent_is_refused_and_an_admin_is_not() {
+    let system = system(100.0).await;
+    book(&system).await;
+    let (status, _) =
+        system.call(ADMIN, "PATCH", "/v1/agencies/north/settings", Some(json!({"agent_exports_enabled": false}))).await;
+    assert_eq!(status, 200);
+    let (status, refused) = system.call(ANA, "POST", "/v1/exports", Some(json!({"scope": "agent"}))).await;
+    assert_eq!(status, 403);
+    assert_eq!(refused["type"], "/problems/exports-disabled");
+    assert!(refused["detail"].as_str().unwrap().contains("agency admin"), "{refused}");
+    request(&system, ADMIN, json!({"scope": "agent"})).await;
+    request(&system, ADMIN, json!({"scope": "agency", "agency_id": "north"})).await;
+    // The switch is the agency's own: an agent of the downline may still export.
+    request(&system, Some(("erin", "north-east", "agent")), json!({"scope": "agent"})).await;
+    // Agents cannot export an agency; admins cannot export one they do not reach.
+    let (status, _) =
+        system.call(ANA, "POST", "/v1/exports", Some(json!({"scope": "agency", "agency_id": "north"}))).await;
+    assert_eq!(status, 403);
+    let (status, _) =
+        system.call(ADMIN, "POST", "/v1/exports", Some(json!({"scope": "agency", "agency_id": "south"}))).await;
+    assert_eq!(status, 404);
+    let (status, _) = system.call(ANA, "POST", "/v1/exports", Some(json!({"scope": "everything"}))).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_returns_the_same_export() {
+    let system = system(100.0).await;
+    book(&system).await;
+    let token = devkit::local_auth::sign(SECRET, "ana", "ana", "north", "agent", 1);
+    let post = || {
+        system
+            .http
+            .post(format!("{}/v1/exports", system.api))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", "k-123")
+            .json(&json!({"scope": "agent"}))
+            .send()
+    };
+    let first: serde_json::Value = post().await.unwrap().json().await.unwrap();
+    let second: serde_json::Value = post().await.unwrap().json().await.unwrap();
+    assert_eq!(first["export_id"], second["export_id"]);
+    let (_, list) = system.call(ANA, "GET", "/v1/exports", None).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_duplicated_message_and_two_builders_at_once_give_one_file_and_one_email() {
+    let system = system(100.0).await;
+    book(&system).await;
+    let export = request(&system, ANA, json!({"scope": "agent"})).await;
+    // The same export queued twice more: SQS may deliver a message twice, and the API re-queues.
+    for _ in 0..2 {
+        system
+            .sqs
+            .send_message()
+            .queue_url(&system.world.resources.exports_queue_url)
+            .message_body(json!({"export_id": export}).to_string())
+            .send()
+            .await
+            .unwrap();
+    }
+    // Two builders on it at once.
+    let (a, b) = tokio::join!(
+        export_builder::build::build(&system.builder, &export),
+        export_builder::build::build(&system.builder, &export)
+    );
+    let outcomes = [a.unwrap(), b.unwrap()];
+    assert!(outcomes.contains(&export_builder::build::Outcome::Built { rows: 3 }), "{outcomes:?}");
+    system.drain_exports().await;
+
+    let objects = system.s3.list_objects_v2().bucket(&system.world.resources.exports_bucket).send().await.unwrap();
+    assert_eq!(objects.contents().len(), 1, "one file");
+    assert_eq!(system.inbox(&format!("ana.{}@example.com", system.world.tag)).await.len(), 1, "one email");
+}
+
+#[tokio::test]
+async fn a_builder_that_dies_mid_upload_is_retried_to_success_with_no_upload_left_behind() {
+    let system = system(100.0).await;
+    book(&system).await;
+    let export = request(&system, ADMIN, json!({"scope": "agency", "agency_id": "north"})).await;
+
+    // The builder is killed once its upload exists, as a crashed Lambda would be.
+    let builder = system.builder.clone();
+    let id = export.clone();
+    let running = tokio::spawn(async move { export_builder::build::build(&builder, &id).await });
+    loop {
+        let job = system.store().export(&export).await.unwrap().unwrap();
+        if job.upload_id.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    running.abort();
+    let _ = running.await;
+    let bucket = &system.world.resources.exports_bucket;
+    let open = system.s3.list_multipart_uploads().bucket(bucket).send().await.unwrap();
+    assert_eq!(open.uploads().len(), 1, "the dead builder left its upload open");
+
+    // Its lease lapses, and the redelivered message finishes the job.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    system.drain_exports().await;
+    let job = system.store().export(&export).await.unwrap().unwrap();
+    assert_eq!(job.status.as_str(), "succeeded");
+    assert_eq!(job.attempt, 2);
+    let open = system.s3.list_multipart_uploads().bucket(bucket).send().await.unwrap();
+    assert!(open.uploads().is_empty(), "no orphaned upload is left");
+    assert_eq!(download(&system, ADMIN, &export).await, expected("agency-export.csv", &system.world.tag));
+}
+
+#[tokio::test]
+async fn a_poison_message_ends_failed_emailed_and_in_the_dead_letter_queue() {
+    let system = system(100.0).await;
+    book(&system).await;
+    let export = request(&system, ADMIN, json!({"scope": "agency", "agency_id": "north"})).await;
+    // The agency vanishes from under the export: no retry can build it.
+    system
+        .store()
+        .client()
+        .delete_item()
+        .table_name(system.store().table())
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("AGENCY#north".into()))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("AGENCY".into()))
+        .send()
+        .await
+        .unwrap();
+    system.drain_exports().await;
+
+    let (_, status) = system.call(ADMIN, "GET", &format!("/v1/exports/{export}"), None).await;
+    assert_eq!(status["status"], "failed");
+    assert_eq!(status["error"], "the agency of this export no longer exists");
+    let inbox = system.inbox(&format!("admin-north.{}@example.com", system.world.tag)).await;
+    assert_eq!(inbox.len(), 1);
+    assert!(inbox[0].body.contains("the agency of this export no longer exists"));
+    let dead = system
+        .sqs
+        .receive_message()
+        .queue_url(&system.world.resources.exports_dead_letter_queue_url)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].body.as_deref().unwrap().contains(&export));
+}
+
+#[tokio::test]
+async fn only_the_requester_may_see_or_download_and_only_while_the_file_lives() {
+    let system = system(100.0).await;
+    book(&system).await;
+    let export = request(&system, ANA, json!({"scope": "agent"})).await;
+
+    let (status, body) = system.call(ANA, "GET", &format!("/v1/exports/{export}/download"), None).await;
+    assert_eq!(status, 409, "not built yet: {body}");
+
+    system.drain_exports().await;
+    for who in [Some(("carl", "north", "agent")), ADMIN, Some(("bob", "south", "agent"))] {
+        for path in [format!("/v1/exports/{export}"), format!("/v1/exports/{export}/download")] {
+            let (status, _) = system.call(who, "GET", &path, None).await;
+            assert_eq!(status, 404, "{who:?} {path}");
+        }
+    }
+    let (status, _) = system.call(None, "GET", &format!("/v1/exports/{export}/download"), None).await;
+    assert_eq!(status, 401);
+    assert!(!download(&system, ANA, &export).await.is_empty());
+
+    // Once the bucket has deleted the file, the link is gone for good.
+    let yesterday = shared::store::keys::time(Utc::now() - chrono::Duration::days(1));
+    let job = system.store().export(&export).await.unwrap().unwrap();
+    system
+        .store()
+        .update_export(
+            &export,
+            job.attempt,
+            &[("file_expires_at", aws_sdk_dynamodb::types::AttributeValue::S(yesterday))],
+            &[],
+        )
+        .await
+        .unwrap();
+    let (status, body) = system.call(ANA, "GET", &format!("/v1/exports/{export}/download"), None).await;
+    assert_eq!(status, 410, "{body}");
+}
