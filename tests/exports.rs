@@ -49,6 +49,7 @@ async fn book(system: &System) {
     person(system, "erin", "=Erin Ó Briain", "north-east", "444", Role::Agent).await;
     person(system, "bob", "Bob", "south", "222", Role::Agent).await;
     person(system, "admin-north", "Nadia Admin", "north", "900", Role::AgencyAdmin).await;
+    person(system, "admin-top", "Tom Admin", "top", "901", Role::AgencyAdmin).await;
     let store = system.store();
     submit(store, "10001", "own-1", 0, "ana", "111").await;
     submit(store, "10001", "swap-1", 10, "bob", "222").await;
@@ -69,6 +70,7 @@ async fn book(system: &System) {
 
 const ANA: Who = Some(("ana", "north", "agent"));
 const ADMIN: Who = Some(("admin-north", "north", "agency_admin"));
+const TOP_ADMIN: Who = Some(("admin-top", "top", "agency_admin"));
 
 async fn request(system: &System, who: Who<'_>, body: serde_json::Value) -> String {
     let (status, accepted) = system.call(who, "POST", "/v1/exports", Some(body)).await;
@@ -105,15 +107,16 @@ async fn the_agent_and_agency_exports_are_byte_for_byte_what_the_spec_says() {
     book(&system).await;
 
     let mine = request(&system, ANA, json!({"scope": "agent"})).await;
-    let agency = request(&system, ADMIN, json!({"scope": "agency", "agency_id": "north"})).await;
+    // From the top of the three levels: the whole downline, the transfer inside north included.
+    let agency = request(&system, TOP_ADMIN, json!({"scope": "agency", "agency_id": "top"})).await;
     system.drain_exports().await;
 
     let (_, status) = system.call(ANA, "GET", &format!("/v1/exports/{mine}"), None).await;
     assert_eq!((status["status"].as_str(), status["rows_written"].as_u64()), (Some("succeeded"), Some(3)));
     assert_eq!(download(&system, ANA, &mine).await, expected("agent-export.csv", &system.world.tag));
-    let (_, status) = system.call(ADMIN, "GET", &format!("/v1/exports/{agency}"), None).await;
+    let (_, status) = system.call(TOP_ADMIN, "GET", &format!("/v1/exports/{agency}"), None).await;
     assert_eq!(status["rows_written"], 4);
-    assert_eq!(download(&system, ADMIN, &agency).await, expected("agency-export.csv", &system.world.tag));
+    assert_eq!(download(&system, TOP_ADMIN, &agency).await, expected("agency-export.csv", &system.world.tag));
 
     let inbox = system.inbox(&format!("ana.{}@example.com", system.world.tag)).await;
     assert_eq!(inbox.len(), 1);

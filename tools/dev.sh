@@ -57,6 +57,10 @@ AOR at-risk reporting is running locally.
 Try it (in another terminal):
   TOKEN=\$(target/debug/devkit token .dev/seeded.json agent-summit-1)
   curl -s -X POST -H "Authorization: Bearer \$TOKEN" http://127.0.0.1:${API_PORT}/v1/clients/<federal_exchange_id>/sync
+  curl -s -H "Authorization: Bearer \$TOKEN" http://127.0.0.1:${API_PORT}/v1/at-risk?limit=5
+  curl -s -X POST -H "Authorization: Bearer \$TOKEN" -H 'content-type: application/json' \\
+       -d '{"scope":"agent"}' http://127.0.0.1:${API_PORT}/v1/exports
+  curl -s http://127.0.0.1:${API_PORT}/dev/inbox          # the emails the system sent
   .venv/bin/python tools/publish_event.py events/platform/application-submitted.json
 
 Press Ctrl-C to stop.

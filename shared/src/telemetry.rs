@@ -8,8 +8,9 @@ pub fn init_lambda() {
     let _ = tracing_subscriber::fmt().json().with_env_filter(filter).with_current_span(false).without_time().try_init();
 }
 
-/// For local tools: text, level from `RUST_LOG` (default `info`).
+/// For local tools: text on stderr (stdout is for what a tool prints), level from `RUST_LOG`
+/// (default `info`).
 pub fn init_local() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
