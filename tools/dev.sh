@@ -54,7 +54,10 @@ AOR at-risk reporting is running locally.
   demo users            .dev/seeded.json  (agents 'agent-<agency>-1..3', admins 'admin-<agency>-0')
   emulator log          .dev/emulator.log
 
-Try it (in another terminal):
+Open http://127.0.0.1:${API_PORT}/ in a browser and sign in as a demo person:
+  agent 'agent-summit-1' (Summit Health Partners), admin 'admin-summit-0' (its admin).
+
+Or use the API from another terminal:
   TOKEN=\$(target/debug/devkit token .dev/seeded.json agent-summit-1)
   curl -s -X POST -H "Authorization: Bearer \$TOKEN" http://127.0.0.1:${API_PORT}/v1/clients/<federal_exchange_id>/sync
   curl -s -H "Authorization: Bearer \$TOKEN" http://127.0.0.1:${API_PORT}/v1/at-risk?limit=5

@@ -7,6 +7,8 @@
 //! | `POST /v1/at-risk/visits` | anyone, for their own book |
 //! | `GET /v1/agencies/{agency_id}/at-risk` | an admin of that agency or of one above it |
 //! | `GET`, `PATCH /v1/agencies/{agency_id}/settings` | an admin of that agency or of one above it |
+//! | `GET /v1/agencies/{agency_id}/downline` | an admin of that agency or of one above it |
+//! | `GET /v1/me` | anyone: who they are, and whether they may export |
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -39,6 +41,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/at-risk/visits", post(visit))
         .route("/v1/agencies/{agency_id}/at-risk", get(agency_list))
         .route("/v1/agencies/{agency_id}/settings", get(settings).patch(change_settings))
+        .route("/v1/agencies/{agency_id}/downline", get(downline))
+        .route("/v1/me", get(me))
         .with_state(state)
 }
 
@@ -85,6 +89,80 @@ pub struct Summary {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Settings {
     pub agent_exports_enabled: bool,
+}
+
+/// The caller as this system knows them: what a page needs to decide what to show.
+#[derive(Debug, Serialize)]
+pub struct Me {
+    pub agent_id: String,
+    pub agency_id: String,
+    pub role: &'static str,
+    pub name: Option<String>,
+    pub agency_name: Option<String>,
+    /// Whether the caller may export their own book (false when their agency turned agent
+    /// exports off and they are not an admin).
+    pub can_export: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DownlineAgency {
+    pub agency_id: String,
+    pub name: String,
+    pub parent_agency_id: Option<String>,
+    /// 0 for the agency asked about, 1 for its children, and so on.
+    pub depth: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Downline {
+    pub items: Vec<DownlineAgency>,
+}
+
+async fn me(State(state): State<ApiState>, caller: Caller) -> Result<Json<Me>, Problem> {
+    let agent = state.store.agent(&caller.agent_id).await?;
+    let agency = state.store.agency(&caller.agency_id).await?;
+    let exports_on = agency.as_ref().is_none_or(|a| a.agent_exports_enabled);
+    Ok(Json(Me {
+        agent_id: caller.agent_id.to_string(),
+        agency_id: caller.agency_id.to_string(),
+        role: if caller.is_admin() { "agency_admin" } else { "agent" },
+        name: agent.map(|a| a.name.to_string()),
+        agency_name: agency.map(|a| a.name.to_string()),
+        can_export: exports_on || caller.is_admin(),
+    }))
+}
+
+/// The agency and every agency below it, walked through the child links (one read per agency:
+/// this is for choosing an agency, not a list path).
+async fn downline(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(agency_id): Path<String>,
+) -> Result<Json<Downline>, Problem> {
+    let top = reachable_agency(&state.store, &caller, &agency_id).await?;
+    let mut items = vec![DownlineAgency {
+        agency_id: top.agency_id.to_string(),
+        name: top.name.to_string(),
+        parent_agency_id: top.parent_agency_id.as_ref().map(ToString::to_string),
+        depth: 0,
+    }];
+    let mut next = 0;
+    while next < items.len() {
+        let (id, depth) = (items[next].agency_id.clone(), items[next].depth);
+        let parent = shared::domain::AgencyId::parse(id.as_str()).map_err(|_| Problem::internal())?;
+        for child in state.store.child_agencies(&parent).await? {
+            if let Some(agency) = state.store.agency(&child).await? {
+                items.push(DownlineAgency {
+                    agency_id: agency.agency_id.to_string(),
+                    name: agency.name.to_string(),
+                    parent_agency_id: Some(id.clone()),
+                    depth: depth + 1,
+                });
+            }
+        }
+        next += 1;
+    }
+    Ok(Json(Downline { items }))
 }
 
 async fn own_list(State(state): State<ApiState>, caller: Caller, query: RawQuery) -> Result<Json<Page>, Problem> {

@@ -168,10 +168,19 @@ async fn show_export(
     Ok(Json(ExportView::from(&job)))
 }
 
+/// Where the file is, for a page that asks with `Accept: application/json` (a script cannot
+/// read a redirect's target).
+#[derive(Debug, Serialize)]
+struct DownloadLink {
+    url: String,
+    expires_in_seconds: u64,
+}
+
 async fn download(
     State(state): State<ApiState>,
     caller: Caller,
     Path(export_id): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let job = own_export(&state.store, &caller, &export_id).await?;
     let (Some(key), ExportStatus::Succeeded) = (job.object_key.as_deref(), job.status) else {
@@ -199,6 +208,11 @@ async fn download(
         Problem::internal()
     })?;
     tracing::info!(export_id = %export_id, "download link handed out");
+    let wants_json = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("application/json"));
+    if wants_json {
+        let link = DownloadLink { url: presigned.uri().to_owned(), expires_in_seconds: state.link_lifetime.as_secs() };
+        return Ok(Json(link).into_response());
+    }
     Ok((StatusCode::FOUND, [(header::LOCATION, presigned.uri().to_owned())]).into_response())
 }
 

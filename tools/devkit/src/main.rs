@@ -65,11 +65,11 @@ async fn run(args: Vec<String>) -> Result<(), DevkitError> {
             let created: LocalResources = read_json(resources_file)?;
             let seeded: Seeded = read_json(seeded_file)?;
             let settings = DevSettings::from_env()?;
-            println!("  HTTP API              http://{}", settings.api);
+            println!("  web page and HTTP API http://{}", settings.api);
             println!("  marketplace simulator http://{}  (control: /control)", settings.marketplace);
             println!("  ingest consumer       polling {}", created.ingest_queue_url);
             println!("  scheduled scan        every {:?}", settings.scan_interval);
-            serve::run(&sdk().await, &created, seeded.marketplace, settings).await
+            serve::run(&sdk().await, &created, seeded.marketplace, seeded.users, settings).await
         }
         ["token", seeded_file, agent_id] => {
             let seeded: Seeded = read_json(seeded_file)?;

@@ -114,6 +114,7 @@ pub async fn run(
     sdk: &aws_config::SdkConfig,
     resources: &LocalResources,
     marketplace_data: Vec<MarketplaceApplication>,
+    users: Vec<crate::seed::DemoUser>,
     settings: DevSettings,
 ) -> Result<(), DevkitError> {
     let store = Store::new(aws_sdk_dynamodb::Client::new(sdk), resources.table.clone());
@@ -183,17 +184,12 @@ pub async fn run(
         exports_queue_url: resources.exports_queue_url.clone(),
         exports_bucket: resources.exports_bucket.clone(),
     });
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into());
-    let api = api.route(
-        "/dev/inbox",
-        axum::routing::get(move || {
-            let endpoint = endpoint.clone();
-            async move {
-                let sent = crate::inbox::sent(&reqwest::Client::new(), &endpoint).await.unwrap_or_default();
-                axum::Json(sent)
-            }
-        }),
-    );
+    let web = crate::web::router(crate::web::WebState {
+        users,
+        jwt_secret: settings.jwt_secret.clone(),
+        emulator_endpoint: std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into()),
+    });
+    let api = web.merge(api);
     let listener = bind(settings.api, "API_PORT").await?;
     axum::serve(listener, api).with_graceful_shutdown(stop_signal()).await?;
     Ok(())

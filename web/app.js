@@ -1,0 +1,356 @@
+// The AOR at-risk page: plain JavaScript over the HTTP API, no build step. It is served by the
+// dev server locally and deployable as static files next to the API (same origin).
+
+const $ = (selector) => document.querySelector(selector);
+const TOKEN_KEY = "aor-token";
+
+// ---- the API ---------------------------------------------------------------------------------
+
+async function api(path, { method = "GET", body, accept } = {}) {
+  const headers = { Authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY)}` };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (accept) headers.Accept = accept;
+  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (response.status === 401) {
+    signOut();
+    throw new Error("Please sign in again.");
+  }
+  if (!response.ok) {
+    const problem = await response.json().catch(() => ({}));
+    const error = new Error(problem.detail || `The request failed (${response.status}).`);
+    error.problem = problem;
+    throw error;
+  }
+  return response.status === 204 ? null : response.json();
+}
+
+function show(message) {
+  const box = $("#message");
+  box.textContent = message || "";
+  box.hidden = !message;
+}
+
+const when = (iso) => (iso ? new Date(iso).toLocaleString() : "never");
+const reasons = { platform_submission: "Submitted by another NPN", marketplace_aor_mismatch: "Marketplace shows another AOR" };
+
+function cell(text) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  return td;
+}
+
+// ---- signing in (locally: demo people from the dev server) ------------------------------------
+
+let me = null;
+
+async function signInPage() {
+  $("#sign-in").hidden = false;
+  $("#tabs").hidden = true;
+  $("#who").hidden = true;
+  document.querySelectorAll(".view").forEach((v) => (v.hidden = true));
+  const users = await fetch("/dev/users").then((r) => r.json());
+  const list = $("#demo-users");
+  list.replaceChildren();
+  for (const user of users) {
+    const li = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.dataset.agentId = user.agent_id;
+    button.textContent = `${user.name} — ${user.role === "agency_admin" ? "agency admin" : "agent"}, ${user.agency_id} (${user.agent_id})`;
+    button.addEventListener("click", async () => {
+      const { token } = await fetch("/dev/token", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ agent_id: user.agent_id }),
+      }).then((r) => r.json());
+      sessionStorage.setItem(TOKEN_KEY, token);
+      await start();
+    });
+    li.append(button);
+    list.append(li);
+  }
+}
+
+function signOut() {
+  sessionStorage.removeItem(TOKEN_KEY);
+  me = null;
+  history.replaceState(null, "", "/");
+  signInPage();
+}
+
+async function start() {
+  if (!sessionStorage.getItem(TOKEN_KEY)) return signInPage();
+  try {
+    me = await api("/v1/me");
+  } catch {
+    return signInPage();
+  }
+  $("#sign-in").hidden = true;
+  $("#tabs").hidden = false;
+  $("#who").hidden = false;
+  $("#who-name").textContent = `${me.name || me.agent_id} · ${me.role === "agency_admin" ? "admin" : "agent"}, ${me.agency_name || me.agency_id}`;
+  $("#tab-settings").hidden = me.role !== "agency_admin";
+  await prepareScopes();
+  await refreshBadge();
+  route();
+}
+
+// ---- navigation ------------------------------------------------------------------------------
+
+function route() {
+  if (!me) return;
+  show("");
+  const clientMatch = location.pathname.match(/^\/clients\/(\d+)$/);
+  const view = clientMatch ? "client" : (location.hash || "#home").slice(1);
+  document.querySelectorAll(".view").forEach((v) => (v.hidden = v.id !== view));
+  document.querySelectorAll("#tabs a").forEach((a) => a.removeAttribute("aria-current"));
+  const tab = $(`#tab-${view}`);
+  if (tab) tab.setAttribute("aria-current", "page");
+  const open = { home: openHome, "at-risk": openAtRisk, client: () => openClient(clientMatch[1]), exports: openExports, settings: openSettings, inbox: openInbox }[view];
+  if (open) open().catch((e) => show(e.message));
+}
+
+// ---- the at-risk list ------------------------------------------------------------------------
+
+let cursor = null;
+
+async function prepareScopes() {
+  const select = $("#list-scope");
+  select.replaceChildren(new Option("My book", "mine"));
+  const agencySelects = [$("#export-agency"), $("#settings-agency")];
+  agencySelects.forEach((s) => s.replaceChildren());
+  if (me.role === "agency_admin") {
+    const { items } = await api(`/v1/agencies/${me.agency_id}/downline`);
+    for (const agency of items) {
+      const label = `${"· ".repeat(agency.depth)}${agency.name}`;
+      select.append(new Option(`Agency: ${label}`, agency.agency_id));
+      agencySelects.forEach((s) => s.append(new Option(label, agency.agency_id)));
+    }
+  }
+}
+
+async function refreshBadge() {
+  const summary = await api("/v1/at-risk/summary");
+  const badge = $("#badge");
+  badge.textContent = summary.new_since_last_visit;
+  badge.dataset.count = summary.new_since_last_visit;
+  return summary;
+}
+
+async function openHome() {
+  const summary = await refreshBadge();
+  const fresh = summary.new_since_last_visit;
+  $("#home-summary").textContent =
+    `${fresh} new at-risk ${fresh === 1 ? "entry" : "entries"} since your last visit (${when(summary.last_visited_at)}); ${summary.total} at risk in all.`;
+}
+
+async function openAtRisk() {
+  // Opening the list is the visit: the badge resets.
+  await api("/v1/at-risk/visits", { method: "POST" });
+  const summary = await refreshBadge();
+  $("#at-risk-summary").textContent = `${summary.total} at risk in your book.`;
+  cursor = null;
+  await loadPage();
+}
+
+async function loadPage() {
+  const scope = $("#list-scope").value;
+  const params = new URLSearchParams({ limit: "25", archived: $("#archived").value });
+  if (cursor) params.set("cursor", cursor);
+  const path = scope === "mine" ? `/v1/at-risk?${params}` : `/v1/agencies/${scope}/at-risk?${params}`;
+  const page = await api(path);
+  document.querySelectorAll(".agency-col").forEach((c) => (c.hidden = scope === "mine"));
+  const body = $("#at-risk-table tbody");
+  body.replaceChildren();
+  for (const item of page.items) {
+    const tr = document.createElement("tr");
+    const name = document.createElement("td");
+    const link = document.createElement("a");
+    link.href = new URL(item.client_details_url).pathname + new URL(item.client_details_url).search;
+    link.textContent = item.client_name;
+    name.append(link);
+    if (item.archived) name.append(" (archived)");
+    tr.append(name, cell(item.federal_exchange_id), cell(when(item.last_synced_at)), cell(when(item.at_risk_since)), cell(reasons[item.reason] || item.reason));
+    const agent = cell(item.agent_name ? `${item.agent_name} · ${item.agency_name || ""}` : "");
+    agent.className = "agency-col";
+    agent.hidden = scope === "mine";
+    tr.append(agent);
+    body.append(tr);
+  }
+  if (page.items.length === 0) {
+    const tr = document.createElement("tr");
+    const td = cell("Nothing at risk here.");
+    td.colSpan = 6;
+    tr.append(td);
+    body.append(tr);
+  }
+  cursor = page.next_cursor;
+  $("#next-page").disabled = !cursor;
+}
+
+// ---- a client: sync now and show each policy's AOR ----------------------------------------------
+
+async function openClient(id) {
+  const year = new URLSearchParams(location.search).get("plan_year");
+  $("#client-title").textContent = `Client ${id}`;
+  $("#client-status").textContent = "Syncing with the marketplace…";
+  $("#policies").hidden = true;
+  $("#client-facts").replaceChildren();
+  let result;
+  try {
+    result = await api(`/v1/clients/${id}/sync${year ? `?plan_year=${year}` : ""}`, { method: "POST" });
+  } catch (e) {
+    $("#client-status").textContent = e.message;
+    return;
+  }
+  $("#client-status").textContent = result.at_risk ? "At risk: the AOR is not (only) yours." : "Not at risk: every active policy shows your NPN.";
+  const facts = [
+    ["Plan year", result.plan_year],
+    ["Expected NPN", result.expected_npn],
+    ["Book of", result.agent_id],
+    ["Last synced", when(result.last_synced_at)],
+  ];
+  for (const [term, value] of facts) {
+    const dt = document.createElement("dt");
+    dt.textContent = term;
+    const dd = document.createElement("dd");
+    dd.textContent = value;
+    $("#client-facts").append(dt, dd);
+  }
+  const body = $("#policies tbody");
+  body.replaceChildren();
+  for (const policy of result.policies) {
+    const tr = document.createElement("tr");
+    const match = cell(policy.matches_expected_npn ? "Yes" : "No");
+    match.className = policy.matches_expected_npn ? "match-yes" : "match-no";
+    tr.append(cell(policy.policy_id), cell(policy.issuer_name), cell(policy.status), cell(policy.aor ? policy.aor.npn : "none"), cell(policy.aor ? policy.aor.name : "—"), match);
+    body.append(tr);
+  }
+  $("#policies").hidden = false;
+}
+
+// ---- exports ---------------------------------------------------------------------------------
+
+async function openExports() {
+  const allowed = me.can_export;
+  $("#export-mine").hidden = !allowed;
+  $("#exports-disabled").hidden = allowed;
+  $("#exports-disabled").textContent = allowed ? "" : "Exports are turned off: your agency admin has disabled exports for agents.";
+  $("#export-agency-form").hidden = me.role !== "agency_admin";
+  await listExports();
+}
+
+async function listExports() {
+  const { items } = await api("/v1/exports");
+  const list = $("#past-exports");
+  list.replaceChildren();
+  for (const job of items) {
+    const li = document.createElement("li");
+    li.dataset.exportId = job.export_id;
+    const what = job.scope === "agency" ? `Agency ${job.agency_id}` : "My book";
+    li.append(`${what} · ${when(job.created_at)} · ${job.status} · ${job.rows_written} rows `);
+    if (job.status === "succeeded") li.append(downloadButton(job.export_id));
+    if (job.error) li.append(` (${job.error})`);
+    list.append(li);
+  }
+  if (items.length === 0) list.append(Object.assign(document.createElement("li"), { textContent: "No exports yet." }));
+}
+
+function downloadButton(exportId) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "download";
+  button.textContent = "Download";
+  button.addEventListener("click", async () => {
+    try {
+      const { url } = await api(`/v1/exports/${exportId}/download`, { accept: "application/json" });
+      location.href = url;
+    } catch (e) {
+      show(e.message);
+    }
+  });
+  return button;
+}
+
+async function requestExport(body) {
+  show("");
+  let accepted;
+  try {
+    accepted = await api("/v1/exports", { method: "POST", body });
+  } catch (e) {
+    show(e.message);
+    return;
+  }
+  const progress = $("#export-progress");
+  progress.hidden = false;
+  $("#progress-id").textContent = accepted.export_id;
+  $("#progress-bar").removeAttribute("value");
+  for (;;) {
+    const job = await api(`/v1/exports/${accepted.export_id}`);
+    $("#progress-rows").textContent = `${job.rows_written} rows written · ${job.status}`;
+    if (job.status === "succeeded" || job.status === "failed") {
+      $("#progress-bar").max = 1;
+      $("#progress-bar").value = 1;
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  await listExports();
+}
+
+// ---- settings and inbox ----------------------------------------------------------------------
+
+async function openSettings() {
+  const agency = $("#settings-agency").value || me.agency_id;
+  const settings = await api(`/v1/agencies/${agency}/settings`);
+  $("#agent-exports-enabled").checked = settings.agent_exports_enabled;
+  $("#settings-status").textContent = "";
+}
+
+async function openInbox() {
+  const emails = await fetch("/dev/inbox").then((r) => r.json());
+  const list = $("#emails");
+  list.replaceChildren();
+  for (const email of emails.slice().reverse()) {
+    const li = document.createElement("li");
+    const title = document.createElement("strong");
+    title.textContent = email.subject;
+    const meta = document.createElement("div");
+    meta.className = "quiet";
+    meta.textContent = `To ${email.to.join(", ")}`;
+    const body = document.createElement("pre");
+    body.textContent = email.body;
+    li.append(title, meta, body);
+    const link = email.body.match(/\/v1\/exports\/([\w-]+)\/download/);
+    if (link) li.append(downloadButton(link[1]));
+    list.append(li);
+  }
+  if (emails.length === 0) list.append(Object.assign(document.createElement("li"), { textContent: "No emails yet." }));
+}
+
+// ---- wiring ----------------------------------------------------------------------------------
+
+window.addEventListener("hashchange", route);
+window.addEventListener("DOMContentLoaded", () => {
+  $("#sign-out").addEventListener("click", signOut);
+  $("#archived").addEventListener("change", () => { cursor = null; loadPage().catch((e) => show(e.message)); });
+  $("#list-scope").addEventListener("change", () => { cursor = null; loadPage().catch((e) => show(e.message)); });
+  $("#first-page").addEventListener("click", () => { cursor = null; loadPage().catch((e) => show(e.message)); });
+  $("#next-page").addEventListener("click", () => loadPage().catch((e) => show(e.message)));
+  $("#export-mine").addEventListener("click", () => requestExport({ scope: "agent" }));
+  $("#export-agency-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    requestExport({ scope: "agency", agency_id: $("#export-agency").value });
+  });
+  $("#settings-agency").addEventListener("change", () => openSettings().catch((e) => show(e.message)));
+  $("#agent-exports-enabled").addEventListener("change", async (event) => {
+    const agency = $("#settings-agency").value || me.agency_id;
+    try {
+      const saved = await api(`/v1/agencies/${agency}/settings`, { method: "PATCH", body: { agent_exports_enabled: event.target.checked } });
+      $("#settings-status").textContent = saved.agent_exports_enabled ? "Agents may export." : "Agent exports are off.";
+    } catch (e) {
+      show(e.message);
+    }
+  });
+  start();
+});
