@@ -4,7 +4,7 @@ MOTO_VERSION := 5.2.5
 VENV := .venv
 VENV_READY := $(VENV)/.ready-moto-$(MOTO_VERSION)
 
-.PHONY: dev test
+.PHONY: dev test browser-test
 
 ## dev: run the whole system locally (emulator, resources, demo data); Ctrl-C stops it
 dev: $(VENV_READY)
@@ -13,6 +13,10 @@ dev: $(VENV_READY)
 ## test: install what the tests need and run every test
 test: $(VENV_READY)
 	tools/test.sh
+
+## browser-test: the page in headless Chromium against the whole local system
+browser-test: $(VENV_READY)
+	tools/browser-test.sh
 
 # The local AWS emulator, pinned with everything it depends on, in the project's own .venv.
 $(VENV_READY): tools/moto/requirements.txt

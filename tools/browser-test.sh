@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The browser tests: the whole local system (emulator, resources, a small seed, the dev server)
+# on free ports, and the page driven in headless Chromium by Playwright (web/tests/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source tools/lib.sh
+
+# Debian's Chromium (a test tool's own browser download cannot work here) and playwright-core.
+if [ ! -x /usr/bin/chromium ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+(cd web && npm ci --no-audit --no-fund --silent)
+
+cargo build --quiet --locked -p devkit
+mkdir -p target/browser-test
+port="$(free_port)"
+start_emulator "$port" target/browser-test/emulator.log
+aws_env_for "$port"
+export API_PORT="$(free_port)" MARKETPLACE_PORT="$(free_port)" SCAN_INTERVAL_SECONDS=3600
+SERVE_PID=""
+cleanup() {
+    if [ -n "$SERVE_PID" ]; then kill "$SERVE_PID" 2>/dev/null || true; wait "$SERVE_PID" 2>/dev/null || true; fi
+    stop_emulator
+}
+trap cleanup EXIT
+
+target/debug/devkit up target/browser-test/resources.json "bt-" >/dev/null
+target/debug/devkit seed target/browser-test/resources.json target/browser-test/seeded.json 400 >/dev/null
+target/debug/devkit serve target/browser-test/resources.json target/browser-test/seeded.json >target/browser-test/serve.log 2>&1 &
+SERVE_PID=$!
+for _ in $(seq 1 100); do
+    curl -sf "http://127.0.0.1:${API_PORT}/" >/dev/null && break
+    sleep 0.1
+done
+
+APP_URL="http://127.0.0.1:${API_PORT}" node --test web/tests/
