@@ -4,7 +4,7 @@ MOTO_VERSION := 5.2.5
 VENV := .venv
 VENV_READY := $(VENV)/.ready-moto-$(MOTO_VERSION)
 
-.PHONY: dev test browser-test
+.PHONY: dev test browser-test build check-template deploy
 
 ## dev: run the whole system locally (emulator, resources, demo data); Ctrl-C stops it
 dev: $(VENV_READY)
@@ -17,6 +17,22 @@ test: $(VENV_READY)
 ## browser-test: the page in headless Chromium against the whole local system
 browser-test: $(VENV_READY)
 	tools/browser-test.sh
+
+## build: every function's bootstrap for Lambda on arm64 (target/lambda/<name>/bootstrap)
+build: $(VENV_READY) $(VENV)/.ready-cargo-lambda
+	tools/build.sh
+
+## check-template: cfn-lint and checkov on infra/template.yaml
+check-template: $(VENV_READY)
+	tools/check-template.sh
+
+## deploy: build, then sam deploy (guided the first time; see README "Deploying to AWS")
+deploy: build
+	tools/deploy.sh
+
+$(VENV)/.ready-cargo-lambda: $(VENV_READY)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'cargo-lambda==1.9.2' 'ziglang==0.16.0'
+	touch $@
 
 # The local AWS emulator, pinned with everything it depends on, in the project's own .venv.
 $(VENV_READY): tools/moto/requirements.txt

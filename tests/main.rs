@@ -7,5 +7,6 @@ mod detection;
 mod exports;
 mod fixtures;
 mod helpers;
+mod infra;
 mod openapi;
 mod store;

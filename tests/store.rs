@@ -1,6 +1,6 @@
 //! The single-table store on the emulator: lists, pages, counts, races and moves.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use chrono::Utc;
 use shared::domain::{Evidence, EvidenceId, Fact};
@@ -320,29 +320,4 @@ async fn an_older_directory_event_arriving_late_changes_nothing() {
     let outcome = world.store.upsert_agency(&older, t(0)).await.unwrap();
     assert_eq!(outcome, shared::store::directory::UpsertOutcome::Stale);
     assert_eq!(world.store.agency(&agency_id("top")).await.unwrap().unwrap().name.as_str(), "Newer name");
-}
-
-#[tokio::test]
-async fn the_local_resources_are_those_of_the_template() {
-    let world = world().await;
-    let sdk = shared::aws::sdk_config().await;
-    let table = aws_sdk_dynamodb::Client::new(&sdk)
-        .describe_table()
-        .table_name(&world.resources.table)
-        .send()
-        .await
-        .unwrap()
-        .table
-        .unwrap();
-    let indexes: HashMap<String, Vec<String>> = table
-        .global_secondary_indexes()
-        .iter()
-        .map(|index| {
-            let keys = index.key_schema().iter().map(|k| k.attribute_name().to_owned()).collect();
-            (index.index_name().unwrap_or_default().to_owned(), keys)
-        })
-        .collect();
-    assert_eq!(indexes["gsi1"], vec!["gsi1pk", "gsi1sk"]);
-    assert_eq!(indexes["gsi2"], vec!["gsi2pk", "gsi2sk"]);
-    assert!(world.resources.ingest_queue_url.ends_with("-ingest-queue"));
 }

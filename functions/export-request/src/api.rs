@@ -208,7 +208,8 @@ async fn download(
         Problem::internal()
     })?;
     tracing::info!(export_id = %export_id, "download link handed out");
-    let wants_json = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("application/json"));
+    let wants_json =
+        headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("application/json"));
     if wants_json {
         let link = DownloadLink { url: presigned.uri().to_owned(), expires_in_seconds: state.link_lifetime.as_secs() };
         return Ok(Json(link).into_response());

@@ -33,11 +33,35 @@ pub enum ConfigError {
 }
 
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
+    /// The API key comes from `MARKETPLACE_API_KEY`, or (in AWS) from the SSM SecureString
+    /// parameter named by `MARKETPLACE_API_KEY_PARAMETER`, read once at start.
+    pub async fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        let marketplace_api_key = match std::env::var("MARKETPLACE_API_KEY") {
+            Ok(key) if !key.is_empty() => key,
+            _ => {
+                let name = required_env("MARKETPLACE_API_KEY_PARAMETER")?;
+                let answer = aws_sdk_ssm::Client::new(sdk)
+                    .get_parameter()
+                    .name(&name)
+                    .with_decryption(true)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        ConfigError::Invalid(
+                            "MARKETPLACE_API_KEY_PARAMETER",
+                            aws_sdk_ssm::error::DisplayErrorContext(e).to_string(),
+                        )
+                    })?;
+                answer
+                    .parameter
+                    .and_then(|p| p.value)
+                    .ok_or(ConfigError::Invalid("MARKETPLACE_API_KEY_PARAMETER", "the parameter has no value".into()))?
+            }
+        };
         Ok(Self {
             table: required_env("TABLE_NAME")?,
             marketplace_base_url: required_env("MARKETPLACE_BASE_URL")?,
-            marketplace_api_key: required_env("MARKETPLACE_API_KEY")?,
+            marketplace_api_key,
             year: shared::config::current_plan_year()?,
             rate_per_second: number("SYNC_RATE_PER_SECOND", 10.0)?,
             concurrency: number("SYNC_CONCURRENCY", 8.0)? as usize,

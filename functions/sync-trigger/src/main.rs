@@ -11,8 +11,8 @@ use sync_trigger::rate_limit::RateLimiter;
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init_lambda();
-    let config = Config::from_env()?;
     let sdk = shared::aws::sdk_config().await;
+    let config = Config::from_env(&sdk).await?;
     let state = ApiState {
         store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table),
         marketplace: marketplace(&config),

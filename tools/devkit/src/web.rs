@@ -51,7 +51,9 @@ async fn file(name: &str) -> Response {
         return StatusCode::NOT_FOUND.into_response();
     }
     match tokio::fs::read(web_dir().join(name)).await {
-        Ok(bytes) => ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-store")], bytes).into_response(),
+        Ok(bytes) => {
+            ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-store")], bytes).into_response()
+        }
         Err(_) => StatusCode::NOT_FOUND.into_response(),
     }
 }
@@ -68,7 +70,8 @@ struct TokenRequest {
 async fn token(State(state): State<WebState>, Json(request): Json<TokenRequest>) -> Response {
     match state.users.iter().find(|u| u.agent_id == request.agent_id) {
         Some(user) => {
-            let token = local_auth::sign(&state.jwt_secret, &user.agent_id, &user.agent_id, &user.agency_id, &user.role, 12);
+            let token =
+                local_auth::sign(&state.jwt_secret, &user.agent_id, &user.agent_id, &user.agency_id, &user.role, 12);
             Json(serde_json::json!({ "token": token })).into_response()
         }
         None => StatusCode::NOT_FOUND.into_response(),

@@ -13,8 +13,8 @@ use sync_trigger::scan::{self, ScanSettings};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init_lambda();
-    let config = Config::from_env()?;
     let sdk = shared::aws::sdk_config().await;
+    let config = Config::from_env(&sdk).await?;
     let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table);
     let limiter = Arc::new(RateLimiter::per_second(config.rate_per_second));
     let marketplace = MarketplaceClient::new(

@@ -1,0 +1,207 @@
+//! The local resources are the template's: `make dev` and `make test` create them from
+//! `infra/template.yaml` itself, and this test reads back what the emulator holds and compares
+//! it with what the template declares — table keys and indexes, queues and their dead-letter
+//! queues, the bucket's rules, the bus's rule — so a change on one side only fails here.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use devkit::resources::local_name;
+use devkit::template::{Resolved, Template};
+use serde_json::{Value, json};
+
+use crate::helpers::world;
+
+fn declared(template: &Template, kind: &str) -> BTreeMap<String, Value> {
+    let resolved = Resolved { parameters: template.parameters.clone(), ..Default::default() };
+    template
+        .of_kind(kind)
+        .into_iter()
+        .map(|(id, resource)| {
+            // Only the parts that need no other resource: references are compared separately.
+            let props = resolved.resolve(&strip_references(&resource.properties, template)).expect("resolvable");
+            (id.clone(), props)
+        })
+        .collect()
+}
+
+/// Drops the values that name other resources (`!GetAtt X`, `!Ref X` of a resource), which only
+/// exist once created; references to parameters stay.
+fn strip_references(value: &serde_yaml::Value, template: &Template) -> serde_yaml::Value {
+    match value {
+        serde_yaml::Value::Tagged(tagged) if tagged.tag == "!GetAtt" => serde_yaml::Value::Null,
+        serde_yaml::Value::Tagged(tagged)
+            if tagged.tag == "!Ref" && !template.parameters.contains_key(tagged.value.as_str().unwrap_or_default()) =>
+        {
+            serde_yaml::Value::Null
+        }
+        serde_yaml::Value::Mapping(map) => {
+            map.iter().map(|(k, v)| (k.clone(), strip_references(v, template))).collect::<serde_yaml::Mapping>().into()
+        }
+        serde_yaml::Value::Sequence(items) => items.iter().map(|v| strip_references(v, template)).collect(),
+        other => other.clone(),
+    }
+}
+
+#[tokio::test]
+async fn the_local_resources_match_the_template() {
+    let world = world().await;
+    let sdk = shared::aws::sdk_config().await;
+    let template = Template::load().unwrap();
+    let prefix = format!("{}-", world.tag);
+
+    // The table: keys, attributes and every index, as declared.
+    let tables = declared(&template, "AWS::DynamoDB::Table");
+    let table_props = &tables["Table"];
+    let table = aws_sdk_dynamodb::Client::new(&sdk)
+        .describe_table()
+        .table_name(&world.resources.table)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    let keys = |schema: &[aws_sdk_dynamodb::types::KeySchemaElement]| -> Value {
+        schema.iter().map(|k| json!({"AttributeName": k.attribute_name(), "KeyType": k.key_type().as_str()})).collect()
+    };
+    assert_eq!(keys(table.key_schema()), table_props["KeySchema"]);
+    let mut attributes: Vec<Value> = table
+        .attribute_definitions()
+        .iter()
+        .map(|a| json!({"AttributeName": a.attribute_name(), "AttributeType": a.attribute_type().as_str()}))
+        .collect();
+    let mut expected_attributes = table_props["AttributeDefinitions"].as_array().unwrap().clone();
+    attributes.sort_by_key(|a| a.to_string());
+    expected_attributes.sort_by_key(|a| a.to_string());
+    assert_eq!(attributes, expected_attributes);
+    let mut indexes: Vec<Value> = table
+        .global_secondary_indexes()
+        .iter()
+        .map(|i| {
+            json!({
+                "IndexName": i.index_name(),
+                "KeySchema": keys(i.key_schema()),
+                "Projection": {"ProjectionType": i.projection().and_then(|p| p.projection_type()).map(|t| t.as_str())},
+            })
+        })
+        .collect();
+    let mut expected_indexes = table_props["GlobalSecondaryIndexes"].as_array().unwrap().clone();
+    indexes.sort_by_key(|i| i["IndexName"].to_string());
+    expected_indexes.sort_by_key(|i| i["IndexName"].to_string());
+    assert_eq!(indexes, expected_indexes, "the table's indexes");
+
+    // Every queue, with its timeouts and its dead-letter queue.
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let raw_queues = template.of_kind("AWS::SQS::Queue");
+    for (id, props) in declared(&template, "AWS::SQS::Queue") {
+        let url = sqs.get_queue_url().queue_name(local_name(&prefix, &id)).send().await.unwrap().queue_url.unwrap();
+        let attributes = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::All)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap();
+        for (key, name) in [
+            ("VisibilityTimeout", QueueAttributeName::VisibilityTimeout),
+            ("MessageRetentionPeriod", QueueAttributeName::MessageRetentionPeriod),
+        ] {
+            if let Some(value) = props.get(key) {
+                assert_eq!(attributes.get(&name).map(String::as_str), Some(value.to_string().as_str()), "{id}.{key}");
+            }
+        }
+        let redrive = raw_queues.iter().find(|(q, _)| **q == id).unwrap().1.properties.get("RedrivePolicy");
+        match redrive {
+            None => {
+                assert!(!attributes.contains_key(&QueueAttributeName::RedrivePolicy), "{id} has no dead-letter queue")
+            }
+            Some(redrive) => {
+                let local: Value = serde_json::from_str(&attributes[&QueueAttributeName::RedrivePolicy]).unwrap();
+                let target = redrive["deadLetterTargetArn"].as_tagged_str();
+                let dead_letter = local_name(&prefix, target.trim_end_matches(".Arn"));
+                assert!(
+                    local["deadLetterTargetArn"].as_str().unwrap().ends_with(&format!(":{dead_letter}")),
+                    "{id} redrives to {target}"
+                );
+                assert_eq!(
+                    local["maxReceiveCount"].to_string().trim_matches('"'),
+                    props["RedrivePolicy"]["maxReceiveCount"].to_string(),
+                    "{id}.maxReceiveCount"
+                );
+            }
+        }
+    }
+
+    // The bucket's rules: expiry of exports, clean-up of incomplete uploads, encryption, no public access.
+    let s3 = shared::aws::s3_client(&sdk);
+    let bucket_props = &declared(&template, "AWS::S3::Bucket")["ExportsBucket"];
+    let rules = s3.get_bucket_lifecycle_configuration().bucket(&world.resources.exports_bucket).send().await.unwrap();
+    let mut local_rules: Vec<Value> = rules
+        .rules()
+        .iter()
+        .map(|r| {
+            json!({
+                "Id": r.id(),
+                "ExpirationInDays": r.expiration().and_then(|e| e.days()),
+                "AbortDays": r.abort_incomplete_multipart_upload().and_then(|a| a.days_after_initiation()),
+            })
+        })
+        .collect();
+    let mut expected_rules: Vec<Value> = bucket_props["LifecycleConfiguration"]["Rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            json!({
+                "Id": r["Id"],
+                "ExpirationInDays": r.get("ExpirationInDays").map(|d| d.to_string().trim_matches('"').parse::<i64>().unwrap()),
+                "AbortDays": r.get("AbortIncompleteMultipartUpload").map(|a| a["DaysAfterInitiation"].clone()),
+            })
+        })
+        .collect();
+    local_rules.sort_by_key(|r| r["Id"].to_string());
+    expected_rules.sort_by_key(|r| r["Id"].to_string());
+    assert_eq!(local_rules, expected_rules, "the bucket's lifecycle rules");
+    let block = s3.get_public_access_block().bucket(&world.resources.exports_bucket).send().await.unwrap();
+    let block = block.public_access_block_configuration().unwrap();
+    assert_eq!(
+        [
+            block.block_public_acls(),
+            block.block_public_policy(),
+            block.ignore_public_acls(),
+            block.restrict_public_buckets()
+        ],
+        [Some(true); 4]
+    );
+    let encryption = s3.get_bucket_encryption().bucket(&world.resources.exports_bucket).send().await.unwrap();
+    let rule = &encryption.server_side_encryption_configuration().unwrap().rules()[0];
+    assert_eq!(rule.apply_server_side_encryption_by_default().unwrap().sse_algorithm().as_str(), "AES256");
+
+    // The bus's rule delivers platform events to the ingest queue.
+    let events = aws_sdk_eventbridge::Client::new(&sdk);
+    let rule_props = &declared(&template, "AWS::Events::Rule")["PlatformEventsToIngestRule"];
+    let rule_name = local_name(&prefix, "PlatformEventsToIngestRule");
+    let local_rule =
+        events.describe_rule().name(&rule_name).event_bus_name(&world.resources.event_bus).send().await.unwrap();
+    let pattern: Value = serde_json::from_str(local_rule.event_pattern().unwrap()).unwrap();
+    assert_eq!(pattern, rule_props["EventPattern"]);
+    let targets =
+        events.list_targets_by_rule().rule(&rule_name).event_bus_name(&world.resources.event_bus).send().await.unwrap();
+    assert!(targets.targets()[0].arn().ends_with(&local_name(&prefix, "IngestQueue")));
+}
+
+trait TaggedText {
+    fn as_tagged_str(&self) -> String;
+}
+
+impl TaggedText for serde_yaml::Value {
+    /// The argument of a tagged value such as `!GetAtt IngestDeadLetterQueue.Arn`.
+    fn as_tagged_str(&self) -> String {
+        match self {
+            serde_yaml::Value::Tagged(tagged) => tagged.value.as_str().unwrap_or_default().to_owned(),
+            other => other.as_str().unwrap_or_default().to_owned(),
+        }
+    }
+}
