@@ -4,7 +4,7 @@ MOTO_VERSION := 5.2.5
 VENV := .venv
 VENV_READY := $(VENV)/.ready-moto-$(MOTO_VERSION)
 
-.PHONY: dev test browser-test build check-template deploy
+.PHONY: dev test browser-test build check-template deploy bench
 
 ## dev: run the whole system locally (emulator, resources, demo data); Ctrl-C stops it
 dev: $(VENV_READY)
@@ -21,6 +21,10 @@ browser-test: $(VENV_READY)
 ## build: every function's bootstrap for Lambda on arm64 (target/lambda/<name>/bootstrap)
 build: $(VENV_READY) $(VENV)/.ready-cargo-lambda
 	tools/build.sh
+
+## bench: the figures against their targets (target/bench/results.md); run make build first for binary sizes
+bench: $(VENV_READY)
+	tools/bench.sh
 
 ## check-template: cfn-lint and checkov on infra/template.yaml
 check-template: $(VENV_READY)

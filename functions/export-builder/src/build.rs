@@ -50,9 +50,8 @@ pub struct Settings {
 /// How one delivery ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
-    Built {
-        rows: u64,
-    },
+    /// Built, with the number of rows and of items read from the table to get them.
+    Built { rows: u64, items_read: u64 },
     /// Finished before (a duplicate delivery): nothing to do.
     AlreadyDone,
     /// Another builder holds it: try again later.
@@ -122,7 +121,7 @@ pub async fn build(deps: &Deps, export_id: &str) -> Result<Outcome, BuildError> 
     deps.store.update_export(export_id, attempt, &[("upload_id", AttributeValue::S(upload_id.clone()))], &[]).await?;
 
     match write_rows(deps, &job, attempt, &scope, layout, &key, &upload_id).await {
-        Ok(rows) => {
+        Ok((rows, items_read)) => {
             let completed_at = Utc::now();
             let expires = completed_at + chrono::Duration::days(deps.settings.retention_days);
             deps.store
@@ -141,8 +140,8 @@ pub async fn build(deps: &Deps, export_id: &str) -> Result<Outcome, BuildError> 
                 .await?;
             let done = deps.store.export(export_id).await?.ok_or(StoreError::Conflict)?;
             send_email_once(deps, &done).await?;
-            tracing::info!(export_id, rows, "export built");
-            Ok(Outcome::Built { rows })
+            tracing::info!(export_id, rows, items_read, "export built");
+            Ok(Outcome::Built { rows, items_read })
         }
         Err(err) => {
             let _ = deps
@@ -171,7 +170,8 @@ async fn scope_of(deps: &Deps, job: &ExportJob) -> Result<(Scope, Layout), Build
     })
 }
 
-/// Streams every at-risk row of the scope, newest first, into the upload; returns the row count.
+/// Streams every at-risk row of the scope, newest first, into the upload; returns the row count
+/// and the items read for them.
 async fn write_rows(
     deps: &Deps,
     job: &ExportJob,
@@ -180,11 +180,12 @@ async fn write_rows(
     layout: Layout,
     key: &str,
     upload_id: &str,
-) -> Result<u64, BuildError> {
+) -> Result<(u64, u64), BuildError> {
     let year = PlanYear::parse(job.plan_year).map_err(|e| BuildError::Permanent(e.to_string()))?;
     let mut writer = RowWriter::new(layout, &deps.settings.client_details_base_url);
     let mut parts = Vec::new();
     let mut rows = 0u64;
+    let mut items_read = 0u64;
     let mut progress_at = 0u64;
     let mut after: Option<String> = None;
     loop {
@@ -196,6 +197,7 @@ async fn write_rows(
             writer.write(row);
         }
         rows += page.rows.len() as u64;
+        items_read += u64::try_from(page.items_read).unwrap_or(0);
         if writer.buffered() >= deps.settings.part_size {
             upload_part(deps, key, upload_id, &mut parts, writer.take()).await?;
         }
@@ -221,7 +223,7 @@ async fn write_rows(
         .send()
         .await
         .map_err(s3_error)?;
-    Ok(rows)
+    Ok((rows, items_read))
 }
 
 async fn upload_part(

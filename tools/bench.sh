@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# make bench: builds native release binaries (the bench-native profile), starts a private
+# emulator, and runs tools/bench, which prints the table of figures and targets and writes it to
+# target/bench/results.md. Cold start also reads the arm64 binaries of `make build` for their size.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source tools/lib.sh
+
+cargo build --locked --profile bench-native \
+    -p bench -p at-risk-query -p export-request -p export-builder -p sync-trigger -p event-ingest
+# The row writer under criterion (statistics in target/criterion/); the table below has its own
+# one-core figure from the same writer.
+cargo bench --locked -p export-builder --bench csv_rows -- --noplot 2>&1 | grep -E "^csv_rows|thrpt|time:" || true
+
+port="$(free_port)"
+mkdir -p target/bench
+start_emulator "$port" target/bench/emulator.log
+trap stop_emulator EXIT
+aws_env_for "$port"
+target/bench-native/bench

@@ -1,0 +1,574 @@
+//! `make bench`: the figures that decide whether the system is built for its scale, each beside
+//! its target, from one run on the local emulator and simulator. Ratios and counts decide, not
+//! wall-clock times: the machine is shared and the emulator is slow.
+//!
+//! `bench` runs every measure; `bench export <table> <bucket> <scope-agent> <mode>` is the child
+//! process one export measure runs in, so that its peak memory is its own.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use chrono::{TimeZone, Utc};
+use devkit::marketplace_sim::{Faults, Simulator};
+use devkit::resources::{self, LocalResources};
+use devkit::template::Template;
+use shared::domain::{AgencyId, AgentId, Email, Evidence, EvidenceId, Fact, FederalExchangeId, Name, Npn, PlanYear};
+use shared::store::Store;
+use shared::store::applications::ApplicationKey;
+use shared::store::directory::{AgencyUpsert, AgentUpsert};
+use shared::store::items::{Owner, Role, RowFacts, to_item};
+use shared::store::keys::Scope;
+use shared::store::risk_lists::ArchivedFilter;
+use sync_trigger::marketplace::{Aor, MarketplaceApplication, MarketplaceClient, MarketplacePolicy, RetryPolicy};
+
+type Failure = Box<dyn std::error::Error>;
+
+const YEAR: u16 = 2026;
+
+fn year() -> PlanYear {
+    PlanYear::parse(YEAR).expect("a plan year")
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Failure> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("export") {
+        return export_child(&args[1..]).await;
+    }
+    let sdk = shared::aws::sdk_config().await;
+    let mut report = Report::default();
+    let started = Instant::now();
+
+    let resources = resources::create(&sdk, &Template::load()?, "bench-", &[]).await?;
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), resources.table.clone());
+    csv_encoding(&mut report);
+    api_reads(&store, &mut report).await?;
+    export_builder_runs(&resources, &mut report).await?;
+    scan_rate(&store, &mut report).await?;
+    cold_start(&resources, &mut report).await?;
+
+    let table = report.render(started.elapsed());
+    println!("{table}");
+    std::fs::create_dir_all("target/bench")?;
+    std::fs::write("target/bench/results.md", &table)?;
+    println!("(written to target/bench/results.md)");
+    Ok(())
+}
+
+#[derive(Default)]
+struct Report {
+    rows: Vec<(String, String, String, bool)>,
+}
+
+impl Report {
+    fn add(&mut self, what: impl Into<String>, figure: impl Into<String>, target: impl Into<String>, met: bool) {
+        self.rows.push((what.into(), figure.into(), target.into(), met));
+    }
+
+    fn render(&self, took: Duration) -> String {
+        let mut out = String::new();
+        let machine = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|c| {
+                c.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+            })
+            .unwrap_or_default();
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let _ = writeln!(
+            out,
+            "Benchmarks, {} on {cores} cores ({machine}), in {:.0} s",
+            Utc::now().format("%Y-%m-%d"),
+            took.as_secs_f64()
+        );
+        let _ = writeln!(out);
+        let _ = writeln!(out, "| measure | figure | target | met |");
+        let _ = writeln!(out, "| --- | --- | --- | --- |");
+        for (what, figure, target, met) in &self.rows {
+            let _ = writeln!(out, "| {what} | {figure} | {target} | {} |", if *met { "yes" } else { "**no**" });
+        }
+        out
+    }
+}
+
+// ---- 3. CSV encoding in process ----------------------------------------------------------------
+
+/// The row writer alone, on one core: a million agency rows (the wider layout).
+fn csv_encoding(report: &mut Report) {
+    let owner = Owner { agent_id: AgentId::parse("csv").expect("id"), agent: None, agency: None };
+    let base = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("time");
+    let rows: Vec<_> = (0..1_000u32)
+        .map(|i| {
+            let facts = RowFacts {
+                federal_exchange_id: FederalExchangeId::parse(format!("{i:010}")).expect("id"),
+                plan_year: year(),
+                agent_id: owner.agent_id.clone(),
+                client_name: Name::parse("Zoë O'Brien, Jr.").expect("name"),
+                last_synced_at: None,
+                at_risk_since: base,
+                flagged_at: base,
+                reason: shared::domain::Reason::PlatformSubmission,
+                other_npn: None,
+                archived: i % 3 == 0,
+            };
+            let mut row = facts.row(Scope::Agent(owner.agent_id.clone()), &owner);
+            row.agency_name = Some(Name::parse("Smith, \"Best\" Health").expect("name"));
+            row.agent_name = Some(Name::parse("=Erin Ó Briain").expect("name"));
+            row.agent_email = Some(Email::parse("erin@example.com").expect("email"));
+            row
+        })
+        .collect();
+    let mut writer =
+        export_builder::csv_rows::RowWriter::new(export_builder::csv_rows::Layout::Agency, "https://app.example.com");
+    let started = Instant::now();
+    let mut bytes = 0usize;
+    for _ in 0..1_000 {
+        for row in &rows {
+            writer.write(row);
+        }
+        bytes += writer.take().len();
+    }
+    let per_second = 1_000_000.0 / started.elapsed().as_secs_f64();
+    report.add(
+        "CSV row writer, agency layout, one core",
+        format!("{:.2} million rows/s ({:.0} MB written)", per_second / 1e6, bytes as f64 / 1e6),
+        "≥ 1,000,000 rows/s",
+        per_second >= 1_000_000.0,
+    );
+}
+
+// ---- 1. API reads ----------------------------------------------------------------------------
+
+/// A tree of 300 agencies (top, 19 children, 280 grandchildren), an agent at the bottom with a
+/// book of 20,000 entries of which 2,000 are at risk.
+async fn api_reads(store: &Store, report: &mut Report) -> Result<(), Failure> {
+    let as_of = Utc::now();
+    let agency = |id: String, parent: Option<String>| AgencyUpsert {
+        agency_id: AgencyId::parse(id.clone()).expect("id"),
+        name: Name::parse(format!("Agency {id}")).expect("name"),
+        parent_agency_id: parent.map(|p| AgencyId::parse(p).expect("id")),
+        agent_exports_enabled: true,
+    };
+    store.upsert_agency(&agency("top".into(), None), as_of).await?;
+    let mut leaves = Vec::new();
+    for child in 0..19 {
+        store.upsert_agency(&agency(format!("a{child}"), Some("top".into())), as_of).await?;
+        for grandchild in 0..15 {
+            if leaves.len() == 280 {
+                break;
+            }
+            let id = format!("a{child}-{grandchild}");
+            store.upsert_agency(&agency(id.clone(), Some(format!("a{child}"))), as_of).await?;
+            leaves.push(id);
+        }
+    }
+    let person = |id: &str, agency: &str, npn: &str| AgentUpsert {
+        agent_id: AgentId::parse(id).expect("id"),
+        agency_id: AgencyId::parse(agency).expect("id"),
+        name: Name::parse(format!("Agent {id}")).expect("name"),
+        email: Email::parse(format!("{id}@example.com")).expect("email"),
+        npn: Npn::parse(npn).expect("npn"),
+        role: Role::Agent,
+    };
+    store.upsert_agent(&person("owner", &leaves[0], "111"), as_of).await?;
+    store.upsert_agent(&person("rival", &leaves[1], "222"), as_of).await?;
+
+    let at = |minute: i64| {
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("time") + chrono::Duration::minutes(minute)
+    };
+    let submission = |id: String, minute: i64, by: &str, npn: &str| Evidence {
+        id: EvidenceId::parse(id).expect("id"),
+        at: at(minute),
+        fact: Fact::Submitted {
+            agent_id: AgentId::parse(by).expect("id"),
+            npn: Npn::parse(npn).expect("npn"),
+            client_name: Name::parse("Client").expect("name"),
+        },
+    };
+    let applications: Vec<(ApplicationKey, Vec<Evidence>)> = (0..20_000)
+        .map(|i| {
+            let id = format!("{i:08}");
+            let mut evidence = vec![submission(format!("own-{i}"), i, "owner", "111")];
+            if i % 10 == 0 {
+                evidence.push(submission(format!("swap-{i}"), 100_000 + i, "rival", "222"));
+            }
+            (ApplicationKey { id: FederalExchangeId::parse(id).expect("id"), year: year() }, evidence)
+        })
+        .collect();
+    let owners = store.owners(BTreeSet::from([AgentId::parse("owner")?, AgentId::parse("rival")?])).await?;
+    for chunk in applications.chunks(2_000) {
+        store.import(chunk, &owners, Utc::now()).await?;
+    }
+
+    for (what, scope) in [
+        ("agent's list page (50 of 2,000 at risk in a book of 20,000)", Scope::Agent(AgentId::parse("owner")?)),
+        ("agency view page, top of a 300-agency tree", Scope::Agency(AgencyId::parse("top")?)),
+    ] {
+        let mut read = 0i64;
+        let mut returned = 0i64;
+        let mut after: Option<String> = None;
+        for _ in 0..10 {
+            let page = store.risk_page(&scope, year(), ArchivedFilter::Exclude, 50, after.as_deref()).await?;
+            read += i64::from(page.items_read);
+            returned += page.rows.len() as i64;
+            after = page.next;
+        }
+        let ratio = read as f64 / returned as f64;
+        report.add(
+            format!("items read per item returned: {what}, 10 pages"),
+            format!("{ratio:.3} ({read}/{returned})"),
+            "≤ 1.05",
+            ratio <= 1.05,
+        );
+    }
+
+    // The summary: one GetItem, and a count that reads only what was flagged since the visit.
+    let owner = AgentId::parse("owner")?;
+    let visit = store.record_visit(&owner, year(), Utc::now()).await?;
+    let new_entries = 20;
+    let fresh: Vec<(ApplicationKey, Vec<Evidence>)> = (0..new_entries)
+        .map(|i| {
+            let id = format!("9{i:07}");
+            let evidence = vec![
+                submission(format!("own-n{i}"), 0, "owner", "111"),
+                submission(format!("swap-n{i}"), 200_000, "rival", "222"),
+            ];
+            (ApplicationKey { id: FederalExchangeId::parse(id).expect("id"), year: year() }, evidence)
+        })
+        .collect();
+    store.import(&fresh, &owners, Utc::now()).await?;
+    let counted = store.count_flagged_after(&owner, year(), Some(visit)).await?;
+    let summary_reads = counted + 1;
+    let total = store.agent_stats(&owner, year()).await?.at_risk_total;
+    report.add(
+        "summary: items read for new-since-visit and total",
+        format!("{summary_reads} (the {counted} new + 1) for a total of {total}"),
+        "no read of the whole list",
+        counted == new_entries && summary_reads < total,
+    );
+
+    // What a naive scan-and-filter would read for the same first page.
+    let mut scanned = 0i64;
+    let mut start = None;
+    loop {
+        let out = store
+            .client()
+            .scan()
+            .table_name(store.table())
+            .filter_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S("RISK#AGENT#owner".into()))
+            .set_exclusive_start_key(start)
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .send()
+            .await?;
+        scanned += i64::from(out.scanned_count);
+        start = out.last_evaluated_key;
+        if start.is_none() {
+            break;
+        }
+    }
+    report.add(
+        "naive scan-and-filter for one page of the agent's list: items read",
+        format!("{scanned} for 50 (ratio {:.0})", scanned as f64 / 50.0),
+        "(for comparison)",
+        true,
+    );
+    Ok(())
+}
+
+// ---- 2. the export builder -------------------------------------------------------------------
+
+async fn export_builder_runs(resources: &LocalResources, report: &mut Report) -> Result<(), Failure> {
+    let sdk = shared::aws::sdk_config().await;
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), resources.table.clone());
+    for rows in [10_000u32, 100_000] {
+        let agent = format!("export-{rows}");
+        write_risk_rows(&store, &agent, rows).await?;
+        for mode in ["builder", "naive"] {
+            let exe = std::env::current_exe()?;
+            let output = tokio::process::Command::new(exe)
+                .args(["export", &resources.table, &resources.exports_bucket, &agent, mode])
+                .output()
+                .await?;
+            let text = String::from_utf8_lossy(&output.stdout);
+            let figures: Vec<f64> = text.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+            let [rows_per_second, peak_mib, items_per_row] = figures[..] else {
+                return Err(
+                    format!("the {mode} run printed {text:?}, {}", String::from_utf8_lossy(&output.stderr)).into()
+                );
+            };
+            let name = if mode == "builder" { "export builder" } else { "naive export (scan, filter, sort in memory)" };
+            let target_met = mode == "naive" || (peak_mib <= 64.0 && items_per_row <= 1.05);
+            report.add(
+                format!("{name}, {rows} rows: rows/s, peak memory, items read per row"),
+                format!("{rows_per_second:.0} rows/s, {peak_mib:.1} MiB, {items_per_row:.3}"),
+                if mode == "builder" {
+                    "≤ 64 MiB at 100,000 rows, flat in rows; ≤ 1.05 items/row"
+                } else {
+                    "(for comparison)"
+                },
+                target_met,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `rows` at-risk rows in one agent's list, written straight to the table: the builder reads only
+/// those, and loading whole applications for 100,000 of them would take the emulator minutes.
+async fn write_risk_rows(store: &Store, agent: &str, rows: u32) -> Result<(), Failure> {
+    let owner = Owner { agent_id: AgentId::parse(agent)?, agent: None, agency: None };
+    let base = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("time");
+    let mut requests = Vec::with_capacity(rows as usize);
+    for i in 0..rows {
+        let facts = RowFacts {
+            federal_exchange_id: FederalExchangeId::parse(format!("{i:010}"))?,
+            plan_year: year(),
+            agent_id: owner.agent_id.clone(),
+            client_name: Name::parse("Client Name")?,
+            last_synced_at: None,
+            at_risk_since: base + chrono::Duration::seconds(i64::from(i)),
+            flagged_at: base,
+            reason: shared::domain::Reason::PlatformSubmission,
+            other_npn: None,
+            archived: i % 7 == 0,
+        };
+        let row = facts.row(Scope::Agent(owner.agent_id.clone()), &owner);
+        requests.push(
+            WriteRequest::builder().put_request(PutRequest::builder().set_item(Some(to_item(&row)?)).build()?).build(),
+        );
+    }
+    for chunk in requests.chunks(25) {
+        let mut pending = chunk.to_vec();
+        while !pending.is_empty() {
+            let out = store.client().batch_write_item().request_items(store.table(), pending).send().await?;
+            pending = out.unprocessed_items.and_then(|mut u| u.remove(store.table())).unwrap_or_default();
+        }
+    }
+    Ok(())
+}
+
+/// The child process of one export measure: prints rows/s, peak resident MiB, items read per row.
+async fn export_child(args: &[String]) -> Result<(), Failure> {
+    let [table, bucket, agent, mode] = args else {
+        return Err("usage: bench export <table> <bucket> <agent> <mode>".into());
+    };
+    let sdk = shared::aws::sdk_config().await;
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), table.clone());
+    let started = Instant::now();
+    let (rows, items_read) = if mode == "builder" {
+        // The builder itself, on an export job made for the run.
+        let email = Email::parse(format!("{agent}@example.com"))?;
+        let job = shared::store::exports::ExportJob::new(
+            format!("bench-{}", uuid::Uuid::new_v4().simple()),
+            agent.clone(),
+            AgentId::parse(agent.as_str())?,
+            email,
+            shared::store::exports::ExportScope::Agent { agent_id: AgentId::parse(agent.as_str())? },
+            YEAR,
+            Utc::now(),
+        );
+        store.create_export(&job, None).await?;
+        let deps = export_builder::build::Deps {
+            store: store.clone(),
+            s3: shared::aws::s3_client(&sdk),
+            ses: aws_sdk_sesv2::Client::new(&sdk),
+            sqs: aws_sdk_sqs::Client::new(&sdk),
+            settings: export_builder::build::Settings {
+                bucket: bucket.clone(),
+                dead_letter_queue_url: String::new(),
+                sender: "reports@aor-at-risk.example.com".into(),
+                api_base_url: "https://api.example.com".into(),
+                client_details_base_url: "https://app.example.com".into(),
+                retention_days: 7,
+                lease: Duration::from_secs(900),
+                part_size: export_builder::build::MIN_PART_SIZE,
+                page_size: 200,
+                max_receives: 3,
+            },
+        };
+        match export_builder::build::build(&deps, &job.export_id).await? {
+            export_builder::build::Outcome::Built { rows, items_read } => (rows, items_read as i64),
+            other => return Err(format!("the build ended {other:?}").into()),
+        }
+    } else {
+        // The naive way: scan everything, keep this agent's rows, sort them, write the file.
+        let mut found = Vec::new();
+        let (mut read, mut start) = (0i64, None);
+        loop {
+            let out = store.client().scan().table_name(table).set_exclusive_start_key(start).send().await?;
+            read += i64::from(out.scanned_count);
+            for item in out.items.unwrap_or_default() {
+                if item.get("pk").and_then(|v| v.as_s().ok()).is_some_and(|pk| pk == &format!("RISK#AGENT#{agent}")) {
+                    found.push(shared::store::items::from_item::<shared::store::items::RiskRow>(item)?);
+                }
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        found.sort_by(|a, b| b.sk.cmp(&a.sk));
+        let mut writer = export_builder::csv_rows::RowWriter::new(
+            export_builder::csv_rows::Layout::Agent,
+            "https://app.example.com",
+        );
+        for row in &found {
+            writer.write(row);
+        }
+        let file = writer.take();
+        shared::aws::s3_client(&sdk)
+            .put_object()
+            .bucket(bucket)
+            .key(format!("bench/{agent}-naive.csv"))
+            .body(file.into())
+            .send()
+            .await?;
+        (found.len() as u64, read)
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    println!("{:.1} {:.2} {:.4}", rows as f64 / seconds, peak_resident_mib(), items_read as f64 / rows.max(1) as f64);
+    Ok(())
+}
+
+fn peak_resident_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+// ---- 5. the scheduled scan's rate ------------------------------------------------------------
+
+async fn scan_rate(store: &Store, report: &mut Report) -> Result<(), Failure> {
+    const RATE: f64 = 20.0;
+    let simulator = Simulator::new(Vec::<MarketplaceApplication>::new());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    simulator.spawn(listener);
+    let http = reqwest_client();
+    http.put(format!("{url}/control"))
+        .json(&Faults { latency_ms: 50, hang_ms: 10_000, ..Faults::default() })
+        .send()
+        .await?;
+    let owners = store.owners(BTreeSet::from([AgentId::parse("scanner")?])).await?;
+    let applications: Vec<(ApplicationKey, Vec<Evidence>)> = (0..400)
+        .map(|i| {
+            let id = FederalExchangeId::parse(format!("7{i:07}")).expect("id");
+            let evidence = Evidence {
+                id: EvidenceId::parse(format!("scan-{i}")).expect("id"),
+                at: Utc::now(),
+                fact: Fact::Submitted {
+                    agent_id: AgentId::parse("scanner").expect("id"),
+                    npn: Npn::parse("555").expect("npn"),
+                    client_name: Name::parse("Client").expect("name"),
+                },
+            };
+            (ApplicationKey { id, year: PlanYear::parse(2030).expect("year") }, vec![evidence])
+        })
+        .collect();
+    store.import(&applications, &owners, Utc::now()).await?;
+    for (key, _) in &applications {
+        let answer = MarketplaceApplication {
+            federal_exchange_id: key.id.to_string(),
+            plan_year: 2030,
+            policies: vec![MarketplacePolicy {
+                policy_id: "P".into(),
+                issuer_name: "I".into(),
+                status: shared::domain::PolicyStatus::Effectuated,
+                aor: Some(Aor { npn: "555".into(), name: "S".into() }),
+            }],
+        };
+        http.put(format!("{url}/v1/applications/{}?plan_year=2030", key.id)).json(&answer).send().await?;
+    }
+    let limiter = std::sync::Arc::new(sync_trigger::rate_limit::RateLimiter::per_second(RATE));
+    let marketplace = MarketplaceClient::new(&url, "bench", limiter, RetryPolicy::default());
+    let settings = sync_trigger::scan::ScanSettings {
+        year: PlanYear::parse(2030)?,
+        stale_after: chrono::Duration::hours(1),
+        concurrency: 8,
+        page_size: 100,
+    };
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(12);
+    let result = sync_trigger::scan::scan(store, &marketplace, &settings, Utc::now(), deadline).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let served: Vec<devkit::marketplace_sim::Served> =
+        http.get(format!("{url}/control/requests")).send().await?.json().await?;
+    let times: Vec<u64> = served.iter().map(|s| s.at_ms).collect();
+    let busiest =
+        (0..times.len()).map(|i| times[i..].iter().take_while(|t| **t < times[i] + 1000).count()).max().unwrap_or(0);
+    let fraction = f64::from(result.synced) / seconds / RATE;
+    report.add(
+        "scheduled scan at 50 ms marketplace latency: syncs/s as a share of the rate limit (20/s)",
+        format!("{:.2} ({} syncs in {seconds:.1} s)", fraction, result.synced),
+        "≥ 0.9",
+        fraction >= 0.9,
+    );
+    report.add("scheduled scan: most requests in any one second", format!("{busiest}"), "≤ 20", busiest as f64 <= RATE);
+    Ok(())
+}
+
+fn reqwest_client() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+// ---- 4. cold start ---------------------------------------------------------------------------
+
+/// Each function's stripped arm64 binary (from `make build`), and the time from process start
+/// to its first request for work from a local stand-in for the Lambda Runtime API (a native
+/// release build of the same function), median of 20 starts.
+async fn cold_start(resources: &LocalResources, report: &mut Report) -> Result<(), Failure> {
+    let native = std::path::Path::new("target/bench-native");
+    for binary in ["at-risk-query", "export-request", "export-builder", "sync-trigger", "sync-scan", "event-ingest"] {
+        let arm64 = format!("target/lambda/{binary}/bootstrap");
+        let size = std::fs::metadata(&arm64).map(|m| m.len() as f64 / 1_048_576.0).ok();
+        let mut starts = Vec::new();
+        for _ in 0..20 {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+            let address = listener.local_addr()?;
+            let started = Instant::now();
+            let mut child = std::process::Command::new(native.join(binary))
+                .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
+                .env("AWS_LAMBDA_FUNCTION_NAME", binary)
+                .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+                .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+                .env("TABLE_NAME", &resources.table)
+                .env("EXPORTS_BUCKET", &resources.exports_bucket)
+                .env("EXPORTS_QUEUE_URL", &resources.exports_queue_url)
+                .env("EXPORTS_DLQ_URL", &resources.exports_dead_letter_queue_url)
+                .env("INGEST_DLQ_URL", &resources.ingest_dead_letter_queue_url)
+                .env("SENDER_EMAIL", &resources.sender_email)
+                .env("API_BASE_URL", "https://api.example.com")
+                .env("CLIENT_DETAILS_BASE_URL", "https://app.example.com")
+                .env("MARKETPLACE_BASE_URL", "http://127.0.0.1:9")
+                .env("MARKETPLACE_API_KEY", "bench")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()?;
+            listener.set_nonblocking(false)?;
+            let accepted = tokio::task::spawn_blocking(move || listener.accept().map(|_| started.elapsed())).await?;
+            let _ = child.kill();
+            let _ = child.wait();
+            starts.push(accepted?);
+        }
+        starts.sort();
+        let median = starts[starts.len() / 2].as_secs_f64() * 1000.0;
+        let size_text = size.map_or("not built (run make build)".to_owned(), |mb| format!("{mb:.1} MB"));
+        report.add(
+            format!("cold start of {binary}: arm64 binary size; init to first request for work (median of 20)"),
+            format!("{size_text}; {median:.1} ms"),
+            "≤ 10 MB; ≤ 30 ms",
+            size.is_some_and(|mb| mb <= 10.0) && median <= 30.0,
+        );
+    }
+    Ok(())
+}
