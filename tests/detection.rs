@@ -190,32 +190,14 @@ async fn a_poison_message_lands_in_the_dead_letter_queue_and_its_neighbours_stil
     assert_eq!(entries(&system, "0202").await.len(), 1, "the good neighbour after applied");
     assert!(entries(&system, "0201").await.is_empty(), "nothing of the bad one was applied");
 
-    let dead = system
-        .sqs
-        .receive_message()
-        .queue_url(&system.world.resources.ingest_dead_letter_queue_url)
-        .max_number_of_messages(10)
-        .message_attribute_names("All")
-        .send()
-        .await
-        .unwrap()
-        .messages
-        .unwrap_or_default();
+    let dead = system.waiting(&system.world.resources.ingest_dead_letter_queue_url).await;
     let mut reasons: Vec<String> = dead
         .iter()
         .map(|m| m.message_attributes.as_ref().unwrap()["refused_because"].string_value.clone().unwrap())
         .collect();
     reasons.sort();
     assert_eq!(reasons, vec!["npn must contain digits only", "the body is not JSON (Syntax error)"]);
-    let left = system
-        .sqs
-        .receive_message()
-        .queue_url(&system.world.resources.ingest_queue_url)
-        .send()
-        .await
-        .unwrap()
-        .messages
-        .unwrap_or_default();
+    let left = system.waiting(&system.world.resources.ingest_queue_url).await;
     assert!(left.is_empty(), "nothing is left behind on the ingest queue");
 }
 
@@ -226,15 +208,7 @@ async fn an_agency_cycle_sent_by_the_platform_is_refused_into_the_dead_letter_qu
     publish_all(&system, &[agency_event("top", Some("north-east"))]).await;
     let top = system.store().agency(&agency_id("top")).await.unwrap().unwrap();
     assert_eq!(top.parent_agency_id, None);
-    let dead = system
-        .sqs
-        .receive_message()
-        .queue_url(&system.world.resources.ingest_dead_letter_queue_url)
-        .send()
-        .await
-        .unwrap()
-        .messages
-        .unwrap_or_default();
+    let dead = system.waiting(&system.world.resources.ingest_dead_letter_queue_url).await;
     assert_eq!(dead.len(), 1);
 }
 

@@ -283,15 +283,7 @@ async fn a_poison_message_ends_failed_emailed_and_in_the_dead_letter_queue() {
     let inbox = system.inbox(&format!("admin-north.{}@example.com", system.world.tag)).await;
     assert_eq!(inbox.len(), 1);
     assert!(inbox[0].body.contains("the agency of this export no longer exists"));
-    let dead = system
-        .sqs
-        .receive_message()
-        .queue_url(&system.world.resources.exports_dead_letter_queue_url)
-        .send()
-        .await
-        .unwrap()
-        .messages
-        .unwrap_or_default();
+    let dead = system.waiting(&system.world.resources.exports_dead_letter_queue_url).await;
     assert_eq!(dead.len(), 1);
     assert!(dead[0].body.as_deref().unwrap().contains(&export));
 }

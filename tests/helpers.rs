@@ -261,6 +261,20 @@ impl System {
         {}
     }
 
+    /// The messages waiting on a queue (up to 10), with their attributes; received, not deleted.
+    pub async fn waiting(&self, queue_url: &str) -> Vec<aws_sdk_sqs::types::Message> {
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .unwrap();
+        out.messages.unwrap_or_default()
+    }
+
     /// Lets the export builder take everything waiting on the exports queue.
     pub async fn drain_exports(&self) {
         while self

@@ -139,66 +139,37 @@ impl Store {
     /// The log, entries and version of an application: one query over one item collection,
     /// which never reads the history.
     pub async fn application(&self, app: &ApplicationKey) -> Result<StoredApplication, StoreError> {
+        let query = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_names("#sk", keys::SK)
+            .expression_attribute_values(":pk", s(keys::application_pk(app.year, &app.id)))
+            .expression_attribute_values(":from", s(keys::ENTRY_PREFIX))
+            .expression_attribute_values(":to", s(keys::META_SK))
+            .consistent_read(true);
         let mut stored = StoredApplication::default();
-        let mut start = None;
-        loop {
-            let out = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
-                .expression_attribute_names("#pk", keys::PK)
-                .expression_attribute_names("#sk", keys::SK)
-                .expression_attribute_values(":pk", s(keys::application_pk(app.year, &app.id)))
-                .expression_attribute_values(":from", s(keys::ENTRY_PREFIX))
-                .expression_attribute_values(":to", s(keys::META_SK))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await?;
-            for item in out.items.unwrap_or_default() {
-                let sk = item.get(keys::SK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                if sk.starts_with(keys::ENTRY_PREFIX) {
-                    let entry: EntryItem = from_item(item)?;
-                    stored.entries.insert(entry.entry.agent_id.clone(), entry.entry);
-                } else if sk.starts_with(keys::EVIDENCE_PREFIX) {
-                    stored.log.push(from_item::<EvidenceItem>(item)?.evidence);
-                } else if sk == keys::META_SK {
-                    stored.version = from_item::<MetaItem>(item)?.version;
-                }
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(stored);
+        for item in self.query_all(query).await? {
+            let sk = item.get(keys::SK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            if sk.starts_with(keys::ENTRY_PREFIX) {
+                let entry: EntryItem = from_item(item)?;
+                stored.entries.insert(entry.entry.agent_id.clone(), entry.entry);
+            } else if sk.starts_with(keys::EVIDENCE_PREFIX) {
+                stored.log.push(from_item::<EvidenceItem>(item)?.evidence);
+            } else if sk == keys::META_SK {
+                stored.version = from_item::<MetaItem>(item)?.version;
             }
         }
+        Ok(stored)
     }
 
     /// What happened to one agent's entry of an application, oldest first.
     pub async fn history(&self, app: &ApplicationKey, agent: &AgentId) -> Result<Vec<HistoryRecord>, StoreError> {
-        let mut records = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", keys::PK)
-                .expression_attribute_names("#sk", keys::SK)
-                .expression_attribute_values(":pk", s(keys::application_pk(app.year, &app.id)))
-                .expression_attribute_values(":prefix", s(format!("{}{agent}#", keys::TRAIL_PREFIX)))
-                .set_exclusive_start_key(start)
-                .send()
-                .await?;
-            for item in out.items.unwrap_or_default() {
-                records.push(from_item::<TrailItem>(item)?.record);
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(records);
-            }
-        }
+        let prefix = format!("{}{agent}#", keys::TRAIL_PREFIX);
+        let items = self.query_prefix(keys::application_pk(app.year, &app.id), &prefix).await?;
+        items.into_iter().map(|item| from_item::<TrailItem>(item).map(|trail| trail.record)).collect()
     }
 
     /// The directory's view of each agent: their agent item and agency, where known.

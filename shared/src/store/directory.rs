@@ -300,30 +300,6 @@ impl Store {
         Ok(out.item)
     }
 
-    async fn query_prefix(&self, pk: String, prefix: &str) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", keys::PK)
-                .expression_attribute_names("#sk", keys::SK)
-                .expression_attribute_values(":pk", s(pk.clone()))
-                .expression_attribute_values(":prefix", s(prefix))
-                .set_exclusive_start_key(start)
-                .send()
-                .await?;
-            items.extend(out.items.unwrap_or_default());
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(items);
-            }
-        }
-    }
-
     /// Writes an item only over the version that was read (or where none exists).
     async fn put_versioned(&self, item: Item, read_version: Option<u64>) -> Result<(), StoreError> {
         let put = self.client().put_item().table_name(self.table()).set_item(Some(item));

@@ -101,6 +101,38 @@ impl Store {
         }
     }
 
+    /// Every item a query finds, page after page. For item collections known to be small (an
+    /// application's entries, an agency's children): lists people page through use `risk_page`.
+    pub(crate) async fn query_all(
+        &self,
+        query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> Result<Vec<items::Item>, StoreError> {
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let out = query.clone().set_exclusive_start_key(start).send().await?;
+            found.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(found);
+            }
+        }
+    }
+
+    /// Every item of one partition whose sort key begins with `prefix`.
+    pub(crate) async fn query_prefix(&self, pk: String, prefix: &str) -> Result<Vec<items::Item>, StoreError> {
+        let query = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_names("#sk", keys::SK)
+            .expression_attribute_values(":pk", applications::s(pk))
+            .expression_attribute_values(":prefix", applications::s(prefix));
+        self.query_all(query).await
+    }
+
     /// Writes items in batches of 25 (puts and deletes that need no condition), retrying what
     /// DynamoDB leaves unprocessed.
     pub(crate) async fn write_batch(
