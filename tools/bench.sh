@@ -8,9 +8,8 @@ source tools/lib.sh
 
 cargo build --locked --profile bench-native \
     -p bench -p at-risk-query -p export-request -p export-builder -p sync-trigger -p event-ingest
-# The row writer under criterion (statistics in target/criterion/); the table below has its own
-# one-core figure from the same writer.
-cargo bench --locked -p export-builder --bench csv_rows -- --noplot 2>&1 | grep -E "^csv_rows|thrpt|time:" || true
+# (The row writer also has a criterion bench with full statistics:
+#  cargo bench -p export-builder --bench csv_rows. The table below measures the same writer.)
 
 port="$(free_port)"
 mkdir -p target/bench
