@@ -1,5 +1,7 @@
 //! A rate limiter that spaces requests evenly: each caller gets the next free slot, one interval
 //! after the previous one. No bursts, so no window of one second ever holds more than the rate.
+//! The interval carries a 3% margin: requests sent exactly 1/rate apart arrive with network
+//! jitter, and the partner counts arrivals.
 
 use std::time::Duration;
 
@@ -15,7 +17,7 @@ pub struct RateLimiter {
 impl RateLimiter {
     pub fn per_second(rate: f64) -> Self {
         let rate = if rate.is_finite() && rate > 0.0 { rate } else { 1.0 };
-        Self { interval: Duration::from_secs_f64(1.0 / rate), next_slot: Mutex::new(None) }
+        Self { interval: Duration::from_secs_f64(1.03 / rate), next_slot: Mutex::new(None) }
     }
 
     /// Waits for this caller's slot.

@@ -52,12 +52,14 @@ pub async fn scan(
     let mut at = store.scan_checkpoint(settings.year).await?;
     let mut report = ScanReport::default();
     let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+    // Syncs in flight across pages: the next page is read while the last one's syncs run, so the
+    // rate limiter, not the page boundaries, sets the pace.
+    let mut running = tokio::task::JoinSet::new();
 
     loop {
         if Instant::now() >= deadline {
             report.out_of_time = true;
-            store.save_scan_checkpoint(settings.year, &at).await?;
-            return Ok(report);
+            break;
         }
         let page =
             store.due_for_sync(settings.year, at.shard, cutoff, at.position.as_deref(), settings.page_size).await?;
@@ -65,39 +67,50 @@ pub async fn scan(
             let next = at.shard + 1;
             at = ScanCheckpoint { shard: next % SYNC_DUE_SHARDS, position: None };
             if next == SYNC_DUE_SHARDS {
-                store.save_scan_checkpoint(settings.year, &at).await?;
-                return Ok(report);
+                break;
             }
             continue;
         }
-        let mut running = tokio::task::JoinSet::new();
         for due in page {
             if Instant::now() >= deadline {
                 break;
             }
             let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
             let (store, marketplace) = (store.clone(), marketplace.clone());
+            // The position is the last application taken up; one whose sync fails or is cut
+            // short stays due, and the next pass takes it up again.
             at.position = Some(due.position.clone());
             running.spawn(async move {
                 let result = sync_application(&store, &marketplace, &due.application, Utc::now()).await;
                 drop(permit);
                 (due, result)
             });
-        }
-        while let Some(done) = running.join_next().await {
-            match done {
-                Ok((_, Ok(_))) => report.synced += 1,
-                Ok((due, Err(err))) => {
-                    report.failed += 1;
-                    log_failure(&due.application.id.to_string(), &err);
-                }
-                Err(join_error) => {
-                    report.failed += 1;
-                    tracing::error!(error = %join_error, "a sync task died");
-                }
+            while let Some(done) = running.try_join_next() {
+                record(done, &mut report);
             }
         }
         store.save_scan_checkpoint(settings.year, &at).await?;
+    }
+    while let Some(done) = running.join_next().await {
+        record(done, &mut report);
+    }
+    store.save_scan_checkpoint(settings.year, &at).await?;
+    Ok(report)
+}
+
+type Finished = Result<(shared::store::sync_due::Due, Result<crate::marketplace::MarketplaceApplication, SyncError>), tokio::task::JoinError>;
+
+fn record(done: Finished, report: &mut ScanReport) {
+    match done {
+        Ok((_, Ok(_))) => report.synced += 1,
+        Ok((due, Err(err))) => {
+            report.failed += 1;
+            log_failure(&due.application.id.to_string(), &err);
+        }
+        Err(join_error) => {
+            report.failed += 1;
+            tracing::error!(error = %join_error, "a sync task died");
+        }
     }
 }
 
