@@ -98,7 +98,10 @@ pub async fn scan(
     Ok(report)
 }
 
-type Finished = Result<(shared::store::sync_due::Due, Result<crate::marketplace::MarketplaceApplication, SyncError>), tokio::task::JoinError>;
+type Finished = Result<
+    (shared::store::sync_due::Due, Result<crate::marketplace::MarketplaceApplication, SyncError>),
+    tokio::task::JoinError,
+>;
 
 fn record(done: Finished, report: &mut ScanReport) {
     match done {

@@ -15,7 +15,7 @@ use super::items::{
     AgencyChildItem, AgencyItem, AgencyMemberItem, AgentItem, Item, Owner, RiskRow, Role, RowFacts, from_item, to_item,
 };
 use super::keys::{self, Scope};
-use super::{Store, StoreError};
+use super::{Store, StoreError, condition_failed};
 use crate::domain::{AgencyId, AgentId, Email, Name, Npn};
 
 /// An agency as the platform describes it.
@@ -166,9 +166,7 @@ impl Store {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Err(StoreError::Conflict)
-            }
+            Err(err) if condition_failed(&err) => Err(StoreError::Conflict),
             Err(err) => Err(err.into()),
         }
     }
@@ -311,9 +309,7 @@ impl Store {
         };
         match put.send().await {
             Ok(_) => Ok(()),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Err(StoreError::Conflict)
-            }
+            Err(err) if condition_failed(&err) => Err(StoreError::Conflict),
             Err(err) => Err(err.into()),
         }
     }
@@ -335,7 +331,7 @@ impl Store {
         match result {
             Ok(_) => Ok(()),
             // A newer write carries the mark on and its own rewrite will clear it.
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(err) if condition_failed(&err) => Ok(()),
             Err(err) => Err(err.into()),
         }
     }

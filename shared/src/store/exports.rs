@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::applications::s;
 use super::items::{from_item, to_item};
-use super::{Store, StoreError, keys};
+use super::{Store, StoreError, condition_failed, keys};
 use crate::domain::{AgencyId, AgentId, Email};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -260,15 +260,13 @@ impl Store {
                 let attempt = job.attempt;
                 Ok(Claim::Claimed { job: Box::new(job), attempt })
             }
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Ok(match self.export(export_id).await? {
-                    None => Claim::Missing,
-                    Some(job) if matches!(job.status, ExportStatus::Succeeded | ExportStatus::Failed) => {
-                        Claim::Finished(Box::new(job))
-                    }
-                    Some(_) => Claim::Busy,
-                })
-            }
+            Err(err) if condition_failed(&err) => Ok(match self.export(export_id).await? {
+                None => Claim::Missing,
+                Some(job) if matches!(job.status, ExportStatus::Succeeded | ExportStatus::Failed) => {
+                    Claim::Finished(Box::new(job))
+                }
+                Some(_) => Claim::Busy,
+            }),
             Err(err) => Err(err.into()),
         }
     }
@@ -308,9 +306,7 @@ impl Store {
         }
         match request.update_expression(expression).send().await {
             Ok(_) => Ok(()),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Err(StoreError::Conflict)
-            }
+            Err(err) if condition_failed(&err) => Err(StoreError::Conflict),
             Err(err) => Err(err.into()),
         }
     }
@@ -330,7 +326,7 @@ impl Store {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(err) if condition_failed(&err) => Ok(false),
             Err(err) => Err(err.into()),
         }
     }

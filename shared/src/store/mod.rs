@@ -9,7 +9,7 @@ pub mod keys;
 pub mod risk_lists;
 pub mod sync_due;
 
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
@@ -55,6 +55,12 @@ impl From<aws_sdk_dynamodb::error::BuildError> for StoreError {
     fn from(err: aws_sdk_dynamodb::error::BuildError) -> Self {
         StoreError::Encode(err.to_string())
     }
+}
+
+/// Whether a write was refused only because its condition did not hold (someone wrote first, or
+/// the item is not in the state the write expects).
+pub(crate) fn condition_failed<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    err.as_service_error().and_then(ProvideErrorMetadata::code) == Some("ConditionalCheckFailedException")
 }
 
 /// The table and the client to reach it. Cheap to clone.

@@ -215,7 +215,14 @@ async fn api_reads(store: &Store, report: &mut Report) -> Result<(), Failure> {
     }
 
     for (what, scope) in [
-        (if quick() { "agent's list page (50 of 200 at risk in a book of 2,000)" } else { "agent's list page (50 of 2,000 at risk in a book of 20,000)" }, Scope::Agent(AgentId::parse("owner")?)),
+        (
+            if quick() {
+                "agent's list page (50 of 200 at risk in a book of 2,000)"
+            } else {
+                "agent's list page (50 of 2,000 at risk in a book of 20,000)"
+            },
+            Scope::Agent(AgentId::parse("owner")?),
+        ),
         ("agency view page, top of a 300-agency tree", Scope::Agency(AgencyId::parse("top")?)),
     ] {
         let mut read = 0i64;
