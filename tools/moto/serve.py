@@ -13,23 +13,30 @@ it can roll back. Two problems follow, both fixed here without changing what the
   transaction, so every condition can be checked before anything is written; once all pass,
   nothing needs rolling back, and the copy is skipped.
 
-And one more cost: moto answers every Query by sorting every item of the table and walking them
-all (400 ms per query at 20,000 items). A table query now reads only its partition; an index query
-still walks the table, unsorted, comparing one attribute per item.
+And one more cost: moto answers every Query and Scan by sorting the whole table (or partition) and
+walking it from the start, so a page cost time in proportion to the table, not the page (1.5 s a
+page in a partition of 100,000 items). The sorted reads below keep each partition sorted until a
+write touches it and find a page by bisection; they answer as moto does, item for item.
 """
 
 import argparse
 import copy
+import inspect
+import itertools
 import json
 import os
 import signal
 import sys
 import threading
+from bisect import bisect_left, bisect_right
 
 from werkzeug.serving import run_simple
 
 import moto.dynamodb.models as dynamodb_models
-from moto.dynamodb.models.table import Table
+from moto.dynamodb.exceptions import MockValidationException
+from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.table import RESULT_SIZE_LIMIT, Table
+from moto.dynamodb.responses import DynamoResult
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import MultipleTransactionsException, TransactionCanceledException
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
@@ -81,51 +88,290 @@ def _transact_checked_first(self, transact_items):
 
 dynamodb_models.DynamoDBBackend.transact_write_items = _transact_checked_first
 
+# ---- Reads in time proportional to the page, not the table ------------------------------------
+#
+# moto answers every Query and Scan by sorting every candidate item and then walking from the
+# first one to the ExclusiveStartKey, so paging through a partition of n items costs n per page.
+# Here each partition (of the table or of an index) is sorted once and kept until a write touches
+# it; a page is found by bisection. Whatever this does not cover falls through to moto's own code.
+
 _query = Table.query
-_all_items = Table.all_items
+_query_signature = inspect.signature(_query)
+_scan = Table.scan
+_put_item = Table.put_item
+_delete_item = Table.delete_item
+_update_item = dynamodb_models.DynamoDBBackend.update_item
+
+_RANGE_BOUNDS = {
+    "=": lambda keys, a: (bisect_left(keys, a, key=_first), bisect_right(keys, a, key=_first)),
+    "<": lambda keys, a: (0, bisect_left(keys, a, key=_first)),
+    "<=": lambda keys, a: (0, bisect_right(keys, a, key=_first)),
+    ">": lambda keys, a: (bisect_right(keys, a, key=_first), len(keys)),
+    ">=": lambda keys, a: (bisect_left(keys, a, key=_first), len(keys)),
+    "BETWEEN": lambda keys, a, b: (bisect_left(keys, a, key=_first), bisect_right(keys, b, key=_first)),
+    # Cutting every key to the prefix's length keeps them in order, so the matches are one run.
+    "BEGINS_WITH": lambda keys, a: (
+        bisect_left(keys, a, key=_first),
+        bisect_right(keys, a, key=lambda k: k[0][: len(a)]),
+    ),
+}
 
 
-def _query_one_partition(self, hash_key, *args, **kwargs):
-    index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
-    conditions = kwargs.get("hash_key_conditions") or []
-    if not index_name and hash_key is not None:
-        self._partition_hint = ("table", hash_key)
-    elif index_name and len(conditions) == 1:
-        self._partition_hint = ("index", conditions[0][0], conditions[0][1])
-    elif index_name and not conditions and hash_key is not None:
-        index = {i.name: i for i in self.all_indexes()}.get(index_name)
-        hashes = [k["AttributeName"] for k in (index.schema if index else []) if k["KeyType"] == "HASH"]
-        if len(hashes) == 1:
-            self._partition_hint = ("index", hashes[0], hash_key)
+def _first(key):
+    return key[0]
+
+
+def _value(attribute):
+    return None if attribute is None else attribute.cast_value
+
+
+def _simple_index(table, index_name):
+    """(hash attribute, range attribute or None) of an index with one of each at most."""
+    index = {i.name: i for i in table.all_indexes()}.get(index_name)
+    if index is None:
+        return None
+    hashes = [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"]
+    ranges = [k["AttributeName"] for k in index.schema if k["KeyType"] == "RANGE"]
+    if len(hashes) != 1 or len(ranges) > 1:
+        return None
+    return hashes[0], (ranges[0] if ranges else None)
+
+
+def _all_items_unsorted(table):
+    for partition in table.items.values():
+        if table.range_key_attr:
+            yield from partition.values()
+        else:
+            yield partition
+
+
+def _sorted_partition(table, index_name, hash_value):
+    cache = table.__dict__.setdefault("_sorted_partitions", {})
+    found = cache.get((index_name, hash_value))
+    if found is not None:
+        return found
+    if index_name is None:
+        partition = table.items.get(hash_value)
+        if not partition:
+            items = []
+        else:
+            items = list(partition.values()) if table.range_key_attr else [partition]
+        keyed = [((_value(item.range_key),) if table.range_key_attr else (), item) for item in items]
+    else:
+        hash_attribute, range_attribute = _simple_index(table, index_name)
+        keyed = []
+        for item in _all_items_unsorted(table):
+            found_hash = item.attrs.get(hash_attribute)
+            if found_hash is None or found_hash.type != hash_value.type or found_hash.value != hash_value.value:
+                continue
+            if range_attribute is not None and range_attribute not in item.attrs:
+                continue  # sparse: an item without the index's range key is not in the index
+            keyed.append((_index_sort_key(table, item.attrs, range_attribute), item))
+    keyed.sort(key=_first)
+    found = ([k for k, _ in keyed], [i for _, i in keyed])
+    cache[(index_name, hash_value)] = found
+    return found
+
+
+def _index_sort_key(table, attributes, range_attribute):
+    table_keys = (_value(attributes.get(table.hash_key_attr)), _value(attributes.get(table.range_key_attr)))
+    return table_keys if range_attribute is None else (_value(attributes.get(range_attribute)),) + table_keys
+
+
+def _start_key(table, start, range_attribute, index_name):
+    """The sort key of an ExclusiveStartKey, given as raw attribute values."""
+    attributes = {name: DynamoType(raw) for name, raw in start.items()}
+    if index_name is None:
+        return (_value(attributes.get(table.range_key_attr)),) if table.range_key_attr else ()
+    return _index_sort_key(table, attributes, range_attribute)
+
+
+def _forget(table, item):
+    """Drops every cached read a write to `item` may change: its partition in the table and in each index."""
+    table.__dict__.pop("_sorted_table", None)
+    if item is None:
+        return
+    cache = table.__dict__.get("_sorted_partitions")
+    if not cache:
+        return
+    cache.pop((None, item.hash_key), None)
+    for index in table.all_indexes():
+        for key in index.schema:
+            if key["KeyType"] == "HASH" and key["AttributeName"] in item.attrs:
+                cache.pop((index.name, item.attrs[key["AttributeName"]]), None)
+
+
+def _page(table, items, lo, hi, forward, limit, index_name):
+    """Items lo..hi in order until the limit or 1 MB, as moto would count them. (moto copies the
+    page too; nothing changes it here, and requests are served one at a time.)"""
+    results, size = [], 0
+    walk = range(lo, hi) if forward else range(hi - 1, lo - 1, -1)
+    # moto walks on past the key condition's matches to the partition's end, and ends the page
+    # (with a key to the next one) at the first item that would not fit, whether it matches or not.
+    beyond = hi if forward else lo - 1
+    for i in itertools.chain(walk, [beyond]):
+        if not 0 <= i < len(items):
+            break
+        item = items[i]
+        item_size = item.size()
+        if (limit is not None and len(results) == limit) or size + item_size > RESULT_SIZE_LIMIT:
+            return results, table._get_last_evaluated_key(results[-1], index_name)
+        if i == beyond:
+            break
+        results.append(item)
+        size += item_size
+    return results, None
+
+
+def _query_sorted(self, *args, **kwargs):
+    call = _query_signature.bind(self, *args, **kwargs)
+    call.apply_defaults()
+    a = call.arguments
+    plan = _query_plan(self, a)
+    if plan is None:
+        return _query(*call.args, **call.kwargs)
+    hash_value, range_attribute = plan
+    index_name = a["index_name"]
+    keys, items = _sorted_partition(self, index_name, hash_value)
+    lo, hi = 0, len(keys)
     try:
-        return _query(self, hash_key, *args, **kwargs)
+        if a["range_comparison"]:
+            bounds = _RANGE_BOUNDS[a["range_comparison"]]
+            lo, hi = bounds(keys, *[o.cast_value for o in a["range_objs"]])
+            hi = max(lo, hi)
+        forward = a["scan_index_forward"] is not False
+        if a["exclusive_start_key"] is not None:
+            start = _start_key(self, a["exclusive_start_key"], range_attribute, index_name)
+            if forward:
+                lo = max(lo, bisect_right(keys, start, lo, hi))
+            else:
+                hi = min(hi, bisect_left(keys, start, lo, hi))
+    except TypeError:  # values of another type than the key's: moto's own code says what is wrong
+        return _query(*call.args, **call.kwargs)
+    results, last = _page(self, items, lo, hi, forward, a["limit"], index_name)
+    scanned = len(results)
+    if index_name:
+        index = self.get_index(index_name)
+        results = [index.project(r) for r in results]
+    if a["filter_expression"] is not None:
+        results = [item for item in results if a["filter_expression"].expr(item)]
+    if a["projection_expressions"]:
+        results = [r.project(a["projection_expressions"]) for r in results]
+    return results, scanned, last
+
+
+def _query_plan(table, a):
+    """(hash value, range attribute) when the query is one this fast path answers as moto would."""
+    if a["filter_kwargs"] or len(a["range_key_conditions"] or []) > 1:
+        return None
+    if a["range_comparison"] is not None and a["range_comparison"] not in _RANGE_BOUNDS:
+        return None
+    index_name = a["index_name"]
+    if index_name is None:
+        if a["hash_key"] is None:
+            return None
+        return a["hash_key"], table.range_key_attr
+    simple = _simple_index(table, index_name)
+    if simple is None or (a["consistent_read"] and index_name in [i.name for i in table.global_indexes or []]):
+        return None
+    hash_attribute, range_attribute = simple
+    conditions = a["hash_key_conditions"] or []
+    if len(conditions) > 1 or (conditions and conditions[0][0] != hash_attribute):
+        return None
+    hash_value = conditions[0][1] if conditions else a["hash_key"]
+    if hash_value is None or (a["range_comparison"] and range_attribute is None):
+        return None
+    return hash_value, range_attribute
+
+
+def _scan_sorted(self, filters, limit, exclusive_start_key, filter_expression=None, index_name=None,
+                 consistent_read=False, projection_expression=None, segments=(None, None)):
+    if filters or index_name or segments != (None, None):
+        return _scan(self, filters, limit, exclusive_start_key, filter_expression, index_name,
+                     consistent_read, projection_expression, segments=segments)
+    found = self.__dict__.get("_sorted_table")
+    if found is None:
+        keyed = [((_value(i.hash_key), _value(i.range_key)), i) for i in _all_items_unsorted(self)]
+        keyed.sort(key=_first)
+        found = self.__dict__["_sorted_table"] = ([k for k, _ in keyed], [i for _, i in keyed])
+    keys, items = found
+    lo = 0
+    if exclusive_start_key is not None:
+        start = {name: DynamoType(raw) for name, raw in exclusive_start_key.items()}
+        lo = bisect_right(keys, (_value(start.get(self.hash_key_attr)), _value(start.get(self.range_key_attr))))
+    results, last = _page(self, items, lo, len(keys), True, limit, None)
+    scanned = len(results)
+    if filter_expression is not None:
+        results = [item for item in results if filter_expression.expr(item)]
+    if projection_expression:
+        results = [r.project(projection_expression) for r in results]
+    return results, scanned, last
+
+
+def _put_item_forgetting(self, item_attrs, *args, **kwargs):
+    try:
+        hash_value = DynamoType(item_attrs[self.hash_key_attr])
+        range_value = DynamoType(item_attrs[self.range_key_attr]) if self.range_key_attr else None
+        _forget(self, self.get_item(hash_value, range_value))
+    except (KeyError, ValueError, MockValidationException):
+        pass  # moto's put_item says what is wrong with the item
+    item = _put_item(self, item_attrs, *args, **kwargs)
+    _forget(self, item)
+    return item
+
+
+def _delete_item_forgetting(self, hash_key, range_key):
+    item = _delete_item(self, hash_key, range_key)
+    _forget(self, item)
+    return item
+
+
+def _update_item_forgetting(self, table_name, key, *args, **kwargs):
+    # moto updates the item in place, so its partitions are forgotten both before and after.
+    table = self.get_table(table_name)
+    try:
+        keys = self.get_keys_value(table, key)
+    except MockValidationException:
+        return _update_item(self, table_name, key, *args, **kwargs)
+    _forget(table, table.get_item(*keys))
+    try:
+        return _update_item(self, table_name, key, *args, **kwargs)
     finally:
-        self._partition_hint = None
+        _forget(table, table.get_item(*keys))
 
 
-def _items_of_hinted_partition(self):
-    hint = getattr(self, "_partition_hint", None)
-    if hint is None:
-        return _all_items(self)
-    if hint[0] == "table":
-        partition = self.items.get(hint[1])
-        if partition is None:
-            return []
-        return list(partition.values()) if self.range_key_attr else [partition]
-    # Unsorted: moto's own all_items() sorts the whole table, and the query sorts what matches.
-    _, attribute, value = hint
-    matching = []
-    partitions = self.items.values()
-    items = (item for p in partitions for item in p.values()) if self.range_key_attr else iter(partitions)
-    for item in items:
-        found = item.attrs.get(attribute)
-        if found is not None and found.type == value.type and found.value == value.value:
-            matching.append(item)
-    return matching
+Table.query = _query_sorted
+Table.scan = _scan_sorted
+Table.put_item = _put_item_forgetting
+Table.delete_item = _delete_item_forgetting
+dynamodb_models.DynamoDBBackend.update_item = _update_item_forgetting
+
+# moto writes every response through a serializer that walks the botocore model for each value:
+# a millisecond an item, nine tenths of the time of a page. The items of a Query or Scan are
+# already in DynamoDB's wire format, so they are written as JSON directly, into the envelope the
+# serializer made for the rest of the answer.
+_execute_result = DynamoResult.execute_result
 
 
-Table.query = _query_one_partition
-Table.all_items = _items_of_hinted_partition
+def _execute_items_as_json(self, context):
+    result = self.result
+    if context.operation_model.name not in ("Query", "Scan") or "Items" not in result:
+        return _execute_result(self, context)
+    try:
+        items = json.dumps(result["Items"], separators=(",", ":"))
+    except TypeError:  # binary values: the serializer writes them in base64
+        return _execute_result(self, context)
+    self._result = {name: value for name, value in result.items() if name != "Items"}
+    try:
+        status, headers, body = _execute_result(self, context)
+    finally:
+        self._result = result
+    envelope = json.loads(body)  # Count, ScannedCount, LastEvaluatedKey: small
+    opening = json.dumps(envelope, separators=(",", ":"))[:-1] + ("," if envelope else "")
+    return status, headers, opening + '"Items":' + items + "}"
+
+
+DynamoResult.execute_result = _execute_items_as_json
 
 
 SENT_EMAILS_PATH = "/_local/ses/messages"
