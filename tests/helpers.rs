@@ -31,7 +31,7 @@ pub async fn world() -> World {
     if std::env::var_os("RUST_LOG").is_some() {
         shared::telemetry::init_local();
     }
-    let sdk = shared::aws::sdk_config().await;
+    let sdk = shared::aws::sdk_config();
     let prefix = format!("t{}-", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     let bus = format!("{prefix}enrollment-platform");
     let template = Template::load().expect("the template parses");
@@ -169,7 +169,7 @@ pub fn quick_retries() -> sync_trigger::marketplace::RetryPolicy {
 
 pub async fn system(rate_per_second: f64) -> System {
     let world = world().await;
-    let sdk = shared::aws::sdk_config().await;
+    let sdk = shared::aws::sdk_config();
     let simulator = devkit::marketplace_sim::Simulator::new(Vec::new());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let simulator_url = format!("http://{}", listener.local_addr().unwrap());

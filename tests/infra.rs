@@ -46,7 +46,7 @@ fn strip_references(value: &serde_yaml::Value, template: &Template) -> serde_yam
 #[tokio::test]
 async fn the_local_resources_match_the_template() {
     let world = world().await;
-    let sdk = shared::aws::sdk_config().await;
+    let sdk = shared::aws::sdk_config();
     let template = Template::load().unwrap();
     let prefix = format!("{}-", world.tag);
 

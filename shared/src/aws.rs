@@ -1,11 +1,30 @@
-//! AWS configuration, read once from the standard environment (`AWS_REGION`,
-//! `AWS_ENDPOINT_URL`, credentials). Pointing `AWS_ENDPOINT_URL` at an emulator is the only thing
-//! that differs locally: no code path knows whether it talks to AWS or not.
+//! AWS configuration from the standard environment variables: `AWS_REGION`, the credentials
+//! Lambda puts there (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`) and,
+//! only locally, `AWS_ENDPOINT_URL` pointing at the emulator: no code path knows whether it talks
+//! to AWS or not. Not aws-config: its chain of credential providers (profiles, SSO, web identity,
+//! assumed roles) links the STS client into every function, and Lambda needs none of them.
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_sdk_dynamodb::config::BehaviorVersion;
+use aws_types::region::Region;
 
-pub async fn sdk_config() -> SdkConfig {
-    aws_config::load_defaults(BehaviorVersion::latest()).await
+pub use aws_types::SdkConfig;
+
+pub fn sdk_config() -> SdkConfig {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let mut config = SdkConfig::builder().behavior_version(BehaviorVersion::latest());
+    if let Some(region) = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")) {
+        config = config.region(Region::new(region));
+    }
+    if let (Some(key), Some(secret)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+        let credentials = Credentials::new(key, secret, env("AWS_SESSION_TOKEN"), None, "environment");
+        config = config.credentials_provider(SharedCredentialsProvider::new(credentials));
+    }
+    if let Some(url) = env("AWS_ENDPOINT_URL") {
+        config = config.endpoint_url(url);
+    }
+    config.build()
 }
 
 /// A required setting from the environment, with an error that names it.

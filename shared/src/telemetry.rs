@@ -2,15 +2,21 @@
 //! laptop. Never log personal data (client names, emails): the domain types that hold it print
 //! `<redacted>` in `Debug`, and log lines carry ids only.
 
-/// For Lambda functions: JSON, level from `RUST_LOG` (default `info`), no ANSI colours.
+use tracing_subscriber::filter::LevelFilter;
+
+/// For Lambda functions: JSON, no ANSI colours.
 pub fn init_lambda() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt().json().with_env_filter(filter).with_current_span(false).without_time().try_init();
+    let _ = tracing_subscriber::fmt().json().with_max_level(level()).with_current_span(false).without_time().try_init();
 }
 
-/// For local tools: text on stderr (stdout is for what a tool prints), level from `RUST_LOG`
-/// (default `info`).
+/// For local tools: text on stderr (stdout is for what a tool prints).
 pub fn init_local() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt().with_max_level(level()).with_writer(std::io::stderr).try_init();
+}
+
+/// One level for everything, from `RUST_LOG` (`error`, `warn`, `info`, `debug`, `trace`, `off`);
+/// `info` when unset or not a level. (A per-module filter would link a regex engine into every
+/// function for a feature nobody here uses.)
+fn level() -> LevelFilter {
+    std::env::var("RUST_LOG").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(LevelFilter::INFO)
 }

@@ -11,7 +11,7 @@ use shared::store::Store;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init_lambda();
-    let sdk = shared::aws::sdk_config().await;
+    let sdk = shared::aws::sdk_config();
     let number = |name: &str, default: i64| -> Result<i64, lambda_runtime::Error> {
         match std::env::var(name) {
             Err(_) => Ok(default),

@@ -9,7 +9,7 @@ use shared::store::Store;
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init_lambda();
-    let sdk = shared::aws::sdk_config().await;
+    let sdk = shared::aws::sdk_config();
     let state = ApiState {
         store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), required_env("TABLE_NAME")?),
         sqs: aws_sdk_sqs::Client::new(&sdk),

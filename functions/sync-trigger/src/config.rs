@@ -35,7 +35,7 @@ pub enum ConfigError {
 impl Config {
     /// The API key comes from `MARKETPLACE_API_KEY`, or (in AWS) from the SSM SecureString
     /// parameter named by `MARKETPLACE_API_KEY_PARAMETER`, read once at start.
-    pub async fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+    pub async fn from_env(sdk: &shared::aws::SdkConfig) -> Result<Self, ConfigError> {
         let marketplace_api_key = match std::env::var("MARKETPLACE_API_KEY") {
             Ok(key) if !key.is_empty() => key,
             _ => {

@@ -11,7 +11,7 @@ use sync_trigger::rate_limit::RateLimiter;
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init_lambda();
-    let sdk = shared::aws::sdk_config().await;
+    let sdk = shared::aws::sdk_config();
     let config = Config::from_env(&sdk).await?;
     let state = ApiState {
         store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table),

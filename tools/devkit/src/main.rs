@@ -23,12 +23,11 @@ async fn main() {
 }
 
 async fn run(args: Vec<String>) -> Result<(), DevkitError> {
-    // Only the commands that talk to AWS load its configuration (`token` needs none).
-    let sdk = || shared::aws::sdk_config();
+    let sdk = shared::aws::sdk_config();
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["up", out, rest @ ..] => {
             let prefix = rest.first().copied().unwrap_or("aor-dev-");
-            let created = resources::create(&sdk().await, &Template::load()?, prefix, &[]).await?;
+            let created = resources::create(&sdk, &Template::load()?, prefix, &[]).await?;
             write_json(out, &created)?;
             for (name, value) in created.env() {
                 println!("  {name}={value}");
@@ -47,7 +46,7 @@ async fn run(args: Vec<String>) -> Result<(), DevkitError> {
                 year: shared::config::current_plan_year().map_err(|e| DevkitError::Usage(e.to_string()))?,
                 random_seed: 2026,
             };
-            let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk().await), created.table);
+            let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), created.table);
             let started = std::time::Instant::now();
             let seeded = seed::run(&store, &plan).await?;
             write_json(out, &seeded)?;
@@ -69,7 +68,7 @@ async fn run(args: Vec<String>) -> Result<(), DevkitError> {
             println!("  marketplace simulator http://{}  (control: /control)", settings.marketplace);
             println!("  ingest consumer       polling {}", created.ingest_queue_url);
             println!("  scheduled scan        every {:?}", settings.scan_interval);
-            serve::run(&sdk().await, &created, seeded.marketplace, seeded.users, settings).await
+            serve::run(&sdk, &created, seeded.marketplace, seeded.users, settings).await
         }
         ["token", seeded_file, agent_id] => {
             let seeded: Seeded = read_json(seeded_file)?;

@@ -2,7 +2,6 @@
 //! the table with its indexes, the exports bucket with its rules, the queues with their
 //! dead-letter queues, the platform bus with its rule to the ingest queue, and the SES sender.
 
-use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
     ScalarAttributeType, TimeToLiveSpecification,
@@ -15,6 +14,7 @@ use aws_sdk_s3::types::{
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
+use shared::aws::SdkConfig;
 
 use crate::DevkitError;
 use crate::template::{Resolved, Template, json_text};

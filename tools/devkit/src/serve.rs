@@ -111,7 +111,7 @@ pub fn api_router(deps: ApiDeps) -> Router {
 
 /// Runs everything until Ctrl-C.
 pub async fn run(
-    sdk: &aws_config::SdkConfig,
+    sdk: &shared::aws::SdkConfig,
     resources: &LocalResources,
     marketplace_data: Vec<MarketplaceApplication>,
     users: Vec<crate::seed::DemoUser>,
@@ -206,7 +206,7 @@ async fn stop_signal() {
 
 /// The export builder as Lambda would run it, pointed at the local resources.
 pub fn builder_deps(
-    sdk: &aws_config::SdkConfig,
+    sdk: &shared::aws::SdkConfig,
     resources: &LocalResources,
     store: &Store,
     settings: &DevSettings,

@@ -13,7 +13,7 @@ use sync_trigger::scan::{self, ScanSettings};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init_lambda();
-    let sdk = shared::aws::sdk_config().await;
+    let sdk = shared::aws::sdk_config();
     let config = Config::from_env(&sdk).await?;
     let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table);
     let limiter = Arc::new(RateLimiter::per_second(config.rate_per_second));
