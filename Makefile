@@ -22,7 +22,7 @@ browser-test: $(VENV_READY)
 build: $(VENV_READY) $(VENV)/.ready-cargo-lambda
 	tools/build.sh
 
-## bench: the figures against their targets (target/bench/results.md); run make build first for binary sizes
+## bench: the figures against their targets (target/bench/results.md); arm64 binary sizes once make build has run
 bench: $(VENV_READY)
 	tools/bench.sh
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make bench: builds native release binaries (the bench-native profile), starts a private
 # emulator, and runs tools/bench, which prints the table of figures and targets and writes it to
-# target/bench/results.md. Cold start also reads the arm64 binaries of `make build` for their size.
+# target/bench/results.md. Binary sizes are the arm64 ones of `make build` when it has run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/lib.sh
