@@ -9,7 +9,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init_lambda();
     let sdk = shared::aws::sdk_config();
     let state = ApiState {
-        store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), required_env("TABLE_NAME")?),
+        store: Store::from_env(&sdk)?,
         year: shared::config::current_plan_year()?,
         client_details_base_url: required_env("CLIENT_DETAILS_BASE_URL")?,
     };

@@ -10,7 +10,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init_lambda();
     let sdk = shared::aws::sdk_config();
     let deps = Deps {
-        store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), required_env("TABLE_NAME")?),
+        store: Store::from_env(&sdk)?,
         sqs: aws_sdk_sqs::Client::new(&sdk),
         dead_letter_queue_url: required_env("INGEST_DLQ_URL")?,
     };

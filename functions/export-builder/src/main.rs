@@ -19,7 +19,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         }
     };
     let deps = Deps {
-        store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), required_env("TABLE_NAME")?),
+        store: Store::from_env(&sdk)?,
         s3: shared::aws::s3_client(&sdk),
         ses: aws_sdk_sesv2::Client::new(&sdk),
         sqs: aws_sdk_sqs::Client::new(&sdk),

@@ -11,7 +11,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init_lambda();
     let sdk = shared::aws::sdk_config();
     let state = ApiState {
-        store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), required_env("TABLE_NAME")?),
+        store: Store::from_env(&sdk)?,
         sqs: aws_sdk_sqs::Client::new(&sdk),
         s3: shared::aws::s3_client(&sdk),
         exports_queue_url: required_env("EXPORTS_QUEUE_URL")?,

@@ -75,6 +75,11 @@ impl Store {
         Self { client, table: table.into() }
     }
 
+    /// The store of a Lambda function: the table named by `TABLE_NAME`.
+    pub fn from_env(sdk: &crate::aws::SdkConfig) -> Result<Self, crate::aws::MissingSetting> {
+        Ok(Self::new(aws_sdk_dynamodb::Client::new(sdk), crate::aws::required_env("TABLE_NAME")?))
+    }
+
     pub fn table(&self) -> &str {
         &self.table
     }
