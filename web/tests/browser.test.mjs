@@ -28,6 +28,8 @@ async function signIn(agentId) {
   await page.goto(`${APP}/`);
   await page.click(`button[data-agent-id="${agentId}"]`);
   await page.waitForSelector("#home:not([hidden])");
+  // The home view shows before its summary arrives; the badge is filled with it.
+  await page.waitForFunction(() => document.querySelector("#home-summary").textContent !== "");
   return { page, errors };
 }
 
@@ -73,6 +75,13 @@ test("an agent generates an export, watches it finish and downloads the CSV", as
   assert.deepEqual(errors, []);
 });
 
+test("every element id on the page is unique, so a selector names one thing", async () => {
+  const { page } = await signIn("agent-summit-1");
+  const ids = await page.$$eval("[id]", (elements) => elements.map((e) => e.id));
+  const repeated = ids.filter((id, i) => ids.indexOf(id) !== i);
+  assert.deepEqual(repeated, []);
+});
+
 test("an admin turns agent exports off, and the agent then sees why they cannot export", async () => {
   const admin = await signIn("admin-summit-east-0");
   await admin.page.click("#tab-settings");
@@ -80,9 +89,12 @@ test("an admin turns agent exports off, and the agent then sees why they cannot 
   await admin.page.waitForFunction(() => document.querySelector("#agent-exports-enabled").checked);
   await admin.page.uncheck("#agent-exports-enabled");
   await admin.page.waitForFunction(() => /off/.test(document.querySelector("#settings-status").textContent));
-  // Admins may still export their agency.
+  // Admins may still export their agency. The view opens on the hashchange event, after the
+  // click returns, so wait for it rather than look at once.
   await admin.page.click("#tab-exports");
-  assert.equal(await admin.page.isVisible("#export-agency"), true);
+  await admin.page.waitForSelector("#export-agency-form:not([hidden])");
+  assert.equal(await admin.page.isVisible("#export-agency-submit"), true);
+  assert.equal(await admin.page.isVisible("#exports-disabled"), false);
 
   const agent = await signIn("agent-summit-east-1");
   await agent.page.click("#tab-exports");
