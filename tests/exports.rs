@@ -124,9 +124,11 @@ async fn the_agent_and_agency_exports_are_byte_for_byte_what_the_spec_says() {
     assert_eq!(email.subject, "Your AOR at-risk export is ready");
     assert!(email.body.contains("Rows: 3"), "{}", email.body);
     assert!(
-        email.body.contains(&format!("{}/v1/exports/{mine}/download", system.api)),
-        "the API link, not a raw S3 link"
+        email.body.contains(&format!("{}/exports/{mine}\r\n", system.api)),
+        "the web page's link, neither the API's nor a raw S3 link: {}",
+        email.body
     );
+    assert!(!email.body.contains("/v1/"), "no API address in an email");
     assert!(!email.body.contains("X-Amz"), "never a storage link");
     assert!(email.body.contains("FFMProducer-AssisterHelpDesk@cms.hhs.gov"));
     assert!(email.body.contains("kept until"));

@@ -212,7 +212,7 @@ pub async fn system(rate_per_second: f64) -> System {
             bucket: world.resources.exports_bucket.clone(),
             dead_letter_queue_url: world.resources.exports_dead_letter_queue_url.clone(),
             sender: world.resources.sender_email.clone(),
-            api_base_url: api.clone(),
+            web_base_url: api.clone(),
             client_details_base_url: CLIENT_DETAILS.to_owned(),
             retention_days: 7,
             lease: std::time::Duration::from_secs(2),

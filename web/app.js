@@ -12,13 +12,17 @@ async function api(path, { method = "GET", body, accept } = {}) {
   if (accept) headers.Accept = accept;
   const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   if (response.status === 401) {
-    signOut();
+    // The token expired: sign in again and come back to the same place.
+    sessionStorage.removeItem(TOKEN_KEY);
+    me = null;
+    signInPage();
     throw new Error("Please sign in again.");
   }
   if (!response.ok) {
     const problem = await response.json().catch(() => ({}));
     const error = new Error(problem.detail || `The request failed (${response.status}).`);
     error.problem = problem;
+    error.status = response.status;
     throw error;
   }
   return response.status === 204 ? null : response.json();
@@ -31,6 +35,7 @@ function show(message) {
 }
 
 const when = (iso) => (iso ? new Date(iso).toLocaleString() : "never");
+const exportPath = () => location.pathname.match(/^\/exports\/([\w-]+)$/);
 const reasons = { platform_submission: "Submitted by another NPN", marketplace_aor_mismatch: "Marketplace shows another AOR" };
 
 function cell(text) {
@@ -42,9 +47,12 @@ function cell(text) {
 // ---- signing in (locally: demo people from the dev server) ------------------------------------
 
 let me = null;
+const isAdmin = () => me?.role === "agency_admin";
 
+// Signing in keeps the address: a person who followed an emailed link lands back on it.
 async function signInPage() {
   $("#sign-in").hidden = false;
+  $("#sign-in-why").textContent = exportPath() ? "Sign in as the person who asked for the export to download it." : "";
   $("#tabs").hidden = true;
   $("#who").hidden = true;
   document.querySelectorAll(".view").forEach((v) => (v.hidden = true));
@@ -88,8 +96,9 @@ async function start() {
   $("#sign-in").hidden = true;
   $("#tabs").hidden = false;
   $("#who").hidden = false;
-  $("#who-name").textContent = `${me.name || me.agent_id} · ${me.role === "agency_admin" ? "admin" : "agent"}, ${me.agency_name || me.agency_id}`;
-  $("#tab-settings").hidden = me.role !== "agency_admin";
+  $("#who-name").textContent = `${me.name || me.agent_id} · ${isAdmin() ? "admin" : "agent"}, ${me.agency_name || me.agency_id}`;
+  // Admin controls carry data-admin: one place decides who sees them (views: see route).
+  document.querySelectorAll("[data-admin]:not(.view)").forEach((e) => (e.hidden = !isAdmin()));
   await prepareScopes();
   await refreshBadge();
   route();
@@ -101,12 +110,14 @@ function route() {
   if (!me) return;
   show("");
   const clientMatch = location.pathname.match(/^\/clients\/(\d+)$/);
-  const view = clientMatch ? "client" : (location.hash || "#home").slice(1);
+  const exportMatch = exportPath();
+  let view = clientMatch ? "client" : exportMatch ? "export" : (location.hash || "#home").slice(1);
+  if (document.getElementById(view)?.hasAttribute("data-admin") && !isAdmin()) view = "home";
   document.querySelectorAll(".view").forEach((v) => (v.hidden = v.id !== view));
   document.querySelectorAll("#tabs a").forEach((a) => a.removeAttribute("aria-current"));
   const tab = $(`#tab-${view}`);
   if (tab) tab.setAttribute("aria-current", "page");
-  const open = { home: openHome, "at-risk": openAtRisk, client: () => openClient(clientMatch[1]), exports: openExports, settings: openSettings, inbox: openInbox }[view];
+  const open = { home: openHome, "at-risk": openAtRisk, client: () => openClient(clientMatch[1]), export: () => openExport(exportMatch[1]), exports: openExports, settings: openSettings, inbox: openInbox }[view];
   if (open) open().catch((e) => show(e.message));
 }
 
@@ -119,7 +130,7 @@ async function prepareScopes() {
   select.replaceChildren(new Option("My book", "mine"));
   const agencySelects = [$("#export-agency"), $("#settings-agency")];
   agencySelects.forEach((s) => s.replaceChildren());
-  if (me.role === "agency_admin") {
+  if (isAdmin()) {
     const { items } = await api(`/v1/agencies/${me.agency_id}/downline`);
     for (const agency of items) {
       const label = `${"· ".repeat(agency.depth)}${agency.name}`;
@@ -236,7 +247,6 @@ async function openExports() {
   $("#export-mine").hidden = !allowed;
   $("#exports-disabled").hidden = allowed;
   $("#exports-disabled").textContent = allowed ? "" : "Exports are turned off: your agency admin has disabled exports for agents.";
-  $("#export-agency-form").hidden = me.role !== "agency_admin";
   await listExports();
 }
 
@@ -256,20 +266,58 @@ async function listExports() {
   if (items.length === 0) list.append(Object.assign(document.createElement("li"), { textContent: "No exports yet." }));
 }
 
+// The API checks that the caller asked for the export, then hands out a short-lived link to
+// the file (as JSON: a script cannot read a redirect's target).
+async function download(exportId) {
+  const { url } = await api(`/v1/exports/${exportId}/download`, { accept: "application/json" });
+  location.href = url;
+}
+
 function downloadButton(exportId) {
   const button = document.createElement("button");
   button.type = "button";
   button.className = "download";
   button.textContent = "Download";
-  button.addEventListener("click", async () => {
-    try {
-      const { url } = await api(`/v1/exports/${exportId}/download`, { accept: "application/json" });
-      location.href = url;
-    } catch (e) {
-      show(e.message);
-    }
-  });
+  button.addEventListener("click", () => download(exportId).catch((e) => show(e.message)));
   return button;
+}
+
+// ---- one export: where the emailed link lands --------------------------------------------------
+
+async function openExport(id) {
+  const status = $("#export-page-status");
+  const actions = $("#export-page-actions");
+  $("#export-page-title").textContent = `Export ${id}`;
+  actions.replaceChildren();
+  let job;
+  for (;;) {
+    try {
+      job = await api(`/v1/exports/${id}`);
+    } catch (e) {
+      // The API answers 404 alike for an export that does not exist and one of someone else's,
+      // so ids cannot be probed; the person who followed a link needs to know which to do next.
+      status.textContent = e.status === 404
+        ? "This export is not yours: only the person who asked for it can download it. Sign in as that person, or ask for an export of your own."
+        : e.message;
+      return;
+    }
+    if (job.status === "succeeded" || job.status === "failed") break;
+    status.textContent = `Still building: ${job.rows_written} rows written so far…`;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    if (!exportPath()) return; // the person went elsewhere
+  }
+  if (job.status === "failed") {
+    status.textContent = `This export could not be built: ${job.error || "an unexpected error"}. Ask for a new one on the Exports tab.`;
+    return;
+  }
+  status.textContent = `Your export is ready: ${job.rows_written} rows. The download starts now.`;
+  actions.append(downloadButton(id));
+  try {
+    await download(id);
+  } catch (e) {
+    status.textContent = e.status === 410 ? "This export's file has expired. Ask for a new one on the Exports tab." : e.message;
+    actions.replaceChildren();
+  }
 }
 
 async function requestExport(body) {
@@ -321,8 +369,8 @@ async function openInbox() {
     const body = document.createElement("pre");
     body.textContent = email.body;
     li.append(title, meta, body);
-    const link = email.body.match(/\/v1\/exports\/([\w-]+)\/download/);
-    if (link) li.append(downloadButton(link[1]));
+    const link = email.body.match(/https?:\/\/\S+\/exports\/[\w-]+/);
+    if (link) li.append(Object.assign(document.createElement("a"), { href: link[0], textContent: "Open the download page", className: "email-link" }));
     list.append(li);
   }
   if (emails.length === 0) list.append(Object.assign(document.createElement("li"), { textContent: "No emails yet." }));

@@ -5,10 +5,11 @@ pub fn client_details_url(base: &str, federal_exchange_id: &str, plan_year: u16)
     format!("{}/clients/{federal_exchange_id}?plan_year={plan_year}", base.trim_end_matches('/'))
 }
 
-/// Where an export's email sends its requester: the API, which checks who asks before it hands
-/// out a short-lived link to the file.
-pub fn export_download_url(api_base: &str, export_id: &str) -> String {
-    format!("{}/v1/exports/{export_id}/download", api_base.trim_end_matches('/'))
+/// Where an export's email sends its requester: the web page, not the API. A browser following
+/// a link from a mail client carries no bearer token; the page signs the person in first, then asks
+/// the API (which checks that the caller is the requester) for a short-lived link to the file.
+pub fn export_page_url(web_base: &str, export_id: &str) -> String {
+    format!("{}/exports/{export_id}", web_base.trim_end_matches('/'))
 }
 
 #[cfg(test)]
@@ -21,9 +22,6 @@ mod tests {
             client_details_url("https://app.example.com/", "007", 2026),
             "https://app.example.com/clients/007?plan_year=2026"
         );
-        assert_eq!(
-            export_download_url("https://api.example.com", "exp-1"),
-            "https://api.example.com/v1/exports/exp-1/download"
-        );
+        assert_eq!(export_page_url("https://app.example.com/", "exp-1"), "https://app.example.com/exports/exp-1");
     }
 }

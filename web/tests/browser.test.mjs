@@ -103,3 +103,76 @@ test("an admin turns agent exports off, and the agent then sees why they cannot 
   assert.equal(await agent.page.isVisible("#export-mine"), false);
   assert.deepEqual([...admin.errors, ...agent.errors], []);
 });
+
+test("the emailed link opens the page: the requester signs in and gets the file; anyone else is told it is not theirs", async () => {
+  const { page, errors } = await signIn("agent-summit-3");
+  await page.click("#tab-exports");
+  await page.click("#export-mine");
+  await page.waitForFunction(() => /succeeded/.test(document.querySelector("#progress-rows").textContent), null, { timeout: 30_000 });
+  const exportId = (await page.textContent("#progress-id")).trim();
+  const rowsWritten = Number((await page.textContent("#progress-rows")).match(/(\d+) rows/)[1]);
+
+  // The link exactly as the email carries it, from the local inbox.
+  const inbox = await fetch(`${APP}/dev/inbox`).then((r) => r.json());
+  const email = inbox.find((e) => e.body.includes(`/exports/${exportId}`));
+  assert.ok(email, `an email names export ${exportId}`);
+  assert.deepEqual(email.to, ["agent-summit-3@summit.example.com"]);
+  const link = email.body.match(/https?:\/\/\S+\/exports\/[\w-]+/)[0];
+  assert.equal(link, `${APP}/exports/${exportId}`, "the page's address, not the API's");
+
+  // A fresh browser, as a mail client opens it: no token, so sign in first, then the file comes.
+  const requester = await browser.newContext({ acceptDownloads: true });
+  const fresh = await requester.newPage();
+  await fresh.goto(link);
+  await fresh.waitForSelector("#sign-in:not([hidden])");
+  assert.match(await fresh.textContent("#sign-in-why"), /asked for the export/);
+  const [download] = await Promise.all([fresh.waitForEvent("download"), fresh.click('button[data-agent-id="agent-summit-3"]')]);
+  const lines = (await readFile(await download.path(), "utf8")).split("\r\n").filter((l) => l.length > 0);
+  assert.equal(lines[0], "Federal Exchange ID,Client Details Page URL,Archived Status");
+  assert.equal(lines.length - 1, rowsWritten);
+  assert.equal(new URL(fresh.url()).pathname, `/exports/${exportId}`, "the person lands back on the link");
+  assert.match(await fresh.textContent("#export-page-status"), /ready/);
+  await requester.close();
+
+  // Forwarded to someone else: they sign in as themselves and get nothing but a clear message.
+  const other = await browser.newContext({ acceptDownloads: true });
+  const forwarded = await other.newPage();
+  let downloaded = false;
+  forwarded.on("download", () => (downloaded = true));
+  await forwarded.goto(link);
+  await forwarded.click('button[data-agent-id="agent-summit-1"]');
+  await forwarded.waitForFunction(() => /not yours/.test(document.querySelector("#export-page-status").textContent));
+  assert.equal(downloaded, false);
+  assert.equal(await forwarded.isVisible("#export-page-actions button"), false);
+  await other.close();
+  assert.deepEqual(errors, []);
+});
+
+test("an agent sees no admin control on any tab", async () => {
+  const { page, errors } = await signIn("agent-summit-1");
+  const adminControls = ["#tab-settings", "#settings", "#settings-agency", "#agent-exports-enabled", "#export-agency-form", "#export-agency", "#export-agency-submit"];
+  const views = [
+    ["#tab-at-risk", "#at-risk-table tbody tr"],
+    ["#tab-exports", "#past-exports li"],
+    ["#tab-inbox", "#emails li"],
+  ];
+  const check = async (where) => {
+    for (const selector of [...adminControls, "[data-admin]"]) {
+      const visible = await page.$$eval(selector, (elements) => elements.filter((e) => e.checkVisibility()).map((e) => e.id || e.tagName));
+      assert.deepEqual(visible, [], `${where}: ${selector} is hidden from an agent`);
+    }
+    const scopes = await page.$$eval("#list-scope option", (options) => options.map((o) => o.value));
+    assert.deepEqual(scopes, ["mine"], `${where}: an agent's list has no agency scopes`);
+  };
+  await check("home");
+  for (const [tab, ready] of views) {
+    await page.click(tab);
+    await page.waitForSelector(ready);
+    await check(tab);
+  }
+  // Typing the admin tab's address shows the home view, not the settings.
+  await page.goto(`${APP}/#settings`);
+  await page.waitForSelector("#home:not([hidden])");
+  await check("#settings typed in");
+  assert.deepEqual(errors, []);
+});

@@ -34,7 +34,8 @@ pub struct Settings {
     pub bucket: String,
     pub dead_letter_queue_url: String,
     pub sender: String,
-    pub api_base_url: String,
+    /// Where the web page is served: the email's link opens `{it}/exports/{id}` there.
+    pub web_base_url: String,
     pub client_details_base_url: String,
     /// Days until the bucket's lifecycle rule deletes a file (the template's `ExportRetentionDays`).
     pub retention_days: i64,
@@ -275,7 +276,7 @@ async fn send_email_once(deps: &Deps, job: &ExportJob) -> Result<(), BuildError>
     if !deps.store.claim_email(&job.export_id, Utc::now()).await? {
         return Ok(());
     }
-    let message = email::compose(job, &deps.settings.api_base_url);
+    let message = email::compose(job, &deps.settings.web_base_url);
     if let Err(err) = email::send(&deps.ses, &deps.settings.sender, &job.email, &message).await {
         deps.store.release_email(&job.export_id).await?;
         return Err(BuildError::Transient(format!("email: {err}")));

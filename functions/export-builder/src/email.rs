@@ -3,7 +3,7 @@
 
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use shared::domain::Email;
-use shared::links::export_download_url;
+use shared::links::export_page_url;
 use shared::store::exports::{ExportJob, ExportStatus};
 
 use crate::build::expiry_text;
@@ -16,7 +16,8 @@ pub struct Composed {
     pub text: String,
 }
 
-pub fn compose(job: &ExportJob, api_base_url: &str) -> Composed {
+/// The email for a finished export; its link opens the web page at `web_base_url`.
+pub fn compose(job: &ExportJob, web_base_url: &str) -> Composed {
     let fraud =
         format!("Suspect an AOR swap was fraud? Report it to the CMS Agent/Broker help desk: {FRAUD_HELP_DESK}");
     match job.status {
@@ -26,10 +27,10 @@ pub fn compose(job: &ExportJob, api_base_url: &str) -> Composed {
                 "Your export of at-risk AOR entries is ready.\r\n\r\n\
                  Rows: {rows}\r\n\
                  Download: {link}\r\n\r\n\
-                 The link opens only when you are signed in as yourself, and the file is kept until {expiry}.\r\n\r\n\
+                 The link opens the AOR at-risk page: sign in as yourself and the download starts. It opens nothing for anyone else, and the file is kept until {expiry}.\r\n\r\n\
                  {fraud}\r\n",
                 rows = job.rows_written,
-                link = export_download_url(api_base_url, &job.export_id),
+                link = export_page_url(web_base_url, &job.export_id),
                 expiry = expiry_text(job.file_expires_at),
             ),
         },

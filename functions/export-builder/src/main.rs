@@ -18,6 +18,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             Ok(raw) => raw.parse().map_err(|_| format!("{name} must be a whole number").into()),
         }
     };
+    let client_details_base_url = required_env("CLIENT_DETAILS_BASE_URL")?;
+    // The page is served where the client details links point, unless said otherwise.
+    let web_base_url = required_env("WEB_BASE_URL").unwrap_or_else(|_| client_details_base_url.clone());
     let deps = Deps {
         store: Store::from_env(&sdk)?,
         s3: shared::aws::s3_client(&sdk),
@@ -27,8 +30,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             bucket: required_env("EXPORTS_BUCKET")?,
             dead_letter_queue_url: required_env("EXPORTS_DLQ_URL")?,
             sender: required_env("SENDER_EMAIL")?,
-            api_base_url: required_env("API_BASE_URL")?,
-            client_details_base_url: required_env("CLIENT_DETAILS_BASE_URL")?,
+            web_base_url,
+            client_details_base_url,
             retention_days: number("EXPORT_RETENTION_DAYS", 7)?,
             lease: Duration::from_secs(u64::try_from(number("EXPORT_LEASE_SECONDS", 900)?).unwrap_or(900)),
             part_size: MIN_PART_SIZE,

@@ -415,7 +415,7 @@ async fn export_child(args: &[String]) -> Result<(), Failure> {
                 bucket: bucket.clone(),
                 dead_letter_queue_url: String::new(),
                 sender: "reports@aor-at-risk.example.com".into(),
-                api_base_url: "https://api.example.com".into(),
+                web_base_url: "https://app.example.com".into(),
                 client_details_base_url: "https://app.example.com".into(),
                 retention_days: 7,
                 lease: Duration::from_secs(900),
@@ -586,7 +586,6 @@ async fn cold_start(resources: &LocalResources, report: &mut Report) -> Result<(
                 .env("EXPORTS_DLQ_URL", &resources.exports_dead_letter_queue_url)
                 .env("INGEST_DLQ_URL", &resources.ingest_dead_letter_queue_url)
                 .env("SENDER_EMAIL", &resources.sender_email)
-                .env("API_BASE_URL", "https://api.example.com")
                 .env("CLIENT_DETAILS_BASE_URL", "https://app.example.com")
                 .env("MARKETPLACE_BASE_URL", "http://127.0.0.1:9")
                 .env("MARKETPLACE_API_KEY", "bench")

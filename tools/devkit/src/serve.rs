@@ -32,6 +32,8 @@ pub struct DevSettings {
     pub scan_interval: Duration,
     pub stale_after: chrono::Duration,
     pub client_details_base_url: String,
+    /// Where the page is served, for the links in emails: `WEB_BASE_URL`, else the client details base.
+    pub web_base_url: String,
 }
 
 impl DevSettings {
@@ -45,7 +47,11 @@ impl DevSettings {
         let number = |name: &str, default: &str| -> Result<f64, DevkitError> {
             env_or(name, default).parse().map_err(|_| DevkitError::Usage(format!("{name} must be a number")))
         };
+        let client_details_base_url =
+            env_or("CLIENT_DETAILS_BASE_URL", &format!("http://{host}:{}", env_or("API_PORT", "3000")));
         Ok(Self {
+            web_base_url: env_or("WEB_BASE_URL", &client_details_base_url),
+            client_details_base_url,
             api: addr("API_PORT", "3000")?,
             marketplace: addr("MARKETPLACE_PORT", "4010")?,
             jwt_secret: local_auth::secret(),
@@ -54,10 +60,6 @@ impl DevSettings {
             rate_per_second: number("SYNC_RATE_PER_SECOND", "10")?,
             scan_interval: Duration::from_secs_f64(number("SCAN_INTERVAL_SECONDS", "60")?),
             stale_after: chrono::Duration::seconds((number("SYNC_STALE_AFTER_HOURS", "24")? * 3600.0) as i64),
-            client_details_base_url: env_or(
-                "CLIENT_DETAILS_BASE_URL",
-                &format!("http://{host}:{}", env_or("API_PORT", "3000")),
-            ),
         })
     }
 }
@@ -220,7 +222,7 @@ pub fn builder_deps(
             bucket: resources.exports_bucket.clone(),
             dead_letter_queue_url: resources.exports_dead_letter_queue_url.clone(),
             sender: resources.sender_email.clone(),
-            api_base_url: format!("http://{}", settings.api),
+            web_base_url: settings.web_base_url.clone(),
             client_details_base_url: settings.client_details_base_url.clone(),
             retention_days: 7,
             lease: Duration::from_secs(900),
