@@ -390,3 +390,49 @@ async fn the_scan_keeps_to_its_rate_and_resumes_from_its_checkpoint() {
     let stored = system.store().application(&app(&ids[1])).await.unwrap();
     assert!(stored.entries[&agent_id("ana")].last_synced_at.is_some());
 }
+
+// ---- a bad clock ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn an_event_dated_far_ahead_is_refused_with_its_reason_and_later_evidence_still_decides() {
+    let system = system(100.0).await;
+    publish_all(&system, &directory()).await;
+    publish_all(&system, &[submitted("s1", "0700", "ana", "111", 0)]).await;
+
+    // GIVEN a submission from a platform whose clock says 9999
+    let (kind, mut from_the_future) = submitted("s2", "0700", "bob", "222", 0);
+    from_the_future["submitted_at"] = json!("9999-01-01T00:00:00Z");
+    // and an agent move dated an hour ahead of this system's clock
+    let (agent_kind, move_ana) = agent_event("ana", "south", "111", "agent");
+    system.publish(kind, from_the_future).await;
+    system.publish_dated(agent_kind, move_ana, Some(Utc::now() + chrono::Duration::hours(1))).await;
+    system.drain_ingest().await;
+
+    // THEN both are refused to the dead-letter queue with the reason, and nothing of them applied
+    let dead = system.waiting(&system.world.resources.ingest_dead_letter_queue_url).await;
+    let mut reasons: Vec<String> = dead
+        .iter()
+        .map(|m| m.message_attributes.as_ref().unwrap()["refused_because"].string_value.clone().unwrap())
+        .collect();
+    reasons.sort();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(
+        reasons[0].starts_with("submitted_at is ")
+            && reasons[0].ends_with("ahead of this system's clock, more than the 300 s allowed"),
+        "{reasons:?}"
+    );
+    assert!(reasons[1].starts_with("time is ") && reasons[1].contains("ahead of this system's clock"), "{reasons:?}");
+    let now = entries(&system, "0700").await;
+    assert_eq!(now.len(), 1, "bob got no entry");
+    assert!(!now[&agent_id("ana")].is_at_risk());
+    assert_eq!(system.store().agent(&agent_id("ana")).await.unwrap().unwrap().agency_id, agency_id("north"));
+
+    // WHEN later, honest evidence arrives: a submission under another NPN, then a sync showing ana
+    publish_all(&system, &[submitted("s3", "0700", "bob", "222", 10)]).await;
+    assert!(entries(&system, "0700").await[&agent_id("ana")].is_at_risk(), "the later submission decides");
+    system.put_marketplace(&answer("0700", &[(PolicyStatus::Effectuated, Some("111"))])).await;
+    let (status, body) = system.sync(ANA, "0700").await;
+    // THEN the newest evidence wins: the sync clears it
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["at_risk"], false);
+}

@@ -198,6 +198,7 @@ pub async fn system(rate_per_second: f64) -> System {
         store: world.store.clone(),
         sqs: sqs.clone(),
         dead_letter_queue_url: world.resources.ingest_dead_letter_queue_url.clone(),
+        future_allowance: chrono::Duration::seconds(shared::config::DEFAULT_FUTURE_ALLOWANCE_SECONDS),
     };
     let source =
         devkit::sqs_source::SqsSource::new(sqs.clone(), &world.resources.ingest_queue_url, "us-east-1").await.unwrap();
@@ -244,7 +245,13 @@ impl System {
 
     /// Publishes a platform event to this test's bus, as the platform would.
     pub async fn publish(&self, detail_type: &str, detail: serde_json::Value) {
+        self.publish_dated(detail_type, detail, None).await;
+    }
+
+    /// Publishes a platform event whose envelope carries the time `time` (the bus's clock when `None`).
+    pub async fn publish_dated(&self, detail_type: &str, detail: serde_json::Value, time: Option<DateTime<Utc>>) {
         let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+            .set_time(time.map(|t| aws_sdk_eventbridge::primitives::DateTime::from_secs(t.timestamp())))
             .source("enrollment-platform")
             .detail_type(detail_type)
             .detail(detail.to_string())

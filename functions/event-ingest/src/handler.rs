@@ -5,6 +5,7 @@
 //! dead-letter queue at once with the reason attached, instead of being retried until SQS gives
 //! up; a message that failed for a passing reason (the table busy, a parent agency not known yet)
 //! is reported as failed, retried by SQS, and redriven to the dead-letter queue if it keeps failing.
+//! An event dated further ahead of this system's clock than the allowance is refused the same way.
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::MessageAttributeValue;
@@ -19,6 +20,8 @@ pub struct Deps {
     pub store: Store,
     pub sqs: aws_sdk_sqs::Client,
     pub dead_letter_queue_url: String,
+    /// How far ahead of this system's clock an event may be dated.
+    pub future_allowance: chrono::Duration,
 }
 
 /// Why one message failed.
@@ -79,7 +82,9 @@ pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
 /// Applies one message's event.
 pub async fn apply(deps: &Deps, message: &SqsMessage) -> Result<(), Failure> {
     let body = message.body.as_deref().ok_or_else(|| Malformed("the message has no body".into()))?;
-    match platform::parse(body)? {
+    let event = platform::parse(body)?;
+    event.check_date(Utc::now(), deps.future_allowance)?;
+    match event {
         PlatformEvent::AgencyUpserted { agency, as_of } => {
             let outcome = deps.store.upsert_agency(&agency, as_of).await?;
             tracing::info!(agency_id = %agency.agency_id, ?outcome, "agency upserted");

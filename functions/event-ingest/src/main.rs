@@ -13,6 +13,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         store: Store::from_env(&sdk)?,
         sqs: aws_sdk_sqs::Client::new(&sdk),
         dead_letter_queue_url: required_env("INGEST_DLQ_URL")?,
+        future_allowance: shared::config::future_allowance()?,
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<_>| {
         let deps = &deps;

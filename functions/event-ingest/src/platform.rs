@@ -33,6 +33,33 @@ pub enum PlatformEvent {
     },
 }
 
+impl PlatformEvent {
+    /// The field that dates the event, and its time: what orders it against other events.
+    pub fn dated(&self) -> (&'static str, DateTime<Utc>) {
+        match self {
+            Self::AgencyUpserted { as_of, .. } | Self::AgentUpserted { as_of, .. } => ("time", *as_of),
+            Self::Evidence { evidence, .. } => match evidence.fact {
+                Fact::Submitted { .. } => ("submitted_at", evidence.at),
+                Fact::ArchiveSet { .. } | Fact::Synced { .. } => ("occurred_at", evidence.at),
+            },
+        }
+    }
+
+    /// Refuses an event dated further ahead of `now` than `allowance`: the newest event wins, so
+    /// one from a bad clock would otherwise outrank every later event for good.
+    pub fn check_date(&self, now: DateTime<Utc>, allowance: chrono::Duration) -> Result<(), Malformed> {
+        let (field, at) = self.dated();
+        if at > now + allowance {
+            return Err(Malformed(format!(
+                "{field} is {} s ahead of this system's clock, more than the {} s allowed",
+                (at - now).num_seconds(),
+                allowance.num_seconds()
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Why an event was refused. Names fields, never values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -202,6 +229,19 @@ mod tests {
         let body = fixture("application-submitted").replace("\"Zoë O'Brien\"", "42");
         assert_eq!(parse(&body).unwrap_err().0, "client_name must be a string");
         assert!(parse("{not json").unwrap_err().0.contains("not JSON"));
+    }
+
+    #[test]
+    fn an_event_dated_beyond_the_allowance_is_refused_and_one_within_it_is_not() {
+        let event = parse(&fixture("application-submitted")).unwrap();
+        let (field, at) = event.dated();
+        assert_eq!(field, "submitted_at");
+        let allowance = chrono::Duration::minutes(5);
+        assert!(event.check_date(at - chrono::Duration::minutes(4), allowance).is_ok());
+        let refused = event.check_date(at - chrono::Duration::minutes(6), allowance).unwrap_err();
+        assert_eq!(refused.0, "submitted_at is 360 s ahead of this system's clock, more than the 300 s allowed");
+        let agency = parse(&fixture("agency-upserted")).unwrap();
+        assert_eq!(agency.dated().0, "time");
     }
 
     #[test]
