@@ -4,7 +4,7 @@ MOTO_VERSION := 5.2.5
 VENV := .venv
 VENV_READY := $(VENV)/.ready-moto-$(MOTO_VERSION)
 
-.PHONY: dev test browser-test build check-template deploy bench
+.PHONY: dev test browser-test build check-template deploy bench verify
 
 ## dev: run the whole system locally (emulator, resources, demo data); Ctrl-C stops it
 dev: $(VENV_READY)
@@ -13,6 +13,10 @@ dev: $(VENV_READY)
 ## test: install what the tests need and run every test
 test: $(VENV_READY)
 	tools/test.sh
+
+## verify: check every list and total of a running `make dev` against the authoritative state
+verify: $(VENV_READY)
+	tools/verify.sh
 
 ## browser-test: the page in headless Chromium against the whole local system
 browser-test: $(VENV_READY)

@@ -111,6 +111,7 @@ async fn paging_through_hundreds_of_entries_while_new_ones_arrive_has_no_duplica
         format!("{CLIENT_DETAILS}/clients/{}?plan_year={YEAR}", item["federal_exchange_id"].as_str().unwrap())
     );
     assert!(item.get("agent_email").is_none(), "the agent's own list does not repeat who they are");
+    assert_no_differences(&system.world).await;
 }
 
 #[tokio::test]
@@ -149,6 +150,7 @@ async fn the_archived_filter_and_the_alert_count_behave_as_a_user_expects() {
     submit(system.store(), "2999", "swap-2999", -8_000, "bob", "222").await;
     let (_, summary) = system.call(ANA, "GET", "/v1/at-risk/summary", None).await;
     assert_eq!((summary["new_since_last_visit"].as_i64(), summary["total"].as_i64()), (Some(1), Some(5)));
+    assert_no_differences(&system.world).await;
 }
 
 #[tokio::test]
@@ -182,6 +184,7 @@ async fn the_agency_view_covers_three_levels_and_names_agency_agent_and_email() 
     assert_eq!(erin["agent_email"], "erin@example.com");
     let in_agency = page["items"].as_array().unwrap().iter().find(|i| i["federal_exchange_id"] == "35000").unwrap();
     assert_eq!(in_agency["agent_id"], "ana", "a swap inside the agency is listed under the agent who lost it");
+    assert_no_differences(&system.world).await;
 }
 
 #[tokio::test]
@@ -224,6 +227,7 @@ async fn every_forbidden_cell_of_the_authorisation_matrix_is_refused() {
     // Another agent's own list is out of reach by construction: /v1/at-risk is always the caller's.
     let (_, bobs) = system.call(agent("bob", "south"), "GET", "/v1/at-risk", None).await;
     assert!(ids(&bobs).is_empty());
+    assert_no_differences(&system.world).await;
 }
 
 #[tokio::test]
@@ -251,6 +255,7 @@ async fn the_agent_exports_switch_is_set_by_admins_and_outlives_older_platform_e
         .call(north_admin, "PATCH", "/v1/agencies/north/settings", Some(json!({"agent_exports_enabled": "no"})))
         .await;
     assert_eq!(status, 400);
+    assert_no_differences(&system.world).await;
 }
 
 #[tokio::test]
@@ -282,4 +287,5 @@ async fn bad_parameters_get_a_400_that_says_what_is_wrong() {
     let response = system.http.get(format!("{}/v1/no-such-thing", system.api)).send().await.unwrap();
     assert_eq!(response.status(), 404);
     assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_no_differences(&system.world).await;
 }

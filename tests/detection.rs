@@ -109,6 +109,7 @@ async fn the_spec_cases_hold_end_to_end_through_the_ingest_queue() {
     let book = entries(&system, "0042").await;
     assert!(!book[&agent_id("ana")].is_at_risk());
     assert!(book[&agent_id("bob")].is_at_risk());
+    assert_no_differences(&system.world).await;
 }
 
 #[tokio::test]
@@ -199,6 +200,7 @@ async fn a_poison_message_lands_in_the_dead_letter_queue_and_its_neighbours_stil
     assert_eq!(reasons, vec!["npn must contain digits only", "the body is not JSON (Syntax error)"]);
     let left = system.waiting(&system.world.resources.ingest_queue_url).await;
     assert!(left.is_empty(), "nothing is left behind on the ingest queue");
+    assert_no_differences(&system.world).await;
 }
 
 #[tokio::test]
@@ -210,6 +212,7 @@ async fn an_agency_cycle_sent_by_the_platform_is_refused_into_the_dead_letter_qu
     assert_eq!(top.parent_agency_id, None);
     let dead = system.waiting(&system.world.resources.ingest_dead_letter_queue_url).await;
     assert_eq!(dead.len(), 1);
+    assert_no_differences(&system.world).await;
 }
 
 // ---- marketplace syncs --------------------------------------------------------------------
@@ -270,6 +273,7 @@ async fn a_sync_showing_a_foreign_aor_puts_the_entry_at_risk_and_a_newer_matchin
     let history = system.store().history(&app("0300"), &agent_id("ana")).await.unwrap();
     let at_risk: Vec<bool> = history.iter().map(|h| h.after.as_ref().is_some_and(BookEntry::is_at_risk)).collect();
     assert_eq!(at_risk, vec![false, true, false, true], "created, flagged, cleared, flagged again");
+    assert_no_differences(&system.world).await;
 }
 
 #[tokio::test]
@@ -303,6 +307,7 @@ async fn while_the_marketplace_fails_nothing_changes_calls_are_retried_and_after
     let (status, body) = system.sync(ANA, "0400").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["at_risk"], true);
+    assert_no_differences(&system.world).await;
 }
 
 #[tokio::test]
@@ -335,6 +340,7 @@ async fn only_the_owner_and_admins_above_the_owner_may_sync() {
     }
     let (status, _) = system.sync(ANA, "12ab").await;
     assert_eq!(status, 400, "a malformed id");
+    assert_no_differences(&system.world).await;
 }
 
 #[tokio::test]
@@ -389,6 +395,7 @@ async fn the_scan_keeps_to_its_rate_and_resumes_from_its_checkpoint() {
     assert_eq!((third.synced, third.failed), (0, 6));
     let stored = system.store().application(&app(&ids[1])).await.unwrap();
     assert!(stored.entries[&agent_id("ana")].last_synced_at.is_some());
+    assert_no_differences(&system.world).await;
 }
 
 // ---- a bad clock ---------------------------------------------------------------------------
@@ -435,4 +442,40 @@ async fn an_event_dated_far_ahead_is_refused_with_its_reason_and_later_evidence_
     // THEN the newest evidence wins: the sync clears it
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["at_risk"], false);
+    assert_no_differences(&system.world).await;
+}
+
+// ---- directory events out of order ---------------------------------------------------------
+
+#[tokio::test]
+async fn an_agency_arriving_after_its_agents_and_their_submissions_places_their_entries_in_its_upline_lists() {
+    let system = system(100.0).await;
+    let admin_top = Some(("admin-top", "top", "agency_admin"));
+    publish_all(&system, &[agency_event("top", None), agent_event("admin-top", "top", "900", "agency_admin")]).await;
+    // GIVEN an agent of an agency not known yet, whose client another agent then swapped
+    publish_all(
+        &system,
+        &[
+            agent_event("ana", "late", "111", "agent"),
+            agent_event("bob", "top", "222", "agent"),
+            submitted("s1", "0800", "ana", "111", 0),
+            submitted("s2", "0800", "bob", "222", 1),
+        ],
+    )
+    .await;
+    let (_, before) = system.call(admin_top, "GET", "/v1/agencies/top/at-risk", None).await;
+    assert_eq!(before["items"].as_array().unwrap().len(), 0, "not below top until the agency says so");
+
+    // WHEN the agency arrives last, under top
+    publish_all(&system, &[agency_event("late", Some("top"))]).await;
+
+    // THEN top's admin sees the entry, named with its agency and agent
+    let (status, body) = system.call(admin_top, "GET", "/v1/agencies/top/at-risk", None).await;
+    assert_eq!(status, 200, "{body}");
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{body}");
+    assert_eq!(items[0]["federal_exchange_id"], "0800");
+    assert_eq!(items[0]["agent_id"], "ana");
+    assert_eq!(items[0]["agency_name"], "Agency late");
+    assert_no_differences(&system.world).await;
 }

@@ -113,6 +113,13 @@ pub async fn submit(
         .expect("evidence applied")
 }
 
+/// The consistency checker finds every list and total as the authoritative state says.
+pub async fn assert_no_differences(world: &World) {
+    let differences = devkit::verify::verify(&world.store).await.expect("the checker reads the table");
+    let report: Vec<String> = differences.iter().map(ToString::to_string).collect();
+    assert!(report.is_empty(), "the lists disagree with the authoritative state:\n{}", report.join("\n"));
+}
+
 /// Every row of a list, page by page, with the items read per page.
 pub async fn whole_list(
     store: &Store,

@@ -6,7 +6,8 @@ use chrono::Utc;
 use shared::domain::{Evidence, EvidenceId, Fact};
 use shared::store::StoreError;
 use shared::store::applications::{ApplicationKey, ApplyOutcome};
-use shared::store::directory::AgencyUpsert;
+use shared::store::directory::{AgencyUpsert, AgentUpsert, UpsertOutcome};
+use shared::store::items::Role;
 use shared::store::keys::Scope;
 use shared::store::risk_lists::ArchivedFilter;
 
@@ -52,6 +53,7 @@ async fn the_at_risk_list_holds_only_at_risk_entries_newest_first() {
     let stored = world.store.application(&app("201")).await.unwrap();
     assert!(!stored.entries[&agent_id("ana")].is_at_risk());
     assert_eq!(world.store.agent_stats(&agent_id("ana"), year()).await.unwrap().at_risk_total, 3);
+    assert_no_differences(&world).await;
 }
 
 #[tokio::test]
@@ -87,6 +89,7 @@ async fn paging_through_hundreds_of_entries_gives_each_exactly_once_and_reads_on
             assert!(read as usize <= returned + 1, "{scope:?}: read {read} for {returned}");
         }
     }
+    assert_no_differences(&world).await;
 }
 
 #[tokio::test]
@@ -111,6 +114,7 @@ async fn new_entries_arriving_while_paging_neither_duplicate_nor_hide_older_ones
     let mut expected = swapped.clone();
     expected.reverse();
     assert_eq!(seen, expected);
+    assert_no_differences(&world).await;
 }
 
 #[tokio::test]
@@ -141,6 +145,7 @@ async fn the_archived_filter_shows_what_it_says() {
         3,
         "archived entries do not count"
     );
+    assert_no_differences(&world).await;
 }
 
 #[tokio::test]
@@ -164,6 +169,7 @@ async fn the_alert_count_counts_what_was_flagged_after_the_last_visit() {
     assert!(!stored.entries[&ana].is_at_risk(), "older than ana's own submission: no risk");
     submit(&world.store, "403", "late-swap-403", 9_000, "bob", "222").await;
     assert_eq!(world.store.count_flagged_after(&ana, year(), Some(visit)).await.unwrap(), 1);
+    assert_no_differences(&world).await;
 }
 
 #[tokio::test]
@@ -189,6 +195,7 @@ async fn racing_writers_on_one_application_all_land_through_the_version_conditio
     // Whoever raced, the result is that of the evidence in time order: the last submitter holds it.
     let at_risk: Vec<_> = stored.entries.values().filter(|e| e.is_at_risk()).map(|e| e.agent_id.to_string()).collect();
     assert_eq!(at_risk, vec!["racer-0", "racer-1", "racer-2", "racer-3", "racer-4"]);
+    assert_no_differences(&world).await;
 }
 
 #[tokio::test]
@@ -200,6 +207,7 @@ async fn the_same_evidence_twice_is_written_once() {
     let stored = world.store.application(&app("601")).await.unwrap();
     assert_eq!(stored.log.len(), 2);
     assert_eq!(world.store.history(&app("601"), &agent_id("ana")).await.unwrap().len(), 2, "created, then at risk");
+    assert_no_differences(&world).await;
 }
 
 #[tokio::test]
@@ -221,6 +229,7 @@ async fn clearing_a_risk_removes_it_from_every_list() {
         .unwrap();
     let owners: Vec<_> = top.rows.iter().map(|r| r.agent_id.to_string()).collect();
     assert_eq!(owners, vec!["bob"]);
+    assert_no_differences(&world).await;
 }
 
 #[tokio::test]
@@ -251,6 +260,7 @@ async fn an_agent_moving_agency_takes_their_book_along() {
     submit(&world.store, "803", "swap-803", 1000, "bob", "222").await;
     assert_eq!(list(Scope::Agency(agency_id("south"))).await, 3);
     assert_eq!(list(Scope::Agency(agency_id("north"))).await, 0);
+    assert_no_differences(&world).await;
 }
 
 #[tokio::test]
@@ -278,10 +288,11 @@ async fn an_agency_moving_under_another_parent_moves_its_downline_lists() {
     assert_eq!(leaf.ancestors, vec![agency_id("west"), agency_id("mid")]);
     assert_eq!(world.store.child_agencies(&agency_id("west")).await.unwrap(), vec![agency_id("mid")]);
     assert!(world.store.child_agencies(&agency_id("east")).await.unwrap().is_empty());
+    assert_no_differences(&world).await;
 }
 
 #[tokio::test]
-async fn an_agency_cannot_be_placed_under_its_own_downline_or_an_unknown_parent() {
+async fn an_agency_cannot_be_placed_under_its_own_downline() {
     let world = world().await;
     agency(&world.store, "a", None).await;
     agency(&world.store, "b", Some("a")).await;
@@ -296,13 +307,12 @@ async fn an_agency_cannot_be_placed_under_its_own_downline_or_an_unknown_parent(
         let refused = world.store.upsert_agency(&upsert(id, parent), Utc::now()).await;
         assert!(matches!(refused, Err(StoreError::Cycle(_))), "{id} under {parent}: {refused:?}");
     }
-    let orphan = world.store.upsert_agency(&upsert("d", "nowhere"), Utc::now()).await;
-    assert!(matches!(orphan, Err(StoreError::UnknownParent(_))));
     assert_eq!(
         world.store.agency(&agency_id("a")).await.unwrap().unwrap().parent_agency_id,
         None,
         "nothing was half-applied"
     );
+    assert_no_differences(&world).await;
 }
 
 #[tokio::test]
@@ -320,4 +330,208 @@ async fn an_older_directory_event_arriving_late_changes_nothing() {
     let outcome = world.store.upsert_agency(&older, t(0)).await.unwrap();
     assert_eq!(outcome, shared::store::directory::UpsertOutcome::Stale);
     assert_eq!(world.store.agency(&agency_id("top")).await.unwrap().unwrap().name.as_str(), "Newer name");
+    assert_no_differences(&world).await;
+}
+
+#[tokio::test]
+async fn two_agencies_moved_under_each_other_at_once_exactly_one_move_wins() {
+    let world = world().await;
+    let upsert = |id: &str, parent: &str| AgencyUpsert {
+        agency_id: agency_id(id),
+        name: shared::domain::Name::parse(format!("Agency {id}")).unwrap(),
+        parent_agency_id: Some(agency_id(parent)),
+        agent_exports_enabled: true,
+    };
+    agency(&world.store, "top", None).await;
+    for round in 0..6 {
+        // GIVEN two sibling agencies, each with a child
+        let (a, b) = (format!("a{round}"), format!("b{round}"));
+        let (a_child, b_child) = (format!("a{round}-kid"), format!("b{round}-kid"));
+        for (id, parent) in [(&a, "top"), (&b, "top"), (&a_child, a.as_str()), (&b_child, b.as_str())] {
+            world.store.upsert_agency(&upsert(id, parent), Utc::now()).await.unwrap();
+        }
+        // WHEN each is moved below the other's child at the same moment
+        let (a_under_b, b_under_a) = (upsert(&a, &b_child), upsert(&b, &a_child));
+        let (one, other) = tokio::join!(
+            world.store.upsert_agency(&a_under_b, Utc::now()),
+            world.store.upsert_agency(&b_under_a, Utc::now()),
+        );
+        // THEN exactly one move wins and the other is refused as a cycle
+        let refused = [&one, &other].iter().filter(|r| matches!(r, Err(StoreError::Cycle(_)))).count();
+        let won = [&one, &other].iter().filter(|r| matches!(r, Ok(UpsertOutcome::Written))).count();
+        assert_eq!((won, refused), (1, 1), "round {round}: {one:?} / {other:?}");
+        // and every agency still reaches the top by its parent links
+        for id in [&a, &b, &a_child, &b_child] {
+            let path = world.store.agency_path(&agency_id(id)).await.expect("no cycle");
+            assert_eq!(path.first(), Some(&agency_id("top")), "{id}: {path:?}");
+        }
+    }
+    assert_no_differences(&world).await;
+}
+
+#[tokio::test]
+async fn an_agency_under_a_parent_not_known_yet_is_completed_when_the_parent_arrives() {
+    let world = world().await;
+    // GIVEN an agent and their at-risk entry, then their agency, whose parent is not known yet
+    agent(&world.store, "ana", "leaf", "111").await;
+    agent(&world.store, "bob", "elsewhere", "222").await;
+    submit(&world.store, "0900", "s1", 0, "ana", "111").await;
+    submit(&world.store, "0900", "s2", 1, "bob", "222").await;
+    agency(&world.store, "leaf", Some("mid")).await;
+    let (in_leaf, _) = whole_list(&world.store, &Scope::Agency(agency_id("leaf")), ArchivedFilter::Exclude, 50).await;
+    assert_eq!(in_leaf, vec!["0900"]);
+    // WHEN the parent arrives, and then its own parent
+    agency(&world.store, "mid", Some("top")).await;
+    agency(&world.store, "top", None).await;
+    // THEN the entry is in every list up the tree, named with its agency
+    for scope in ["leaf", "mid", "top"] {
+        let page = world
+            .store
+            .risk_page(&Scope::Agency(agency_id(scope)), year(), ArchivedFilter::Exclude, 50, None)
+            .await
+            .unwrap();
+        let found: Vec<_> = page
+            .rows
+            .iter()
+            .map(|r| (r.federal_exchange_id.to_string(), r.agency_name.as_ref().map(|n| n.to_string())))
+            .collect();
+        assert_eq!(found, vec![("0900".to_owned(), Some("Agency leaf".to_owned()))], "{scope}");
+    }
+    assert_eq!(
+        world.store.agency(&agency_id("leaf")).await.unwrap().unwrap().ancestors,
+        vec![agency_id("top"), agency_id("mid")]
+    );
+    assert_no_differences(&world).await;
+}
+
+#[tokio::test]
+async fn an_agent_upsert_that_changes_nothing_a_row_shows_rewrites_no_row() {
+    let world = world().await;
+    agency(&world.store, "top", None).await;
+    agent(&world.store, "ana", "top", "111").await;
+    agent(&world.store, "bob", "top", "222").await;
+    submit(&world.store, "0910", "s1", 0, "ana", "111").await;
+    submit(&world.store, "0910", "s2", 1, "bob", "222").await;
+    // GIVEN a mark on each of ana's rows that only a rewrite would drop
+    let rows = |scope: Scope| {
+        let store = world.store.clone();
+        async move { store.risk_page(&scope, year(), ArchivedFilter::Include, 50, None).await.unwrap().rows }
+    };
+    let marked = |scope: Scope| {
+        let store = world.store.clone();
+        async move {
+            let row = store.risk_page(&scope, year(), ArchivedFilter::Include, 50, None).await.unwrap().rows.remove(0);
+            let out = store
+                .client()
+                .get_item()
+                .table_name(store.table())
+                .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(row.pk))
+                .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(row.sk))
+                .send()
+                .await
+                .unwrap();
+            out.item.unwrap().contains_key("probe")
+        }
+    };
+    for row in rows(Scope::Agent(agent_id("ana"))).await.into_iter().chain(rows(Scope::Agency(agency_id("top"))).await)
+    {
+        world
+            .store
+            .client()
+            .update_item()
+            .table_name(world.store.table())
+            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(row.pk))
+            .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(row.sk))
+            .update_expression("SET probe = :one")
+            .expression_attribute_values(":one", aws_sdk_dynamodb::types::AttributeValue::N("1".into()))
+            .send()
+            .await
+            .unwrap();
+    }
+    // WHEN the same agent is upserted again, and then with only a new role
+    let same = AgentUpsert {
+        agent_id: agent_id("ana"),
+        agency_id: agency_id("top"),
+        name: shared::domain::Name::parse("Agent ana").unwrap(),
+        email: shared::domain::Email::parse("ana@example.com").unwrap(),
+        npn: shared::domain::Npn::parse("111").unwrap(),
+        role: Role::Agent,
+    };
+    assert_eq!(world.store.upsert_agent(&same, Utc::now()).await.unwrap(), UpsertOutcome::Unchanged);
+    let promoted = AgentUpsert { role: Role::AgencyAdmin, ..same.clone() };
+    assert_eq!(world.store.upsert_agent(&promoted, Utc::now()).await.unwrap(), UpsertOutcome::Written);
+    // THEN no row was rewritten
+    assert!(marked(Scope::Agent(agent_id("ana"))).await && marked(Scope::Agency(agency_id("top"))).await);
+    // and an older event arriving now is still recognised as older
+    let older = AgentUpsert { name: shared::domain::Name::parse("Old name").unwrap(), ..same.clone() };
+    assert_eq!(world.store.upsert_agent(&older, t(0)).await.unwrap(), UpsertOutcome::Stale);
+    // WHEN the email changes, THEN the rows are rewritten with it
+    let renamed = AgentUpsert { email: shared::domain::Email::parse("ana.new@example.com").unwrap(), ..promoted };
+    world.store.upsert_agent(&renamed, Utc::now()).await.unwrap();
+    assert!(!marked(Scope::Agent(agent_id("ana"))).await, "a change a row shows rewrites it");
+    let row = rows(Scope::Agency(agency_id("top"))).await.into_iter().find(|r| r.agent_id == agent_id("ana")).unwrap();
+    assert_eq!(row.agent_email.unwrap().as_str(), "ana.new@example.com");
+    assert_no_differences(&world).await;
+}
+
+#[tokio::test]
+async fn the_checker_names_each_kind_of_difference_and_nothing_else() {
+    let world = world().await;
+    ana_and_bob(&world.store, &["0920", "0921", "0922"], &[]).await;
+    assert_no_differences(&world).await;
+    let rows = world
+        .store
+        .risk_page(&Scope::Agent(agent_id("ana")), year(), ArchivedFilter::Include, 50, None)
+        .await
+        .unwrap()
+        .rows;
+    let key = |row: &shared::store::items::RiskRow| {
+        [("pk", row.pk.clone()), ("sk", row.sk.clone())]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), aws_sdk_dynamodb::types::AttributeValue::S(v)))
+            .collect::<std::collections::HashMap<_, _>>()
+    };
+    let client = world.store.client();
+    let table = world.store.table();
+    // GIVEN one row deleted, one row's reason changed, a stray row, and a wrong total
+    client.delete_item().table_name(table).set_key(Some(key(&rows[0]))).send().await.unwrap();
+    client
+        .update_item()
+        .table_name(table)
+        .set_key(Some(key(&rows[1])))
+        .update_expression("SET reason = :r")
+        .expression_attribute_values(
+            ":r",
+            aws_sdk_dynamodb::types::AttributeValue::S("marketplace_aor_mismatch".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut stray = shared::store::items::to_item(&rows[2]).unwrap();
+    stray.insert("pk".into(), aws_sdk_dynamodb::types::AttributeValue::S("RISK#AGENCY#south".into()));
+    client.put_item().table_name(table).set_item(Some(stray)).send().await.unwrap();
+    client
+        .update_item()
+        .table_name(table)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("AGENT#bob".into()))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(format!("STATS#{YEAR}")))
+        .update_expression("SET at_risk_total = :n")
+        .expression_attribute_values(":n", aws_sdk_dynamodb::types::AttributeValue::N("7".into()))
+        .send()
+        .await
+        .unwrap();
+    // THEN the checker reports exactly those
+    let report: Vec<String> =
+        devkit::verify::verify(&world.store).await.unwrap().iter().map(ToString::to_string).collect();
+    let expected = vec![
+        format!("missing row      RISK#AGENT#ana / {}", rows[0].sk),
+        format!("outside reach    RISK#AGENCY#south / {}", rows[2].sk),
+        format!("stale fields     RISK#AGENT#ana / {}: reason", rows[1].sk),
+        format!("wrong total      agent bob, plan year {YEAR}: stored 7, expected 0"),
+    ];
+    let mut sorted = expected.clone();
+    sorted.sort();
+    let mut got = report.clone();
+    got.sort();
+    assert_eq!(got, sorted, "{report:#?}");
 }

@@ -34,4 +34,11 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 
+# The seed, then what the tests did as people: every list and total must still agree with the
+# authoritative state.
+target/debug/devkit verify target/browser-test/resources.json >target/browser-test/verify-seeded.log || {
+    cat target/browser-test/verify-seeded.log
+    exit 1
+}
 APP_URL="http://127.0.0.1:${API_PORT}" node --test web/tests/
+target/debug/devkit verify target/browser-test/resources.json

@@ -65,6 +65,7 @@ Or use the API from another terminal:
        -d '{"scope":"agent"}' http://127.0.0.1:${API_PORT}/v1/exports
   curl -s http://127.0.0.1:${API_PORT}/dev/inbox          # the emails the system sent
   .venv/bin/python tools/publish_event.py events/platform/application-submitted.json
+  make verify                                             # every list and total against the authoritative state
 
 Press Ctrl-C to stop.
 INFO

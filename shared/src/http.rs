@@ -31,14 +31,15 @@ impl Caller {
     }
 
     /// An admin reaches their own agency and every agency below it; never upward or sideways.
-    pub fn reaches_agency(&self, agency: &AgencyItem) -> bool {
-        self.is_admin() && agency.path().contains(&self.agency_id)
+    /// `path` is the agency's path as the directory is now (`Store::agency_path`), top first.
+    pub fn reaches_path(&self, path: &[AgencyId]) -> bool {
+        self.is_admin() && path.contains(&self.agency_id)
     }
 
     /// Whose book entries the caller may see: their own, and as an admin, those of every agent in
     /// an agency they reach.
     pub fn reaches_owner(&self, owner: &Owner) -> bool {
-        owner.agent_id == self.agent_id || owner.agency.as_ref().is_some_and(|agency| self.reaches_agency(agency))
+        owner.agent_id == self.agent_id || (owner.agent.is_some() && self.reaches_path(&owner.path))
     }
 
     /// Reads the caller from API Gateway v2 JWT claims.
@@ -159,7 +160,8 @@ pub async fn reachable_agency(store: &Store, caller: &Caller, raw_id: &str) -> R
     let not_found = || Problem::not_found("No such agency.");
     let id = AgencyId::parse(raw_id).map_err(|_| not_found())?;
     let agency = store.agency(&id).await?.ok_or_else(not_found)?;
-    if caller.reaches_agency(&agency) {
+    // Reach goes by the parent links as they are now, so a move counts the moment it is accepted.
+    if caller.reaches_path(&store.agency_path(&id).await?) {
         return Ok(agency);
     }
     if !caller.is_admin() && agency.agency_id == caller.agency_id {

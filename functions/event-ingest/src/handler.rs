@@ -3,7 +3,7 @@
 //!
 //! A message that can never succeed (malformed, or refused like an agency cycle) is moved to the
 //! dead-letter queue at once with the reason attached, instead of being retried until SQS gives
-//! up; a message that failed for a passing reason (the table busy, a parent agency not known yet)
+//! up; a message that failed for a passing reason (the table busy, a write that lost a race)
 //! is reported as failed, retried by SQS, and redriven to the dead-letter queue if it keeps failing.
 //! An event dated further ahead of this system's clock than the allowance is refused the same way.
 
@@ -39,6 +39,10 @@ impl From<StoreError> for Failure {
             StoreError::Cycle(agency) => {
                 Failure::Refused(Malformed(format!("agency {agency} cannot be placed under its own downline")))
             }
+            StoreError::TooDeep(agency) => Failure::Refused(Malformed(format!(
+                "agency {agency} would be more than {} levels deep",
+                shared::store::directory::MAX_AGENCY_DEPTH
+            ))),
             StoreError::TooLarge(n) => {
                 Failure::Refused(Malformed(format!("the change needs {n} writes in one transaction")))
             }

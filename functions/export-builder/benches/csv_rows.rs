@@ -9,7 +9,7 @@ use shared::store::items::{Owner, RowFacts};
 use shared::store::keys::Scope;
 
 fn rows() -> Vec<shared::store::items::RiskRow> {
-    let owner = Owner { agent_id: AgentId::parse("bench").unwrap(), agent: None, agency: None };
+    let owner = Owner::unknown(AgentId::parse("bench").unwrap());
     let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
     (0..1_000u32)
         .map(|i| {

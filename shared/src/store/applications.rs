@@ -16,7 +16,8 @@ use crate::domain::{
     AgencyOf, AgentId, Applied, BookEntry, Evidence, Fact, FederalExchangeId, HistoryRecord, PlanYear, apply,
 };
 
-const MAX_ATTEMPTS: u32 = 8;
+/// How often a write that lost a race reads again and retries before giving up.
+pub(crate) const MAX_ATTEMPTS: u32 = 8;
 
 /// Which application: the same Federal Exchange ID in another plan year is another application.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -102,11 +103,8 @@ impl Store {
             items.push(to_item(&meta_item(app, applied_log.len() as u64, &entries))?);
             for entry in entries.values() {
                 items.push(to_item(&entry_item(app, entry))?);
-                let owner = owners.get(&entry.agent_id).cloned().unwrap_or_else(|| Owner {
-                    agent_id: entry.agent_id.clone(),
-                    agent: None,
-                    agency: None,
-                });
+                let owner =
+                    owners.get(&entry.agent_id).cloned().unwrap_or_else(|| Owner::unknown(entry.agent_id.clone()));
                 for row in rows_of(app, Some(entry), &owner) {
                     items.push(to_item(&row)?);
                 }
@@ -175,21 +173,19 @@ impl Store {
     /// The directory's view of each agent: their agent item and agency, where known.
     pub async fn owners(&self, agents: BTreeSet<AgentId>) -> Result<HashMap<AgentId, Owner>, StoreError> {
         let mut owners = HashMap::new();
-        let mut agencies: HashMap<_, Option<AgencyItem>> = HashMap::new();
+        let mut agencies: HashMap<_, (Option<AgencyItem>, Vec<crate::domain::AgencyId>)> = HashMap::new();
         for agent_id in agents {
-            let agent = self.agent(&agent_id).await?;
-            let agency = match &agent {
-                None => None,
-                Some(agent) => match agencies.get(&agent.agency_id) {
-                    Some(known) => known.clone(),
-                    None => {
-                        let agency = self.agency(&agent.agency_id).await?;
-                        agencies.insert(agent.agency_id.clone(), agency.clone());
-                        agency
-                    }
-                },
+            let Some(agent) = self.agent(&agent_id).await? else {
+                owners.insert(agent_id.clone(), Owner::unknown(agent_id));
+                continue;
             };
-            owners.insert(agent_id.clone(), Owner { agent_id, agent, agency });
+            if !agencies.contains_key(&agent.agency_id) {
+                let agency = self.agency(&agent.agency_id).await?;
+                let path = self.agency_path(&agent.agency_id).await?;
+                agencies.insert(agent.agency_id.clone(), (agency, path));
+            }
+            let (agency, path) = agencies[&agent.agency_id].clone();
+            owners.insert(agent_id.clone(), Owner { agent_id, agent: Some(agent), agency, path });
         }
         Ok(owners)
     }
@@ -208,24 +204,15 @@ impl Store {
         // The application's version is the lock: this transaction only lands on what it read.
         let meta = meta_item(app, stored.version + 1, &applied.entries);
         let meta_put = Put::builder().table_name(self.table()).set_item(Some(to_item(&meta)?));
-        let meta_put = if stored.version == 0 {
-            meta_put.condition_expression("attribute_not_exists(pk)")
-        } else {
-            meta_put
-                .condition_expression("version = :version")
-                .expression_attribute_values(":version", AttributeValue::N(stored.version.to_string()))
-        };
+        let meta_put = super::if_version(meta_put, (stored.version > 0).then_some(stored.version));
         writes.push(TransactWriteItem::builder().put(meta_put.build()?).build());
 
         writes.push(self.put(to_item(&evidence_item(app, evidence))?)?);
 
         let mut checked_agencies = BTreeSet::new();
         for record in &applied.history {
-            let owner = owners.get(&record.agent_id).cloned().unwrap_or_else(|| Owner {
-                agent_id: record.agent_id.clone(),
-                agent: None,
-                agency: None,
-            });
+            let owner =
+                owners.get(&record.agent_id).cloned().unwrap_or_else(|| Owner::unknown(record.agent_id.clone()));
 
             match &record.after {
                 Some(entry) => writes.push(self.put(to_item(&entry_item(app, entry))?)?),
@@ -289,7 +276,12 @@ impl Store {
     }
 
     /// A condition that an item still has the version read (or still does not exist).
-    fn unchanged(&self, pk: String, sk: &str, version: Option<u64>) -> Result<TransactWriteItem, StoreError> {
+    pub(crate) fn unchanged(
+        &self,
+        pk: String,
+        sk: &str,
+        version: Option<u64>,
+    ) -> Result<TransactWriteItem, StoreError> {
         let check = ConditionCheck::builder().table_name(self.table()).key(keys::PK, s(pk)).key(keys::SK, s(sk));
         let check = match version {
             None => check.condition_expression("attribute_not_exists(pk)"),

@@ -7,15 +7,17 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, DeleteRequest, Put, PutRequest, TransactWriteItem, WriteRequest,
+};
 use chrono::{DateTime, Utc};
 
-use super::applications::s;
+use super::applications::{MAX_ATTEMPTS, backoff, s};
 use super::items::{
     AgencyChildItem, AgencyItem, AgencyMemberItem, AgentItem, Item, Owner, RiskRow, Role, RowFacts, from_item, to_item,
 };
 use super::keys::{self, Scope};
-use super::{Store, StoreError, condition_failed};
+use super::{Store, StoreError, condition_failed, if_version};
 use crate::domain::{AgencyId, AgentId, Email, Name, Npn};
 
 /// An agency as the platform describes it.
@@ -38,9 +40,15 @@ pub struct AgentUpsert {
     pub role: Role,
 }
 
+/// The deepest agency tree the directory takes: far above real ones (a handful of levels), and a
+/// bound on every walk up the tree and on the transaction that checks a new parent's chain.
+pub const MAX_AGENCY_DEPTH: usize = 32;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpsertOutcome {
     Written,
+    /// Nothing the item holds changed: only the time of the newest event was recorded.
+    Unchanged,
     /// The stored item is from a newer event: this one changes nothing.
     Stale,
 }
@@ -64,31 +72,85 @@ impl Store {
         items.into_iter().map(|item| from_item::<AgencyMemberItem>(item).map(|m| m.agent_id)).collect()
     }
 
-    /// Creates or updates an agency. Refuses a parent that would make a cycle, and a parent not
-    /// known yet (a retry later finds it). A move or rename rewrites the downline's rows.
+    /// Every agency from the top down to `agency` (included), following the parent links as they
+    /// are now: what reach and placement go by, so that a move counts the moment it is accepted.
+    /// An agency not known yet ends the walk; its id is then the top of what is known.
+    pub async fn agency_path(&self, agency: &AgencyId) -> Result<Vec<AgencyId>, StoreError> {
+        Ok(self.chain_up(agency).await?.into_iter().rev().map(|(id, _)| id).collect())
+    }
+
+    /// The agencies from `agency` up to the top, each with its item (`None` when not known yet).
+    async fn chain_up(&self, agency: &AgencyId) -> Result<Vec<(AgencyId, Option<AgencyItem>)>, StoreError> {
+        let mut chain: Vec<(AgencyId, Option<AgencyItem>)> = Vec::new();
+        let mut next = Some(agency.clone());
+        while let Some(id) = next {
+            if chain.iter().any(|(seen, _)| *seen == id) {
+                return Err(StoreError::Cycle(id));
+            }
+            if chain.len() >= MAX_AGENCY_DEPTH {
+                return Err(StoreError::TooDeep(agency.clone()));
+            }
+            let item = self.agency(&id).await?;
+            next = item.as_ref().and_then(|item| item.parent_agency_id.clone());
+            chain.push((id, item));
+        }
+        Ok(chain)
+    }
+
+    /// Creates or updates an agency. Refuses a parent that would make a cycle, also when two moves
+    /// race: the write holds only while every agency on the new parent's chain is as it was read.
+    /// A parent not known yet is accepted; the agency is completed when the parent arrives. A new
+    /// agency, a move or a rename then re-places the rows of its subtree.
     pub async fn upsert_agency(
         &self,
         upsert: &AgencyUpsert,
         as_of: DateTime<Utc>,
     ) -> Result<UpsertOutcome, StoreError> {
+        let mut attempt = 0;
+        let item = loop {
+            attempt += 1;
+            // Boxed: nested deep enough, an unboxed future overflows the compiler's layout depth.
+            match Box::pin(self.write_agency(upsert, as_of)).await {
+                Ok(Some(item)) => break item,
+                Ok(None) => return Ok(UpsertOutcome::Stale),
+                Err(StoreError::Conflict) if attempt < MAX_ATTEMPTS => tokio::time::sleep(backoff(attempt)).await,
+                Err(StoreError::Conflict) => return Err(StoreError::Contention(attempt)),
+                Err(other) => return Err(other),
+            }
+        };
+        // The mark stays until the rows are re-placed: a crash in between leaves it, and the
+        // redelivered event finishes the job.
+        if let Some(leaving) = &item.moved_from_ancestors {
+            Box::pin(self.reparent_downline(&item.agency_id)).await?;
+            let stale: Vec<Scope> = leaving.iter().cloned().map(Scope::Agency).collect();
+            self.refan_scope(&Scope::Agency(upsert.agency_id.clone()), &stale).await?;
+            self.clear_mark(keys::agency_pk(&upsert.agency_id), keys::AGENCY_SK, "moved_from_ancestors", item.version)
+                .await?;
+        }
+        Ok(UpsertOutcome::Written)
+    }
+
+    /// One attempt at writing an agency item and its parent link; `None` when a newer event is
+    /// already stored.
+    async fn write_agency(
+        &self,
+        upsert: &AgencyUpsert,
+        as_of: DateTime<Utc>,
+    ) -> Result<Option<AgencyItem>, StoreError> {
         let existing = self.agency(&upsert.agency_id).await?;
         if let Some(existing) = &existing
             && existing.as_of > as_of
         {
-            return Ok(UpsertOutcome::Stale);
+            return Ok(None);
         }
-        let ancestors = match &upsert.parent_agency_id {
+        let chain = match &upsert.parent_agency_id {
             None => Vec::new(),
-            Some(parent) => {
-                let parent_item =
-                    self.agency(parent).await?.ok_or_else(|| StoreError::UnknownParent(parent.clone()))?;
-                let path = parent_item.path();
-                if path.contains(&upsert.agency_id) {
-                    return Err(StoreError::Cycle(upsert.agency_id.clone()));
-                }
-                path
-            }
+            Some(parent) => self.chain_up(parent).await?,
         };
+        if chain.iter().any(|(id, _)| *id == upsert.agency_id) {
+            return Err(StoreError::Cycle(upsert.agency_id.clone()));
+        }
+        let ancestors: Vec<AgencyId> = chain.iter().rev().map(|(id, _)| id.clone()).collect();
         let moved = existing.as_ref().is_some_and(|e| e.ancestors != ancestors);
         let renamed = existing.as_ref().is_some_and(|e| e.name != upsert.name);
         let item = AgencyItem {
@@ -107,18 +169,30 @@ impl Store {
             version: existing.as_ref().map_or(1, |e| e.version + 1),
             as_of,
             moved_from_ancestors: match &existing {
+                // Agents (and agencies) that arrived before it already have rows in its list, or
+                // in their own lists only: re-place them now that it is known.
+                None => Some(Vec::new()),
                 Some(e) if moved => Some(e.moved_from_ancestors.clone().unwrap_or_else(|| e.ancestors.clone())),
+                Some(e) if renamed => Some(e.moved_from_ancestors.clone().unwrap_or_default()),
                 Some(e) => e.moved_from_ancestors.clone(),
-                None => None,
             },
         };
-        self.put_versioned(to_item(&item)?, existing.as_ref().map(|e| e.version)).await?;
-
+        let put = Put::builder().table_name(self.table()).set_item(Some(to_item(&item)?));
+        let mut writes = vec![
+            TransactWriteItem::builder().put(if_version(put, existing.as_ref().map(|e| e.version)).build()?).build(),
+        ];
+        for (id, known) in &chain {
+            writes.push(self.unchanged(keys::agency_pk(id), keys::AGENCY_SK, known.as_ref().map(|a| a.version))?);
+        }
         let old_parent = existing.as_ref().and_then(|e| e.parent_agency_id.clone());
         if old_parent != upsert.parent_agency_id {
-            let mut requests = Vec::new();
             if let Some(old) = &old_parent {
-                requests.push(delete_request(keys::agency_pk(old), keys::agency_child_sk(&upsert.agency_id))?);
+                let delete = Delete::builder()
+                    .table_name(self.table())
+                    .key(keys::PK, s(keys::agency_pk(old)))
+                    .key(keys::SK, s(keys::agency_child_sk(&upsert.agency_id)))
+                    .build()?;
+                writes.push(TransactWriteItem::builder().delete(delete).build());
             }
             if let Some(new) = &upsert.parent_agency_id {
                 let link = AgencyChildItem {
@@ -126,22 +200,12 @@ impl Store {
                     sk: keys::agency_child_sk(&upsert.agency_id),
                     agency_id: upsert.agency_id.clone(),
                 };
-                requests.push(put_request(to_item(&link)?)?);
+                let put = Put::builder().table_name(self.table()).set_item(Some(to_item(&link)?)).build()?;
+                writes.push(TransactWriteItem::builder().put(put).build());
             }
-            self.write_batch(requests).await?;
         }
-
-        if moved || item.moved_from_ancestors.is_some() {
-            self.reparent_downline(&item).await?;
-        }
-        if moved || renamed || item.moved_from_ancestors.is_some() {
-            let stale: Vec<Scope> =
-                item.moved_from_ancestors.clone().unwrap_or_default().into_iter().map(Scope::Agency).collect();
-            self.refan_scope(&Scope::Agency(upsert.agency_id.clone()), &stale).await?;
-            self.clear_mark(keys::agency_pk(&upsert.agency_id), keys::AGENCY_SK, "moved_from_ancestors", item.version)
-                .await?;
-        }
-        Ok(UpsertOutcome::Written)
+        self.transact(writes).await?;
+        Ok(Some(item))
     }
 
     /// Sets an agency's agent exports switch, as an admin did at `at`.
@@ -172,7 +236,9 @@ impl Store {
     }
 
     /// Creates or updates an agent. Moving an agent to another agency moves their book: their rows
-    /// leave the old agency's lists and join the new one's.
+    /// leave the old agency's lists and join the new one's. An upsert that changes nothing a row
+    /// shows (agency, name, email) rewrites no row; one that changes nothing at all only records
+    /// the time of the event.
     pub async fn upsert_agent(&self, upsert: &AgentUpsert, as_of: DateTime<Utc>) -> Result<UpsertOutcome, StoreError> {
         let existing = self.agent(&upsert.agent_id).await?;
         if let Some(existing) = &existing
@@ -181,13 +247,28 @@ impl Store {
             return Ok(UpsertOutcome::Stale);
         }
         let moved = existing.as_ref().is_some_and(|e| e.agency_id != upsert.agency_id);
-        let old_path = match &existing {
+        let rows_change = match &existing {
+            None => true,
+            Some(e) => moved || e.name != upsert.name || e.email != upsert.email,
+        };
+        let item_changes = match &existing {
+            None => true,
+            Some(e) => rows_change || e.npn != upsert.npn || e.role != upsert.role,
+        };
+        if let Some(existing) = existing.as_ref().filter(|e| !item_changes && e.moved_from_path.is_none()) {
+            self.record_as_of(keys::agent_pk(&upsert.agent_id), keys::AGENT_SK, existing.version, as_of).await?;
+            return Ok(UpsertOutcome::Unchanged);
+        }
+        // The mark stays until the rows are re-placed: the agency path they leave, if any.
+        let mark = match &existing {
             Some(e) if moved => match &e.moved_from_path {
                 Some(path) => Some(path.clone()),
-                None => Some(self.agency(&e.agency_id).await?.map(|a| a.path()).unwrap_or_default()),
+                None => Some(self.agency_path(&e.agency_id).await?),
             },
+            Some(e) if rows_change => Some(e.moved_from_path.clone().unwrap_or_default()),
             Some(e) => e.moved_from_path.clone(),
-            None => None,
+            // Rows made before the agent was known are in their own list only.
+            None => Some(Vec::new()),
         };
         let item = AgentItem {
             pk: keys::agent_pk(&upsert.agent_id),
@@ -200,45 +281,84 @@ impl Store {
             role: upsert.role,
             version: existing.as_ref().map_or(1, |e| e.version + 1),
             as_of,
-            moved_from_path: old_path.clone(),
+            moved_from_path: mark,
         };
         self.put_versioned(to_item(&item)?, existing.as_ref().map(|e| e.version)).await?;
 
-        let mut requests = Vec::new();
-        if let Some(old) = existing.as_ref().filter(|_| moved) {
-            requests.push(delete_request(keys::agency_pk(&old.agency_id), keys::agency_member_sk(&upsert.agent_id))?);
+        if existing.as_ref().is_none_or(|e| moved || e.moved_from_path.is_some()) {
+            let mut requests = Vec::new();
+            if let Some(old) = existing.as_ref().filter(|_| moved) {
+                requests
+                    .push(delete_request(keys::agency_pk(&old.agency_id), keys::agency_member_sk(&upsert.agent_id))?);
+            }
+            let member = AgencyMemberItem {
+                pk: keys::agency_pk(&upsert.agency_id),
+                sk: keys::agency_member_sk(&upsert.agent_id),
+                agent_id: upsert.agent_id.clone(),
+            };
+            requests.push(put_request(to_item(&member)?)?);
+            self.write_batch(requests).await?;
         }
-        let member = AgencyMemberItem {
-            pk: keys::agency_pk(&upsert.agency_id),
-            sk: keys::agency_member_sk(&upsert.agent_id),
-            agent_id: upsert.agent_id.clone(),
-        };
-        requests.push(put_request(to_item(&member)?)?);
-        self.write_batch(requests).await?;
 
-        // Always: names and email are in every row, and a first upsert gives rows made before
-        // the agent was known their agency.
-        let stale: Vec<Scope> = old_path.unwrap_or_default().into_iter().map(Scope::Agency).collect();
-        self.refan_scope(&Scope::Agent(upsert.agent_id.clone()), &stale).await?;
-        if item.moved_from_path.is_some() {
+        if let Some(leaving) = &item.moved_from_path {
+            let stale: Vec<Scope> = leaving.iter().cloned().map(Scope::Agency).collect();
+            self.refan_scope(&Scope::Agent(upsert.agent_id.clone()), &stale).await?;
             self.clear_mark(keys::agent_pk(&upsert.agent_id), keys::AGENT_SK, "moved_from_path", item.version).await?;
         }
         Ok(UpsertOutcome::Written)
     }
 
-    /// Gives every agency below `moved` its new ancestors.
-    async fn reparent_downline(&self, moved: &AgencyItem) -> Result<(), StoreError> {
-        let mut queue = vec![(moved.agency_id.clone(), moved.path())];
-        while let Some((agency_id, path)) = queue.pop() {
+    /// Records the time of a newer event that changed nothing, so that an older one arriving later
+    /// is still recognised as older. The version stays: nothing placed from this item is stale.
+    async fn record_as_of(&self, pk: String, sk: &str, version: u64, as_of: DateTime<Utc>) -> Result<(), StoreError> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .update_expression("SET as_of = :as_of")
+            .condition_expression("version = :version")
+            .expression_attribute_values(":as_of", s(keys::time(as_of)))
+            .expression_attribute_values(":version", AttributeValue::N(version.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if condition_failed(&err) => Err(StoreError::Conflict),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Gives every agency below `top` its ancestors as they are now. Each write holds only while
+    /// the parent it was computed from is unchanged, so a move racing another cannot leave a stale
+    /// path behind: the loser fails, and its redelivery walks again.
+    async fn reparent_downline(&self, top: &AgencyId) -> Result<(), StoreError> {
+        let mut queue = vec![top.clone()];
+        let mut seen = BTreeSet::new();
+        while let Some(agency_id) = queue.pop() {
+            if !seen.insert(agency_id.clone()) {
+                continue;
+            }
+            let Some(parent) = self.agency(&agency_id).await? else { continue };
             for child in self.child_agencies(&agency_id).await? {
                 let Some(mut item) = self.agency(&child).await? else { continue };
+                if item.parent_agency_id.as_ref() != Some(&agency_id) {
+                    continue;
+                }
+                let path = parent.path();
                 if item.ancestors != path {
                     let read_version = item.version;
-                    item.ancestors = path.clone();
+                    item.ancestors = path;
                     item.version += 1;
-                    self.put_versioned(to_item(&item)?, Some(read_version)).await?;
+                    let put = Put::builder().table_name(self.table()).set_item(Some(to_item(&item)?));
+                    self.transact(vec![
+                        self.unchanged(keys::agency_pk(&agency_id), keys::AGENCY_SK, Some(parent.version))?,
+                        TransactWriteItem::builder().put(if_version(put, Some(read_version)).build()?).build(),
+                    ])
+                    .await?;
                 }
-                queue.push((child.clone(), item.path()));
+                queue.push(child);
             }
         }
         Ok(())

@@ -177,15 +177,21 @@ pub struct Owner {
     pub agent_id: AgentId,
     pub agent: Option<AgentItem>,
     pub agency: Option<AgencyItem>,
+    /// The agent's agency and every agency above it, top first, as the parent links are now
+    /// (`Store::agency_path`); empty while the agent is not known.
+    pub path: Vec<AgencyId>,
 }
 
 impl Owner {
+    /// An agent the directory does not know (yet): their rows are in their own list only.
+    pub fn unknown(agent_id: AgentId) -> Self {
+        Self { agent_id, agent: None, agency: None, path: Vec::new() }
+    }
+
     /// The agent's own list, their agency's, and every upline agency's.
     pub fn scopes(&self) -> Vec<Scope> {
         let mut scopes = vec![Scope::Agent(self.agent_id.clone())];
-        if let Some(agency) = &self.agency {
-            scopes.extend(agency.path().into_iter().map(Scope::Agency));
-        }
+        scopes.extend(self.path.iter().cloned().map(Scope::Agency));
         scopes
     }
 }

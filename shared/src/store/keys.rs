@@ -126,10 +126,11 @@ pub enum Scope {
     Agency(AgencyId),
 }
 
+pub const RISK_AGENCY_PREFIX: &str = "RISK#AGENCY#";
 pub fn risk_pk(scope: &Scope) -> String {
     match scope {
         Scope::Agent(agent) => format!("RISK#AGENT#{agent}"),
-        Scope::Agency(agency) => format!("RISK#AGENCY#{agency}"),
+        Scope::Agency(agency) => format!("{RISK_AGENCY_PREFIX}{agency}"),
     }
 }
 /// Plan year first, so one scope's list of one year is a `begins_with`; then newest-first order

@@ -35,8 +35,8 @@ pub enum StoreError {
     TooLarge(usize),
     #[error("agency {0} cannot be placed under its own downline")]
     Cycle(AgencyId),
-    #[error("the parent agency {0} is not known yet")]
-    UnknownParent(AgencyId),
+    #[error("agency {0} would be more than {max} levels deep", max = directory::MAX_AGENCY_DEPTH)]
+    TooDeep(AgencyId),
     #[error("the cursor does not belong to this list")]
     BadCursor,
 }
@@ -61,6 +61,19 @@ impl From<aws_sdk_dynamodb::error::BuildError> for StoreError {
 /// the item is not in the state the write expects).
 pub(crate) fn condition_failed<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
     err.as_service_error().and_then(ProvideErrorMetadata::code) == Some("ConditionalCheckFailedException")
+}
+
+/// A transactional put that holds only over the version read (or where no item exists yet).
+pub(crate) fn if_version(
+    put: aws_sdk_dynamodb::types::builders::PutBuilder,
+    read_version: Option<u64>,
+) -> aws_sdk_dynamodb::types::builders::PutBuilder {
+    match read_version {
+        None => put.condition_expression("attribute_not_exists(pk)"),
+        Some(version) => put
+            .condition_expression("version = :version")
+            .expression_attribute_values(":version", aws_sdk_dynamodb::types::AttributeValue::N(version.to_string())),
+    }
 }
 
 /// The table and the client to reach it. Cheap to clone.

@@ -115,7 +115,7 @@ impl Report {
 
 /// The row writer alone, on one core: a million agency rows (the wider layout).
 fn csv_encoding(report: &mut Report) {
-    let owner = Owner { agent_id: AgentId::parse("csv").expect("id"), agent: None, agency: None };
+    let owner = Owner::unknown(AgentId::parse("csv").expect("id"));
     let base = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("time");
     let rows: Vec<_> = (0..1_000u32)
         .map(|i| {
@@ -354,7 +354,7 @@ async fn export_builder_runs(resources: &LocalResources, report: &mut Report) ->
 /// `rows` at-risk rows in one agent's list, written straight to the table: the builder reads only
 /// those, and loading whole applications for 100,000 of them would take the emulator minutes.
 async fn write_risk_rows(store: &Store, agent: &str, rows: u32) -> Result<(), Failure> {
-    let owner = Owner { agent_id: AgentId::parse(agent)?, agent: None, agency: None };
+    let owner = Owner::unknown(AgentId::parse(agent)?);
     let base = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("time");
     let mut requests = Vec::with_capacity(rows as usize);
     for i in 0..rows {

@@ -9,6 +9,7 @@ pub mod seed;
 pub mod serve;
 pub mod sqs_source;
 pub mod template;
+pub mod verify;
 pub mod web;
 
 #[derive(Debug, thiserror::Error)]

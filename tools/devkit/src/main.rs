@@ -1,5 +1,7 @@
 //! `devkit up`: create the resources of infra/template.yaml and write where they are.
 //! `devkit seed`: fill them with demo data.
+//! `devkit serve`: run the local system. `devkit token`: sign in as a demo person.
+//! `devkit verify`: check every list and total against the authoritative state (exits 1 on a difference).
 
 use std::path::PathBuf;
 
@@ -10,8 +12,9 @@ use devkit::serve::{self, DevSettings};
 use devkit::template::Template;
 use shared::store::Store;
 
-const USAGE: &str =
-    "usage: devkit up <resources.json> [prefix] | devkit seed <resources.json> <seeded.json> [applications]";
+const USAGE: &str = "usage: devkit up <resources.json> [prefix] | devkit seed <resources.json> <seeded.json> \
+                     [applications] | devkit serve <resources.json> <seeded.json> | devkit token <seeded.json> \
+                     <agent_id> | devkit verify <resources.json>";
 
 #[tokio::main]
 async fn main() {
@@ -83,6 +86,16 @@ async fn run(args: Vec<String>) -> Result<(), DevkitError> {
                 devkit::local_auth::sign(&secret, &user.agent_id, &user.agent_id, &user.agency_id, &user.role, 12)
             );
             Ok(())
+        }
+        ["verify", resources_file] => {
+            let created: LocalResources = read_json(resources_file)?;
+            let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), created.table);
+            let differences = devkit::verify::verify(&store).await?;
+            for difference in &differences {
+                println!("  {difference}");
+            }
+            println!("verify: {} differences between the lists and the authoritative state", differences.len());
+            if differences.is_empty() { Ok(()) } else { Err(DevkitError::Usage("the lists are not consistent".into())) }
         }
         _ => Err(DevkitError::Usage(USAGE.into())),
     }

@@ -1,0 +1,240 @@
+//! The consistency checker (`devkit verify`, `make verify`): recomputes every at-risk list and
+//! every agent's at-risk total from the authoritative state — the book entries and the directory
+//! as its parent links are now — and reports each difference from what is stored and read.
+//!
+//! It reads the whole table (a scan: this is a tool, never a request path). A difference names
+//! the list and the row by their keys and the fields by name, never a value: no personal data.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use shared::domain::{AgencyId, AgentId, BookEntry};
+use shared::store::Store;
+use shared::store::applications::ApplicationKey;
+use shared::store::directory::MAX_AGENCY_DEPTH;
+use shared::store::items::{
+    AgencyItem, AgentItem, EntryItem, Item, Owner, RiskRow, RowFacts, counts_as_at_risk, from_item,
+};
+use shared::store::keys;
+
+use crate::DevkitError;
+
+/// One way the stored state disagrees with what the authoritative state says it should be.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Difference {
+    /// An at-risk entry has no row in a list it belongs to.
+    MissingRow { list: String, row: String },
+    /// A row in a list that its reader can no longer reach: its owner is no longer below it.
+    OutsideReach { list: String, row: String },
+    /// A row that no at-risk entry accounts for (cleared, or from an earlier at-risk spell).
+    UnexpectedRow { list: String, row: String },
+    /// A row whose fields are not those of its entry and owner now.
+    StaleFields { list: String, row: String, fields: Vec<String> },
+    /// An agent's stored at-risk total is not the number of their visible at-risk entries.
+    WrongTotal { agent: String, plan_year: u16, stored: i64, expected: i64 },
+    /// An agency's cached ancestors are not its path by the parent links.
+    StaleAncestors { agency: String },
+    /// A directory change whose rows are not all re-placed yet.
+    PendingJob { item: String },
+    /// The parent links of an agency do not lead to a top agency.
+    Cycle { agency: String },
+}
+
+impl std::fmt::Display for Difference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::MissingRow { list, row } => write!(f, "missing row      {list} / {row}"),
+            Self::OutsideReach { list, row } => write!(f, "outside reach    {list} / {row}"),
+            Self::UnexpectedRow { list, row } => write!(f, "unexpected row   {list} / {row}"),
+            Self::StaleFields { list, row, fields } => {
+                write!(f, "stale fields     {list} / {row}: {}", fields.join(", "))
+            }
+            Self::WrongTotal { agent, plan_year, stored, expected } => {
+                write!(f, "wrong total      agent {agent}, plan year {plan_year}: stored {stored}, expected {expected}")
+            }
+            Self::StaleAncestors { agency } => write!(f, "stale ancestors  agency {agency}"),
+            Self::PendingJob { item } => write!(f, "pending job      {item}"),
+            Self::Cycle { agency } => write!(f, "cycle            agency {agency}"),
+        }
+    }
+}
+
+/// Everything the checker reads, sorted by kind.
+#[derive(Default)]
+struct Snapshot {
+    agencies: HashMap<AgencyId, AgencyItem>,
+    agents: HashMap<AgentId, AgentItem>,
+    totals: BTreeMap<(AgentId, u16), i64>,
+    entries: Vec<(ApplicationKey, BookEntry)>,
+    rows: BTreeMap<(String, String), RiskRow>,
+}
+
+/// Every difference between the stored lists and totals and what the authoritative state says.
+pub async fn verify(store: &Store) -> Result<Vec<Difference>, DevkitError> {
+    Ok(compare(&snapshot(store).await?))
+}
+
+async fn snapshot(store: &Store) -> Result<Snapshot, DevkitError> {
+    let mut snapshot = Snapshot::default();
+    let mut start = None;
+    loop {
+        let out = store
+            .client()
+            .scan()
+            .table_name(store.table())
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| DevkitError::Aws(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()))?;
+        for item in out.items.unwrap_or_default() {
+            sort_item(&mut snapshot, item)?;
+        }
+        start = out.last_evaluated_key;
+        if start.is_none() {
+            return Ok(snapshot);
+        }
+    }
+}
+
+fn sort_item(snapshot: &mut Snapshot, item: Item) -> Result<(), DevkitError> {
+    let key = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+    let (pk, sk) = (key(keys::PK), key(keys::SK));
+    if pk.starts_with("RISK#") {
+        snapshot.rows.insert((pk, sk), from_item(item)?);
+    } else if pk.starts_with("APP#") && sk.starts_with(keys::ENTRY_PREFIX) {
+        let entry: EntryItem = from_item(item)?;
+        let app = ApplicationKey { id: entry.federal_exchange_id, year: entry.plan_year };
+        snapshot.entries.push((app, entry.entry));
+    } else if pk.starts_with("AGENCY#") && sk == keys::AGENCY_SK {
+        let agency: AgencyItem = from_item(item)?;
+        snapshot.agencies.insert(agency.agency_id.clone(), agency);
+    } else if pk.starts_with("AGENT#") && sk == keys::AGENT_SK {
+        let agent: AgentItem = from_item(item)?;
+        snapshot.agents.insert(agent.agent_id.clone(), agent);
+    } else if let (Some(agent), Some(year)) = (pk.strip_prefix("AGENT#"), sk.strip_prefix("STATS#")) {
+        let total = item.get("at_risk_total").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0);
+        let year = year.parse().map_err(|_| DevkitError::Usage(format!("a stats item with year {year}")))?;
+        snapshot.totals.insert((AgentId::parse(agent)?, year), total);
+    }
+    Ok(())
+}
+
+/// An agency's path by its parent links, top first; an agency not known ends it. `None` when
+/// the links loop.
+fn path_of(agencies: &HashMap<AgencyId, AgencyItem>, agency: &AgencyId) -> Option<Vec<AgencyId>> {
+    let mut path = vec![agency.clone()];
+    let mut next = agencies.get(agency).and_then(|a| a.parent_agency_id.clone());
+    while let Some(id) = next {
+        if path.contains(&id) || path.len() > MAX_AGENCY_DEPTH {
+            return None;
+        }
+        next = agencies.get(&id).and_then(|a| a.parent_agency_id.clone());
+        path.push(id);
+    }
+    path.reverse();
+    Some(path)
+}
+
+fn compare(snapshot: &Snapshot) -> Vec<Difference> {
+    let mut differences = BTreeSet::new();
+
+    // The directory: a tree, with its caches and jobs done.
+    let mut paths = HashMap::new();
+    for (id, agency) in &snapshot.agencies {
+        match path_of(&snapshot.agencies, id) {
+            None => {
+                differences.insert(Difference::Cycle { agency: id.to_string() });
+            }
+            Some(path) => {
+                if agency.ancestors != path[..path.len() - 1] {
+                    differences.insert(Difference::StaleAncestors { agency: id.to_string() });
+                }
+                paths.insert(id.clone(), path);
+            }
+        }
+        if agency.moved_from_ancestors.is_some() {
+            differences.insert(Difference::PendingJob { item: keys::agency_pk(id) });
+        }
+    }
+    for (id, agent) in &snapshot.agents {
+        if agent.moved_from_path.is_some() {
+            differences.insert(Difference::PendingJob { item: keys::agent_pk(id) });
+        }
+    }
+
+    // The lists and totals each entry calls for.
+    let owner = |agent_id: &AgentId| match snapshot.agents.get(agent_id) {
+        None => Owner::unknown(agent_id.clone()),
+        Some(agent) => Owner {
+            agent_id: agent_id.clone(),
+            agent: Some(agent.clone()),
+            agency: snapshot.agencies.get(&agent.agency_id).cloned(),
+            path: paths.get(&agent.agency_id).cloned().unwrap_or_else(|| vec![agent.agency_id.clone()]),
+        },
+    };
+    let mut expected: BTreeMap<(String, String), RiskRow> = BTreeMap::new();
+    let mut expected_totals: BTreeMap<(AgentId, u16), i64> = BTreeMap::new();
+    for (app, entry) in &snapshot.entries {
+        *expected_totals.entry((entry.agent_id.clone(), app.year.get())).or_default() +=
+            i64::from(counts_as_at_risk(Some(entry)));
+        let Some(facts) = RowFacts::of_entry(&app.id, app.year, entry) else { continue };
+        for row in facts.rows(&owner(&entry.agent_id)) {
+            expected.insert((row.pk.clone(), row.sk.clone()), row);
+        }
+    }
+
+    for (key, want) in &expected {
+        match snapshot.rows.get(key) {
+            None => differences.insert(Difference::MissingRow { list: key.0.clone(), row: key.1.clone() }),
+            Some(have) if have != want => differences.insert(Difference::StaleFields {
+                list: key.0.clone(),
+                row: key.1.clone(),
+                fields: differing_fields(have, want),
+            }),
+            Some(_) => false,
+        };
+    }
+    // A row no entry accounts for: outside its reader's reach when the same entry is at risk but
+    // belongs to other lists now.
+    let at_risk: BTreeSet<(String, String)> =
+        expected.values().map(|row| (row.sk.clone(), row.agent_id.to_string())).collect();
+    for (key, have) in &snapshot.rows {
+        if expected.contains_key(key) {
+            continue;
+        }
+        let (list, row) = (key.0.clone(), key.1.clone());
+        let moved_away = list.starts_with(keys::RISK_AGENCY_PREFIX)
+            && at_risk.contains(&(have.sk.clone(), have.agent_id.to_string()));
+        differences.insert(if moved_away {
+            Difference::OutsideReach { list, row }
+        } else {
+            Difference::UnexpectedRow { list, row }
+        });
+    }
+
+    let agents: BTreeSet<&(AgentId, u16)> = expected_totals.keys().chain(snapshot.totals.keys()).collect();
+    for key in agents {
+        let stored = snapshot.totals.get(key).copied().unwrap_or(0);
+        let want = expected_totals.get(key).copied().unwrap_or(0);
+        if stored != want {
+            differences.insert(Difference::WrongTotal {
+                agent: key.0.to_string(),
+                plan_year: key.1,
+                stored,
+                expected: want,
+            });
+        }
+    }
+    differences.into_iter().collect()
+}
+
+/// The names of the fields in which two rows differ.
+fn differing_fields(have: &RiskRow, want: &RiskRow) -> Vec<String> {
+    let (Ok(serde_json::Value::Object(have)), Ok(serde_json::Value::Object(want))) =
+        (serde_json::to_value(have), serde_json::to_value(want))
+    else {
+        return vec!["(unreadable)".into()];
+    };
+    let names: BTreeSet<&String> = have.keys().chain(want.keys()).collect();
+    names.into_iter().filter(|name| have.get(*name) != want.get(*name)).cloned().collect()
+}
