@@ -311,19 +311,38 @@ impl Store {
     /// Records the time of a newer event that changed nothing, so that an older one arriving later
     /// is still recognised as older. The version stays: nothing placed from this item is stale.
     async fn record_as_of(&self, pk: String, sk: &str, version: u64, as_of: DateTime<Utc>) -> Result<(), StoreError> {
-        let result = self
+        self.update_at_version(pk, sk, version, "SET as_of = :as_of", None, Some((":as_of", s(keys::time(as_of)))))
+            .await
+    }
+
+    /// One update of an item that holds only while it still has `version`; `Conflict` otherwise.
+    async fn update_at_version(
+        &self,
+        pk: String,
+        sk: &str,
+        version: u64,
+        expression: &str,
+        name: Option<(&str, &str)>,
+        value: Option<(&str, AttributeValue)>,
+    ) -> Result<(), StoreError> {
+        let update = self
             .client()
             .update_item()
             .table_name(self.table())
             .key(keys::PK, s(pk))
             .key(keys::SK, s(sk))
-            .update_expression("SET as_of = :as_of")
+            .update_expression(expression)
             .condition_expression("version = :version")
-            .expression_attribute_values(":as_of", s(keys::time(as_of)))
-            .expression_attribute_values(":version", AttributeValue::N(version.to_string()))
-            .send()
-            .await;
-        match result {
+            .expression_attribute_values(":version", AttributeValue::N(version.to_string()));
+        let update = match name {
+            Some((placeholder, attribute)) => update.expression_attribute_names(placeholder, attribute),
+            None => update,
+        };
+        let update = match value {
+            Some((placeholder, value)) => update.expression_attribute_values(placeholder, value),
+            None => update,
+        };
+        match update.send().await {
             Ok(_) => Ok(()),
             Err(err) if condition_failed(&err) => Err(StoreError::Conflict),
             Err(err) => Err(err.into()),
@@ -436,23 +455,10 @@ impl Store {
 
     /// Clears a move mark once the rows are rewritten, unless a newer write has come since.
     async fn clear_mark(&self, pk: String, sk: &str, attribute: &str, version: u64) -> Result<(), StoreError> {
-        let result = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .key(keys::PK, s(pk))
-            .key(keys::SK, s(sk))
-            .update_expression("REMOVE #mark")
-            .condition_expression("version = :version")
-            .expression_attribute_names("#mark", attribute)
-            .expression_attribute_values(":version", AttributeValue::N(version.to_string()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
+        match self.update_at_version(pk, sk, version, "REMOVE #mark", Some(("#mark", attribute)), None).await {
             // A newer write carries the mark on and its own rewrite will clear it.
-            Err(err) if condition_failed(&err) => Ok(()),
-            Err(err) => Err(err.into()),
+            Err(StoreError::Conflict) => Ok(()),
+            other => other,
         }
     }
 }
