@@ -479,3 +479,45 @@ async fn an_agency_arriving_after_its_agents_and_their_submissions_places_their_
     assert_eq!(items[0]["agency_name"], "Agency late");
     assert_no_differences(&system.world).await;
 }
+
+// ---- one client swapped through many books -------------------------------------------------
+
+#[tokio::test]
+async fn a_client_swapped_through_fourteen_agencies_leaves_every_earlier_owner_at_risk() {
+    let system = system(100.0).await;
+    // GIVEN a top agency, two regions, and fourteen offices two levels below the top, an agent in each
+    let mut directory =
+        vec![agency_event("top", None), agency_event("east", Some("top")), agency_event("west", Some("top"))];
+    directory.push(agent_event("admin-top", "top", "900", "agency_admin"));
+    for k in 1..=14 {
+        let office = format!("office-{k}");
+        directory.push(agency_event(&office, Some(if k % 2 == 0 { "east" } else { "west" })));
+        directory.push(agent_event(&format!("agent-{k}"), &office, &format!("{}", 1000 + k), "agent"));
+    }
+    publish_all(&system, &directory).await;
+
+    // WHEN the same application is submitted by each agent in turn, under their own NPN
+    for k in 1..=14 {
+        publish_all(
+            &system,
+            &[submitted(&format!("s{k}"), "0500", &format!("agent-{k}"), &format!("{}", 1000 + k), i64::from(k))],
+        )
+        .await;
+    }
+
+    // THEN nothing was refused, every earlier owner's entry is at risk and the last one's is not
+    let dead = system.waiting(&system.world.resources.ingest_dead_letter_queue_url).await;
+    assert!(dead.is_empty(), "refused: {:?}", dead.iter().map(|m| m.message_attributes.clone()).collect::<Vec<_>>());
+    let now = entries(&system, "0500").await;
+    assert_eq!(now.len(), 14);
+    for k in 1..=13 {
+        assert!(now[&agent_id(&format!("agent-{k}"))].is_at_risk(), "agent-{k}");
+    }
+    assert!(!now[&agent_id("agent-14")].is_at_risk());
+    // and the top admin sees all thirteen in the agency view
+    let (status, body) =
+        system.call(Some(("admin-top", "top", "agency_admin")), "GET", "/v1/agencies/top/at-risk?limit=50", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["items"].as_array().unwrap().len(), 13, "{body}");
+    assert_no_differences(&system.world).await;
+}

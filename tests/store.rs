@@ -535,3 +535,49 @@ async fn the_checker_names_each_kind_of_difference_and_nothing_else() {
     got.sort();
     assert_eq!(got, sorted, "{report:#?}");
 }
+
+#[tokio::test]
+async fn fifty_books_on_one_application_with_owners_six_levels_deep_all_change_in_one_write() {
+    let world = world().await;
+    // GIVEN a tree six levels deep on two branches, and fifty agents at the bottom
+    agency(&world.store, "top", None).await;
+    for branch in ["a", "b"] {
+        let mut parent = "top".to_owned();
+        for level in 1..=6 {
+            let id = format!("{branch}{level}");
+            agency(&world.store, &id, Some(&parent)).await;
+            parent = id;
+        }
+    }
+    for k in 0..50 {
+        let leaf = if k % 2 == 0 { "a6" } else { "b6" };
+        agent(&world.store, &format!("agent-{k}"), leaf, &format!("{}", 5000 + k)).await;
+        submit(&world.store, "0950", &format!("s{k}"), k, &format!("agent-{k}"), &format!("{}", 5000 + k)).await;
+    }
+    let stored = world.store.application(&app("0950")).await.unwrap();
+    assert_eq!(stored.entries.len(), 50);
+    assert_eq!(stored.entries.values().filter(|e| e.is_at_risk()).count(), 49);
+
+    // WHEN one sync shows a policy with no AOR at all: every one of the fifty entries changes
+    let sync = Evidence {
+        id: EvidenceId::parse("sync-1").unwrap(),
+        at: t(100),
+        fact: Fact::Synced {
+            policies: vec![shared::domain::Policy {
+                policy_id: "P1".into(),
+                status: shared::domain::PolicyStatus::Effectuated,
+                aor_npn: None,
+            }],
+        },
+    };
+    let outcome = world.store.apply_evidence(&app("0950"), &sync, Utc::now()).await.unwrap();
+
+    // THEN it is written whole, and every list agrees with it
+    let ApplyOutcome::Applied(history) = outcome else { panic!("applied") };
+    assert_eq!(history.len(), 50);
+    let stored = world.store.application(&app("0950")).await.unwrap();
+    assert!(stored.entries.values().all(|e| e.is_at_risk()));
+    let (top, _) = whole_list(&world.store, &Scope::Agency(agency_id("top")), ArchivedFilter::Exclude, 100).await;
+    assert_eq!(top.len(), 50);
+    assert_no_differences(&world).await;
+}

@@ -1,20 +1,24 @@
 //! Applying evidence to an application: read its log and entries, run the rules, and write the
-//! outcome — evidence, entries, history, list rows and counts — in one transaction that fails if
-//! anyone else wrote to the application (or moved its owners) in between; then read and try again.
+//! authoritative outcome — the evidence, the changed entries and one history item — in one
+//! transaction that fails if anyone else wrote to the application in between; then read and try
+//! again. Its size depends on the number of entries changed only, never on the agency tree: the
+//! lists and totals people read are placed from it afterwards (`placement`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
 
-use super::items::{
-    AgencyItem, EntryItem, EvidenceItem, Item, MetaItem, Owner, RowFacts, TrailItem, counts_as_at_risk, from_item,
-    to_item,
-};
-use super::{Store, StoreError, keys};
+use super::items::{AgencyItem, EntryItem, EvidenceItem, Item, MetaItem, Owner, TrailItem, from_item, to_item};
+use super::placement;
+use super::{MAX_TRANSACTION_ITEMS, Store, StoreError, keys};
 use crate::domain::{
     AgencyOf, AgentId, Applied, BookEntry, Evidence, Fact, FederalExchangeId, HistoryRecord, PlanYear, apply,
 };
+
+/// The most entries one piece of evidence may change: the transaction also holds the meta item,
+/// the evidence and the history item. Far above real cases (an application in dozens of books).
+pub const MAX_ENTRIES_CHANGED: usize = MAX_TRANSACTION_ITEMS - 3;
 
 /// How often a write that lost a race reads again and retries before giving up.
 pub(crate) const MAX_ATTEMPTS: u32 = 8;
@@ -43,7 +47,9 @@ pub enum ApplyOutcome {
 }
 
 impl Store {
-    /// Applies one piece of evidence to an application, exactly once however often it is called.
+    /// Applies one piece of evidence to an application, exactly once however often it is called,
+    /// then places its entries in the lists. A call that finds the evidence applied still places
+    /// them, so a redelivery finishes what a crash between the two left undone.
     pub async fn apply_evidence(
         &self,
         app: &ApplicationKey,
@@ -58,11 +64,18 @@ impl Store {
                 .filter_map(|owner| Some((owner.agent_id.clone(), owner.agent.as_ref()?.agency_id.clone())))
                 .collect();
             let Some(applied) = apply(&stored.log, &stored.entries, evidence, &agencies, now) else {
+                self.place_application(app).await?;
                 return Ok(ApplyOutcome::AlreadyApplied);
             };
-            let writes = self.writes_for(app, &stored, evidence, &applied, &owners)?;
+            if applied.history.len() > MAX_ENTRIES_CHANGED {
+                return Err(StoreError::TooLarge(applied.history.len() + 3));
+            }
+            let writes = self.writes_for(app, &stored, evidence, &applied)?;
             match self.transact(writes).await {
-                Ok(()) => return Ok(ApplyOutcome::Applied(applied.history)),
+                Ok(()) => {
+                    self.place_application(app).await?;
+                    return Ok(ApplyOutcome::Applied(applied.history));
+                }
                 Err(StoreError::Conflict) => {
                     tracing::debug!(attempt, "application changed while applying evidence; retrying");
                     tokio::time::sleep(backoff(attempt)).await;
@@ -75,7 +88,8 @@ impl Store {
 
     /// Loads new applications with their whole evidence logs, with batch writes instead of one
     /// transaction per piece of evidence: for seeding and benchmarks only, where nothing else
-    /// writes to these applications. The result is what applying the evidence one by one gives.
+    /// writes to these applications. The result is what applying the evidence one by one and
+    /// placing the entries gives.
     pub async fn import(
         &self,
         applications: &[(ApplicationKey, Vec<Evidence>)],
@@ -93,23 +107,24 @@ impl Store {
             let mut entries = BTreeMap::new();
             for evidence in log {
                 let Some(applied) = apply(&applied_log, &entries, evidence, &agencies, now) else { continue };
-                for record in &applied.history {
-                    items.push(to_item(&trail_item(app, record))?);
+                if !applied.history.is_empty() {
+                    items.push(to_item(&trail_item(app, evidence, &applied.history))?);
                 }
                 items.push(to_item(&evidence_item(app, evidence))?);
                 applied_log.push(evidence.clone());
                 entries = applied.entries;
             }
-            items.push(to_item(&meta_item(app, applied_log.len() as u64, &entries))?);
+            let version = applied_log.len() as u64;
+            items.push(to_item(&meta_item(app, version, &entries))?);
             for entry in entries.values() {
-                items.push(to_item(&entry_item(app, entry))?);
-                let owner =
-                    owners.get(&entry.agent_id).cloned().unwrap_or_else(|| Owner::unknown(entry.agent_id.clone()));
-                for row in rows_of(app, Some(entry), &owner) {
-                    items.push(to_item(&row)?);
+                items.push(to_item(&entry_item(app, version, entry))?);
+            }
+            for (placement, record) in placement::imported(app, &entries, owners) {
+                for row in &placement.rows {
+                    items.push(to_item(row)?);
                 }
-                *totals.entry((entry.agent_id.clone(), app.year)).or_insert(0) +=
-                    i64::from(counts_as_at_risk(Some(entry)));
+                *totals.entry((record.agent_id.clone(), app.year)).or_insert(0) += i64::from(record.counted);
+                items.push(to_item(&record)?);
             }
         }
         let requests = items
@@ -165,101 +180,67 @@ impl Store {
 
     /// What happened to one agent's entry of an application, oldest first.
     pub async fn history(&self, app: &ApplicationKey, agent: &AgentId) -> Result<Vec<HistoryRecord>, StoreError> {
-        let prefix = format!("{}{agent}#", keys::TRAIL_PREFIX);
-        let items = self.query_prefix(keys::application_pk(app.year, &app.id), &prefix).await?;
-        items.into_iter().map(|item| from_item::<TrailItem>(item).map(|trail| trail.record)).collect()
+        let items = self.query_prefix(keys::application_pk(app.year, &app.id), keys::TRAIL_PREFIX).await?;
+        let mut records = Vec::new();
+        for item in items {
+            let trail: TrailItem = from_item(item)?;
+            records.extend(trail.records.into_iter().filter(|record| &record.agent_id == agent));
+        }
+        Ok(records)
     }
 
     /// The directory's view of each agent: their agent item and agency, where known.
     pub async fn owners(&self, agents: BTreeSet<AgentId>) -> Result<HashMap<AgentId, Owner>, StoreError> {
         let mut owners = HashMap::new();
-        let mut agencies: HashMap<_, (Option<AgencyItem>, Vec<crate::domain::AgencyId>)> = HashMap::new();
+        type Placed = (Option<AgencyItem>, Vec<crate::domain::AgencyId>, Vec<Option<u64>>);
+        let mut agencies: HashMap<_, Placed> = HashMap::new();
         for agent_id in agents {
             let Some(agent) = self.agent(&agent_id).await? else {
                 owners.insert(agent_id.clone(), Owner::unknown(agent_id));
                 continue;
             };
             if !agencies.contains_key(&agent.agency_id) {
-                let agency = self.agency(&agent.agency_id).await?;
-                let path = self.agency_path(&agent.agency_id).await?;
-                agencies.insert(agent.agency_id.clone(), (agency, path));
+                let chain = self.agency_chain(&agent.agency_id).await?;
+                let agency = chain.last().and_then(|(_, item)| item.clone());
+                let path = chain.iter().map(|(id, _)| id.clone()).collect();
+                let versions = chain.iter().map(|(_, item)| item.as_ref().map(|a| a.version)).collect();
+                agencies.insert(agent.agency_id.clone(), (agency, path, versions));
             }
-            let (agency, path) = agencies[&agent.agency_id].clone();
-            owners.insert(agent_id.clone(), Owner { agent_id, agent: Some(agent), agency, path });
+            let (agency, path, path_versions) = agencies[&agent.agency_id].clone();
+            owners.insert(agent_id.clone(), Owner { agent_id, agent: Some(agent), agency, path, path_versions });
         }
         Ok(owners)
     }
 
+    /// The authoritative outcome: the meta item (conditional on the version read), the evidence,
+    /// one history item, and each changed entry.
     fn writes_for(
         &self,
         app: &ApplicationKey,
         stored: &StoredApplication,
         evidence: &Evidence,
         applied: &Applied,
-        owners: &HashMap<AgentId, Owner>,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let pk = keys::application_pk(app.year, &app.id);
-        let mut writes = Vec::new();
-
-        // The application's version is the lock: this transaction only lands on what it read.
-        let meta = meta_item(app, stored.version + 1, &applied.entries);
-        let meta_put = Put::builder().table_name(self.table()).set_item(Some(to_item(&meta)?));
-        let meta_put = super::if_version(meta_put, (stored.version > 0).then_some(stored.version));
-        writes.push(TransactWriteItem::builder().put(meta_put.build()?).build());
-
+        let version = stored.version + 1;
+        let meta = Put::builder().table_name(self.table()).set_item(Some(to_item(&meta_item(
+            app,
+            version,
+            &applied.entries,
+        ))?));
+        let mut writes = vec![
+            TransactWriteItem::builder()
+                .put(super::if_version(meta, (stored.version > 0).then_some(stored.version)).build()?)
+                .build(),
+        ];
         writes.push(self.put(to_item(&evidence_item(app, evidence))?)?);
-
-        let mut checked_agencies = BTreeSet::new();
+        if !applied.history.is_empty() {
+            writes.push(self.put(to_item(&trail_item(app, evidence, &applied.history))?)?);
+        }
         for record in &applied.history {
-            let owner =
-                owners.get(&record.agent_id).cloned().unwrap_or_else(|| Owner::unknown(record.agent_id.clone()));
-
             match &record.after {
-                Some(entry) => writes.push(self.put(to_item(&entry_item(app, entry))?)?),
+                Some(entry) => writes.push(self.put(to_item(&entry_item(app, version, entry))?)?),
                 None => writes.push(self.delete(&pk, &keys::entry_sk(&record.agent_id))?),
-            }
-
-            writes.push(self.put(to_item(&trail_item(app, record))?)?);
-
-            // The entry's rows in every list: delete those that no longer exist, write the rest.
-            let rows_before = rows_of(app, record.before.as_ref(), &owner);
-            let rows_after = rows_of(app, record.after.as_ref(), &owner);
-            let keys_after: BTreeSet<_> = rows_after.iter().map(|r| (r.pk.clone(), r.sk.clone())).collect();
-            for row in rows_before.iter().filter(|r| !keys_after.contains(&(r.pk.clone(), r.sk.clone()))) {
-                writes.push(self.delete(&row.pk, &row.sk)?);
-            }
-            for row in &rows_after {
-                writes.push(self.put(to_item(row)?)?);
-            }
-
-            let delta = i64::from(counts_as_at_risk(record.after.as_ref()))
-                - i64::from(counts_as_at_risk(record.before.as_ref()));
-            if delta != 0 {
-                let update = Update::builder()
-                    .table_name(self.table())
-                    .key(keys::PK, s(keys::agent_pk(&record.agent_id)))
-                    .key(keys::SK, s(keys::agent_stats_sk(app.year)))
-                    .update_expression("ADD at_risk_total :delta")
-                    .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()))
-                    .build()?;
-                writes.push(TransactWriteItem::builder().update(update).build());
-            }
-
-            // The rows were placed with this agent's and agency's current place in the tree:
-            // if either moves before this lands, read again.
-            writes.push(self.unchanged(
-                keys::agent_pk(&record.agent_id),
-                keys::AGENT_SK,
-                owner.agent.as_ref().map(|a| a.version),
-            )?);
-            if let Some(agency) = &owner.agency
-                && checked_agencies.insert(agency.agency_id.clone())
-            {
-                writes.push(self.unchanged(
-                    keys::agency_pk(&agency.agency_id),
-                    keys::AGENCY_SK,
-                    Some(agency.version),
-                )?);
             }
         }
         Ok(writes)
@@ -315,7 +296,7 @@ fn evidence_item(app: &ApplicationKey, evidence: &Evidence) -> EvidenceItem {
     }
 }
 
-fn entry_item(app: &ApplicationKey, entry: &BookEntry) -> EntryItem {
+fn entry_item(app: &ApplicationKey, version: u64, entry: &BookEntry) -> EntryItem {
     EntryItem {
         pk: keys::application_pk(app.year, &app.id),
         sk: keys::entry_sk(&entry.agent_id),
@@ -323,23 +304,18 @@ fn entry_item(app: &ApplicationKey, entry: &BookEntry) -> EntryItem {
         gsi1sk: keys::book_gsi1sk(app.year, &app.id),
         federal_exchange_id: app.id.clone(),
         plan_year: app.year,
+        version,
         entry: entry.clone(),
     }
 }
 
-fn trail_item(app: &ApplicationKey, record: &HistoryRecord) -> TrailItem {
+fn trail_item(app: &ApplicationKey, evidence: &Evidence, records: &[HistoryRecord]) -> TrailItem {
+    let recorded_at = records.first().map_or(evidence.at, |record| record.recorded_at);
     TrailItem {
         pk: keys::application_pk(app.year, &app.id),
-        sk: keys::trail_sk(&record.agent_id, record.recorded_at, &record.evidence_id),
-        record: record.clone(),
+        sk: keys::trail_sk(recorded_at, &evidence.id),
+        records: records.to_vec(),
     }
-}
-
-fn rows_of(app: &ApplicationKey, entry: Option<&BookEntry>, owner: &Owner) -> Vec<super::items::RiskRow> {
-    entry
-        .and_then(|entry| RowFacts::of_entry(&app.id, app.year, entry))
-        .map(|facts| facts.rows(owner))
-        .unwrap_or_default()
 }
 
 /// Every agent the rules may need to know about: owners of entries and submitters.

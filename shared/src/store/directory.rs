@@ -5,7 +5,7 @@
 //! on the moved item first (`moved_from_…`), then the rows are rewritten, then the mark is
 //! cleared: a crash in between leaves the mark, and the redelivered event finishes the job.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, DeleteRequest, Put, PutRequest, TransactWriteItem, WriteRequest,
@@ -13,9 +13,7 @@ use aws_sdk_dynamodb::types::{
 use chrono::{DateTime, Utc};
 
 use super::applications::{MAX_ATTEMPTS, backoff, s};
-use super::items::{
-    AgencyChildItem, AgencyItem, AgencyMemberItem, AgentItem, Item, Owner, RiskRow, Role, RowFacts, from_item, to_item,
-};
+use super::items::{AgencyChildItem, AgencyItem, AgencyMemberItem, AgentItem, Item, Role, from_item, to_item};
 use super::keys::{self, Scope};
 use super::{Store, StoreError, condition_failed, if_version};
 use crate::domain::{AgencyId, AgentId, Email, Name, Npn};
@@ -41,8 +39,9 @@ pub struct AgentUpsert {
 }
 
 /// The deepest agency tree the directory takes: far above real ones (a handful of levels), and a
-/// bound on every walk up the tree and on the transaction that checks a new parent's chain.
-pub const MAX_AGENCY_DEPTH: usize = 32;
+/// bound on every walk up the tree and on the transactions that check a path (an agency's new
+/// parent chain; an entry's placement, `3 × depth + 6` items within DynamoDB's 100).
+pub const MAX_AGENCY_DEPTH: usize = 24;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpsertOutcome {
@@ -76,7 +75,17 @@ impl Store {
     /// are now: what reach and placement go by, so that a move counts the moment it is accepted.
     /// An agency not known yet ends the walk; its id is then the top of what is known.
     pub async fn agency_path(&self, agency: &AgencyId) -> Result<Vec<AgencyId>, StoreError> {
-        Ok(self.chain_up(agency).await?.into_iter().rev().map(|(id, _)| id).collect())
+        Ok(self.agency_chain(agency).await?.into_iter().map(|(id, _)| id).collect())
+    }
+
+    /// The same path, top first, with each agency's item (`None` when not known yet).
+    pub(crate) async fn agency_chain(
+        &self,
+        agency: &AgencyId,
+    ) -> Result<Vec<(AgencyId, Option<AgencyItem>)>, StoreError> {
+        let mut chain = self.chain_up(agency).await?;
+        chain.reverse();
+        Ok(chain)
     }
 
     /// The agencies from `agency` up to the top, each with its item (`None` when not known yet).
@@ -120,10 +129,9 @@ impl Store {
         };
         // The mark stays until the rows are re-placed: a crash in between leaves it, and the
         // redelivered event finishes the job.
-        if let Some(leaving) = &item.moved_from_ancestors {
+        if item.moved_from_ancestors.is_some() {
             Box::pin(self.reparent_downline(&item.agency_id)).await?;
-            let stale: Vec<Scope> = leaving.iter().cloned().map(Scope::Agency).collect();
-            self.refan_scope(&Scope::Agency(upsert.agency_id.clone()), &stale).await?;
+            Box::pin(self.replace_scope(&Scope::Agency(upsert.agency_id.clone()))).await?;
             self.clear_mark(keys::agency_pk(&upsert.agency_id), keys::AGENCY_SK, "moved_from_ancestors", item.version)
                 .await?;
         }
@@ -300,9 +308,8 @@ impl Store {
             self.write_batch(requests).await?;
         }
 
-        if let Some(leaving) = &item.moved_from_path {
-            let stale: Vec<Scope> = leaving.iter().cloned().map(Scope::Agency).collect();
-            self.refan_scope(&Scope::Agent(upsert.agent_id.clone()), &stale).await?;
+        if item.moved_from_path.is_some() {
+            Box::pin(self.replace_scope(&Scope::Agent(upsert.agent_id.clone()))).await?;
             self.clear_mark(keys::agent_pk(&upsert.agent_id), keys::AGENT_SK, "moved_from_path", item.version).await?;
         }
         Ok(UpsertOutcome::Written)
@@ -381,47 +388,6 @@ impl Store {
             }
         }
         Ok(())
-    }
-
-    /// Rewrites every row in `scope`'s list so that it sits in its owner's current lists with its
-    /// owner's current names, and removes its copies from `stale` lists.
-    async fn refan_scope(&self, scope: &Scope, stale: &[Scope]) -> Result<(), StoreError> {
-        let mut owners: HashMap<AgentId, Owner> = HashMap::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", keys::PK)
-                .expression_attribute_values(":pk", s(keys::risk_pk(scope)))
-                .set_exclusive_start_key(start)
-                .send()
-                .await?;
-            let mut requests = Vec::new();
-            for item in out.items.unwrap_or_default() {
-                let row: RiskRow = from_item(item)?;
-                if !owners.contains_key(&row.agent_id) {
-                    let found = self.owners(BTreeSet::from([row.agent_id.clone()])).await?;
-                    owners.extend(found);
-                }
-                let owner = &owners[&row.agent_id];
-                let facts = RowFacts::of_row(&row);
-                let current = owner.scopes();
-                for old in stale.iter().filter(|old| !current.contains(old)) {
-                    requests.push(delete_request(keys::risk_pk(old), row.sk.clone())?);
-                }
-                for fresh in facts.rows(owner) {
-                    requests.push(put_request(to_item(&fresh)?)?);
-                }
-            }
-            self.write_batch(requests).await?;
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(());
-            }
-        }
     }
 
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {

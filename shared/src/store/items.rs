@@ -132,14 +132,19 @@ pub struct EntryItem {
     pub gsi1sk: String,
     pub federal_exchange_id: FederalExchangeId,
     pub plan_year: PlanYear,
+    /// The application's version when this entry was last written: what a placement of it is
+    /// conditional on.
+    pub version: u64,
     pub entry: BookEntry,
 }
 
+/// What one piece of evidence changed: one record per entry, in one item, so that the write of
+/// an evidence holds one history item however many books it touches.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrailItem {
     pub pk: String,
     pub sk: String,
-    pub record: HistoryRecord,
+    pub records: Vec<HistoryRecord>,
 }
 
 /// One at-risk entry as it appears in one list (an agent's or an agency's): everything a list
@@ -180,12 +185,15 @@ pub struct Owner {
     /// The agent's agency and every agency above it, top first, as the parent links are now
     /// (`Store::agency_path`); empty while the agent is not known.
     pub path: Vec<AgencyId>,
+    /// The version of each agency on `path` as read (`None`: not known yet): a placement holds
+    /// only while they stand.
+    pub path_versions: Vec<Option<u64>>,
 }
 
 impl Owner {
     /// An agent the directory does not know (yet): their rows are in their own list only.
     pub fn unknown(agent_id: AgentId) -> Self {
-        Self { agent_id, agent: None, agency: None, path: Vec::new() }
+        Self { agent_id, agent: None, agency: None, path: Vec::new(), path_versions: Vec::new() }
     }
 
     /// The agent's own list, their agency's, and every upline agency's.
@@ -227,21 +235,6 @@ impl RowFacts {
             other_npn: risk.other_npn.clone(),
             archived: entry.archived,
         })
-    }
-
-    pub fn of_row(row: &RiskRow) -> Self {
-        Self {
-            federal_exchange_id: row.federal_exchange_id.clone(),
-            plan_year: row.plan_year,
-            agent_id: row.agent_id.clone(),
-            client_name: row.client_name.clone(),
-            last_synced_at: row.last_synced_at,
-            at_risk_since: row.at_risk_since,
-            flagged_at: row.flagged_at,
-            reason: row.reason,
-            other_npn: row.other_npn.clone(),
-            archived: row.archived,
-        }
     }
 
     /// The row of this entry in one list.

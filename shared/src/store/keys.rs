@@ -48,8 +48,8 @@ pub fn agent_stats_sk(year: PlanYear) -> String {
 pub fn application_pk(year: PlanYear, id: &FederalExchangeId) -> String {
     format!("APP#{year}#{id}")
 }
-/// `ENTRY#…` < `EVIDENCE#…` < `META` < `TRAIL#…`: one range reads entries, evidence and meta,
-/// and never the history, which only grows.
+/// `ENTRY#…` < `EVIDENCE#…` < `META` < `PLACED#…` < `TRAIL#…`: one range reads entries,
+/// evidence and meta, and never the placements or the history, which only grows.
 pub const META_SK: &str = "META";
 pub const ENTRY_PREFIX: &str = "ENTRY#";
 pub fn entry_sk(agent: &AgentId) -> String {
@@ -59,8 +59,14 @@ pub const EVIDENCE_PREFIX: &str = "EVIDENCE#";
 pub fn evidence_sk(at: DateTime<Utc>, id: &EvidenceId) -> String {
     format!("EVIDENCE#{}#{id}", time(at))
 }
-pub fn trail_sk(agent: &AgentId, at: DateTime<Utc>, evidence: &EvidenceId) -> String {
-    format!("TRAIL#{agent}#{}#{evidence}", time(at))
+/// Where an entry's rows are (`store::placement`).
+pub const PLACED_PREFIX: &str = "PLACED#";
+pub fn placed_sk(agent: &AgentId) -> String {
+    format!("PLACED#{agent}")
+}
+/// The history records of one piece of evidence: every entry it changed, in one item.
+pub fn trail_sk(at: DateTime<Utc>, evidence: &EvidenceId) -> String {
+    format!("TRAIL#{}#{evidence}", time(at))
 }
 pub const TRAIL_PREFIX: &str = "TRAIL#";
 
@@ -179,7 +185,8 @@ mod tests {
     fn the_application_range_reads_entries_evidence_and_meta_but_not_the_trail() {
         assert!(ENTRY_PREFIX < EVIDENCE_PREFIX);
         assert!(EVIDENCE_PREFIX < META_SK);
-        assert!(META_SK < TRAIL_PREFIX);
+        assert!(META_SK < PLACED_PREFIX);
+        assert!(PLACED_PREFIX < TRAIL_PREFIX);
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod directory;
 pub mod exports;
 pub mod items;
 pub mod keys;
+pub mod placement;
 pub mod risk_lists;
 pub mod sync_due;
 
@@ -153,7 +154,8 @@ impl Store {
             .expression_attribute_names("#pk", keys::PK)
             .expression_attribute_names("#sk", keys::SK)
             .expression_attribute_values(":pk", applications::s(pk))
-            .expression_attribute_values(":prefix", applications::s(prefix));
+            .expression_attribute_values(":prefix", applications::s(prefix))
+            .consistent_read(true);
         self.query_all(query).await
     }
 

@@ -1,0 +1,242 @@
+//! Derived state: where each book entry's at-risk rows are, and what it adds to its agent's
+//! at-risk total. Everything people read is placed here from the authoritative state (the entries
+//! and the directory), never written beside the evidence.
+//!
+//! Each entry has a placement record (`PLACED#{agent}` in its application's partition) that says
+//! which rows it has and what it counts. Placing an entry is one transaction that writes the new
+//! rows, deletes the ones no longer wanted, adjusts the total and bumps the record — and holds only
+//! while the entry, its owner's agent item and every agency on the owner's path still have the
+//! versions read. A placer that read a state since replaced (a later evidence, a move, a rename)
+//! is cancelled and reads again, so a stale writer never overwrites a newer placement, and placing
+//! the same state twice writes nothing the second time.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use serde::{Deserialize, Serialize};
+
+use super::applications::{ApplicationKey, MAX_ATTEMPTS, backoff, s};
+use super::items::{EntryItem, Owner, RiskRow, RowFacts, counts_as_at_risk, from_item, to_item};
+use super::keys::{self, Scope};
+use super::{Store, StoreError, if_version};
+use crate::domain::{AgentId, BookEntry, PlanYear};
+
+/// Where an entry's rows are and what it counts, as last placed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlacementItem {
+    pub pk: String,
+    pub sk: String,
+    pub agent_id: AgentId,
+    pub plan_year: PlanYear,
+    /// Bumped by every placement: the condition that serialises placers of one entry.
+    pub version: u64,
+    pub rows: Vec<RowKey>,
+    /// A fingerprint of the rows' content, so that an unchanged placement is recognised unread.
+    pub digest: String,
+    /// Whether the entry counts in its agent's at-risk total.
+    pub counted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RowKey {
+    pub pk: String,
+    pub sk: String,
+}
+
+/// What an entry should have: its rows in every list it belongs to, and whether it counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub rows: Vec<RiskRow>,
+    pub counted: bool,
+}
+
+impl Placement {
+    /// The placement an entry calls for with its owner as the directory knows them now. An entry
+    /// not at risk (or gone) has no rows.
+    pub fn of(app: &ApplicationKey, entry: Option<&BookEntry>, owner: &Owner) -> Self {
+        let rows = entry
+            .and_then(|entry| RowFacts::of_entry(&app.id, app.year, entry))
+            .map(|facts| facts.rows(owner))
+            .unwrap_or_default();
+        Self { rows, counted: counts_as_at_risk(entry) }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty() && !self.counted
+    }
+
+    /// FNV-1a over the rows as JSON: stable across processes and releases.
+    pub fn digest(&self) -> String {
+        let json = serde_json::to_vec(&self.rows).unwrap_or_default();
+        let hash =
+            json.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3));
+        format!("{hash:016x}")
+    }
+
+    /// The record of this placement, replacing `previous`.
+    pub fn record(&self, app: &ApplicationKey, agent_id: &AgentId, previous: Option<&PlacementItem>) -> PlacementItem {
+        PlacementItem {
+            pk: keys::application_pk(app.year, &app.id),
+            sk: keys::placed_sk(agent_id),
+            agent_id: agent_id.clone(),
+            plan_year: app.year,
+            version: previous.map_or(1, |p| p.version + 1),
+            rows: self.rows.iter().map(|row| RowKey { pk: row.pk.clone(), sk: row.sk.clone() }).collect(),
+            digest: self.digest(),
+            counted: self.counted,
+        }
+    }
+
+    /// Whether `placed` already is this placement.
+    pub fn matches(&self, placed: Option<&PlacementItem>) -> bool {
+        match placed {
+            None => self.is_empty(),
+            Some(placed) => placed.digest == self.digest() && placed.counted == self.counted,
+        }
+    }
+}
+
+impl Store {
+    /// Places every entry of an application as the authoritative state says now; returns how many
+    /// placements were written. Safe to run any number of times, concurrently too.
+    pub async fn place_application(&self, app: &ApplicationKey) -> Result<u32, StoreError> {
+        for attempt in 1..=MAX_ATTEMPTS {
+            match self.try_place_application(app).await {
+                Err(StoreError::Conflict) => {
+                    tracing::debug!(attempt, "the entry or its owner changed while being placed; retrying");
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                other => return other,
+            }
+        }
+        Err(StoreError::Contention(MAX_ATTEMPTS))
+    }
+
+    async fn try_place_application(&self, app: &ApplicationKey) -> Result<u32, StoreError> {
+        let pk = keys::application_pk(app.year, &app.id);
+        let entries: BTreeMap<AgentId, EntryItem> = self
+            .query_prefix(pk.clone(), keys::ENTRY_PREFIX)
+            .await?
+            .into_iter()
+            .map(|item| from_item::<EntryItem>(item).map(|e| (e.entry.agent_id.clone(), e)))
+            .collect::<Result<_, _>>()?;
+        let placed: BTreeMap<AgentId, PlacementItem> = self
+            .query_prefix(pk, keys::PLACED_PREFIX)
+            .await?
+            .into_iter()
+            .map(|item| from_item::<PlacementItem>(item).map(|p| (p.agent_id.clone(), p)))
+            .collect::<Result<_, _>>()?;
+        let agents: BTreeSet<AgentId> = entries.keys().chain(placed.keys()).cloned().collect();
+        let owners = self.owners(agents.clone()).await?;
+        let mut written = 0;
+        for agent_id in agents {
+            let entry = entries.get(&agent_id);
+            let owner = owners.get(&agent_id).cloned().unwrap_or_else(|| Owner::unknown(agent_id.clone()));
+            let wanted = Placement::of(app, entry.map(|e| &e.entry), &owner);
+            let previous = placed.get(&agent_id);
+            if wanted.matches(previous) {
+                continue;
+            }
+            self.place(app, entry, previous, &owner, &wanted).await?;
+            written += 1;
+        }
+        Ok(written)
+    }
+
+    /// One placement transaction (see the module's docs).
+    async fn place(
+        &self,
+        app: &ApplicationKey,
+        entry: Option<&EntryItem>,
+        previous: Option<&PlacementItem>,
+        owner: &Owner,
+        wanted: &Placement,
+    ) -> Result<(), StoreError> {
+        let pk = keys::application_pk(app.year, &app.id);
+        let record = wanted.record(app, &owner.agent_id, previous);
+        let put = Put::builder().table_name(self.table()).set_item(Some(to_item(&record)?));
+        let mut writes = vec![
+            TransactWriteItem::builder().put(if_version(put, previous.map(|p| p.version)).build()?).build(),
+            self.unchanged(pk, &keys::entry_sk(&owner.agent_id), entry.map(|e| e.version))?,
+            self.unchanged(keys::agent_pk(&owner.agent_id), keys::AGENT_SK, owner.agent.as_ref().map(|a| a.version))?,
+        ];
+        for (agency, version) in owner.path.iter().zip(&owner.path_versions) {
+            writes.push(self.unchanged(keys::agency_pk(agency), keys::AGENCY_SK, *version)?);
+        }
+        let keep: BTreeSet<&RowKey> = record.rows.iter().collect();
+        for old in previous.map(|p| p.rows.as_slice()).unwrap_or_default().iter().filter(|key| !keep.contains(key)) {
+            let delete = Delete::builder()
+                .table_name(self.table())
+                .key(keys::PK, s(&old.pk))
+                .key(keys::SK, s(&old.sk))
+                .build()?;
+            writes.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        for row in &wanted.rows {
+            let put = Put::builder().table_name(self.table()).set_item(Some(to_item(row)?)).build()?;
+            writes.push(TransactWriteItem::builder().put(put).build());
+        }
+        let delta = i64::from(wanted.counted) - i64::from(previous.is_some_and(|p| p.counted));
+        if delta != 0 {
+            let update = Update::builder()
+                .table_name(self.table())
+                .key(keys::PK, s(keys::agent_pk(&owner.agent_id)))
+                .key(keys::SK, s(keys::agent_stats_sk(app.year)))
+                .update_expression("ADD at_risk_total :delta")
+                .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()))
+                .build()?;
+            writes.push(TransactWriteItem::builder().update(update).build());
+        }
+        self.transact(writes).await
+    }
+
+    /// Re-places every entry that has a row in `scope`'s list (all plan years), a page at a time:
+    /// the job after a directory change. Entries already placed right are read, not written.
+    pub async fn replace_scope(&self, scope: &Scope) -> Result<(), StoreError> {
+        let mut start = None;
+        loop {
+            let out = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", keys::PK)
+                .expression_attribute_values(":pk", s(keys::risk_pk(scope)))
+                .limit(100)
+                .set_exclusive_start_key(start)
+                .send()
+                .await?;
+            let mut applications = BTreeSet::new();
+            for item in out.items.unwrap_or_default() {
+                let row: RiskRow = from_item(item)?;
+                applications.insert(ApplicationKey { id: row.federal_exchange_id, year: row.plan_year });
+            }
+            for app in &applications {
+                self.place_application(app).await?;
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// The placements an import writes beside the entries: what placing them one by one gives.
+pub(crate) fn imported(
+    app: &ApplicationKey,
+    entries: &BTreeMap<AgentId, BookEntry>,
+    owners: &HashMap<AgentId, Owner>,
+) -> Vec<(Placement, PlacementItem)> {
+    entries
+        .values()
+        .filter_map(|entry| {
+            let owner = owners.get(&entry.agent_id).cloned().unwrap_or_else(|| Owner::unknown(entry.agent_id.clone()));
+            let placement = Placement::of(app, Some(entry), &owner);
+            (!placement.is_empty()).then(|| {
+                let record = placement.record(app, &entry.agent_id, None);
+                (placement, record)
+            })
+        })
+        .collect()
+}
