@@ -581,3 +581,76 @@ async fn fifty_books_on_one_application_with_owners_six_levels_deep_all_change_i
     assert_eq!(top.len(), 50);
     assert_no_differences(&world).await;
 }
+
+/// Every item of the table, by key, as text: to see exactly what a write changed.
+async fn table_items(world: &World) -> std::collections::BTreeMap<(String, String), String> {
+    let mut items = std::collections::BTreeMap::new();
+    let mut start = None;
+    loop {
+        let out = world
+            .store
+            .client()
+            .scan()
+            .table_name(world.store.table())
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .unwrap();
+        for item in out.items.unwrap_or_default() {
+            let key = (item["pk"].as_s().unwrap().clone(), item["sk"].as_s().unwrap().clone());
+            let value: serde_json::Value = shared::store::items::from_item(item).unwrap();
+            items.insert(key, value.to_string());
+        }
+        start = out.last_evaluated_key;
+        if start.is_none() {
+            return items;
+        }
+    }
+}
+
+fn written(
+    before: &std::collections::BTreeMap<(String, String), String>,
+    after: &std::collections::BTreeMap<(String, String), String>,
+) -> Vec<String> {
+    let keys: BTreeSet<_> = before.keys().chain(after.keys()).collect();
+    keys.into_iter().filter(|k| before.get(*k) != after.get(*k)).map(|(pk, sk)| format!("{pk} / {sk}")).collect()
+}
+
+fn sync_showing(id: &str, minute: i64, npn: &str) -> Evidence {
+    Evidence {
+        id: EvidenceId::parse(id).unwrap(),
+        at: t(minute),
+        fact: Fact::Synced {
+            policies: vec![shared::domain::Policy {
+                policy_id: "P1".into(),
+                status: shared::domain::PolicyStatus::Effectuated,
+                aor_npn: Some(shared::domain::Npn::parse(npn).unwrap()),
+            }],
+        },
+    }
+}
+
+#[tokio::test]
+async fn a_sync_that_changes_nothing_a_person_sees_writes_the_application_item_and_the_sync_record_only() {
+    let world = world().await;
+    ana_and_bob(&world.store, &["0960"], &["0961"]).await;
+    world.store.apply_evidence(&app("0961"), &sync_showing("y1", 100, "111"), Utc::now()).await.unwrap();
+
+    // WHEN a sync finds the same as the last one, for an application not at risk
+    let before = table_items(&world).await;
+    world.store.apply_evidence(&app("0961"), &sync_showing("y2", 200, "111"), Utc::now()).await.unwrap();
+    // THEN two items are written: the application's own (its sync time) and the sync's record
+    let changed = written(&before, &table_items(&world).await);
+    assert_eq!(changed, vec!["APP#2026#0961 / EVIDENCE#2026-02-01T15:20:00.000000Z#y2", "APP#2026#0961 / META"]);
+
+    // WHEN a sync finds an at-risk entry still at risk, THEN no entry and no history is rewritten
+    // (only the rows, whose "last synced" a person sees, are placed again)
+    world.store.apply_evidence(&app("0960"), &sync_showing("y3", 300, "222"), Utc::now()).await.unwrap();
+    let before = table_items(&world).await;
+    world.store.apply_evidence(&app("0960"), &sync_showing("y4", 400, "222"), Utc::now()).await.unwrap();
+    let changed = written(&before, &table_items(&world).await);
+    assert!(changed.iter().all(|k| !k.contains("ENTRY#") && !k.contains("TRAIL#")), "{changed:#?}");
+    assert!(changed.iter().any(|k| k.starts_with("RISK#AGENT#ana")), "{changed:#?}");
+    assert_no_differences(&world).await;
+}

@@ -72,7 +72,7 @@ async fn sync_client(
     let answer = sync_application(&state.store, &state.marketplace, &application, Utc::now()).await.map_err(problem)?;
     let stored = state.store.application(&application).await?;
     let entry = stored.entries.get(&agent).ok_or_else(|| Problem::not_found("No such client in your book."))?;
-    Ok(Json(response(&application, entry, answer)))
+    Ok(Json(response(&application, entry, stored.last_synced_at, answer)))
 }
 
 /// The entry of this application the caller may act on. Someone else's application is "not
@@ -101,6 +101,7 @@ async fn visible_entry(store: &Store, caller: &Caller, application: &Application
 fn response(
     application: &ApplicationKey,
     entry: &BookEntry,
+    last_synced_at: Option<DateTime<Utc>>,
     answer: crate::marketplace::MarketplaceApplication,
 ) -> SyncResponse {
     let expected = entry.expected_npn.as_str();
@@ -112,7 +113,7 @@ fn response(
         at_risk: entry.is_at_risk(),
         reason: entry.risk.as_ref().map(|r| r.reason.as_str()),
         at_risk_since: entry.risk.as_ref().map(|r| r.since),
-        last_synced_at: entry.last_synced_at,
+        last_synced_at,
         policies: answer
             .policies
             .into_iter()

@@ -5,5 +5,5 @@ pub mod rules;
 pub mod values;
 
 pub use evidence::{Evidence, Fact, Policy, PolicyStatus, SyncFailed, sync_evidence};
-pub use rules::{AgencyOf, Applied, BookEntry, HistoryRecord, Reason, Risk, apply, project};
+pub use rules::{AgencyOf, Applied, BookEntry, HistoryRecord, Reason, Risk, apply, last_synced_at, project};
 pub use values::{AgencyId, AgentId, Email, EvidenceId, FederalExchangeId, InvalidValue, Name, Npn, PlanYear};

@@ -3,7 +3,10 @@
 //! The book entries of an application are a *projection* of its evidence: `project` replays the
 //! evidence in time order (ties broken by evidence id), so the same set of evidence gives the same
 //! entries whatever order it arrived in and however often. `apply` adds one piece of evidence to
-//! what is stored and says what changed, with a history record for every change.
+//! what is stored and says which entries changed; the history keeps every change of at-risk state.
+//!
+//! An entry holds only what its evidence decides: not when the application was last synced
+//! (`last_synced_at` of the log), so that a sync that changes nothing changes no entry.
 //!
 //! Replaying, rather than patching the stored state with each event, is what makes late evidence
 //! right: a submission that arrives after a newer sync is placed before that sync, so the sync,
@@ -25,10 +28,7 @@ pub struct BookEntry {
     pub expected_npn: Npn,
     pub client_name: Name,
     pub risk: Option<Risk>,
-    pub last_synced_at: Option<DateTime<Utc>>,
     pub archived: bool,
-    /// Time of the newest evidence that reached this entry.
-    pub evidence_at: DateTime<Utc>,
 }
 
 impl BookEntry {
@@ -90,7 +90,25 @@ pub struct Applied {
     /// Every entry of the application after the evidence, by agent.
     pub entries: BTreeMap<AgentId, BookEntry>,
     /// One record per entry that changed (created, updated or removed).
+    pub changes: Vec<HistoryRecord>,
+    /// The changes of at-risk state among them (and entries made or removed): what is kept.
     pub history: Vec<HistoryRecord>,
+}
+
+impl HistoryRecord {
+    /// Whether the entry came, went, or its at-risk state (whether, since when, why, by whom)
+    /// changed: what the history keeps. An archive flag or a new client name is not.
+    pub fn changes_risk(&self) -> bool {
+        match (&self.before, &self.after) {
+            (Some(before), Some(after)) => before.risk != after.risk,
+            _ => true,
+        }
+    }
+}
+
+/// When the application was last synced: the newest sync in its log.
+pub fn last_synced_at(log: &[Evidence]) -> Option<DateTime<Utc>> {
+    log.iter().filter(|e| matches!(e.fact, Fact::Synced { .. })).map(|e| e.at).max()
 }
 
 /// Applies `evidence` to an application whose evidence so far is `log` and whose entries as stored
@@ -111,13 +129,13 @@ pub fn apply(
     let mut entries = project(&full_log, agencies, now);
     keep_flag_times(&mut entries, stored);
 
-    let mut history = Vec::new();
+    let mut changes = Vec::new();
     let agents = stored.keys().chain(entries.keys()).collect::<std::collections::BTreeSet<_>>();
     for agent_id in agents {
         let before = stored.get(agent_id);
         let after = entries.get(agent_id);
         if before != after {
-            history.push(HistoryRecord {
+            changes.push(HistoryRecord {
                 agent_id: agent_id.clone(),
                 recorded_at: now,
                 evidence_id: evidence.id.clone(),
@@ -126,7 +144,8 @@ pub fn apply(
             });
         }
     }
-    Some(Applied { entries, history })
+    let history = changes.iter().filter(|change| change.changes_risk()).cloned().collect();
+    Some(Applied { entries, changes, history })
 }
 
 /// A risk that was already flagged keeps its flag time; only a new spell is flagged `now`.
@@ -152,7 +171,7 @@ pub fn project(log: &[Evidence], agencies: &AgencyOf, now: DateTime<Utc>) -> BTr
     for evidence in ordered {
         match &evidence.fact {
             Fact::Submitted { agent_id, npn, client_name } => {
-                submitted(&mut entries, evidence.at, agent_id, npn, client_name);
+                submitted(&mut entries, agent_id, npn, client_name);
                 for entry in entries.values_mut() {
                     entry.client_name = client_name.clone();
                 }
@@ -162,9 +181,6 @@ pub fn project(log: &[Evidence], agencies: &AgencyOf, now: DateTime<Utc>) -> BTr
                 settle(&mut entries, verdicts, evidence.at, now);
             }
             Fact::Synced { policies } => {
-                for entry in entries.values_mut() {
-                    entry.last_synced_at = Some(entry.last_synced_at.map_or(evidence.at, |t| t.max(evidence.at)));
-                }
                 let holder = |expected: &Npn| foreign_aor(policies, expected);
                 let verdicts = verdicts(&entries, holder, Reason::MarketplaceAorMismatch, None, agencies);
                 settle(&mut entries, verdicts, evidence.at, now);
@@ -180,13 +196,7 @@ pub fn project(log: &[Evidence], agencies: &AgencyOf, now: DateTime<Utc>) -> BTr
 }
 
 /// Who gets (or keeps) a book entry from a submission (SPEC §3, last paragraph).
-fn submitted(
-    entries: &mut BTreeMap<AgentId, BookEntry>,
-    at: DateTime<Utc>,
-    agent_id: &AgentId,
-    npn: &Npn,
-    client_name: &Name,
-) {
+fn submitted(entries: &mut BTreeMap<AgentId, BookEntry>, agent_id: &AgentId, npn: &Npn, client_name: &Name) {
     if let Some(own) = entries.get_mut(agent_id) {
         own.expected_npn = npn.clone();
         return;
@@ -200,9 +210,7 @@ fn submitted(
                 expected_npn: npn.clone(),
                 client_name: client_name.clone(),
                 risk: None,
-                last_synced_at: None,
                 archived: false,
-                evidence_at: at,
             },
         );
     }
@@ -271,7 +279,6 @@ fn settle(
 ) {
     for (agent_id, verdict) in verdicts {
         let Some(entry) = entries.get_mut(&agent_id) else { continue };
-        entry.evidence_at = entry.evidence_at.max(at);
         entry.risk = verdict.map(|verdict| {
             let since = entry.risk.as_ref().map_or(at, |risk| risk.since);
             Risk {

@@ -90,7 +90,7 @@ fn the_first_submission_makes_an_entry_for_the_submitting_agent() {
     let entry = stored.entry("ana");
     assert_eq!(entry.expected_npn, npn("111"));
     assert!(!entry.is_at_risk());
-    assert_eq!(entry.last_synced_at, None);
+    assert_eq!(last_synced_at(&stored.log), None);
     assert_eq!(stored.history.len(), 1, "the creation is in the history");
 }
 
@@ -152,7 +152,7 @@ fn a_sync_with_a_foreign_aor_on_an_active_policy_puts_it_at_risk() {
     assert_eq!(risk.reason, Reason::MarketplaceAorMismatch);
     assert_eq!(risk.other_npn, Some(npn("333")));
     assert_eq!(risk.since, t(5));
-    assert_eq!(entry.last_synced_at, Some(t(5)));
+    assert_eq!(last_synced_at(&stored.log), Some(t(5)));
 }
 
 #[test]
@@ -187,7 +187,7 @@ fn a_newer_sync_that_matches_clears_it() {
         synced("y2", 9, vec![policy(PolicyStatus::Effectuated, Some("111"))]),
     ]);
     assert!(!stored.entry("ana").is_at_risk());
-    assert_eq!(stored.entry("ana").last_synced_at, Some(t(9)));
+    assert_eq!(last_synced_at(&stored.log), Some(t(9)));
 }
 
 #[test]
@@ -237,7 +237,36 @@ fn a_failed_sync_changes_nothing() {
         stored.deliver(&evidence, &AgencyOf::new(), t(20_000));
     }
     assert_eq!(stored.entries, before);
-    assert_eq!(stored.entry("ana").last_synced_at, Some(t(5)), "last synced is the last sync that succeeded");
+    assert_eq!(last_synced_at(&stored.log), Some(t(5)), "last synced is the last sync that succeeded");
+}
+
+#[test]
+fn a_sync_that_finds_what_the_entries_already_say_changes_no_entry_and_no_history() {
+    let mut stored = deliver_all(&[
+        submitted("s1", 0, "ana", "111"),
+        submitted("s2", 1, "bob", "222"),
+        synced("y1", 5, vec![policy(PolicyStatus::Effectuated, Some("222"))]),
+    ]);
+    let before = (stored.entries.clone(), stored.history.len());
+    let again = synced("y2", 9, vec![policy(PolicyStatus::Effectuated, Some("222"))]);
+    let applied = apply(&stored.log, &stored.entries, &again, &AgencyOf::new(), t(30_000)).expect("new evidence");
+    assert!(applied.changes.is_empty(), "{:?}", applied.changes);
+    stored.deliver(&again, &AgencyOf::new(), t(30_000));
+    assert_eq!((stored.entries.clone(), stored.history.len()), before);
+    assert_eq!(last_synced_at(&stored.log), Some(t(9)));
+}
+
+#[test]
+fn an_archive_flag_changes_the_entry_but_is_no_change_of_risk() {
+    let stored = deliver_all(&[submitted("s1", 0, "ana", "111"), submitted("s2", 1, "bob", "222")]);
+    let archive = Evidence {
+        id: EvidenceId::parse("a1").unwrap(),
+        at: t(3),
+        fact: Fact::ArchiveSet { agent_id: agent("ana"), archived: true },
+    };
+    let applied = apply(&stored.log, &stored.entries, &archive, &AgencyOf::new(), t(40_000)).unwrap();
+    assert_eq!(applied.changes.len(), 1);
+    assert!(applied.history.is_empty());
 }
 
 #[test]

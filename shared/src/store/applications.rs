@@ -34,6 +34,8 @@ pub struct ApplicationKey {
 #[derive(Debug, Clone, Default)]
 pub struct StoredApplication {
     pub version: u64,
+    /// When the application was last synced with the marketplace (`None`: never).
+    pub last_synced_at: Option<DateTime<Utc>>,
     pub log: Vec<Evidence>,
     pub entries: BTreeMap<AgentId, BookEntry>,
 }
@@ -67,8 +69,8 @@ impl Store {
                 self.place_application(app).await?;
                 return Ok(ApplyOutcome::AlreadyApplied);
             };
-            if applied.history.len() > MAX_ENTRIES_CHANGED {
-                return Err(StoreError::TooLarge(applied.history.len() + 3));
+            if applied.changes.len() > MAX_ENTRIES_CHANGED {
+                return Err(StoreError::TooLarge(applied.changes.len() + 3));
             }
             let writes = self.writes_for(app, &stored, evidence, &applied)?;
             match self.transact(writes).await {
@@ -114,12 +116,12 @@ impl Store {
                 applied_log.push(evidence.clone());
                 entries = applied.entries;
             }
-            let version = applied_log.len() as u64;
-            items.push(to_item(&meta_item(app, version, &entries))?);
+            let last_synced_at = crate::domain::last_synced_at(&applied_log);
+            items.push(to_item(&meta_item(app, applied_log.len() as u64, last_synced_at))?);
             for entry in entries.values() {
-                items.push(to_item(&entry_item(app, version, entry))?);
+                items.push(to_item(&entry_item(app, entry))?);
             }
-            for (placement, record) in placement::imported(app, &entries, owners) {
+            for (placement, record) in placement::imported(app, &entries, last_synced_at, owners) {
                 for row in &placement.rows {
                     items.push(to_item(row)?);
                 }
@@ -172,7 +174,9 @@ impl Store {
             } else if sk.starts_with(keys::EVIDENCE_PREFIX) {
                 stored.log.push(from_item::<EvidenceItem>(item)?.evidence);
             } else if sk == keys::META_SK {
-                stored.version = from_item::<MetaItem>(item)?.version;
+                let meta = from_item::<MetaItem>(item)?;
+                stored.version = meta.version;
+                stored.last_synced_at = meta.last_synced_at;
             }
         }
         Ok(stored)
@@ -213,7 +217,8 @@ impl Store {
     }
 
     /// The authoritative outcome: the meta item (conditional on the version read), the evidence,
-    /// one history item, and each changed entry.
+    /// one history item when the at-risk state of an entry changed, and each changed entry. A sync
+    /// that changes no entry writes the meta item (its sync time) and the evidence: two items.
     fn writes_for(
         &self,
         app: &ApplicationKey,
@@ -223,11 +228,12 @@ impl Store {
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let pk = keys::application_pk(app.year, &app.id);
         let version = stored.version + 1;
-        let meta = Put::builder().table_name(self.table()).set_item(Some(to_item(&meta_item(
-            app,
-            version,
-            &applied.entries,
-        ))?));
+        let last_synced_at = match &evidence.fact {
+            Fact::Synced { .. } => Some(stored.last_synced_at.map_or(evidence.at, |at| at.max(evidence.at))),
+            _ => stored.last_synced_at,
+        };
+        let meta =
+            Put::builder().table_name(self.table()).set_item(Some(to_item(&meta_item(app, version, last_synced_at))?));
         let mut writes = vec![
             TransactWriteItem::builder()
                 .put(super::if_version(meta, (stored.version > 0).then_some(stored.version)).build()?)
@@ -237,9 +243,9 @@ impl Store {
         if !applied.history.is_empty() {
             writes.push(self.put(to_item(&trail_item(app, evidence, &applied.history))?)?);
         }
-        for record in &applied.history {
+        for record in &applied.changes {
             match &record.after {
-                Some(entry) => writes.push(self.put(to_item(&entry_item(app, version, entry))?)?),
+                Some(entry) => writes.push(self.put(to_item(&entry_item(app, entry))?)?),
                 None => writes.push(self.delete(&pk, &keys::entry_sk(&record.agent_id))?),
             }
         }
@@ -274,8 +280,7 @@ impl Store {
     }
 }
 
-fn meta_item(app: &ApplicationKey, version: u64, entries: &BTreeMap<AgentId, BookEntry>) -> MetaItem {
-    let last_synced_at = entries.values().filter_map(|e| e.last_synced_at).max();
+fn meta_item(app: &ApplicationKey, version: u64, last_synced_at: Option<DateTime<Utc>>) -> MetaItem {
     MetaItem {
         pk: keys::application_pk(app.year, &app.id),
         sk: keys::META_SK.to_owned(),
@@ -296,7 +301,7 @@ fn evidence_item(app: &ApplicationKey, evidence: &Evidence) -> EvidenceItem {
     }
 }
 
-fn entry_item(app: &ApplicationKey, version: u64, entry: &BookEntry) -> EntryItem {
+fn entry_item(app: &ApplicationKey, entry: &BookEntry) -> EntryItem {
     EntryItem {
         pk: keys::application_pk(app.year, &app.id),
         sk: keys::entry_sk(&entry.agent_id),
@@ -304,7 +309,6 @@ fn entry_item(app: &ApplicationKey, version: u64, entry: &BookEntry) -> EntryIte
         gsi1sk: keys::book_gsi1sk(app.year, &app.id),
         federal_exchange_id: app.id.clone(),
         plan_year: app.year,
-        version,
         entry: entry.clone(),
     }
 }

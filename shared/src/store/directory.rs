@@ -54,11 +54,11 @@ pub enum UpsertOutcome {
 
 impl Store {
     pub async fn agent(&self, agent: &AgentId) -> Result<Option<AgentItem>, StoreError> {
-        self.get(keys::agent_pk(agent), keys::AGENT_SK).await?.map(from_item).transpose()
+        self.get_item(keys::agent_pk(agent), keys::AGENT_SK).await?.map(from_item).transpose()
     }
 
     pub async fn agency(&self, agency: &AgencyId) -> Result<Option<AgencyItem>, StoreError> {
-        self.get(keys::agency_pk(agency), keys::AGENCY_SK).await?.map(from_item).transpose()
+        self.get_item(keys::agency_pk(agency), keys::AGENCY_SK).await?.map(from_item).transpose()
     }
 
     pub async fn child_agencies(&self, agency: &AgencyId) -> Result<Vec<AgencyId>, StoreError> {
@@ -388,19 +388,6 @@ impl Store {
             }
         }
         Ok(())
-    }
-
-    async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
-        let out = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .key(keys::PK, s(pk))
-            .key(keys::SK, s(sk))
-            .consistent_read(true)
-            .send()
-            .await?;
-        Ok(out.item)
     }
 
     /// Writes an item only over the version that was read (or where none exists).

@@ -132,9 +132,6 @@ pub struct EntryItem {
     pub gsi1sk: String,
     pub federal_exchange_id: FederalExchangeId,
     pub plan_year: PlanYear,
-    /// The application's version when this entry was last written: what a placement of it is
-    /// conditional on.
-    pub version: u64,
     pub entry: BookEntry,
 }
 
@@ -220,15 +217,21 @@ pub struct RowFacts {
 }
 
 impl RowFacts {
-    /// `None` when the entry is not at risk: it then has no rows.
-    pub fn of_entry(id: &FederalExchangeId, year: PlanYear, entry: &BookEntry) -> Option<Self> {
+    /// `None` when the entry is not at risk: it then has no rows. `last_synced_at` is the
+    /// application's.
+    pub fn of_entry(
+        id: &FederalExchangeId,
+        year: PlanYear,
+        entry: &BookEntry,
+        last_synced_at: Option<DateTime<Utc>>,
+    ) -> Option<Self> {
         let risk = entry.risk.as_ref()?;
         Some(Self {
             federal_exchange_id: id.clone(),
             plan_year: year,
             agent_id: entry.agent_id.clone(),
             client_name: entry.client_name.clone(),
-            last_synced_at: entry.last_synced_at,
+            last_synced_at,
             at_risk_since: risk.since,
             flagged_at: risk.flagged_at,
             reason: risk.reason,

@@ -144,6 +144,20 @@ impl Store {
         }
     }
 
+    /// One item, read consistently.
+    pub(crate) async fn get_item(&self, pk: String, sk: &str) -> Result<Option<items::Item>, StoreError> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .key(keys::PK, applications::s(pk))
+            .key(keys::SK, applications::s(sk))
+            .consistent_read(true)
+            .send()
+            .await?;
+        Ok(out.item)
+    }
+
     /// Every item of one partition whose sort key begins with `prefix`.
     pub(crate) async fn query_prefix(&self, pk: String, prefix: &str) -> Result<Vec<items::Item>, StoreError> {
         let query = self

@@ -5,18 +5,19 @@
 //! Each entry has a placement record (`PLACED#{agent}` in its application's partition) that says
 //! which rows it has and what it counts. Placing an entry is one transaction that writes the new
 //! rows, deletes the ones no longer wanted, adjusts the total and bumps the record — and holds only
-//! while the entry, its owner's agent item and every agency on the owner's path still have the
-//! versions read. A placer that read a state since replaced (a later evidence, a move, a rename)
+//! while the application (its meta item), its owner's agent item and every agency on the owner's
+//! path still have the versions read. A placer that read a state since replaced (a later evidence, a move, a rename)
 //! is cancelled and reads again, so a stale writer never overwrites a newer placement, and placing
 //! the same state twice writes nothing the second time.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::applications::{ApplicationKey, MAX_ATTEMPTS, backoff, s};
-use super::items::{EntryItem, Owner, RiskRow, RowFacts, counts_as_at_risk, from_item, to_item};
+use super::items::{EntryItem, MetaItem, Owner, RiskRow, RowFacts, counts_as_at_risk, from_item, to_item};
 use super::keys::{self, Scope};
 use super::{Store, StoreError, if_version};
 use crate::domain::{AgentId, BookEntry, PlanYear};
@@ -51,11 +52,16 @@ pub struct Placement {
 }
 
 impl Placement {
-    /// The placement an entry calls for with its owner as the directory knows them now. An entry
-    /// not at risk (or gone) has no rows.
-    pub fn of(app: &ApplicationKey, entry: Option<&BookEntry>, owner: &Owner) -> Self {
+    /// The placement an entry calls for with its owner as the directory knows them now, in an
+    /// application last synced at `last_synced_at`. An entry not at risk (or gone) has no rows.
+    pub fn of(
+        app: &ApplicationKey,
+        entry: Option<&BookEntry>,
+        last_synced_at: Option<DateTime<Utc>>,
+        owner: &Owner,
+    ) -> Self {
         let rows = entry
-            .and_then(|entry| RowFacts::of_entry(&app.id, app.year, entry))
+            .and_then(|entry| RowFacts::of_entry(&app.id, app.year, entry, last_synced_at))
             .map(|facts| facts.rows(owner))
             .unwrap_or_default();
         Self { rows, counted: counts_as_at_risk(entry) }
@@ -114,6 +120,9 @@ impl Store {
 
     async fn try_place_application(&self, app: &ApplicationKey) -> Result<u32, StoreError> {
         let pk = keys::application_pk(app.year, &app.id);
+        let Some(meta) = self.get_item(pk.clone(), keys::META_SK).await?.map(from_item::<MetaItem>).transpose()? else {
+            return Ok(0);
+        };
         let entries: BTreeMap<AgentId, EntryItem> = self
             .query_prefix(pk.clone(), keys::ENTRY_PREFIX)
             .await?
@@ -132,12 +141,12 @@ impl Store {
         for agent_id in agents {
             let entry = entries.get(&agent_id);
             let owner = owners.get(&agent_id).cloned().unwrap_or_else(|| Owner::unknown(agent_id.clone()));
-            let wanted = Placement::of(app, entry.map(|e| &e.entry), &owner);
+            let wanted = Placement::of(app, entry.map(|e| &e.entry), meta.last_synced_at, &owner);
             let previous = placed.get(&agent_id);
             if wanted.matches(previous) {
                 continue;
             }
-            self.place(app, entry, previous, &owner, &wanted).await?;
+            self.place(app, meta.version, previous, &owner, &wanted).await?;
             written += 1;
         }
         Ok(written)
@@ -147,7 +156,7 @@ impl Store {
     async fn place(
         &self,
         app: &ApplicationKey,
-        entry: Option<&EntryItem>,
+        app_version: u64,
         previous: Option<&PlacementItem>,
         owner: &Owner,
         wanted: &Placement,
@@ -157,7 +166,7 @@ impl Store {
         let put = Put::builder().table_name(self.table()).set_item(Some(to_item(&record)?));
         let mut writes = vec![
             TransactWriteItem::builder().put(if_version(put, previous.map(|p| p.version)).build()?).build(),
-            self.unchanged(pk, &keys::entry_sk(&owner.agent_id), entry.map(|e| e.version))?,
+            self.unchanged(pk, keys::META_SK, Some(app_version))?,
             self.unchanged(keys::agent_pk(&owner.agent_id), keys::AGENT_SK, owner.agent.as_ref().map(|a| a.version))?,
         ];
         for (agency, version) in owner.path.iter().zip(&owner.path_versions) {
@@ -226,13 +235,14 @@ impl Store {
 pub(crate) fn imported(
     app: &ApplicationKey,
     entries: &BTreeMap<AgentId, BookEntry>,
+    last_synced_at: Option<DateTime<Utc>>,
     owners: &HashMap<AgentId, Owner>,
 ) -> Vec<(Placement, PlacementItem)> {
     entries
         .values()
         .filter_map(|entry| {
             let owner = owners.get(&entry.agent_id).cloned().unwrap_or_else(|| Owner::unknown(entry.agent_id.clone()));
-            let placement = Placement::of(app, Some(entry), &owner);
+            let placement = Placement::of(app, Some(entry), last_synced_at, &owner);
             (!placement.is_empty()).then(|| {
                 let record = placement.record(app, &entry.agent_id, None);
                 (placement, record)

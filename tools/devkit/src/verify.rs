@@ -12,7 +12,7 @@ use shared::store::Store;
 use shared::store::applications::ApplicationKey;
 use shared::store::directory::MAX_AGENCY_DEPTH;
 use shared::store::items::{
-    AgencyItem, AgentItem, EntryItem, Item, Owner, RiskRow, RowFacts, counts_as_at_risk, from_item,
+    AgencyItem, AgentItem, EntryItem, Item, MetaItem, Owner, RiskRow, RowFacts, counts_as_at_risk, from_item,
 };
 use shared::store::keys;
 
@@ -65,6 +65,8 @@ struct Snapshot {
     agents: HashMap<AgentId, AgentItem>,
     totals: BTreeMap<(AgentId, u16), i64>,
     entries: Vec<(ApplicationKey, BookEntry)>,
+    /// Each application's last sync, from its meta item.
+    last_synced: HashMap<ApplicationKey, Option<chrono::DateTime<chrono::Utc>>>,
     rows: BTreeMap<(String, String), RiskRow>,
 }
 
@@ -105,6 +107,10 @@ fn sort_item(snapshot: &mut Snapshot, item: Item) -> Result<(), DevkitError> {
         let entry: EntryItem = from_item(item)?;
         let app = ApplicationKey { id: entry.federal_exchange_id, year: entry.plan_year };
         snapshot.entries.push((app, entry.entry));
+    } else if pk.starts_with("APP#") && sk == keys::META_SK {
+        let meta: MetaItem = from_item(item)?;
+        let app = ApplicationKey { id: meta.federal_exchange_id, year: meta.plan_year };
+        snapshot.last_synced.insert(app, meta.last_synced_at);
     } else if pk.starts_with("AGENCY#") && sk == keys::AGENCY_SK {
         let agency: AgencyItem = from_item(item)?;
         snapshot.agencies.insert(agency.agency_id.clone(), agency);
@@ -179,7 +185,8 @@ fn compare(snapshot: &Snapshot) -> Vec<Difference> {
     for (app, entry) in &snapshot.entries {
         *expected_totals.entry((entry.agent_id.clone(), app.year.get())).or_default() +=
             i64::from(counts_as_at_risk(Some(entry)));
-        let Some(facts) = RowFacts::of_entry(&app.id, app.year, entry) else { continue };
+        let last_synced = snapshot.last_synced.get(app).copied().flatten();
+        let Some(facts) = RowFacts::of_entry(&app.id, app.year, entry, last_synced) else { continue };
         for row in facts.rows(&owner(&entry.agent_id)) {
             expected.insert((row.pk.clone(), row.sk.clone()), row);
         }
