@@ -4,7 +4,7 @@ MOTO_VERSION := 5.2.5
 VENV := .venv
 VENV_READY := $(VENV)/.ready-moto-$(MOTO_VERSION)
 
-.PHONY: dev test browser-test build check-template deploy bench verify
+.PHONY: dev test soak browser-test build check-template deploy bench verify
 
 ## dev: run the whole system locally (emulator, resources, demo data); Ctrl-C stops it
 dev: $(VENV_READY)
@@ -13,6 +13,10 @@ dev: $(VENV_READY)
 ## test: install what the tests need and run every test
 test: $(VENV_READY)
 	tools/test.sh
+
+## soak: the convergence test, longer: more seeds, more events each (SOAK_SEEDS, SOAK_STEPS)
+soak: $(VENV_READY)
+	CONVERGENCE_SEEDS=$${SOAK_SEEDS:-200} CONVERGENCE_STEPS=$${SOAK_STEPS:-120} tools/test.sh -p integration-tests -- convergence
 
 ## verify: check every list and total of a running `make dev` against the authoritative state
 verify: $(VENV_READY)

@@ -3,6 +3,7 @@
 //! under fresh names, so tests run in parallel without seeing each other.
 
 mod api;
+mod convergence;
 mod detection;
 mod exports;
 mod fixtures;

@@ -161,7 +161,8 @@ impl Store {
         let ancestors: Vec<AgencyId> = chain.iter().rev().map(|(id, _)| id.clone()).collect();
         let moved = existing.as_ref().is_some_and(|e| e.ancestors != ancestors);
         let renamed = existing.as_ref().is_some_and(|e| e.name != upsert.name);
-        let item = AgencyItem {
+        let version = existing.as_ref().map_or(1, |e| e.version + 1);
+        let mut item = AgencyItem {
             pk: keys::agency_pk(&upsert.agency_id),
             sk: keys::AGENCY_SK.to_owned(),
             agency_id: upsert.agency_id.clone(),
@@ -174,7 +175,7 @@ impl Store {
                 _ => upsert.agent_exports_enabled,
             },
             exports_setting_as_of: existing.as_ref().and_then(|e| e.exports_setting_as_of),
-            version: existing.as_ref().map_or(1, |e| e.version + 1),
+            version,
             as_of,
             moved_from_ancestors: match &existing {
                 // Agents (and agencies) that arrived before it already have rows in its list, or
@@ -184,7 +185,10 @@ impl Store {
                 Some(e) if renamed => Some(e.moved_from_ancestors.clone().unwrap_or_default()),
                 Some(e) => e.moved_from_ancestors.clone(),
             },
+            mark_version: None,
         };
+        // This upsert runs the job whenever a mark stands, so it is this upsert's to clear.
+        item.mark_version = item.moved_from_ancestors.is_some().then_some(version);
         let put = Put::builder().table_name(self.table()).set_item(Some(to_item(&item)?));
         let mut writes = vec![
             TransactWriteItem::builder().put(if_version(put, existing.as_ref().map(|e| e.version)).build()?).build(),
@@ -289,6 +293,7 @@ impl Store {
             role: upsert.role,
             version: existing.as_ref().map_or(1, |e| e.version + 1),
             as_of,
+            mark_version: mark.is_some().then(|| existing.as_ref().map_or(1, |e| e.version + 1)),
             moved_from_path: mark,
         };
         self.put_versioned(to_item(&item)?, existing.as_ref().map(|e| e.version)).await?;
@@ -318,16 +323,24 @@ impl Store {
     /// Records the time of a newer event that changed nothing, so that an older one arriving later
     /// is still recognised as older. The version stays: nothing placed from this item is stale.
     async fn record_as_of(&self, pk: String, sk: &str, version: u64, as_of: DateTime<Utc>) -> Result<(), StoreError> {
-        self.update_at_version(pk, sk, version, "SET as_of = :as_of", None, Some((":as_of", s(keys::time(as_of)))))
-            .await
+        self.update_at_version(
+            pk,
+            sk,
+            ("version", version),
+            "SET as_of = :as_of",
+            None,
+            Some((":as_of", s(keys::time(as_of)))),
+        )
+        .await
     }
 
-    /// One update of an item that holds only while it still has `version`; `Conflict` otherwise.
+    /// One update of an item that holds only while its `guard` attribute still has the value
+    /// given (a version); `Conflict` otherwise.
     async fn update_at_version(
         &self,
         pk: String,
         sk: &str,
-        version: u64,
+        (guard, version): (&str, u64),
         expression: &str,
         name: Option<(&str, &str)>,
         value: Option<(&str, AttributeValue)>,
@@ -339,7 +352,8 @@ impl Store {
             .key(keys::PK, s(pk))
             .key(keys::SK, s(sk))
             .update_expression(expression)
-            .condition_expression("version = :version")
+            .condition_expression("#guard = :version")
+            .expression_attribute_names("#guard", guard)
             .expression_attribute_values(":version", AttributeValue::N(version.to_string()));
         let update = match name {
             Some((placeholder, attribute)) => update.expression_attribute_names(placeholder, attribute),
@@ -408,7 +422,11 @@ impl Store {
 
     /// Clears a move mark once the rows are rewritten, unless a newer write has come since.
     async fn clear_mark(&self, pk: String, sk: &str, attribute: &str, version: u64) -> Result<(), StoreError> {
-        match self.update_at_version(pk, sk, version, "REMOVE #mark", Some(("#mark", attribute)), None).await {
+        // A new version, so that a writer holding a copy read before (a move above it rewriting
+        // its ancestors) cannot put the mark back.
+        let update = "REMOVE #mark, mark_version ADD version :one";
+        let one = Some((":one", AttributeValue::N("1".into())));
+        match self.update_at_version(pk, sk, ("mark_version", version), update, Some(("#mark", attribute)), one).await {
             // A newer write carries the mark on and its own rewrite will clear it.
             Err(StoreError::Conflict) => Ok(()),
             other => other,

@@ -46,6 +46,10 @@ pub struct AgencyItem {
     /// The ancestors before a move whose rows are not all rewritten yet.
     #[serde(default)]
     pub moved_from_ancestors: Option<Vec<AgencyId>>,
+    /// The version of the upsert that set the mark: only its job clears it. (Other writes — a
+    /// move above it, the exports switch — bump `version` but leave the job to its upsert.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mark_version: Option<u64>,
     /// When an admin last set the agent exports switch through the API: a platform event older
     /// than that does not overturn it.
     #[serde(default)]
@@ -93,6 +97,9 @@ pub struct AgentItem {
     /// The agency path before a move whose rows are not all rewritten yet.
     #[serde(default)]
     pub moved_from_path: Option<Vec<AgencyId>>,
+    /// The version of the upsert that set the mark: only its job clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mark_version: Option<u64>,
 }
 
 /// Per agent and plan year: the at-risk count (not archived) and the last visit of the list.
