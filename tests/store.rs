@@ -654,3 +654,46 @@ async fn a_sync_that_changes_nothing_a_person_sees_writes_the_application_item_a
     assert!(changed.iter().any(|k| k.starts_with("RISK#AGENT#ana")), "{changed:#?}");
     assert_no_differences(&world).await;
 }
+
+#[tokio::test]
+async fn the_old_upline_stops_seeing_a_moved_subtree_the_moment_the_move_is_accepted() {
+    let world = world().await;
+    agency(&world.store, "top", None).await;
+    agency(&world.store, "east", Some("top")).await;
+    agency(&world.store, "west", Some("top")).await;
+    agency(&world.store, "east-1", Some("east")).await;
+    agent(&world.store, "ana", "east-1", "111").await;
+    agent(&world.store, "bob", "west", "222").await;
+    submit(&world.store, "0970", "s1", 0, "ana", "111").await;
+    submit(&world.store, "0970", "s2", 1, "bob", "222").await;
+    let list = |scope: &str| {
+        let store = world.store.clone();
+        let scope = Scope::Agency(agency_id(scope));
+        async move { whole_list(&store, &scope, ArchivedFilter::Exclude, 10).await.0 }
+    };
+    assert_eq!(list("east").await, vec!["0970"]);
+
+    // WHEN east-1 moves under west, and its job has not run yet (as when the ingest died)
+    let moved = AgencyUpsert {
+        agency_id: agency_id("east-1"),
+        name: shared::domain::Name::parse("Agency east-1").unwrap(),
+        parent_agency_id: Some(agency_id("west")),
+        agent_exports_enabled: true,
+    };
+    let item = world.store.record_agency(&moved, Utc::now()).await.unwrap().expect("newer");
+    // THEN east's list, and its export, no longer show the entry, though its row is still there
+    assert_eq!(list("east").await, Vec::<String>::new());
+    assert_eq!(list("top").await, vec!["0970"], "top is still above it");
+    let differences = devkit::verify::verify(&world.store).await.unwrap();
+    assert!(differences.iter().any(|d| matches!(d, devkit::verify::Difference::PendingJob { .. })), "{differences:?}");
+    assert!(
+        differences.iter().any(|d| matches!(d, devkit::verify::Difference::OutsideReach { .. })),
+        "{differences:?}"
+    );
+
+    // WHEN the job runs (the event's redelivery), THEN west's list has it and nothing is left over
+    world.store.finish_agency_job(&item).await.unwrap();
+    assert_eq!(list("west").await, vec!["0970"]);
+    assert_eq!(list("east").await, Vec::<String>::new());
+    assert_no_differences(&world).await;
+}

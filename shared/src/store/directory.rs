@@ -115,27 +115,41 @@ impl Store {
         upsert: &AgencyUpsert,
         as_of: DateTime<Utc>,
     ) -> Result<UpsertOutcome, StoreError> {
+        let Some(item) = self.record_agency(upsert, as_of).await? else { return Ok(UpsertOutcome::Stale) };
+        Box::pin(self.finish_agency_job(&item)).await?;
+        Ok(UpsertOutcome::Written)
+    }
+
+    /// The first half of an upsert: the agency written, with the mark of its job when rows are to
+    /// be re-placed. From here on reach follows the new tree, and the agency lists hide what the
+    /// job has not moved out yet. `None` when a newer event is already stored.
+    pub async fn record_agency(
+        &self,
+        upsert: &AgencyUpsert,
+        as_of: DateTime<Utc>,
+    ) -> Result<Option<AgencyItem>, StoreError> {
         let mut attempt = 0;
-        let item = loop {
+        loop {
             attempt += 1;
             // Boxed: nested deep enough, an unboxed future overflows the compiler's layout depth.
             match Box::pin(self.write_agency(upsert, as_of)).await {
-                Ok(Some(item)) => break item,
-                Ok(None) => return Ok(UpsertOutcome::Stale),
                 Err(StoreError::Conflict) if attempt < MAX_ATTEMPTS => tokio::time::sleep(backoff(attempt)).await,
                 Err(StoreError::Conflict) => return Err(StoreError::Contention(attempt)),
-                Err(other) => return Err(other),
+                other => return other,
             }
-        };
-        // The mark stays until the rows are re-placed: a crash in between leaves it, and the
-        // redelivered event finishes the job.
+        }
+    }
+
+    /// The second half: re-places the rows below the agency and clears the mark. The mark stays
+    /// until then: a crash in between leaves it, and the redelivered event finishes the job.
+    pub async fn finish_agency_job(&self, item: &AgencyItem) -> Result<(), StoreError> {
         if item.moved_from_ancestors.is_some() {
             Box::pin(self.reparent_downline(&item.agency_id)).await?;
-            Box::pin(self.replace_scope(&Scope::Agency(upsert.agency_id.clone()))).await?;
-            self.clear_mark(keys::agency_pk(&upsert.agency_id), keys::AGENCY_SK, "moved_from_ancestors", item.version)
+            Box::pin(self.replace_scope(&Scope::Agency(item.agency_id.clone()))).await?;
+            self.clear_mark(keys::agency_pk(&item.agency_id), keys::AGENCY_SK, "moved_from_ancestors", item.version)
                 .await?;
         }
-        Ok(UpsertOutcome::Written)
+        Ok(())
     }
 
     /// One attempt at writing an agency item and its parent link; `None` when a newer event is
@@ -186,9 +200,13 @@ impl Store {
                 Some(e) => e.moved_from_ancestors.clone(),
             },
             mark_version: None,
+            gsi1pk: None,
+            gsi1sk: None,
         };
         // This upsert runs the job whenever a mark stands, so it is this upsert's to clear.
         item.mark_version = item.moved_from_ancestors.is_some().then_some(version);
+        item.gsi1pk = item.moved_from_ancestors.is_some().then(|| keys::MOVING_GSI1PK.to_owned());
+        item.gsi1sk = item.moved_from_ancestors.is_some().then(|| keys::moving_gsi1sk(&item.pk));
         let put = Put::builder().table_name(self.table()).set_item(Some(to_item(&item)?));
         let mut writes = vec![
             TransactWriteItem::builder().put(if_version(put, existing.as_ref().map(|e| e.version)).build()?).build(),
@@ -294,6 +312,8 @@ impl Store {
             version: existing.as_ref().map_or(1, |e| e.version + 1),
             as_of,
             mark_version: mark.is_some().then(|| existing.as_ref().map_or(1, |e| e.version + 1)),
+            gsi1pk: mark.is_some().then(|| keys::MOVING_GSI1PK.to_owned()),
+            gsi1sk: mark.is_some().then(|| keys::moving_gsi1sk(&keys::agent_pk(&upsert.agent_id))),
             moved_from_path: mark,
         };
         self.put_versioned(to_item(&item)?, existing.as_ref().map(|e| e.version)).await?;
@@ -313,11 +333,17 @@ impl Store {
             self.write_batch(requests).await?;
         }
 
-        if item.moved_from_path.is_some() {
-            Box::pin(self.replace_scope(&Scope::Agent(upsert.agent_id.clone()))).await?;
-            self.clear_mark(keys::agent_pk(&upsert.agent_id), keys::AGENT_SK, "moved_from_path", item.version).await?;
-        }
+        Box::pin(self.finish_agent_job(&item)).await?;
         Ok(UpsertOutcome::Written)
+    }
+
+    /// An agent's job: re-places their at-risk entries and clears the mark (see `finish_agency_job`).
+    pub async fn finish_agent_job(&self, item: &AgentItem) -> Result<(), StoreError> {
+        if item.moved_from_path.is_some() {
+            Box::pin(self.replace_scope(&Scope::Agent(item.agent_id.clone()))).await?;
+            self.clear_mark(keys::agent_pk(&item.agent_id), keys::AGENT_SK, "moved_from_path", item.version).await?;
+        }
+        Ok(())
     }
 
     /// Records the time of a newer event that changed nothing, so that an older one arriving later
@@ -424,7 +450,7 @@ impl Store {
     async fn clear_mark(&self, pk: String, sk: &str, attribute: &str, version: u64) -> Result<(), StoreError> {
         // A new version, so that a writer holding a copy read before (a move above it rewriting
         // its ancestors) cannot put the mark back.
-        let update = "REMOVE #mark, mark_version ADD version :one";
+        let update = "REMOVE #mark, mark_version, gsi1pk, gsi1sk ADD version :one";
         let one = Some((":one", AttributeValue::N("1".into())));
         match self.update_at_version(pk, sk, ("mark_version", version), update, Some(("#mark", attribute)), one).await {
             // A newer write carries the mark on and its own rewrite will clear it.

@@ -37,7 +37,8 @@ pub struct AgencyItem {
     pub agency_id: AgencyId,
     pub name: Name,
     pub parent_agency_id: Option<AgencyId>,
-    /// Every agency above this one, the top first: what a row of this agency fans out to.
+    /// Every agency above this one, the top first, as of the last move here or above (a cache of
+    /// the parent links, brought up to date by the moves' jobs).
     pub ancestors: Vec<AgencyId>,
     pub agent_exports_enabled: bool,
     pub version: u64,
@@ -50,6 +51,12 @@ pub struct AgencyItem {
     /// move above it, the exports switch — bump `version` but leave the job to its upsert.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mark_version: Option<u64>,
+    /// While a mark stands, the item is in the sparse index of directory jobs under way
+    /// (`keys::moving_gsi1pk`), which the agency lists read to hide rows their reader left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi1pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi1sk: Option<String>,
     /// When an admin last set the agent exports switch through the API: a platform event older
     /// than that does not overturn it.
     #[serde(default)]
@@ -100,6 +107,11 @@ pub struct AgentItem {
     /// The version of the upsert that set the mark: only its job clears it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mark_version: Option<u64>,
+    /// In the index of directory jobs under way while a mark stands (see `AgencyItem`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi1pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi1sk: Option<String>,
 }
 
 /// Per agent and plan year: the at-risk count (not archived) and the last visit of the list.
@@ -178,6 +190,10 @@ pub struct RiskRow {
     pub agent_email: Option<Email>,
     pub agency_id: Option<AgencyId>,
     pub agency_name: Option<Name>,
+    /// The owner's agency path when the row was placed, top first: what lets a list hide a row
+    /// whose owner a move under way has taken out of its reach.
+    #[serde(default)]
+    pub path: Vec<AgencyId>,
 }
 
 /// Who owns an entry, as far as the directory knows: the lists their rows belong to.
@@ -275,6 +291,7 @@ impl RowFacts {
             agent_email: owner.agent.as_ref().map(|a| a.email.clone()),
             agency_id: owner.agency.as_ref().map(|a| a.agency_id.clone()),
             agency_name: owner.agency.as_ref().map(|a| a.name.clone()),
+            path: owner.path.clone(),
         }
     }
 

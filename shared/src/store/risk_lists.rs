@@ -1,15 +1,16 @@
 //! Reading the at-risk lists: pages newest first, the alert count and the visit watermark.
 //! Every read here is a `Query` or `GetItem` on a key and reads at most one item more than it
-//! returns.
+//! returns — but for an agency's list while a directory job under way takes rows out of its reach
+//! (those rows are read and left out).
 
 use aws_sdk_dynamodb::types::{AttributeValue, Select};
 use chrono::{DateTime, SubsecRound, Utc};
 
 use super::applications::s;
-use super::items::{AgentStatsItem, Item, RiskRow, from_item};
+use super::items::{AgencyItem, AgentItem, AgentStatsItem, Item, RiskRow, from_item};
 use super::keys::{self, Scope};
 use super::{Store, StoreError};
-use crate::domain::{AgentId, PlanYear};
+use crate::domain::{AgencyId, AgentId, PlanYear};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ArchivedFilter {
@@ -17,6 +18,37 @@ pub enum ArchivedFilter {
     Exclude,
     Include,
     Only,
+}
+
+/// Whose rows a directory job under way is taking out of some lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Subject {
+    /// An agency moved: the rows of its whole subtree.
+    Agency(AgencyId),
+    /// An agent moved: their rows.
+    Agent(AgentId),
+}
+
+/// A directory change accepted whose rows are not all re-placed yet: the lists they are leaving.
+#[derive(Debug, Clone)]
+struct Departure {
+    subject: Subject,
+    leaving: Vec<AgencyId>,
+}
+
+impl Departure {
+    /// The agencies on the path `before` the change that are not on it `now`.
+    fn of(subject: Subject, before: &[AgencyId], now: &[AgencyId]) -> Self {
+        Self { subject, leaving: before.iter().filter(|a| !now.contains(a)).cloned().collect() }
+    }
+
+    /// Whether `row` is one of those leaving.
+    fn takes(&self, row: &RiskRow) -> bool {
+        match &self.subject {
+            Subject::Agency(agency) => row.path.contains(agency),
+            Subject::Agent(agent) => &row.agent_id == agent,
+        }
+    }
 }
 
 /// One page of a list. `next` is the position after the last row, `None` on the last page.
@@ -30,7 +62,8 @@ pub struct RiskPage {
 
 impl Store {
     /// Up to `limit` rows of a list, newest at-risk first, after the position `after` (a `next`
-    /// from the page before).
+    /// from the page before). An agency's list leaves out the rows whose owner a directory job
+    /// under way has taken out of the agency's reach: reach is the directory's as it is now.
     pub async fn risk_page(
         &self,
         scope: &Scope,
@@ -43,44 +76,29 @@ impl Store {
         if after.is_some_and(|position| !position.starts_with(&prefix)) {
             return Err(StoreError::BadCursor);
         }
-        let pk = keys::risk_pk(scope);
-        let query = self.client().query().table_name(self.table()).scan_index_forward(false);
-        // One more than asked, so that `next` is only given when another row exists.
-        let query = query.limit(i32::from(limit) + 1);
-        let (query, start) = match filter {
-            ArchivedFilter::Include => {
-                let start =
-                    after.map(|position| Item::from([(keys::PK.into(), s(&pk)), (keys::SK.into(), s(position))]));
-                let query = query
-                    .key_condition_expression("#pk = :pk AND begins_with(#sk, :year)")
-                    .expression_attribute_names("#pk", keys::PK)
-                    .expression_attribute_names("#sk", keys::SK)
-                    .expression_attribute_values(":pk", s(&pk));
-                (query, start)
-            }
-            ArchivedFilter::Exclude | ArchivedFilter::Only => {
-                let gsi_pk = keys::risk_by_archived_gsi1pk(scope, filter == ArchivedFilter::Only);
-                let start = after.map(|position| {
-                    Item::from([
-                        (keys::GSI1_PK.into(), s(&gsi_pk)),
-                        (keys::GSI1_SK.into(), s(position)),
-                        (keys::PK.into(), s(&pk)),
-                        (keys::SK.into(), s(position)),
-                    ])
-                });
-                let query = query
-                    .index_name(keys::GSI1)
-                    .key_condition_expression("#pk = :pk AND begins_with(#sk, :year)")
-                    .expression_attribute_names("#pk", keys::GSI1_PK)
-                    .expression_attribute_names("#sk", keys::GSI1_SK)
-                    .expression_attribute_values(":pk", s(gsi_pk));
-                (query, start)
-            }
+        let (departures, mut items_read) = match scope {
+            Scope::Agency(agency) => self.departures_from(agency).await?,
+            Scope::Agent(_) => (Vec::new(), 0),
         };
-        let out = query.expression_attribute_values(":year", s(prefix)).set_exclusive_start_key(start).send().await?;
-        let items_read = out.scanned_count;
-        let mut rows =
-            out.items.unwrap_or_default().into_iter().map(from_item::<RiskRow>).collect::<Result<Vec<_>, _>>()?;
+        let mut rows = Vec::new();
+        let mut start = after.map(|position| self.list_position(scope, filter, position));
+        // One more than asked, so that `next` is only given when another row exists.
+        let wanted = usize::from(limit) + 1;
+        loop {
+            let want = i32::try_from(wanted - rows.len()).unwrap_or(i32::MAX);
+            let out = self.list_query(scope, &prefix, filter, want).set_exclusive_start_key(start).send().await?;
+            items_read += out.scanned_count;
+            for item in out.items.unwrap_or_default() {
+                let row: RiskRow = from_item(item)?;
+                if !departures.iter().any(|departure| departure.takes(&row)) {
+                    rows.push(row);
+                }
+            }
+            start = out.last_evaluated_key;
+            if rows.len() >= wanted || start.is_none() {
+                break;
+            }
+        }
         let next = if rows.len() > usize::from(limit) {
             rows.truncate(usize::from(limit));
             rows.last().map(|row| row.sk.clone())
@@ -88,6 +106,81 @@ impl Store {
             None
         };
         Ok(RiskPage { rows, next, items_read })
+    }
+
+    /// The query of one list (with the archived filter's index), newest first.
+    fn list_query(
+        &self,
+        scope: &Scope,
+        prefix: &str,
+        filter: ArchivedFilter,
+        limit: i32,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        let query = self.client().query().table_name(self.table()).scan_index_forward(false).limit(limit);
+        let query = match filter {
+            ArchivedFilter::Include => query
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :year)")
+                .expression_attribute_names("#pk", keys::PK)
+                .expression_attribute_names("#sk", keys::SK)
+                .expression_attribute_values(":pk", s(keys::risk_pk(scope))),
+            ArchivedFilter::Exclude | ArchivedFilter::Only => query
+                .index_name(keys::GSI1)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :year)")
+                .expression_attribute_names("#pk", keys::GSI1_PK)
+                .expression_attribute_names("#sk", keys::GSI1_SK)
+                .expression_attribute_values(
+                    ":pk",
+                    s(keys::risk_by_archived_gsi1pk(scope, filter == ArchivedFilter::Only)),
+                ),
+        };
+        query.expression_attribute_values(":year", s(prefix))
+    }
+
+    /// Where to start reading a list after the row at `position`.
+    fn list_position(&self, scope: &Scope, filter: ArchivedFilter, position: &str) -> Item {
+        let pk = keys::risk_pk(scope);
+        match filter {
+            ArchivedFilter::Include => Item::from([(keys::PK.into(), s(&pk)), (keys::SK.into(), s(position))]),
+            ArchivedFilter::Exclude | ArchivedFilter::Only => Item::from([
+                (keys::GSI1_PK.into(), s(keys::risk_by_archived_gsi1pk(scope, filter == ArchivedFilter::Only))),
+                (keys::GSI1_SK.into(), s(position)),
+                (keys::PK.into(), s(&pk)),
+                (keys::SK.into(), s(position)),
+            ]),
+        }
+    }
+
+    /// The directory jobs under way that take rows out of `agency`'s reach (the sparse index of
+    /// marks: usually empty), with the items read to find them.
+    async fn departures_from(&self, agency: &AgencyId) -> Result<(Vec<Departure>, i32), StoreError> {
+        let query = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(keys::GSI1)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", keys::GSI1_PK)
+            .expression_attribute_values(":pk", s(keys::MOVING_GSI1PK));
+        let items = self.query_all(query).await?;
+        let read = i32::try_from(items.len()).unwrap_or(i32::MAX);
+        let mut departures = Vec::new();
+        for item in items {
+            let pk = item.get(keys::PK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            let departure = if pk.starts_with("AGENCY#") {
+                let moved: AgencyItem = from_item(item)?;
+                let before = moved.moved_from_ancestors.clone().unwrap_or_default();
+                Departure::of(Subject::Agency(moved.agency_id), &before, &moved.ancestors)
+            } else {
+                let moved: AgentItem = from_item(item)?;
+                let before = moved.moved_from_path.clone().unwrap_or_default();
+                let now = self.agency_path(&moved.agency_id).await?;
+                Departure::of(Subject::Agent(moved.agent_id), &before, &now)
+            };
+            if departure.leaving.contains(agency) {
+                departures.push(departure);
+            }
+        }
+        Ok((departures, read))
     }
 
     /// How many of an agent's visible at-risk entries were flagged after `after` (all of them
