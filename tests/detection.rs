@@ -521,3 +521,32 @@ async fn a_client_swapped_through_fourteen_agencies_leaves_every_earlier_owner_a
     assert_eq!(body["items"].as_array().unwrap().len(), 13, "{body}");
     assert_no_differences(&system.world).await;
 }
+
+#[tokio::test]
+async fn a_directory_job_out_of_time_goes_back_on_the_ingest_queue_and_finishes_there() {
+    let mut system = system(100.0).await;
+    publish_all(&system, &directory()).await;
+    let events: Vec<_> = (0..120)
+        .flat_map(|i| {
+            let id = format!("4{i:03}");
+            [
+                submitted(&format!("own-{id}"), &id, "ana", "111", i),
+                submitted(&format!("swap-{id}"), &id, "bob", "222", 500 + i),
+            ]
+        })
+        .collect();
+    publish_all(&system, &events).await;
+    // GIVEN a consumer with no time for directory jobs beyond one page each
+    system.set_job_budget(std::time::Duration::ZERO);
+    // WHEN ana moves from north to south
+    publish_all(&system, &[agent_event("ana", "south", "111", "agent")]).await;
+    // THEN the job went on in later deliveries until done: south's admin sees all 120, north's none
+    let south = Some(("admin-south", "south", "agency_admin"));
+    let north = Some(("admin-north", "north", "agency_admin"));
+    let (_, body) = system.call(south, "GET", "/v1/agencies/south/at-risk?limit=200", None).await;
+    assert_eq!(body["items"].as_array().unwrap().iter().filter(|i| i["agent_id"] == "ana").count(), 120);
+    let (_, body) = system.call(north, "GET", "/v1/agencies/north/at-risk?limit=200", None).await;
+    assert_eq!(body["items"].as_array().unwrap().len(), 0, "{body}");
+    assert!(system.waiting(&system.world.resources.ingest_dead_letter_queue_url).await.is_empty());
+    assert_no_differences(&system.world).await;
+}

@@ -206,6 +206,8 @@ pub async fn system(rate_per_second: f64) -> System {
         sqs: sqs.clone(),
         dead_letter_queue_url: world.resources.ingest_dead_letter_queue_url.clone(),
         future_allowance: chrono::Duration::seconds(shared::config::DEFAULT_FUTURE_ALLOWANCE_SECONDS),
+        queue_url: world.resources.ingest_queue_url.clone(),
+        job_budget: std::time::Duration::from_secs(60),
     };
     let source =
         devkit::sqs_source::SqsSource::new(sqs.clone(), &world.resources.ingest_queue_url, "us-east-1").await.unwrap();
@@ -266,6 +268,11 @@ impl System {
             .build();
         let out = self.events.put_events().entries(entry).send().await.expect("PutEvents");
         assert_eq!(out.failed_entry_count, 0);
+    }
+
+    /// How long a batch of the ingest consumer may spend on directory jobs before pausing them.
+    pub fn set_job_budget(&mut self, budget: std::time::Duration) {
+        self.ingest.job_budget = budget;
     }
 
     /// Lets the ingest consumer take everything waiting on the queue.

@@ -692,8 +692,60 @@ async fn the_old_upline_stops_seeing_a_moved_subtree_the_moment_the_move_is_acce
     );
 
     // WHEN the job runs (the event's redelivery), THEN west's list has it and nothing is left over
-    world.store.finish_agency_job(&item).await.unwrap();
+    world.store.finish_agency_job(&item, None).await.unwrap();
     assert_eq!(list("west").await, vec!["0970"]);
     assert_eq!(list("east").await, Vec::<String>::new());
+    assert_no_differences(&world).await;
+}
+
+#[tokio::test]
+async fn a_move_with_hundreds_of_entries_below_runs_in_chunks_and_each_run_goes_on_where_the_last_stopped() {
+    let world = world().await;
+    agency(&world.store, "top", None).await;
+    agency(&world.store, "a", Some("top")).await;
+    agency(&world.store, "b", Some("top")).await;
+    agency(&world.store, "a1", Some("a")).await;
+    agent(&world.store, "ana", "a1", "111").await;
+    agent(&world.store, "bob", "b", "222").await;
+    // (Loaded in batches, as the seed does: applying 460 submissions one by one takes a minute.)
+    let applications: Vec<(ApplicationKey, Vec<Evidence>)> = (0..230)
+        .map(|i| {
+            let id = format!("3{i:03}");
+            let log = vec![
+                submission(&format!("own-{id}"), i, "ana", "111"),
+                submission(&format!("swap-{id}"), 1000 + i, "bob", "222"),
+            ];
+            (app(&id), log)
+        })
+        .collect();
+    let owners = world.store.owners(BTreeSet::from([agent_id("ana"), agent_id("bob")])).await.unwrap();
+    world.store.import(&applications, &owners, Utc::now()).await.unwrap();
+    assert_no_differences(&world).await;
+    let moved = AgencyUpsert {
+        agency_id: agency_id("a1"),
+        name: shared::domain::Name::parse("Agency a1").unwrap(),
+        parent_agency_id: Some(agency_id("b")),
+        agent_exports_enabled: true,
+    };
+    // WHEN a1 moves under b, each run of its job given no time beyond one page (of 100 rows)
+    let as_of = Utc::now();
+    let mut runs = Vec::new();
+    loop {
+        let outcome = world.store.upsert_agency_until(&moved, as_of, Some(std::time::Instant::now())).await.unwrap();
+        let position = world.store.agency(&agency_id("a1")).await.unwrap().unwrap().job_position;
+        runs.push((outcome, position));
+        if outcome != UpsertOutcome::Paused {
+            break;
+        }
+        assert!(runs.len() < 10, "{runs:?}");
+    }
+    // THEN it took three runs, each going on from the position the last one saved
+    assert_eq!(runs.len(), 3, "{runs:?}");
+    assert!(runs[0].1.is_some() && runs[0].1 < runs[1].1, "{runs:?}");
+    assert_eq!(runs[2], (UpsertOutcome::Written, None));
+    let (in_b, _) = whole_list(&world.store, &Scope::Agency(agency_id("b")), ArchivedFilter::Exclude, 200).await;
+    assert_eq!(in_b.len(), 230);
+    let (in_a, _) = whole_list(&world.store, &Scope::Agency(agency_id("a")), ArchivedFilter::Exclude, 200).await;
+    assert!(in_a.is_empty());
     assert_no_differences(&world).await;
 }

@@ -10,6 +10,7 @@
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::MessageAttributeValue;
 use chrono::Utc;
+use shared::store::directory::UpsertOutcome;
 use shared::store::{Store, StoreError};
 
 use crate::platform::{self, Malformed, PlatformEvent};
@@ -22,6 +23,12 @@ pub struct Deps {
     pub dead_letter_queue_url: String,
     /// How far ahead of this system's clock an event may be dated.
     pub future_allowance: chrono::Duration,
+    /// The ingest queue: a directory job that runs out of time sends its event here again, to go
+    /// on from where it stopped.
+    pub queue_url: String,
+    /// How long one batch may spend on directory jobs before pausing them (within the function's
+    /// time-out).
+    pub job_budget: std::time::Duration,
 }
 
 /// Why one message failed.
@@ -53,10 +60,11 @@ impl From<StoreError> for Failure {
 }
 
 pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
+    let until = std::time::Instant::now() + deps.job_budget;
     let mut failures = Vec::new();
     for message in event.records {
         let id = message.message_id.clone().unwrap_or_default();
-        match apply(deps, &message).await {
+        match apply(deps, &message, until).await {
             Ok(()) => {}
             Err(Failure::Refused(reason)) => {
                 tracing::warn!(message_id = %id, reason = %reason, "platform event refused; moving it to the dead-letter queue");
@@ -83,19 +91,26 @@ pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
     response
 }
 
-/// Applies one message's event.
-pub async fn apply(deps: &Deps, message: &SqsMessage) -> Result<(), Failure> {
+/// Applies one message's event; a directory job still running at `until` pauses, and the event
+/// goes back on the queue to finish it.
+pub async fn apply(deps: &Deps, message: &SqsMessage, until: std::time::Instant) -> Result<(), Failure> {
     let body = message.body.as_deref().ok_or_else(|| Malformed("the message has no body".into()))?;
     let event = platform::parse(body)?;
     event.check_date(Utc::now(), deps.future_allowance)?;
     match event {
         PlatformEvent::AgencyUpserted { agency, as_of } => {
-            let outcome = deps.store.upsert_agency(&agency, as_of).await?;
+            let outcome = deps.store.upsert_agency_until(&agency, as_of, Some(until)).await?;
             tracing::info!(agency_id = %agency.agency_id, ?outcome, "agency upserted");
+            if outcome == UpsertOutcome::Paused {
+                go_on_later(deps, message).await?;
+            }
         }
         PlatformEvent::AgentUpserted { agent, as_of } => {
-            let outcome = deps.store.upsert_agent(&agent, as_of).await?;
+            let outcome = deps.store.upsert_agent_until(&agent, as_of, Some(until)).await?;
             tracing::info!(agent_id = %agent.agent_id, ?outcome, "agent upserted");
+            if outcome == UpsertOutcome::Paused {
+                go_on_later(deps, message).await?;
+            }
         }
         PlatformEvent::Evidence { application, evidence } => {
             let outcome = deps.store.apply_evidence(&application, &evidence, Utc::now()).await?;
@@ -113,6 +128,20 @@ pub async fn apply(deps: &Deps, message: &SqsMessage) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// Sends the event again, so that its paused job goes on in another invocation. Applying it
+/// again is safe: the change is recorded already, and the job resumes from its saved position.
+async fn go_on_later(deps: &Deps, message: &SqsMessage) -> Result<(), Failure> {
+    let sent = deps
+        .sqs
+        .send_message()
+        .queue_url(&deps.queue_url)
+        .message_body(message.body.clone().unwrap_or_default())
+        .send()
+        .await;
+    sent.map(drop)
+        .map_err(|e| Failure::Retryable(StoreError::Dynamo(format!("could not queue the rest of a job: {e}"))))
 }
 
 async fn dead_letter(deps: &Deps, message: &SqsMessage, reason: &Malformed) -> Result<(), aws_sdk_sqs::Error> {

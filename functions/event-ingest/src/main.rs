@@ -14,6 +14,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         sqs: aws_sdk_sqs::Client::new(&sdk),
         dead_letter_queue_url: required_env("INGEST_DLQ_URL")?,
         future_allowance: shared::config::future_allowance()?,
+        queue_url: required_env("INGEST_QUEUE_URL")?,
+        // The function's time-out is 120 s: a batch leaves its jobs well before it.
+        job_budget: std::time::Duration::from_secs(80),
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<_>| {
         let deps = &deps;

@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use super::applications::{MAX_ATTEMPTS, backoff, s};
 use super::items::{AgencyChildItem, AgencyItem, AgencyMemberItem, AgentItem, Item, Role, from_item, to_item};
 use super::keys::{self, Scope};
+use super::placement::{JobMark, JobOutcome};
 use super::{Store, StoreError, condition_failed, if_version};
 use crate::domain::{AgencyId, AgentId, Email, Name, Npn};
 
@@ -48,6 +49,9 @@ pub enum UpsertOutcome {
     Written,
     /// Nothing the item holds changed: only the time of the newest event was recorded.
     Unchanged,
+    /// Written, but its job ran out of time: its position is saved, and applying the same event
+    /// again goes on from there.
+    Paused,
     /// The stored item is from a newer event: this one changes nothing.
     Stale,
 }
@@ -115,9 +119,18 @@ impl Store {
         upsert: &AgencyUpsert,
         as_of: DateTime<Utc>,
     ) -> Result<UpsertOutcome, StoreError> {
+        self.upsert_agency_until(upsert, as_of, None).await
+    }
+
+    /// The same, with its job pausing once `until` has passed.
+    pub async fn upsert_agency_until(
+        &self,
+        upsert: &AgencyUpsert,
+        as_of: DateTime<Utc>,
+        until: Option<std::time::Instant>,
+    ) -> Result<UpsertOutcome, StoreError> {
         let Some(item) = self.record_agency(upsert, as_of).await? else { return Ok(UpsertOutcome::Stale) };
-        Box::pin(self.finish_agency_job(&item)).await?;
-        Ok(UpsertOutcome::Written)
+        Ok(written(Box::pin(self.finish_agency_job(&item, until)).await?))
     }
 
     /// The first half of an upsert: the agency written, with the mark of its job when rows are to
@@ -142,14 +155,22 @@ impl Store {
 
     /// The second half: re-places the rows below the agency and clears the mark. The mark stays
     /// until then: a crash in between leaves it, and the redelivered event finishes the job.
-    pub async fn finish_agency_job(&self, item: &AgencyItem) -> Result<(), StoreError> {
-        if item.moved_from_ancestors.is_some() {
-            Box::pin(self.reparent_downline(&item.agency_id)).await?;
-            Box::pin(self.replace_scope(&Scope::Agency(item.agency_id.clone()))).await?;
-            self.clear_mark(keys::agency_pk(&item.agency_id), keys::AGENCY_SK, "moved_from_ancestors", item.version)
-                .await?;
+    pub async fn finish_agency_job(
+        &self,
+        item: &AgencyItem,
+        until: Option<std::time::Instant>,
+    ) -> Result<JobOutcome, StoreError> {
+        let (Some(_), Some(mark_version)) = (&item.moved_from_ancestors, item.mark_version) else {
+            return Ok(JobOutcome::Done);
+        };
+        Box::pin(self.reparent_downline(&item.agency_id)).await?;
+        let job =
+            JobMark { pk: item.pk.clone(), sk: item.sk.clone(), mark_version, position: item.job_position.clone() };
+        let outcome = Box::pin(self.replace_scope(&Scope::Agency(item.agency_id.clone()), &job, until)).await?;
+        if outcome == JobOutcome::Done {
+            self.clear_mark(item.pk.clone(), &item.sk, "moved_from_ancestors", mark_version).await?;
         }
-        Ok(())
+        Ok(outcome)
     }
 
     /// One attempt at writing an agency item and its parent link; `None` when a newer event is
@@ -200,6 +221,11 @@ impl Store {
                 Some(e) => e.moved_from_ancestors.clone(),
             },
             mark_version: None,
+            // A fresh change starts its job from the top; one carried on goes on where it was.
+            job_position: match &existing {
+                Some(e) if !moved && !renamed => e.job_position.clone(),
+                _ => None,
+            },
             gsi1pk: None,
             gsi1sk: None,
         };
@@ -270,6 +296,16 @@ impl Store {
     /// shows (agency, name, email) rewrites no row; one that changes nothing at all only records
     /// the time of the event.
     pub async fn upsert_agent(&self, upsert: &AgentUpsert, as_of: DateTime<Utc>) -> Result<UpsertOutcome, StoreError> {
+        self.upsert_agent_until(upsert, as_of, None).await
+    }
+
+    /// The same, with its job pausing once `until` has passed.
+    pub async fn upsert_agent_until(
+        &self,
+        upsert: &AgentUpsert,
+        as_of: DateTime<Utc>,
+        until: Option<std::time::Instant>,
+    ) -> Result<UpsertOutcome, StoreError> {
         let existing = self.agent(&upsert.agent_id).await?;
         if let Some(existing) = &existing
             && existing.as_of > as_of
@@ -312,6 +348,10 @@ impl Store {
             version: existing.as_ref().map_or(1, |e| e.version + 1),
             as_of,
             mark_version: mark.is_some().then(|| existing.as_ref().map_or(1, |e| e.version + 1)),
+            job_position: match &existing {
+                Some(e) if !rows_change => e.job_position.clone(),
+                _ => None,
+            },
             gsi1pk: mark.is_some().then(|| keys::MOVING_GSI1PK.to_owned()),
             gsi1sk: mark.is_some().then(|| keys::moving_gsi1sk(&keys::agent_pk(&upsert.agent_id))),
             moved_from_path: mark,
@@ -333,17 +373,25 @@ impl Store {
             self.write_batch(requests).await?;
         }
 
-        Box::pin(self.finish_agent_job(&item)).await?;
-        Ok(UpsertOutcome::Written)
+        Ok(written(Box::pin(self.finish_agent_job(&item, until)).await?))
     }
 
     /// An agent's job: re-places their at-risk entries and clears the mark (see `finish_agency_job`).
-    pub async fn finish_agent_job(&self, item: &AgentItem) -> Result<(), StoreError> {
-        if item.moved_from_path.is_some() {
-            Box::pin(self.replace_scope(&Scope::Agent(item.agent_id.clone()))).await?;
-            self.clear_mark(keys::agent_pk(&item.agent_id), keys::AGENT_SK, "moved_from_path", item.version).await?;
+    pub async fn finish_agent_job(
+        &self,
+        item: &AgentItem,
+        until: Option<std::time::Instant>,
+    ) -> Result<JobOutcome, StoreError> {
+        let (Some(_), Some(mark_version)) = (&item.moved_from_path, item.mark_version) else {
+            return Ok(JobOutcome::Done);
+        };
+        let job =
+            JobMark { pk: item.pk.clone(), sk: item.sk.clone(), mark_version, position: item.job_position.clone() };
+        let outcome = Box::pin(self.replace_scope(&Scope::Agent(item.agent_id.clone()), &job, until)).await?;
+        if outcome == JobOutcome::Done {
+            self.clear_mark(item.pk.clone(), &item.sk, "moved_from_path", mark_version).await?;
         }
-        Ok(())
+        Ok(outcome)
     }
 
     /// Records the time of a newer event that changed nothing, so that an older one arriving later
@@ -362,7 +410,7 @@ impl Store {
 
     /// One update of an item that holds only while its `guard` attribute still has the value
     /// given (a version); `Conflict` otherwise.
-    async fn update_at_version(
+    pub(crate) async fn update_at_version(
         &self,
         pk: String,
         sk: &str,
@@ -450,7 +498,7 @@ impl Store {
     async fn clear_mark(&self, pk: String, sk: &str, attribute: &str, version: u64) -> Result<(), StoreError> {
         // A new version, so that a writer holding a copy read before (a move above it rewriting
         // its ancestors) cannot put the mark back.
-        let update = "REMOVE #mark, mark_version, gsi1pk, gsi1sk ADD version :one";
+        let update = "REMOVE #mark, mark_version, job_position, gsi1pk, gsi1sk ADD version :one";
         let one = Some((":one", AttributeValue::N("1".into())));
         match self.update_at_version(pk, sk, ("mark_version", version), update, Some(("#mark", attribute)), one).await {
             // A newer write carries the mark on and its own rewrite will clear it.
@@ -467,4 +515,12 @@ fn put_request(item: Item) -> Result<WriteRequest, StoreError> {
 fn delete_request(pk: String, sk: String) -> Result<WriteRequest, StoreError> {
     let delete = DeleteRequest::builder().key(keys::PK, s(pk)).key(keys::SK, s(sk)).build()?;
     Ok(WriteRequest::builder().delete_request(delete).build())
+}
+
+/// What an upsert that wrote reports, by how its job ended.
+fn written(job: JobOutcome) -> UpsertOutcome {
+    match job {
+        JobOutcome::Paused => UpsertOutcome::Paused,
+        JobOutcome::Done | JobOutcome::Superseded => UpsertOutcome::Written,
+    }
 }

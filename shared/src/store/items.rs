@@ -51,6 +51,9 @@ pub struct AgencyItem {
     /// move above it, the exports switch — bump `version` but leave the job to its upsert.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mark_version: Option<u64>,
+    /// How far the job has got: the last row of the list it re-placed (it goes on from there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_position: Option<String>,
     /// While a mark stands, the item is in the sparse index of directory jobs under way
     /// (`keys::moving_gsi1pk`), which the agency lists read to hide rows their reader left.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -107,6 +110,9 @@ pub struct AgentItem {
     /// The version of the upsert that set the mark: only its job clears it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mark_version: Option<u64>,
+    /// How far the job has got (see `AgencyItem`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_position: Option<String>,
     /// In the index of directory jobs under way while a mark stands (see `AgencyItem`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gsi1pk: Option<String>,

@@ -200,9 +200,20 @@ impl Store {
     }
 
     /// Re-places every entry that has a row in `scope`'s list (all plan years), a page at a time:
-    /// the job after a directory change. Entries already placed right are read, not written.
-    pub async fn replace_scope(&self, scope: &Scope) -> Result<(), StoreError> {
-        let mut start = None;
+    /// the job after a directory change. Entries already placed right are read, not written. It
+    /// starts where `job` says it got to, saves its position after every page, and pauses once
+    /// `until` has passed (after one page at least, so every run makes progress).
+    pub async fn replace_scope(
+        &self,
+        scope: &Scope,
+        job: &JobMark,
+        until: Option<std::time::Instant>,
+    ) -> Result<JobOutcome, StoreError> {
+        let list = keys::risk_pk(scope);
+        let mut start = job
+            .position
+            .as_ref()
+            .map(|sk| super::items::Item::from([(keys::PK.to_owned(), s(&list)), (keys::SK.to_owned(), s(sk))]));
         loop {
             let out = self
                 .client()
@@ -224,11 +235,50 @@ impl Store {
                 self.place_application(app).await?;
             }
             start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(());
+            let Some(position) = start.as_ref().and_then(|key| key.get(keys::SK)).and_then(|sk| sk.as_s().ok()) else {
+                return Ok(JobOutcome::Done);
+            };
+            let save = ("SET job_position = :position", s(position));
+            match self
+                .update_at_version(
+                    job.pk.clone(),
+                    &job.sk,
+                    ("mark_version", job.mark_version),
+                    save.0,
+                    None,
+                    Some((":position", save.1)),
+                )
+                .await
+            {
+                // A newer change of the same agency or agent took the job over.
+                Err(StoreError::Conflict) => return Ok(JobOutcome::Superseded),
+                other => other?,
+            }
+            if until.is_some_and(|until| std::time::Instant::now() >= until) {
+                return Ok(JobOutcome::Paused);
             }
         }
     }
+}
+
+/// A directory job's mark as its upsert wrote it: the marked item, whose job it is, and where it
+/// had got to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobMark {
+    pub pk: String,
+    pub sk: String,
+    pub mark_version: u64,
+    pub position: Option<String>,
+}
+
+/// How a run of a directory job ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobOutcome {
+    Done,
+    /// Out of time: its position is saved; running it again goes on from there.
+    Paused,
+    /// A newer change of the same agency or agent has its own job, which does this one's work.
+    Superseded,
 }
 
 /// The placements an import writes beside the entries: what placing them one by one gives.

@@ -137,6 +137,8 @@ pub async fn run(
         sqs: sqs.clone(),
         dead_letter_queue_url: resources.ingest_dead_letter_queue_url.clone(),
         future_allowance: shared::config::future_allowance().map_err(|e| DevkitError::Usage(e.to_string()))?,
+        queue_url: resources.ingest_queue_url.clone(),
+        job_budget: Duration::from_secs(80),
     };
     let region = sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
     let source = SqsSource::new(sqs.clone(), &resources.ingest_queue_url, &region).await?;
