@@ -4,7 +4,9 @@
 //! moved and renamed, agencies arriving after their agents. The stream is applied once in time
 //! order, one event at a time, and once shuffled, with duplicates, by eight concurrent workers;
 //! the checker must find no difference in either, and every list, total and entry must be the
-//! same in both (but for the time each entry was flagged, which is when the system saw it).
+//! same in both (but for the time each entry was flagged, which is when the system saw it). The
+//! concurrent run also has people opening their lists, which restarts their new-since-visit
+//! counts while entries are being placed.
 //!
 //! `CONVERGENCE_SEEDS` (default 20) and `CONVERGENCE_STEPS` (default 40) size the run; `make soak`
 //! runs a longer one.
@@ -33,6 +35,8 @@ enum Event {
     Agency(AgencyUpsert, DateTime<Utc>),
     Agent(AgentUpsert, DateTime<Utc>),
     Evidence(ApplicationKey, Evidence),
+    /// An agent opens their list: the new-since-visit count starts again.
+    Visit(shared::domain::AgentId),
 }
 
 async fn apply(store: &Store, event: &Event) -> Result<(), StoreError> {
@@ -40,6 +44,7 @@ async fn apply(store: &Store, event: &Event) -> Result<(), StoreError> {
         Event::Agency(upsert, at) => store.upsert_agency(upsert, *at).await.map(drop),
         Event::Agent(upsert, at) => store.upsert_agent(upsert, *at).await.map(drop),
         Event::Evidence(app, evidence) => store.apply_evidence(app, evidence, Utc::now()).await.map(drop),
+        Event::Visit(agent) => store.record_visit(agent, year(), Utc::now()).await.map(drop),
     }
 }
 
@@ -168,6 +173,8 @@ async fn shuffled_and_concurrent(store: &Store, events: &[Event], seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
     let mut stream: Vec<Event> = events.to_vec();
     stream.extend(events.iter().filter(|_| rng.random_bool(0.33)).cloned());
+    // People open their lists while all this happens: the checker holds the counts to account.
+    stream.extend((0..6).map(|i| Event::Visit(agent_id(&format!("agent-{i}")))));
     stream.shuffle(&mut rng);
     let queue = Arc::new(std::sync::Mutex::new(stream.into_iter().map(|e| (e, 0u32)).collect::<VecDeque<_>>()));
     let workers: Vec<_> = (0..WORKERS)
@@ -221,6 +228,7 @@ async fn what_people_read(
     }
     for agent in agents {
         let stats = world.store.agent_stats(&agent_id(agent), year()).await.unwrap();
+        // (The new-since-visit count depends on when people visited: the checker checks it.)
         read.insert(format!("total {agent}"), serde_json::json!(stats.at_risk_total));
     }
     for app in ["0800", "0801", "0802", "0803"] {

@@ -154,21 +154,21 @@ async fn the_alert_count_counts_what_was_flagged_after_the_last_visit() {
     ana_and_bob(&world.store, &["401", "402"], &["403"]).await;
     let ana = agent_id("ana");
     assert_eq!(
-        world.store.count_flagged_after(&ana, year(), None).await.unwrap(),
+        world.store.agent_stats(&ana, year()).await.unwrap().new_since_visit,
         2,
         "never visited: everything is new"
     );
 
     let visit = world.store.record_visit(&ana, year(), Utc::now()).await.unwrap();
     assert_eq!(world.store.agent_stats(&ana, year()).await.unwrap().last_visited_at, Some(visit));
-    assert_eq!(world.store.count_flagged_after(&ana, year(), Some(visit)).await.unwrap(), 0);
+    assert_eq!(world.store.agent_stats(&ana, year()).await.unwrap().new_since_visit, 0);
 
     // Evidence from long ago, learnt of now, is new.
     submit(&world.store, "403", "swap-403", -50_000, "bob", "222").await;
     let stored = world.store.application(&app("403")).await.unwrap();
     assert!(!stored.entries[&ana].is_at_risk(), "older than ana's own submission: no risk");
     submit(&world.store, "403", "late-swap-403", 9_000, "bob", "222").await;
-    assert_eq!(world.store.count_flagged_after(&ana, year(), Some(visit)).await.unwrap(), 1);
+    assert_eq!(world.store.agent_stats(&ana, year()).await.unwrap().new_since_visit, 1);
     assert_no_differences(&world).await;
 }
 

@@ -180,11 +180,10 @@ async fn agency_list(
 }
 
 async fn summary(State(state): State<ApiState>, caller: Caller) -> Result<Json<Summary>, Problem> {
+    // One read: the counters the placements keep.
     let stats = state.store.agent_stats(&caller.agent_id, state.year).await?;
-    let new_since_last_visit =
-        state.store.count_flagged_after(&caller.agent_id, state.year, stats.last_visited_at).await?;
     Ok(Json(Summary {
-        new_since_last_visit,
+        new_since_last_visit: stats.new_since_visit.max(0),
         total: stats.at_risk_total.max(0),
         last_visited_at: stats.last_visited_at,
     }))

@@ -103,7 +103,9 @@ impl Store {
             .filter_map(|owner| Some((owner.agent_id.clone(), owner.agent.as_ref()?.agency_id.clone())))
             .collect();
         let mut items = Vec::new();
-        let mut totals: BTreeMap<(AgentId, PlanYear), i64> = BTreeMap::new();
+        let mut totals: BTreeMap<(AgentId, PlanYear), (i64, i64)> = BTreeMap::new();
+        // Whether an imported entry counts as new depends on its agent's last visit.
+        let mut visits: HashMap<(AgentId, PlanYear), Option<DateTime<Utc>>> = HashMap::new();
         for (app, log) in applications {
             let mut applied_log: Vec<Evidence> = Vec::new();
             let mut entries = BTreeMap::new();
@@ -121,11 +123,19 @@ impl Store {
             for entry in entries.values() {
                 items.push(to_item(&entry_item(app, entry))?);
             }
-            for (placement, record) in placement::imported(app, &entries, last_synced_at, owners) {
+            for agent in entries.keys() {
+                if let std::collections::hash_map::Entry::Vacant(slot) = visits.entry((agent.clone(), app.year)) {
+                    slot.insert(self.agent_stats(agent, app.year).await?.last_visited_at);
+                }
+            }
+            let visit_of = |agent: &AgentId| visits.get(&(agent.clone(), app.year)).copied().flatten();
+            for (placement, record) in placement::imported(app, &entries, last_synced_at, owners, visit_of) {
                 for row in &placement.rows {
                     items.push(to_item(row)?);
                 }
-                *totals.entry((record.agent_id.clone(), app.year)).or_insert(0) += i64::from(record.counted);
+                let counts = totals.entry((record.agent_id.clone(), app.year)).or_insert((0, 0));
+                counts.0 += i64::from(record.counted);
+                counts.1 += i64::from(record.counted_new);
                 items.push(to_item(&record)?);
             }
         }
@@ -137,14 +147,15 @@ impl Store {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         self.write_batch(requests).await?;
-        for ((agent, year), delta) in totals.iter().filter(|(_, delta)| **delta != 0) {
+        for ((agent, year), (total, new)) in totals.iter().filter(|(_, counts)| **counts != (0, 0)) {
             self.client()
                 .update_item()
                 .table_name(self.table())
                 .key(keys::PK, s(keys::agent_pk(agent)))
                 .key(keys::SK, s(keys::agent_stats_sk(*year)))
-                .update_expression("ADD at_risk_total :delta")
-                .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()))
+                .update_expression("ADD at_risk_total :total, new_since_visit :new")
+                .expression_attribute_values(":total", AttributeValue::N(total.to_string()))
+                .expression_attribute_values(":new", AttributeValue::N(new.to_string()))
                 .send()
                 .await?;
         }

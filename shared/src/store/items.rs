@@ -120,11 +120,15 @@ pub struct AgentItem {
     pub gsi1sk: Option<String>,
 }
 
-/// Per agent and plan year: the at-risk count (not archived) and the last visit of the list.
+/// Per agent and plan year: the at-risk count (not archived), how many of those the system
+/// flagged after the last visit of the list, and that visit. Counters kept by the placements, so
+/// the summary is one read whatever the size of the book.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct AgentStatsItem {
     #[serde(default)]
     pub at_risk_total: i64,
+    #[serde(default)]
+    pub new_since_visit: i64,
     #[serde(default)]
     pub last_visited_at: Option<DateTime<Utc>>,
 }
@@ -177,10 +181,6 @@ pub struct RiskRow {
     pub sk: String,
     pub gsi1pk: String,
     pub gsi1sk: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gsi2pk: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gsi2sk: Option<String>,
     pub scope: Scope,
     pub federal_exchange_id: FederalExchangeId,
     pub plan_year: PlanYear,
@@ -273,13 +273,9 @@ impl RowFacts {
     pub fn row(&self, scope: Scope, owner: &Owner) -> RiskRow {
         let pk = keys::risk_pk(&scope);
         let sk = keys::risk_sk(self.plan_year, self.at_risk_since, &self.agent_id, &self.federal_exchange_id);
-        // Only the agent's own list feeds the alert count, and archived entries never do.
-        let alerts = matches!(scope, Scope::Agent(_)) && !self.archived;
         RiskRow {
             gsi1pk: keys::risk_by_archived_gsi1pk(&scope, self.archived),
             gsi1sk: sk.clone(),
-            gsi2pk: alerts.then(|| keys::risk_new_gsi2pk(&self.agent_id)),
-            gsi2sk: alerts.then(|| keys::risk_new_gsi2sk(self.plan_year, self.flagged_at, &self.federal_exchange_id)),
             pk,
             sk,
             scope,

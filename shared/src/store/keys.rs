@@ -157,22 +157,6 @@ pub fn risk_year_prefix(year: PlanYear) -> String {
 pub fn risk_by_archived_gsi1pk(scope: &Scope, archived: bool) -> String {
     format!("{}#{}", risk_pk(scope), if archived { "ARCHIVED" } else { "ACTIVE" })
 }
-/// An agent's visible (not archived) at-risk rows by the time they were flagged (GSI2): the alert
-/// count is a range on it.
-pub fn risk_new_gsi2pk(agent: &AgentId) -> String {
-    format!("RISKNEW#{agent}")
-}
-pub fn risk_new_gsi2sk(year: PlanYear, flagged_at: DateTime<Utc>, id: &FederalExchangeId) -> String {
-    format!("{year}#{}#{id}", time(flagged_at))
-}
-pub fn risk_new_from(year: PlanYear, after: DateTime<Utc>) -> String {
-    // `~` sorts after every character of a key, so this is strictly after `after`'s entries.
-    format!("{year}#{}~", time(after))
-}
-pub fn risk_new_until(year: PlanYear) -> String {
-    format!("{year}#~")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,16 +191,5 @@ mod tests {
         let id = FederalExchangeId::parse("0012345").unwrap();
         assert_eq!(sync_due_shard(&id), sync_due_shard(&id.clone()));
         assert!(sync_due_shard(&id) < SYNC_DUE_SHARDS);
-    }
-
-    #[test]
-    fn the_new_since_range_excludes_the_visit_instant_and_stays_in_the_year() {
-        let year = PlanYear::parse(2026).unwrap();
-        let visit = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
-        let id = FederalExchangeId::parse("1").unwrap();
-        let at_visit = risk_new_gsi2sk(year, visit, &id);
-        let after = risk_new_gsi2sk(year, visit + chrono::Duration::microseconds(1), &id);
-        assert!(at_visit < risk_new_from(year, visit));
-        assert!(risk_new_from(year, visit) < after && after < risk_new_until(year));
     }
 }

@@ -36,6 +36,19 @@ pub struct PlacementItem {
     pub digest: String,
     /// Whether the entry counts in its agent's at-risk total.
     pub counted: bool,
+    /// Whether it counted as new since the visit `counted_visit` (the agent's last visit when
+    /// placed): a later visit starts the count again, and this no longer counts.
+    #[serde(default)]
+    pub counted_new: bool,
+    #[serde(default)]
+    pub counted_visit: Option<DateTime<Utc>>,
+}
+
+impl PlacementItem {
+    /// Whether this placement counts as new under the agent's visit `visit` now.
+    fn new_under(&self, visit: Option<DateTime<Utc>>) -> bool {
+        self.counted_new && self.counted_visit == visit
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -44,11 +57,15 @@ pub struct RowKey {
     pub sk: String,
 }
 
-/// What an entry should have: its rows in every list it belongs to, and whether it counts.
+/// What an entry should have: its rows in every list it belongs to, whether it counts in its
+/// agent's at-risk total, and whether as new since their last visit (flagged after it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placement {
     pub rows: Vec<RiskRow>,
     pub counted: bool,
+    pub new: bool,
+    /// The visit `new` was decided against.
+    pub visit: Option<DateTime<Utc>>,
 }
 
 impl Placement {
@@ -59,12 +76,17 @@ impl Placement {
         entry: Option<&BookEntry>,
         last_synced_at: Option<DateTime<Utc>>,
         owner: &Owner,
+        visit: Option<DateTime<Utc>>,
     ) -> Self {
         let rows = entry
             .and_then(|entry| RowFacts::of_entry(&app.id, app.year, entry, last_synced_at))
             .map(|facts| facts.rows(owner))
             .unwrap_or_default();
-        Self { rows, counted: counts_as_at_risk(entry) }
+        let counted = counts_as_at_risk(entry);
+        // Counted by when the system flagged it, not by the evidence's time: late evidence is new.
+        let flagged_at = entry.and_then(|e| e.risk.as_ref()).map(|risk| risk.flagged_at);
+        let new = counted && flagged_at.is_some_and(|at| visit.is_none_or(|visit| at > visit));
+        Self { rows, counted, new, visit }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -90,6 +112,8 @@ impl Placement {
             rows: self.rows.iter().map(|row| RowKey { pk: row.pk.clone(), sk: row.sk.clone() }).collect(),
             digest: self.digest(),
             counted: self.counted,
+            counted_new: self.new,
+            counted_visit: self.visit,
         }
     }
 
@@ -97,7 +121,11 @@ impl Placement {
     pub fn matches(&self, placed: Option<&PlacementItem>) -> bool {
         match placed {
             None => self.is_empty(),
-            Some(placed) => placed.digest == self.digest() && placed.counted == self.counted,
+            Some(placed) => {
+                placed.digest == self.digest()
+                    && placed.counted == self.counted
+                    && placed.new_under(self.visit) == self.new
+            }
         }
     }
 }
@@ -141,7 +169,8 @@ impl Store {
         for agent_id in agents {
             let entry = entries.get(&agent_id);
             let owner = owners.get(&agent_id).cloned().unwrap_or_else(|| Owner::unknown(agent_id.clone()));
-            let wanted = Placement::of(app, entry.map(|e| &e.entry), meta.last_synced_at, &owner);
+            let visit = self.agent_stats(&agent_id, app.year).await?.last_visited_at;
+            let wanted = Placement::of(app, entry.map(|e| &e.entry), meta.last_synced_at, &owner, visit);
             let previous = placed.get(&agent_id);
             if wanted.matches(previous) {
                 continue;
@@ -185,16 +214,24 @@ impl Store {
             let put = Put::builder().table_name(self.table()).set_item(Some(to_item(row)?)).build()?;
             writes.push(TransactWriteItem::builder().put(put).build());
         }
-        let delta = i64::from(wanted.counted) - i64::from(previous.is_some_and(|p| p.counted));
-        if delta != 0 {
+        let total = i64::from(wanted.counted) - i64::from(previous.is_some_and(|p| p.counted));
+        let new = i64::from(wanted.new) - i64::from(previous.is_some_and(|p| p.new_under(wanted.visit)));
+        if total != 0 || new != 0 {
+            // Only while the visit read stands: a visit in between starts the count again.
             let update = Update::builder()
                 .table_name(self.table())
                 .key(keys::PK, s(keys::agent_pk(&owner.agent_id)))
                 .key(keys::SK, s(keys::agent_stats_sk(app.year)))
-                .update_expression("ADD at_risk_total :delta")
-                .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()))
-                .build()?;
-            writes.push(TransactWriteItem::builder().update(update).build());
+                .update_expression("ADD at_risk_total :total, new_since_visit :new")
+                .expression_attribute_values(":total", AttributeValue::N(total.to_string()))
+                .expression_attribute_values(":new", AttributeValue::N(new.to_string()));
+            let update = match wanted.visit {
+                None => update.condition_expression("attribute_not_exists(last_visited_at)"),
+                Some(visit) => update
+                    .condition_expression("last_visited_at = :visit")
+                    .expression_attribute_values(":visit", s(keys::time(visit))),
+            };
+            writes.push(TransactWriteItem::builder().update(update.build()?).build());
         }
         self.transact(writes).await
     }
@@ -287,12 +324,13 @@ pub(crate) fn imported(
     entries: &BTreeMap<AgentId, BookEntry>,
     last_synced_at: Option<DateTime<Utc>>,
     owners: &HashMap<AgentId, Owner>,
+    visit_of: impl Fn(&AgentId) -> Option<DateTime<Utc>>,
 ) -> Vec<(Placement, PlacementItem)> {
     entries
         .values()
         .filter_map(|entry| {
             let owner = owners.get(&entry.agent_id).cloned().unwrap_or_else(|| Owner::unknown(entry.agent_id.clone()));
-            let placement = Placement::of(app, Some(entry), last_synced_at, &owner);
+            let placement = Placement::of(app, Some(entry), last_synced_at, &owner, visit_of(&entry.agent_id));
             (!placement.is_empty()).then(|| {
                 let record = placement.record(app, &entry.agent_id, None);
                 (placement, record)

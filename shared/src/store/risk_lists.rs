@@ -3,7 +3,7 @@
 //! returns — but for an agency's list while a directory job under way takes rows out of its reach
 //! (those rows are read and left out).
 
-use aws_sdk_dynamodb::types::{AttributeValue, Select};
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, SubsecRound, Utc};
 
 use super::applications::s;
@@ -183,45 +183,8 @@ impl Store {
         Ok((departures, read))
     }
 
-    /// How many of an agent's visible at-risk entries were flagged after `after` (all of them
-    /// when `None`). Reads only those entries, never the whole list.
-    pub async fn count_flagged_after(
-        &self,
-        agent: &AgentId,
-        year: PlanYear,
-        after: Option<DateTime<Utc>>,
-    ) -> Result<i64, StoreError> {
-        let from = match after {
-            Some(at) => keys::risk_new_from(year, at),
-            None => keys::risk_year_prefix(year),
-        };
-        let mut count = 0i64;
-        let mut start = None;
-        loop {
-            let out = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .index_name(keys::GSI2)
-                .select(Select::Count)
-                .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
-                .expression_attribute_names("#pk", keys::GSI2_PK)
-                .expression_attribute_names("#sk", keys::GSI2_SK)
-                .expression_attribute_values(":pk", s(keys::risk_new_gsi2pk(agent)))
-                .expression_attribute_values(":from", s(from.clone()))
-                .expression_attribute_values(":to", s(keys::risk_new_until(year)))
-                .set_exclusive_start_key(start)
-                .send()
-                .await?;
-            count += i64::from(out.count);
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(count);
-            }
-        }
-    }
-
-    /// An agent's at-risk total and last visit for a plan year: one `GetItem`.
+    /// An agent's at-risk total, new-since-visit count and last visit for a plan year: one
+    /// `GetItem`.
     pub async fn agent_stats(&self, agent: &AgentId, year: PlanYear) -> Result<AgentStatsItem, StoreError> {
         let out = self
             .client()
@@ -235,7 +198,8 @@ impl Store {
     }
 
     /// Records that the agent opened the list at `at`, kept to the microsecond like every time in
-    /// a key; returns the time recorded.
+    /// a key, and starts the new-since-visit count again; returns the time recorded. (Placements
+    /// count an entry as new only while the visit they read still stands.)
     pub async fn record_visit(
         &self,
         agent: &AgentId,
@@ -248,7 +212,8 @@ impl Store {
             .table_name(self.table())
             .key(keys::PK, s(keys::agent_pk(agent)))
             .key(keys::SK, s(keys::agent_stats_sk(year)))
-            .update_expression("SET last_visited_at = :at")
+            .update_expression("SET last_visited_at = :at, new_since_visit = :zero")
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
             .expression_attribute_values(
                 ":at",
                 AttributeValue::S(at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),

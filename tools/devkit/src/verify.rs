@@ -12,7 +12,8 @@ use shared::store::Store;
 use shared::store::applications::ApplicationKey;
 use shared::store::directory::MAX_AGENCY_DEPTH;
 use shared::store::items::{
-    AgencyItem, AgentItem, EntryItem, Item, MetaItem, Owner, RiskRow, RowFacts, counts_as_at_risk, from_item,
+    AgencyItem, AgentItem, AgentStatsItem, EntryItem, Item, MetaItem, Owner, RiskRow, RowFacts, counts_as_at_risk,
+    from_item,
 };
 use shared::store::keys;
 
@@ -31,6 +32,8 @@ pub enum Difference {
     StaleFields { list: String, row: String, fields: Vec<String> },
     /// An agent's stored at-risk total is not the number of their visible at-risk entries.
     WrongTotal { agent: String, plan_year: u16, stored: i64, expected: i64 },
+    /// An agent's stored new-since-visit count is not the number of those flagged after the visit.
+    WrongAlertCount { agent: String, plan_year: u16, stored: i64, expected: i64 },
     /// An agency's cached ancestors are not its path by the parent links.
     StaleAncestors { agency: String },
     /// A directory change whose rows are not all re-placed yet.
@@ -51,6 +54,9 @@ impl std::fmt::Display for Difference {
             Self::WrongTotal { agent, plan_year, stored, expected } => {
                 write!(f, "wrong total      agent {agent}, plan year {plan_year}: stored {stored}, expected {expected}")
             }
+            Self::WrongAlertCount { agent, plan_year, stored, expected } => {
+                write!(f, "wrong alert      agent {agent}, plan year {plan_year}: stored {stored}, expected {expected}")
+            }
             Self::StaleAncestors { agency } => write!(f, "stale ancestors  agency {agency}"),
             Self::PendingJob { item } => write!(f, "pending job      {item}"),
             Self::Cycle { agency } => write!(f, "cycle            agency {agency}"),
@@ -63,7 +69,8 @@ impl std::fmt::Display for Difference {
 struct Snapshot {
     agencies: HashMap<AgencyId, AgencyItem>,
     agents: HashMap<AgentId, AgentItem>,
-    totals: BTreeMap<(AgentId, u16), i64>,
+    /// Each agent's stored counters for a plan year.
+    totals: BTreeMap<(AgentId, u16), AgentStatsItem>,
     entries: Vec<(ApplicationKey, BookEntry)>,
     /// Each application's last sync, from its meta item.
     last_synced: HashMap<ApplicationKey, Option<chrono::DateTime<chrono::Utc>>>,
@@ -118,9 +125,9 @@ fn sort_item(snapshot: &mut Snapshot, item: Item) -> Result<(), DevkitError> {
         let agent: AgentItem = from_item(item)?;
         snapshot.agents.insert(agent.agent_id.clone(), agent);
     } else if let (Some(agent), Some(year)) = (pk.strip_prefix("AGENT#"), sk.strip_prefix("STATS#")) {
-        let total = item.get("at_risk_total").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0);
         let year = year.parse().map_err(|_| DevkitError::Usage(format!("a stats item with year {year}")))?;
-        snapshot.totals.insert((AgentId::parse(agent)?, year), total);
+        let agent = AgentId::parse(agent)?;
+        snapshot.totals.insert((agent, year), from_item(item)?);
     }
     Ok(())
 }
@@ -181,10 +188,15 @@ fn compare(snapshot: &Snapshot) -> Vec<Difference> {
         },
     };
     let mut expected: BTreeMap<(String, String), RiskRow> = BTreeMap::new();
-    let mut expected_totals: BTreeMap<(AgentId, u16), i64> = BTreeMap::new();
+    let mut expected_totals: BTreeMap<(AgentId, u16), (i64, i64)> = BTreeMap::new();
     for (app, entry) in &snapshot.entries {
-        *expected_totals.entry((entry.agent_id.clone(), app.year.get())).or_default() +=
-            i64::from(counts_as_at_risk(Some(entry)));
+        let key = (entry.agent_id.clone(), app.year.get());
+        let visit = snapshot.totals.get(&key).and_then(|stats| stats.last_visited_at);
+        let counted = counts_as_at_risk(Some(entry));
+        let new = counted && entry.risk.as_ref().is_some_and(|risk| visit.is_none_or(|visit| risk.flagged_at > visit));
+        let counts = expected_totals.entry(key).or_default();
+        counts.0 += i64::from(counted);
+        counts.1 += i64::from(new);
         let last_synced = snapshot.last_synced.get(app).copied().flatten();
         let Some(facts) = RowFacts::of_entry(&app.id, app.year, entry, last_synced) else { continue };
         for row in facts.rows(&owner(&entry.agent_id)) {
@@ -223,15 +235,19 @@ fn compare(snapshot: &Snapshot) -> Vec<Difference> {
 
     let agents: BTreeSet<&(AgentId, u16)> = expected_totals.keys().chain(snapshot.totals.keys()).collect();
     for key in agents {
-        let stored = snapshot.totals.get(key).copied().unwrap_or(0);
-        let want = expected_totals.get(key).copied().unwrap_or(0);
-        if stored != want {
+        let stored = snapshot.totals.get(key).map_or((0, 0), |stats| (stats.at_risk_total, stats.new_since_visit));
+        let want = expected_totals.get(key).copied().unwrap_or((0, 0));
+        let (agent, plan_year) = (key.0.to_string(), key.1);
+        if stored.0 != want.0 {
             differences.insert(Difference::WrongTotal {
-                agent: key.0.to_string(),
-                plan_year: key.1,
-                stored,
-                expected: want,
+                agent: agent.clone(),
+                plan_year,
+                stored: stored.0,
+                expected: want.0,
             });
+        }
+        if stored.1 != want.1 {
+            differences.insert(Difference::WrongAlertCount { agent, plan_year, stored: stored.1, expected: want.1 });
         }
     }
     differences.into_iter().collect()
