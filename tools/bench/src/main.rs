@@ -2,7 +2,8 @@
 //! its target, from one run on the local emulator and simulator. Ratios and counts decide, not
 //! wall-clock times: the machine is shared and the emulator is slow.
 //!
-//! `bench` runs every measure; `bench export <table> <bucket> <scope-agent> <mode>` is the child
+//! `bench` runs every measure; `bench writes` only the items written per operation and the large
+//! agency move (`BENCH_MOVE_ENTRIES`, default 2,000); `bench export <table> <bucket> <scope-agent> <mode>` is the child
 //! process one export measure runs in, so that its peak memory is its own.
 
 use std::collections::BTreeSet;
@@ -23,11 +24,13 @@ use shared::store::keys::Scope;
 use shared::store::risk_lists::ArchivedFilter;
 use sync_trigger::marketplace::{Aor, MarketplaceApplication, MarketplaceClient, MarketplacePolicy, RetryPolicy};
 
+mod writes;
+
 type Failure = Box<dyn std::error::Error>;
 
 const YEAR: u16 = 2026;
 
-fn year() -> PlanYear {
+pub(crate) fn year() -> PlanYear {
     PlanYear::parse(YEAR).expect("a plan year")
 }
 
@@ -42,6 +45,12 @@ async fn main() -> Result<(), Failure> {
     let started = Instant::now();
 
     let resources = resources::create(&sdk, &Template::load()?, "bench-", &[]).await?;
+    if args.first().map(String::as_str) == Some("writes") {
+        // Only the write costs: `bench writes`.
+        writes::write_costs(&sdk, &resources, &mut report).await?;
+        println!("{}", report.render(started.elapsed()));
+        return Ok(());
+    }
     let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), resources.table.clone());
     csv_encoding(&mut report);
     api_reads(&store, &mut report).await?;
@@ -49,6 +58,7 @@ async fn main() -> Result<(), Failure> {
     scan_rate(&store, &mut report).await?;
     cold_start(&resources, &mut report).await?;
     sdk_clients_linked(&mut report)?;
+    writes::write_costs(&sdk, &resources, &mut report).await?;
 
     let table = report.render(started.elapsed());
     println!("{table}");
@@ -59,21 +69,21 @@ async fn main() -> Result<(), Failure> {
 }
 
 #[derive(Default)]
-struct Report {
+pub(crate) struct Report {
     rows: Vec<(String, String, String, Option<bool>)>,
 }
 
 impl Report {
     /// Records a figure against its target, and prints it at once: a long run shows what it has
     /// so far.
-    fn add(&mut self, what: impl Into<String>, figure: impl Into<String>, target: impl Into<String>, met: bool) {
+    pub(crate) fn add(&mut self, what: impl Into<String>, figure: impl Into<String>, target: impl Into<String>, met: bool) {
         let row = (what.into(), figure.into(), target.into(), Some(met));
         println!("  {} — {} (target {}{})", row.0, row.1, row.2, if met { "" } else { ": NOT MET" });
         self.rows.push(row);
     }
 
     /// Records a baseline, shown beside the figures it is compared with; it has no target.
-    fn baseline(&mut self, what: impl Into<String>, figure: impl Into<String>) {
+    pub(crate) fn baseline(&mut self, what: impl Into<String>, figure: impl Into<String>) {
         let row = (what.into(), figure.into(), "(for comparison)".to_owned(), None);
         println!("  {} — {}", row.0, row.1);
         self.rows.push(row);
@@ -161,14 +171,47 @@ fn csv_encoding(report: &mut Report) {
 
 /// A tree of 300 agencies (top, 19 children, 280 grandchildren), an agent at the bottom with a
 /// book of 20,000 entries of which 2,000 are at risk.
-async fn api_reads(store: &Store, report: &mut Report) -> Result<(), Failure> {
-    let as_of = Utc::now();
-    let agency = |id: String, parent: Option<String>| AgencyUpsert {
+/// An agency named after its id.
+pub(crate) fn agency(id: String, parent: Option<String>) -> AgencyUpsert {
+    AgencyUpsert {
         agency_id: AgencyId::parse(id.clone()).expect("id"),
         name: Name::parse(format!("Agency {id}")).expect("name"),
         parent_agency_id: parent.map(|p| AgencyId::parse(p).expect("id")),
         agent_exports_enabled: true,
-    };
+    }
+}
+
+/// An agent named after their id.
+pub(crate) fn person(id: &str, agency: &str, npn: &str) -> AgentUpsert {
+    AgentUpsert {
+        agent_id: AgentId::parse(id).expect("id"),
+        agency_id: AgencyId::parse(agency).expect("id"),
+        name: Name::parse(format!("Agent {id}")).expect("name"),
+        email: Email::parse(format!("{id}@example.com")).expect("email"),
+        npn: Npn::parse(npn).expect("npn"),
+        role: Role::Agent,
+    }
+}
+
+/// A time in the plan year, `minute` minutes into it.
+pub(crate) fn minute(minute: i64) -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("time") + chrono::Duration::minutes(minute)
+}
+
+pub(crate) fn submission(id: String, at: i64, by: &str, npn: &str) -> Evidence {
+    Evidence {
+        id: EvidenceId::parse(id).expect("id"),
+        at: minute(at),
+        fact: Fact::Submitted {
+            agent_id: AgentId::parse(by).expect("id"),
+            npn: Npn::parse(npn).expect("npn"),
+            client_name: Name::parse("Client").expect("name"),
+        },
+    }
+}
+
+async fn api_reads(store: &Store, report: &mut Report) -> Result<(), Failure> {
+    let as_of = Utc::now();
     store.upsert_agency(&agency("top".into(), None), as_of).await?;
     let mut leaves = Vec::new();
     for child in 0..19 {
@@ -182,29 +225,9 @@ async fn api_reads(store: &Store, report: &mut Report) -> Result<(), Failure> {
             leaves.push(id);
         }
     }
-    let person = |id: &str, agency: &str, npn: &str| AgentUpsert {
-        agent_id: AgentId::parse(id).expect("id"),
-        agency_id: AgencyId::parse(agency).expect("id"),
-        name: Name::parse(format!("Agent {id}")).expect("name"),
-        email: Email::parse(format!("{id}@example.com")).expect("email"),
-        npn: Npn::parse(npn).expect("npn"),
-        role: Role::Agent,
-    };
     store.upsert_agent(&person("owner", &leaves[0], "111"), as_of).await?;
     store.upsert_agent(&person("rival", &leaves[1], "222"), as_of).await?;
 
-    let at = |minute: i64| {
-        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("time") + chrono::Duration::minutes(minute)
-    };
-    let submission = |id: String, minute: i64, by: &str, npn: &str| Evidence {
-        id: EvidenceId::parse(id).expect("id"),
-        at: at(minute),
-        fact: Fact::Submitted {
-            agent_id: AgentId::parse(by).expect("id"),
-            npn: Npn::parse(npn).expect("npn"),
-            client_name: Name::parse("Client").expect("name"),
-        },
-    };
     let book: i64 = 20_000;
     let applications: Vec<(ApplicationKey, Vec<Evidence>)> = (0..book)
         .map(|i| {
