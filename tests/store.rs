@@ -253,7 +253,7 @@ async fn an_agent_moving_agency_takes_their_book_along() {
     assert!(own.rows.iter().all(|r| r.agency_id == Some(agency_id("south"))));
     assert!(world.store.agency_members(&agency_id("south")).await.unwrap().contains(&agent_id("ana")));
     assert!(!world.store.agency_members(&agency_id("north")).await.unwrap().contains(&agent_id("ana")));
-    assert_eq!(world.store.agent(&agent_id("ana")).await.unwrap().unwrap().moved_from_path, None, "the move finished");
+    assert_eq!(world.store.agent(&agent_id("ana")).await.unwrap().unwrap().job, None, "the move finished");
 
     // New evidence after the move lands in the new agency's lists only.
     submit(&world.store, "803", "own-803", 0, "ana", "111").await;
@@ -732,7 +732,7 @@ async fn a_move_with_hundreds_of_entries_below_runs_in_chunks_and_each_run_goes_
     let mut runs = Vec::new();
     loop {
         let outcome = world.store.upsert_agency_until(&moved, as_of, Some(std::time::Instant::now())).await.unwrap();
-        let position = world.store.agency(&agency_id("a1")).await.unwrap().unwrap().job_position;
+        let position = world.store.agency(&agency_id("a1")).await.unwrap().unwrap().job.and_then(|job| job.position);
         runs.push((outcome, position));
         if outcome != UpsertOutcome::Paused {
             break;

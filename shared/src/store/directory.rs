@@ -1,9 +1,10 @@
 //! Agencies and agents: the tree, the membership, and what a move rewrites.
 //!
 //! Every at-risk row names its agent and agency and sits in the lists of every agency above it,
-//! so renaming or moving an agent or an agency rewrites that subtree's rows. A move is recorded
-//! on the moved item first (`moved_from_…`), then the rows are rewritten, then the mark is
-//! cleared: a crash in between leaves the mark, and the redelivered event finishes the job.
+//! so renaming or moving an agent or an agency places that subtree's entries again. The change is
+//! recorded with the mark of its job (`items::Job`), then the job places the entries again in
+//! chunks, then it clears the mark: a crash in between leaves the mark, and the redelivered event
+//! finishes the job from where it got to.
 
 use std::collections::BTreeSet;
 
@@ -13,9 +14,9 @@ use aws_sdk_dynamodb::types::{
 use chrono::{DateTime, Utc};
 
 use super::applications::{MAX_ATTEMPTS, backoff, s};
-use super::items::{AgencyChildItem, AgencyItem, AgencyMemberItem, AgentItem, Item, Role, from_item, to_item};
+use super::items::{AgencyChildItem, AgencyItem, AgencyMemberItem, AgentItem, Item, Job, Role, from_item, to_item};
 use super::keys::{self, Scope};
-use super::placement::{JobMark, JobOutcome};
+use super::placement::JobOutcome;
 use super::{Store, StoreError, condition_failed, if_version};
 use crate::domain::{AgencyId, AgentId, Email, Name, Npn};
 
@@ -160,15 +161,39 @@ impl Store {
         item: &AgencyItem,
         until: Option<std::time::Instant>,
     ) -> Result<JobOutcome, StoreError> {
-        let (Some(_), Some(mark_version)) = (&item.moved_from_ancestors, item.mark_version) else {
-            return Ok(JobOutcome::Done);
-        };
+        let Some(job) = &item.job else { return Ok(JobOutcome::Done) };
         Box::pin(self.reparent_downline(&item.agency_id)).await?;
-        let job =
-            JobMark { pk: item.pk.clone(), sk: item.sk.clone(), mark_version, position: item.job_position.clone() };
-        let outcome = Box::pin(self.replace_scope(&Scope::Agency(item.agency_id.clone()), &job, until)).await?;
+        self.run_job(&item.pk, &item.sk, job, &Scope::Agency(item.agency_id.clone()), until).await
+    }
+
+    /// Places again every entry in `scope`'s list, and clears the job's mark once done.
+    async fn run_job(
+        &self,
+        pk: &str,
+        sk: &str,
+        job: &Job,
+        scope: &Scope,
+        until: Option<std::time::Instant>,
+    ) -> Result<JobOutcome, StoreError> {
+        let outcome = Box::pin(self.replace_scope(scope, (pk, sk), job, until)).await?;
         if outcome == JobOutcome::Done {
-            self.clear_mark(item.pk.clone(), &item.sk, "moved_from_ancestors", mark_version).await?;
+            // A new version, so that a writer holding a copy read before (a move above it
+            // rewriting its ancestors) cannot put the mark back. A newer upsert carries the mark
+            // on under its own version, and its own job clears it.
+            let cleared = self
+                .update_if(
+                    pk,
+                    sk,
+                    "#job.#jv = :jv",
+                    "REMOVE #job, gsi1pk, gsi1sk ADD #version :one",
+                    &[("#job", "job"), ("#jv", "version"), ("#version", "version")],
+                    vec![(":jv", AttributeValue::N(job.version.to_string())), (":one", AttributeValue::N("1".into()))],
+                )
+                .await;
+            match cleared {
+                Err(StoreError::Conflict) => {}
+                other => other?,
+            }
         }
         Ok(outcome)
     }
@@ -212,27 +237,25 @@ impl Store {
             exports_setting_as_of: existing.as_ref().and_then(|e| e.exports_setting_as_of),
             version,
             as_of,
-            moved_from_ancestors: match &existing {
+            job: match &existing {
                 // Agents (and agencies) that arrived before it already have rows in its list, or
-                // in their own lists only: re-place them now that it is known.
-                None => Some(Vec::new()),
-                Some(e) if moved => Some(e.moved_from_ancestors.clone().unwrap_or_else(|| e.ancestors.clone())),
-                Some(e) if renamed => Some(e.moved_from_ancestors.clone().unwrap_or_default()),
-                Some(e) => e.moved_from_ancestors.clone(),
-            },
-            mark_version: None,
-            // A fresh change starts its job from the top; one carried on goes on where it was.
-            job_position: match &existing {
-                Some(e) if !moved && !renamed => e.job_position.clone(),
-                _ => None,
+                // in their own lists only: place them again now that it is known.
+                None => Some(Job { from: Vec::new(), version, position: None }),
+                Some(e) if moved => {
+                    let from = e.job.as_ref().map_or_else(|| e.ancestors.clone(), |job| job.from.clone());
+                    Some(Job { from, version, position: None })
+                }
+                Some(e) if renamed => {
+                    let from = e.job.as_ref().map(|job| job.from.clone()).unwrap_or_default();
+                    Some(Job { from, version, position: None })
+                }
+                // A job under way is carried on by this upsert, from where it got to.
+                Some(e) => e.job.as_ref().map(|job| Job { version, ..job.clone() }),
             },
             gsi1pk: None,
             gsi1sk: None,
         };
-        // This upsert runs the job whenever a mark stands, so it is this upsert's to clear.
-        item.mark_version = item.moved_from_ancestors.is_some().then_some(version);
-        item.gsi1pk = item.moved_from_ancestors.is_some().then(|| keys::MOVING_GSI1PK.to_owned());
-        item.gsi1sk = item.moved_from_ancestors.is_some().then(|| keys::moving_gsi1sk(&item.pk));
+        (item.gsi1pk, item.gsi1sk) = Job::index(item.job.as_ref(), &item.pk);
         let put = Put::builder().table_name(self.table()).set_item(Some(to_item(&item)?));
         let mut writes = vec![
             TransactWriteItem::builder().put(if_version(put, existing.as_ref().map(|e| e.version)).build()?).build(),
@@ -321,23 +344,31 @@ impl Store {
             None => true,
             Some(e) => rows_change || e.npn != upsert.npn || e.role != upsert.role,
         };
-        if let Some(existing) = existing.as_ref().filter(|e| !item_changes && e.moved_from_path.is_none()) {
+        if let Some(existing) = existing.as_ref().filter(|e| !item_changes && e.job.is_none()) {
             self.record_as_of(keys::agent_pk(&upsert.agent_id), keys::AGENT_SK, existing.version, as_of).await?;
             return Ok(UpsertOutcome::Unchanged);
         }
-        // The mark stays until the rows are re-placed: the agency path they leave, if any.
-        let mark = match &existing {
-            Some(e) if moved => match &e.moved_from_path {
-                Some(path) => Some(path.clone()),
-                None => Some(self.agency_path(&e.agency_id).await?),
-            },
-            Some(e) if rows_change => Some(e.moved_from_path.clone().unwrap_or_default()),
-            Some(e) => e.moved_from_path.clone(),
+        let version = existing.as_ref().map_or(1, |e| e.version + 1);
+        let job = match &existing {
             // Rows made before the agent was known are in their own list only.
-            None => Some(Vec::new()),
+            None => Some(Job { from: Vec::new(), version, position: None }),
+            Some(e) if moved => {
+                let from = match &e.job {
+                    Some(job) => job.from.clone(),
+                    None => self.agency_path(&e.agency_id).await?,
+                };
+                Some(Job { from, version, position: None })
+            }
+            Some(e) if rows_change => {
+                let from = e.job.as_ref().map(|job| job.from.clone()).unwrap_or_default();
+                Some(Job { from, version, position: None })
+            }
+            Some(e) => e.job.as_ref().map(|job| Job { version, ..job.clone() }),
         };
+        let pk = keys::agent_pk(&upsert.agent_id);
+        let (gsi1pk, gsi1sk) = Job::index(job.as_ref(), &pk);
         let item = AgentItem {
-            pk: keys::agent_pk(&upsert.agent_id),
+            pk,
             sk: keys::AGENT_SK.to_owned(),
             agent_id: upsert.agent_id.clone(),
             agency_id: upsert.agency_id.clone(),
@@ -345,20 +376,15 @@ impl Store {
             email: upsert.email.clone(),
             npn: upsert.npn.clone(),
             role: upsert.role,
-            version: existing.as_ref().map_or(1, |e| e.version + 1),
+            version,
             as_of,
-            mark_version: mark.is_some().then(|| existing.as_ref().map_or(1, |e| e.version + 1)),
-            job_position: match &existing {
-                Some(e) if !rows_change => e.job_position.clone(),
-                _ => None,
-            },
-            gsi1pk: mark.is_some().then(|| keys::MOVING_GSI1PK.to_owned()),
-            gsi1sk: mark.is_some().then(|| keys::moving_gsi1sk(&keys::agent_pk(&upsert.agent_id))),
-            moved_from_path: mark,
+            job,
+            gsi1pk,
+            gsi1sk,
         };
         self.put_versioned(to_item(&item)?, existing.as_ref().map(|e| e.version)).await?;
 
-        if existing.as_ref().is_none_or(|e| moved || e.moved_from_path.is_some()) {
+        if existing.as_ref().is_none_or(|e| moved || e.job.is_some()) {
             let mut requests = Vec::new();
             if let Some(old) = existing.as_ref().filter(|_| moved) {
                 requests
@@ -382,61 +408,41 @@ impl Store {
         item: &AgentItem,
         until: Option<std::time::Instant>,
     ) -> Result<JobOutcome, StoreError> {
-        let (Some(_), Some(mark_version)) = (&item.moved_from_path, item.mark_version) else {
-            return Ok(JobOutcome::Done);
-        };
-        let job =
-            JobMark { pk: item.pk.clone(), sk: item.sk.clone(), mark_version, position: item.job_position.clone() };
-        let outcome = Box::pin(self.replace_scope(&Scope::Agent(item.agent_id.clone()), &job, until)).await?;
-        if outcome == JobOutcome::Done {
-            self.clear_mark(item.pk.clone(), &item.sk, "moved_from_path", mark_version).await?;
-        }
-        Ok(outcome)
+        let Some(job) = &item.job else { return Ok(JobOutcome::Done) };
+        self.run_job(&item.pk, &item.sk, job, &Scope::Agent(item.agent_id.clone()), until).await
     }
 
     /// Records the time of a newer event that changed nothing, so that an older one arriving later
     /// is still recognised as older. The version stays: nothing placed from this item is stale.
     async fn record_as_of(&self, pk: String, sk: &str, version: u64, as_of: DateTime<Utc>) -> Result<(), StoreError> {
-        self.update_at_version(
-            pk,
-            sk,
-            ("version", version),
-            "SET as_of = :as_of",
-            None,
-            Some((":as_of", s(keys::time(as_of)))),
-        )
-        .await
+        let values = vec![(":version", AttributeValue::N(version.to_string())), (":as_of", s(keys::time(as_of)))];
+        self.update_if(&pk, sk, "#version = :version", "SET as_of = :as_of", &[("#version", "version")], values).await
     }
 
-    /// One update of an item that holds only while its `guard` attribute still has the value
-    /// given (a version); `Conflict` otherwise.
-    pub(crate) async fn update_at_version(
+    /// One update of an item that holds only while `condition` does; `Conflict` otherwise.
+    pub(crate) async fn update_if(
         &self,
-        pk: String,
+        pk: &str,
         sk: &str,
-        (guard, version): (&str, u64),
+        condition: &str,
         expression: &str,
-        name: Option<(&str, &str)>,
-        value: Option<(&str, AttributeValue)>,
+        names: &[(&str, &str)],
+        values: Vec<(&str, AttributeValue)>,
     ) -> Result<(), StoreError> {
-        let update = self
+        let mut update = self
             .client()
             .update_item()
             .table_name(self.table())
             .key(keys::PK, s(pk))
             .key(keys::SK, s(sk))
             .update_expression(expression)
-            .condition_expression("#guard = :version")
-            .expression_attribute_names("#guard", guard)
-            .expression_attribute_values(":version", AttributeValue::N(version.to_string()));
-        let update = match name {
-            Some((placeholder, attribute)) => update.expression_attribute_names(placeholder, attribute),
-            None => update,
-        };
-        let update = match value {
-            Some((placeholder, value)) => update.expression_attribute_values(placeholder, value),
-            None => update,
-        };
+            .condition_expression(condition);
+        for (placeholder, name) in names {
+            update = update.expression_attribute_names(*placeholder, *name);
+        }
+        for (placeholder, value) in values {
+            update = update.expression_attribute_values(placeholder, value);
+        }
         match update.send().await {
             Ok(_) => Ok(()),
             Err(err) if condition_failed(&err) => Err(StoreError::Conflict),
@@ -491,19 +497,6 @@ impl Store {
             Ok(_) => Ok(()),
             Err(err) if condition_failed(&err) => Err(StoreError::Conflict),
             Err(err) => Err(err.into()),
-        }
-    }
-
-    /// Clears a move mark once the rows are rewritten, unless a newer write has come since.
-    async fn clear_mark(&self, pk: String, sk: &str, attribute: &str, version: u64) -> Result<(), StoreError> {
-        // A new version, so that a writer holding a copy read before (a move above it rewriting
-        // its ancestors) cannot put the mark back.
-        let update = "REMOVE #mark, mark_version, job_position, gsi1pk, gsi1sk ADD version :one";
-        let one = Some((":one", AttributeValue::N("1".into())));
-        match self.update_at_version(pk, sk, ("mark_version", version), update, Some(("#mark", attribute)), one).await {
-            // A newer write carries the mark on and its own rewrite will clear it.
-            Err(StoreError::Conflict) => Ok(()),
-            other => other,
         }
     }
 }

@@ -44,18 +44,11 @@ pub struct AgencyItem {
     pub version: u64,
     /// Time of the event this item is from: an older event arriving late changes nothing.
     pub as_of: DateTime<Utc>,
-    /// The ancestors before a move whose rows are not all rewritten yet.
-    #[serde(default)]
-    pub moved_from_ancestors: Option<Vec<AgencyId>>,
-    /// The version of the upsert that set the mark: only its job clears it. (Other writes — a
-    /// move above it, the exports switch — bump `version` but leave the job to its upsert.)
+    /// The directory job under way for it, if any (its `from`: the ancestors before the move).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mark_version: Option<u64>,
-    /// How far the job has got: the last row of the list it re-placed (it goes on from there).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub job_position: Option<String>,
-    /// While a mark stands, the item is in the sparse index of directory jobs under way
-    /// (`keys::moving_gsi1pk`), which the agency lists read to hide rows their reader left.
+    pub job: Option<Job>,
+    /// While a job stands, the item is in the sparse index of jobs under way
+    /// (`keys::MOVING_GSI1PK`), which the agency lists read to leave out rows their reader left.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gsi1pk: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -104,20 +97,40 @@ pub struct AgentItem {
     pub version: u64,
     /// Time of the event this item is from: an older event arriving late changes nothing.
     pub as_of: DateTime<Utc>,
-    /// The agency path before a move whose rows are not all rewritten yet.
-    #[serde(default)]
-    pub moved_from_path: Option<Vec<AgencyId>>,
-    /// The version of the upsert that set the mark: only its job clears it.
+    /// The directory job under way for them, if any (its `from`: their agency path before).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mark_version: Option<u64>,
-    /// How far the job has got (see `AgencyItem`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub job_position: Option<String>,
-    /// In the index of directory jobs under way while a mark stands (see `AgencyItem`).
+    pub job: Option<Job>,
+    /// In the index of jobs under way while a job stands (see `AgencyItem`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gsi1pk: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gsi1sk: Option<String>,
+}
+
+/// The mark of a directory job on the agency or agent item it is for: the rows below it are to be
+/// placed again. Written with the change itself, cleared when the job is done, so a job that died
+/// is finished by the event's redelivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    /// The agency path the rows were placed under before the change (empty when only what the
+    /// rows show changed): the lists they are leaving.
+    pub from: Vec<AgencyId>,
+    /// The version of the upsert that set or carried on the mark: only its job clears it. (Other
+    /// writes — a move above it, the exports switch — bump the item's version, not this.)
+    pub version: u64,
+    /// How far it has got: the last row of the list it placed again (it goes on from there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<String>,
+}
+
+impl Job {
+    /// The index attributes of an item bearing `job`: in the index of jobs under way, or not.
+    pub fn index(job: Option<&Job>, item_pk: &str) -> (Option<String>, Option<String>) {
+        match job {
+            Some(_) => (Some(keys::MOVING_GSI1PK.to_owned()), Some(keys::moving_gsi1sk(item_pk))),
+            None => (None, None),
+        }
+    }
 }
 
 /// Per agent and plan year: the at-risk count (not archived), how many of those the system

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::applications::{ApplicationKey, MAX_ATTEMPTS, backoff, s};
-use super::items::{EntryItem, MetaItem, Owner, RiskRow, RowFacts, counts_as_at_risk, from_item, to_item};
+use super::items::{EntryItem, Job, MetaItem, Owner, RiskRow, RowFacts, counts_as_at_risk, from_item, to_item};
 use super::keys::{self, Scope};
 use super::{Store, StoreError, if_version};
 use crate::domain::{AgentId, BookEntry, PlanYear};
@@ -243,7 +243,8 @@ impl Store {
     pub async fn replace_scope(
         &self,
         scope: &Scope,
-        job: &JobMark,
+        (job_pk, job_sk): (&str, &str),
+        job: &Job,
         until: Option<std::time::Instant>,
     ) -> Result<JobOutcome, StoreError> {
         let list = keys::risk_pk(scope);
@@ -275,18 +276,17 @@ impl Store {
             let Some(position) = start.as_ref().and_then(|key| key.get(keys::SK)).and_then(|sk| sk.as_s().ok()) else {
                 return Ok(JobOutcome::Done);
             };
-            let save = ("SET job_position = :position", s(position));
-            match self
-                .update_at_version(
-                    job.pk.clone(),
-                    &job.sk,
-                    ("mark_version", job.mark_version),
-                    save.0,
-                    None,
-                    Some((":position", save.1)),
+            let saved = self
+                .update_if(
+                    job_pk,
+                    job_sk,
+                    "#job.#jv = :jv",
+                    "SET #job.#position = :position",
+                    &[("#job", "job"), ("#jv", "version"), ("#position", "position")],
+                    vec![(":jv", AttributeValue::N(job.version.to_string())), (":position", s(position))],
                 )
-                .await
-            {
+                .await;
+            match saved {
                 // A newer change of the same agency or agent took the job over.
                 Err(StoreError::Conflict) => return Ok(JobOutcome::Superseded),
                 other => other?,
@@ -296,16 +296,6 @@ impl Store {
             }
         }
     }
-}
-
-/// A directory job's mark as its upsert wrote it: the marked item, whose job it is, and where it
-/// had got to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JobMark {
-    pub pk: String,
-    pub sk: String,
-    pub mark_version: u64,
-    pub position: Option<String>,
 }
 
 /// How a run of a directory job ended.

@@ -168,11 +168,11 @@ impl Store {
             let pk = item.get(keys::PK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
             let departure = if pk.starts_with("AGENCY#") {
                 let moved: AgencyItem = from_item(item)?;
-                let before = moved.moved_from_ancestors.clone().unwrap_or_default();
+                let before = moved.job.map(|job| job.from).unwrap_or_default();
                 Departure::of(Subject::Agency(moved.agency_id), &before, &moved.ancestors)
             } else {
                 let moved: AgentItem = from_item(item)?;
-                let before = moved.moved_from_path.clone().unwrap_or_default();
+                let before = moved.job.map(|job| job.from).unwrap_or_default();
                 let now = self.agency_path(&moved.agency_id).await?;
                 Departure::of(Subject::Agent(moved.agent_id), &before, &now)
             };

@@ -76,7 +76,13 @@ pub(crate) struct Report {
 impl Report {
     /// Records a figure against its target, and prints it at once: a long run shows what it has
     /// so far.
-    pub(crate) fn add(&mut self, what: impl Into<String>, figure: impl Into<String>, target: impl Into<String>, met: bool) {
+    pub(crate) fn add(
+        &mut self,
+        what: impl Into<String>,
+        figure: impl Into<String>,
+        target: impl Into<String>,
+        met: bool,
+    ) {
         let row = (what.into(), figure.into(), target.into(), Some(met));
         println!("  {} — {} (target {}{})", row.0, row.1, row.2, if met { "" } else { ": NOT MET" });
         self.rows.push(row);

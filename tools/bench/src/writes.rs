@@ -74,14 +74,14 @@ fn key(id: &str) -> ApplicationKey {
 
 /// Loads `count` applications that `owner` submitted and `rival` then swapped, in batches.
 async fn swapped_book(store: &Store, prefix: &str, count: u32, owner: &str, rival: &str) -> Result<(), Failure> {
-    let owners = store
-        .owners([owner, rival].into_iter().map(AgentId::parse).collect::<Result<_, _>>()?)
-        .await?;
+    let owners = store.owners([owner, rival].into_iter().map(AgentId::parse).collect::<Result<_, _>>()?).await?;
     let applications: Vec<(ApplicationKey, Vec<Evidence>)> = (0..count)
         .map(|i| {
             let id = format!("{prefix}{i:07}");
-            let log =
-                vec![submission(format!("own-{id}"), 0, owner, "111"), submission(format!("swap-{id}"), 10, rival, "222")];
+            let log = vec![
+                submission(format!("own-{id}"), 0, owner, "111"),
+                submission(format!("swap-{id}"), 10, rival, "222"),
+            ];
             (key(&id), log)
         })
         .collect();
@@ -91,7 +91,11 @@ async fn swapped_book(store: &Store, prefix: &str, count: u32, owner: &str, riva
     Ok(())
 }
 
-pub async fn write_costs(sdk: &shared::aws::SdkConfig, resources: &LocalResources, report: &mut Report) -> Result<(), Failure> {
+pub async fn write_costs(
+    sdk: &shared::aws::SdkConfig,
+    resources: &LocalResources,
+    report: &mut Report,
+) -> Result<(), Failure> {
     let counter = WriteCounter::default();
     let config = aws_sdk_dynamodb::config::Builder::from(sdk).interceptor(counter.clone()).build();
     let store = Store::new(aws_sdk_dynamodb::Client::from_conf(config), resources.table.clone());
@@ -102,7 +106,9 @@ pub async fn write_costs(sdk: &shared::aws::SdkConfig, resources: &LocalResource
     for leaf in ["w-a", "w-b", "w-c"] {
         store.upsert_agency(&agency(leaf.into(), Some("w-mid".into())), as_of).await?;
     }
-    for (who, leaf, npn) in [("w-ana", "w-a", "111"), ("w-bob", "w-b", "222"), ("w-carl", "w-a", "111"), ("w-dan", "w-c", "111")] {
+    for (who, leaf, npn) in
+        [("w-ana", "w-a", "111"), ("w-bob", "w-b", "222"), ("w-carl", "w-a", "111"), ("w-dan", "w-c", "111")]
+    {
         store.upsert_agent(&person(who, leaf, npn), as_of).await?;
     }
     let now = Utc::now();
@@ -193,7 +199,9 @@ pub async fn write_costs(sdk: &shared::aws::SdkConfig, resources: &LocalResource
     let took = moving.elapsed().as_secs_f64();
     let written = counter.take() as f64 / f64::from(entries);
     report.add(
-        format!("an agency move with {entries} at-risk entries below it: wall time on the emulator, items written per entry"),
+        format!(
+            "an agency move with {entries} at-risk entries below it: wall time on the emulator, items written per entry"
+        ),
         format!("{took:.0} s in {runs} runs of at most 80 s each; {written:.2} items per entry"),
         "completes, in runs within Lambda's limits",
         true,

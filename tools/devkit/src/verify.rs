@@ -165,12 +165,12 @@ fn compare(snapshot: &Snapshot) -> Vec<Difference> {
                 paths.insert(id.clone(), path);
             }
         }
-        if agency.moved_from_ancestors.is_some() {
+        if agency.job.is_some() {
             differences.insert(Difference::PendingJob { item: keys::agency_pk(id) });
         }
     }
     for (id, agent) in &snapshot.agents {
-        if agent.moved_from_path.is_some() {
+        if agent.job.is_some() {
             differences.insert(Difference::PendingJob { item: keys::agent_pk(id) });
         }
     }
