@@ -22,6 +22,9 @@ use super::keys::{self, Scope};
 use super::{Store, StoreError, if_version};
 use crate::domain::{AgentId, BookEntry, PlanYear};
 
+/// Owners read during one page of a job, by agent.
+type OwnerCache = HashMap<AgentId, Owner>;
+
 /// Where an entry's rows are and what it counts, as last placed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlacementItem {
@@ -134,10 +137,18 @@ impl Store {
     /// Places every entry of an application as the authoritative state says now; returns how many
     /// placements were written. Safe to run any number of times, concurrently too.
     pub async fn place_application(&self, app: &ApplicationKey) -> Result<u32, StoreError> {
+        self.place_with(app, &mut OwnerCache::new()).await
+    }
+
+    /// The same, with owners already read kept in `cache` for the next applications (a job
+    /// places many applications of the same agents). A placement that meets a newer directory is
+    /// cancelled by its conditions, and the cache is dropped before the retry.
+    async fn place_with(&self, app: &ApplicationKey, cache: &mut OwnerCache) -> Result<u32, StoreError> {
         for attempt in 1..=MAX_ATTEMPTS {
-            match self.try_place_application(app).await {
+            match self.try_place_application(app, cache).await {
                 Err(StoreError::Conflict) => {
                     tracing::debug!(attempt, "the entry or its owner changed while being placed; retrying");
+                    cache.clear();
                     tokio::time::sleep(backoff(attempt)).await;
                 }
                 other => return other,
@@ -146,7 +157,7 @@ impl Store {
         Err(StoreError::Contention(MAX_ATTEMPTS))
     }
 
-    async fn try_place_application(&self, app: &ApplicationKey) -> Result<u32, StoreError> {
+    async fn try_place_application(&self, app: &ApplicationKey, cache: &mut OwnerCache) -> Result<u32, StoreError> {
         let pk = keys::application_pk(app.year, &app.id);
         let Some(meta) = self.get_item(pk.clone(), keys::META_SK).await?.map(from_item::<MetaItem>).transpose()? else {
             return Ok(0);
@@ -164,7 +175,11 @@ impl Store {
             .map(|item| from_item::<PlacementItem>(item).map(|p| (p.agent_id.clone(), p)))
             .collect::<Result<_, _>>()?;
         let agents: BTreeSet<AgentId> = entries.keys().chain(placed.keys()).cloned().collect();
-        let owners = self.owners(agents.clone()).await?;
+        let unread: BTreeSet<AgentId> = agents.iter().filter(|a| !cache.contains_key(*a)).cloned().collect();
+        if !unread.is_empty() {
+            cache.extend(self.owners(unread).await?);
+        }
+        let owners = &*cache;
         let mut written = 0;
         for agent_id in agents {
             let entry = entries.get(&agent_id);
@@ -269,8 +284,9 @@ impl Store {
                 let row: RiskRow = from_item(item)?;
                 applications.insert(ApplicationKey { id: row.federal_exchange_id, year: row.plan_year });
             }
+            let mut owners = OwnerCache::new();
             for app in &applications {
-                self.place_application(app).await?;
+                self.place_with(app, &mut owners).await?;
             }
             start = out.last_evaluated_key;
             let Some(position) = start.as_ref().and_then(|key| key.get(keys::SK)).and_then(|sk| sk.as_s().ok()) else {
