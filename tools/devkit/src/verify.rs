@@ -78,9 +78,25 @@ struct Snapshot {
 }
 
 /// Every difference between the stored lists and totals and what the authoritative state says.
+///
+/// A scan of a live system is no single instant: a sync landing while it reads shows its meta
+/// item ahead of its rows, which are placed milliseconds later. So a difference counts only when
+/// it is still there in three scans, a second apart; one that is real stays.
 pub async fn verify(store: &Store) -> Result<Vec<Difference>, DevkitError> {
-    Ok(compare(&snapshot(store).await?))
+    let mut standing: BTreeSet<Difference> = compare(&snapshot(store).await?).into_iter().collect();
+    for _ in 1..SCANS {
+        if standing.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let again: BTreeSet<Difference> = compare(&snapshot(store).await?).into_iter().collect();
+        standing = standing.intersection(&again).cloned().collect();
+    }
+    Ok(standing.into_iter().collect())
 }
+
+/// How many scans a difference must be seen in.
+const SCANS: usize = 3;
 
 async fn snapshot(store: &Store) -> Result<Snapshot, DevkitError> {
     let mut snapshot = Snapshot::default();
