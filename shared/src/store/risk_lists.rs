@@ -186,15 +186,9 @@ impl Store {
     /// An agent's at-risk total, new-since-visit count and last visit for a plan year: one
     /// `GetItem`.
     pub async fn agent_stats(&self, agent: &AgentId, year: PlanYear) -> Result<AgentStatsItem, StoreError> {
-        let out = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .key(keys::PK, s(keys::agent_pk(agent)))
-            .key(keys::SK, s(keys::agent_stats_sk(year)))
-            .send()
-            .await?;
-        out.item.map(from_item).transpose().map(Option::unwrap_or_default)
+        // Consistent: a placement decides "new since the visit" by the visit it reads here.
+        let item = self.get_item(keys::agent_pk(agent), &keys::agent_stats_sk(year)).await?;
+        item.map(from_item).transpose().map(Option::unwrap_or_default)
     }
 
     /// Records that the agent opened the list at `at`, kept to the microsecond like every time in
