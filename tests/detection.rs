@@ -10,6 +10,8 @@ use devkit::marketplace_sim::Faults;
 use serde_json::json;
 use shared::domain::{AgentId, BookEntry, PolicyStatus};
 use shared::store::applications::ApplicationKey;
+use shared::store::keys::Scope;
+use shared::store::risk_lists::ArchivedFilter;
 use sync_trigger::marketplace::{Aor, MarketplaceApplication, MarketplacePolicy};
 use sync_trigger::scan::{ScanSettings, scan};
 
@@ -548,5 +550,67 @@ async fn a_directory_job_out_of_time_goes_back_on_the_ingest_queue_and_finishes_
     let (_, body) = system.call(north, "GET", "/v1/agencies/north/at-risk?limit=200", None).await;
     assert_eq!(body["items"].as_array().unwrap().len(), 0, "{body}");
     assert!(system.waiting(&system.world.resources.ingest_dead_letter_queue_url).await.is_empty());
+    assert_no_differences(&system.world).await;
+}
+
+/// A DynamoDB client whose process "dies" right after its first transaction is sent: every
+/// request after it fails, as if the Lambda instance had been killed between two calls.
+#[derive(Debug, Default)]
+struct DiesAfterTransaction(std::sync::atomic::AtomicBool);
+
+impl aws_sdk_dynamodb::config::Intercept for DiesAfterTransaction {
+    fn name(&self) -> &'static str {
+        "DiesAfterTransaction"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        if self.0.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err("the process died".into());
+        }
+        let target = context.request().headers().get("x-amz-target").unwrap_or_default();
+        if target.ends_with("TransactWriteItems") {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_api_sync_that_dies_between_its_write_and_its_placement_is_placed_by_the_next_scan() {
+    let system = system(100.0).await;
+    publish_all(&system, &directory()).await;
+    publish_all(&system, &[submitted("s1", "0310", "ana", "111", 0)]).await;
+    system.put_marketplace(&answer("0310", &[(PolicyStatus::Effectuated, Some("777"))])).await;
+    let ana_list =
+        || async { whole_list(system.store(), &Scope::Agent(agent_id("ana")), ArchivedFilter::Exclude, 10).await.0 };
+
+    // WHEN a sync's process dies right after the evidence is written (an API call: nobody redelivers it)
+    let sdk = shared::aws::sdk_config();
+    let dying = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(DiesAfterTransaction::default()).build();
+    let dying = shared::store::Store::new(aws_sdk_dynamodb::Client::from_conf(dying), system.store().table());
+    let died = sync_trigger::sync::sync_application(&dying, &system.marketplace, &app("0310"), Utc::now()).await;
+    assert!(died.is_err(), "the process died before placing");
+    // THEN the entry is at risk but not yet in ana's list, and the checker says why
+    assert!(entries(&system, "0310").await[&agent_id("ana")].is_at_risk());
+    assert_eq!(ana_list().await, Vec::<String>::new());
+    let differences = devkit::verify::verify(system.store()).await.unwrap();
+    assert!(differences.iter().any(|d| matches!(d, devkit::verify::Difference::Unplaced { .. })), "{differences:?}");
+
+    // WHEN the scan runs before the write is a minute old, THEN it leaves it to its writer
+    let settings =
+        ScanSettings { year: year(), stale_after: chrono::Duration::hours(24), concurrency: 2, page_size: 10 };
+    let far = tokio::time::Instant::now() + Duration::from_secs(60);
+    let early = scan(system.store(), &system.marketplace, &settings, Utc::now(), far).await.unwrap();
+    assert_eq!(early.placed, 0);
+    // WHEN the next scheduled scan runs, THEN it places the entry, and nothing is left over
+    let later = Utc::now() + chrono::Duration::minutes(2);
+    let report = scan(system.store(), &system.marketplace, &settings, later, far).await.unwrap();
+    assert_eq!(report.placed, 1);
+    assert_eq!(ana_list().await, vec!["0310"]);
     assert_no_differences(&system.world).await;
 }

@@ -33,14 +33,22 @@ pub struct ScanSettings {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScanReport {
+    /// Applications whose writer died before placing them, placed by this run.
+    pub placed: u32,
     pub synced: u32,
     pub failed: u32,
     /// Whether the run stopped for time before walking every shard.
     pub out_of_time: bool,
 }
 
-/// Runs the scan until the end of the current pass or `deadline`, whichever comes first. Syncs
-/// already under way at the deadline are finished; none is started after it.
+/// How long a write may stay unplaced before the scan places it: its own writer places it within
+/// a second or two unless it died.
+pub const UNPLACED_GRACE: chrono::Duration = chrono::Duration::minutes(1);
+
+/// First places what writers that died left unplaced (an API sync is never redelivered, so the
+/// scan is what finishes it); then runs the scan until the end of the current pass or `deadline`,
+/// whichever comes first. Syncs already under way at the deadline are finished; none is started
+/// after it.
 pub async fn scan(
     store: &Store,
     marketplace: &MarketplaceClient,
@@ -48,9 +56,12 @@ pub async fn scan(
     now: DateTime<Utc>,
     deadline: Instant,
 ) -> Result<ScanReport, StoreError> {
+    let mut report = ScanReport {
+        placed: store.place_unplaced(now - UNPLACED_GRACE, Some(deadline.into_std())).await?,
+        ..ScanReport::default()
+    };
     let cutoff = now - settings.stale_after;
     let mut at = store.scan_checkpoint(settings.year).await?;
-    let mut report = ScanReport::default();
     let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
     // Syncs in flight across pages: the next page is read while the last one's syncs run, so the
     // rate limiter, not the page boundaries, sets the pace.

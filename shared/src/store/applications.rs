@@ -72,7 +72,7 @@ impl Store {
             if applied.changes.len() > MAX_ENTRIES_CHANGED {
                 return Err(StoreError::TooLarge(applied.changes.len() + 3));
             }
-            let writes = self.writes_for(app, &stored, evidence, &applied)?;
+            let writes = self.writes_for(app, &stored, evidence, &applied, now)?;
             match self.transact(writes).await {
                 Ok(()) => {
                     self.place_application(app).await?;
@@ -119,7 +119,7 @@ impl Store {
                 entries = applied.entries;
             }
             let last_synced_at = crate::domain::last_synced_at(&applied_log);
-            items.push(to_item(&meta_item(app, applied_log.len() as u64, last_synced_at))?);
+            items.push(to_item(&meta_item(app, applied_log.len() as u64, last_synced_at, None))?);
             for entry in entries.values() {
                 items.push(to_item(&entry_item(app, entry))?);
             }
@@ -230,12 +230,14 @@ impl Store {
     /// The authoritative outcome: the meta item (conditional on the version read), the evidence,
     /// one history item when the at-risk state of an entry changed, and each changed entry. A sync
     /// that changes no entry writes the meta item (its sync time) and the evidence: two items.
+    /// When the outcome changes what people read, the meta item is marked unplaced until placed.
     fn writes_for(
         &self,
         app: &ApplicationKey,
         stored: &StoredApplication,
         evidence: &Evidence,
         applied: &Applied,
+        now: DateTime<Utc>,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let pk = keys::application_pk(app.year, &app.id);
         let version = stored.version + 1;
@@ -243,8 +245,12 @@ impl Store {
             Fact::Synced { .. } => Some(stored.last_synced_at.map_or(evidence.at, |at| at.max(evidence.at))),
             _ => stored.last_synced_at,
         };
-        let meta =
-            Put::builder().table_name(self.table()).set_item(Some(to_item(&meta_item(app, version, last_synced_at))?));
+        // Rows show the entry and, while it is at risk, the application's last sync.
+        let rows_change = !applied.changes.is_empty()
+            || (last_synced_at != stored.last_synced_at && stored.entries.values().any(BookEntry::is_at_risk));
+        let unplaced_since = rows_change.then_some(now);
+        let meta = meta_item(app, version, last_synced_at, unplaced_since);
+        let meta = Put::builder().table_name(self.table()).set_item(Some(to_item(&meta)?));
         let mut writes = vec![
             TransactWriteItem::builder()
                 .put(super::if_version(meta, (stored.version > 0).then_some(stored.version)).build()?)
@@ -291,7 +297,12 @@ impl Store {
     }
 }
 
-fn meta_item(app: &ApplicationKey, version: u64, last_synced_at: Option<DateTime<Utc>>) -> MetaItem {
+fn meta_item(
+    app: &ApplicationKey,
+    version: u64,
+    last_synced_at: Option<DateTime<Utc>>,
+    unplaced_since: Option<DateTime<Utc>>,
+) -> MetaItem {
     MetaItem {
         pk: keys::application_pk(app.year, &app.id),
         sk: keys::META_SK.to_owned(),
@@ -301,6 +312,8 @@ fn meta_item(app: &ApplicationKey, version: u64, last_synced_at: Option<DateTime
         last_synced_at,
         gsi2pk: keys::sync_due_gsi2pk(app.year, keys::sync_due_shard(&app.id)),
         gsi2sk: keys::sync_due_gsi2sk(last_synced_at, &app.id),
+        gsi1pk: unplaced_since.map(|_| keys::UNPLACED_GSI1PK.to_owned()),
+        gsi1sk: unplaced_since.map(keys::time),
     }
 }
 

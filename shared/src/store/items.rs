@@ -157,6 +157,12 @@ pub struct MetaItem {
     pub last_synced_at: Option<DateTime<Utc>>,
     pub gsi2pk: String,
     pub gsi2sk: String,
+    /// Set (`UNPLACED`) by a write whose outcome is still to be placed; the placement of this
+    /// version removes it. Its sort key is the write's time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi1pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi1sk: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -121,6 +121,10 @@ pub fn moving_gsi1sk(item_pk: &str) -> String {
     item_pk.to_owned()
 }
 
+/// Applications whose latest write is not placed yet (GSI1, sparse), by when it was written: what
+/// a writer that died between its write and its placement left for the sweep.
+pub const UNPLACED_GSI1PK: &str = "UNPLACED";
+
 /// Where the scheduled scan of a plan year stopped.
 pub fn scan_checkpoint_pk(year: PlanYear) -> String {
     format!("SCAN#{year}")

@@ -193,7 +193,70 @@ impl Store {
             self.place(app, meta.version, previous, &owner, &wanted).await?;
             written += 1;
         }
+        if meta.gsi1pk.is_some() {
+            self.mark_placed(&meta).await?;
+        }
         Ok(written)
+    }
+
+    /// Takes the unplaced mark off the application, unless a newer write (with its own mark and
+    /// its own placement to come) has replaced the version placed.
+    async fn mark_placed(&self, meta: &MetaItem) -> Result<(), StoreError> {
+        let cleared = self
+            .update_if(
+                &meta.pk,
+                &meta.sk,
+                "version = :version",
+                "REMOVE #gsi1pk, #gsi1sk",
+                &[("#gsi1pk", keys::GSI1_PK), ("#gsi1sk", keys::GSI1_SK)],
+                vec![(":version", AttributeValue::N(meta.version.to_string()))],
+            )
+            .await;
+        match cleared {
+            Err(StoreError::Conflict) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Places every application whose write was marked unplaced before `written_before` and is
+    /// still marked: what writers that died between writing and placing left. Returns how many
+    /// applications it placed; stops after the page in which `until` passes. Safe to run beside
+    /// live writers: placing is idempotent and version-conditioned.
+    pub async fn place_unplaced(
+        &self,
+        written_before: DateTime<Utc>,
+        until: Option<std::time::Instant>,
+    ) -> Result<u32, StoreError> {
+        let mut placed = 0;
+        let mut start = None;
+        loop {
+            let out = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .index_name(keys::GSI1)
+                .key_condition_expression("#pk = :pk AND #sk < :before")
+                .expression_attribute_names("#pk", keys::GSI1_PK)
+                .expression_attribute_names("#sk", keys::GSI1_SK)
+                .expression_attribute_values(":pk", s(keys::UNPLACED_GSI1PK))
+                .expression_attribute_values(":before", s(keys::time(written_before)))
+                .limit(100)
+                .set_exclusive_start_key(start)
+                .send()
+                .await?;
+            let mut owners = OwnerCache::new();
+            for item in out.items.unwrap_or_default() {
+                let meta: MetaItem = from_item(item)?;
+                tracing::warn!(federal_exchange_id = %meta.federal_exchange_id, "placing a write its writer left unplaced");
+                let app = ApplicationKey { id: meta.federal_exchange_id, year: meta.plan_year };
+                self.place_with(&app, &mut owners).await?;
+                placed += 1;
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() || until.is_some_and(|until| std::time::Instant::now() >= until) {
+                return Ok(placed);
+            }
+        }
     }
 
     /// One placement transaction (see the module's docs).

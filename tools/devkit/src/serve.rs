@@ -172,7 +172,12 @@ pub async fn run(
             tokio::time::sleep(interval).await;
             let deadline = tokio::time::Instant::now() + interval.mul_f64(0.8);
             match scan::scan(&scan_store, &scan_marketplace, &scan_settings, chrono::Utc::now(), deadline).await {
-                Ok(report) => tracing::info!(synced = report.synced, failed = report.failed, "scheduled scan finished"),
+                Ok(report) => tracing::info!(
+                    placed = report.placed,
+                    synced = report.synced,
+                    failed = report.failed,
+                    "scheduled scan finished"
+                ),
                 Err(err) => tracing::error!(error = %err, "scheduled scan failed"),
             }
         }

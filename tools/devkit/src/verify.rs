@@ -40,6 +40,8 @@ pub enum Difference {
     PendingJob { item: String },
     /// The parent links of an agency do not lead to a top agency.
     Cycle { agency: String },
+    /// An application's latest write is still marked unplaced (its writer died before placing it).
+    Unplaced { application: String },
 }
 
 impl std::fmt::Display for Difference {
@@ -60,6 +62,7 @@ impl std::fmt::Display for Difference {
             Self::StaleAncestors { agency } => write!(f, "stale ancestors  agency {agency}"),
             Self::PendingJob { item } => write!(f, "pending job      {item}"),
             Self::Cycle { agency } => write!(f, "cycle            agency {agency}"),
+            Self::Unplaced { application } => write!(f, "unplaced write   {application}"),
         }
     }
 }
@@ -74,6 +77,8 @@ struct Snapshot {
     entries: Vec<(ApplicationKey, BookEntry)>,
     /// Each application's last sync, from its meta item.
     last_synced: HashMap<ApplicationKey, Option<chrono::DateTime<chrono::Utc>>>,
+    /// Applications whose meta item is marked unplaced, by partition key.
+    unplaced: Vec<String>,
     rows: BTreeMap<(String, String), RiskRow>,
 }
 
@@ -132,6 +137,9 @@ fn sort_item(snapshot: &mut Snapshot, item: Item) -> Result<(), DevkitError> {
         snapshot.entries.push((app, entry.entry));
     } else if pk.starts_with("APP#") && sk == keys::META_SK {
         let meta: MetaItem = from_item(item)?;
+        if meta.gsi1pk.is_some() {
+            snapshot.unplaced.push(meta.pk.clone());
+        }
         let app = ApplicationKey { id: meta.federal_exchange_id, year: meta.plan_year };
         snapshot.last_synced.insert(app, meta.last_synced_at);
     } else if pk.starts_with("AGENCY#") && sk == keys::AGENCY_SK {
@@ -189,6 +197,9 @@ fn compare(snapshot: &Snapshot) -> Vec<Difference> {
         if agent.job.is_some() {
             differences.insert(Difference::PendingJob { item: keys::agent_pk(id) });
         }
+    }
+    for application in &snapshot.unplaced {
+        differences.insert(Difference::Unplaced { application: application.clone() });
     }
 
     // The lists and totals each entry calls for.

@@ -34,6 +34,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let deadline = scan::deadline(budget, Some(event.context.deadline()));
         let report = scan::scan(store, marketplace, settings, chrono::Utc::now(), deadline).await?;
         tracing::info!(
+            placed = report.placed,
             synced = report.synced,
             failed = report.failed,
             out_of_time = report.out_of_time,
