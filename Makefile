@@ -4,7 +4,7 @@ MOTO_VERSION := 5.2.5
 VENV := .venv
 VENV_READY := $(VENV)/.ready-moto-$(MOTO_VERSION)
 
-.PHONY: dev test soak browser-test build check-template deploy bench verify
+.PHONY: dev test soak browser-test build check-template deploy bench bench-replaced verify
 
 ## dev: run the whole system locally (emulator, resources, demo data); Ctrl-C stops it
 dev: $(VENV_READY)
@@ -33,6 +33,10 @@ build: $(VENV_READY) $(VENV)/.ready-cargo-lambda
 ## bench: the figures against their targets (target/bench/results.md); arm64 binary sizes once make build has run
 bench: $(VENV_READY)
 	tools/bench.sh
+
+## bench-replaced: measure the write figures of the design the write path replaced (tools/bench/replaced-design-writes.tsv)
+bench-replaced: $(VENV_READY)
+	tools/bench-replaced.sh
 
 ## check-template: cfn-lint and checkov on infra/template.yaml
 check-template: $(VENV_READY)

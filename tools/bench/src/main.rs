@@ -18,21 +18,18 @@ use devkit::template::Template;
 use shared::domain::{AgencyId, AgentId, Email, Evidence, EvidenceId, Fact, FederalExchangeId, Name, Npn, PlanYear};
 use shared::store::Store;
 use shared::store::applications::ApplicationKey;
-use shared::store::directory::{AgencyUpsert, AgentUpsert};
-use shared::store::items::{Owner, Role, RowFacts, to_item};
+use shared::store::items::{Owner, RowFacts, to_item};
 use shared::store::keys::Scope;
 use shared::store::risk_lists::ArchivedFilter;
 use sync_trigger::marketplace::{Aor, MarketplaceApplication, MarketplaceClient, MarketplacePolicy, RetryPolicy};
 
+mod fixtures;
+mod write_probe;
 mod writes;
 
 type Failure = Box<dyn std::error::Error>;
 
-const YEAR: u16 = 2026;
-
-pub(crate) fn year() -> PlanYear {
-    PlanYear::parse(YEAR).expect("a plan year")
-}
+use fixtures::{YEAR, agency, person, submission, year};
 
 #[tokio::main]
 async fn main() -> Result<(), Failure> {
@@ -177,45 +174,6 @@ fn csv_encoding(report: &mut Report) {
 
 /// A tree of 300 agencies (top, 19 children, 280 grandchildren), an agent at the bottom with a
 /// book of 20,000 entries of which 2,000 are at risk.
-/// An agency named after its id.
-pub(crate) fn agency(id: String, parent: Option<String>) -> AgencyUpsert {
-    AgencyUpsert {
-        agency_id: AgencyId::parse(id.clone()).expect("id"),
-        name: Name::parse(format!("Agency {id}")).expect("name"),
-        parent_agency_id: parent.map(|p| AgencyId::parse(p).expect("id")),
-        agent_exports_enabled: true,
-    }
-}
-
-/// An agent named after their id.
-pub(crate) fn person(id: &str, agency: &str, npn: &str) -> AgentUpsert {
-    AgentUpsert {
-        agent_id: AgentId::parse(id).expect("id"),
-        agency_id: AgencyId::parse(agency).expect("id"),
-        name: Name::parse(format!("Agent {id}")).expect("name"),
-        email: Email::parse(format!("{id}@example.com")).expect("email"),
-        npn: Npn::parse(npn).expect("npn"),
-        role: Role::Agent,
-    }
-}
-
-/// A time in the plan year, `minute` minutes into it.
-pub(crate) fn minute(minute: i64) -> chrono::DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("time") + chrono::Duration::minutes(minute)
-}
-
-pub(crate) fn submission(id: String, at: i64, by: &str, npn: &str) -> Evidence {
-    Evidence {
-        id: EvidenceId::parse(id).expect("id"),
-        at: minute(at),
-        fact: Fact::Submitted {
-            agent_id: AgentId::parse(by).expect("id"),
-            npn: Npn::parse(npn).expect("npn"),
-            client_name: Name::parse("Client").expect("name"),
-        },
-    }
-}
-
 async fn api_reads(store: &Store, report: &mut Report) -> Result<(), Failure> {
     let as_of = Utc::now();
     store.upsert_agency(&agency("top".into(), None), as_of).await?;

@@ -1,0 +1,152 @@
+//! Items written per operation, counted from what the store sends: an interceptor on the DynamoDB
+//! client counts every Put, Update and Delete in each request (a transaction's condition checks
+//! are not writes). Depends on `fixtures` and the store's public API only, so that
+//! `tools/bench-replaced.sh` runs this same probe against the design the current one replaced.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
+use chrono::Utc;
+use shared::domain::{AgentId, Evidence};
+use shared::store::Store;
+use shared::store::applications::ApplicationKey;
+
+use crate::fixtures::{agency, archive, key, person, submission, sync};
+
+type Failure = Box<dyn std::error::Error>;
+
+/// Counts the items each request writes.
+#[derive(Debug, Clone, Default)]
+pub struct WriteCounter(Arc<AtomicU64>);
+
+impl WriteCounter {
+    /// The items written since the last call.
+    pub fn take(&self) -> u64 {
+        self.0.swap(0, Ordering::SeqCst)
+    }
+
+    /// A store on `table` whose writes this counter counts.
+    pub fn store(&self, sdk: &shared::aws::SdkConfig, table: &str) -> Store {
+        let config = aws_sdk_dynamodb::config::Builder::from(sdk).interceptor(self.clone()).build();
+        Store::new(aws_sdk_dynamodb::Client::from_conf(config), table.to_owned())
+    }
+}
+
+impl Intercept for WriteCounter {
+    fn name(&self) -> &'static str {
+        "WriteCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request = context.request();
+        let target = request.headers().get("x-amz-target").unwrap_or_default();
+        let operation = target.rsplit('.').next().unwrap_or_default();
+        let body: serde_json::Value =
+            request.body().bytes().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
+        let written = match operation {
+            "PutItem" | "UpdateItem" | "DeleteItem" => 1,
+            "BatchWriteItem" => body["RequestItems"]
+                .as_object()
+                .map_or(0, |tables| tables.values().filter_map(|v| v.as_array()).map(Vec::len).sum::<usize>()),
+            "TransactWriteItems" => body["TransactItems"].as_array().map_or(0, |items| {
+                items.iter().filter(|i| i.get("Put").or(i.get("Update")).or(i.get("Delete")).is_some()).count()
+            }),
+            _ => 0,
+        };
+        self.0.fetch_add(written as u64, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// One operation's figure: items written (per at-risk entry, for the directory moves).
+pub struct Figure {
+    pub operation: &'static str,
+    pub items: f64,
+}
+
+/// How many at-risk entries the per-entry figures of the moves average over.
+pub const MOVED_ENTRIES: u32 = 100;
+
+/// Runs each operation once on a fresh tree in `table` and counts what it writes. Owners are two
+/// levels below the top, so each at-risk entry is in 4 lists (own, leaf, mid, top).
+pub async fn probe(sdk: &shared::aws::SdkConfig, table: &str) -> Result<Vec<Figure>, Failure> {
+    let counter = WriteCounter::default();
+    let store = counter.store(sdk, table);
+    let as_of = Utc::now();
+    store.upsert_agency(&agency("w-top".into(), None), as_of).await?;
+    store.upsert_agency(&agency("w-mid".into(), Some("w-top".into())), as_of).await?;
+    for leaf in ["w-a", "w-b", "w-c"] {
+        store.upsert_agency(&agency(leaf.into(), Some("w-mid".into())), as_of).await?;
+    }
+    for (who, leaf, npn) in
+        [("w-ana", "w-a", "111"), ("w-bob", "w-b", "222"), ("w-carl", "w-a", "111"), ("w-dan", "w-c", "111")]
+    {
+        store.upsert_agent(&person(who, leaf, npn), as_of).await?;
+    }
+    let now = Utc::now();
+    let mut figures = Vec::new();
+    let mut count = |operation: &'static str, written: u64, per: u32| {
+        figures.push(Figure { operation, items: written as f64 / f64::from(per) });
+    };
+
+    store.apply_evidence(&key("8000001"), &submission("w-s1".into(), 0, "w-ana", "111"), now).await?;
+    counter.take();
+    store.apply_evidence(&key("8000001"), &submission("w-s2".into(), 1, "w-bob", "222"), now).await?;
+    count("a submission that makes a swap (owner 2 levels down)", counter.take(), 1);
+
+    store.apply_evidence(&key("8000002"), &submission("w-s3".into(), 0, "w-ana", "111"), now).await?;
+    store.apply_evidence(&key("8000002"), &sync("w-y1", 5, "111"), now).await?;
+    counter.take();
+    store.apply_evidence(&key("8000002"), &sync("w-y2", 6, "111"), now).await?;
+    count("a sync that changes nothing (not at risk)", counter.take(), 1);
+
+    store.apply_evidence(&key("8000003"), &submission("w-s4".into(), 0, "w-ana", "111"), now).await?;
+    store.apply_evidence(&key("8000003"), &submission("w-s5".into(), 1, "w-bob", "222"), now).await?;
+    counter.take();
+    store.apply_evidence(&key("8000003"), &sync("w-y3", 5, "222"), now).await?;
+    count("a sync that confirms an entry at risk", counter.take(), 1);
+    // The marketplace now shows ana's NPN: ana's entry clears and bob's is flagged.
+    store.apply_evidence(&key("8000003"), &sync("w-y4", 6, "111"), now).await?;
+    count("a sync that clears one entry and flags another", counter.take(), 1);
+
+    store.apply_evidence(&key("8000001"), &archive("w-a1", 5, "w-ana"), now).await?;
+    count("an archive of an entry at risk", counter.take(), 1);
+
+    swapped_book(&store, "81", MOVED_ENTRIES, "w-carl", "w-bob").await?;
+    counter.take();
+    store.upsert_agent(&person("w-carl", "w-b", "111"), Utc::now()).await?;
+    count("an agent move, per at-risk entry", counter.take(), MOVED_ENTRIES);
+
+    swapped_book(&store, "82", MOVED_ENTRIES, "w-dan", "w-bob").await?;
+    counter.take();
+    store.upsert_agency(&agency("w-c".into(), Some("w-top".into())), Utc::now()).await?;
+    count("an agency move, per at-risk entry", counter.take(), MOVED_ENTRIES);
+    Ok(figures)
+}
+
+/// Loads `count` applications that `owner` submitted and `rival` then swapped, in batches.
+pub async fn swapped_book(store: &Store, prefix: &str, count: u32, owner: &str, rival: &str) -> Result<(), Failure> {
+    let owners = store.owners([owner, rival].into_iter().map(AgentId::parse).collect::<Result<_, _>>()?).await?;
+    let applications: Vec<(ApplicationKey, Vec<Evidence>)> = (0..count)
+        .map(|i| {
+            let id = format!("{prefix}{i:07}");
+            let log = vec![
+                submission(format!("own-{id}"), 0, owner, "111"),
+                submission(format!("swap-{id}"), 10, rival, "222"),
+            ];
+            (key(&id), log)
+        })
+        .collect();
+    for chunk in applications.chunks(2_000) {
+        store.import(chunk, &owners, Utc::now()).await?;
+    }
+    Ok(())
+}
