@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use serde_json::json;
+use shared::domain::Role;
 use shared::domain::{Email, Evidence, EvidenceId, Fact, Name, Npn};
 use shared::store::directory::{AgencyUpsert, AgentUpsert};
-use shared::store::items::Role;
 
 use crate::helpers::*;
 
@@ -215,9 +215,10 @@ async fn a_duplicated_message_and_two_builders_at_once_give_one_file_and_one_ema
             .unwrap();
     }
     // Two builders on it at once.
+    let export_id = id(&export);
     let (a, b) = tokio::join!(
-        export_builder::build::build(&system.builder, &export),
-        export_builder::build::build(&system.builder, &export)
+        export_builder::build::build(&system.builder, &export_id),
+        export_builder::build::build(&system.builder, &export_id)
     );
     let outcomes = [a.unwrap(), b.unwrap()];
     assert!(
@@ -240,10 +241,10 @@ async fn a_builder_that_dies_mid_upload_is_retried_to_success_with_no_upload_lef
 
     // The builder is killed once its upload exists, as a crashed Lambda would be.
     let builder = system.builder.clone();
-    let id = export.clone();
-    let running = tokio::spawn(async move { export_builder::build::build(&builder, &id).await });
+    let export_id = id(&export);
+    let running = tokio::spawn(async move { export_builder::build::build(&builder, &export_id).await });
     loop {
-        let job = system.store().export(&export).await.unwrap().unwrap();
+        let job = system.store().export(&id(&export)).await.unwrap().unwrap();
         if job.upload_id.is_some() {
             break;
         }
@@ -258,7 +259,7 @@ async fn a_builder_that_dies_mid_upload_is_retried_to_success_with_no_upload_lef
     // Its lease lapses, and the redelivered message finishes the job.
     tokio::time::sleep(Duration::from_millis(2100)).await;
     system.drain_exports().await;
-    let job = system.store().export(&export).await.unwrap().unwrap();
+    let job = system.store().export(&id(&export)).await.unwrap().unwrap();
     assert_eq!(job.status.as_str(), "succeeded");
     assert_eq!(job.attempt, 2);
     let open = system.s3.list_multipart_uploads().bucket(bucket).send().await.unwrap();
@@ -319,18 +320,24 @@ async fn only_the_requester_may_see_or_download_and_only_while_the_file_lives() 
 
     // Once the bucket has deleted the file, the link is gone for good.
     let yesterday = shared::store::keys::time(Utc::now() - chrono::Duration::days(1));
-    let job = system.store().export(&export).await.unwrap().unwrap();
+    let job = system.store().export(&id(&export)).await.unwrap().unwrap();
     system
         .store()
-        .update_export(
-            &export,
-            job.attempt,
-            &[("file_expires_at", aws_sdk_dynamodb::types::AttributeValue::S(yesterday))],
-            &[],
-        )
+        .client()
+        .update_item()
+        .table_name(system.store().table())
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(job.pk))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(job.sk))
+        .update_expression("SET file_expires_at = :yesterday")
+        .expression_attribute_values(":yesterday", aws_sdk_dynamodb::types::AttributeValue::S(yesterday))
+        .send()
         .await
         .unwrap();
     let (status, body) = system.call(ANA, "GET", &format!("/v1/exports/{export}/download"), None).await;
     assert_eq!(status, 410, "{body}");
     assert_no_differences(&system.world).await;
+}
+
+fn id(export: &str) -> shared::domain::ExportId {
+    shared::domain::ExportId::parse(export).unwrap()
 }

@@ -4,11 +4,11 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use devkit::resources::{self, LocalResources};
 use devkit::template::Template;
+use shared::domain::Role;
 use shared::domain::{AgencyId, AgentId, Email, Evidence, EvidenceId, Fact, FederalExchangeId, Name, Npn, PlanYear};
 use shared::store::Store;
 use shared::store::applications::{ApplicationKey, ApplyOutcome};
 use shared::store::directory::{AgencyUpsert, AgentUpsert};
-use shared::store::items::Role;
 use shared::store::keys::Scope;
 use shared::store::risk_lists::ArchivedFilter;
 
@@ -164,16 +164,6 @@ pub const SECRET: &str = "test-secret";
 pub type Who<'a> = Option<(&'a str, &'a str, &'a str)>;
 pub const CLIENT_DETAILS: &str = "https://app.example.com";
 
-/// Quick retries and short time-outs, so failure tests take seconds.
-pub fn quick_retries() -> sync_trigger::marketplace::RetryPolicy {
-    sync_trigger::marketplace::RetryPolicy {
-        attempts: 3,
-        base_delay: std::time::Duration::from_millis(20),
-        max_delay: std::time::Duration::from_millis(100),
-        timeout: std::time::Duration::from_millis(400),
-    }
-}
-
 pub async fn system(rate_per_second: f64) -> System {
     let world = world().await;
     let sdk = shared::aws::sdk_config();
@@ -181,56 +171,41 @@ pub async fn system(rate_per_second: f64) -> System {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let simulator_url = format!("http://{}", listener.local_addr().unwrap());
     simulator.spawn(listener);
-    let limiter = std::sync::Arc::new(sync_trigger::rate_limit::RateLimiter::per_second(rate_per_second));
-    let marketplace =
-        sync_trigger::marketplace::MarketplaceClient::new(&simulator_url, "test-key", limiter, quick_retries());
-
-    let router = devkit::serve::api_router(devkit::serve::ApiDeps {
-        store: world.store.clone(),
-        marketplace: marketplace.clone(),
-        year: year(),
-        jwt_secret: SECRET.to_owned(),
-        client_details_base_url: CLIENT_DETAILS.to_owned(),
-        sqs: aws_sdk_sqs::Client::new(&sdk),
-        s3: shared::aws::s3_client(&sdk),
-        exports_queue_url: world.resources.exports_queue_url.clone(),
-        exports_bucket: world.resources.exports_bucket.clone(),
-    });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let api = format!("http://{}", listener.local_addr().unwrap());
+
+    // The functions' variables, as the template sets them, pointed at this test's resources; quick
+    // retries, short time-outs and small pages, so that failure and paging tests take seconds.
+    let mut vars = shared::config::Vars::from_pairs(world.resources.env());
+    for (name, value) in [
+        ("CURRENT_PLAN_YEAR", YEAR.to_string()),
+        ("CLIENT_DETAILS_BASE_URL", CLIENT_DETAILS.to_owned()),
+        ("WEB_BASE_URL", api.clone()),
+        ("MARKETPLACE_BASE_URL", simulator_url.clone()),
+        ("MARKETPLACE_API_KEY", "test-key".to_owned()),
+        ("SYNC_RATE_PER_SECOND", rate_per_second.to_string()),
+        ("MARKETPLACE_ATTEMPTS", "3".to_owned()),
+        ("MARKETPLACE_RETRY_BASE_MS", "20".to_owned()),
+        ("MARKETPLACE_RETRY_MAX_MS", "100".to_owned()),
+        ("MARKETPLACE_TIMEOUT_MS", "400".to_owned()),
+        ("JOB_BUDGET_SECONDS", "60".to_owned()),
+        ("EXPORT_LEASE_SECONDS", "2".to_owned()),
+        ("EXPORT_PAGE_SIZE", "2".to_owned()),
+    ] {
+        vars = vars.with(name, value);
+    }
+    let sync_settings = sync_trigger::app::Settings::from_vars(&vars).unwrap();
+    let marketplace = sync_trigger::app::marketplace(&sdk, &sync_settings).await.unwrap();
+    let router = devkit::serve::api_router(&sdk, &vars, SECRET.to_owned()).await.unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await });
 
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let ingest = event_ingest::handler::Deps {
-        store: world.store.clone(),
-        sqs: sqs.clone(),
-        dead_letter_queue_url: world.resources.ingest_dead_letter_queue_url.clone(),
-        future_allowance: chrono::Duration::seconds(shared::config::DEFAULT_FUTURE_ALLOWANCE_SECONDS),
-        queue_url: world.resources.ingest_queue_url.clone(),
-        job_budget: std::time::Duration::from_secs(60),
-    };
+    let ingest = event_ingest::app::deps(&sdk, event_ingest::app::Settings::from_vars(&vars).unwrap());
     let source =
         devkit::sqs_source::SqsSource::new(sqs.clone(), &world.resources.ingest_queue_url, "us-east-1").await.unwrap();
     let exports_source =
         devkit::sqs_source::SqsSource::new(sqs.clone(), &world.resources.exports_queue_url, "us-east-1").await.unwrap();
-    let builder = export_builder::build::Deps {
-        store: world.store.clone(),
-        s3: shared::aws::s3_client(&sdk),
-        ses: aws_sdk_sesv2::Client::new(&sdk),
-        sqs: sqs.clone(),
-        settings: export_builder::build::Settings {
-            bucket: world.resources.exports_bucket.clone(),
-            dead_letter_queue_url: world.resources.exports_dead_letter_queue_url.clone(),
-            sender: world.resources.sender_email.clone(),
-            web_base_url: api.clone(),
-            client_details_base_url: CLIENT_DETAILS.to_owned(),
-            retention_days: 7,
-            lease: std::time::Duration::from_secs(2),
-            part_size: export_builder::build::MIN_PART_SIZE,
-            page_size: 2,
-            max_receives: 3,
-        },
-    };
+    let builder = export_builder::app::deps(&sdk, export_builder::app::Settings::from_vars(&vars).unwrap());
     System {
         world,
         marketplace,

@@ -3,11 +3,11 @@
 use std::collections::BTreeSet;
 
 use chrono::Utc;
+use shared::domain::Role;
 use shared::domain::{Evidence, EvidenceId, Fact};
 use shared::store::StoreError;
 use shared::store::applications::{ApplicationKey, ApplyOutcome};
 use shared::store::directory::{AgencyUpsert, AgentUpsert, UpsertOutcome};
-use shared::store::items::Role;
 use shared::store::keys::Scope;
 use shared::store::risk_lists::ArchivedFilter;
 
@@ -585,28 +585,14 @@ async fn fifty_books_on_one_application_with_owners_six_levels_deep_all_change_i
 /// Every item of the table, by key, as text: to see exactly what a write changed.
 async fn table_items(world: &World) -> std::collections::BTreeMap<(String, String), String> {
     let mut items = std::collections::BTreeMap::new();
-    let mut start = None;
-    loop {
-        let out = world
-            .store
-            .client()
-            .scan()
-            .table_name(world.store.table())
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .unwrap();
-        for item in out.items.unwrap_or_default() {
-            let key = (item["pk"].as_s().unwrap().clone(), item["sk"].as_s().unwrap().clone());
-            let value: serde_json::Value = shared::store::items::from_item(item).unwrap();
-            items.insert(key, value.to_string());
-        }
-        start = out.last_evaluated_key;
-        if start.is_none() {
-            return items;
-        }
-    }
+    let keep = |item: shared::store::items::Item| {
+        let key = (item["pk"].as_s().unwrap().clone(), item["sk"].as_s().unwrap().clone());
+        let value: serde_json::Value = shared::store::items::from_item(item).unwrap();
+        items.insert(key, value.to_string());
+        Ok::<_, devkit::DevkitError>(())
+    };
+    devkit::table::scan_each(&world.store, keep).await.unwrap();
+    items
 }
 
 fn written(

@@ -15,7 +15,7 @@ rm -rf "$tree"
 mkdir -p "$tree"
 git archive "$REPLACED_REV" | tar -x -C "$tree"
 
-# A probe crate in that workspace: the same fixtures and probe source files, compiled against its store.
+# A probe crate in that workspace: the same fixtures and probe, compiled against its store.
 mkdir -p "$tree/tools/write-probe/src"
 cat >"$tree/tools/write-probe/Cargo.toml" <<TOML
 [package]
@@ -32,10 +32,12 @@ chrono.workspace = true
 serde_json.workspace = true
 tokio.workspace = true
 TOML
+# That tree kept roles with the store's items, not yet in the domain.
+sed 's/^use shared::domain::Role;$/use shared::store::items::Role;/' tools/bench/src/fixtures.rs \
+    >"$tree/tools/write-probe/src/fixtures.rs"
+cp tools/bench/src/write_probe.rs "$tree/tools/write-probe/src/write_probe.rs"
 cat >"$tree/tools/write-probe/src/main.rs" <<RUST
-#[path = "$here/tools/bench/src/fixtures.rs"]
 mod fixtures;
-#[path = "$here/tools/bench/src/write_probe.rs"]
 mod write_probe;
 
 #[tokio::main]

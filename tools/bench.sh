@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/lib.sh
 
-cargo build --locked --profile bench-native \
-    -p bench -p at-risk-query -p export-request -p export-builder -p sync-trigger -p event-ingest
+# shellcheck disable=SC2046 # one word per package flag
+cargo build --locked --profile bench-native -p bench $(function_packages)
 # (The row writer also has a criterion bench with full statistics:
 #  cargo bench -p export-builder --bench csv_rows. The table below measures the same writer.)
 
@@ -16,4 +16,4 @@ mkdir -p target/bench
 start_emulator "$port" target/bench/emulator.log
 trap stop_emulator EXIT
 aws_env_for "$port"
-target/bench-native/bench
+FUNCTION_BINARIES="${FUNCTION_BINARIES[*]}" target/bench-native/bench

@@ -4,13 +4,14 @@
 #   target/lambda/<binary>/bootstrap
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source tools/lib.sh
 export PATH="$PWD/.venv/bin:$PATH"
 
 rustup target list --installed | grep -q '^aarch64-unknown-linux-gnu$' || rustup target add aarch64-unknown-linux-gnu
-cargo lambda build --release --arm64 --locked \
-    -p at-risk-query -p export-request -p export-builder -p sync-trigger -p event-ingest
+# shellcheck disable=SC2046 # one word per package flag
+cargo lambda build --release --arm64 --locked $(function_packages)
 
-for binary in at-risk-query export-request export-builder sync-trigger sync-scan event-ingest; do
+for binary in "${FUNCTION_BINARIES[@]}"; do
     file="target/lambda/${binary}/bootstrap"
     [ -f "$file" ] || { echo "missing $file" >&2; exit 1; }
     # A Lambda on arm64 runs only an aarch64 ELF.

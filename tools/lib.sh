@@ -1,7 +1,15 @@
-# Shared by tools/dev.sh and tools/test.sh: the local AWS emulator and its environment.
+# Shared by the tools/*.sh scripts: the functions, the local AWS emulator and its environment.
 # Sourced, not run.
 
 EMULATOR_HOST="${EMULATOR_HOST:-127.0.0.1}"
+
+# The Lambda functions: the crates that build them, and the binaries (one per function).
+FUNCTION_CRATES=(at-risk-query export-request export-builder sync-trigger event-ingest)
+FUNCTION_BINARIES=(at-risk-query export-request export-builder sync-trigger sync-scan event-ingest)
+# `-p crate` for each, for cargo.
+function_packages() {
+    printf -- '-p %s ' "${FUNCTION_CRATES[@]}"
+}
 
 # The standard AWS variables every process here reads; the functions know nothing else.
 aws_env_for() {

@@ -27,15 +27,6 @@ pub fn sdk_config() -> SdkConfig {
     config.build()
 }
 
-/// A required setting from the environment, with an error that names it.
-pub fn required_env(name: &str) -> Result<String, MissingSetting> {
-    std::env::var(name).ok().filter(|v| !v.is_empty()).ok_or_else(|| MissingSetting(name.to_owned()))
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("the environment variable {0} must be set")]
-pub struct MissingSetting(pub String);
-
 /// The S3 client. `S3_FORCE_PATH_STYLE=true` addresses buckets by path rather than by host name,
 /// which endpoints without wildcard DNS (a local emulator) need; AWS accepts both.
 #[cfg(feature = "s3")]

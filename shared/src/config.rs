@@ -1,48 +1,102 @@
-//! Deployment settings every function shares.
+//! Settings: the one parser of the variables a function is configured by. In Lambda they are the
+//! process environment the template sets; the local system, the tests and the bench hand the same
+//! variables to the same parser (`Vars::from_pairs`). Every setting is read once at start, and a
+//! missing or invalid one stops the function then, naming the variable (never echoing its value,
+//! which may be a secret).
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
 
 use chrono::Datelike;
 
 use crate::domain::PlanYear;
 
+/// A setting that is missing or does not parse.
 #[derive(Debug, thiserror::Error)]
-#[error("{name} is not valid: {problem}")]
-pub struct InvalidSetting {
-    pub name: &'static str,
-    pub problem: String,
+pub enum SettingError {
+    #[error("the setting {0} must be set")]
+    Missing(&'static str),
+    #[error("the setting {name} is not valid: {problem}")]
+    Invalid { name: &'static str, problem: String },
 }
 
-/// The plan year reports cover: `CURRENT_PLAN_YEAR`, or (unset or empty, as the template's
-/// default leaves it) this calendar year.
-pub fn current_plan_year() -> Result<PlanYear, InvalidSetting> {
-    plan_year_from(std::env::var("CURRENT_PLAN_YEAR").ok().as_deref(), chrono::Utc::now().year())
-}
+/// Where settings come from: variables by name. An empty variable counts as unset, as the
+/// template's empty parameter defaults leave them.
+#[derive(Debug, Clone, Default)]
+pub struct Vars(HashMap<String, String>);
 
-fn plan_year_from(setting: Option<&str>, this_year: i32) -> Result<PlanYear, InvalidSetting> {
-    let invalid = |problem: String| InvalidSetting { name: "CURRENT_PLAN_YEAR", problem };
-    let year = match setting.map(str::trim).filter(|raw| !raw.is_empty()) {
-        Some(raw) => raw.parse::<u16>().map_err(|_| invalid(format!("{raw:?} is not a year")))?,
-        None => u16::try_from(this_year).map_err(|_| invalid("the clock is off".into()))?,
-    };
-    PlanYear::parse(year).map_err(|e| invalid(e.to_string()))
-}
-
-/// How far ahead of this system's clock an event may be dated: `FUTURE_ALLOWANCE_SECONDS`,
-/// default 300. Newest evidence wins, so one event dated years ahead would otherwise outrank
-/// every later one for good.
-pub fn future_allowance() -> Result<chrono::Duration, InvalidSetting> {
-    allowance_from(std::env::var("FUTURE_ALLOWANCE_SECONDS").ok().as_deref())
-}
-
-pub const DEFAULT_FUTURE_ALLOWANCE_SECONDS: i64 = 300;
-
-fn allowance_from(setting: Option<&str>) -> Result<chrono::Duration, InvalidSetting> {
-    match setting.map(str::trim).filter(|raw| !raw.is_empty()) {
-        None => Ok(chrono::Duration::seconds(DEFAULT_FUTURE_ALLOWANCE_SECONDS)),
-        Some(raw) => raw.parse::<u32>().map(|s| chrono::Duration::seconds(i64::from(s))).map_err(|_| InvalidSetting {
-            name: "FUTURE_ALLOWANCE_SECONDS",
-            problem: format!("{raw:?} is not a whole number of seconds"),
-        }),
+impl Vars {
+    /// The process environment.
+    pub fn from_env() -> Self {
+        Self(std::env::vars().collect())
     }
+
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
+        Self(pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+    }
+
+    /// The same variables with `name` set to `value`.
+    #[must_use]
+    pub fn with(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.0.insert(name.to_owned(), value.into());
+        self
+    }
+
+    pub fn optional(&self, name: &str) -> Option<String> {
+        self.0.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()).map(str::to_owned)
+    }
+
+    pub fn required(&self, name: &'static str) -> Result<String, SettingError> {
+        self.optional(name).ok_or(SettingError::Missing(name))
+    }
+
+    /// A whole number, `default` when unset.
+    pub fn whole<T: FromStr>(&self, name: &'static str, default: T) -> Result<T, SettingError> {
+        match self.optional(name) {
+            None => Ok(default),
+            Some(raw) => raw.parse().map_err(|_| invalid(name, "not a whole number of the expected range")),
+        }
+    }
+
+    /// A whole number of seconds, `default` when unset.
+    pub fn seconds(&self, name: &'static str, default: u64) -> Result<Duration, SettingError> {
+        self.whole(name, default).map(Duration::from_secs)
+    }
+
+    /// A number above zero (a rate), `default` when unset.
+    pub fn positive(&self, name: &'static str, default: f64) -> Result<f64, SettingError> {
+        let Some(raw) = self.optional(name) else { return Ok(default) };
+        match raw.parse::<f64>() {
+            Ok(value) if value.is_finite() && value > 0.0 => Ok(value),
+            _ => Err(invalid(name, "not a number above zero")),
+        }
+    }
+
+    /// The plan year reports cover: `CURRENT_PLAN_YEAR`, or (unset, as the template's default
+    /// leaves it) this calendar year.
+    pub fn plan_year(&self) -> Result<PlanYear, SettingError> {
+        const NAME: &str = "CURRENT_PLAN_YEAR";
+        let year = match self.optional(NAME) {
+            Some(raw) => raw.parse::<u16>().map_err(|_| invalid(NAME, "not a year"))?,
+            None => u16::try_from(chrono::Utc::now().year()).map_err(|_| invalid(NAME, "the clock is off"))?,
+        };
+        PlanYear::parse(year).map_err(|e| invalid(NAME, &e.to_string()))
+    }
+
+    /// How far ahead of this system's clock an event may be dated: `FUTURE_ALLOWANCE_SECONDS`,
+    /// default 300. Newest evidence wins, so one event dated years ahead would otherwise outrank
+    /// every later one for good.
+    pub fn future_allowance(&self) -> Result<chrono::Duration, SettingError> {
+        let seconds: u32 = self.whole("FUTURE_ALLOWANCE_SECONDS", DEFAULT_FUTURE_ALLOWANCE_SECONDS)?;
+        Ok(chrono::Duration::seconds(i64::from(seconds)))
+    }
+}
+
+pub const DEFAULT_FUTURE_ALLOWANCE_SECONDS: u32 = 300;
+
+fn invalid(name: &'static str, problem: &str) -> SettingError {
+    SettingError::Invalid { name, problem: problem.to_owned() }
 }
 
 #[cfg(test)]
@@ -51,17 +105,30 @@ mod tests {
 
     #[test]
     fn the_future_allowance_defaults_to_five_minutes_and_refuses_nonsense() {
-        assert_eq!(allowance_from(None).unwrap(), chrono::Duration::minutes(5));
-        assert_eq!(allowance_from(Some("60")).unwrap(), chrono::Duration::minutes(1));
-        assert!(allowance_from(Some("-5")).is_err());
-        assert!(allowance_from(Some("soon")).is_err());
+        let allowance = |raw: &str| Vars::default().with("FUTURE_ALLOWANCE_SECONDS", raw).future_allowance();
+        assert_eq!(Vars::default().future_allowance().unwrap(), chrono::Duration::minutes(5));
+        assert_eq!(allowance("60").unwrap(), chrono::Duration::minutes(1));
+        assert!(allowance("-5").is_err());
+        assert!(allowance("soon").is_err());
     }
 
     #[test]
-    fn an_empty_or_missing_setting_means_this_calendar_year() {
-        assert_eq!(plan_year_from(None, 2027).unwrap().get(), 2027);
-        assert_eq!(plan_year_from(Some(""), 2027).unwrap().get(), 2027);
-        assert_eq!(plan_year_from(Some("2025"), 2027).unwrap().get(), 2025);
-        assert!(plan_year_from(Some("next"), 2027).is_err());
+    fn an_empty_or_missing_plan_year_means_this_calendar_year() {
+        let this_year = u16::try_from(chrono::Utc::now().year()).unwrap();
+        assert_eq!(Vars::default().plan_year().unwrap().get(), this_year);
+        assert_eq!(Vars::default().with("CURRENT_PLAN_YEAR", "").plan_year().unwrap().get(), this_year);
+        assert_eq!(Vars::default().with("CURRENT_PLAN_YEAR", "2025").plan_year().unwrap().get(), 2025);
+        assert!(Vars::default().with("CURRENT_PLAN_YEAR", "next").plan_year().is_err());
+    }
+
+    #[test]
+    fn a_missing_or_invalid_setting_is_named_and_its_value_is_not_repeated() {
+        let vars = Vars::from_pairs([("RATE", "fast"), ("EMPTY", " ")]);
+        assert_eq!(vars.required("EMPTY").unwrap_err().to_string(), "the setting EMPTY must be set");
+        let err = vars.positive("RATE", 1.0).unwrap_err().to_string();
+        assert!(err.contains("RATE") && !err.contains("fast"), "{err}");
+        assert!(Vars::default().with("RATE", "0").positive("RATE", 1.0).is_err());
+        assert!(Vars::default().with("N", "2.5").whole::<u32>("N", 1).is_err());
+        assert_eq!(Vars::default().with("N", "7").whole::<u32>("N", 1).unwrap(), 7);
     }
 }

@@ -12,8 +12,9 @@ use axum::response::{IntoResponse, Response};
 use lambda_http::request::RequestContext;
 use serde::Serialize;
 
+use crate::domain::Role;
 use crate::domain::{AgencyId, AgentId};
-use crate::store::items::{AgencyItem, Owner, Role};
+use crate::store::items::{AgencyItem, Owner};
 use crate::store::{Store, StoreError};
 
 /// The caller, from the claims `sub`, `agent_id`, `agency_id` and `role`.
@@ -50,11 +51,7 @@ impl Caller {
                 .filter(|v| !v.is_empty())
                 .ok_or_else(|| Problem::unauthorized(format!("the token has no {name} claim")))
         };
-        let role = match claim("role")?.as_str() {
-            "agent" => Role::Agent,
-            "agency_admin" => Role::AgencyAdmin,
-            _ => return Err(Problem::unauthorized("the token's role claim is neither agent nor agency_admin")),
-        };
+        let role = Role::parse(claim("role")?).map_err(|e| Problem::unauthorized(format!("the token's {e}")))?;
         Ok(Self {
             sub: claim("sub")?.clone(),
             agent_id: AgentId::parse(claim("agent_id")?.as_str())

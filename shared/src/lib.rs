@@ -2,10 +2,13 @@
 //! DynamoDB store that keeps book entries, agencies and agents in one table.
 
 pub mod aws;
+pub mod backoff;
 pub mod config;
 pub mod domain;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod links;
+#[cfg(feature = "queue")]
+pub mod queue;
 pub mod store;
 pub mod telemetry;

@@ -20,3 +20,19 @@ pub fn init_local() {
 fn level() -> LevelFilter {
     std::env::var("RUST_LOG").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(LevelFilter::INFO)
 }
+
+/// An error and its sources, outermost first, joined by ": " — for a log line that keeps the
+/// cause. (Errors here name fields and operations, never personal data.)
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        source = cause.source();
+    }
+    text
+}

@@ -125,7 +125,7 @@ async fn me(State(state): State<ApiState>, caller: Caller) -> Result<Json<Me>, P
     Ok(Json(Me {
         agent_id: caller.agent_id.to_string(),
         agency_id: caller.agency_id.to_string(),
-        role: if caller.is_admin() { "agency_admin" } else { "agent" },
+        role: caller.role.as_str(),
         name: agent.map(|a| a.name.to_string()),
         agency_name: agency.map(|a| a.name.to_string()),
         can_export: exports_on || caller.is_admin(),

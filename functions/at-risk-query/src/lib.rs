@@ -2,4 +2,5 @@
 //! settings, behind API Gateway.
 
 pub mod api;
+pub mod app;
 pub mod cursor;

@@ -7,9 +7,9 @@
 //! is reported as failed, retried by SQS, and redriven to the dead-letter queue if it keeps failing.
 //! An event dated further ahead of this system's clock than the allowance is refused the same way.
 
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use aws_sdk_sqs::types::MessageAttributeValue;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
+use shared::queue::{DeadLetters, Disposition};
 use shared::store::directory::UpsertOutcome;
 use shared::store::{Store, StoreError};
 
@@ -20,7 +20,7 @@ use crate::platform::{self, Malformed, PlatformEvent};
 pub struct Deps {
     pub store: Store,
     pub sqs: aws_sdk_sqs::Client,
-    pub dead_letter_queue_url: String,
+    pub dead_letters: DeadLetters,
     /// How far ahead of this system's clock an event may be dated.
     pub future_allowance: chrono::Duration,
     /// The ingest queue: a directory job that runs out of time sends its event here again, to go
@@ -34,26 +34,26 @@ pub struct Deps {
 /// Why one message failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
+    /// The event is not one this system can read.
+    #[error("malformed: {0}")]
+    Malformed(#[from] Malformed),
+    /// A well-formed event that must never be applied (a cycle, a tree too deep, a date too far
+    /// ahead): the reason names fields, never values.
     #[error("refused: {0}")]
-    Refused(#[from] Malformed),
-    #[error("will retry: {0}")]
-    Retryable(StoreError),
+    Refused(String),
+    #[error("will retry")]
+    Retryable(#[source] StoreError),
+    #[error("could not queue the rest of a directory job; will retry")]
+    Requeue(#[source] aws_sdk_sqs::Error),
 }
 
 impl From<StoreError> for Failure {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::Cycle(agency) => {
-                Failure::Refused(Malformed(format!("agency {agency} cannot be placed under its own downline")))
+            StoreError::Cycle(_) | StoreError::TooDeep(_) | StoreError::TooLarge(_) => {
+                Failure::Refused(err.to_string())
             }
-            StoreError::TooDeep(agency) => Failure::Refused(Malformed(format!(
-                "agency {agency} would be more than {} levels deep",
-                shared::store::directory::MAX_AGENCY_DEPTH
-            ))),
-            StoreError::TooLarge(n) => {
-                Failure::Refused(Malformed(format!("the change needs {n} writes in one transaction")))
-            }
-            StoreError::Encode(reason) | StoreError::Decode(reason) => Failure::Refused(Malformed(reason)),
+            StoreError::Encode(reason) | StoreError::Decode(reason) => Failure::Malformed(Malformed(reason)),
             other => Failure::Retryable(other),
         }
     }
@@ -61,34 +61,22 @@ impl From<StoreError> for Failure {
 
 pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
     let until = std::time::Instant::now() + deps.job_budget;
-    let mut failures = Vec::new();
+    let mut processed = Vec::new();
     for message in event.records {
-        let id = message.message_id.clone().unwrap_or_default();
-        match apply(deps, &message, until).await {
-            Ok(()) => {}
-            Err(Failure::Refused(reason)) => {
-                tracing::warn!(message_id = %id, reason = %reason, "platform event refused; moving it to the dead-letter queue");
-                if let Err(err) = dead_letter(deps, &message, &reason).await {
-                    tracing::error!(message_id = %id, error = %err, "could not move the refused event; SQS will redrive it");
-                    failures.push(id);
-                }
+        let disposition = match apply(deps, &message, until).await {
+            Ok(()) => Disposition::Done,
+            Err(Failure::Malformed(reason)) => Disposition::Refuse(reason.0),
+            Err(Failure::Refused(reason)) => Disposition::Refuse(reason),
+            Err(err @ (Failure::Retryable(_) | Failure::Requeue(_))) => {
+                let message_id = message.message_id.as_deref().unwrap_or_default();
+                let error = shared::telemetry::chain(&err);
+                tracing::error!(message_id, error, "platform event not applied; it will be retried");
+                Disposition::Retry
             }
-            Err(Failure::Retryable(err)) => {
-                tracing::error!(message_id = %id, error = %err, "platform event not applied; it will be retried");
-                failures.push(id);
-            }
-        }
+        };
+        processed.push((message, disposition));
     }
-    let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = failures
-        .into_iter()
-        .map(|id| {
-            let mut f = BatchItemFailure::default();
-            f.item_identifier = id;
-            f
-        })
-        .collect();
-    response
+    shared::queue::settle(processed, &deps.dead_letters).await
 }
 
 /// Applies one message's event; a directory job still running at `until` pauses, and the event
@@ -96,7 +84,7 @@ pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
 pub async fn apply(deps: &Deps, message: &SqsMessage, until: std::time::Instant) -> Result<(), Failure> {
     let body = message.body.as_deref().ok_or_else(|| Malformed("the message has no body".into()))?;
     let event = platform::parse(body)?;
-    event.check_date(Utc::now(), deps.future_allowance)?;
+    event.check_date(Utc::now(), deps.future_allowance).map_err(Failure::Refused)?;
     match event {
         PlatformEvent::AgencyUpserted { agency, as_of } => {
             let outcome = deps.store.upsert_agency_until(&agency, as_of, Some(until)).await?;
@@ -140,18 +128,5 @@ async fn go_on_later(deps: &Deps, message: &SqsMessage) -> Result<(), Failure> {
         .message_body(message.body.clone().unwrap_or_default())
         .send()
         .await;
-    sent.map(drop)
-        .map_err(|e| Failure::Retryable(StoreError::Dynamo(format!("could not queue the rest of a job: {e}"))))
-}
-
-async fn dead_letter(deps: &Deps, message: &SqsMessage, reason: &Malformed) -> Result<(), aws_sdk_sqs::Error> {
-    let reason = MessageAttributeValue::builder().data_type("String").string_value(&reason.0).build()?;
-    deps.sqs
-        .send_message()
-        .queue_url(&deps.dead_letter_queue_url)
-        .message_body(message.body.clone().unwrap_or_default())
-        .message_attributes("refused_because", reason)
-        .send()
-        .await?;
-    Ok(())
+    sent.map(drop).map_err(|e| Failure::Requeue(e.into()))
 }

@@ -7,11 +7,10 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use shared::domain::{
-    AgencyId, AgentId, Email, Evidence, EvidenceId, Fact, FederalExchangeId, InvalidValue, Name, Npn, PlanYear,
+    AgencyId, AgentId, Email, Evidence, EvidenceId, Fact, FederalExchangeId, InvalidValue, Name, Npn, PlanYear, Role,
 };
 use shared::store::applications::ApplicationKey;
 use shared::store::directory::{AgencyUpsert, AgentUpsert};
-use shared::store::items::Role;
 
 pub const SOURCE: &str = "enrollment-platform";
 
@@ -47,14 +46,14 @@ impl PlatformEvent {
 
     /// Refuses an event dated further ahead of `now` than `allowance`: the newest event wins, so
     /// one from a bad clock would otherwise outrank every later event for good.
-    pub fn check_date(&self, now: DateTime<Utc>, allowance: chrono::Duration) -> Result<(), Malformed> {
+    pub fn check_date(&self, now: DateTime<Utc>, allowance: chrono::Duration) -> Result<(), String> {
         let (field, at) = self.dated();
         if at > now + allowance {
-            return Err(Malformed(format!(
+            return Err(format!(
                 "{field} is {} s ahead of this system's clock, more than the {} s allowed",
                 (at - now).num_seconds(),
                 allowance.num_seconds()
-            )));
+            ));
         }
         Ok(())
     }
@@ -105,11 +104,7 @@ pub fn parse(body: &str) -> Result<PlatformEvent, Malformed> {
                 name: Name::parse(text(detail, "name")?)?,
                 email: Email::parse(text(detail, "email")?)?,
                 npn: Npn::parse(text(detail, "npn")?)?,
-                role: match text(detail, "role")? {
-                    "agent" => Role::Agent,
-                    "agency_admin" => Role::AgencyAdmin,
-                    _ => return Err(Malformed("role must be agent or agency_admin".into())),
-                },
+                role: Role::parse(text(detail, "role")?)?,
             },
             as_of: time,
         }),
@@ -239,7 +234,7 @@ mod tests {
         let allowance = chrono::Duration::minutes(5);
         assert!(event.check_date(at - chrono::Duration::minutes(4), allowance).is_ok());
         let refused = event.check_date(at - chrono::Duration::minutes(6), allowance).unwrap_err();
-        assert_eq!(refused.0, "submitted_at is 360 s ahead of this system's clock, more than the 300 s allowed");
+        assert_eq!(refused, "submitted_at is 360 s ahead of this system's clock, more than the 300 s allowed");
         let agency = parse(&fixture("agency-upserted")).unwrap();
         assert_eq!(agency.dated().0, "time");
     }

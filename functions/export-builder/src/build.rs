@@ -2,50 +2,30 @@
 //! file is never whole in memory), record progress as it goes, then mark it done and email the
 //! requester once.
 
-use std::time::Duration;
-
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, ServerSideEncryption};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
+use shared::domain::ExportId;
 use shared::domain::PlanYear;
-use shared::store::exports::{Claim, ExportJob, ExportScope, ExportStatus};
-use shared::store::keys::{self, Scope};
+use shared::store::exports::{Claim, ExportJob, ExportScope, ExportStatus, Succeeded};
+use shared::store::keys::Scope;
 use shared::store::risk_lists::ArchivedFilter;
 use shared::store::{Store, StoreError};
 
+use crate::app::Settings;
 use crate::csv_rows::{Layout, RowWriter};
 use crate::email;
 
-/// S3's smallest part (but the last).
-pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
+/// The upload's part size: S3's smallest (but the last), so memory holds one part at most.
+pub const PART_SIZE: usize = 5 * 1024 * 1024;
 
 #[derive(Clone, Debug)]
 pub struct Deps {
     pub store: Store,
     pub s3: aws_sdk_s3::Client,
     pub ses: aws_sdk_sesv2::Client,
-    pub sqs: aws_sdk_sqs::Client,
+    pub dead_letters: shared::queue::DeadLetters,
     pub settings: Settings,
-}
-
-#[derive(Clone, Debug)]
-pub struct Settings {
-    pub bucket: String,
-    pub dead_letter_queue_url: String,
-    pub sender: String,
-    /// Where the web page is served: the email's link opens `{it}/exports/{id}` there.
-    pub web_base_url: String,
-    pub client_details_base_url: String,
-    /// Days until the bucket's lifecycle rule deletes a file (the template's `ExportRetentionDays`).
-    pub retention_days: i64,
-    /// A builder's hold on an export; another may take over once it lapses.
-    pub lease: Duration,
-    pub part_size: usize,
-    /// Rows read from the table at a time.
-    pub page_size: u16,
-    /// The queue's `maxReceiveCount`: the last delivery that can still fail before the DLQ.
-    pub max_receives: u32,
 }
 
 /// How one delivery ended.
@@ -59,27 +39,31 @@ pub enum Outcome {
     Busy,
 }
 
+/// Why a build stopped. All but `Permanent` are passing: another delivery tries again.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     /// Retrying cannot help; the reason is for the requester to read.
     #[error("{0}")]
     Permanent(String),
-    #[error("{0}")]
-    Transient(String),
+    #[error("the table")]
+    Table(#[from] StoreError),
+    #[error("storage: {context}")]
+    Storage {
+        context: String,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    #[error("the email could not be sent")]
+    Email(#[source] aws_sdk_sesv2::Error),
 }
 
-impl From<StoreError> for BuildError {
-    fn from(err: StoreError) -> Self {
-        BuildError::Transient(format!("table: {err}"))
-    }
-}
-
-fn s3_error(err: impl std::error::Error + 'static) -> BuildError {
-    BuildError::Transient(format!("storage: {}", aws_sdk_s3::error::DisplayErrorContext(&err)))
+fn s3_error(err: impl std::error::Error + Send + Sync + 'static) -> BuildError {
+    let context = aws_sdk_s3::error::DisplayErrorContext(&err).to_string();
+    BuildError::Storage { context, source: Some(Box::new(err)) }
 }
 
 /// Builds the export, or finds it built, or finds someone else building it.
-pub async fn build(deps: &Deps, export_id: &str) -> Result<Outcome, BuildError> {
+pub async fn build(deps: &Deps, export_id: &ExportId) -> Result<Outcome, BuildError> {
     let now = Utc::now();
     let lease_until = now + chrono::Duration::from_std(deps.settings.lease).unwrap_or(chrono::Duration::minutes(15));
     let (job, attempt) = match deps.store.claim_export(export_id, now, lease_until).await? {
@@ -92,18 +76,11 @@ pub async fn build(deps: &Deps, export_id: &str) -> Result<Outcome, BuildError> 
         }
         Claim::Claimed { job, attempt } => (*job, attempt),
     };
-    tracing::info!(export_id, attempt, "building export");
+    tracing::info!(%export_id, attempt, "building export");
 
     // A builder before this one died mid-upload: clean up after it.
     if let Some(stale) = &job.upload_id {
-        let _ = deps
-            .s3
-            .abort_multipart_upload()
-            .bucket(&deps.settings.bucket)
-            .key(object_key(export_id))
-            .upload_id(stale)
-            .send()
-            .await;
+        abort_upload(deps, &object_key(export_id), stale).await;
     }
     let (scope, layout) = scope_of(deps, &job).await?;
     let key = object_key(export_id);
@@ -118,42 +95,29 @@ pub async fn build(deps: &Deps, export_id: &str) -> Result<Outcome, BuildError> 
         .send()
         .await
         .map_err(s3_error)?;
-    let upload_id = upload.upload_id.ok_or_else(|| BuildError::Transient("storage gave no upload id".into()))?;
-    deps.store.update_export(export_id, attempt, &[("upload_id", AttributeValue::S(upload_id.clone()))], &[]).await?;
+    let upload_id = upload
+        .upload_id
+        .ok_or_else(|| BuildError::Storage { context: "storage gave no upload id".into(), source: None })?;
+    deps.store.record_upload(export_id, attempt, &upload_id).await?;
 
     match write_rows(deps, &job, attempt, &scope, layout, &key, &upload_id).await {
         Ok((rows, items_read)) => {
             let completed_at = Utc::now();
             let expires = completed_at + chrono::Duration::days(deps.settings.retention_days);
-            deps.store
-                .update_export(
-                    export_id,
-                    attempt,
-                    &[
-                        ("status", AttributeValue::S("succeeded".into())),
-                        ("rows_written", AttributeValue::N(rows.to_string())),
-                        ("completed_at", AttributeValue::S(keys::time(completed_at))),
-                        ("object_key", AttributeValue::S(key)),
-                        ("file_expires_at", AttributeValue::S(keys::time(expires))),
-                    ],
-                    &["upload_id", "lease_until"],
-                )
-                .await?;
+            let done = Succeeded { rows, completed_at, object_key: key, file_expires_at: expires };
+            deps.store.mark_succeeded(export_id, attempt, &done).await?;
             let done = deps.store.export(export_id).await?.ok_or(StoreError::Conflict)?;
             send_email_once(deps, &done).await?;
-            tracing::info!(export_id, rows, items_read, "export built");
+            tracing::info!(%export_id, rows, items_read, "export built");
             Ok(Outcome::Built { rows, items_read })
         }
         Err(err) => {
-            let _ = deps
-                .s3
-                .abort_multipart_upload()
-                .bucket(&deps.settings.bucket)
-                .key(&key)
-                .upload_id(&upload_id)
-                .send()
-                .await;
-            let _ = deps.store.update_export(export_id, attempt, &[], &["upload_id"]).await;
+            if abort_upload(deps, &key, &upload_id).await
+                && let Err(forget) = deps.store.forget_upload(export_id, attempt).await
+            {
+                // The next builder aborts it again (harmless) before starting its own.
+                tracing::warn!(%export_id, error = %forget, "could not forget the aborted upload");
+            }
             Err(err)
         }
     }
@@ -199,13 +163,11 @@ async fn write_rows(
         }
         rows += page.rows.len() as u64;
         items_read += u64::try_from(page.items_read).unwrap_or(0);
-        if writer.buffered() >= deps.settings.part_size {
+        if writer.buffered() >= PART_SIZE {
             upload_part(deps, key, upload_id, &mut parts, writer.take()).await?;
         }
         if rows - progress_at >= 1000 {
-            deps.store
-                .update_export(&job.export_id, attempt, &[("rows_written", AttributeValue::N(rows.to_string()))], &[])
-                .await?;
+            deps.store.record_progress(&job.export_id, attempt, rows).await?;
             progress_at = rows;
         }
         match page.next {
@@ -251,23 +213,12 @@ async fn upload_part(
 }
 
 /// Marks an export failed, with a reason a person can read, and tells the requester.
-pub async fn fail(deps: &Deps, export_id: &str, reason: &str) -> Result<(), BuildError> {
+pub async fn fail(deps: &Deps, export_id: &ExportId, reason: &str) -> Result<(), BuildError> {
     let Some(job) = deps.store.export(export_id).await? else { return Ok(()) };
     if matches!(job.status, ExportStatus::Succeeded | ExportStatus::Failed) {
         return Ok(());
     }
-    deps.store
-        .update_export(
-            export_id,
-            job.attempt,
-            &[
-                ("status", AttributeValue::S("failed".into())),
-                ("error", AttributeValue::S(reason.to_owned())),
-                ("completed_at", AttributeValue::S(keys::time(Utc::now()))),
-            ],
-            &["lease_until"],
-        )
-        .await?;
+    deps.store.mark_failed(export_id, job.attempt, reason, Utc::now()).await?;
     let failed = deps.store.export(export_id).await?.ok_or(StoreError::Conflict)?;
     send_email_once(deps, &failed).await
 }
@@ -279,21 +230,32 @@ async fn send_email_once(deps: &Deps, job: &ExportJob) -> Result<(), BuildError>
     let message = email::compose(job, &deps.settings.web_base_url);
     if let Err(err) = email::send(&deps.ses, &deps.settings.sender, &job.email, &message).await {
         deps.store.release_email(&job.export_id).await?;
-        return Err(BuildError::Transient(format!("email: {err}")));
+        return Err(BuildError::Email(err));
     }
     tracing::info!(export_id = %job.export_id, status = job.status.as_str(), "export email sent");
     Ok(())
 }
 
-pub fn object_key(export_id: &str) -> String {
+pub fn object_key(export_id: &ExportId) -> String {
     format!("exports/{export_id}.csv")
+}
+
+/// Aborts a multipart upload; true once aborted. One that cannot be aborted is logged and left
+/// to the bucket's lifecycle rule, which removes incomplete uploads after a day.
+async fn abort_upload(deps: &Deps, key: &str, upload_id: &str) -> bool {
+    let aborted =
+        deps.s3.abort_multipart_upload().bucket(&deps.settings.bucket).key(key).upload_id(upload_id).send().await;
+    match aborted {
+        Ok(_) => true,
+        Err(err) => {
+            let error = aws_sdk_s3::error::DisplayErrorContext(&err).to_string();
+            tracing::warn!(key, error, "could not abort an upload; the bucket's lifecycle rule will remove it");
+            false
+        }
+    }
 }
 
 /// Whether this delivery is the last one SQS makes before the dead-letter queue.
 pub fn last_delivery(receive_count: u32, max_receives: u32) -> bool {
     receive_count >= max_receives
-}
-
-pub fn expiry_text(at: Option<DateTime<Utc>>) -> String {
-    at.map(|t| t.format("%B %-d, %Y").to_string()).unwrap_or_else(|| "a few days from now".into())
 }

@@ -6,8 +6,6 @@ use shared::domain::Email;
 use shared::links::export_page_url;
 use shared::store::exports::{ExportJob, ExportStatus};
 
-use crate::build::expiry_text;
-
 pub const FRAUD_HELP_DESK: &str = "FFMProducer-AssisterHelpDesk@cms.hhs.gov";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +28,7 @@ pub fn compose(job: &ExportJob, web_base_url: &str) -> Composed {
                  The link opens the AOR at-risk page: sign in as yourself and the download starts. It opens nothing for anyone else, and the file is kept until {expiry}.\r\n\r\n\
                  {fraud}\r\n",
                 rows = job.rows_written,
-                link = export_page_url(web_base_url, &job.export_id),
+                link = export_page_url(web_base_url, job.export_id.as_str()),
                 expiry = expiry_text(job.file_expires_at),
             ),
         },
@@ -64,4 +62,9 @@ pub async fn send(
         .send()
         .await?;
     Ok(())
+}
+
+/// When the file goes, as the email says it.
+fn expiry_text(at: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    at.map(|t| t.format("%B %-d, %Y").to_string()).unwrap_or_else(|| "a few days from now".into())
 }

@@ -1,5 +1,6 @@
 //! `export-builder`: builds export CSVs from the at-risk index into S3 and emails the link.
 
+pub mod app;
 pub mod build;
 pub mod csv_rows;
 pub mod email;

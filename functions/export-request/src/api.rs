@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use shared::domain::PlanYear;
+use shared::domain::{ExportId, PlanYear};
 use shared::http::{Caller, Problem, reachable_agency};
 use shared::store::Store;
 use shared::store::exports::{ExportJob, ExportScope, ExportStatus};
@@ -59,7 +59,7 @@ impl From<&ExportJob> for ExportView {
             ExportScope::Agency { agency_id } => ("agency", Some(agency_id.to_string())),
         };
         Self {
-            export_id: job.export_id.clone(),
+            export_id: job.export_id.to_string(),
             scope,
             agency_id,
             status: job.status.as_str(),
@@ -129,7 +129,7 @@ async fn request_export(
         )
     })?;
     let job = ExportJob::new(
-        format!("exp-{}", uuid::Uuid::new_v4().simple()),
+        ExportId::parse(format!("exp-{}", uuid::Uuid::new_v4().simple())).map_err(|_| Problem::internal())?,
         caller.sub.clone(),
         caller.agent_id.clone(),
         me.email,
@@ -150,7 +150,7 @@ async fn request_export(
         }
     }
     tracing::info!(export_id = %job.export_id, by = %caller.agent_id, "export requested");
-    Ok((StatusCode::ACCEPTED, Json(Accepted { export_id: job.export_id.clone(), status: job.status.as_str() }))
+    Ok((StatusCode::ACCEPTED, Json(Accepted { export_id: job.export_id.to_string(), status: job.status.as_str() }))
         .into_response())
 }
 
@@ -220,8 +220,6 @@ async fn download(
 /// The export, if the caller asked for it; anyone else is told it does not exist.
 async fn own_export(store: &Store, caller: &Caller, export_id: &str) -> Result<ExportJob, Problem> {
     let not_found = || Problem::not_found("No such export.");
-    if export_id.is_empty() || export_id.len() > 64 || export_id.contains('#') {
-        return Err(not_found());
-    }
-    store.export(export_id).await?.filter(|job| job.requester == caller.sub).ok_or_else(not_found)
+    let Ok(export_id) = ExportId::parse(export_id) else { return Err(not_found()) };
+    store.export(&export_id).await?.filter(|job| job.requester == caller.sub).ok_or_else(not_found)
 }

@@ -2,3 +2,4 @@
 //! status; and hands the requester a short-lived link to the file.
 
 pub mod api;
+pub mod app;

@@ -3,7 +3,7 @@
 //! of applications whose last sync is stale (`scan`).
 
 pub mod api;
-pub mod config;
+pub mod app;
 pub mod marketplace;
 pub mod rate_limit;
 pub mod scan;

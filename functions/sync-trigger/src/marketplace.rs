@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 use shared::domain::{FederalExchangeId, Npn, PlanYear, Policy, PolicyStatus};
 
@@ -95,9 +94,22 @@ pub struct MarketplaceClient {
 }
 
 impl MarketplaceClient {
-    pub fn new(base_url: &str, api_key: &str, limiter: Arc<RateLimiter>, retry: RetryPolicy) -> Self {
-        let http = reqwest::Client::builder().timeout(retry.timeout).build().unwrap_or_default();
-        Self { http, base_url: base_url.trim_end_matches('/').to_owned(), api_key: api_key.to_owned(), limiter, retry }
+    /// Fails only when the HTTP client cannot be built (no TLS roots): never silently without the
+    /// per-attempt time-out.
+    pub fn new(
+        base_url: &str,
+        api_key: &str,
+        limiter: Arc<RateLimiter>,
+        retry: RetryPolicy,
+    ) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder().timeout(retry.timeout).build()?;
+        Ok(Self {
+            http,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            api_key: api_key.to_owned(),
+            limiter,
+            retry,
+        })
     }
 
     pub async fn application(
@@ -151,12 +163,8 @@ impl MarketplaceClient {
         Err(MarketplaceError::Unavailable { attempts: self.retry.attempts, last })
     }
 
-    /// Full jitter: a random wait up to an exponentially growing cap, so that many callers that
-    /// failed together do not come back together.
     fn backoff(&self, attempt: u32) -> Duration {
-        let cap = self.retry.base_delay.saturating_mul(1 << attempt.min(10)).min(self.retry.max_delay);
-        let millis = u64::try_from(cap.as_millis()).unwrap_or(u64::MAX);
-        Duration::from_millis(rand::rng().random_range(0..=millis))
+        shared::backoff::full_jitter(self.retry.base_delay, self.retry.max_delay, attempt)
     }
 }
 
@@ -179,19 +187,6 @@ mod tests {
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(60)));
         headers.insert(reqwest::header::RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(retry_after(&headers), None);
-    }
-
-    #[test]
-    fn backoff_stays_under_its_cap() {
-        let client = MarketplaceClient::new(
-            "http://127.0.0.1:9",
-            "k",
-            Arc::new(RateLimiter::per_second(1000.0)),
-            RetryPolicy::default(),
-        );
-        for attempt in 1..20 {
-            assert!(client.backoff(attempt) <= RetryPolicy::default().max_delay);
-        }
     }
 
     #[test]

@@ -6,4 +6,6 @@ pub mod values;
 
 pub use evidence::{Evidence, Fact, Policy, PolicyStatus, SyncFailed, sync_evidence};
 pub use rules::{AgencyOf, Applied, BookEntry, HistoryRecord, Reason, Risk, apply, last_synced_at, project};
-pub use values::{AgencyId, AgentId, Email, EvidenceId, FederalExchangeId, InvalidValue, Name, Npn, PlanYear};
+pub use values::{
+    AgencyId, AgentId, Email, EvidenceId, ExportId, FederalExchangeId, InvalidValue, Name, Npn, PlanYear, Role,
+};

@@ -93,6 +93,10 @@ text_value!(
     EvidenceId, field = "evidence_id", check = check_key_part, debug = shown
 );
 text_value!(
+    /// Identifies one export (this system makes them: UUIDs).
+    ExportId, field = "export_id", check = check_key_part, debug = shown
+);
+text_value!(
     /// An email address, loosely validated (one `@`, a dotted domain, no spaces). Personal data.
     Email, field = "email", check = check_email, debug = redacted
 );
@@ -193,6 +197,32 @@ impl From<PlanYear> for u16 {
 impl fmt::Display for PlanYear {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)
+    }
+}
+
+/// What a person may do: an agent sees their own book; an agency admin also their agency's tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Agent,
+    AgencyAdmin,
+}
+
+impl Role {
+    /// The one reading of a role, wherever it comes from (a token, a platform event).
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        match raw {
+            "agent" => Ok(Self::Agent),
+            "agency_admin" => Ok(Self::AgencyAdmin),
+            _ => Err(InvalidValue { field: "role", problem: "must be agent or agency_admin" }),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Agent => "agent",
+            Self::AgencyAdmin => "agency_admin",
+        }
     }
 }
 

@@ -361,11 +361,7 @@ pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-/// Jittered exponential backoff for write conflicts, so racing writers spread out.
+/// The wait after a write lost a race (or was throttled), before reading again and retrying.
 pub(crate) fn backoff(attempt: u32) -> std::time::Duration {
-    let base = 10u64 << attempt.min(6);
-    let jitter = u64::from(
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos(),
-    ) % base;
-    std::time::Duration::from_millis(base / 2 + jitter)
+    crate::backoff::full_jitter(std::time::Duration::from_millis(10), std::time::Duration::from_millis(640), attempt)
 }

@@ -14,10 +14,11 @@ use aws_sdk_dynamodb::types::{
 use chrono::{DateTime, Utc};
 
 use super::applications::{MAX_ATTEMPTS, backoff, s};
-use super::items::{AgencyChildItem, AgencyItem, AgencyMemberItem, AgentItem, Item, Job, Role, from_item, to_item};
+use super::items::{AgencyChildItem, AgencyItem, AgencyMemberItem, AgentItem, Item, Job, from_item, to_item};
 use super::keys::{self, Scope};
 use super::placement::JobOutcome;
 use super::{Store, StoreError, condition_failed, if_version};
+use crate::domain::Role;
 use crate::domain::{AgencyId, AgentId, Email, Name, Npn};
 
 /// An agency as the platform describes it.

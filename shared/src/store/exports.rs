@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::applications::s;
 use super::items::{from_item, to_item};
 use super::{Store, StoreError, condition_failed, keys};
-use crate::domain::{AgencyId, AgentId, Email};
+use crate::domain::{AgencyId, AgentId, Email, ExportId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -46,7 +46,7 @@ pub struct ExportJob {
     pub sk: String,
     pub gsi1pk: String,
     pub gsi1sk: String,
-    pub export_id: String,
+    pub export_id: ExportId,
     /// The token's `sub`: only this person may see or download the export.
     pub requester: String,
     pub requester_agent_id: AgentId,
@@ -82,7 +82,7 @@ pub struct ExportJob {
 
 impl ExportJob {
     pub fn new(
-        export_id: String,
+        export_id: ExportId,
         requester: String,
         requester_agent_id: AgentId,
         email: Email,
@@ -91,10 +91,10 @@ impl ExportJob {
         now: DateTime<Utc>,
     ) -> Self {
         Self {
-            pk: keys::export_pk(&export_id),
+            pk: keys::export_pk(export_id.as_str()),
             sk: keys::EXPORT_SK.to_owned(),
             gsi1pk: keys::requester_gsi1pk(&requester),
-            gsi1sk: keys::requester_gsi1sk(now, &export_id),
+            gsi1sk: keys::requester_gsi1sk(now, export_id.as_str()),
             export_id,
             requester,
             requester_agent_id,
@@ -121,16 +121,25 @@ impl ExportJob {
 struct IdempotencyItem {
     pk: String,
     sk: String,
-    export_id: String,
+    export_id: ExportId,
     /// Epoch seconds: the table's TTL removes the key after a day.
     expires_at: i64,
+}
+
+/// A finished file: how many rows, where it is, and until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Succeeded {
+    pub rows: u64,
+    pub completed_at: DateTime<Utc>,
+    pub object_key: String,
+    pub file_expires_at: DateTime<Utc>,
 }
 
 /// What a builder's claim found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Claim {
-    /// This builder has it, as attempt `attempt`; `previous_upload` is an upload a builder before
-    /// it left behind.
+    /// This builder has it, as attempt `attempt`; the job's `upload_id`, if any, is an upload a
+    /// builder before it left behind.
     Claimed {
         job: Box<ExportJob>,
         attempt: u32,
@@ -196,12 +205,12 @@ impl Store {
         }
     }
 
-    pub async fn export(&self, export_id: &str) -> Result<Option<ExportJob>, StoreError> {
+    pub async fn export(&self, export_id: &ExportId) -> Result<Option<ExportJob>, StoreError> {
         let out = self
             .client()
             .get_item()
             .table_name(self.table())
-            .key(keys::PK, s(keys::export_pk(export_id)))
+            .key(keys::PK, s(keys::export_pk(export_id.as_str())))
             .key(keys::SK, s(keys::EXPORT_SK))
             .consistent_read(true)
             .send()
@@ -229,7 +238,7 @@ impl Store {
     /// Takes an export for building until `lease_until`, if nobody else holds a live lease on it.
     pub async fn claim_export(
         &self,
-        export_id: &str,
+        export_id: &ExportId,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<Claim, StoreError> {
@@ -237,7 +246,7 @@ impl Store {
             .client()
             .update_item()
             .table_name(self.table())
-            .key(keys::PK, s(keys::export_pk(export_id)))
+            .key(keys::PK, s(keys::export_pk(export_id.as_str())))
             .key(keys::SK, s(keys::EXPORT_SK))
             .update_expression(
                 "SET #status = :running, lease_until = :lease, started_at = if_not_exists(started_at, :now) ADD attempt :one",
@@ -246,8 +255,8 @@ impl Store {
                 "attribute_exists(pk) AND (#status = :queued OR (#status = :running AND lease_until < :now))",
             )
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":running", s("running"))
-            .expression_attribute_values(":queued", s("queued"))
+            .expression_attribute_values(":running", s(ExportStatus::Running.as_str()))
+            .expression_attribute_values(":queued", s(ExportStatus::Queued.as_str()))
             .expression_attribute_values(":lease", s(keys::time(lease_until)))
             .expression_attribute_values(":now", s(keys::time(now)))
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
@@ -271,10 +280,50 @@ impl Store {
         }
     }
 
-    /// Sets attributes of an export, only while attempt `attempt` still holds it.
-    pub async fn update_export(
+    /// Records the multipart upload a build writes into, so that one that dies is cleaned up after.
+    pub async fn record_upload(&self, id: &ExportId, attempt: u32, upload_id: &str) -> Result<(), StoreError> {
+        self.set_export(id, attempt, &[("upload_id", s(upload_id))], &[]).await
+    }
+
+    /// Forgets the upload, once aborted.
+    pub async fn forget_upload(&self, id: &ExportId, attempt: u32) -> Result<(), StoreError> {
+        self.set_export(id, attempt, &[], &["upload_id"]).await
+    }
+
+    /// Records how many rows the file holds so far, for the page's progress.
+    pub async fn record_progress(&self, id: &ExportId, attempt: u32, rows: u64) -> Result<(), StoreError> {
+        self.set_export(id, attempt, &[("rows_written", AttributeValue::N(rows.to_string()))], &[]).await
+    }
+
+    /// The file is complete: `succeeded`, where it is and until when.
+    pub async fn mark_succeeded(&self, id: &ExportId, attempt: u32, done: &Succeeded) -> Result<(), StoreError> {
+        let assignments = [
+            ("status", s(ExportStatus::Succeeded.as_str())),
+            ("rows_written", AttributeValue::N(done.rows.to_string())),
+            ("completed_at", s(keys::time(done.completed_at))),
+            ("object_key", s(&done.object_key)),
+            ("file_expires_at", s(keys::time(done.file_expires_at))),
+        ];
+        self.set_export(id, attempt, &assignments, &["upload_id", "lease_until"]).await
+    }
+
+    /// The export cannot be built: `failed`, with a reason its requester can read.
+    pub async fn mark_failed(
         &self,
-        export_id: &str,
+        id: &ExportId,
+        attempt: u32,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let assignments =
+            [("status", s(ExportStatus::Failed.as_str())), ("error", s(reason)), ("completed_at", s(keys::time(at)))];
+        self.set_export(id, attempt, &assignments, &["lease_until"]).await
+    }
+
+    /// Sets attributes of an export, only while attempt `attempt` still holds it.
+    async fn set_export(
+        &self,
+        id: &ExportId,
         attempt: u32,
         assignments: &[(&str, AttributeValue)],
         removals: &[&str],
@@ -284,7 +333,7 @@ impl Store {
             .client()
             .update_item()
             .table_name(self.table())
-            .key(keys::PK, s(keys::export_pk(export_id)))
+            .key(keys::PK, s(keys::export_pk(id.as_str())))
             .key(keys::SK, s(keys::EXPORT_SK))
             .condition_expression("attempt = :attempt")
             .expression_attribute_values(":attempt", AttributeValue::N(attempt.to_string()));
@@ -312,12 +361,12 @@ impl Store {
     }
 
     /// Takes the right to send an export's email; false when it was sent (or is being sent).
-    pub async fn claim_email(&self, export_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    pub async fn claim_email(&self, export_id: &ExportId, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let result = self
             .client()
             .update_item()
             .table_name(self.table())
-            .key(keys::PK, s(keys::export_pk(export_id)))
+            .key(keys::PK, s(keys::export_pk(export_id.as_str())))
             .key(keys::SK, s(keys::EXPORT_SK))
             .update_expression("SET emailed_at = :now")
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(emailed_at)")
@@ -332,11 +381,11 @@ impl Store {
     }
 
     /// Gives the right to send the email back, when sending failed.
-    pub async fn release_email(&self, export_id: &str) -> Result<(), StoreError> {
+    pub async fn release_email(&self, export_id: &ExportId) -> Result<(), StoreError> {
         self.client()
             .update_item()
             .table_name(self.table())
-            .key(keys::PK, s(keys::export_pk(export_id)))
+            .key(keys::PK, s(keys::export_pk(export_id.as_str())))
             .key(keys::SK, s(keys::EXPORT_SK))
             .update_expression("REMOVE emailed_at")
             .send()

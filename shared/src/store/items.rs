@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use super::StoreError;
 use super::keys::{self, Scope};
 use crate::domain::{
-    AgencyId, AgentId, BookEntry, Email, Evidence, FederalExchangeId, HistoryRecord, Name, Npn, PlanYear, Reason,
+    AgencyId, AgentId, BookEntry, Email, Evidence, FederalExchangeId, HistoryRecord, Name, Npn, PlanYear, Reason, Role,
 };
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -21,13 +21,6 @@ pub fn to_item<T: Serialize>(value: &T) -> Result<Item, StoreError> {
 
 pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
     serde_dynamo::from_item(item).map_err(|source| StoreError::Decode(source.to_string()))
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Agent,
-    AgencyAdmin,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

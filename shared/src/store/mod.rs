@@ -21,8 +21,15 @@ pub const MAX_TRANSACTION_ITEMS: usize = 100;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("DynamoDB call failed: {0}")]
-    Dynamo(String),
+    #[error("DynamoDB call failed: {context}")]
+    Dynamo {
+        /// The call's error with its whole chain, for the log.
+        context: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("the transaction was cancelled: {0:?}")]
+    Cancelled(Vec<String>),
     #[error("could not encode an item: {0}")]
     Encode(String),
     #[error("could not decode an item: {0}")]
@@ -45,10 +52,10 @@ pub enum StoreError {
 impl<E, R> From<SdkError<E, R>> for StoreError
 where
     E: std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
     fn from(err: SdkError<E, R>) -> Self {
-        StoreError::Dynamo(DisplayErrorContext(&err).to_string())
+        StoreError::Dynamo { context: DisplayErrorContext(&err).to_string(), source: Box::new(err) }
     }
 }
 
@@ -89,11 +96,6 @@ impl Store {
         Self { client, table: table.into() }
     }
 
-    /// The store of a Lambda function: the table named by `TABLE_NAME`.
-    pub fn from_env(sdk: &crate::aws::SdkConfig) -> Result<Self, crate::aws::MissingSetting> {
-        Ok(Self::new(aws_sdk_dynamodb::Client::new(sdk), crate::aws::required_env("TABLE_NAME")?))
-    }
-
     pub fn table(&self) -> &str {
         &self.table
     }
@@ -118,7 +120,7 @@ impl Store {
                     if lost_a_race {
                         Err(StoreError::Conflict)
                     } else {
-                        Err(StoreError::Dynamo(format!("transaction cancelled: {codes:?}")))
+                        Err(StoreError::Cancelled(codes.into_iter().map(str::to_owned).collect()))
                     }
                 }
                 _ => Err(err.into()),
@@ -187,7 +189,7 @@ impl Store {
                 pending = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
                 attempt += 1;
                 if !pending.is_empty() {
-                    tokio::time::sleep(std::time::Duration::from_millis(20 * u64::from(attempt.min(10)))).await;
+                    tokio::time::sleep(applications::backoff(attempt)).await;
                 }
             }
         }

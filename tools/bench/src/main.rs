@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use chrono::{TimeZone, Utc};
 use devkit::marketplace_sim::{Faults, Simulator};
 use devkit::resources::{self, LocalResources};
@@ -21,7 +21,7 @@ use shared::store::applications::ApplicationKey;
 use shared::store::items::{Owner, RowFacts, to_item};
 use shared::store::keys::Scope;
 use shared::store::risk_lists::ArchivedFilter;
-use sync_trigger::marketplace::{Aor, MarketplaceApplication, MarketplaceClient, MarketplacePolicy, RetryPolicy};
+use sync_trigger::marketplace::{Aor, MarketplaceApplication, MarketplacePolicy};
 
 mod fixtures;
 mod write_probe;
@@ -256,25 +256,7 @@ async fn api_reads(store: &Store, report: &mut Report) -> Result<(), Failure> {
 
     // What a naive scan-and-filter reads for the agent's first page; a filter does not narrow a
     // scan, so any of the answers above costs it the same: the whole table.
-    let mut scanned = 0i64;
-    let mut start = None;
-    loop {
-        let out = store
-            .client()
-            .scan()
-            .table_name(store.table())
-            .filter_expression("pk = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S("RISK#AGENT#owner".into()))
-            .set_exclusive_start_key(start)
-            .select(aws_sdk_dynamodb::types::Select::Count)
-            .send()
-            .await?;
-        scanned += i64::from(out.scanned_count);
-        start = out.last_evaluated_key;
-        if start.is_none() {
-            break;
-        }
-    }
+    let scanned = devkit::table::scan_each(store, |_| Ok::<_, Failure>(())).await?;
     report.baseline(
         "naive scan-and-filter for any of these answers (a list or agency page, the summary): items read",
         format!("{scanned}, the whole table, each time: {:.0} per item on a page of 50", scanned as f64 / 50.0),
@@ -325,7 +307,7 @@ async fn export_builder_runs(resources: &LocalResources, report: &mut Report) ->
     if let [smaller, larger] = builder_peaks[..] {
         // A 10,000-row file is smaller than one upload part, so that build never fills the part
         // buffer; past one part, memory stays where it is however many rows follow.
-        let part_mib = export_builder::build::MIN_PART_SIZE as f64 / 1_048_576.0;
+        let part_mib = export_builder::build::PART_SIZE as f64 / 1_048_576.0;
         let growth = larger - smaller;
         report.add(
             "export builder: peak memory growth from 10,000 to 100,000 rows",
@@ -383,7 +365,7 @@ async fn export_child(args: &[String]) -> Result<(), Failure> {
         // The builder itself, on an export job made for the run.
         let email = Email::parse(format!("{agent}@example.com"))?;
         let job = shared::store::exports::ExportJob::new(
-            format!("bench-{}", uuid::Uuid::new_v4().simple()),
+            shared::domain::ExportId::parse(format!("bench-{}", uuid::Uuid::new_v4().simple()))?,
             agent.clone(),
             AgentId::parse(agent.as_str())?,
             email,
@@ -392,45 +374,29 @@ async fn export_child(args: &[String]) -> Result<(), Failure> {
             Utc::now(),
         );
         store.create_export(&job, None).await?;
-        let deps = export_builder::build::Deps {
-            store: store.clone(),
-            s3: shared::aws::s3_client(&sdk),
-            ses: aws_sdk_sesv2::Client::new(&sdk),
-            sqs: aws_sdk_sqs::Client::new(&sdk),
-            settings: export_builder::build::Settings {
-                bucket: bucket.clone(),
-                dead_letter_queue_url: String::new(),
-                sender: "reports@aor-at-risk.example.com".into(),
-                web_base_url: "https://app.example.com".into(),
-                client_details_base_url: "https://app.example.com".into(),
-                retention_days: 7,
-                lease: Duration::from_secs(900),
-                part_size: export_builder::build::MIN_PART_SIZE,
-                page_size: 200,
-                max_receives: 3,
-            },
-        };
+        let vars = shared::config::Vars::from_pairs([
+            ("TABLE_NAME", table.clone()),
+            ("EXPORTS_BUCKET", bucket.clone()),
+            ("EXPORTS_DLQ_URL", "unused".to_owned()),
+            ("SENDER_EMAIL", "reports@aor-at-risk.example.com".to_owned()),
+            ("CLIENT_DETAILS_BASE_URL", "https://app.example.com".to_owned()),
+        ]);
+        let deps = export_builder::app::deps(&sdk, export_builder::app::Settings::from_vars(&vars)?);
         match export_builder::build::build(&deps, &job.export_id).await? {
             export_builder::build::Outcome::Built { rows, items_read } => (rows, items_read as i64),
             other => return Err(format!("the build ended {other:?}").into()),
         }
     } else {
         // The naive way: scan everything, keep this agent's rows, sort them, write the file.
+        let list = format!("RISK#AGENT#{agent}");
         let mut found = Vec::new();
-        let (mut read, mut start) = (0i64, None);
-        loop {
-            let out = store.client().scan().table_name(table).set_exclusive_start_key(start).send().await?;
-            read += i64::from(out.scanned_count);
-            for item in out.items.unwrap_or_default() {
-                if item.get("pk").and_then(|v| v.as_s().ok()).is_some_and(|pk| pk == &format!("RISK#AGENT#{agent}")) {
-                    found.push(shared::store::items::from_item::<shared::store::items::RiskRow>(item)?);
-                }
+        let read = devkit::table::scan_each(&store, |item| {
+            if item.get("pk").and_then(|v| v.as_s().ok()) == Some(&list) {
+                found.push(shared::store::items::from_item::<shared::store::items::RiskRow>(item)?);
             }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
+            Ok::<_, Failure>(())
+        })
+        .await?;
         found.sort_by(|a, b| b.sk.cmp(&a.sk));
         let mut writer = export_builder::csv_rows::RowWriter::new(
             export_builder::csv_rows::Layout::Agent,
@@ -509,14 +475,17 @@ async fn scan_rate(store: &Store, report: &mut Report) -> Result<(), Failure> {
         };
         http.put(format!("{url}/v1/applications/{}?plan_year=2030", key.id)).json(&answer).send().await?;
     }
-    let limiter = std::sync::Arc::new(sync_trigger::rate_limit::RateLimiter::per_second(RATE));
-    let marketplace = MarketplaceClient::new(&url, "bench", limiter, RetryPolicy::default());
-    let settings = sync_trigger::scan::ScanSettings {
-        year: PlanYear::parse(2030)?,
-        stale_after: chrono::Duration::hours(1),
-        concurrency: 8,
-        page_size: 100,
-    };
+    let vars = shared::config::Vars::from_pairs([
+        ("TABLE_NAME", store.table().to_owned()),
+        ("CURRENT_PLAN_YEAR", "2030".to_owned()),
+        ("MARKETPLACE_BASE_URL", url.clone()),
+        ("MARKETPLACE_API_KEY", "bench".to_owned()),
+        ("SYNC_RATE_PER_SECOND", RATE.to_string()),
+        ("SYNC_STALE_AFTER_HOURS", "1".to_owned()),
+    ]);
+    let sync_settings = sync_trigger::app::Settings::from_vars(&vars)?;
+    let marketplace = sync_trigger::app::marketplace(&shared::aws::sdk_config(), &sync_settings).await?;
+    let settings = sync_settings.scan();
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(12);
     let result = sync_trigger::scan::scan(store, &marketplace, &settings, Utc::now(), deadline).await?;
@@ -548,7 +517,9 @@ fn reqwest_client() -> reqwest::Client {
 /// release build of the same function), median of 20 starts.
 async fn cold_start(resources: &LocalResources, report: &mut Report) -> Result<(), Failure> {
     let native = std::path::Path::new("target/bench-native");
-    for binary in ["at-risk-query", "export-request", "export-builder", "sync-trigger", "sync-scan", "event-ingest"] {
+    // The functions' binaries, as tools/lib.sh lists them (tools/bench.sh passes them on).
+    let binaries = std::env::var("FUNCTION_BINARIES").map_err(|_| "run through make bench (FUNCTION_BINARIES)")?;
+    for binary in binaries.split_whitespace() {
         // The arm64 binary Lambda runs, once `make build` has made it; until then the native one
         // measured here, also stripped but without LTO (here about a fifth larger than arm64's).
         let (size, built_as) = match std::fs::metadata(format!("target/lambda/{binary}/bootstrap")) {
@@ -566,13 +537,7 @@ async fn cold_start(resources: &LocalResources, report: &mut Report) -> Result<(
                 .env("AWS_LAMBDA_FUNCTION_NAME", binary)
                 .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
                 .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-                .env("TABLE_NAME", &resources.table)
-                .env("EXPORTS_BUCKET", &resources.exports_bucket)
-                .env("EXPORTS_QUEUE_URL", &resources.exports_queue_url)
-                .env("EXPORTS_DLQ_URL", &resources.exports_dead_letter_queue_url)
-                .env("INGEST_DLQ_URL", &resources.ingest_dead_letter_queue_url)
-                .env("INGEST_QUEUE_URL", &resources.ingest_queue_url)
-                .env("SENDER_EMAIL", &resources.sender_email)
+                .envs(resources.env())
                 .env("CLIENT_DETAILS_BASE_URL", "https://app.example.com")
                 .env("MARKETPLACE_BASE_URL", "http://127.0.0.1:9")
                 .env("MARKETPLACE_API_KEY", "bench")

@@ -8,6 +8,7 @@ pub mod resources;
 pub mod seed;
 pub mod serve;
 pub mod sqs_source;
+pub mod table;
 pub mod template;
 pub mod verify;
 pub mod web;
@@ -24,6 +25,10 @@ pub enum DevkitError {
     Invalid(#[from] shared::domain::InvalidValue),
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    Setting(#[from] shared::config::SettingError),
+    #[error(transparent)]
+    Start(#[from] sync_trigger::app::StartError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }

@@ -46,7 +46,7 @@ async fn run(args: Vec<String>) -> Result<(), DevkitError> {
             let plan = SeedPlan {
                 applications,
                 last_year_applications: 60,
-                year: shared::config::current_plan_year().map_err(|e| DevkitError::Usage(e.to_string()))?,
+                year: shared::config::Vars::from_env().plan_year()?,
                 random_seed: 2026,
             };
             let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), created.table);

@@ -7,13 +7,13 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use shared::domain::Role;
 use shared::domain::{
     AgencyId, AgentId, Email, Evidence, EvidenceId, Fact, FederalExchangeId, Name, Npn, PlanYear, Policy, PolicyStatus,
 };
 use shared::store::Store;
 use shared::store::applications::ApplicationKey;
 use shared::store::directory::{AgencyUpsert, AgentUpsert};
-use shared::store::items::Role;
 
 use sync_trigger::marketplace::{Aor, MarketplaceApplication, MarketplacePolicy};
 
@@ -118,7 +118,7 @@ pub async fn run(store: &Store, plan: &SeedPlan) -> Result<Seeded, DevkitError> 
                 name: format!("{first} {last}"),
                 email: format!("{agent_id}@{agency}.example.com"),
                 npn: npn_counter.to_string(),
-                role: if role == Role::AgencyAdmin { "agency_admin" } else { "agent" }.to_owned(),
+                role: role.as_str().to_owned(),
             };
             let upsert = AgentUpsert {
                 agent_id: AgentId::parse(&user.agent_id)?,

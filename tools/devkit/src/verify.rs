@@ -105,25 +105,8 @@ const SCANS: usize = 3;
 
 async fn snapshot(store: &Store) -> Result<Snapshot, DevkitError> {
     let mut snapshot = Snapshot::default();
-    let mut start = None;
-    loop {
-        let out = store
-            .client()
-            .scan()
-            .table_name(store.table())
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| DevkitError::Aws(aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string()))?;
-        for item in out.items.unwrap_or_default() {
-            sort_item(&mut snapshot, item)?;
-        }
-        start = out.last_evaluated_key;
-        if start.is_none() {
-            return Ok(snapshot);
-        }
-    }
+    crate::table::scan_each(store, |item| sort_item(&mut snapshot, item)).await?;
+    Ok(snapshot)
 }
 
 fn sort_item(snapshot: &mut Snapshot, item: Item) -> Result<(), DevkitError> {

@@ -1,0 +1,39 @@
+//! The composition of `at-risk-query`: its settings and the router built from them. Lambda's
+//! `main`, the local system, the tests and the bench all compose it here.
+
+use axum::Router;
+use shared::config::{SettingError, Vars};
+use shared::domain::PlanYear;
+use shared::store::Store;
+
+use crate::api::{self, ApiState};
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub table: String,
+    pub year: PlanYear,
+    /// Where the client details page lives (`CLIENT_DETAILS_BASE_URL`).
+    pub client_details_base_url: String,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, SettingError> {
+        Self::from_vars(&Vars::from_env())
+    }
+
+    pub fn from_vars(vars: &Vars) -> Result<Self, SettingError> {
+        Ok(Self {
+            table: vars.required("TABLE_NAME")?,
+            year: vars.plan_year()?,
+            client_details_base_url: vars.required("CLIENT_DETAILS_BASE_URL")?,
+        })
+    }
+}
+
+pub fn router(sdk: &shared::aws::SdkConfig, settings: Settings) -> Router {
+    api::router(ApiState {
+        store: Store::new(aws_sdk_dynamodb::Client::new(sdk), settings.table),
+        year: settings.year,
+        client_details_base_url: settings.client_details_base_url,
+    })
+}

@@ -1,0 +1,49 @@
+//! The composition of `export-request`: its settings and the router built from them. Lambda's
+//! `main`, the local system, the tests and the bench all compose it here.
+
+use std::time::Duration;
+
+use axum::Router;
+use shared::config::{SettingError, Vars};
+use shared::domain::PlanYear;
+use shared::store::Store;
+
+use crate::api::{self, ApiState};
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub table: String,
+    pub exports_queue_url: String,
+    pub bucket: String,
+    pub year: PlanYear,
+    /// How long a download link works (`DOWNLOAD_LINK_SECONDS`, default 300).
+    pub link_lifetime: Duration,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, SettingError> {
+        Self::from_vars(&Vars::from_env())
+    }
+
+    pub fn from_vars(vars: &Vars) -> Result<Self, SettingError> {
+        Ok(Self {
+            table: vars.required("TABLE_NAME")?,
+            exports_queue_url: vars.required("EXPORTS_QUEUE_URL")?,
+            bucket: vars.required("EXPORTS_BUCKET")?,
+            year: vars.plan_year()?,
+            link_lifetime: vars.seconds("DOWNLOAD_LINK_SECONDS", 300)?,
+        })
+    }
+}
+
+pub fn router(sdk: &shared::aws::SdkConfig, settings: Settings) -> Router {
+    api::router(ApiState {
+        store: Store::new(aws_sdk_dynamodb::Client::new(sdk), settings.table),
+        sqs: aws_sdk_sqs::Client::new(sdk),
+        s3: shared::aws::s3_client(sdk),
+        exports_queue_url: settings.exports_queue_url,
+        bucket: settings.bucket,
+        year: settings.year,
+        link_lifetime: settings.link_lifetime,
+    })
+}

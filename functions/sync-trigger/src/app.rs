@@ -1,0 +1,140 @@
+//! The composition of `sync-trigger` and `sync-scan`: their settings, the marketplace client, the
+//! on-demand router and the scan's dependencies. Lambda's `main`s, the local system, the tests and
+//! the bench all compose them here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use shared::config::{SettingError, Vars};
+use shared::domain::PlanYear;
+use shared::store::Store;
+
+use crate::api::{self, ApiState};
+use crate::marketplace::{MarketplaceClient, RetryPolicy};
+use crate::rate_limit::RateLimiter;
+use crate::scan::ScanSettings;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub table: String,
+    pub marketplace_base_url: String,
+    pub marketplace_key: ApiKey,
+    pub year: PlanYear,
+    /// Requests per second the partner allows this deployment, retries included.
+    pub rate_per_second: f64,
+    /// How hard to try each marketplace request (`MARKETPLACE_ATTEMPTS`, `MARKETPLACE_TIMEOUT_MS`,
+    /// `MARKETPLACE_RETRY_BASE_MS`, `MARKETPLACE_RETRY_MAX_MS`).
+    pub retry: RetryPolicy,
+    /// Marketplace calls in flight at once during a scan.
+    pub concurrency: usize,
+    /// Applications last synced longer ago than this are due for a re-sync.
+    pub stale_after: chrono::Duration,
+    /// How long one scan may run, well inside the Lambda time limit.
+    pub scan_budget: Duration,
+}
+
+/// Where the marketplace API key comes from.
+#[derive(Clone)]
+pub enum ApiKey {
+    /// `MARKETPLACE_API_KEY` (locally).
+    Given(String),
+    /// The SSM SecureString parameter named by `MARKETPLACE_API_KEY_PARAMETER` (in AWS).
+    Parameter(String),
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Given(_) => f.write_str("Given(<redacted>)"),
+            Self::Parameter(name) => f.debug_tuple("Parameter").field(name).finish(),
+        }
+    }
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, SettingError> {
+        Self::from_vars(&Vars::from_env())
+    }
+
+    pub fn from_vars(vars: &Vars) -> Result<Self, SettingError> {
+        let marketplace_key = match vars.optional("MARKETPLACE_API_KEY") {
+            Some(key) => ApiKey::Given(key),
+            None => ApiKey::Parameter(vars.required("MARKETPLACE_API_KEY_PARAMETER")?),
+        };
+        let default = RetryPolicy::default();
+        let millis = |name, default: Duration| -> Result<Duration, SettingError> {
+            let ms: u64 = vars.whole(name, u64::try_from(default.as_millis()).unwrap_or(u64::MAX))?;
+            Ok(Duration::from_millis(ms))
+        };
+        let hours: u32 = vars.whole("SYNC_STALE_AFTER_HOURS", 24)?;
+        Ok(Self {
+            table: vars.required("TABLE_NAME")?,
+            marketplace_base_url: vars.required("MARKETPLACE_BASE_URL")?,
+            marketplace_key,
+            year: vars.plan_year()?,
+            rate_per_second: vars.positive("SYNC_RATE_PER_SECOND", 10.0)?,
+            retry: RetryPolicy {
+                attempts: vars.whole("MARKETPLACE_ATTEMPTS", default.attempts)?,
+                base_delay: millis("MARKETPLACE_RETRY_BASE_MS", default.base_delay)?,
+                max_delay: millis("MARKETPLACE_RETRY_MAX_MS", default.max_delay)?,
+                timeout: millis("MARKETPLACE_TIMEOUT_MS", default.timeout)?,
+            },
+            concurrency: vars.whole("SYNC_CONCURRENCY", 8)?,
+            stale_after: chrono::Duration::hours(i64::from(hours)),
+            scan_budget: vars.seconds("SCAN_BUDGET_SECONDS", 600)?,
+        })
+    }
+
+    pub fn scan(&self) -> ScanSettings {
+        ScanSettings { year: self.year, stale_after: self.stale_after, concurrency: self.concurrency, page_size: 100 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Setting(#[from] SettingError),
+    #[error("the marketplace API key could not be read from its parameter")]
+    ApiKey(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("the marketplace client could not be built")]
+    Client(#[source] reqwest::Error),
+}
+
+/// The marketplace client, within the deployment's rate. The on-demand path is one request at a
+/// time per instance: the limiter keeps one instance within the rate, and the function's reserved
+/// concurrency bounds the instances.
+pub async fn marketplace(sdk: &shared::aws::SdkConfig, settings: &Settings) -> Result<MarketplaceClient, StartError> {
+    let key = match &settings.marketplace_key {
+        ApiKey::Given(key) => key.clone(),
+        ApiKey::Parameter(name) => {
+            let answer = aws_sdk_ssm::Client::new(sdk)
+                .get_parameter()
+                .name(name)
+                .with_decryption(true)
+                .send()
+                .await
+                .map_err(|e| StartError::ApiKey(Box::new(e)))?;
+            answer
+                .parameter
+                .and_then(|p| p.value)
+                .ok_or_else(|| StartError::ApiKey("the parameter has no value".into()))?
+        }
+    };
+    let limiter = Arc::new(RateLimiter::per_second(settings.rate_per_second));
+    MarketplaceClient::new(&settings.marketplace_base_url, &key, limiter, settings.retry.clone())
+        .map_err(StartError::Client)
+}
+
+pub fn store(sdk: &shared::aws::SdkConfig, settings: &Settings) -> Store {
+    Store::new(aws_sdk_dynamodb::Client::new(sdk), settings.table.clone())
+}
+
+/// `POST /v1/clients/{federal_exchange_id}/sync`.
+pub async fn router(sdk: &shared::aws::SdkConfig, settings: &Settings) -> Result<Router, StartError> {
+    Ok(api::router(ApiState {
+        store: store(sdk, settings),
+        marketplace: marketplace(sdk, settings).await?,
+        year: settings.year,
+    }))
+}
