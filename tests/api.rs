@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 
 use chrono::Utc;
 use serde_json::{Value, json};
+use shared::domain::ApplicationKey;
 use shared::domain::{Evidence, EvidenceId, Fact};
-use shared::store::applications::ApplicationKey;
 
 use crate::helpers::*;
 
@@ -242,7 +242,7 @@ async fn the_agent_exports_switch_is_set_by_admins_and_outlives_older_platform_e
         .await;
     assert_eq!((status, settings), (200, json!({"agent_exports_enabled": false})));
     // A platform event from before the admin's change does not switch it back.
-    let upsert = shared::store::directory::AgencyUpsert {
+    let upsert = shared::domain::AgencyUpsert {
         agency_id: agency_id("north"),
         name: shared::domain::Name::parse("Agency north").unwrap(),
         parent_agency_id: Some(agency_id("top")),

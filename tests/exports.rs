@@ -5,8 +5,8 @@ use std::time::Duration;
 use chrono::Utc;
 use serde_json::json;
 use shared::domain::Role;
+use shared::domain::{AgencyUpsert, AgentUpsert};
 use shared::domain::{Email, Evidence, EvidenceId, Fact, Name, Npn};
-use shared::store::directory::{AgencyUpsert, AgentUpsert};
 
 use crate::helpers::*;
 

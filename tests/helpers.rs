@@ -4,11 +4,12 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use devkit::resources::{self, LocalResources};
 use devkit::template::Template;
+use shared::domain::ApplicationKey;
 use shared::domain::Role;
 use shared::domain::{AgencyId, AgentId, Email, Evidence, EvidenceId, Fact, FederalExchangeId, Name, Npn, PlanYear};
+use shared::domain::{AgencyUpsert, AgentUpsert};
 use shared::store::Store;
-use shared::store::applications::{ApplicationKey, ApplyOutcome};
-use shared::store::directory::{AgencyUpsert, AgentUpsert};
+use shared::store::applications::ApplyOutcome;
 use shared::store::keys::Scope;
 use shared::store::risk_lists::ArchivedFilter;
 

@@ -3,11 +3,13 @@
 use std::collections::BTreeSet;
 
 use chrono::Utc;
+use shared::domain::ApplicationKey;
 use shared::domain::Role;
+use shared::domain::{AgencyUpsert, AgentUpsert};
 use shared::domain::{Evidence, EvidenceId, Fact};
 use shared::store::StoreError;
-use shared::store::applications::{ApplicationKey, ApplyOutcome};
-use shared::store::directory::{AgencyUpsert, AgentUpsert, UpsertOutcome};
+use shared::store::applications::ApplyOutcome;
+use shared::store::directory::UpsertOutcome;
 use shared::store::keys::Scope;
 use shared::store::risk_lists::ArchivedFilter;
 

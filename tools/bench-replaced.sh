@@ -32,10 +32,16 @@ chrono.workspace = true
 serde_json.workspace = true
 tokio.workspace = true
 TOML
-# That tree kept roles with the store's items, not yet in the domain.
-sed 's/^use shared::domain::Role;$/use shared::store::items::Role;/' tools/bench/src/fixtures.rs \
-    >"$tree/tools/write-probe/src/fixtures.rs"
-cp tools/bench/src/write_probe.rs "$tree/tools/write-probe/src/write_probe.rs"
+# That tree kept roles, application keys and directory changes with the store, not yet in the
+# domain: the same imports, from where they were then.
+old_paths=(
+    -e 's/^use shared::domain::Role;$/use shared::store::items::Role;/'
+    -e 's/^use shared::domain::ApplicationKey;$/use shared::store::applications::ApplicationKey;/'
+    -e 's/^use shared::domain::{AgencyUpsert, AgentUpsert};$/use shared::store::directory::{AgencyUpsert, AgentUpsert};/'
+)
+for file in fixtures.rs write_probe.rs; do
+    sed "${old_paths[@]}" "tools/bench/src/$file" >"$tree/tools/write-probe/src/$file"
+done
 cat >"$tree/tools/write-probe/src/main.rs" <<RUST
 mod fixtures;
 mod write_probe;

@@ -6,11 +6,11 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
+use shared::domain::ApplicationKey;
 use shared::domain::{
     AgencyId, AgentId, Email, Evidence, EvidenceId, Fact, FederalExchangeId, InvalidValue, Name, Npn, PlanYear, Role,
 };
-use shared::store::applications::ApplicationKey;
-use shared::store::directory::{AgencyUpsert, AgentUpsert};
+use shared::domain::{AgencyUpsert, AgentUpsert};
 
 pub const SOURCE: &str = "enrollment-platform";
 

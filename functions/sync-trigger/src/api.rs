@@ -8,10 +8,10 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use shared::domain::ApplicationKey;
 use shared::domain::{AgentId, BookEntry, FederalExchangeId, PlanYear, PolicyStatus};
 use shared::http::{Caller, Problem, RawQuery};
 use shared::store::Store;
-use shared::store::applications::ApplicationKey;
 
 use crate::marketplace::{Aor, MarketplaceClient, MarketplaceError};
 use crate::sync::{SyncError, sync_application};

@@ -2,8 +2,8 @@
 //! nothing: no evidence is recorded for it.
 
 use chrono::{DateTime, Utc};
+use shared::domain::ApplicationKey;
 use shared::domain::{EvidenceId, SyncFailed, sync_evidence};
-use shared::store::applications::ApplicationKey;
 use shared::store::{Store, StoreError};
 
 use crate::marketplace::{MarketplaceApplication, MarketplaceClient, MarketplaceError};

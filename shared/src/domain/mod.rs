@@ -1,11 +1,14 @@
 //! The domain: values, evidence and the at-risk rules. Pure: no I/O, no clock, no AWS.
 
+pub mod directory;
 pub mod evidence;
 pub mod rules;
 pub mod values;
 
+pub use directory::{AgencyUpsert, AgentUpsert, MAX_AGENCY_DEPTH};
 pub use evidence::{Evidence, Fact, Policy, PolicyStatus, SyncFailed, sync_evidence};
 pub use rules::{AgencyOf, Applied, BookEntry, HistoryRecord, Reason, Risk, apply, last_synced_at, project};
 pub use values::{
-    AgencyId, AgentId, Email, EvidenceId, ExportId, FederalExchangeId, InvalidValue, Name, Npn, PlanYear, Role,
+    AgencyId, AgentId, ApplicationKey, Email, EvidenceId, ExportId, FederalExchangeId, InvalidValue, Name, Npn,
+    PlanYear, Role,
 };

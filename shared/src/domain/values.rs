@@ -200,6 +200,13 @@ impl fmt::Display for PlanYear {
     }
 }
 
+/// Which application: the same Federal Exchange ID in another plan year is another application.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ApplicationKey {
+    pub id: FederalExchangeId,
+    pub year: PlanYear,
+}
+
 /// What a person may do: an agent sees their own book; an agency admin also their agency's tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

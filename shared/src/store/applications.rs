@@ -13,7 +13,7 @@ use super::items::{AgencyItem, EntryItem, EvidenceItem, Item, MetaItem, Owner, T
 use super::placement;
 use super::{MAX_TRANSACTION_ITEMS, Store, StoreError, keys};
 use crate::domain::{
-    AgencyOf, AgentId, Applied, BookEntry, Evidence, Fact, FederalExchangeId, HistoryRecord, PlanYear, apply,
+    AgencyOf, AgentId, ApplicationKey, Applied, BookEntry, Evidence, Fact, HistoryRecord, PlanYear, apply,
 };
 
 /// The most entries one piece of evidence may change: the transaction also holds the meta item,
@@ -22,13 +22,6 @@ pub const MAX_ENTRIES_CHANGED: usize = MAX_TRANSACTION_ITEMS - 3;
 
 /// How often a write that lost a race reads again and retries before giving up.
 pub(crate) const MAX_ATTEMPTS: u32 = 8;
-
-/// Which application: the same Federal Exchange ID in another plan year is another application.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ApplicationKey {
-    pub id: FederalExchangeId,
-    pub year: PlanYear,
-}
 
 /// An application as stored.
 #[derive(Debug, Clone, Default)]

@@ -18,33 +18,7 @@ use super::items::{AgencyChildItem, AgencyItem, AgencyMemberItem, AgentItem, Ite
 use super::keys::{self, Scope};
 use super::placement::JobOutcome;
 use super::{Store, StoreError, condition_failed, if_version};
-use crate::domain::Role;
-use crate::domain::{AgencyId, AgentId, Email, Name, Npn};
-
-/// An agency as the platform describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AgencyUpsert {
-    pub agency_id: AgencyId,
-    pub name: Name,
-    pub parent_agency_id: Option<AgencyId>,
-    pub agent_exports_enabled: bool,
-}
-
-/// An agent as the platform describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AgentUpsert {
-    pub agent_id: AgentId,
-    pub agency_id: AgencyId,
-    pub name: Name,
-    pub email: Email,
-    pub npn: Npn,
-    pub role: Role,
-}
-
-/// The deepest agency tree the directory takes: far above real ones (a handful of levels), and a
-/// bound on every walk up the tree and on the transactions that check a path (an agency's new
-/// parent chain; an entry's placement, `3 × depth + 6` items within DynamoDB's 100).
-pub const MAX_AGENCY_DEPTH: usize = 24;
+use crate::domain::{AgencyId, AgencyUpsert, AgentId, AgentUpsert, MAX_AGENCY_DEPTH};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpsertOutcome {

@@ -43,7 +43,7 @@ pub enum StoreError {
     TooLarge(usize),
     #[error("agency {0} cannot be placed under its own downline")]
     Cycle(AgencyId),
-    #[error("agency {0} would be more than {max} levels deep", max = directory::MAX_AGENCY_DEPTH)]
+    #[error("agency {0} would be more than {max} levels deep", max = crate::domain::MAX_AGENCY_DEPTH)]
     TooDeep(AgencyId),
     #[error("the cursor does not belong to this list")]
     BadCursor,

@@ -16,10 +16,11 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Up
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::applications::{ApplicationKey, MAX_ATTEMPTS, backoff, s};
+use super::applications::{MAX_ATTEMPTS, backoff, s};
 use super::items::{EntryItem, Job, MetaItem, Owner, RiskRow, RowFacts, counts_as_at_risk, from_item, to_item};
 use super::keys::{self, Scope};
 use super::{Store, StoreError, if_version};
+use crate::domain::ApplicationKey;
 use crate::domain::{AgentId, BookEntry, PlanYear};
 
 /// Owners read during one page of a job, by agent.

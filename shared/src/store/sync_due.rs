@@ -4,9 +4,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::applications::{ApplicationKey, s};
+use super::applications::s;
 use super::items::{MetaItem, from_item, to_item};
 use super::{Store, StoreError, keys};
+use crate::domain::ApplicationKey;
 use crate::domain::PlanYear;
 
 /// Where the scan is in its pass over the shards: the shard it is in, and the sync-due key of the

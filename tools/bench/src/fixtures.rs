@@ -3,11 +3,11 @@
 //! compiles it against that design's tree too.
 
 use chrono::{TimeZone, Utc};
+use shared::domain::ApplicationKey;
 use shared::domain::Role;
 use shared::domain::{AgencyId, AgentId, Email, Evidence, EvidenceId, Fact, FederalExchangeId, Name, Npn, PlanYear};
+use shared::domain::{AgencyUpsert, AgentUpsert};
 use shared::domain::{Policy, PolicyStatus};
-use shared::store::applications::ApplicationKey;
-use shared::store::directory::{AgencyUpsert, AgentUpsert};
 
 pub const YEAR: u16 = 2026;
 

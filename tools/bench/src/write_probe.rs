@@ -10,9 +10,9 @@ use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use chrono::Utc;
+use shared::domain::ApplicationKey;
 use shared::domain::{AgentId, Evidence};
 use shared::store::Store;
-use shared::store::applications::ApplicationKey;
 
 use crate::fixtures::{agency, archive, key, person, submission, sync};
 

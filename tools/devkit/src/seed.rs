@@ -7,13 +7,13 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use shared::domain::ApplicationKey;
 use shared::domain::Role;
 use shared::domain::{
     AgencyId, AgentId, Email, Evidence, EvidenceId, Fact, FederalExchangeId, Name, Npn, PlanYear, Policy, PolicyStatus,
 };
+use shared::domain::{AgencyUpsert, AgentUpsert};
 use shared::store::Store;
-use shared::store::applications::ApplicationKey;
-use shared::store::directory::{AgencyUpsert, AgentUpsert};
 
 use sync_trigger::marketplace::{Aor, MarketplaceApplication, MarketplacePolicy};
 

@@ -7,10 +7,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use shared::domain::ApplicationKey;
+use shared::domain::MAX_AGENCY_DEPTH;
 use shared::domain::{AgencyId, AgentId, BookEntry};
 use shared::store::Store;
-use shared::store::applications::ApplicationKey;
-use shared::store::directory::MAX_AGENCY_DEPTH;
 use shared::store::items::{
     AgencyItem, AgentItem, AgentStatsItem, EntryItem, Item, MetaItem, Owner, RiskRow, RowFacts, counts_as_at_risk,
     from_item,
