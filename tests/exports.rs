@@ -276,7 +276,7 @@ async fn a_poison_message_ends_failed_emailed_and_in_the_dead_letter_queue() {
     // The agency vanishes from under the export: no retry can build it.
     system
         .store()
-        .client()
+        .raw_client()
         .delete_item()
         .table_name(system.store().table())
         .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("AGENCY#north".into()))
@@ -323,7 +323,7 @@ async fn only_the_requester_may_see_or_download_and_only_while_the_file_lives() 
     let job = system.store().export(&id(&export)).await.unwrap().unwrap();
     system
         .store()
-        .client()
+        .raw_client()
         .update_item()
         .table_name(system.store().table())
         .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(job.pk))

@@ -424,7 +424,7 @@ async fn an_agent_upsert_that_changes_nothing_a_row_shows_rewrites_no_row() {
         async move {
             let row = store.risk_page(&scope, year(), ArchivedFilter::Include, 50, None).await.unwrap().rows.remove(0);
             let out = store
-                .client()
+                .raw_client()
                 .get_item()
                 .table_name(store.table())
                 .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(row.pk))
@@ -439,7 +439,7 @@ async fn an_agent_upsert_that_changes_nothing_a_row_shows_rewrites_no_row() {
     {
         world
             .store
-            .client()
+            .raw_client()
             .update_item()
             .table_name(world.store.table())
             .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(row.pk))
@@ -493,7 +493,7 @@ async fn the_checker_names_each_kind_of_difference_and_nothing_else() {
             .map(|(k, v)| (k.to_owned(), aws_sdk_dynamodb::types::AttributeValue::S(v)))
             .collect::<std::collections::HashMap<_, _>>()
     };
-    let client = world.store.client();
+    let client = world.store.raw_client();
     let table = world.store.table();
     // GIVEN one row deleted, one row's reason changed, a stray row, and a wrong total
     client.delete_item().table_name(table).set_key(Some(key(&rows[0]))).send().await.unwrap();

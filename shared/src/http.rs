@@ -14,8 +14,9 @@ use serde::Serialize;
 
 use crate::domain::Role;
 use crate::domain::{AgencyId, AgentId};
+use crate::ports::Directory;
+use crate::store::StoreError;
 use crate::store::items::{AgencyItem, Owner};
-use crate::store::{Store, StoreError};
 
 /// The caller, from the claims `sub`, `agent_id`, `agency_id` and `role`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +33,7 @@ impl Caller {
     }
 
     /// An admin reaches their own agency and every agency below it; never upward or sideways.
-    /// `path` is the agency's path as the directory is now (`Store::agency_path`), top first.
+    /// `path` is the agency's path as the directory is now (`Directory::agency_path`), top first.
     pub fn reaches_path(&self, path: &[AgencyId]) -> bool {
         self.is_admin() && path.contains(&self.agency_id)
     }
@@ -153,7 +154,7 @@ impl IntoResponse for Problem {
 /// The agency, if the caller is an admin of it or of an agency above it. An agent asking about
 /// their own agency is refused (403: they know it exists); anyone asking about an agency beyond
 /// their reach is told it does not exist (404), as for every resource outside one's reach.
-pub async fn reachable_agency(store: &Store, caller: &Caller, raw_id: &str) -> Result<AgencyItem, Problem> {
+pub async fn reachable_agency(store: &impl Directory, caller: &Caller, raw_id: &str) -> Result<AgencyItem, Problem> {
     let not_found = || Problem::not_found("No such agency.");
     let id = AgencyId::parse(raw_id).map_err(|_| not_found())?;
     let agency = store.agency(&id).await?.ok_or_else(not_found)?;

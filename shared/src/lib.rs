@@ -8,6 +8,7 @@ pub mod domain;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod links;
+pub mod ports;
 #[cfg(feature = "queue")]
 pub mod queue;
 pub mod store;

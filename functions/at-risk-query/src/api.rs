@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::domain::PlanYear;
 use shared::http::{Caller, Problem, RawQuery, reachable_agency};
+use shared::ports::{AgencySettings, Directory, RiskLists};
 use shared::store::Store;
 use shared::store::items::RiskRow;
 use shared::store::keys::Scope;
@@ -25,24 +26,28 @@ use shared::store::risk_lists::ArchivedFilter;
 
 use crate::cursor::Cursor;
 
+/// The store's capabilities this function uses: who is who, the lists, an agency's setting.
+pub trait Ports: Directory + RiskLists + AgencySettings {}
+impl<S: Directory + RiskLists + AgencySettings> Ports for S {}
+
 #[derive(Clone, Debug)]
-pub struct ApiState {
-    pub store: Store,
+pub struct ApiState<S = Store> {
+    pub store: S,
     pub year: PlanYear,
     /// Where the client details page lives: list items link to
     /// `{client_details_base_url}/clients/{id}?plan_year={year}`.
     pub client_details_base_url: String,
 }
 
-pub fn router(state: ApiState) -> Router {
+pub fn router<S: Ports>(state: ApiState<S>) -> Router {
     Router::new()
-        .route("/v1/at-risk", get(own_list))
-        .route("/v1/at-risk/summary", get(summary))
-        .route("/v1/at-risk/visits", post(visit))
-        .route("/v1/agencies/{agency_id}/at-risk", get(agency_list))
-        .route("/v1/agencies/{agency_id}/settings", get(settings).patch(change_settings))
-        .route("/v1/agencies/{agency_id}/downline", get(downline))
-        .route("/v1/me", get(me))
+        .route("/v1/at-risk", get(own_list::<S>))
+        .route("/v1/at-risk/summary", get(summary::<S>))
+        .route("/v1/at-risk/visits", post(visit::<S>))
+        .route("/v1/agencies/{agency_id}/at-risk", get(agency_list::<S>))
+        .route("/v1/agencies/{agency_id}/settings", get(settings::<S>).patch(change_settings::<S>))
+        .route("/v1/agencies/{agency_id}/downline", get(downline::<S>))
+        .route("/v1/me", get(me::<S>))
         .with_state(state)
 }
 
@@ -118,7 +123,7 @@ pub struct Downline {
     pub items: Vec<DownlineAgency>,
 }
 
-async fn me(State(state): State<ApiState>, caller: Caller) -> Result<Json<Me>, Problem> {
+async fn me<S: Ports>(State(state): State<ApiState<S>>, caller: Caller) -> Result<Json<Me>, Problem> {
     let agent = state.store.agent(&caller.agent_id).await?;
     let agency = state.store.agency(&caller.agency_id).await?;
     let exports_on = agency.as_ref().is_none_or(|a| a.agent_exports_enabled);
@@ -134,8 +139,8 @@ async fn me(State(state): State<ApiState>, caller: Caller) -> Result<Json<Me>, P
 
 /// The agency and every agency below it, walked through the child links (one read per agency:
 /// this is for choosing an agency, not a list path).
-async fn downline(
-    State(state): State<ApiState>,
+async fn downline<S: Ports>(
+    State(state): State<ApiState<S>>,
     caller: Caller,
     Path(agency_id): Path<String>,
 ) -> Result<Json<Downline>, Problem> {
@@ -165,12 +170,16 @@ async fn downline(
     Ok(Json(Downline { items }))
 }
 
-async fn own_list(State(state): State<ApiState>, caller: Caller, query: RawQuery) -> Result<Json<Page>, Problem> {
+async fn own_list<S: Ports>(
+    State(state): State<ApiState<S>>,
+    caller: Caller,
+    query: RawQuery,
+) -> Result<Json<Page>, Problem> {
     page(&state, Scope::Agent(caller.agent_id.clone()), &query, false).await.map(Json)
 }
 
-async fn agency_list(
-    State(state): State<ApiState>,
+async fn agency_list<S: Ports>(
+    State(state): State<ApiState<S>>,
     caller: Caller,
     Path(agency_id): Path<String>,
     query: RawQuery,
@@ -179,7 +188,7 @@ async fn agency_list(
     page(&state, Scope::Agency(agency.agency_id), &query, true).await.map(Json)
 }
 
-async fn summary(State(state): State<ApiState>, caller: Caller) -> Result<Json<Summary>, Problem> {
+async fn summary<S: Ports>(State(state): State<ApiState<S>>, caller: Caller) -> Result<Json<Summary>, Problem> {
     // One read: the counters the placements keep.
     let stats = state.store.agent_stats(&caller.agent_id, state.year).await?;
     Ok(Json(Summary {
@@ -189,13 +198,13 @@ async fn summary(State(state): State<ApiState>, caller: Caller) -> Result<Json<S
     }))
 }
 
-async fn visit(State(state): State<ApiState>, caller: Caller) -> Result<StatusCode, Problem> {
+async fn visit<S: Ports>(State(state): State<ApiState<S>>, caller: Caller) -> Result<StatusCode, Problem> {
     state.store.record_visit(&caller.agent_id, state.year, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn settings(
-    State(state): State<ApiState>,
+async fn settings<S: Ports>(
+    State(state): State<ApiState<S>>,
     caller: Caller,
     Path(agency_id): Path<String>,
 ) -> Result<Json<Settings>, Problem> {
@@ -203,8 +212,8 @@ async fn settings(
     Ok(Json(Settings { agent_exports_enabled: agency.agent_exports_enabled }))
 }
 
-async fn change_settings(
-    State(state): State<ApiState>,
+async fn change_settings<S: Ports>(
+    State(state): State<ApiState<S>>,
     caller: Caller,
     Path(agency_id): Path<String>,
     body: Result<Json<serde_json::Value>, axum::extract::rejection::JsonRejection>,
@@ -221,7 +230,12 @@ async fn change_settings(
     Ok(Json(Settings { agent_exports_enabled: enabled }))
 }
 
-async fn page(state: &ApiState, scope: Scope, query: &RawQuery, with_owner: bool) -> Result<Page, Problem> {
+async fn page<S: Ports>(
+    state: &ApiState<S>,
+    scope: Scope,
+    query: &RawQuery,
+    with_owner: bool,
+) -> Result<Page, Problem> {
     if let Some(unknown) = query.keys().find(|k| !matches!(k.as_str(), "limit" | "cursor" | "archived")) {
         return Err(Problem::bad_request(format!("Unknown parameter {unknown}; use limit, cursor and archived.")));
     }
@@ -258,7 +272,7 @@ fn scope_name(scope: &Scope) -> String {
     }
 }
 
-fn item(state: &ApiState, row: RiskRow, with_owner: bool) -> Item {
+fn item<S>(state: &ApiState<S>, row: RiskRow, with_owner: bool) -> Item {
     Item {
         client_details_url: shared::links::client_details_url(
             &state.client_details_base_url,
@@ -279,5 +293,151 @@ fn item(state: &ApiState, row: RiskRow, with_owner: bool) -> Item {
             agent_name: row.agent_name.map(|n| n.to_string()),
             agent_email: row.agent_email.map(|e| e.to_string()),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Handlers against a fake of the capabilities they use: no emulator.
+
+    use std::sync::{Arc, Mutex};
+
+    use shared::domain::{AgencyId, AgentId, Name, Role};
+    use shared::store::StoreError;
+    use shared::store::items::{AgencyItem, AgentItem, AgentStatsItem};
+
+    use super::*;
+
+    /// A tree `top` > `north`, the counters of one agent, and a log of every read.
+    #[derive(Clone, Default)]
+    struct Fake {
+        reads: Arc<Mutex<Vec<&'static str>>>,
+    }
+
+    impl Fake {
+        fn read(&self, what: &'static str) {
+            self.reads.lock().unwrap().push(what);
+        }
+        fn reads(&self) -> Vec<&'static str> {
+            self.reads.lock().unwrap().clone()
+        }
+    }
+
+    fn agency(id: &str, parent: Option<&str>) -> AgencyItem {
+        AgencyItem {
+            pk: String::new(),
+            sk: String::new(),
+            agency_id: AgencyId::parse(id).unwrap(),
+            name: Name::parse(format!("Agency {id}")).unwrap(),
+            parent_agency_id: parent.map(|p| AgencyId::parse(p).unwrap()),
+            ancestors: parent.map(|p| vec![AgencyId::parse(p).unwrap()]).unwrap_or_default(),
+            agent_exports_enabled: true,
+            version: 1,
+            as_of: Utc::now(),
+            job: None,
+            gsi1pk: None,
+            gsi1sk: None,
+            exports_setting_as_of: None,
+        }
+    }
+
+    impl Directory for Fake {
+        async fn agent(&self, _agent: &AgentId) -> Result<Option<AgentItem>, StoreError> {
+            self.read("agent");
+            Ok(None)
+        }
+        async fn agency(&self, id: &AgencyId) -> Result<Option<AgencyItem>, StoreError> {
+            self.read("agency");
+            Ok(match id.as_str() {
+                "top" => Some(agency("top", None)),
+                "north" => Some(agency("north", Some("top"))),
+                _ => None,
+            })
+        }
+        async fn agency_path(&self, id: &AgencyId) -> Result<Vec<AgencyId>, StoreError> {
+            self.read("agency path");
+            let path: &[&str] = if id.as_str() == "north" { &["top", "north"] } else { &["top"] };
+            Ok(path.iter().map(|a| AgencyId::parse(*a).unwrap()).collect())
+        }
+        async fn child_agencies(&self, _agency: &AgencyId) -> Result<Vec<AgencyId>, StoreError> {
+            self.read("children");
+            Ok(Vec::new())
+        }
+    }
+
+    impl RiskLists for Fake {
+        async fn risk_page(
+            &self,
+            _scope: &Scope,
+            _year: PlanYear,
+            _filter: ArchivedFilter,
+            _limit: u16,
+            _after: Option<&str>,
+        ) -> Result<shared::store::risk_lists::RiskPage, StoreError> {
+            self.read("risk page");
+            Ok(shared::store::risk_lists::RiskPage { rows: Vec::new(), next: None, items_read: 0 })
+        }
+        async fn agent_stats(&self, _agent: &AgentId, _year: PlanYear) -> Result<AgentStatsItem, StoreError> {
+            self.read("stats");
+            Ok(AgentStatsItem { at_risk_total: 7, new_since_visit: 2, last_visited_at: None })
+        }
+        async fn record_visit(
+            &self,
+            _agent: &AgentId,
+            _year: PlanYear,
+            at: DateTime<Utc>,
+        ) -> Result<DateTime<Utc>, StoreError> {
+            self.read("visit");
+            Ok(at)
+        }
+    }
+
+    impl AgencySettings for Fake {
+        async fn set_agent_exports(
+            &self,
+            _agency: &AgencyId,
+            _enabled: bool,
+            _at: DateTime<Utc>,
+        ) -> Result<(), StoreError> {
+            self.read("set exports");
+            Ok(())
+        }
+    }
+
+    fn state(fake: &Fake) -> State<ApiState<Fake>> {
+        State(ApiState {
+            store: fake.clone(),
+            year: PlanYear::parse(2026).unwrap(),
+            client_details_base_url: "https://app.example.com".into(),
+        })
+    }
+
+    fn caller(agency: &str, role: Role) -> Caller {
+        Caller {
+            sub: "s".into(),
+            agent_id: AgentId::parse("ana").unwrap(),
+            agency_id: AgencyId::parse(agency).unwrap(),
+            role,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_summary_is_one_read_of_the_counters() {
+        let fake = Fake::default();
+        let Json(summary) = summary(state(&fake), caller("north", Role::Agent)).await.unwrap();
+        assert_eq!((summary.new_since_last_visit, summary.total), (2, 7));
+        assert_eq!(fake.reads(), vec!["stats"]);
+    }
+
+    #[tokio::test]
+    async fn an_agency_is_reached_from_above_refused_to_its_agents_and_unknown_to_everyone_else() {
+        let fake = Fake::default();
+        let ask = |who: Caller, agency: &str| settings(state(&fake), who, Path(agency.to_owned()));
+        assert!(ask(caller("top", Role::AgencyAdmin), "north").await.is_ok(), "an admin above it");
+        assert!(ask(caller("north", Role::AgencyAdmin), "north").await.is_ok(), "an admin of it");
+        let status = |result: Result<Json<Settings>, Problem>| result.err().map(|p| p.status.as_u16());
+        assert_eq!(status(ask(caller("north", Role::Agent), "north").await), Some(403), "its own agent");
+        assert_eq!(status(ask(caller("north", Role::AgencyAdmin), "top").await), Some(404), "upward");
+        assert_eq!(status(ask(caller("top", Role::AgencyAdmin), "nowhere").await), Some(404), "unknown");
     }
 }

@@ -9,16 +9,18 @@
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
+use shared::ports::{Applications, DirectoryChanges};
 use shared::queue::{DeadLetters, Disposition};
 use shared::store::directory::UpsertOutcome;
 use shared::store::{Store, StoreError};
 
 use crate::platform::{self, Malformed, PlatformEvent};
 
-/// What the handler needs, built once per process.
+/// What the handler needs, built once per process: the store's capabilities it uses (the
+/// DynamoDB store in Lambda, a fake in unit tests), the queues, and its settings.
 #[derive(Clone, Debug)]
-pub struct Deps {
-    pub store: Store,
+pub struct Deps<S = Store> {
+    pub store: S,
     pub sqs: aws_sdk_sqs::Client,
     pub dead_letters: DeadLetters,
     /// How far ahead of this system's clock an event may be dated.
@@ -59,7 +61,7 @@ impl From<StoreError> for Failure {
     }
 }
 
-pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
+pub async fn handle<S: Applications + DirectoryChanges>(deps: &Deps<S>, event: SqsEvent) -> SqsBatchResponse {
     let until = std::time::Instant::now() + deps.job_budget;
     let mut processed = Vec::new();
     for message in event.records {
@@ -81,7 +83,11 @@ pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
 
 /// Applies one message's event; a directory job still running at `until` pauses, and the event
 /// goes back on the queue to finish it.
-pub async fn apply(deps: &Deps, message: &SqsMessage, until: std::time::Instant) -> Result<(), Failure> {
+pub async fn apply<S: Applications + DirectoryChanges>(
+    deps: &Deps<S>,
+    message: &SqsMessage,
+    until: std::time::Instant,
+) -> Result<(), Failure> {
     let body = message.body.as_deref().ok_or_else(|| Malformed("the message has no body".into()))?;
     let event = platform::parse(body)?;
     event.check_date(Utc::now(), deps.future_allowance).map_err(Failure::Refused)?;
@@ -120,7 +126,7 @@ pub async fn apply(deps: &Deps, message: &SqsMessage, until: std::time::Instant)
 
 /// Sends the event again, so that its paused job goes on in another invocation. Applying it
 /// again is safe: the change is recorded already, and the job resumes from its saved position.
-async fn go_on_later(deps: &Deps, message: &SqsMessage) -> Result<(), Failure> {
+async fn go_on_later<S>(deps: &Deps<S>, message: &SqsMessage) -> Result<(), Failure> {
     let sent = deps
         .sqs
         .send_message()
@@ -129,4 +135,150 @@ async fn go_on_later(deps: &Deps, message: &SqsMessage) -> Result<(), Failure> {
         .send()
         .await;
     sent.map(drop).map_err(|e| Failure::Requeue(e.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    //! The handler against a fake of the two capabilities it uses: no emulator.
+
+    use std::collections::{BTreeSet, HashMap};
+    use std::sync::{Arc, Mutex};
+
+    use chrono::DateTime;
+    use shared::domain::{AgencyUpsert, AgentId, AgentUpsert, ApplicationKey, Evidence};
+    use shared::store::applications::{ApplyOutcome, StoredApplication};
+    use shared::store::items::Owner;
+
+    use super::*;
+
+    /// Records what it was asked to do; refuses evidence with `refusal` when set.
+    #[derive(Clone, Default)]
+    struct FakeStore {
+        calls: Arc<Mutex<Vec<String>>>,
+        refusal: Option<fn() -> StoreError>,
+    }
+
+    impl FakeStore {
+        fn calls(&self) -> Vec<String> {
+            self.calls.lock().unwrap().clone()
+        }
+    }
+
+    impl Applications for FakeStore {
+        async fn apply_evidence(
+            &self,
+            app: &ApplicationKey,
+            evidence: &Evidence,
+            _now: DateTime<Utc>,
+        ) -> Result<ApplyOutcome, StoreError> {
+            self.calls.lock().unwrap().push(format!("apply {} {} {}", app.id, app.year, evidence.id));
+            match self.refusal {
+                Some(refusal) => Err(refusal()),
+                None => Ok(ApplyOutcome::AlreadyApplied),
+            }
+        }
+        async fn application(&self, _app: &ApplicationKey) -> Result<StoredApplication, StoreError> {
+            Ok(StoredApplication::default())
+        }
+        async fn owners(&self, _agents: BTreeSet<AgentId>) -> Result<HashMap<AgentId, Owner>, StoreError> {
+            Ok(HashMap::new())
+        }
+    }
+
+    impl DirectoryChanges for FakeStore {
+        async fn upsert_agency_until(
+            &self,
+            upsert: &AgencyUpsert,
+            _as_of: DateTime<Utc>,
+            _until: Option<std::time::Instant>,
+        ) -> Result<UpsertOutcome, StoreError> {
+            let parent = upsert.parent_agency_id.as_ref().map_or("-".to_owned(), ToString::to_string);
+            self.calls.lock().unwrap().push(format!("agency {} under {parent}", upsert.agency_id));
+            Ok(UpsertOutcome::Written)
+        }
+        async fn upsert_agent_until(
+            &self,
+            upsert: &AgentUpsert,
+            _as_of: DateTime<Utc>,
+            _until: Option<std::time::Instant>,
+        ) -> Result<UpsertOutcome, StoreError> {
+            self.calls.lock().unwrap().push(format!("agent {} in {}", upsert.agent_id, upsert.agency_id));
+            Ok(UpsertOutcome::Written)
+        }
+    }
+
+    fn deps(store: FakeStore) -> Deps<FakeStore> {
+        // Built, never called: the cases here touch no queue.
+        let config = aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+            .build();
+        let sqs = aws_sdk_sqs::Client::from_conf(config);
+        Deps {
+            store,
+            sqs: sqs.clone(),
+            dead_letters: DeadLetters { sqs, queue_url: "unused".into() },
+            future_allowance: chrono::Duration::minutes(5),
+            queue_url: "unused".into(),
+            job_budget: std::time::Duration::from_secs(60),
+        }
+    }
+
+    fn message(detail_type: &str, time: DateTime<Utc>, detail: serde_json::Value) -> SqsMessage {
+        let mut message = SqsMessage::default();
+        message.body = Some(
+            serde_json::json!({
+                "id": "e-1", "source": "enrollment-platform", "detail-type": detail_type,
+                "time": time.to_rfc3339(), "detail": detail,
+            })
+            .to_string(),
+        );
+        message
+    }
+
+    fn submission(at: DateTime<Utc>) -> SqsMessage {
+        let detail = serde_json::json!({
+            "submission_id": "s-1", "federal_exchange_id": "0042", "plan_year": 2026, "client_name": "Client",
+            "agent_id": "ana", "npn": "111", "submitted_at": at.to_rfc3339(),
+        });
+        message("Application Submitted", at, detail)
+    }
+
+    fn later() -> std::time::Instant {
+        std::time::Instant::now() + std::time::Duration::from_secs(60)
+    }
+
+    #[tokio::test]
+    async fn each_event_reaches_the_capability_it_names() {
+        let store = FakeStore::default();
+        let deps = deps(store.clone());
+        let agency = serde_json::json!({"agency_id": "north", "name": "North", "parent_agency_id": "top",
+                                        "agent_exports_enabled": true});
+        let agent = serde_json::json!({"agent_id": "ana", "agency_id": "north", "name": "Ana",
+                                       "email": "ana@example.com", "npn": "111", "role": "agent"});
+        let now = Utc::now();
+        apply(&deps, &message("Agency Upserted", now, agency), later()).await.unwrap();
+        apply(&deps, &message("Agent Upserted", now, agent), later()).await.unwrap();
+        apply(&deps, &submission(now), later()).await.unwrap();
+        assert_eq!(store.calls(), vec!["agency north under top", "agent ana in north", "apply 0042 2026 s-1"]);
+    }
+
+    #[tokio::test]
+    async fn an_event_from_a_bad_clock_is_refused_before_the_store_sees_it() {
+        let store = FakeStore::default();
+        let failure = apply(&deps(store.clone()), &submission(Utc::now() + chrono::Duration::days(1)), later()).await;
+        assert!(matches!(failure, Err(Failure::Refused(ref reason)) if reason.contains("ahead")), "{failure:?}");
+        assert!(store.calls().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_change_too_big_for_one_transaction_is_refused_and_a_passing_failure_retried() {
+        let too_large = FakeStore { refusal: Some(|| StoreError::TooLarge(106)), ..FakeStore::default() };
+        let failure = apply(&deps(too_large), &submission(Utc::now()), later()).await;
+        assert!(matches!(failure, Err(Failure::Refused(_))), "{failure:?}");
+
+        let busy = FakeStore { refusal: Some(|| StoreError::Contention(8)), ..FakeStore::default() };
+        let failure = apply(&deps(busy), &submission(Utc::now()), later()).await;
+        assert!(matches!(failure, Err(Failure::Retryable(StoreError::Contention(8)))), "{failure:?}");
+    }
 }

@@ -7,10 +7,15 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, ServerSideEncry
 use chrono::Utc;
 use shared::domain::ExportId;
 use shared::domain::PlanYear;
+use shared::ports::{Directory, ExportBuilds, RiskLists};
 use shared::store::exports::{Claim, ExportJob, ExportScope, ExportStatus, Succeeded};
 use shared::store::keys::Scope;
 use shared::store::risk_lists::ArchivedFilter;
 use shared::store::{Store, StoreError};
+
+/// The store's capabilities a build uses: the export job, the rows, and whether its agency exists.
+pub trait Ports: ExportBuilds + RiskLists + Directory {}
+impl<S: ExportBuilds + RiskLists + Directory> Ports for S {}
 
 use crate::app::Settings;
 use crate::csv_rows::{Layout, RowWriter};
@@ -20,8 +25,8 @@ use crate::email;
 pub const PART_SIZE: usize = 5 * 1024 * 1024;
 
 #[derive(Clone, Debug)]
-pub struct Deps {
-    pub store: Store,
+pub struct Deps<S = Store> {
+    pub store: S,
     pub s3: aws_sdk_s3::Client,
     pub ses: aws_sdk_sesv2::Client,
     pub dead_letters: shared::queue::DeadLetters,
@@ -63,7 +68,7 @@ fn s3_error(err: impl std::error::Error + Send + Sync + 'static) -> BuildError {
 }
 
 /// Builds the export, or finds it built, or finds someone else building it.
-pub async fn build(deps: &Deps, export_id: &ExportId) -> Result<Outcome, BuildError> {
+pub async fn build<S: Ports>(deps: &Deps<S>, export_id: &ExportId) -> Result<Outcome, BuildError> {
     let now = Utc::now();
     let lease_until = now + chrono::Duration::from_std(deps.settings.lease).unwrap_or(chrono::Duration::minutes(15));
     let (job, attempt) = match deps.store.claim_export(export_id, now, lease_until).await? {
@@ -123,7 +128,7 @@ pub async fn build(deps: &Deps, export_id: &ExportId) -> Result<Outcome, BuildEr
     }
 }
 
-async fn scope_of(deps: &Deps, job: &ExportJob) -> Result<(Scope, Layout), BuildError> {
+async fn scope_of<S: Ports>(deps: &Deps<S>, job: &ExportJob) -> Result<(Scope, Layout), BuildError> {
     Ok(match &job.scope {
         ExportScope::Agent { agent_id } => (Scope::Agent(agent_id.clone()), Layout::Agent),
         ExportScope::Agency { agency_id } => {
@@ -137,8 +142,8 @@ async fn scope_of(deps: &Deps, job: &ExportJob) -> Result<(Scope, Layout), Build
 
 /// Streams every at-risk row of the scope, newest first, into the upload; returns the row count
 /// and the items read for them.
-async fn write_rows(
-    deps: &Deps,
+async fn write_rows<S: Ports>(
+    deps: &Deps<S>,
     job: &ExportJob,
     attempt: u32,
     scope: &Scope,
@@ -189,8 +194,8 @@ async fn write_rows(
     Ok((rows, items_read))
 }
 
-async fn upload_part(
-    deps: &Deps,
+async fn upload_part<S: Ports>(
+    deps: &Deps<S>,
     key: &str,
     upload_id: &str,
     parts: &mut Vec<CompletedPart>,
@@ -213,7 +218,7 @@ async fn upload_part(
 }
 
 /// Marks an export failed, with a reason a person can read, and tells the requester.
-pub async fn fail(deps: &Deps, export_id: &ExportId, reason: &str) -> Result<(), BuildError> {
+pub async fn fail<S: Ports>(deps: &Deps<S>, export_id: &ExportId, reason: &str) -> Result<(), BuildError> {
     let Some(job) = deps.store.export(export_id).await? else { return Ok(()) };
     if matches!(job.status, ExportStatus::Succeeded | ExportStatus::Failed) {
         return Ok(());
@@ -223,7 +228,7 @@ pub async fn fail(deps: &Deps, export_id: &ExportId, reason: &str) -> Result<(),
     send_email_once(deps, &failed).await
 }
 
-async fn send_email_once(deps: &Deps, job: &ExportJob) -> Result<(), BuildError> {
+async fn send_email_once<S: Ports>(deps: &Deps<S>, job: &ExportJob) -> Result<(), BuildError> {
     if !deps.store.claim_email(&job.export_id, Utc::now()).await? {
         return Ok(());
     }
@@ -242,7 +247,7 @@ pub fn object_key(export_id: &ExportId) -> String {
 
 /// Aborts a multipart upload; true once aborted. One that cannot be aborted is logged and left
 /// to the bucket's lifecycle rule, which removes incomplete uploads after a day.
-async fn abort_upload(deps: &Deps, key: &str, upload_id: &str) -> bool {
+async fn abort_upload<S: Ports>(deps: &Deps<S>, key: &str, upload_id: &str) -> bool {
     let aborted =
         deps.s3.abort_multipart_upload().bucket(&deps.settings.bucket).key(key).upload_id(upload_id).send().await;
     match aborted {

@@ -7,9 +7,9 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use shared::domain::ExportId;
 use shared::queue::Disposition;
 
-use crate::build::{self, BuildError, Deps, Outcome, last_delivery};
+use crate::build::{self, BuildError, Deps, Outcome, Ports, last_delivery};
 
-pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
+pub async fn handle<S: Ports>(deps: &Deps<S>, event: SqsEvent) -> SqsBatchResponse {
     let mut processed = Vec::new();
     for message in event.records {
         // Boxed: the build's future is deep, and the runtime's would exceed the compiler's layout limit.
@@ -19,7 +19,7 @@ pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
     shared::queue::settle(processed, &deps.dead_letters).await
 }
 
-async fn process(deps: &Deps, message: &SqsMessage) -> Disposition {
+async fn process<S: Ports>(deps: &Deps<S>, message: &SqsMessage) -> Disposition {
     let Some(export_id) = export_id(message) else {
         return Disposition::Refuse("the message names no export".into());
     };

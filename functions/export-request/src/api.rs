@@ -16,12 +16,17 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::domain::{ExportId, PlanYear};
 use shared::http::{Caller, Problem, reachable_agency};
+use shared::ports::{Directory, ExportRequests};
 use shared::store::Store;
 use shared::store::exports::{ExportJob, ExportScope, ExportStatus};
 
+/// The store's capabilities this function uses: who is who, and export jobs.
+pub trait Ports: Directory + ExportRequests {}
+impl<S: Directory + ExportRequests> Ports for S {}
+
 #[derive(Clone, Debug)]
-pub struct ApiState {
-    pub store: Store,
+pub struct ApiState<S = Store> {
+    pub store: S,
     pub sqs: aws_sdk_sqs::Client,
     pub s3: aws_sdk_s3::Client,
     pub exports_queue_url: String,
@@ -31,11 +36,11 @@ pub struct ApiState {
     pub link_lifetime: Duration,
 }
 
-pub fn router(state: ApiState) -> Router {
+pub fn router<S: Ports>(state: ApiState<S>) -> Router {
     Router::new()
-        .route("/v1/exports", post(request_export).get(list_exports))
-        .route("/v1/exports/{export_id}", get(show_export))
-        .route("/v1/exports/{export_id}/download", get(download))
+        .route("/v1/exports", post(request_export::<S>).get(list_exports::<S>))
+        .route("/v1/exports/{export_id}", get(show_export::<S>))
+        .route("/v1/exports/{export_id}/download", get(download::<S>))
         .with_state(state)
 }
 
@@ -82,8 +87,8 @@ struct ExportList {
     items: Vec<ExportView>,
 }
 
-async fn request_export(
-    State(state): State<ApiState>,
+async fn request_export<S: Ports>(
+    State(state): State<ApiState<S>>,
     caller: Caller,
     headers: HeaderMap,
     body: Result<Json<serde_json::Value>, axum::extract::rejection::JsonRejection>,
@@ -154,13 +159,13 @@ async fn request_export(
         .into_response())
 }
 
-async fn list_exports(State(state): State<ApiState>, caller: Caller) -> Result<Json<ExportList>, Problem> {
+async fn list_exports<S: Ports>(State(state): State<ApiState<S>>, caller: Caller) -> Result<Json<ExportList>, Problem> {
     let jobs = state.store.exports_of(&caller.sub, 20).await?;
     Ok(Json(ExportList { items: jobs.iter().map(ExportView::from).collect() }))
 }
 
-async fn show_export(
-    State(state): State<ApiState>,
+async fn show_export<S: Ports>(
+    State(state): State<ApiState<S>>,
     caller: Caller,
     Path(export_id): Path<String>,
 ) -> Result<Json<ExportView>, Problem> {
@@ -176,8 +181,8 @@ struct DownloadLink {
     expires_in_seconds: u64,
 }
 
-async fn download(
-    State(state): State<ApiState>,
+async fn download<S: Ports>(
+    State(state): State<ApiState<S>>,
     caller: Caller,
     Path(export_id): Path<String>,
     headers: HeaderMap,
@@ -218,7 +223,7 @@ async fn download(
 }
 
 /// The export, if the caller asked for it; anyone else is told it does not exist.
-async fn own_export(store: &Store, caller: &Caller, export_id: &str) -> Result<ExportJob, Problem> {
+async fn own_export(store: &impl ExportRequests, caller: &Caller, export_id: &str) -> Result<ExportJob, Problem> {
     let not_found = || Problem::not_found("No such export.");
     let Ok(export_id) = ExportId::parse(export_id) else { return Err(not_found()) };
     store.export(&export_id).await?.filter(|job| job.requester == caller.sub).ok_or_else(not_found)

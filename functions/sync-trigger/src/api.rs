@@ -11,20 +11,21 @@ use serde::Serialize;
 use shared::domain::ApplicationKey;
 use shared::domain::{AgentId, BookEntry, FederalExchangeId, PlanYear, PolicyStatus};
 use shared::http::{Caller, Problem, RawQuery};
+use shared::ports::Applications;
 use shared::store::Store;
 
 use crate::marketplace::{Aor, MarketplaceClient, MarketplaceError};
 use crate::sync::{SyncError, sync_application};
 
 #[derive(Clone, Debug)]
-pub struct ApiState {
-    pub store: Store,
+pub struct ApiState<S = Store> {
+    pub store: S,
     pub marketplace: MarketplaceClient,
     pub year: PlanYear,
 }
 
-pub fn router(state: ApiState) -> Router {
-    Router::new().route("/v1/clients/{federal_exchange_id}/sync", post(sync_client)).with_state(state)
+pub fn router<S: Applications>(state: ApiState<S>) -> Router {
+    Router::new().route("/v1/clients/{federal_exchange_id}/sync", post(sync_client::<S>)).with_state(state)
 }
 
 #[derive(Debug, Serialize)]
@@ -51,8 +52,8 @@ pub struct PolicyView {
     pub matches_expected_npn: bool,
 }
 
-async fn sync_client(
-    State(state): State<ApiState>,
+async fn sync_client<S: Applications>(
+    State(state): State<ApiState<S>>,
     caller: Caller,
     Path(raw_id): Path<String>,
     query: RawQuery,
@@ -77,7 +78,11 @@ async fn sync_client(
 
 /// The entry of this application the caller may act on. Someone else's application is "not
 /// found", exactly like one that does not exist, so ids cannot be probed.
-async fn visible_entry(store: &Store, caller: &Caller, application: &ApplicationKey) -> Result<AgentId, Problem> {
+async fn visible_entry(
+    store: &impl Applications,
+    caller: &Caller,
+    application: &ApplicationKey,
+) -> Result<AgentId, Problem> {
     let stored = store.application(application).await?;
     if stored.entries.contains_key(&caller.agent_id) {
         return Ok(caller.agent_id.clone());

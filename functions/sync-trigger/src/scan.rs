@@ -13,9 +13,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use shared::domain::PlanYear;
+use shared::ports::{Applications, SyncDue};
+use shared::store::StoreError;
 use shared::store::keys::SYNC_DUE_SHARDS;
 use shared::store::sync_due::ScanCheckpoint;
-use shared::store::{Store, StoreError};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
@@ -49,8 +50,8 @@ pub const UNPLACED_GRACE: chrono::Duration = chrono::Duration::minutes(1);
 /// scan is what finishes it); then runs the scan until the end of the current pass or `deadline`,
 /// whichever comes first. Syncs already under way at the deadline are finished; none is started
 /// after it.
-pub async fn scan(
-    store: &Store,
+pub async fn scan<S: Applications + SyncDue>(
+    store: &S,
     marketplace: &MarketplaceClient,
     settings: &ScanSettings,
     now: DateTime<Utc>,

@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 use shared::domain::ApplicationKey;
 use shared::domain::{EvidenceId, SyncFailed, sync_evidence};
-use shared::store::{Store, StoreError};
+use shared::ports::Applications;
+use shared::store::StoreError;
 
 use crate::marketplace::{MarketplaceApplication, MarketplaceClient, MarketplaceError};
 
@@ -18,7 +19,7 @@ pub enum SyncError {
 
 /// Syncs one application at `now`; returns the marketplace's answer.
 pub async fn sync_application(
-    store: &Store,
+    store: &impl Applications,
     marketplace: &MarketplaceClient,
     application: &ApplicationKey,
     now: DateTime<Utc>,

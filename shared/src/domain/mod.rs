@@ -7,7 +7,9 @@ pub mod values;
 
 pub use directory::{AgencyUpsert, AgentUpsert, MAX_AGENCY_DEPTH};
 pub use evidence::{Evidence, Fact, Policy, PolicyStatus, SyncFailed, sync_evidence};
-pub use rules::{AgencyOf, Applied, BookEntry, HistoryRecord, Reason, Risk, apply, last_synced_at, project};
+pub use rules::{
+    AgencyOf, Applied, BookEntry, HistoryRecord, Reason, Risk, alert_counts, apply, last_synced_at, project,
+};
 pub use values::{
     AgencyId, AgentId, ApplicationKey, Email, EvidenceId, ExportId, FederalExchangeId, InvalidValue, Name, Npn,
     PlanYear, Role,

@@ -37,6 +37,17 @@ impl BookEntry {
     }
 }
 
+/// What an entry adds to its agent's alert counters: whether it counts in the at-risk total (at
+/// risk and not archived), and whether as new since the agent's last visit `visit` — flagged by
+/// this system after it (by when it was flagged, not by the evidence's time, so evidence that
+/// arrives late with an old time still shows as new).
+pub fn alert_counts(entry: Option<&BookEntry>, visit: Option<DateTime<Utc>>) -> (bool, bool) {
+    let counted = entry.is_some_and(|e| e.is_at_risk() && !e.archived);
+    let flagged_at = entry.and_then(|e| e.risk.as_ref()).map(|risk| risk.flagged_at);
+    let new = counted && flagged_at.is_some_and(|at| visit.is_none_or(|visit| at > visit));
+    (counted, new)
+}
+
 /// Why and since when an entry is at risk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Risk {

@@ -10,11 +10,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, Trans
 use chrono::{DateTime, Utc};
 
 use super::items::{AgencyItem, EntryItem, EvidenceItem, Item, MetaItem, Owner, TrailItem, from_item, to_item};
-use super::placement;
 use super::{MAX_TRANSACTION_ITEMS, Store, StoreError, keys};
-use crate::domain::{
-    AgencyOf, AgentId, ApplicationKey, Applied, BookEntry, Evidence, Fact, HistoryRecord, PlanYear, apply,
-};
+use crate::domain::{AgencyOf, AgentId, ApplicationKey, Applied, BookEntry, Evidence, Fact, HistoryRecord, apply};
 
 /// The most entries one piece of evidence may change: the transaction also holds the meta item,
 /// the evidence and the history item. Far above real cases (an application in dozens of books).
@@ -81,80 +78,6 @@ impl Store {
         Err(StoreError::Contention(MAX_ATTEMPTS))
     }
 
-    /// Loads new applications with their whole evidence logs, with batch writes instead of one
-    /// transaction per piece of evidence: for seeding and benchmarks only, where nothing else
-    /// writes to these applications. The result is what applying the evidence one by one and
-    /// placing the entries gives.
-    pub async fn import(
-        &self,
-        applications: &[(ApplicationKey, Vec<Evidence>)],
-        owners: &HashMap<AgentId, Owner>,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let agencies: AgencyOf = owners
-            .values()
-            .filter_map(|owner| Some((owner.agent_id.clone(), owner.agent.as_ref()?.agency_id.clone())))
-            .collect();
-        let mut items = Vec::new();
-        let mut totals: BTreeMap<(AgentId, PlanYear), (i64, i64)> = BTreeMap::new();
-        // Whether an imported entry counts as new depends on its agent's last visit.
-        let mut visits: HashMap<(AgentId, PlanYear), Option<DateTime<Utc>>> = HashMap::new();
-        for (app, log) in applications {
-            let mut applied_log: Vec<Evidence> = Vec::new();
-            let mut entries = BTreeMap::new();
-            for evidence in log {
-                let Some(applied) = apply(&applied_log, &entries, evidence, &agencies, now) else { continue };
-                if !applied.history.is_empty() {
-                    items.push(to_item(&trail_item(app, evidence, &applied.history))?);
-                }
-                items.push(to_item(&evidence_item(app, evidence))?);
-                applied_log.push(evidence.clone());
-                entries = applied.entries;
-            }
-            let last_synced_at = crate::domain::last_synced_at(&applied_log);
-            items.push(to_item(&meta_item(app, applied_log.len() as u64, last_synced_at, None))?);
-            for entry in entries.values() {
-                items.push(to_item(&entry_item(app, entry))?);
-            }
-            for agent in entries.keys() {
-                if let std::collections::hash_map::Entry::Vacant(slot) = visits.entry((agent.clone(), app.year)) {
-                    slot.insert(self.agent_stats(agent, app.year).await?.last_visited_at);
-                }
-            }
-            let visit_of = |agent: &AgentId| visits.get(&(agent.clone(), app.year)).copied().flatten();
-            for (placement, record) in placement::imported(app, &entries, last_synced_at, owners, visit_of) {
-                for row in &placement.rows {
-                    items.push(to_item(row)?);
-                }
-                let counts = totals.entry((record.agent_id.clone(), app.year)).or_insert((0, 0));
-                counts.0 += i64::from(record.counted);
-                counts.1 += i64::from(record.counted_new);
-                items.push(to_item(&record)?);
-            }
-        }
-        let requests = items
-            .into_iter()
-            .map(|item| {
-                let put = aws_sdk_dynamodb::types::PutRequest::builder().set_item(Some(item)).build()?;
-                Ok(aws_sdk_dynamodb::types::WriteRequest::builder().put_request(put).build())
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        self.write_batch(requests).await?;
-        for ((agent, year), (total, new)) in totals.iter().filter(|(_, counts)| **counts != (0, 0)) {
-            self.client()
-                .update_item()
-                .table_name(self.table())
-                .key(keys::PK, s(keys::agent_pk(agent)))
-                .key(keys::SK, s(keys::agent_stats_sk(*year)))
-                .update_expression("ADD at_risk_total :total, new_since_visit :new")
-                .expression_attribute_values(":total", AttributeValue::N(total.to_string()))
-                .expression_attribute_values(":new", AttributeValue::N(new.to_string()))
-                .send()
-                .await?;
-        }
-        Ok(())
-    }
-
     /// The log, entries and version of an application: one query over one item collection,
     /// which never reads the history.
     pub async fn application(&self, app: &ApplicationKey) -> Result<StoredApplication, StoreError> {
@@ -187,6 +110,7 @@ impl Store {
     }
 
     /// What happened to one agent's entry of an application, oldest first.
+    #[cfg(feature = "tools")]
     pub async fn history(&self, app: &ApplicationKey, agent: &AgentId) -> Result<Vec<HistoryRecord>, StoreError> {
         let items = self.query_prefix(keys::application_pk(app.year, &app.id), keys::TRAIL_PREFIX).await?;
         let mut records = Vec::new();
@@ -290,7 +214,7 @@ impl Store {
     }
 }
 
-fn meta_item(
+pub(crate) fn meta_item(
     app: &ApplicationKey,
     version: u64,
     last_synced_at: Option<DateTime<Utc>>,
@@ -310,7 +234,7 @@ fn meta_item(
     }
 }
 
-fn evidence_item(app: &ApplicationKey, evidence: &Evidence) -> EvidenceItem {
+pub(crate) fn evidence_item(app: &ApplicationKey, evidence: &Evidence) -> EvidenceItem {
     EvidenceItem {
         pk: keys::application_pk(app.year, &app.id),
         sk: keys::evidence_sk(evidence.at, &evidence.id),
@@ -318,7 +242,7 @@ fn evidence_item(app: &ApplicationKey, evidence: &Evidence) -> EvidenceItem {
     }
 }
 
-fn entry_item(app: &ApplicationKey, entry: &BookEntry) -> EntryItem {
+pub(crate) fn entry_item(app: &ApplicationKey, entry: &BookEntry) -> EntryItem {
     EntryItem {
         pk: keys::application_pk(app.year, &app.id),
         sk: keys::entry_sk(&entry.agent_id),
@@ -330,7 +254,7 @@ fn entry_item(app: &ApplicationKey, entry: &BookEntry) -> EntryItem {
     }
 }
 
-fn trail_item(app: &ApplicationKey, evidence: &Evidence, records: &[HistoryRecord]) -> TrailItem {
+pub(crate) fn trail_item(app: &ApplicationKey, evidence: &Evidence, records: &[HistoryRecord]) -> TrailItem {
     let recorded_at = records.first().map_or(evidence.at, |record| record.recorded_at);
     TrailItem {
         pk: keys::application_pk(app.year, &app.id),

@@ -46,6 +46,7 @@ impl Store {
         items.into_iter().map(|item| from_item::<AgencyChildItem>(item).map(|c| c.agency_id)).collect()
     }
 
+    #[cfg(feature = "tools")]
     pub async fn agency_members(&self, agency: &AgencyId) -> Result<Vec<AgentId>, StoreError> {
         let items = self.query_prefix(keys::agency_pk(agency), keys::AGENCY_MEMBER_PREFIX).await?;
         items.into_iter().map(|item| from_item::<AgencyMemberItem>(item).map(|m| m.agent_id)).collect()
@@ -86,10 +87,8 @@ impl Store {
         Ok(chain)
     }
 
-    /// Creates or updates an agency. Refuses a parent that would make a cycle, also when two moves
-    /// race: the write holds only while every agency on the new parent's chain is as it was read.
-    /// A parent not known yet is accepted; the agency is completed when the parent arrives. A new
-    /// agency, a move or a rename then re-places the rows of its subtree.
+    /// The same, with no time limit on its job: for seeding, the bench and the tests.
+    #[cfg(feature = "tools")]
     pub async fn upsert_agency(
         &self,
         upsert: &AgencyUpsert,
@@ -98,7 +97,11 @@ impl Store {
         self.upsert_agency_until(upsert, as_of, None).await
     }
 
-    /// The same, with its job pausing once `until` has passed.
+    /// Creates or updates an agency. Refuses a parent that would make a cycle, also when two moves
+    /// race: the write holds only while every agency on the new parent's chain is as it was read.
+    /// A parent not known yet is accepted; the agency is completed when the parent arrives. A new
+    /// agency, a move or a rename then re-places the rows of its subtree, in a job that pauses once
+    /// `until` has passed (its position saved; applying the same change again goes on from there).
     pub async fn upsert_agency_until(
         &self,
         upsert: &AgencyUpsert,
@@ -289,15 +292,16 @@ impl Store {
         }
     }
 
-    /// Creates or updates an agent. Moving an agent to another agency moves their book: their rows
-    /// leave the old agency's lists and join the new one's. An upsert that changes nothing a row
-    /// shows (agency, name, email) rewrites no row; one that changes nothing at all only records
-    /// the time of the event.
+    /// The same, with no time limit on its job: for seeding, the bench and the tests.
+    #[cfg(feature = "tools")]
     pub async fn upsert_agent(&self, upsert: &AgentUpsert, as_of: DateTime<Utc>) -> Result<UpsertOutcome, StoreError> {
         self.upsert_agent_until(upsert, as_of, None).await
     }
 
-    /// The same, with its job pausing once `until` has passed.
+    /// Creates or updates an agent. Moving an agent to another agency moves their book: their rows
+    /// leave the old agency's lists and join the new one's. An upsert that changes nothing a row
+    /// shows (agency, name, email) rewrites no row; one that changes nothing at all only records
+    /// the time of the event. Its job pauses once `until` has passed.
     pub async fn upsert_agent_until(
         &self,
         upsert: &AgentUpsert,

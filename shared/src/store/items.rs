@@ -314,8 +314,3 @@ impl RowFacts {
         owner.scopes().into_iter().map(|scope| self.row(scope, owner)).collect()
     }
 }
-
-/// Whether an entry counts in its agent's at-risk total.
-pub fn counts_as_at_risk(entry: Option<&BookEntry>) -> bool {
-    entry.is_some_and(|e| e.is_at_risk() && !e.archived)
-}

@@ -4,9 +4,12 @@
 pub mod applications;
 pub mod directory;
 pub mod exports;
+#[cfg(feature = "tools")]
+mod import;
 pub mod items;
 pub mod keys;
 pub mod placement;
+mod ports;
 pub mod risk_lists;
 pub mod sync_due;
 
@@ -100,7 +103,13 @@ impl Store {
         &self.table
     }
 
-    pub fn client(&self) -> &aws_sdk_dynamodb::Client {
+    pub(crate) fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.client
+    }
+
+    /// The SDK client itself, for tools that read the table whole (the checker, the tests).
+    #[cfg(feature = "tools")]
+    pub fn raw_client(&self) -> &aws_sdk_dynamodb::Client {
         &self.client
     }
 

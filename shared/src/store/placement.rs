@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::applications::{MAX_ATTEMPTS, backoff, s};
-use super::items::{EntryItem, Job, MetaItem, Owner, RiskRow, RowFacts, counts_as_at_risk, from_item, to_item};
+use super::items::{EntryItem, Job, MetaItem, Owner, RiskRow, RowFacts, from_item, to_item};
 use super::keys::{self, Scope};
 use super::{Store, StoreError, if_version};
 use crate::domain::ApplicationKey;
@@ -86,10 +86,7 @@ impl Placement {
             .and_then(|entry| RowFacts::of_entry(&app.id, app.year, entry, last_synced_at))
             .map(|facts| facts.rows(owner))
             .unwrap_or_default();
-        let counted = counts_as_at_risk(entry);
-        // Counted by when the system flagged it, not by the evidence's time: late evidence is new.
-        let flagged_at = entry.and_then(|e| e.risk.as_ref()).map(|risk| risk.flagged_at);
-        let new = counted && flagged_at.is_some_and(|at| visit.is_none_or(|visit| at > visit));
+        let (counted, new) = crate::domain::alert_counts(entry, visit);
         Self { rows, counted, new, visit }
     }
 
@@ -386,25 +383,4 @@ pub enum JobOutcome {
     Paused,
     /// A newer change of the same agency or agent has its own job, which does this one's work.
     Superseded,
-}
-
-/// The placements an import writes beside the entries: what placing them one by one gives.
-pub(crate) fn imported(
-    app: &ApplicationKey,
-    entries: &BTreeMap<AgentId, BookEntry>,
-    last_synced_at: Option<DateTime<Utc>>,
-    owners: &HashMap<AgentId, Owner>,
-    visit_of: impl Fn(&AgentId) -> Option<DateTime<Utc>>,
-) -> Vec<(Placement, PlacementItem)> {
-    entries
-        .values()
-        .filter_map(|entry| {
-            let owner = owners.get(&entry.agent_id).cloned().unwrap_or_else(|| Owner::unknown(entry.agent_id.clone()));
-            let placement = Placement::of(app, Some(entry), last_synced_at, &owner, visit_of(&entry.agent_id));
-            (!placement.is_empty()).then(|| {
-                let record = placement.record(app, &entry.agent_id, None);
-                (placement, record)
-            })
-        })
-        .collect()
 }

@@ -346,7 +346,7 @@ async fn write_risk_rows(store: &Store, agent: &str, rows: u32) -> Result<(), Fa
     for chunk in requests.chunks(25) {
         let mut pending = chunk.to_vec();
         while !pending.is_empty() {
-            let out = store.client().batch_write_item().request_items(store.table(), pending).send().await?;
+            let out = store.raw_client().batch_write_item().request_items(store.table(), pending).send().await?;
             pending = out.unprocessed_items.and_then(|mut u| u.remove(store.table())).unwrap_or_default();
         }
     }

@@ -15,7 +15,7 @@ pub async fn scan_each<E: From<DevkitError>>(
     let (mut scanned, mut start) = (0, None);
     loop {
         let out = store
-            .client()
+            .raw_client()
             .scan()
             .table_name(store.table())
             .consistent_read(true)

@@ -12,8 +12,7 @@ use shared::domain::MAX_AGENCY_DEPTH;
 use shared::domain::{AgencyId, AgentId, BookEntry};
 use shared::store::Store;
 use shared::store::items::{
-    AgencyItem, AgentItem, AgentStatsItem, EntryItem, Item, MetaItem, Owner, RiskRow, RowFacts, counts_as_at_risk,
-    from_item,
+    AgencyItem, AgentItem, AgentStatsItem, EntryItem, Item, MetaItem, Owner, RiskRow, RowFacts, from_item,
 };
 use shared::store::keys;
 
@@ -202,8 +201,7 @@ fn compare(snapshot: &Snapshot) -> Vec<Difference> {
     for (app, entry) in &snapshot.entries {
         let key = (entry.agent_id.clone(), app.year.get());
         let visit = snapshot.totals.get(&key).and_then(|stats| stats.last_visited_at);
-        let counted = counts_as_at_risk(Some(entry));
-        let new = counted && entry.risk.as_ref().is_some_and(|risk| visit.is_none_or(|visit| risk.flagged_at > visit));
+        let (counted, new) = shared::domain::alert_counts(Some(entry), visit);
         let counts = expected_totals.entry(key).or_default();
         counts.0 += i64::from(counted);
         counts.1 += i64::from(new);

@@ -1,0 +1,155 @@
+//! What the functions need from storage: one trait per capability. The DynamoDB adapter
+//! (`store::Store`) implements them all (`store/ports.rs`); each function's dependencies name the
+//! ones it uses — what its IAM policy allows — so its handlers can be tested with fakes of those.
+//!
+//! Futures are `Send` so that handlers stay usable behind axum and the Lambda runtime.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::{AgencyId, AgencyUpsert, AgentId, AgentUpsert, ApplicationKey, Evidence, ExportId, PlanYear};
+use crate::store::StoreError;
+use crate::store::applications::{ApplyOutcome, StoredApplication};
+use crate::store::directory::UpsertOutcome;
+use crate::store::exports::{Claim, ExportJob, Succeeded};
+use crate::store::items::{AgencyItem, AgentItem, AgentStatsItem, Owner};
+use crate::store::keys::Scope;
+use crate::store::risk_lists::{ArchivedFilter, RiskPage};
+use crate::store::sync_due::{Due, ScanCheckpoint};
+
+type Answer<T> = Result<T, StoreError>;
+
+/// Who is who: agents, agencies and the tree (reads).
+pub trait Directory: Clone + Send + Sync + 'static {
+    fn agent(&self, agent: &AgentId) -> impl Future<Output = Answer<Option<AgentItem>>> + Send;
+    fn agency(&self, agency: &AgencyId) -> impl Future<Output = Answer<Option<AgencyItem>>> + Send;
+    /// The agency's path by its parent links, top first, ending with it.
+    fn agency_path(&self, agency: &AgencyId) -> impl Future<Output = Answer<Vec<AgencyId>>> + Send;
+    fn child_agencies(&self, agency: &AgencyId) -> impl Future<Output = Answer<Vec<AgencyId>>> + Send;
+}
+
+/// Changing the directory as the platform says, and an agency's own setting.
+pub trait DirectoryChanges: Clone + Send + Sync + 'static {
+    /// Records the agency and re-places its subtree, pausing once `until` has passed.
+    fn upsert_agency_until(
+        &self,
+        upsert: &AgencyUpsert,
+        as_of: DateTime<Utc>,
+        until: Option<std::time::Instant>,
+    ) -> impl Future<Output = Answer<UpsertOutcome>> + Send;
+    /// Records the agent and re-places their entries, pausing once `until` has passed.
+    fn upsert_agent_until(
+        &self,
+        upsert: &AgentUpsert,
+        as_of: DateTime<Utc>,
+        until: Option<std::time::Instant>,
+    ) -> impl Future<Output = Answer<UpsertOutcome>> + Send;
+}
+
+/// An agency's switch for its agents' own exports.
+pub trait AgencySettings: Clone + Send + Sync + 'static {
+    fn set_agent_exports(
+        &self,
+        agency: &AgencyId,
+        enabled: bool,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Answer<()>> + Send;
+}
+
+/// Applications and the evidence about them.
+pub trait Applications: Clone + Send + Sync + 'static {
+    /// Applies one piece of evidence, exactly once however often called, and places its entries.
+    fn apply_evidence(
+        &self,
+        app: &ApplicationKey,
+        evidence: &Evidence,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Answer<ApplyOutcome>> + Send;
+    fn application(&self, app: &ApplicationKey) -> impl Future<Output = Answer<StoredApplication>> + Send;
+    /// Each agent's directory entries: their agent item, agency and path.
+    fn owners(
+        &self,
+        agents: std::collections::BTreeSet<AgentId>,
+    ) -> impl Future<Output = Answer<std::collections::HashMap<AgentId, Owner>>> + Send;
+}
+
+/// The at-risk lists, the counters and the visits.
+pub trait RiskLists: Clone + Send + Sync + 'static {
+    fn risk_page(
+        &self,
+        scope: &Scope,
+        year: PlanYear,
+        filter: ArchivedFilter,
+        limit: u16,
+        after: Option<&str>,
+    ) -> impl Future<Output = Answer<RiskPage>> + Send;
+    fn agent_stats(&self, agent: &AgentId, year: PlanYear) -> impl Future<Output = Answer<AgentStatsItem>> + Send;
+    fn record_visit(
+        &self,
+        agent: &AgentId,
+        year: PlanYear,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Answer<DateTime<Utc>>> + Send;
+}
+
+/// Export jobs as their requester sees them.
+pub trait ExportRequests: Clone + Send + Sync + 'static {
+    /// Records a new export, once per idempotency key; returns the one the key made.
+    fn create_export(
+        &self,
+        job: &ExportJob,
+        idempotency_key: Option<&str>,
+    ) -> impl Future<Output = Answer<ExportJob>> + Send;
+    fn export(&self, id: &ExportId) -> impl Future<Output = Answer<Option<ExportJob>>> + Send;
+    fn exports_of(&self, requester: &str, limit: i32) -> impl Future<Output = Answer<Vec<ExportJob>>> + Send;
+}
+
+/// Export jobs as a builder moves them along: claimed, uploading, done or failed, emailed once.
+pub trait ExportBuilds: Clone + Send + Sync + 'static {
+    fn export(&self, id: &ExportId) -> impl Future<Output = Answer<Option<ExportJob>>> + Send;
+    fn claim_export(
+        &self,
+        id: &ExportId,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> impl Future<Output = Answer<Claim>> + Send;
+    fn record_upload(&self, id: &ExportId, attempt: u32, upload_id: &str) -> impl Future<Output = Answer<()>> + Send;
+    fn forget_upload(&self, id: &ExportId, attempt: u32) -> impl Future<Output = Answer<()>> + Send;
+    fn record_progress(&self, id: &ExportId, attempt: u32, rows: u64) -> impl Future<Output = Answer<()>> + Send;
+    fn mark_succeeded(&self, id: &ExportId, attempt: u32, done: &Succeeded) -> impl Future<Output = Answer<()>> + Send;
+    fn mark_failed(
+        &self,
+        id: &ExportId,
+        attempt: u32,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Answer<()>> + Send;
+    /// Takes the right to send the email; false when it was taken before.
+    fn claim_email(&self, id: &ExportId, now: DateTime<Utc>) -> impl Future<Output = Answer<bool>> + Send;
+    fn release_email(&self, id: &ExportId) -> impl Future<Output = Answer<()>> + Send;
+}
+
+/// What the scheduled scan walks: applications due for a re-sync, and where it stopped.
+pub trait SyncDue: Clone + Send + Sync + 'static {
+    fn due_for_sync(
+        &self,
+        year: PlanYear,
+        shard: u32,
+        cutoff: DateTime<Utc>,
+        after: Option<&str>,
+        limit: i32,
+    ) -> impl Future<Output = Answer<Vec<Due>>> + Send;
+    fn scan_checkpoint(&self, year: PlanYear) -> impl Future<Output = Answer<ScanCheckpoint>> + Send;
+    fn save_scan_checkpoint(
+        &self,
+        year: PlanYear,
+        checkpoint: &ScanCheckpoint,
+    ) -> impl Future<Output = Answer<()>> + Send;
+    /// Places what writers that died left unplaced before `written_before`.
+    fn place_unplaced(
+        &self,
+        written_before: DateTime<Utc>,
+        until: Option<std::time::Instant>,
+    ) -> impl Future<Output = Answer<u32>> + Send;
+}

@@ -1,0 +1,159 @@
+//! The DynamoDB adapter behind every port (`crate::ports`): each method is the store's own.
+//! (Inherent methods win over trait methods of the same name, so each line calls the store.)
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+
+use super::applications::{ApplyOutcome, StoredApplication};
+use super::directory::UpsertOutcome;
+use super::exports::{Claim, ExportJob, Succeeded};
+use super::items::{AgencyItem, AgentItem, AgentStatsItem, Owner};
+use super::keys::Scope;
+use super::risk_lists::{ArchivedFilter, RiskPage};
+use super::sync_due::{Due, ScanCheckpoint};
+use super::{Store, StoreError};
+use crate::domain::{AgencyId, AgencyUpsert, AgentId, AgentUpsert, ApplicationKey, Evidence, ExportId, PlanYear};
+use crate::ports;
+
+type Answer<T> = Result<T, StoreError>;
+
+impl ports::Directory for Store {
+    async fn agent(&self, agent: &AgentId) -> Answer<Option<AgentItem>> {
+        Store::agent(self, agent).await
+    }
+    async fn agency(&self, agency: &AgencyId) -> Answer<Option<AgencyItem>> {
+        Store::agency(self, agency).await
+    }
+    async fn agency_path(&self, agency: &AgencyId) -> Answer<Vec<AgencyId>> {
+        Store::agency_path(self, agency).await
+    }
+    async fn child_agencies(&self, agency: &AgencyId) -> Answer<Vec<AgencyId>> {
+        Store::child_agencies(self, agency).await
+    }
+}
+
+impl ports::DirectoryChanges for Store {
+    async fn upsert_agency_until(
+        &self,
+        upsert: &AgencyUpsert,
+        as_of: DateTime<Utc>,
+        until: Option<std::time::Instant>,
+    ) -> Answer<UpsertOutcome> {
+        Store::upsert_agency_until(self, upsert, as_of, until).await
+    }
+    async fn upsert_agent_until(
+        &self,
+        upsert: &AgentUpsert,
+        as_of: DateTime<Utc>,
+        until: Option<std::time::Instant>,
+    ) -> Answer<UpsertOutcome> {
+        Store::upsert_agent_until(self, upsert, as_of, until).await
+    }
+}
+
+impl ports::AgencySettings for Store {
+    async fn set_agent_exports(&self, agency: &AgencyId, enabled: bool, at: DateTime<Utc>) -> Answer<()> {
+        Store::set_agent_exports(self, agency, enabled, at).await
+    }
+}
+
+impl ports::Applications for Store {
+    async fn apply_evidence(
+        &self,
+        app: &ApplicationKey,
+        evidence: &Evidence,
+        now: DateTime<Utc>,
+    ) -> Answer<ApplyOutcome> {
+        Store::apply_evidence(self, app, evidence, now).await
+    }
+    async fn application(&self, app: &ApplicationKey) -> Answer<StoredApplication> {
+        Store::application(self, app).await
+    }
+    async fn owners(&self, agents: BTreeSet<AgentId>) -> Answer<HashMap<AgentId, Owner>> {
+        Store::owners(self, agents).await
+    }
+}
+
+impl ports::RiskLists for Store {
+    async fn risk_page(
+        &self,
+        scope: &Scope,
+        year: PlanYear,
+        filter: ArchivedFilter,
+        limit: u16,
+        after: Option<&str>,
+    ) -> Answer<RiskPage> {
+        Store::risk_page(self, scope, year, filter, limit, after).await
+    }
+    async fn agent_stats(&self, agent: &AgentId, year: PlanYear) -> Answer<AgentStatsItem> {
+        Store::agent_stats(self, agent, year).await
+    }
+    async fn record_visit(&self, agent: &AgentId, year: PlanYear, at: DateTime<Utc>) -> Answer<DateTime<Utc>> {
+        Store::record_visit(self, agent, year, at).await
+    }
+}
+
+impl ports::ExportRequests for Store {
+    async fn create_export(&self, job: &ExportJob, idempotency_key: Option<&str>) -> Answer<ExportJob> {
+        Store::create_export(self, job, idempotency_key).await
+    }
+    async fn export(&self, id: &ExportId) -> Answer<Option<ExportJob>> {
+        Store::export(self, id).await
+    }
+    async fn exports_of(&self, requester: &str, limit: i32) -> Answer<Vec<ExportJob>> {
+        Store::exports_of(self, requester, limit).await
+    }
+}
+
+impl ports::ExportBuilds for Store {
+    async fn export(&self, id: &ExportId) -> Answer<Option<ExportJob>> {
+        Store::export(self, id).await
+    }
+    async fn claim_export(&self, id: &ExportId, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Answer<Claim> {
+        Store::claim_export(self, id, now, lease_until).await
+    }
+    async fn record_upload(&self, id: &ExportId, attempt: u32, upload_id: &str) -> Answer<()> {
+        Store::record_upload(self, id, attempt, upload_id).await
+    }
+    async fn forget_upload(&self, id: &ExportId, attempt: u32) -> Answer<()> {
+        Store::forget_upload(self, id, attempt).await
+    }
+    async fn record_progress(&self, id: &ExportId, attempt: u32, rows: u64) -> Answer<()> {
+        Store::record_progress(self, id, attempt, rows).await
+    }
+    async fn mark_succeeded(&self, id: &ExportId, attempt: u32, done: &Succeeded) -> Answer<()> {
+        Store::mark_succeeded(self, id, attempt, done).await
+    }
+    async fn mark_failed(&self, id: &ExportId, attempt: u32, reason: &str, at: DateTime<Utc>) -> Answer<()> {
+        Store::mark_failed(self, id, attempt, reason, at).await
+    }
+    async fn claim_email(&self, id: &ExportId, now: DateTime<Utc>) -> Answer<bool> {
+        Store::claim_email(self, id, now).await
+    }
+    async fn release_email(&self, id: &ExportId) -> Answer<()> {
+        Store::release_email(self, id).await
+    }
+}
+
+impl ports::SyncDue for Store {
+    async fn due_for_sync(
+        &self,
+        year: PlanYear,
+        shard: u32,
+        cutoff: DateTime<Utc>,
+        after: Option<&str>,
+        limit: i32,
+    ) -> Answer<Vec<Due>> {
+        Store::due_for_sync(self, year, shard, cutoff, after, limit).await
+    }
+    async fn scan_checkpoint(&self, year: PlanYear) -> Answer<ScanCheckpoint> {
+        Store::scan_checkpoint(self, year).await
+    }
+    async fn save_scan_checkpoint(&self, year: PlanYear, checkpoint: &ScanCheckpoint) -> Answer<()> {
+        Store::save_scan_checkpoint(self, year, checkpoint).await
+    }
+    async fn place_unplaced(&self, written_before: DateTime<Utc>, until: Option<std::time::Instant>) -> Answer<u32> {
+        Store::place_unplaced(self, written_before, until).await
+    }
+}
