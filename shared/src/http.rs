@@ -32,10 +32,10 @@ impl Caller {
         self.role == Role::AgencyAdmin
     }
 
-    /// An admin reaches their own agency and every agency below it; never upward or sideways.
-    /// `path` is the agency's path as the directory is now (`Directory::agency_path`), top first.
+    /// Whether the caller reaches an agency whose path (`Directory::agency_path`) is `path`: the
+    /// domain's rule (`domain::admin_reaches`).
     pub fn reaches_path(&self, path: &[AgencyId]) -> bool {
-        self.is_admin() && path.contains(&self.agency_id)
+        crate::domain::admin_reaches(self.role, &self.agency_id, path)
     }
 
     /// Whose book entries the caller may see: their own, and as an admin, those of every agent in

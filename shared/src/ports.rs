@@ -9,10 +9,11 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{AgencyId, AgencyUpsert, AgentId, AgentUpsert, ApplicationKey, Evidence, ExportId, PlanYear};
+use crate::domain::{ExportJob, Succeeded};
 use crate::store::StoreError;
 use crate::store::applications::{ApplyOutcome, StoredApplication};
 use crate::store::directory::UpsertOutcome;
-use crate::store::exports::{Claim, ExportJob, Succeeded};
+use crate::store::exports::Claim;
 use crate::store::items::{AgencyItem, AgentItem, AgentStatsItem, Owner};
 use crate::store::keys::Scope;
 use crate::store::risk_lists::{ArchivedFilter, RiskPage};

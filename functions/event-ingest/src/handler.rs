@@ -52,10 +52,13 @@ pub enum Failure {
 impl From<StoreError> for Failure {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::Cycle(_) | StoreError::TooDeep(_) | StoreError::TooLarge(_) => {
-                Failure::Refused(err.to_string())
-            }
-            StoreError::Encode(reason) | StoreError::Decode(reason) => Failure::Malformed(Malformed(reason)),
+            // Never applicable however often tried: a tree it would break, a change too big, or an
+            // item that cannot be written or read as it is.
+            StoreError::Cycle(_)
+            | StoreError::TooDeep(_)
+            | StoreError::TooLarge(_)
+            | StoreError::Encode(_)
+            | StoreError::Decode(_) => Failure::Refused(err.to_string()),
             other => Failure::Retryable(other),
         }
     }

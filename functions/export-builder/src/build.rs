@@ -7,8 +7,9 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, ServerSideEncry
 use chrono::Utc;
 use shared::domain::ExportId;
 use shared::domain::PlanYear;
+use shared::domain::{ExportJob, ExportScope, ExportStatus, Succeeded};
 use shared::ports::{Directory, ExportBuilds, RiskLists};
-use shared::store::exports::{Claim, ExportJob, ExportScope, ExportStatus, Succeeded};
+use shared::store::exports::Claim;
 use shared::store::keys::Scope;
 use shared::store::risk_lists::ArchivedFilter;
 use shared::store::{Store, StoreError};

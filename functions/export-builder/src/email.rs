@@ -3,8 +3,8 @@
 
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use shared::domain::Email;
+use shared::domain::{ExportJob, ExportStatus};
 use shared::links::export_page_url;
-use shared::store::exports::{ExportJob, ExportStatus};
 
 pub const FRAUD_HELP_DESK: &str = "FFMProducer-AssisterHelpDesk@cms.hhs.gov";
 

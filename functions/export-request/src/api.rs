@@ -15,10 +15,10 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::domain::{ExportId, PlanYear};
+use shared::domain::{ExportJob, ExportScope, ExportStatus};
 use shared::http::{Caller, Problem, reachable_agency};
 use shared::ports::{Directory, ExportRequests};
 use shared::store::Store;
-use shared::store::exports::{ExportJob, ExportScope, ExportStatus};
 
 /// The store's capabilities this function uses: who is who, and export jobs.
 pub trait Ports: Directory + ExportRequests {}

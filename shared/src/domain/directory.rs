@@ -26,3 +26,73 @@ pub struct AgentUpsert {
 /// bound on every walk up the tree and on the transactions that check a path (an agency's new
 /// parent chain; an entry's placement, `3 × depth + 6` items within DynamoDB's 100).
 pub const MAX_AGENCY_DEPTH: usize = 24;
+
+/// Who may see what: an agent sees their own book; an agency admin also every agency at or below
+/// their own — never upward or sideways. `path` is an agency's path by the parent links as they
+/// are now, top first: the admin reaches it when their agency is on it.
+pub fn admin_reaches(role: Role, own_agency: &AgencyId, path: &[AgencyId]) -> bool {
+    role == Role::AgencyAdmin && path.contains(own_agency)
+}
+
+/// Why the tree cannot take a link: it would loop, or grow deeper than `MAX_AGENCY_DEPTH`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TreeRefusal {
+    /// The agency would be below itself.
+    Cycle(AgencyId),
+    /// The walk up from this agency is longer than the tree may be deep.
+    TooDeep(AgencyId),
+}
+
+/// One step of a walk up the tree from `start`, having passed `walked` (nearest first): the walk
+/// may go on to `next` only if it has not been there and is not deeper than the tree may be.
+pub fn step_up<'a>(
+    start: &AgencyId,
+    walked: impl IntoIterator<Item = &'a AgencyId>,
+    next: &AgencyId,
+) -> Result<(), TreeRefusal> {
+    let mut depth = 0;
+    for seen in walked {
+        if seen == next {
+            return Err(TreeRefusal::Cycle(next.clone()));
+        }
+        depth += 1;
+    }
+    if depth >= MAX_AGENCY_DEPTH {
+        return Err(TreeRefusal::TooDeep(start.clone()));
+    }
+    Ok(())
+}
+
+/// Whether `agency` may go below a parent whose walk up to the top is `parent_chain`.
+pub fn may_go_below(agency: &AgencyId, parent_chain: &[AgencyId]) -> Result<(), TreeRefusal> {
+    match parent_chain.contains(agency) {
+        true => Err(TreeRefusal::Cycle(agency.clone())),
+        false => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(names: &[&str]) -> Vec<AgencyId> {
+        names.iter().map(|n| AgencyId::parse(*n).unwrap()).collect()
+    }
+
+    #[test]
+    fn a_walk_up_stops_at_a_loop_and_at_the_depth_bound() {
+        let start = AgencyId::parse("a").unwrap();
+        let walked = ids(&["a", "b", "c"]);
+        assert_eq!(step_up(&start, &walked, &ids(&["d"])[0]), Ok(()));
+        assert_eq!(step_up(&start, &walked, &ids(&["b"])[0]), Err(TreeRefusal::Cycle(ids(&["b"])[0].clone())));
+        let deep: Vec<AgencyId> = (0..MAX_AGENCY_DEPTH).map(|i| AgencyId::parse(format!("x{i}")).unwrap()).collect();
+        assert_eq!(step_up(&start, &deep, &ids(&["y"])[0]), Err(TreeRefusal::TooDeep(start.clone())));
+    }
+
+    #[test]
+    fn an_agency_never_goes_below_its_own_downline() {
+        let chain = ids(&["east", "top"]);
+        assert!(may_go_below(&ids(&["west"])[0], &chain).is_ok());
+        assert_eq!(may_go_below(&ids(&["top"])[0], &chain), Err(TreeRefusal::Cycle(ids(&["top"])[0].clone())));
+    }
+}

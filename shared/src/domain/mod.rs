@@ -2,11 +2,13 @@
 
 pub mod directory;
 pub mod evidence;
+pub mod exports;
 pub mod rules;
 pub mod values;
 
-pub use directory::{AgencyUpsert, AgentUpsert, MAX_AGENCY_DEPTH};
+pub use directory::{AgencyUpsert, AgentUpsert, MAX_AGENCY_DEPTH, TreeRefusal, admin_reaches};
 pub use evidence::{Evidence, Fact, Policy, PolicyStatus, SyncFailed, sync_evidence};
+pub use exports::{ExportJob, ExportScope, ExportStatus, Succeeded};
 pub use rules::{
     AgencyOf, Applied, BookEntry, HistoryRecord, Reason, Risk, alert_counts, apply, last_synced_at, project,
 };

@@ -18,7 +18,7 @@ use super::items::{AgencyChildItem, AgencyItem, AgencyMemberItem, AgentItem, Ite
 use super::keys::{self, Scope};
 use super::placement::JobOutcome;
 use super::{Store, StoreError, condition_failed, if_version};
-use crate::domain::{AgencyId, AgencyUpsert, AgentId, AgentUpsert, MAX_AGENCY_DEPTH};
+use crate::domain::{AgencyId, AgencyUpsert, AgentId, AgentUpsert, directory};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpsertOutcome {
@@ -74,12 +74,7 @@ impl Store {
         let mut chain: Vec<(AgencyId, Option<AgencyItem>)> = Vec::new();
         let mut next = Some(agency.clone());
         while let Some(id) = next {
-            if chain.iter().any(|(seen, _)| *seen == id) {
-                return Err(StoreError::Cycle(id));
-            }
-            if chain.len() >= MAX_AGENCY_DEPTH {
-                return Err(StoreError::TooDeep(agency.clone()));
-            }
+            directory::step_up(agency, chain.iter().map(|(seen, _)| seen), &id)?;
             let item = self.agency(&id).await?;
             next = item.as_ref().and_then(|item| item.parent_agency_id.clone());
             chain.push((id, item));
@@ -193,10 +188,8 @@ impl Store {
             None => Vec::new(),
             Some(parent) => self.chain_up(parent).await?,
         };
-        if chain.iter().any(|(id, _)| *id == upsert.agency_id) {
-            return Err(StoreError::Cycle(upsert.agency_id.clone()));
-        }
         let ancestors: Vec<AgencyId> = chain.iter().rev().map(|(id, _)| id.clone()).collect();
+        directory::may_go_below(&upsert.agency_id, &ancestors)?;
         let moved = existing.as_ref().is_some_and(|e| e.ancestors != ancestors);
         let renamed = existing.as_ref().is_some_and(|e| e.name != upsert.name);
         let version = existing.as_ref().map_or(1, |e| e.version + 1);

@@ -8,113 +8,33 @@ use serde::{Deserialize, Serialize};
 use super::applications::s;
 use super::items::{from_item, to_item};
 use super::{Store, StoreError, condition_failed, keys};
-use crate::domain::{AgencyId, AgentId, Email, ExportId};
+use crate::domain::{ExportId, ExportJob, ExportStatus, Succeeded};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ExportStatus {
-    Queued,
-    Running,
-    Succeeded,
-    Failed,
+/// An export job as stored: the job and its keys (the export's own, and its requester's list).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ExportItem {
+    pk: String,
+    sk: String,
+    gsi1pk: String,
+    gsi1sk: String,
+    #[serde(flatten)]
+    job: ExportJob,
 }
 
-impl ExportStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Running => "running",
-            Self::Succeeded => "succeeded",
-            Self::Failed => "failed",
-        }
-    }
-}
-
-/// Whose at-risk entries an export holds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum ExportScope {
-    Agent { agent_id: AgentId },
-    Agency { agency_id: AgencyId },
-}
-
-/// Absent attributes are left out rather than written as NULL, so that conditions such as
-/// `attribute_not_exists(emailed_at)` mean what they say.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ExportJob {
-    pub pk: String,
-    pub sk: String,
-    pub gsi1pk: String,
-    pub gsi1sk: String,
-    pub export_id: ExportId,
-    /// The token's `sub`: only this person may see or download the export.
-    pub requester: String,
-    pub requester_agent_id: AgentId,
-    /// Where the link goes. Personal data: never logged.
-    pub email: Email,
-    pub scope: ExportScope,
-    pub plan_year: u16,
-    pub status: ExportStatus,
-    pub rows_written: u64,
-    pub created_at: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub started_at: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub completed_at: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// How many builders have claimed it.
-    #[serde(default)]
-    pub attempt: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lease_until: Option<DateTime<Utc>>,
-    /// The multipart upload under way, so that a builder that died is cleaned up after.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub upload_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub object_key: Option<String>,
-    /// When the file is deleted by the bucket's lifecycle rule.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file_expires_at: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub emailed_at: Option<DateTime<Utc>>,
-}
-
-impl ExportJob {
-    pub fn new(
-        export_id: ExportId,
-        requester: String,
-        requester_agent_id: AgentId,
-        email: Email,
-        scope: ExportScope,
-        plan_year: u16,
-        now: DateTime<Utc>,
-    ) -> Self {
+impl ExportItem {
+    fn of(job: &ExportJob) -> Self {
         Self {
-            pk: keys::export_pk(export_id.as_str()),
+            pk: keys::export_pk(job.export_id.as_str()),
             sk: keys::EXPORT_SK.to_owned(),
-            gsi1pk: keys::requester_gsi1pk(&requester),
-            gsi1sk: keys::requester_gsi1sk(now, export_id.as_str()),
-            export_id,
-            requester,
-            requester_agent_id,
-            email,
-            scope,
-            plan_year,
-            status: ExportStatus::Queued,
-            rows_written: 0,
-            created_at: now,
-            started_at: None,
-            completed_at: None,
-            error: None,
-            attempt: 0,
-            lease_until: None,
-            upload_id: None,
-            object_key: None,
-            file_expires_at: None,
-            emailed_at: None,
+            gsi1pk: keys::requester_gsi1pk(&job.requester),
+            gsi1sk: keys::requester_gsi1sk(job.created_at, job.export_id.as_str()),
+            job: job.clone(),
         }
     }
+}
+
+fn job_of(item: super::items::Item) -> Result<ExportJob, StoreError> {
+    from_item::<ExportItem>(item).map(|stored| stored.job)
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -124,15 +44,6 @@ struct IdempotencyItem {
     export_id: ExportId,
     /// Epoch seconds: the table's TTL removes the key after a day.
     expires_at: i64,
-}
-
-/// A finished file: how many rows, where it is, and until when.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Succeeded {
-    pub rows: u64,
-    pub completed_at: DateTime<Utc>,
-    pub object_key: String,
-    pub file_expires_at: DateTime<Utc>,
 }
 
 /// What a builder's claim found.
@@ -160,7 +71,7 @@ impl Store {
                 .put(
                     Put::builder()
                         .table_name(self.table())
-                        .set_item(Some(to_item(job)?))
+                        .set_item(Some(to_item(&ExportItem::of(job))?))
                         .condition_expression("attribute_not_exists(pk)")
                         .build()?,
                 )
@@ -215,7 +126,7 @@ impl Store {
             .consistent_read(true)
             .send()
             .await?;
-        out.item.map(from_item).transpose()
+        out.item.map(job_of).transpose()
     }
 
     /// A requester's most recent exports, newest first.
@@ -232,7 +143,7 @@ impl Store {
             .limit(limit)
             .send()
             .await?;
-        out.items.unwrap_or_default().into_iter().map(from_item).collect()
+        out.items.unwrap_or_default().into_iter().map(job_of).collect()
     }
 
     /// Takes an export for building until `lease_until`, if nobody else holds a live lease on it.
@@ -265,7 +176,7 @@ impl Store {
             .await;
         match result {
             Ok(out) => {
-                let job: ExportJob = from_item(out.attributes.unwrap_or_default())?;
+                let job = job_of(out.attributes.unwrap_or_default())?;
                 let attempt = job.attempt;
                 Ok(Claim::Claimed { job: Box::new(job), attempt })
             }

@@ -16,11 +16,11 @@ use crate::domain::{
 pub type Item = HashMap<String, AttributeValue>;
 
 pub fn to_item<T: Serialize>(value: &T) -> Result<Item, StoreError> {
-    serde_dynamo::to_item(value).map_err(|source| StoreError::Encode(source.to_string()))
+    serde_dynamo::to_item(value).map_err(|source| StoreError::Encode(Box::new(source)))
 }
 
 pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
-    serde_dynamo::from_item(item).map_err(|source| StoreError::Decode(source.to_string()))
+    serde_dynamo::from_item(item).map_err(StoreError::Decode)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

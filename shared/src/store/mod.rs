@@ -34,9 +34,9 @@ pub enum StoreError {
     #[error("the transaction was cancelled: {0:?}")]
     Cancelled(Vec<String>),
     #[error("could not encode an item: {0}")]
-    Encode(String),
+    Encode(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("could not decode an item: {0}")]
-    Decode(String),
+    Decode(#[source] serde_dynamo::Error),
     /// A condition on the write failed: someone else wrote first. Read again and retry.
     #[error("the item changed since it was read")]
     Conflict,
@@ -62,9 +62,18 @@ where
     }
 }
 
+impl From<crate::domain::TreeRefusal> for StoreError {
+    fn from(refusal: crate::domain::TreeRefusal) -> Self {
+        match refusal {
+            crate::domain::TreeRefusal::Cycle(agency) => StoreError::Cycle(agency),
+            crate::domain::TreeRefusal::TooDeep(agency) => StoreError::TooDeep(agency),
+        }
+    }
+}
+
 impl From<aws_sdk_dynamodb::error::BuildError> for StoreError {
     fn from(err: aws_sdk_dynamodb::error::BuildError) -> Self {
-        StoreError::Encode(err.to_string())
+        StoreError::Encode(Box::new(err))
     }
 }
 

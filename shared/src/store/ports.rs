@@ -7,13 +7,14 @@ use chrono::{DateTime, Utc};
 
 use super::applications::{ApplyOutcome, StoredApplication};
 use super::directory::UpsertOutcome;
-use super::exports::{Claim, ExportJob, Succeeded};
+use super::exports::Claim;
 use super::items::{AgencyItem, AgentItem, AgentStatsItem, Owner};
 use super::keys::Scope;
 use super::risk_lists::{ArchivedFilter, RiskPage};
 use super::sync_due::{Due, ScanCheckpoint};
 use super::{Store, StoreError};
 use crate::domain::{AgencyId, AgencyUpsert, AgentId, AgentUpsert, ApplicationKey, Evidence, ExportId, PlanYear};
+use crate::domain::{ExportJob, Succeeded};
 use crate::ports;
 
 type Answer<T> = Result<T, StoreError>;

@@ -364,12 +364,12 @@ async fn export_child(args: &[String]) -> Result<(), Failure> {
     let (rows, items_read) = if mode == "builder" {
         // The builder itself, on an export job made for the run.
         let email = Email::parse(format!("{agent}@example.com"))?;
-        let job = shared::store::exports::ExportJob::new(
+        let job = shared::domain::ExportJob::new(
             shared::domain::ExportId::parse(format!("bench-{}", uuid::Uuid::new_v4().simple()))?,
             agent.clone(),
             AgentId::parse(agent.as_str())?,
             email,
-            shared::store::exports::ExportScope::Agent { agent_id: AgentId::parse(agent.as_str())? },
+            shared::domain::ExportScope::Agent { agent_id: AgentId::parse(agent.as_str())? },
             YEAR,
             Utc::now(),
         );
