@@ -1,16 +1,16 @@
-//! How long to wait before trying again, one way everywhere: full jitter — a random wait up to a
-//! cap that doubles with each attempt, never above `max` — so that callers that failed together do
-//! not come back together.
+//! How long to wait before trying again, one way everywhere: a cap that doubles with each
+//! attempt up to `max`, and a wait between half the cap and the cap ("equal jitter"), so that
+//! callers that failed together do not come back together, and none comes back at once.
 
 use std::time::Duration;
 
 use rand::Rng;
 
 /// The wait before attempt `attempt + 1` (`attempt` counts from 1).
-pub fn full_jitter(base: Duration, max: Duration, attempt: u32) -> Duration {
+pub fn jittered(base: Duration, max: Duration, attempt: u32) -> Duration {
     let cap = base.saturating_mul(1 << attempt.min(16)).min(max);
     let millis = u64::try_from(cap.as_millis()).unwrap_or(u64::MAX);
-    Duration::from_millis(rand::rng().random_range(0..=millis))
+    Duration::from_millis(millis / 2 + rand::rng().random_range(0..=millis - millis / 2))
 }
 
 #[cfg(test)]
@@ -18,13 +18,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn waits_stay_under_their_cap_and_spread_out() {
+    fn waits_stay_between_half_the_cap_and_the_cap_and_spread_out() {
         let (base, max) = (Duration::from_millis(10), Duration::from_millis(500));
         for attempt in 1..40 {
-            assert!(full_jitter(base, max, attempt) <= max);
+            let wait = jittered(base, max, attempt);
+            assert!(wait <= max && wait >= (base * 2).min(max) / 2, "{wait:?} at {attempt}");
         }
-        assert!(full_jitter(base, max, 1) <= Duration::from_millis(20));
-        let waits: std::collections::BTreeSet<Duration> = (0..50).map(|_| full_jitter(base, max, 8)).collect();
+        let first = jittered(base, max, 1);
+        assert!(first >= Duration::from_millis(10) && first <= Duration::from_millis(20), "{first:?}");
+        let waits: std::collections::BTreeSet<Duration> = (0..50).map(|_| jittered(base, max, 8)).collect();
         assert!(waits.len() > 10, "the waits are spread: {waits:?}");
     }
 }

@@ -27,9 +27,9 @@ pub enum SettingError {
 pub struct Vars(HashMap<String, String>);
 
 impl Vars {
-    /// The process environment.
+    /// The process environment (a variable that is not UTF-8 is left out: no setting is one).
     pub fn from_env() -> Self {
-        Self(std::env::vars().collect())
+        Self(std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect())
     }
 
     pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
@@ -56,6 +56,14 @@ impl Vars {
         match self.optional(name) {
             None => Ok(default),
             Some(raw) => raw.parse().map_err(|_| invalid(name, "not a whole number of the expected range")),
+        }
+    }
+
+    /// A count of at least one (how many at once), `default` when unset.
+    pub fn count(&self, name: &'static str, default: usize) -> Result<usize, SettingError> {
+        match self.whole(name, default)? {
+            0 => Err(invalid(name, "must be at least 1")),
+            n => Ok(n),
         }
     }
 
@@ -130,5 +138,7 @@ mod tests {
         assert!(Vars::default().with("RATE", "0").positive("RATE", 1.0).is_err());
         assert!(Vars::default().with("N", "2.5").whole::<u32>("N", 1).is_err());
         assert_eq!(Vars::default().with("N", "7").whole::<u32>("N", 1).unwrap(), 7);
+        assert!(Vars::default().with("N", "0").count("N", 1).is_err());
+        assert_eq!(Vars::default().count("N", 8).unwrap(), 8);
     }
 }

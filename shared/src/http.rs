@@ -52,7 +52,8 @@ impl Caller {
                 .filter(|v| !v.is_empty())
                 .ok_or_else(|| Problem::unauthorized(format!("the token has no {name} claim")))
         };
-        let role = Role::parse(claim("role")?).map_err(|e| Problem::unauthorized(format!("the token's {e}")))?;
+        let role = Role::parse(claim("role")?)
+            .map_err(|_| Problem::unauthorized("the token's role claim is neither agent nor agency_admin"))?;
         Ok(Self {
             sub: claim("sub")?.clone(),
             agent_id: AgentId::parse(claim("agent_id")?.as_str())

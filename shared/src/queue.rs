@@ -1,8 +1,9 @@
-//! Consuming one SQS batch, the same way in every queue consumer: each message is processed on its
-//! own (by the consumer), then the batch is settled here: only the ones to try again are reported back (`ReportBatchItemFailures`), so one bad message
-//! never holds back its neighbours; and one that can never succeed is moved to the dead-letter
-//! queue at once with its reason (the `refused_because` attribute) instead of being retried until
-//! SQS gives up. One that cannot be moved is reported back, and SQS redrives it there in the end.
+//! Consuming one SQS batch, the same way in every queue consumer: each message is processed on
+//! its own (by the consumer), then the batch is settled here. Only the ones to try again are
+//! reported back (`ReportBatchItemFailures`), so one bad message never holds back its neighbours;
+//! one that can never succeed is moved to the dead-letter queue with its reason (the
+//! `refused_because` attribute) instead of being retried until SQS gives up. One that cannot be
+//! moved is reported back, and SQS redrives it there in the end.
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsMessage};
 use aws_sdk_sqs::types::MessageAttributeValue;

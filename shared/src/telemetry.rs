@@ -22,7 +22,8 @@ fn level() -> LevelFilter {
 }
 
 /// An error and its sources, outermost first, joined by ": " — for a log line that keeps the
-/// cause. (Errors here name fields and operations, never personal data.)
+/// cause. Only for errors of this system's own calls (the table, storage, queues): never for one
+/// that may quote a person's data.
 pub fn chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();

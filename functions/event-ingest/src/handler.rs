@@ -2,7 +2,7 @@
 //! back (`ReportBatchItemFailures`), so one bad message never holds back its neighbours.
 //!
 //! A message that can never succeed (malformed, or refused like an agency cycle) is moved to the
-//! dead-letter queue at once with the reason attached, instead of being retried until SQS gives
+//! dead-letter queue with the reason attached once its batch is through, instead of being retried until SQS gives
 //! up; a message that failed for a passing reason (the table busy, a write that lost a race)
 //! is reported as failed, retried by SQS, and redriven to the dead-letter queue if it keeps failing.
 //! An event dated further ahead of this system's clock than the allowance is refused the same way.
@@ -54,11 +54,10 @@ impl From<StoreError> for Failure {
         match err {
             // Never applicable however often tried: a tree it would break, a change too big, or an
             // item that cannot be written or read as it is.
-            StoreError::Cycle(_)
-            | StoreError::TooDeep(_)
-            | StoreError::TooLarge(_)
-            | StoreError::Encode(_)
-            | StoreError::Decode(_) => Failure::Refused(err.to_string()),
+            StoreError::Cycle(_) | StoreError::TooDeep(_) => Failure::Refused(err.to_string()),
+            StoreError::TooLarge(n) => Failure::Refused(format!("the change needs {n} writes in one transaction")),
+            StoreError::Encode(cause) => Failure::Refused(cause.to_string()),
+            StoreError::Decode(cause) => Failure::Refused(cause.to_string()),
             other => Failure::Retryable(other),
         }
     }

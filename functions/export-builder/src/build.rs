@@ -63,6 +63,17 @@ pub enum BuildError {
     Email(#[source] aws_sdk_sesv2::Error),
 }
 
+impl BuildError {
+    /// What to log: the whole chain of causes, except an email's, whose service may quote the
+    /// address it was sent to.
+    pub fn log_text(&self) -> String {
+        match self {
+            Self::Email(_) => self.to_string(),
+            other => shared::telemetry::chain(other),
+        }
+    }
+}
+
 fn s3_error(err: impl std::error::Error + Send + Sync + 'static) -> BuildError {
     let context = aws_sdk_s3::error::DisplayErrorContext(&err).to_string();
     BuildError::Storage { context, source: Some(Box::new(err)) }

@@ -33,18 +33,18 @@ async fn process<S: Ports>(deps: &Deps<S>, message: &SqsMessage) -> Disposition 
         Err(BuildError::Permanent(reason)) => {
             tracing::warn!(%export_id, reason, "export cannot be built");
             if let Err(err) = build::fail(deps, &export_id, &reason).await {
-                let error = shared::telemetry::chain(&err);
+                let error = err.log_text();
                 tracing::error!(%export_id, error, "could not record the failure; SQS will redeliver");
                 return Disposition::Retry;
             }
             Disposition::Refuse(reason)
         }
         Err(err) => {
-            tracing::error!(%export_id, receives, error = shared::telemetry::chain(&err), "export build failed");
+            tracing::error!(%export_id, receives, error = err.log_text(), "export build failed");
             if last_delivery(receives, deps.settings.max_receives) {
                 let readable = "the export could not be built after several tries";
                 if let Err(err) = build::fail(deps, &export_id, readable).await {
-                    tracing::error!(%export_id, error = shared::telemetry::chain(&err), "could not record the failure");
+                    tracing::error!(%export_id, error = err.log_text(), "could not record the failure");
                 }
             }
             // Retried by SQS, and after the last delivery redriven to the DLQ.

@@ -67,7 +67,7 @@ impl Settings {
             let ms: u64 = vars.whole(name, u64::try_from(default.as_millis()).unwrap_or(u64::MAX))?;
             Ok(Duration::from_millis(ms))
         };
-        let hours: u32 = vars.whole("SYNC_STALE_AFTER_HOURS", 24)?;
+        let hours = vars.positive("SYNC_STALE_AFTER_HOURS", 24.0)?;
         Ok(Self {
             table: vars.required("TABLE_NAME")?,
             marketplace_base_url: vars.required("MARKETPLACE_BASE_URL")?,
@@ -80,9 +80,9 @@ impl Settings {
                 max_delay: millis("MARKETPLACE_RETRY_MAX_MS", default.max_delay)?,
                 timeout: millis("MARKETPLACE_TIMEOUT_MS", default.timeout)?,
             },
-            concurrency: vars.whole("SYNC_CONCURRENCY", 8)?,
-            stale_after: chrono::Duration::hours(i64::from(hours)),
-            scan_budget: vars.seconds("SCAN_BUDGET_SECONDS", 600)?,
+            concurrency: vars.count("SYNC_CONCURRENCY", 8)?,
+            stale_after: chrono::Duration::seconds((hours * 3600.0) as i64),
+            scan_budget: Duration::from_secs_f64(vars.positive("SCAN_BUDGET_SECONDS", 600.0)?),
         })
     }
 
@@ -130,11 +130,8 @@ pub fn store(sdk: &shared::aws::SdkConfig, settings: &Settings) -> Store {
     Store::new(aws_sdk_dynamodb::Client::new(sdk), settings.table.clone())
 }
 
-/// `POST /v1/clients/{federal_exchange_id}/sync`.
-pub async fn router(sdk: &shared::aws::SdkConfig, settings: &Settings) -> Result<Router, StartError> {
-    Ok(api::router(ApiState {
-        store: store(sdk, settings),
-        marketplace: marketplace(sdk, settings).await?,
-        year: settings.year,
-    }))
+/// `POST /v1/clients/{federal_exchange_id}/sync`, calling the marketplace through `marketplace`
+/// (one client per process: its limiter is the process's share of the rate).
+pub fn router(sdk: &shared::aws::SdkConfig, settings: &Settings, marketplace: MarketplaceClient) -> Router {
+    api::router(ApiState { store: store(sdk, settings), marketplace, year: settings.year })
 }

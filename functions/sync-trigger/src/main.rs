@@ -5,6 +5,7 @@ use sync_trigger::app::{self, Settings};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init_lambda();
-    let router = app::router(&shared::aws::sdk_config(), &Settings::from_env()?).await?;
+    let (sdk, settings) = (shared::aws::sdk_config(), Settings::from_env()?);
+    let router = app::router(&sdk, &settings, app::marketplace(&sdk, &settings).await?);
     lambda_http::run(router.fallback(shared::http::no_such_route)).await
 }

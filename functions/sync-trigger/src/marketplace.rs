@@ -164,7 +164,7 @@ impl MarketplaceClient {
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
-        shared::backoff::full_jitter(self.retry.base_delay, self.retry.max_delay, attempt)
+        shared::backoff::jittered(self.retry.base_delay, self.retry.max_delay, attempt)
     }
 }
 

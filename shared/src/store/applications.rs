@@ -280,5 +280,5 @@ pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
 
 /// The wait after a write lost a race (or was throttled), before reading again and retrying.
 pub(crate) fn backoff(attempt: u32) -> std::time::Duration {
-    crate::backoff::full_jitter(std::time::Duration::from_millis(10), std::time::Duration::from_millis(640), attempt)
+    crate::backoff::jittered(std::time::Duration::from_millis(10), std::time::Duration::from_millis(1280), attempt)
 }

@@ -133,7 +133,7 @@ pub async fn run(store: &Store, plan: &SeedPlan) -> Result<Seeded, DevkitError> 
         }
     }
 
-    let agents: Vec<DemoUser> = seeded.users.iter().filter(|u| u.role == "agent").cloned().collect();
+    let agents: Vec<DemoUser> = seeded.users.iter().filter(|u| u.role == Role::Agent.as_str()).cloned().collect();
     let mut work: Vec<(ApplicationKey, Vec<Evidence>)> = Vec::new();
     let last_year = PlanYear::parse(plan.year.get() - 1)?;
     for i in 0..plan.applications + plan.last_year_applications {

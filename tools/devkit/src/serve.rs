@@ -40,7 +40,7 @@ impl DevSettings {
             api: addr("API_PORT", 3000)?,
             marketplace: addr("MARKETPLACE_PORT", 4010)?,
             jwt_secret: local_auth::secret(),
-            scan_interval: vars.seconds("SCAN_INTERVAL_SECONDS", 60)?,
+            scan_interval: Duration::from_secs_f64(vars.positive("SCAN_INTERVAL_SECONDS", 60.0)?),
         })
     }
 
@@ -66,10 +66,16 @@ impl DevSettings {
 }
 
 /// The HTTP API as API Gateway would route it to the functions, each composed as in Lambda from
-/// `vars`, with the local token check in front.
-pub async fn api_router(sdk: &shared::aws::SdkConfig, vars: &Vars, jwt_secret: String) -> Result<Router, DevkitError> {
+/// `vars`, with the local token check in front. On-demand syncs call the marketplace through
+/// `marketplace`, the client the local scan uses too: one process, one share of the rate.
+pub fn api_router(
+    sdk: &shared::aws::SdkConfig,
+    vars: &Vars,
+    jwt_secret: String,
+    marketplace: sync_trigger::marketplace::MarketplaceClient,
+) -> Result<Router, DevkitError> {
     let at_risk = at_risk_query::app::router(sdk, at_risk_query::app::Settings::from_vars(vars)?);
-    let sync = sync_trigger::app::router(sdk, &sync_trigger::app::Settings::from_vars(vars)?).await?;
+    let sync = sync_trigger::app::router(sdk, &sync_trigger::app::Settings::from_vars(vars)?, marketplace);
     let exports = export_request::app::router(sdk, export_request::app::Settings::from_vars(vars)?);
     Ok(at_risk
         .merge(sync)
@@ -118,7 +124,8 @@ pub async fn run(
 
     let sync_settings = sync_trigger::app::Settings::from_vars(&vars)?;
     let scan_store = sync_trigger::app::store(sdk, &sync_settings);
-    let scan_marketplace = sync_trigger::app::marketplace(sdk, &sync_settings).await?;
+    let marketplace = sync_trigger::app::marketplace(sdk, &sync_settings).await?;
+    let scan_marketplace = marketplace.clone();
     let (scan_settings, interval) = (sync_settings.scan(), settings.scan_interval);
     tokio::spawn(async move {
         loop {
@@ -136,7 +143,7 @@ pub async fn run(
         }
     });
 
-    let api = api_router(sdk, &vars, settings.jwt_secret.clone()).await?;
+    let api = api_router(sdk, &vars, settings.jwt_secret.clone(), marketplace)?;
     let web = crate::web::router(crate::web::WebState {
         users,
         jwt_secret: settings.jwt_secret.clone(),
