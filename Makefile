@@ -4,7 +4,7 @@ MOTO_VERSION := 5.2.5
 VENV := .venv
 VENV_READY := $(VENV)/.ready-moto-$(MOTO_VERSION)
 
-.PHONY: dev test soak browser-test build check-template deploy bench bench-replaced verify
+.PHONY: dev test fuzz soak browser-test build check-template deploy bench bench-replaced verify
 
 ## dev: run the whole system locally (emulator, resources, demo data); Ctrl-C stops it
 dev: $(VENV_READY)
@@ -13,6 +13,10 @@ dev: $(VENV_READY)
 ## test: install what the tests need and run every test
 test: $(VENV_READY)
 	tools/test.sh
+
+## fuzz: the property tests of every parser of outside input, FUZZ_CASES cases each (default 100,000)
+fuzz:
+	tools/fuzz.sh
 
 ## soak: the convergence test, longer: more seeds, more events each (SOAK_SEEDS, SOAK_STEPS)
 soak: $(VENV_READY)

@@ -5,6 +5,7 @@
 mod api;
 mod convergence;
 mod detection;
+mod edge;
 mod exports;
 mod fixtures;
 mod helpers;

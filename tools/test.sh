@@ -23,6 +23,9 @@ start_emulator "$port" target/emulator-test.log
 trap stop_emulator EXIT
 aws_env_for "$port"
 
+# The property tests of the parsers of outside input run a few thousand cases each here (`make
+# fuzz` runs 100,000).
+export PROPTEST_CASES="${PROPTEST_CASES:-2000}"
 # Panics in tests print where, not a 30-frame backtrace.
 export RUST_BACKTRACE="${RUST_BACKTRACE_TESTS:-0}"
 set +e

@@ -219,8 +219,8 @@ async fn change_settings<S: Ports>(
     body: Result<Json<serde_json::Value>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Settings>, Problem> {
     let agency = reachable_agency(&state.store, &caller, &agency_id).await?;
-    let Json(body) =
-        body.map_err(|_| Problem::bad_request("The body must be JSON: {\"agent_exports_enabled\": true|false}."))?;
+    const SHAPE: &str = "The body must be JSON: {\"agent_exports_enabled\": true|false}.";
+    let Json(body) = body.map_err(|rejection| Problem::unreadable_body(&rejection, SHAPE))?;
     let enabled = body
         .get("agent_exports_enabled")
         .and_then(serde_json::Value::as_bool)
@@ -236,6 +236,28 @@ async fn page<S: Ports>(
     query: &RawQuery,
     with_owner: bool,
 ) -> Result<Page, Problem> {
+    let list = |filter| format!("{}/{}/{:?}", scope_name(&scope), state.year, filter);
+    let (filter, limit, after) = list_params(query, list)?;
+    let page = state.store.risk_page(&scope, state.year, filter, limit, after.as_deref()).await?;
+    Ok(Page {
+        items: page.rows.into_iter().map(|row| item(state, row, with_owner)).collect(),
+        next_cursor: page.next.map(|position| Cursor { list: list(filter), position }.encode()),
+    })
+}
+
+fn scope_name(scope: &Scope) -> String {
+    match scope {
+        Scope::Agent(id) => format!("agent:{id}"),
+        Scope::Agency(id) => format!("agency:{id}"),
+    }
+}
+
+/// A list's query parameters: the archived filter, the page size and the position a cursor names
+/// in the list `list(filter)` names.
+fn list_params(
+    query: &std::collections::HashMap<String, String>,
+    list: impl Fn(ArchivedFilter) -> String,
+) -> Result<(ArchivedFilter, u16, Option<String>), Problem> {
     if let Some(unknown) = query.keys().find(|k| !matches!(k.as_str(), "limit" | "cursor" | "archived")) {
         return Err(Problem::bad_request(format!("Unknown parameter {unknown}; use limit, cursor and archived.")));
     }
@@ -253,23 +275,13 @@ async fn page<S: Ports>(
             .filter(|n| (1..=MAX_LIMIT).contains(n))
             .ok_or_else(|| Problem::bad_request(format!("limit must be a whole number from 1 to {MAX_LIMIT}.")))?,
     };
-    let list = format!("{}/{}/{:?}", scope_name(&scope), state.year, filter);
     let after = match query.get("cursor") {
         None => None,
-        Some(raw) => Some(Cursor::position_in(raw, &list).map_err(|e| Problem::bad_request(format!("The {e}.")))?),
+        Some(raw) => {
+            Some(Cursor::position_in(raw, &list(filter)).map_err(|e| Problem::bad_request(format!("The {e}.")))?)
+        }
     };
-    let page = state.store.risk_page(&scope, state.year, filter, limit, after.as_deref()).await?;
-    Ok(Page {
-        items: page.rows.into_iter().map(|row| item(state, row, with_owner)).collect(),
-        next_cursor: page.next.map(|position| Cursor { list, position }.encode()),
-    })
-}
-
-fn scope_name(scope: &Scope) -> String {
-    match scope {
-        Scope::Agent(id) => format!("agent:{id}"),
-        Scope::Agency(id) => format!("agency:{id}"),
-    }
+    Ok((filter, limit, after))
 }
 
 fn item<S>(state: &ApiState<S>, row: RiskRow, with_owner: bool) -> Item {
@@ -293,6 +305,29 @@ fn item<S>(state: &ApiState<S>, row: RiskRow, with_owner: bool) -> Item {
             agent_name: row.agent_name.map(|n| n.to_string()),
             agent_email: row.agent_email.map(|e| e.to_string()),
         }),
+    }
+}
+
+/// Property tests of a parser of outside input, a list's query: `PROPTEST_CASES` each.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+
+    proptest::proptest! {
+        /// Any query: the list's parameters or a 400, never a panic.
+        #[test]
+        fn any_query_is_parameters_or_a_400(
+            query in proptest::collection::hash_map(
+                proptest::sample::select(vec!["limit".to_owned(), "cursor".to_owned(), "archived".to_owned(), "other".to_owned()]),
+                "\\PC{0,40}",
+                0..4,
+            ),
+        ) {
+            match list_params(&query, |filter| format!("agent:ana/2026/{filter:?}")) {
+                Ok((_, limit, _)) => proptest::prop_assert!((1..=MAX_LIMIT).contains(&limit)),
+                Err(problem) => proptest::prop_assert_eq!(problem.status.as_u16(), 400),
+            }
+        }
     }
 }
 

@@ -23,11 +23,13 @@ impl Cursor {
         if !raw.len().is_multiple_of(2) || raw.len() > 2048 {
             return Err(CursorError::Garbled);
         }
-        let bytes = (0..raw.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&raw[i..i + 2], 16))
-            .collect::<Result<Vec<u8>, _>>()
-            .map_err(|_| CursorError::Garbled)?;
+        // By bytes, not by string slices: a cursor may hold anything, multi-byte characters too.
+        let hex = |digit: u8| char::from(digit).to_digit(16).ok_or(CursorError::Garbled);
+        let bytes = raw
+            .as_bytes()
+            .chunks(2)
+            .map(|pair| Ok(u8::try_from(hex(pair[0])? * 16 + hex(pair[1])?).unwrap_or_default()))
+            .collect::<Result<Vec<u8>, CursorError>>()?;
         let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| CursorError::Garbled)?;
         if cursor.list != list {
             return Err(CursorError::OtherList);
@@ -64,8 +66,35 @@ mod tests {
 
     #[test]
     fn garbage_is_refused() {
-        for raw in ["zz", "abc", "7b7d", "not a cursor"] {
+        for raw in ["zz", "abc", "7b7d", "not a cursor", "éé", "7é", "aé1"] {
             assert_eq!(Cursor::position_in(raw, "agent:ana/2026/exclude"), Err(CursorError::Garbled), "{raw}");
+        }
+    }
+}
+
+/// Property tests of the parser of outside input (`PROPTEST_CASES` cases each: a few thousand in
+/// `make test`, 100,000 in `make fuzz`).
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+
+    proptest::proptest! {
+        /// Whatever a client sends as a cursor, the answer is a position or a refusal, never a panic.
+        #[test]
+        fn any_string_is_a_position_or_a_refusal(raw in ".{0,64}", hexish in "[0-9a-fé]{0,64}") {
+            let _ = Cursor::position_in(&raw, "agent:ana/2026/exclude");
+            let _ = Cursor::position_in(&hexish, "agent:ana/2026/exclude");
+        }
+
+        /// Every cursor this API gives out leads back to its position, and only in its own list.
+        #[test]
+        fn every_cursor_given_out_round_trips(position in ".{0,200}", list in "[a-z:/0-9]{1,40}") {
+            let cursor = Cursor { list: list.clone(), position: position.clone() };
+            proptest::prop_assert_eq!(Cursor::position_in(&cursor.encode(), &list), Ok(position));
+            proptest::prop_assert_eq!(
+                Cursor::position_in(&cursor.encode(), &format!("{list}x")),
+                Err(CursorError::OtherList)
+            );
         }
     }
 }

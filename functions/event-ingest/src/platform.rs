@@ -246,3 +246,43 @@ mod tests {
         assert_eq!(parse(&body).unwrap_err().0, "source must be enrollment-platform");
     }
 }
+
+/// Property tests of the parser of outside input, the platform's events: `PROPTEST_CASES` each.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+
+    fn envelope(kind: &str, detail: serde_json::Value) -> String {
+        serde_json::json!({"id": "e-1", "source": SOURCE, "detail-type": kind, "time": "2026-03-02T14:30:00Z",
+                           "detail": detail})
+        .to_string()
+    }
+
+    proptest::proptest! {
+        /// Any text as an SQS body: an event or a refusal, never a panic.
+        #[test]
+        fn any_body_is_an_event_or_a_refusal(body in "\\PC{0,200}") {
+            let _ = parse(&body);
+        }
+
+        /// Every kind of event with details of any values: an event or a refusal that names
+        /// fields, never the values it met.
+        #[test]
+        fn any_detail_is_an_event_or_a_refusal_that_quotes_nothing(
+            kind in proptest::sample::select(vec!["Agency Upserted", "Agent Upserted", "Application Submitted",
+                                                   "Application Archived", "Application Unarchived", "Other"]),
+            value in "[a-zA-Z0-9@.é ]{0,24}",
+            year in proptest::num::i64::ANY,
+        ) {
+            let detail = serde_json::json!({
+                "agency_id": value, "agent_id": value, "name": value, "email": value, "npn": value,
+                "role": value, "parent_agency_id": value, "agent_exports_enabled": value,
+                "submission_id": value, "federal_exchange_id": value, "plan_year": year,
+                "client_name": value, "submitted_at": value, "occurred_at": value, "event_id": value,
+            });
+            if let Err(Malformed(reason)) = parse(&envelope(kind, detail)) {
+                proptest::prop_assert!(value.trim().len() < 8 || !reason.contains(value.trim()), "{reason}");
+            }
+        }
+    }
+}

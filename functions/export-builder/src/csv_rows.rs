@@ -98,12 +98,13 @@ impl RowWriter {
 }
 
 /// A cell a spreadsheet would read as a formula gets a leading apostrophe, which spreadsheets
-/// show as text and do not evaluate.
+/// show as text and do not evaluate: one that starts with a tab or a carriage return, or whose
+/// first character after any leading whitespace is `= + - @` or one of their full-width forms
+/// (some spreadsheets skip the spaces, and fold full-width forms to the ASCII ones).
 pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
-    match cell.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}").into(),
-        _ => cell.into(),
-    }
+    let starts_a_formula = |c: char| matches!(c, '=' | '+' | '-' | '@' | '＝' | '＋' | '－' | '＠');
+    let risky = cell.starts_with(['\t', '\r']) || cell.trim_start().chars().next().is_some_and(starts_a_formula);
+    if risky { format!("'{cell}").into() } else { cell.into() }
 }
 
 #[cfg(test)]
@@ -112,12 +113,66 @@ mod tests {
 
     #[test]
     fn formula_starts_are_neutralised_and_nothing_else_is() {
-        for risky in ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"] {
-            assert_eq!(neutralise(risky), format!("'{risky}"));
+        let risky = [
+            "=1+1",
+            "+1",
+            "-1",
+            "@SUM(A1)",
+            "\tx",
+            "\rx",
+            "  =1+1",
+            " \t+1",
+            "\u{a0}-1",
+            "\n@x",
+            "＝1+1",
+            "＋1",
+            "－1",
+            "＠SUM(A1)",
+            "  ＝1",
+        ];
+        for cell in risky {
+            assert_eq!(neutralise(cell), format!("'{cell}"), "{cell:?}");
         }
-        for safe in ["Ana", "O'Brien", "", "1=1"] {
-            assert_eq!(neutralise(safe), safe);
+        for safe in ["Ana", "O'Brien", "", "1=1", "  Ana", "Ana =1", "'=1"] {
+            assert_eq!(neutralise(safe), safe, "{safe:?}");
         }
+    }
+
+    #[test]
+    fn names_that_would_start_a_formula_are_written_as_text_byte_for_byte() {
+        use shared::domain::{AgencyId, AgentId, Email, FederalExchangeId, Name, PlanYear, Reason};
+        let at = chrono::DateTime::parse_from_rfc3339("2026-03-02T14:30:00Z").unwrap().to_utc();
+        let row = |agent_name: &str, agency_name: &str| shared::store::items::RiskRow {
+            pk: String::new(),
+            sk: String::new(),
+            gsi1pk: String::new(),
+            gsi1sk: String::new(),
+            scope: shared::store::keys::Scope::Agent(AgentId::parse("ana").unwrap()),
+            federal_exchange_id: FederalExchangeId::parse("0042").unwrap(),
+            plan_year: PlanYear::parse(2026).unwrap(),
+            client_name: Name::parse("Client").unwrap(),
+            last_synced_at: None,
+            at_risk_since: at,
+            flagged_at: at,
+            reason: Reason::MarketplaceAorMismatch,
+            other_npn: None,
+            archived: false,
+            agent_id: AgentId::parse("ana").unwrap(),
+            agent_name: Some(Name::parse(agent_name).unwrap()),
+            agent_email: Some(Email::parse("ana@example.com").unwrap()),
+            agency_id: Some(AgencyId::parse("north").unwrap()),
+            agency_name: Some(Name::parse(agency_name).unwrap()),
+            path: Vec::new(),
+        };
+        let mut writer = RowWriter::new(Layout::Agency, "https://app.example.com");
+        writer.take();
+        writer.write(&row("  =HYPERLINK(\"x\")", "＋North"));
+        writer.write(&row("－1", " @SUM(A1)"));
+        assert_eq!(
+            String::from_utf8(writer.take()).unwrap(),
+            "0042,https://app.example.com/clients/0042?plan_year=2026,Not archived,'＋North,\"'  =HYPERLINK(\"\"x\"\")\",ana@example.com\r\n\
+             0042,https://app.example.com/clients/0042?plan_year=2026,Not archived,' @SUM(A1),'－1,ana@example.com\r\n"
+        );
     }
 
     #[test]
@@ -129,5 +184,29 @@ mod tests {
             String::from_utf8(agency.take()).unwrap(),
             "Federal Exchange ID,Client Details Page URL,Archived Status,Agency Name,Agent Name,Agent Email Address\r\n"
         );
+    }
+}
+
+/// Property tests of a parser of outside input, here the cells: `PROPTEST_CASES` cases each.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+
+    proptest::proptest! {
+        /// Whatever a name holds, the cell is the name, or the name behind one apostrophe when a
+        /// spreadsheet would otherwise start a formula; never anything a formula could start.
+        #[test]
+        fn no_cell_can_start_a_formula(cell in "\\PC{0,12}") {
+            let out = neutralise(&cell);
+            let quoted = format!("'{}", cell);
+            proptest::prop_assert!(out == cell || out == quoted);
+            let visible = out.trim_start();
+            let first = visible.chars().next();
+            proptest::prop_assert!(
+                out.starts_with('\'') || !matches!(first, Some('=' | '+' | '-' | '@' | '＝' | '＋' | '－' | '＠')),
+                "{out:?}"
+            );
+            proptest::prop_assert!(out.starts_with('\'') || !out.starts_with(['\t', '\r']));
+        }
     }
 }

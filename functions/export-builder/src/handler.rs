@@ -57,3 +57,23 @@ fn export_id(message: &SqsMessage) -> Option<ExportId> {
     let body: serde_json::Value = serde_json::from_str(message.body.as_deref()?).ok()?;
     ExportId::parse(body.get("export_id")?.as_str()?).ok()
 }
+
+/// Property tests of a parser of outside input, the exports queue's messages: `PROPTEST_CASES` each.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+
+    proptest::proptest! {
+        /// Any body names an export or none, never a panic; a named one is a valid export id.
+        #[test]
+        fn any_body_names_an_export_or_none(body in "\\PC{0,80}", id in "\\PC{0,80}") {
+            for body in [body, serde_json::json!({ "export_id": id }).to_string()] {
+                let mut message = SqsMessage::default();
+                message.body = Some(body);
+                if let Some(found) = export_id(&message) {
+                    proptest::prop_assert!(ExportId::parse(found.as_str()).is_ok());
+                }
+            }
+        }
+    }
+}

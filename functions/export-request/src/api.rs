@@ -94,16 +94,8 @@ async fn request_export<S: Ports>(
     body: Result<Json<serde_json::Value>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, Problem> {
     const SHAPE: &str = "The body must be {\"scope\": \"agent\"} or {\"scope\": \"agency\", \"agency_id\": \"…\"}.";
-    let Json(body) = body.map_err(|_| Problem::bad_request(SHAPE))?;
-    let idempotency_key = match headers.get("idempotency-key") {
-        None => None,
-        Some(value) => {
-            let key = value.to_str().ok().filter(|k| (1..=128).contains(&k.len()) && !k.contains('#'));
-            Some(key.ok_or_else(|| {
-                Problem::bad_request("Idempotency-Key must be 1 to 128 visible characters, without '#'.")
-            })?)
-        }
-    };
+    let Json(body) = body.map_err(|rejection| Problem::unreadable_body(&rejection, SHAPE))?;
+    let idempotency_key = headers.get("idempotency-key").map(idempotency_key).transpose()?;
     let scope = match (body.get("scope").and_then(|s| s.as_str()), body.get("agency_id")) {
         (Some("agent"), None) => {
             let agency = state.store.agency(&caller.agency_id).await?;
@@ -222,9 +214,37 @@ async fn download<S: Ports>(
     Ok((StatusCode::FOUND, [(header::LOCATION, presigned.uri().to_owned())]).into_response())
 }
 
+/// The `Idempotency-Key` header's key: 1 to 128 visible ASCII characters, without `#` (keys
+/// become part of a table key).
+fn idempotency_key(value: &axum::http::HeaderValue) -> Result<&str, Problem> {
+    value
+        .to_str()
+        .ok()
+        .filter(|k| (1..=128).contains(&k.len()) && !k.contains('#'))
+        .ok_or_else(|| Problem::bad_request("Idempotency-Key must be 1 to 128 visible characters, without '#'."))
+}
+
 /// The export, if the caller asked for it; anyone else is told it does not exist.
 async fn own_export(store: &impl ExportRequests, caller: &Caller, export_id: &str) -> Result<ExportJob, Problem> {
     let not_found = || Problem::not_found("No such export.");
     let Ok(export_id) = ExportId::parse(export_id) else { return Err(not_found()) };
     store.export(&export_id).await?.filter(|job| job.requester == caller.sub).ok_or_else(not_found)
+}
+
+/// Property tests of a parser of outside input, the `Idempotency-Key` header: `PROPTEST_CASES` each.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+
+    proptest::proptest! {
+        /// Any header bytes: a key fit for a table key, or a 400, never a panic.
+        #[test]
+        fn any_header_is_a_key_or_a_400(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            let Ok(value) = axum::http::HeaderValue::from_bytes(&bytes) else { return Ok(()) };
+            match idempotency_key(&value) {
+                Ok(key) => proptest::prop_assert!(!key.is_empty() && key.len() <= 128 && !key.contains('#')),
+                Err(problem) => proptest::prop_assert_eq!(problem.status.as_u16(), 400),
+            }
+        }
+    }
 }

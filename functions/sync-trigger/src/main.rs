@@ -7,5 +7,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init_lambda();
     let (sdk, settings) = (shared::aws::sdk_config(), Settings::from_env()?);
     let router = app::router(&sdk, &settings, app::marketplace(&sdk, &settings).await?);
-    lambda_http::run(router.fallback(shared::http::no_such_route)).await
+    lambda_http::run(shared::http::edge(router)).await
 }

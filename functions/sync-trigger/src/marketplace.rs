@@ -124,8 +124,11 @@ impl MarketplaceClient {
             let wait = match self.http.get(&url).header("x-api-key", &self.api_key).send().await {
                 Ok(response) => match response.status().as_u16() {
                     200 => {
-                        let answer: MarketplaceApplication =
-                            response.json().await.map_err(|e| MarketplaceError::BadAnswer(e.to_string()))?;
+                        let body = response.bytes().await.map_err(|e| MarketplaceError::Unavailable {
+                            attempts: attempt,
+                            last: format!("reading the answer: {e}"),
+                        })?;
+                        let answer = parse_answer(&body)?;
                         if answer.federal_exchange_id != id.as_str() || answer.plan_year != year.get() {
                             return Err(MarketplaceError::BadAnswer("the answer is about another application".into()));
                         }
@@ -168,6 +171,20 @@ impl MarketplaceClient {
     }
 }
 
+/// The marketplace's answer from its bytes. A parse error names where and what kind, never the
+/// text it met: that may be a person's name.
+pub fn parse_answer(body: &[u8]) -> Result<MarketplaceApplication, MarketplaceError> {
+    serde_json::from_slice(body).map_err(|e| {
+        let kind = match e.classify() {
+            serde_json::error::Category::Io => "unreadable",
+            serde_json::error::Category::Syntax => "not JSON",
+            serde_json::error::Category::Data => "not the expected shape",
+            serde_json::error::Category::Eof => "cut short",
+        };
+        MarketplaceError::BadAnswer(format!("the answer is {kind} (line {}, column {})", e.line(), e.column()))
+    })
+}
+
 /// `Retry-After` in seconds (the HTTP-date form is not used by the partner).
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let seconds: f64 = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
@@ -202,5 +219,39 @@ mod tests {
             }],
         };
         assert!(matches!(answer.policies(), Err(MarketplaceError::BadAnswer(_))));
+    }
+}
+
+/// Property tests of a parser of outside input, the marketplace's answers: `PROPTEST_CASES` each.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+
+    proptest::proptest! {
+        /// Any bytes: an answer or a refusal, never a panic.
+        #[test]
+        fn any_bytes_are_an_answer_or_a_refusal(body in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            let _ = parse_answer(&body);
+        }
+
+        /// An answer of the right shape but wrong values is refused without quoting them: a name
+        /// in a wrong place never reaches a log line.
+        #[test]
+        fn a_refusal_never_quotes_the_answer(name in "Zoë [A-Za-zé' ]{2,20}", status in "st-[a-z]{1,12}") {
+            let body = serde_json::json!({
+                "federal_exchange_id": "0042", "plan_year": 2026,
+                "policies": [{"policy_id": "P1", "issuer_name": name, "status": status,
+                              "aor": {"npn": name, "name": name}}],
+            });
+            if let Err(err) = parse_answer(body.to_string().as_bytes()) {
+                let text = err.to_string();
+                proptest::prop_assert!(!text.contains("Zoë") && !text.contains(&status), "{text}");
+            }
+            if let Ok(answer) = parse_answer(body.to_string().as_bytes())
+                && let Err(err) = answer.policies()
+            {
+                proptest::prop_assert!(!err.to_string().contains("Zoë"), "{err}");
+            }
+        }
     }
 }

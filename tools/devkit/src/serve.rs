@@ -77,10 +77,7 @@ pub fn api_router(
     let at_risk = at_risk_query::app::router(sdk, at_risk_query::app::Settings::from_vars(vars)?);
     let sync = sync_trigger::app::router(sdk, &sync_trigger::app::Settings::from_vars(vars)?, marketplace);
     let exports = export_request::app::router(sdk, export_request::app::Settings::from_vars(vars)?);
-    Ok(at_risk
-        .merge(sync)
-        .merge(exports)
-        .fallback(shared::http::no_such_route)
+    Ok(shared::http::edge(at_risk.merge(sync).merge(exports))
         .layer(axum::middleware::from_fn_with_state(jwt_secret, local_auth::api_gateway_context)))
 }
 
