@@ -1,5 +1,6 @@
 //! Exports end to end: request over HTTP, the queue, the builder, S3, SES, and the download.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -177,24 +178,55 @@ async fn with_the_switch_off_an_agent_is_refused_and_an_admin_is_not() {
 }
 
 #[tokio::test]
-async fn the_same_idempotency_key_returns_the_same_export() {
+async fn the_same_idempotency_key_returns_the_same_export_even_to_racing_requests_and_refuses_another_body() {
     let system = system(100.0).await;
     book(&system).await;
-    let token = devkit::local_auth::sign(SECRET, "ana", "ana", "north", "agent", 1);
-    let post = || {
-        system
+    let (admin, _, _) = ADMIN.unwrap();
+    let token = devkit::local_auth::sign(SECRET, admin, admin, "north", "agency_admin", 1);
+    let post = |key: &'static str, body: serde_json::Value| {
+        let request = system
             .http
             .post(format!("{}/v1/exports", system.api))
             .bearer_auth(&token)
-            .header("Idempotency-Key", "k-123")
-            .json(&json!({"scope": "agent"}))
-            .send()
+            .header("Idempotency-Key", key)
+            .json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<serde_json::Value>().await.unwrap())
+        }
     };
-    let first: serde_json::Value = post().await.unwrap().json().await.unwrap();
-    let second: serde_json::Value = post().await.unwrap().json().await.unwrap();
+    let (_, first) = post("k-123", json!({"scope": "agent"})).await;
+    let (_, second) = post("k-123", json!({"scope": "agent"})).await;
     assert_eq!(first["export_id"], second["export_id"]);
-    let (_, list) = system.call(ANA, "GET", "/v1/exports", None).await;
-    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+
+    // Six requests with one new key at once: one export, the same answer to all.
+    let mut racing = tokio::task::JoinSet::new();
+    for _ in 0..6 {
+        let request = system
+            .http
+            .post(format!("{}/v1/exports", system.api))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", "k-race")
+            .json(&json!({"scope": "agent"}));
+        racing.spawn(async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.json::<serde_json::Value>().await.unwrap())
+        });
+    }
+    let mut ids = BTreeSet::new();
+    while let Some(answer) = racing.join_next().await {
+        let (status, body) = answer.unwrap();
+        assert_eq!(status, 202, "{body}");
+        ids.insert(body["export_id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ids.len(), 1, "{ids:?}");
+
+    // The key again, for another export: refused, and nothing made.
+    let (status, body) = post("k-123", json!({"scope": "agency", "agency_id": "north"})).await;
+    assert_eq!((status, body["type"].as_str()), (422, Some("/problems/idempotency-key-reused")), "{body}");
+    let (_, list) = system.call(ADMIN, "GET", "/v1/exports", None).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 2, "k-123's and k-race's");
     assert_no_differences(&system.world).await;
 }
 
@@ -339,4 +371,32 @@ async fn only_the_requester_may_see_or_download_and_only_while_the_file_lives() 
 
 fn id(export: &str) -> shared::domain::ExportId {
     shared::domain::ExportId::parse(export).unwrap()
+}
+
+#[tokio::test]
+async fn an_admin_demoted_before_the_build_gets_a_failed_export_and_one_moved_after_it_no_file() {
+    let system = system(100.0).await;
+    book(&system).await;
+
+    // WHEN the admin asks for north's export and is demoted before it is built
+    let export = request(&system, ADMIN, json!({"scope": "agency", "agency_id": "north"})).await;
+    person(&system, "admin-north", "Nadia Admin", "north", "900", Role::Agent).await;
+    system.drain_exports().await;
+    // THEN it ends failed, saying why, and the requester is told once
+    let (_, shown) = system.call(ADMIN, "GET", &format!("/v1/exports/{export}"), None).await;
+    assert_eq!(shown["status"], "failed", "{shown}");
+    assert!(shown["error"].as_str().unwrap().contains("no longer allowed"), "{shown}");
+    let inbox = system.inbox(&format!("admin-north.{}@example.com", system.world.tag)).await;
+    assert_eq!(inbox.len(), 1);
+
+    // WHEN an admin of top gets north's export built, then is moved to south
+    let top_admin: Who = Some(("admin-top", "top", "agency_admin"));
+    let export = request(&system, top_admin, json!({"scope": "agency", "agency_id": "north"})).await;
+    system.drain_exports().await;
+    assert!(!download(&system, top_admin, &export).await.is_empty(), "while top reaches north");
+    person(&system, "admin-top", "Tom Admin", "south", "901", Role::AgencyAdmin).await;
+    // THEN the file is no longer theirs to fetch (their token still says top)
+    let (status, _) = system.call(top_admin, "GET", &format!("/v1/exports/{export}/download"), None).await;
+    assert_eq!(status, 404);
+    assert_no_differences(&system.world).await;
 }

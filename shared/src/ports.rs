@@ -30,6 +30,18 @@ pub trait Directory: Clone + Send + Sync + 'static {
     fn child_agencies(&self, agency: &AgencyId) -> impl Future<Output = Answer<Vec<AgencyId>>> + Send;
 }
 
+/// Whether the requester of `job` may still have it, by the directory as it is now: an admin
+/// demoted or moved since, or an agency that turned agent exports off since, no longer may.
+pub async fn export_still_allowed(store: &impl Directory, job: &ExportJob) -> Answer<bool> {
+    let Some(requester) = store.agent(&job.requester_agent_id).await? else { return Ok(false) };
+    let switch_on = store.agency(&requester.agency_id).await?.is_none_or(|agency| agency.agent_exports_enabled);
+    let path = match &job.scope {
+        crate::domain::ExportScope::Agency { agency_id } => store.agency_path(agency_id).await?,
+        crate::domain::ExportScope::Agent { .. } => Vec::new(),
+    };
+    Ok(crate::domain::may_export(&job.scope, requester.role, &requester.agency_id, switch_on, &path))
+}
+
 /// Changing the directory as the platform says, and an agency's own setting.
 pub trait DirectoryChanges: Clone + Send + Sync + 'static {
     /// Records the agency and re-places its subtree, pausing once `until` has passed.

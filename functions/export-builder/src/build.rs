@@ -141,6 +141,13 @@ pub async fn build<S: Ports>(deps: &Deps<S>, export_id: &ExportId) -> Result<Out
 }
 
 async fn scope_of<S: Ports>(deps: &Deps<S>, job: &ExportJob) -> Result<(Scope, Layout), BuildError> {
+    // Asked for in the past: the requester may since have been demoted or moved, or their agency
+    // may have turned agent exports off.
+    if !shared::ports::export_still_allowed(&deps.store, job).await? {
+        return Err(BuildError::Permanent(
+            "you are no longer allowed this export (your role, agency or its settings changed)".into(),
+        ));
+    }
     Ok(match &job.scope {
         ExportScope::Agent { agent_id } => (Scope::Agent(agent_id.clone()), Layout::Agent),
         ExportScope::Agency { agency_id } => {

@@ -134,7 +134,16 @@ async fn request_export<S: Ports>(
         state.year.get(),
         Utc::now(),
     );
+    let asked = (job.scope.clone(), job.plan_year);
     let job = state.store.create_export(&job, idempotency_key).await?;
+    if (job.scope.clone(), job.plan_year) != asked {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency-key-reused",
+            "Idempotency-Key already used",
+            "This Idempotency-Key was used within the last day for a different export; use a new key.",
+        ));
+    }
     // Queued again when an earlier request with the same key stopped short of it: the builder
     // takes each export once, however many messages name it.
     if job.status == ExportStatus::Queued {
@@ -180,6 +189,12 @@ async fn download<S: Ports>(
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let job = own_export(&state.store, &caller, &export_id).await?;
+    // An agency's file only while its requester still reaches the agency.
+    if matches!(job.scope, ExportScope::Agency { .. })
+        && !shared::ports::export_still_allowed(&state.store, &job).await?
+    {
+        return Err(Problem::not_found("No such export."));
+    }
     let (Some(key), ExportStatus::Succeeded) = (job.object_key.as_deref(), job.status) else {
         return Err(Problem::new(
             StatusCode::CONFLICT,

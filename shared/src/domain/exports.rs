@@ -112,3 +112,19 @@ pub struct Succeeded {
     pub object_key: String,
     pub file_expires_at: DateTime<Utc>,
 }
+
+/// Whether a requester may have an export of `scope` now: their own book unless their agency
+/// turned agent exports off (admins always may); an agency's only as an admin who reaches it
+/// (`scope_agency_path`: that agency's path by the parent links as they are now).
+pub fn may_export(
+    scope: &ExportScope,
+    requester_role: super::Role,
+    requester_agency: &AgencyId,
+    agent_exports_enabled: bool,
+    scope_agency_path: &[AgencyId],
+) -> bool {
+    match scope {
+        ExportScope::Agent { .. } => requester_role == super::Role::AgencyAdmin || agent_exports_enabled,
+        ExportScope::Agency { .. } => super::admin_reaches(requester_role, requester_agency, scope_agency_path),
+    }
+}

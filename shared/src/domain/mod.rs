@@ -8,7 +8,7 @@ pub mod values;
 
 pub use directory::{AgencyUpsert, AgentUpsert, MAX_AGENCY_DEPTH, TreeRefusal, admin_reaches};
 pub use evidence::{Evidence, Fact, Policy, PolicyStatus, SyncFailed, sync_evidence};
-pub use exports::{ExportJob, ExportScope, ExportStatus, Succeeded};
+pub use exports::{ExportJob, ExportScope, ExportStatus, Succeeded, may_export};
 pub use rules::{
     AgencyOf, Applied, BookEntry, HistoryRecord, Reason, Risk, alert_counts, apply, last_synced_at, project,
 };

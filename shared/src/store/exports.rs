@@ -64,7 +64,8 @@ pub enum Claim {
 
 impl Store {
     /// Records a new export, under an idempotency key if one is given. When the key was used
-    /// before, nothing is written and the export it made is returned instead.
+    /// before (within a day: keys expire through the table's TTL), nothing is written and the
+    /// export it made is returned instead — also to requests racing with the same key.
     pub async fn create_export(&self, job: &ExportJob, idempotency_key: Option<&str>) -> Result<ExportJob, StoreError> {
         let mut writes = vec![
             TransactWriteItem::builder()
@@ -96,24 +97,37 @@ impl Store {
                     .build(),
             );
         }
-        match self.transact(writes).await {
-            Ok(()) => Ok(job.clone()),
-            Err(StoreError::Conflict) if idempotency_key.is_some() => {
-                let key = idempotency_key.unwrap_or_default();
-                let out = self
-                    .client()
-                    .get_item()
-                    .table_name(self.table())
-                    .key(keys::PK, s(keys::idempotency_pk(&job.requester, key)))
-                    .key(keys::SK, s(keys::IDEMPOTENCY_SK))
-                    .consistent_read(true)
-                    .send()
-                    .await?;
-                let earlier: IdempotencyItem = out.item.map(from_item).transpose()?.ok_or(StoreError::Conflict)?;
-                self.export(&earlier.export_id).await?.ok_or(StoreError::Conflict)
+        let Some(key) = idempotency_key else { return self.transact(writes).await.map(|()| job.clone()) };
+        // Two requests with one key at once: one transaction lands, the other is cancelled — at
+        // once, or while the first is still under way (then the key is not readable yet: try again).
+        for attempt in 1..=super::applications::MAX_ATTEMPTS {
+            match self.transact(writes.clone()).await {
+                Ok(()) => return Ok(job.clone()),
+                Err(StoreError::Conflict) => {
+                    if let Some(earlier) = self.export_of_key(&job.requester, key).await? {
+                        return Ok(earlier);
+                    }
+                    tokio::time::sleep(super::applications::backoff(attempt)).await;
+                }
+                Err(other) => return Err(other),
             }
-            Err(other) => Err(other),
         }
+        Err(StoreError::Contention(super::applications::MAX_ATTEMPTS))
+    }
+
+    /// The export an idempotency key made, while the key lives.
+    async fn export_of_key(&self, requester: &str, key: &str) -> Result<Option<ExportJob>, StoreError> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .key(keys::PK, s(keys::idempotency_pk(requester, key)))
+            .key(keys::SK, s(keys::IDEMPOTENCY_SK))
+            .consistent_read(true)
+            .send()
+            .await?;
+        let Some(earlier) = out.item.map(from_item::<IdempotencyItem>).transpose()? else { return Ok(None) };
+        self.export(&earlier.export_id).await
     }
 
     pub async fn export(&self, export_id: &ExportId) -> Result<Option<ExportJob>, StoreError> {
