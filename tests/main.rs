@@ -10,5 +10,6 @@ mod exports;
 mod fixtures;
 mod helpers;
 mod infra;
+mod logs;
 mod openapi;
 mod store;

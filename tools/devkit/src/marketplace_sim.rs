@@ -5,7 +5,7 @@
 //! | route | what |
 //! | --- | --- |
 //! | `GET /v1/applications/{id}?plan_year=` | the contract; needs an `x-api-key` header |
-//! | `PUT /v1/applications/{id}?plan_year=` | store an application (same JSON as the GET answers) |
+//! | `PUT /v1/applications/{id}?plan_year=` | store an application: the JSON the GET answers, kept as sent (so a test can make the marketplace answer something malformed) |
 //! | `GET /control` | the faults in force and `requests_served` |
 //! | `PUT /control` | set faults: `{"latency_ms", "error_rate", "rate_limit_rate", "retry_after_seconds", "timeout_rate", "hang_ms"}` (rates are 0 to 1) |
 //! | `GET /control/requests` | every contract request served: `[{"at_ms", "federal_exchange_id", "status"}]` |
@@ -56,7 +56,8 @@ pub struct ControlView {
 
 #[derive(Debug)]
 struct SimState {
-    applications: HashMap<(String, u16), MarketplaceApplication>,
+    /// Answers as JSON, kept as given: not necessarily of the contract's shape.
+    applications: HashMap<(String, u16), serde_json::Value>,
     faults: Faults,
     served: Vec<Served>,
     started: Instant,
@@ -67,8 +68,10 @@ pub struct Simulator(Arc<Mutex<SimState>>);
 
 impl Simulator {
     pub fn new(applications: impl IntoIterator<Item = MarketplaceApplication>) -> Self {
-        let applications =
-            applications.into_iter().map(|a| ((a.federal_exchange_id.clone(), a.plan_year), a)).collect();
+        let applications = applications
+            .into_iter()
+            .map(|a| ((a.federal_exchange_id.clone(), a.plan_year), serde_json::to_value(&a).unwrap_or_default()))
+            .collect();
         Self(Arc::new(Mutex::new(SimState {
             applications,
             faults: Faults { hang_ms: 10_000, retry_after_seconds: 1, ..Faults::default() },
@@ -105,7 +108,7 @@ struct YearQuery {
 enum Outcome {
     Hang(u64),
     Status(StatusCode, Option<u64>),
-    Found(MarketplaceApplication),
+    Found(serde_json::Value),
 }
 
 async fn fetch(
@@ -166,9 +169,9 @@ async fn store(
     State(sim): State<Simulator>,
     Path(id): Path<String>,
     query: axum::extract::Query<YearQuery>,
-    Json(application): Json<MarketplaceApplication>,
+    Json(application): Json<serde_json::Value>,
 ) -> Response {
-    if application.federal_exchange_id != id || application.plan_year != query.plan_year {
+    if application["federal_exchange_id"] != id.as_str() || application["plan_year"] != query.plan_year {
         return (StatusCode::BAD_REQUEST, "the body is about another application").into_response();
     }
     sim.lock().applications.insert((id, query.plan_year), application);
