@@ -400,3 +400,50 @@ async fn an_admin_demoted_before_the_build_gets_a_failed_export_and_one_moved_af
     assert_eq!(status, 404);
     assert_no_differences(&system.world).await;
 }
+
+#[tokio::test]
+async fn an_export_whose_every_build_was_killed_ends_failed_once_and_one_never_queued_is_built() {
+    let system = system(100.0).await;
+    book(&system).await;
+    let sweep_at =
+        |minutes| export_builder::sweep::sweep(&system.builder, Utc::now() + chrono::Duration::minutes(minutes));
+
+    // WHEN each of an export's three deliveries is killed mid-build (claimed, then nothing)
+    let killed = request(&system, ANA, json!({"scope": "agent"})).await;
+    for _ in 0..3 {
+        let lapsed = Utc::now() - chrono::Duration::seconds(1);
+        system.store().claim_export(&id(&killed), Utc::now(), lapsed).await.unwrap();
+    }
+    // THEN the sweep ends it failed, saying why, and tells its requester once
+    let report = sweep_at(60).await.unwrap();
+    assert_eq!(report, export_builder::sweep::SweepReport { queued_again: 0, failed: 1 });
+    let (_, shown) = system.call(ANA, "GET", &format!("/v1/exports/{killed}"), None).await;
+    assert_eq!(shown["status"], "failed", "{shown}");
+    assert!(shown["error"].as_str().unwrap().contains("several tries"), "{shown}");
+    let inbox = format!("ana.{}@example.com", system.world.tag);
+    assert_eq!(system.inbox(&inbox).await.len(), 1);
+    // (its message, delivered late, changes nothing and sends nothing)
+    system.drain_exports().await;
+    assert_eq!(system.inbox(&inbox).await.len(), 1);
+
+    // WHEN an export is recorded but its message never sent (the request died in between)
+    let job = shared::domain::ExportJob::new(
+        id("exp-never-queued"),
+        "ana".into(),
+        agent_id("ana"),
+        shared::domain::Email::parse(inbox.clone()).unwrap(),
+        shared::domain::ExportScope::Agent { agent_id: agent_id("ana") },
+        YEAR,
+        Utc::now(),
+    );
+    system.store().create_export(&job, None).await.unwrap();
+    assert_eq!(sweep_at(5).await.unwrap().queued_again, 0, "not before it has waited a while");
+    // THEN the sweep queues it again, and it is built and emailed
+    assert_eq!(sweep_at(20).await.unwrap().queued_again, 1);
+    system.drain_exports().await;
+    let (_, shown) = system.call(ANA, "GET", "/v1/exports/exp-never-queued", None).await;
+    assert_eq!(shown["status"], "succeeded", "{shown}");
+    assert_eq!(system.inbox(&inbox).await.len(), 2);
+    assert_eq!(sweep_at(60).await.unwrap(), export_builder::sweep::SweepReport::default(), "nothing left open");
+    assert_no_differences(&system.world).await;
+}

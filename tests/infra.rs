@@ -205,3 +205,20 @@ impl TaggedText for serde_yaml::Value {
         }
     }
 }
+
+#[test]
+fn a_redelivered_export_never_meets_a_live_lease() {
+    // The builder's time-out < its lease < the exports queue's visibility timeout: a build killed
+    // by its time-out leaves a lease that lapses before SQS delivers the message again.
+    let template = Template::load().unwrap();
+    let number = |value: &serde_yaml::Value| match value {
+        serde_yaml::Value::Number(n) => n.as_u64().unwrap(),
+        serde_yaml::Value::String(s) => s.parse().unwrap(),
+        other => panic!("not a number: {other:?}"),
+    };
+    let builder = &template.resources["ExportBuilderFunction"].properties;
+    let timeout = number(&builder["Timeout"]);
+    let lease = number(&builder["Environment"]["Variables"]["EXPORT_LEASE_SECONDS"]);
+    let visibility = number(&template.resources["ExportsQueue"].properties["VisibilityTimeout"]);
+    assert!(timeout < lease && lease < visibility, "{timeout} < {lease} < {visibility}");
+}

@@ -335,7 +335,9 @@ async function requestExport(body) {
   $("#progress-bar").removeAttribute("value");
   for (;;) {
     const job = await api(`/v1/exports/${accepted.export_id}`);
-    $("#progress-rows").textContent = `${job.rows_written} rows written · ${job.status}`;
+    $("#progress-rows").textContent = job.status === "failed"
+      ? `Failed: ${job.error || "an unexpected error"}. Ask for a new export.`
+      : `${job.rows_written} rows written · ${job.status}`;
     if (job.status === "succeeded" || job.status === "failed") {
       $("#progress-bar").max = 1;
       $("#progress-bar").value = 1;

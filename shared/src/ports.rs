@@ -141,6 +141,12 @@ pub trait ExportBuilds: Clone + Send + Sync + 'static {
     /// Takes the right to send the email; false when it was taken before.
     fn claim_email(&self, id: &ExportId, now: DateTime<Utc>) -> impl Future<Output = Answer<bool>> + Send;
     fn release_email(&self, id: &ExportId) -> impl Future<Output = Answer<()>> + Send;
+    /// Up to `limit` exports not finished, asked for before `created_before`, oldest first.
+    fn open_exports(
+        &self,
+        created_before: DateTime<Utc>,
+        limit: i32,
+    ) -> impl Future<Output = Answer<Vec<ExportJob>>> + Send;
 }
 
 /// What the scheduled scan walks: applications due for a re-sync, and where it stopped.

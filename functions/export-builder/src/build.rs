@@ -61,6 +61,8 @@ pub enum BuildError {
     },
     #[error("the email could not be sent")]
     Email(#[source] aws_sdk_sesv2::Error),
+    #[error("the export could not be queued")]
+    Queue(#[source] aws_sdk_sqs::Error),
 }
 
 impl BuildError {

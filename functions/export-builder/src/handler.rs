@@ -9,6 +9,24 @@ use shared::queue::Disposition;
 
 use crate::build::{self, BuildError, Deps, Outcome, Ports, last_delivery};
 
+/// What invoked the function: a batch from the exports queue, or the sweep's schedule.
+#[derive(Debug)]
+pub enum Invocation {
+    Batch(SqsEvent),
+    Sweep,
+}
+
+/// Tells the two apart; anything else is refused.
+pub fn invocation(payload: serde_json::Value) -> Result<Invocation, String> {
+    if payload.get("Records").is_some() {
+        return serde_json::from_value(payload).map(Invocation::Batch).map_err(|e| format!("not an SQS batch: {e}"));
+    }
+    match payload.get("detail-type").and_then(serde_json::Value::as_str) {
+        Some("Scheduled Event") => Ok(Invocation::Sweep),
+        _ => Err("neither an SQS batch nor the sweep's schedule".into()),
+    }
+}
+
 pub async fn handle<S: Ports>(deps: &Deps<S>, event: SqsEvent) -> SqsBatchResponse {
     let mut processed = Vec::new();
     for message in event.records {

@@ -5,3 +5,4 @@ pub mod build;
 pub mod csv_rows;
 pub mod email;
 pub mod handler;
+pub mod sweep;

@@ -17,17 +17,25 @@ struct ExportItem {
     sk: String,
     gsi1pk: String,
     gsi1sk: String,
+    /// Set while the export is not finished (the open exports' index); its end removes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi2pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi2sk: Option<String>,
     #[serde(flatten)]
     job: ExportJob,
 }
 
 impl ExportItem {
     fn of(job: &ExportJob) -> Self {
+        let open = matches!(job.status, ExportStatus::Queued | ExportStatus::Running);
         Self {
             pk: keys::export_pk(job.export_id.as_str()),
             sk: keys::EXPORT_SK.to_owned(),
             gsi1pk: keys::requester_gsi1pk(&job.requester),
             gsi1sk: keys::requester_gsi1sk(job.created_at, job.export_id.as_str()),
+            gsi2pk: open.then(|| keys::OPEN_EXPORTS_GSI2PK.to_owned()),
+            gsi2sk: open.then(|| keys::open_export_gsi2sk(job.created_at, job.export_id.as_str())),
             job: job.clone(),
         }
     }
@@ -143,6 +151,25 @@ impl Store {
         out.item.map(job_of).transpose()
     }
 
+    /// Up to `limit` exports not finished yet that were asked for before `created_before`,
+    /// oldest first: what the sweep looks at.
+    pub async fn open_exports(&self, created_before: DateTime<Utc>, limit: i32) -> Result<Vec<ExportJob>, StoreError> {
+        let out = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(keys::GSI2)
+            .key_condition_expression("#pk = :pk AND #sk < :before")
+            .expression_attribute_names("#pk", keys::GSI2_PK)
+            .expression_attribute_names("#sk", keys::GSI2_SK)
+            .expression_attribute_values(":pk", s(keys::OPEN_EXPORTS_GSI2PK))
+            .expression_attribute_values(":before", s(keys::time(created_before)))
+            .limit(limit)
+            .send()
+            .await?;
+        out.items.unwrap_or_default().into_iter().map(job_of).collect()
+    }
+
     /// A requester's most recent exports, newest first.
     pub async fn exports_of(&self, requester: &str, limit: i32) -> Result<Vec<ExportJob>, StoreError> {
         let out = self
@@ -229,7 +256,7 @@ impl Store {
             ("object_key", s(&done.object_key)),
             ("file_expires_at", s(keys::time(done.file_expires_at))),
         ];
-        self.set_export(id, attempt, &assignments, &["upload_id", "lease_until"]).await
+        self.set_export(id, attempt, &assignments, &["upload_id", "lease_until", keys::GSI2_PK, keys::GSI2_SK]).await
     }
 
     /// The export cannot be built: `failed`, with a reason its requester can read.
@@ -242,7 +269,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let assignments =
             [("status", s(ExportStatus::Failed.as_str())), ("error", s(reason)), ("completed_at", s(keys::time(at)))];
-        self.set_export(id, attempt, &assignments, &["lease_until"]).await
+        self.set_export(id, attempt, &assignments, &["lease_until", keys::GSI2_PK, keys::GSI2_SK]).await
     }
 
     /// Sets attributes of an export, only while attempt `attempt` still holds it.

@@ -103,6 +103,11 @@ pub fn export_pk(export_id: &str) -> String {
     format!("EXPORT#{export_id}")
 }
 pub const EXPORT_SK: &str = "EXPORT";
+/// Exports not finished yet, oldest first (GSI2, sparse): what the exports sweep walks.
+pub const OPEN_EXPORTS_GSI2PK: &str = "EXPORTS-OPEN";
+pub fn open_export_gsi2sk(created_at: DateTime<Utc>, export_id: &str) -> String {
+    format!("{}#{export_id}", time(created_at))
+}
 /// A requester's exports, newest first (GSI1).
 pub fn requester_gsi1pk(sub: &str) -> String {
     format!("REQUESTER#{sub}")

@@ -135,6 +135,9 @@ impl ports::ExportBuilds for Store {
     async fn release_email(&self, id: &ExportId) -> Answer<()> {
         Store::release_email(self, id).await
     }
+    async fn open_exports(&self, created_before: DateTime<Utc>, limit: i32) -> Answer<Vec<ExportJob>> {
+        Store::open_exports(self, created_before, limit).await
+    }
 }
 
 impl ports::SyncDue for Store {

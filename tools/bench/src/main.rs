@@ -381,6 +381,7 @@ async fn export_child(args: &[String]) -> Result<(), Failure> {
             ("TABLE_NAME", table.clone()),
             ("EXPORTS_BUCKET", bucket.clone()),
             ("EXPORTS_DLQ_URL", "unused".to_owned()),
+            ("EXPORTS_QUEUE_URL", "unused".to_owned()),
             ("SENDER_EMAIL", "reports@aor-at-risk.example.com".to_owned()),
             ("CLIENT_DETAILS_BASE_URL", "https://app.example.com".to_owned()),
         ]);

@@ -1,7 +1,7 @@
 //! The local system: the HTTP API through the very handlers Lambda runs (behind the local
-//! token check that stands in for API Gateway's JWT authorizer), the ingest queue's consumer
-//! polling like Lambda's SQS event source, the scheduled scan on an interval, and the marketplace
-//! simulator.
+//! token check that stands in for API Gateway's JWT authorizer), the queue consumers polling like
+//! Lambda's SQS event source, the scheduled scan and the exports sweep on an interval, and the
+//! marketplace simulator.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -108,6 +108,19 @@ pub async fn run(
     });
 
     let builder = export_builder::app::deps(sdk, export_builder::app::Settings::from_vars(&vars)?);
+    let sweeper = builder.clone();
+    let sweep_interval = settings.scan_interval;
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(sweep_interval).await;
+            match export_builder::sweep::sweep(&sweeper, chrono::Utc::now()).await {
+                Ok(report) => {
+                    tracing::info!(queued_again = report.queued_again, failed = report.failed, "exports swept")
+                }
+                Err(err) => tracing::error!(error = err.log_text(), "the exports sweep failed"),
+            }
+        }
+    });
     let exports_source = SqsSource::new(sqs.clone(), &resources.exports_queue_url, &region).await?;
     tokio::spawn(async move {
         loop {
