@@ -614,3 +614,40 @@ async fn an_api_sync_that_dies_between_its_write_and_its_placement_is_placed_by_
     assert_eq!(ana_list().await, vec!["0310"]);
     assert_no_differences(&system.world).await;
 }
+
+#[tokio::test]
+async fn one_person_firing_syncs_in_parallel_gets_a_429_past_their_share_and_the_slots_come_back() {
+    let system = system(100.0).await;
+    publish_all(&system, &directory()).await;
+    publish_all(&system, &[submitted("s1", "0320", "ana", "111", 0)]).await;
+    system.put_marketplace(&answer("0320", &[(PolicyStatus::Effectuated, Some("111"))])).await;
+    system.set_faults(Faults { latency_ms: 300, ..Faults::default() }).await;
+
+    // WHEN ana fires five syncs at once
+    let token = devkit::local_auth::sign(SECRET, "ana", "ana", "north", "agent", 1);
+    let mut fired = tokio::task::JoinSet::new();
+    for _ in 0..5 {
+        let request = system.http.post(format!("{}/v1/clients/0320/sync", system.api)).bearer_auth(&token);
+        fired.spawn(async move {
+            let response = request.send().await.unwrap();
+            let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+            (response.status().as_u16(), retry_after, response.json::<serde_json::Value>().await.unwrap())
+        });
+    }
+    let mut answers = Vec::new();
+    while let Some(answer) = fired.join_next().await {
+        answers.push(answer.unwrap());
+    }
+    // THEN three run, and two are told to come back later
+    let ok = answers.iter().filter(|(status, _, _)| *status == 200).count();
+    let busy: Vec<_> = answers.iter().filter(|(status, _, _)| *status == 429).collect();
+    assert_eq!((ok, busy.len()), (3, 2), "{answers:?}");
+    for (_, retry_after, body) in busy {
+        assert_eq!(body["type"], "/problems/too-many-syncs");
+        assert!(retry_after.is_some(), "a 429 says when to come back");
+    }
+    // AND once they are done, the slots are free again
+    let (status, _) = system.sync(ANA, "0320").await;
+    assert_eq!(status, 200);
+    assert_no_differences(&system.world).await;
+}

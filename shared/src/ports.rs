@@ -70,6 +70,19 @@ pub trait AgencySettings: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Answer<()>> + Send;
 }
 
+/// How many on-demand syncs one person has in flight, across every instance.
+pub trait SyncSlots: Clone + Send + Sync + 'static {
+    /// Takes one of `slots` slots of `who` until `until`; `None` when all are held.
+    fn take_sync_slot(
+        &self,
+        who: &str,
+        slots: u32,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Answer<Option<crate::store::sync_slots::SyncSlot>>> + Send;
+    fn release_sync_slot(&self, slot: &crate::store::sync_slots::SyncSlot) -> impl Future<Output = Answer<()>> + Send;
+}
+
 /// Applications and the evidence about them.
 pub trait Applications: Clone + Send + Sync + 'static {
     /// Applies one piece of evidence, exactly once however often called, and places its entries.

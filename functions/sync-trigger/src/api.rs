@@ -11,7 +11,7 @@ use serde::Serialize;
 use shared::domain::ApplicationKey;
 use shared::domain::{AgentId, BookEntry, FederalExchangeId, PlanYear, PolicyStatus};
 use shared::http::{Caller, Problem, RawQuery};
-use shared::ports::Applications;
+use shared::ports::{Applications, SyncSlots};
 use shared::store::Store;
 
 use crate::marketplace::{Aor, MarketplaceClient, MarketplaceError};
@@ -22,9 +22,14 @@ pub struct ApiState<S = Store> {
     pub store: S,
     pub marketplace: MarketplaceClient,
     pub year: PlanYear,
+    /// How many on-demand syncs one person may have in flight at once, across every instance.
+    pub syncs_in_flight: u32,
 }
 
-pub fn router<S: Applications>(state: ApiState<S>) -> Router {
+/// How long a sync slot is held at most: past every retry of one marketplace call.
+const SLOT_HOLD: chrono::Duration = chrono::Duration::seconds(60);
+
+pub fn router<S: Applications + SyncSlots>(state: ApiState<S>) -> Router {
     Router::new().route("/v1/clients/{federal_exchange_id}/sync", post(sync_client::<S>)).with_state(state)
 }
 
@@ -52,7 +57,7 @@ pub struct PolicyView {
     pub matches_expected_npn: bool,
 }
 
-async fn sync_client<S: Applications>(
+async fn sync_client<S: Applications + SyncSlots>(
     State(state): State<ApiState<S>>,
     caller: Caller,
     Path(raw_id): Path<String>,
@@ -70,7 +75,24 @@ async fn sync_client<S: Applications>(
     let application = ApplicationKey { id, year };
 
     let agent = visible_entry(&state.store, &caller, &application).await?;
-    let answer = sync_application(&state.store, &state.marketplace, &application, Utc::now()).await.map_err(problem)?;
+    // One person firing syncs in parallel must not starve everyone else's of the partner's rate.
+    let now = Utc::now();
+    let Some(slot) = state.store.take_sync_slot(&caller.sub, state.syncs_in_flight, now, now + SLOT_HOLD).await? else {
+        let mut busy = Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-syncs",
+            "Too many syncs at once",
+            format!("You have {} syncs under way; try again when one has finished.", state.syncs_in_flight),
+        );
+        busy.retry_after = Some(5);
+        return Err(busy);
+    };
+    let synced = sync_application(&state.store, &state.marketplace, &application, now).await;
+    if let Err(err) = state.store.release_sync_slot(&slot).await {
+        // It frees itself when its time runs out.
+        tracing::warn!(error = %err, "could not give a sync slot back");
+    }
+    let answer = synced.map_err(problem)?;
     let stored = state.store.application(&application).await?;
     let entry = stored.entries.get(&agent).ok_or_else(|| Problem::not_found("No such client in your book."))?;
     Ok(Json(response(&application, entry, stored.last_synced_at, answer)))

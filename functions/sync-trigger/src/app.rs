@@ -28,6 +28,8 @@ pub struct Settings {
     pub retry: RetryPolicy,
     /// Marketplace calls in flight at once during a scan.
     pub concurrency: usize,
+    /// On-demand syncs one person may have in flight at once (`SYNCS_IN_FLIGHT_PER_PERSON`).
+    pub syncs_in_flight: u32,
     /// Applications last synced longer ago than this are due for a re-sync.
     pub stale_after: chrono::Duration,
     /// How long one scan may run, well inside the Lambda time limit.
@@ -81,6 +83,7 @@ impl Settings {
                 timeout: millis("MARKETPLACE_TIMEOUT_MS", default.timeout)?,
             },
             concurrency: vars.count("SYNC_CONCURRENCY", 8)?,
+            syncs_in_flight: u32::try_from(vars.count("SYNCS_IN_FLIGHT_PER_PERSON", 3)?).unwrap_or(u32::MAX),
             stale_after: chrono::Duration::seconds((hours * 3600.0) as i64),
             scan_budget: Duration::from_secs_f64(vars.positive("SCAN_BUDGET_SECONDS", 600.0)?),
         })
@@ -133,5 +136,10 @@ pub fn store(sdk: &shared::aws::SdkConfig, settings: &Settings) -> Store {
 /// `POST /v1/clients/{federal_exchange_id}/sync`, calling the marketplace through `marketplace`
 /// (one client per process: its limiter is the process's share of the rate).
 pub fn router(sdk: &shared::aws::SdkConfig, settings: &Settings, marketplace: MarketplaceClient) -> Router {
-    api::router(ApiState { store: store(sdk, settings), marketplace, year: settings.year })
+    api::router(ApiState {
+        store: store(sdk, settings),
+        marketplace,
+        year: settings.year,
+        syncs_in_flight: settings.syncs_in_flight,
+    })
 }

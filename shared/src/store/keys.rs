@@ -130,6 +130,14 @@ pub fn moving_gsi1sk(item_pk: &str) -> String {
 /// a writer that died between its write and its placement left for the sweep.
 pub const UNPLACED_GSI1PK: &str = "UNPLACED";
 
+/// A person's on-demand sync slots (`sub` is the token's subject).
+pub fn sync_slots_pk(who: &str) -> String {
+    format!("SYNCSLOTS#{who}")
+}
+pub fn sync_slot_sk(number: u32) -> String {
+    format!("SLOT#{number}")
+}
+
 /// Where the scheduled scan of a plan year stopped.
 pub fn scan_checkpoint_pk(year: PlanYear) -> String {
     format!("SCAN#{year}")

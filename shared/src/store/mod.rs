@@ -12,6 +12,7 @@ pub mod placement;
 mod ports;
 pub mod risk_lists;
 pub mod sync_due;
+pub mod sync_slots;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;

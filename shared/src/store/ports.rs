@@ -59,6 +59,21 @@ impl ports::AgencySettings for Store {
     }
 }
 
+impl ports::SyncSlots for Store {
+    async fn take_sync_slot(
+        &self,
+        who: &str,
+        slots: u32,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Answer<Option<super::sync_slots::SyncSlot>> {
+        Store::take_sync_slot(self, who, slots, now, until).await
+    }
+    async fn release_sync_slot(&self, slot: &super::sync_slots::SyncSlot) -> Answer<()> {
+        Store::release_sync_slot(self, slot).await
+    }
+}
+
 impl ports::Applications for Store {
     async fn apply_evidence(
         &self,
