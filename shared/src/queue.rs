@@ -19,20 +19,26 @@ pub enum Disposition {
     Refuse(String),
 }
 
-/// A consumer's dead-letter queue.
+/// A queue a function sends to: its dead-letter queue, or its own queue to go on later.
 #[derive(Debug, Clone)]
-pub struct DeadLetters {
+pub struct Queue {
     pub sqs: aws_sdk_sqs::Client,
-    pub queue_url: String,
+    pub url: String,
 }
 
-impl DeadLetters {
-    /// Sends the message's body there with the reason.
-    pub async fn send(&self, message: &SqsMessage, reason: &str) -> Result<(), aws_sdk_sqs::Error> {
+impl Queue {
+    /// Sends `body`.
+    pub async fn send(&self, body: impl Into<String>) -> Result<(), aws_sdk_sqs::Error> {
+        self.sqs.send_message().queue_url(&self.url).message_body(body).send().await?;
+        Ok(())
+    }
+
+    /// Sends a refused message's body with the reason (the `refused_because` attribute).
+    pub async fn refuse(&self, message: &SqsMessage, reason: &str) -> Result<(), aws_sdk_sqs::Error> {
         let reason = MessageAttributeValue::builder().data_type("String").string_value(reason).build()?;
         self.sqs
             .send_message()
-            .queue_url(&self.queue_url)
+            .queue_url(&self.url)
             .message_body(message.body.clone().unwrap_or_default())
             .message_attributes("refused_because", reason)
             .send()
@@ -43,7 +49,7 @@ impl DeadLetters {
 
 /// Settles a processed batch: moves each refused message to the dead-letter queue, and answers
 /// which to deliver again.
-pub async fn settle(processed: Vec<(SqsMessage, Disposition)>, dead_letters: &DeadLetters) -> SqsBatchResponse {
+pub async fn settle(processed: Vec<(SqsMessage, Disposition)>, dead_letters: &Queue) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     for (message, disposition) in processed {
         let message_id = message.message_id.clone().unwrap_or_default();
@@ -52,7 +58,7 @@ pub async fn settle(processed: Vec<(SqsMessage, Disposition)>, dead_letters: &De
             Disposition::Retry => true,
             Disposition::Refuse(reason) => {
                 tracing::warn!(message_id, reason, "message refused; moving it to the dead-letter queue");
-                match dead_letters.send(&message, &reason).await {
+                match dead_letters.refuse(&message, &reason).await {
                     Ok(()) => false,
                     Err(err) => {
                         tracing::error!(message_id, error = %err, "could not move the message; SQS will redrive it");

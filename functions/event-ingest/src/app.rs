@@ -2,7 +2,7 @@
 //! them. Lambda's `main`, the local system and the tests all compose it here.
 
 use shared::config::{SettingError, Vars};
-use shared::queue::DeadLetters;
+use shared::queue::Queue;
 use shared::store::Store;
 
 use crate::handler::Deps;
@@ -38,10 +38,9 @@ pub fn deps(sdk: &shared::aws::SdkConfig, settings: Settings) -> Deps {
     let sqs = aws_sdk_sqs::Client::new(sdk);
     Deps {
         store: Store::new(aws_sdk_dynamodb::Client::new(sdk), settings.table),
-        sqs: sqs.clone(),
-        dead_letters: DeadLetters { sqs, queue_url: settings.dead_letter_queue_url },
+        dead_letters: Queue { sqs: sqs.clone(), url: settings.dead_letter_queue_url },
+        ingest_queue: Queue { sqs, url: settings.queue_url },
         future_allowance: settings.future_allowance,
-        queue_url: settings.queue_url,
         job_budget: settings.job_budget,
     }
 }

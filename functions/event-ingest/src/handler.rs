@@ -10,7 +10,7 @@
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
 use shared::ports::{Applications, DirectoryChanges};
-use shared::queue::{DeadLetters, Disposition};
+use shared::queue::{Disposition, Queue};
 use shared::store::directory::UpsertOutcome;
 use shared::store::{Store, StoreError};
 
@@ -21,13 +21,12 @@ use crate::platform::{self, Malformed, PlatformEvent};
 #[derive(Clone, Debug)]
 pub struct Deps<S = Store> {
     pub store: S,
-    pub sqs: aws_sdk_sqs::Client,
-    pub dead_letters: DeadLetters,
+    pub dead_letters: Queue,
     /// How far ahead of this system's clock an event may be dated.
     pub future_allowance: chrono::Duration,
     /// The ingest queue: a directory job that runs out of time sends its event here again, to go
     /// on from where it stopped.
-    pub queue_url: String,
+    pub ingest_queue: Queue,
     /// How long one batch may spend on directory jobs before pausing them (within the function's
     /// time-out).
     pub job_budget: std::time::Duration,
@@ -129,14 +128,7 @@ pub async fn apply<S: Applications + DirectoryChanges>(
 /// Sends the event again, so that its paused job goes on in another invocation. Applying it
 /// again is safe: the change is recorded already, and the job resumes from its saved position.
 async fn go_on_later<S>(deps: &Deps<S>, message: &SqsMessage) -> Result<(), Failure> {
-    let sent = deps
-        .sqs
-        .send_message()
-        .queue_url(&deps.queue_url)
-        .message_body(message.body.clone().unwrap_or_default())
-        .send()
-        .await;
-    sent.map(drop).map_err(|e| Failure::Requeue(e.into()))
+    deps.ingest_queue.send(message.body.clone().unwrap_or_default()).await.map_err(Failure::Requeue)
 }
 
 #[cfg(test)]
@@ -218,10 +210,9 @@ mod tests {
         let sqs = aws_sdk_sqs::Client::from_conf(config);
         Deps {
             store,
-            sqs: sqs.clone(),
-            dead_letters: DeadLetters { sqs, queue_url: "unused".into() },
+            dead_letters: Queue { sqs: sqs.clone(), url: "unused".into() },
+            ingest_queue: Queue { sqs, url: "unused".into() },
             future_allowance: chrono::Duration::minutes(5),
-            queue_url: "unused".into(),
             job_budget: std::time::Duration::from_secs(60),
         }
     }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use shared::config::{SettingError, Vars};
-use shared::queue::DeadLetters;
+use shared::queue::Queue;
 use shared::store::Store;
 
 use crate::build::Deps;
@@ -57,14 +57,13 @@ impl Settings {
 }
 
 pub fn deps(sdk: &shared::aws::SdkConfig, settings: Settings) -> Deps {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
     Deps {
         store: Store::new(aws_sdk_dynamodb::Client::new(sdk), settings.table.clone()),
         s3: shared::aws::s3_client(sdk),
         ses: aws_sdk_sesv2::Client::new(sdk),
-        dead_letters: DeadLetters {
-            sqs: aws_sdk_sqs::Client::new(sdk),
-            queue_url: settings.dead_letter_queue_url.clone(),
-        },
+        dead_letters: Queue { sqs: sqs.clone(), url: settings.dead_letter_queue_url.clone() },
+        exports_queue: Queue { sqs, url: settings.exports_queue_url.clone() },
         settings,
     }
 }

@@ -30,7 +30,9 @@ pub struct Deps<S = Store> {
     pub store: S,
     pub s3: aws_sdk_s3::Client,
     pub ses: aws_sdk_sesv2::Client,
-    pub dead_letters: shared::queue::DeadLetters,
+    pub dead_letters: shared::queue::Queue,
+    /// The exports queue itself: the sweep queues again an export whose message was lost.
+    pub exports_queue: shared::queue::Queue,
     pub settings: Settings,
 }
 

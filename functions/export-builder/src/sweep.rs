@@ -51,14 +51,7 @@ pub async fn sweep<S: Ports>(deps: &Deps<S>, now: DateTime<Utc>) -> Result<Sweep
             Action::Nothing => {}
             Action::QueueAgain => {
                 let message = serde_json::json!({ "export_id": job.export_id }).to_string();
-                deps.dead_letters
-                    .sqs
-                    .send_message()
-                    .queue_url(&deps.settings.exports_queue_url)
-                    .message_body(message)
-                    .send()
-                    .await
-                    .map_err(|e| BuildError::Queue(e.into()))?;
+                deps.exports_queue.send(message).await.map_err(BuildError::Queue)?;
                 tracing::warn!(export_id = %job.export_id, "export waiting too long; queued again");
                 report.queued_again += 1;
             }
