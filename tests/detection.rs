@@ -400,6 +400,92 @@ async fn the_scan_keeps_to_its_rate_and_resumes_from_its_checkpoint() {
     assert_no_differences(&system.world).await;
 }
 
+/// Two processes share the partner's rate: another process runs the scheduled scan flat out while
+/// this one serves people's on-demand syncs. Together they never ask faster than the rate, a
+/// person's sync goes ahead of the scan's queue, and the scan takes the rest.
+#[tokio::test]
+async fn the_scan_and_on_demand_syncs_in_two_processes_share_one_budget() {
+    const RATE: f64 = 10.0;
+    const SCAN_SECONDS: u64 = 5;
+    let system = system(RATE).await;
+    agency(system.store(), "north", None).await;
+    agent(system.store(), "ana", "north", "111").await;
+    let ids: Vec<String> = (0..150).map(|i| format!("{:05}", 8000 + i)).collect();
+    let applications: Vec<(ApplicationKey, Vec<shared::domain::Evidence>)> =
+        ids.iter().map(|id| (app(id), vec![submission(&format!("s-{id}"), 0, "ana", "111")])).collect();
+    let owners = system.store().owners([agent_id("ana")].into()).await.unwrap();
+    system.store().import(&applications, &owners, Utc::now()).await.unwrap();
+    for id in &ids {
+        system.put_marketplace(&answer(id, &[(PolicyStatus::Effectuated, Some("111"))])).await;
+    }
+
+    // The other process: this test binary again, running only the scan, with the same variables.
+    let scanner = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "detection::the_scan_as_a_second_process", "--ignored", "--nocapture"])
+        .envs(system.vars.pairs())
+        .env("SECOND_PROCESS_SCAN_SECONDS", SCAN_SECONDS.to_string())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waiting = tokio::time::Instant::now();
+    while system.served().await.len() < 10 {
+        assert!(waiting.elapsed() < Duration::from_secs(30), "the scan process never started asking");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // While it runs: a person's syncs, one after another, each timed.
+    let mut waits = Vec::new();
+    for id in ids.iter().rev().take(6) {
+        let started = tokio::time::Instant::now();
+        let (status, body) = system.sync(ANA, id).await;
+        assert_eq!(status, 200, "{body}");
+        waits.push(started.elapsed());
+    }
+    let scanner = scanner.wait_with_output().await.unwrap();
+    assert!(
+        scanner.status.success(),
+        "the scan process failed: {}{}",
+        String::from_utf8_lossy(&scanner.stdout),
+        String::from_utf8_lossy(&scanner.stderr)
+    );
+
+    // Never faster than the rate, both processes together (as the scan test: less 50 ms for the
+    // jitter between the clients' clock and the simulator's).
+    let served = system.served().await;
+    let times: Vec<u64> = served.iter().map(|s| s.at_ms).collect();
+    for (i, start) in times.iter().enumerate() {
+        let in_window = times[i..].iter().take_while(|at| **at < start + 950).count();
+        assert!(in_window as f64 <= RATE, "{in_window} requests within a second from {start} ms");
+    }
+    // A person's sync waited for at most the few turns the scan holds ahead (3 at 10/s: 0.3 s),
+    // not behind the scan's whole queue.
+    let slowest = waits.iter().max().unwrap();
+    assert!(*slowest < Duration::from_millis(1500), "a person's sync took {slowest:?}: {waits:?}");
+    // And the scan took what was left: the two kept the rate busy.
+    let busy_ms = times.last().unwrap() - times.first().unwrap();
+    let used = times.len() as f64 / (busy_ms as f64 / 1000.0) / RATE;
+    assert!(used > 0.6, "{} requests in {busy_ms} ms: {used:.2} of the rate", times.len());
+}
+
+/// The second process of the test above; it fails when run on its own.
+#[tokio::test]
+#[ignore = "the second process of the_scan_and_on_demand_syncs_in_two_processes_share_one_budget"]
+async fn the_scan_as_a_second_process() {
+    let seconds: u64 = std::env::var("SECOND_PROCESS_SCAN_SECONDS")
+        .expect("run by the_scan_and_on_demand_syncs_in_two_processes_share_one_budget")
+        .parse()
+        .unwrap();
+    let sdk = shared::aws::sdk_config();
+    let settings = sync_trigger::app::Settings::from_env().unwrap();
+    let marketplace = sync_trigger::app::marketplace(&sdk, &settings).await.unwrap();
+    let store = sync_trigger::app::store(&sdk, &settings);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
+    let report = scan(&store, &marketplace, &settings.scan(), Utc::now(), deadline).await.unwrap();
+    assert!(report.out_of_time, "the scan had more than it could do in {seconds} s: {report:?}");
+    assert!(report.synced > 0, "{report:?}");
+}
+
 // ---- a bad clock ---------------------------------------------------------------------------
 
 #[tokio::test]

@@ -157,6 +157,8 @@ pub struct System {
     pub s3: aws_sdk_s3::Client,
     events: aws_sdk_eventbridge::Client,
     pub sqs: aws_sdk_sqs::Client,
+    /// The functions' variables, as this system composed them.
+    pub vars: shared::config::Vars,
 }
 
 pub const SECRET: &str = "test-secret";
@@ -220,6 +222,7 @@ pub async fn system(rate_per_second: f64) -> System {
         s3: shared::aws::s3_client(&sdk),
         events: aws_sdk_eventbridge::Client::new(&sdk),
         sqs,
+        vars,
     }
 }
 

@@ -43,6 +43,11 @@ impl Vars {
         self
     }
 
+    /// Every variable: what to hand a process that should see the same settings.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     pub fn optional(&self, name: &str) -> Option<String> {
         self.0.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()).map(str::to_owned)
     }

@@ -83,6 +83,12 @@ pub trait SyncSlots: Clone + Send + Sync + 'static {
     fn release_sync_slot(&self, slot: &crate::store::sync_slots::SyncSlot) -> impl Future<Output = Answer<()>> + Send;
 }
 
+/// Turns at the marketplace's rate, shared by every instance of the deployment.
+pub trait RateSlots: Clone + Send + Sync + 'static {
+    /// Takes the turn starting at `start_micros` (since the epoch); `false` when someone has it.
+    fn claim_rate_slot(&self, start_micros: i64) -> impl Future<Output = Answer<bool>> + Send;
+}
+
 /// Applications and the evidence about them.
 pub trait Applications: Clone + Send + Sync + 'static {
     /// Applies one piece of evidence, exactly once however often called, and places its entries.

@@ -174,6 +174,15 @@ fn problem(err: SyncError) -> Problem {
                 format!("The marketplace asked us to slow down. {NOTHING_CHANGED} Try again shortly."),
             )
         },
+        SyncError::Marketplace(MarketplaceError::NoTurn { retry_after }) => Problem {
+            retry_after: Some(retry_after.as_secs().max(1)),
+            ..Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "marketplace-busy",
+                "The marketplace is busy",
+                format!("Syncs are using all of the marketplace's rate just now. {NOTHING_CHANGED} Try again shortly."),
+            )
+        },
         SyncError::Marketplace(MarketplaceError::Unavailable { attempts, .. }) => Problem::new(
             StatusCode::BAD_GATEWAY,
             "marketplace-unavailable",

@@ -11,8 +11,8 @@ use shared::domain::PlanYear;
 use shared::store::Store;
 
 use crate::api::{self, ApiState};
+use crate::budget::Budget;
 use crate::marketplace::{MarketplaceClient, RetryPolicy};
-use crate::rate_limit::RateLimiter;
 use crate::scan::ScanSettings;
 
 #[derive(Debug, Clone)]
@@ -21,7 +21,8 @@ pub struct Settings {
     pub marketplace_base_url: String,
     pub marketplace_key: ApiKey,
     pub year: PlanYear,
-    /// Requests per second the partner allows this deployment, retries included.
+    /// Requests per second the partner allows this deployment, retries included: one budget that
+    /// the scan and the on-demand syncs of every instance share.
     pub rate_per_second: f64,
     /// How hard to try each marketplace request (`MARKETPLACE_ATTEMPTS`, `MARKETPLACE_TIMEOUT_MS`,
     /// `MARKETPLACE_RETRY_BASE_MS`, `MARKETPLACE_RETRY_MAX_MS`).
@@ -104,9 +105,8 @@ pub enum StartError {
     Client(#[source] reqwest::Error),
 }
 
-/// The marketplace client, within the deployment's rate. The on-demand path is one request at a
-/// time per instance: the limiter keeps one instance within the rate, and the function's reserved
-/// concurrency bounds the instances.
+/// The marketplace client, within the deployment's one budget: its turns are kept in the table,
+/// so every instance of `sync-trigger` and `sync-scan` shares the partner's rate.
 pub async fn marketplace(sdk: &shared::aws::SdkConfig, settings: &Settings) -> Result<MarketplaceClient, StartError> {
     let key = match &settings.marketplace_key {
         ApiKey::Given(key) => key.clone(),
@@ -124,8 +124,8 @@ pub async fn marketplace(sdk: &shared::aws::SdkConfig, settings: &Settings) -> R
                 .ok_or_else(|| StartError::ApiKey("the parameter has no value".into()))?
         }
     };
-    let limiter = Arc::new(RateLimiter::per_second(settings.rate_per_second));
-    MarketplaceClient::new(&settings.marketplace_base_url, &key, limiter, settings.retry.clone())
+    let budget = Arc::new(Budget::per_second(settings.rate_per_second, Arc::new(store(sdk, settings))));
+    MarketplaceClient::new(&settings.marketplace_base_url, &key, budget, settings.retry.clone())
         .map_err(StartError::Client)
 }
 
@@ -133,8 +133,7 @@ pub fn store(sdk: &shared::aws::SdkConfig, settings: &Settings) -> Store {
     Store::new(aws_sdk_dynamodb::Client::new(sdk), settings.table.clone())
 }
 
-/// `POST /v1/clients/{federal_exchange_id}/sync`, calling the marketplace through `marketplace`
-/// (one client per process: its limiter is the process's share of the rate).
+/// `POST /v1/clients/{federal_exchange_id}/sync`, calling the marketplace through `marketplace`.
 pub fn router(sdk: &shared::aws::SdkConfig, settings: &Settings, marketplace: MarketplaceClient) -> Router {
     api::router(ApiState {
         store: store(sdk, settings),

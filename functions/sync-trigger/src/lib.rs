@@ -4,7 +4,7 @@
 
 pub mod api;
 pub mod app;
+pub mod budget;
 pub mod marketplace;
-pub mod rate_limit;
 pub mod scan;
 pub mod sync;

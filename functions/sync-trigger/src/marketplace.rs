@@ -1,6 +1,6 @@
 //! The marketplace partner API (SPEC §6): `GET /v1/applications/{id}?plan_year=` with an API key.
-//! Every attempt, retries included, waits its turn at the rate limiter, so the deployment never
-//! asks faster than the partner allows. 5xx answers and time-outs are retried with jittered
+//! Every attempt, retries included, waits for a turn of the deployment's one budget, so all
+//! instances together never ask faster than the partner allows. 5xx answers and time-outs are retried with jittered
 //! exponential backoff; a 429 waits as long as its `Retry-After` says.
 
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use shared::domain::{FederalExchangeId, Npn, PlanYear, Policy, PolicyStatus};
 
-use crate::rate_limit::RateLimiter;
+use crate::budget::{Budget, BudgetError, Lane};
 
 /// An application as the marketplace describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +61,9 @@ pub enum MarketplaceError {
     Unavailable { attempts: u32, last: String },
     #[error("the marketplace answered something unexpected: {0}")]
     BadAnswer(String),
+    /// No turn at the partner's rate was free (or the turns could not be read): nothing was sent.
+    #[error("no turn at the marketplace's rate was free")]
+    NoTurn { retry_after: Duration },
 }
 
 /// How hard to try.
@@ -89,27 +92,29 @@ pub struct MarketplaceClient {
     http: reqwest::Client,
     base_url: String,
     api_key: String,
-    limiter: Arc<RateLimiter>,
+    budget: Arc<Budget>,
+    lane: Lane,
     retry: RetryPolicy,
 }
 
 impl MarketplaceClient {
     /// Fails only when the HTTP client cannot be built (no TLS roots): never silently without the
     /// per-attempt time-out.
-    pub fn new(
-        base_url: &str,
-        api_key: &str,
-        limiter: Arc<RateLimiter>,
-        retry: RetryPolicy,
-    ) -> Result<Self, reqwest::Error> {
+    pub fn new(base_url: &str, api_key: &str, budget: Arc<Budget>, retry: RetryPolicy) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder().timeout(retry.timeout).build()?;
         Ok(Self {
             http,
             base_url: base_url.trim_end_matches('/').to_owned(),
             api_key: api_key.to_owned(),
-            limiter,
+            budget,
+            lane: Lane::OnDemand,
             retry,
         })
+    }
+
+    /// The same client for the scan: it takes the turns on-demand syncs leave.
+    pub fn for_scan(&self) -> Self {
+        Self { lane: Lane::Scan, ..self.clone() }
     }
 
     pub async fn application(
@@ -120,7 +125,13 @@ impl MarketplaceClient {
         let url = format!("{}/v1/applications/{id}?plan_year={year}", self.base_url);
         let mut last = String::new();
         for attempt in 1..=self.retry.attempts {
-            self.limiter.acquire().await;
+            self.budget.acquire(self.lane).await.map_err(|err| match err {
+                BudgetError::Full { retry_after } => MarketplaceError::NoTurn { retry_after },
+                BudgetError::Unreachable(cause) => {
+                    tracing::error!(error = %cause, "the marketplace budget could not be read");
+                    MarketplaceError::NoTurn { retry_after: Duration::from_secs(5) }
+                }
+            })?;
             let wait = match self.http.get(&url).header("x-api-key", &self.api_key).send().await {
                 Ok(response) => match response.status().as_u16() {
                     200 => {

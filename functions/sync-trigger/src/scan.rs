@@ -61,11 +61,12 @@ pub async fn scan<S: Applications + SyncDue>(
         placed: store.place_unplaced(now - UNPLACED_GRACE, Some(deadline.into_std())).await?,
         ..ScanReport::default()
     };
+    let marketplace = &marketplace.for_scan();
     let cutoff = now - settings.stale_after;
     let mut at = store.scan_checkpoint(settings.year).await?;
     let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
     // Syncs in flight across pages: the next page is read while the last one's syncs run, so the
-    // rate limiter, not the page boundaries, sets the pace.
+    // budget, not the page boundaries, sets the pace.
     let mut running = tokio::task::JoinSet::new();
 
     loop {

@@ -138,6 +138,13 @@ pub fn sync_slot_sk(number: u32) -> String {
     format!("SLOT#{number}")
 }
 
+/// One turn at the marketplace's rate, by when it starts (microseconds since the epoch): a
+/// partition of its own, so the turns spread over the table instead of heating one item.
+pub fn rate_slot_pk(start_micros: i64) -> String {
+    format!("RATE#{start_micros}")
+}
+pub const RATE_SLOT_SK: &str = "RATE";
+
 /// Where the scheduled scan of a plan year stopped.
 pub fn scan_checkpoint_pk(year: PlanYear) -> String {
     format!("SCAN#{year}")

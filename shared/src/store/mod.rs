@@ -10,6 +10,7 @@ pub mod items;
 pub mod keys;
 pub mod placement;
 mod ports;
+pub mod rate_slots;
 pub mod risk_lists;
 pub mod sync_due;
 pub mod sync_slots;

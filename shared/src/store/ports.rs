@@ -59,6 +59,12 @@ impl ports::AgencySettings for Store {
     }
 }
 
+impl ports::RateSlots for Store {
+    async fn claim_rate_slot(&self, start_micros: i64) -> Answer<bool> {
+        Store::claim_rate_slot(self, start_micros).await
+    }
+}
+
 impl ports::SyncSlots for Store {
     async fn take_sync_slot(
         &self,
