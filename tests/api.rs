@@ -154,6 +154,52 @@ async fn the_archived_filter_and_the_alert_count_behave_as_a_user_expects() {
 }
 
 #[tokio::test]
+async fn an_admins_home_shows_the_trees_figures_its_own_watermark_and_where_to_look() {
+    let system = system(100.0).await;
+    tree(&system).await;
+    swapped(&system, "ana", "111", 5, 3).await; // north
+    swapped(&system, "erin", "444", 6, 4).await; // north-east, below north
+    const ADMIN_TOP: Who = Some(("admin-top", "top", "agency_admin"));
+    const ADMIN_NORTH: Who = Some(("admin-north", "north", "agency_admin"));
+
+    // The admin's own book is empty; the tree's figures are not.
+    let (_, own) = system.call(ADMIN_TOP, "GET", "/v1/at-risk/summary", None).await;
+    assert_eq!(own["total"], 0);
+    let (status, home) = system.call(ADMIN_TOP, "GET", "/v1/agencies/top/at-risk/summary", None).await;
+    assert_eq!(status, 200, "{home}");
+    assert_eq!((home["new_since_last_visit"].as_i64(), home["total"].as_i64()), (Some(7), Some(7)));
+    assert_eq!(home["last_visited_at"], Value::Null);
+    // Where to look: the sub-agencies with entries at risk below them, most first (south has none).
+    assert_eq!(home["top_agencies"], json!([{"agency_id": "north", "name": "Agency north", "total": 7}]));
+    let (_, north) = system.call(ADMIN_NORTH, "GET", "/v1/agencies/north/at-risk/summary", None).await;
+    assert_eq!(north["top_agencies"], json!([{"agency_id": "north-east", "name": "Agency north-east", "total": 4}]));
+
+    // Top's admin visits top's view: top's count starts again, north's does not.
+    let (status, _) = system.call(ADMIN_TOP, "POST", "/v1/agencies/top/at-risk/visits", None).await;
+    assert_eq!(status, 204);
+    let (_, home) = system.call(ADMIN_TOP, "GET", "/v1/agencies/top/at-risk/summary", None).await;
+    assert_eq!((home["new_since_last_visit"].as_i64(), home["total"].as_i64()), (Some(0), Some(7)));
+    assert!(home["last_visited_at"].is_string());
+    let (_, north) = system.call(ADMIN_NORTH, "GET", "/v1/agencies/north/at-risk/summary", None).await;
+    assert_eq!(north["new_since_last_visit"], 7);
+    // Looking in from above does not move north's watermark.
+    let (status, problem) = system.call(ADMIN_TOP, "POST", "/v1/agencies/north/at-risk/visits", None).await;
+    assert_eq!((status, problem["type"].as_str()), (403, Some("/problems/forbidden")));
+
+    // A new swap below is new at both levels.
+    swapped(&system, "erin", "444", 7, 1).await;
+    let (_, home) = system.call(ADMIN_TOP, "GET", "/v1/agencies/top/at-risk/summary", None).await;
+    assert_eq!((home["new_since_last_visit"].as_i64(), home["total"].as_i64()), (Some(1), Some(8)));
+
+    // Nobody sees upward or sideways, and an agent has no agency home.
+    let (status, _) = system.call(ADMIN_NORTH, "GET", "/v1/agencies/top/at-risk/summary", None).await;
+    assert_eq!(status, 404);
+    let (status, _) = system.call(ANA, "GET", "/v1/agencies/north/at-risk/summary", None).await;
+    assert_eq!(status, 403);
+    assert_no_differences(&system.world).await;
+}
+
+#[tokio::test]
 async fn the_agency_view_covers_three_levels_and_names_agency_agent_and_email() {
     let system = system(100.0).await;
     tree(&system).await;

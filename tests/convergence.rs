@@ -44,7 +44,7 @@ async fn apply(store: &Store, event: &Event) -> Result<(), StoreError> {
         Event::Agency(upsert, at) => store.upsert_agency(upsert, *at).await.map(drop),
         Event::Agent(upsert, at) => store.upsert_agent(upsert, *at).await.map(drop),
         Event::Evidence(app, evidence) => store.apply_evidence(app, evidence, Utc::now()).await.map(drop),
-        Event::Visit(agent) => store.record_visit(agent, year(), Utc::now()).await.map(drop),
+        Event::Visit(agent) => store.record_visit(&Scope::Agent(agent.clone()), year(), Utc::now()).await.map(drop),
     }
 }
 
@@ -227,7 +227,7 @@ async fn what_people_read(
         read.insert(format!("list {scope:?}"), serde_json::Value::Array(rows));
     }
     for agent in agents {
-        let stats = world.store.agent_stats(&agent_id(agent), year()).await.unwrap();
+        let stats = world.store.stats(&Scope::Agent(agent_id(agent)), year()).await.unwrap();
         // (The new-since-visit count depends on when people visited: the checker checks it.)
         read.insert(format!("total {agent}"), serde_json::json!(stats.at_risk_total));
     }

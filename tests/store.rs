@@ -54,7 +54,7 @@ async fn the_at_risk_list_holds_only_at_risk_entries_newest_first() {
     assert!(bob.rows.is_empty());
     let stored = world.store.application(&app("201")).await.unwrap();
     assert!(!stored.entries[&agent_id("ana")].is_at_risk());
-    assert_eq!(world.store.agent_stats(&agent_id("ana"), year()).await.unwrap().at_risk_total, 3);
+    assert_eq!(world.store.stats(&Scope::Agent(agent_id("ana")), year()).await.unwrap().at_risk_total, 3);
     assert_no_differences(&world).await;
 }
 
@@ -143,7 +143,7 @@ async fn the_archived_filter_shows_what_it_says() {
     let agency_only = whole_list(&world.store, &Scope::Agency(agency_id("top")), ArchivedFilter::Only, 50).await.0;
     assert_eq!(agency_only, vec!["304", "302"], "the agency lists split the same way");
     assert_eq!(
-        world.store.agent_stats(&agent_id("ana"), year()).await.unwrap().at_risk_total,
+        world.store.stats(&Scope::Agent(agent_id("ana")), year()).await.unwrap().at_risk_total,
         3,
         "archived entries do not count"
     );
@@ -156,21 +156,63 @@ async fn the_alert_count_counts_what_was_flagged_after_the_last_visit() {
     ana_and_bob(&world.store, &["401", "402"], &["403"]).await;
     let ana = agent_id("ana");
     assert_eq!(
-        world.store.agent_stats(&ana, year()).await.unwrap().new_since_visit,
+        world.store.stats(&Scope::Agent(ana.clone()), year()).await.unwrap().new_since_visit,
         2,
         "never visited: everything is new"
     );
 
-    let visit = world.store.record_visit(&ana, year(), Utc::now()).await.unwrap();
-    assert_eq!(world.store.agent_stats(&ana, year()).await.unwrap().last_visited_at, Some(visit));
-    assert_eq!(world.store.agent_stats(&ana, year()).await.unwrap().new_since_visit, 0);
+    let visit = world.store.record_visit(&Scope::Agent(ana.clone()), year(), Utc::now()).await.unwrap();
+    assert_eq!(world.store.stats(&Scope::Agent(ana.clone()), year()).await.unwrap().last_visited_at, Some(visit));
+    assert_eq!(world.store.stats(&Scope::Agent(ana.clone()), year()).await.unwrap().new_since_visit, 0);
 
     // Evidence from long ago, learnt of now, is new.
     submit(&world.store, "403", "swap-403", -50_000, "bob", "222").await;
     let stored = world.store.application(&app("403")).await.unwrap();
     assert!(!stored.entries[&ana].is_at_risk(), "older than ana's own submission: no risk");
     submit(&world.store, "403", "late-swap-403", 9_000, "bob", "222").await;
-    assert_eq!(world.store.agent_stats(&ana, year()).await.unwrap().new_since_visit, 1);
+    assert_eq!(world.store.stats(&Scope::Agent(ana.clone()), year()).await.unwrap().new_since_visit, 1);
+    assert_no_differences(&world).await;
+}
+
+#[tokio::test]
+async fn each_agency_keeps_its_trees_counters_and_its_own_watermark_through_visits_clears_and_moves() {
+    let world = world().await;
+    ana_and_bob(&world.store, &["411", "412"], &["413"]).await;
+    let counts = |scope: Scope| {
+        let store = world.store.clone();
+        async move {
+            let stats = store.stats(&scope, year()).await.unwrap();
+            (stats.at_risk_total, stats.new_since_visit)
+        }
+    };
+    let (top, north, south) =
+        (Scope::Agency(agency_id("top")), Scope::Agency(agency_id("north")), Scope::Agency(agency_id("south")));
+    assert_eq!(counts(north.clone()).await, (2, 2), "ana's two swapped entries, never visited");
+    assert_eq!(counts(top.clone()).await, (2, 2), "the upline counts its whole tree");
+    assert_eq!(counts(south.clone()).await, (0, 0));
+
+    // A visit to north's view starts north's count again, and no one else's.
+    world.store.record_visit(&north, year(), Utc::now()).await.unwrap();
+    assert_eq!(counts(north.clone()).await, (2, 0));
+    assert_eq!(counts(top.clone()).await, (2, 2), "top's admins have their own watermark");
+    assert_eq!(counts(Scope::Agent(agent_id("ana"))).await, (2, 2), "and so has ana's own book");
+
+    // A new swap is new for north again. Ana taking 411 back clears her entry there and puts
+    // bob's at risk: one off north's counts, one onto south's, top's the same.
+    submit(&world.store, "413", "swap-413", 1000, "bob", "222").await;
+    assert_eq!(counts(north.clone()).await, (3, 1));
+    assert_eq!(counts(top.clone()).await, (3, 3));
+    submit(&world.store, "411", "back-411", 2000, "ana", "111").await;
+    assert_eq!(counts(north.clone()).await, (2, 1));
+    assert_eq!(counts(south.clone()).await, (1, 1));
+    assert_eq!(counts(top.clone()).await, (3, 3));
+    assert_no_differences(&world).await;
+
+    // Ana moves to south: her entries leave north's counts and join south's; top's stay.
+    agent(&world.store, "ana", "south", "111").await;
+    assert_eq!(counts(north.clone()).await, (0, 0));
+    assert_eq!(counts(south.clone()).await, (3, 3), "never visited: new there");
+    assert_eq!(counts(top.clone()).await, (3, 3));
     assert_no_differences(&world).await;
 }
 
@@ -222,7 +264,7 @@ async fn clearing_a_risk_removes_it_from_every_list() {
         let anas: Vec<_> = page.rows.iter().filter(|r| r.agent_id == agent_id("ana")).collect();
         assert!(anas.is_empty(), "{scope:?} still lists ana's {anas:?}");
     }
-    assert_eq!(world.store.agent_stats(&agent_id("ana"), year()).await.unwrap().at_risk_total, 0);
+    assert_eq!(world.store.stats(&Scope::Agent(agent_id("ana")), year()).await.unwrap().at_risk_total, 0);
     // The AOR went back to ana, so now bob's entry (made by his swap) is the one at risk.
     let top = world
         .store
@@ -495,7 +537,8 @@ async fn the_checker_names_each_kind_of_difference_and_nothing_else() {
     };
     let client = world.store.raw_client();
     let table = world.store.table();
-    // GIVEN one row deleted, one row's reason changed, a stray row, and a wrong total
+    // GIVEN one row deleted, one row's reason changed, a stray row, a wrong total, and a wrong
+    // agency alert count
     client.delete_item().table_name(table).set_key(Some(key(&rows[0]))).send().await.unwrap();
     client
         .update_item()
@@ -522,6 +565,16 @@ async fn the_checker_names_each_kind_of_difference_and_nothing_else() {
         .send()
         .await
         .unwrap();
+    client
+        .update_item()
+        .table_name(table)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("AGENCY#north".into()))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(format!("STATS#{YEAR}")))
+        .update_expression("ADD new_since_visit :n")
+        .expression_attribute_values(":n", aws_sdk_dynamodb::types::AttributeValue::N("1".into()))
+        .send()
+        .await
+        .unwrap();
     // THEN the checker reports exactly those
     let report: Vec<String> =
         devkit::verify::verify(&world.store).await.unwrap().iter().map(ToString::to_string).collect();
@@ -530,6 +583,7 @@ async fn the_checker_names_each_kind_of_difference_and_nothing_else() {
         format!("outside reach    RISK#AGENCY#south / {}", rows[2].sk),
         format!("stale fields     RISK#AGENT#ana / {}: reason", rows[1].sk),
         format!("wrong total      agent bob, plan year {YEAR}: stored 7, expected 0"),
+        format!("wrong alert      agency north, plan year {YEAR}: stored 4, expected 3"),
     ];
     let mut sorted = expected.clone();
     sorted.sort();

@@ -14,7 +14,7 @@ use crate::store::StoreError;
 use crate::store::applications::{ApplyOutcome, StoredApplication};
 use crate::store::directory::UpsertOutcome;
 use crate::store::exports::Claim;
-use crate::store::items::{AgencyItem, AgentItem, AgentStatsItem, Owner};
+use crate::store::items::{AgencyItem, AgentItem, Owner, StatsItem};
 use crate::store::keys::Scope;
 use crate::store::risk_lists::{ArchivedFilter, RiskPage};
 use crate::store::sync_due::{Due, ScanCheckpoint};
@@ -116,10 +116,11 @@ pub trait RiskLists: Clone + Send + Sync + 'static {
         limit: u16,
         after: Option<&str>,
     ) -> impl Future<Output = Answer<RiskPage>> + Send;
-    fn agent_stats(&self, agent: &AgentId, year: PlanYear) -> impl Future<Output = Answer<AgentStatsItem>> + Send;
+    /// The counters of an agent's own list or of an agency's tree.
+    fn stats(&self, scope: &Scope, year: PlanYear) -> impl Future<Output = Answer<StatsItem>> + Send;
     fn record_visit(
         &self,
-        agent: &AgentId,
+        scope: &Scope,
         year: PlanYear,
         at: DateTime<Utc>,
     ) -> impl Future<Output = Answer<DateTime<Utc>>> + Send;

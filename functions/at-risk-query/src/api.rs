@@ -6,6 +6,8 @@
 //! | `GET /v1/at-risk/summary` | anyone, for their own book |
 //! | `POST /v1/at-risk/visits` | anyone, for their own book |
 //! | `GET /v1/agencies/{agency_id}/at-risk` | an admin of that agency or of one above it |
+//! | `GET /v1/agencies/{agency_id}/at-risk/summary` | an admin of that agency or of one above it |
+//! | `POST /v1/agencies/{agency_id}/at-risk/visits` | an admin of that agency |
 //! | `GET`, `PATCH /v1/agencies/{agency_id}/settings` | an admin of that agency or of one above it |
 //! | `GET /v1/agencies/{agency_id}/downline` | an admin of that agency or of one above it |
 //! | `GET /v1/me` | anyone: who they are, and whether they may export |
@@ -45,6 +47,8 @@ pub fn router<S: Ports>(state: ApiState<S>) -> Router {
         .route("/v1/at-risk/summary", get(summary::<S>))
         .route("/v1/at-risk/visits", post(visit::<S>))
         .route("/v1/agencies/{agency_id}/at-risk", get(agency_list::<S>))
+        .route("/v1/agencies/{agency_id}/at-risk/summary", get(agency_summary::<S>))
+        .route("/v1/agencies/{agency_id}/at-risk/visits", post(agency_visit::<S>))
         .route("/v1/agencies/{agency_id}/settings", get(settings::<S>).patch(change_settings::<S>))
         .route("/v1/agencies/{agency_id}/downline", get(downline::<S>))
         .route("/v1/me", get(me::<S>))
@@ -90,6 +94,28 @@ pub struct Summary {
     pub total: i64,
     pub last_visited_at: Option<DateTime<Utc>>,
 }
+
+/// An agency's tree at a glance: the admin's home.
+#[derive(Debug, Serialize)]
+pub struct AgencySummary {
+    pub new_since_last_visit: i64,
+    pub total: i64,
+    /// The last visit of this agency's view by one of its own admins (they share it).
+    pub last_visited_at: Option<DateTime<Utc>>,
+    /// Its direct sub-agencies with entries at risk in their trees, most first (at most
+    /// `TOP_AGENCIES`).
+    pub top_agencies: Vec<TopAgency>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TopAgency {
+    pub agency_id: String,
+    pub name: String,
+    pub total: i64,
+}
+
+/// How many sub-agencies an agency's summary names.
+pub const TOP_AGENCIES: usize = 5;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Settings {
@@ -190,7 +216,7 @@ async fn agency_list<S: Ports>(
 
 async fn summary<S: Ports>(State(state): State<ApiState<S>>, caller: Caller) -> Result<Json<Summary>, Problem> {
     // One read: the counters the placements keep.
-    let stats = state.store.agent_stats(&caller.agent_id, state.year).await?;
+    let stats = state.store.stats(&Scope::Agent(caller.agent_id.clone()), state.year).await?;
     Ok(Json(Summary {
         new_since_last_visit: stats.new_since_visit.max(0),
         total: stats.at_risk_total.max(0),
@@ -199,7 +225,50 @@ async fn summary<S: Ports>(State(state): State<ApiState<S>>, caller: Caller) -> 
 }
 
 async fn visit<S: Ports>(State(state): State<ApiState<S>>, caller: Caller) -> Result<StatusCode, Problem> {
-    state.store.record_visit(&caller.agent_id, state.year, Utc::now()).await?;
+    state.store.record_visit(&Scope::Agent(caller.agent_id.clone()), state.year, Utc::now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The tree's counters (one read) and its sub-agencies with the most at risk: their counters,
+/// one read each of the direct children — never a count over the tree's entries.
+async fn agency_summary<S: Ports>(
+    State(state): State<ApiState<S>>,
+    caller: Caller,
+    Path(agency_id): Path<String>,
+) -> Result<Json<AgencySummary>, Problem> {
+    let agency = reachable_agency(&state.store, &caller, &agency_id).await?;
+    let stats = state.store.stats(&Scope::Agency(agency.agency_id.clone()), state.year).await?;
+    let mut top_agencies = Vec::new();
+    for child in state.store.child_agencies(&agency.agency_id).await? {
+        let total = state.store.stats(&Scope::Agency(child.clone()), state.year).await?.at_risk_total;
+        if total <= 0 {
+            continue;
+        }
+        let name = state.store.agency(&child).await?.map_or_else(|| child.to_string(), |a| a.name.to_string());
+        top_agencies.push(TopAgency { agency_id: child.to_string(), name, total });
+    }
+    top_agencies.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.name.cmp(&b.name)));
+    top_agencies.truncate(TOP_AGENCIES);
+    Ok(Json(AgencySummary {
+        new_since_last_visit: stats.new_since_visit.max(0),
+        total: stats.at_risk_total.max(0),
+        last_visited_at: stats.last_visited_at,
+        top_agencies,
+    }))
+}
+
+/// An agency's admins share one watermark for its view: what one of them has seen is no longer
+/// new to the others. An admin above it looking in does not move it.
+async fn agency_visit<S: Ports>(
+    State(state): State<ApiState<S>>,
+    caller: Caller,
+    Path(agency_id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    let agency = reachable_agency(&state.store, &caller, &agency_id).await?;
+    if agency.agency_id != caller.agency_id {
+        return Err(Problem::forbidden("Only the agency's own admins record visits to its view."));
+    }
+    state.store.record_visit(&Scope::Agency(agency.agency_id), state.year, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -339,7 +408,7 @@ mod tests {
 
     use shared::domain::{AgencyId, AgentId, Name, Role};
     use shared::store::StoreError;
-    use shared::store::items::{AgencyItem, AgentItem, AgentStatsItem};
+    use shared::store::items::{AgencyItem, AgentItem, StatsItem};
 
     use super::*;
 
@@ -412,13 +481,13 @@ mod tests {
             self.read("risk page");
             Ok(shared::store::risk_lists::RiskPage { rows: Vec::new(), next: None, items_read: 0 })
         }
-        async fn agent_stats(&self, _agent: &AgentId, _year: PlanYear) -> Result<AgentStatsItem, StoreError> {
+        async fn stats(&self, _scope: &Scope, _year: PlanYear) -> Result<StatsItem, StoreError> {
             self.read("stats");
-            Ok(AgentStatsItem { at_risk_total: 7, new_since_visit: 2, last_visited_at: None })
+            Ok(StatsItem { at_risk_total: 7, new_since_visit: 2, last_visited_at: None })
         }
         async fn record_visit(
             &self,
-            _agent: &AgentId,
+            _scope: &Scope,
             _year: PlanYear,
             at: DateTime<Utc>,
         ) -> Result<DateTime<Utc>, StoreError> {

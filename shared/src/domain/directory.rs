@@ -24,8 +24,9 @@ pub struct AgentUpsert {
 
 /// The deepest agency tree the directory takes: far above real ones (a handful of levels), and a
 /// bound on every walk up the tree and on the transactions that check a path (an agency's new
-/// parent chain; an entry's placement, `3 × depth + 6` items within DynamoDB's 100).
-pub const MAX_AGENCY_DEPTH: usize = 24;
+/// parent chain; an entry's placement, at most `5 × depth + 6` items within DynamoDB's 100 —
+/// see `docs/table-design.md`).
+pub const MAX_AGENCY_DEPTH: usize = 18;
 
 /// Who may see what: an agent sees their own book; an agency admin also every agency at or below
 /// their own — never upward or sideways. `path` is an agency's path by the parent links as they

@@ -28,9 +28,10 @@ impl Store {
             .filter_map(|owner| Some((owner.agent_id.clone(), owner.agent.as_ref()?.agency_id.clone())))
             .collect();
         let mut items = Vec::new();
-        let mut totals: BTreeMap<(AgentId, PlanYear), (i64, i64)> = BTreeMap::new();
-        // Whether an imported entry counts as new depends on its agent's last visit.
-        let mut visits: HashMap<(AgentId, PlanYear), Option<DateTime<Utc>>> = HashMap::new();
+        // Counters by their partition (`AGENT#…`, `AGENCY#…`) and plan year.
+        let mut totals: BTreeMap<(String, PlanYear), (i64, i64)> = BTreeMap::new();
+        // Whether an imported entry counts as new in a list depends on that list's last visit.
+        let mut visits: HashMap<(String, PlanYear), Option<DateTime<Utc>>> = HashMap::new();
         for (app, log) in applications {
             let mut applied_log: Vec<Evidence> = Vec::new();
             let mut entries = BTreeMap::new();
@@ -49,18 +50,24 @@ impl Store {
                 items.push(to_item(&entry_item(app, entry))?);
             }
             for agent in entries.keys() {
-                if let std::collections::hash_map::Entry::Vacant(slot) = visits.entry((agent.clone(), app.year)) {
-                    slot.insert(self.agent_stats(agent, app.year).await?.last_visited_at);
+                let owner = owners.get(agent).cloned().unwrap_or_else(|| Owner::unknown(agent.clone()));
+                for tally in owner.scopes().iter().map(keys::scope_pk) {
+                    if let std::collections::hash_map::Entry::Vacant(slot) = visits.entry((tally, app.year)) {
+                        let visit = self.stats_of(&slot.key().0, app.year).await?.last_visited_at;
+                        slot.insert(visit);
+                    }
                 }
             }
-            let visit_of = |agent: &AgentId| visits.get(&(agent.clone(), app.year)).copied().flatten();
+            let visit_of = |tally: &str| visits.get(&(tally.to_owned(), app.year)).copied().flatten();
             for (placement, record) in imported(app, &entries, last_synced_at, owners, visit_of) {
                 for row in &placement.rows {
                     items.push(to_item(row)?);
                 }
-                let counts = totals.entry((record.agent_id.clone(), app.year)).or_insert((0, 0));
-                counts.0 += i64::from(record.counted);
-                counts.1 += i64::from(record.counted_new);
+                for tally in placement.tallies() {
+                    let counts = totals.entry((tally.to_owned(), app.year)).or_insert((0, 0));
+                    counts.0 += i64::from(record.counted);
+                    counts.1 += i64::from(record.new_in.contains_key(tally));
+                }
                 items.push(to_item(&record)?);
             }
         }
@@ -72,12 +79,12 @@ impl Store {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         self.write_batch(requests).await?;
-        for ((agent, year), (total, new)) in totals.iter().filter(|(_, counts)| **counts != (0, 0)) {
+        for ((tally, year), (total, new)) in totals.iter().filter(|(_, counts)| **counts != (0, 0)) {
             self.client()
                 .update_item()
                 .table_name(self.table())
-                .key(keys::PK, s(keys::agent_pk(agent)))
-                .key(keys::SK, s(keys::agent_stats_sk(*year)))
+                .key(keys::PK, s(tally))
+                .key(keys::SK, s(keys::stats_sk(*year)))
                 .update_expression("ADD at_risk_total :total, new_since_visit :new")
                 .expression_attribute_values(":total", AttributeValue::N(total.to_string()))
                 .expression_attribute_values(":new", AttributeValue::N(new.to_string()))
@@ -94,13 +101,13 @@ fn imported(
     entries: &BTreeMap<AgentId, BookEntry>,
     last_synced_at: Option<DateTime<Utc>>,
     owners: &HashMap<AgentId, Owner>,
-    visit_of: impl Fn(&AgentId) -> Option<DateTime<Utc>>,
+    visit_of: impl Fn(&str) -> Option<DateTime<Utc>>,
 ) -> Vec<(Placement, PlacementItem)> {
     entries
         .values()
         .filter_map(|entry| {
             let owner = owners.get(&entry.agent_id).cloned().unwrap_or_else(|| Owner::unknown(entry.agent_id.clone()));
-            let placement = Placement::of(app, Some(entry), last_synced_at, &owner, visit_of(&entry.agent_id));
+            let placement = Placement::of(app, Some(entry), last_synced_at, &owner, &visit_of);
             (!placement.is_empty()).then(|| {
                 let record = placement.record(app, &entry.agent_id, None);
                 (placement, record)

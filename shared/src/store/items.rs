@@ -130,7 +130,7 @@ impl Job {
 /// flagged after the last visit of the list, and that visit. Counters kept by the placements, so
 /// the summary is one read whatever the size of the book.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct AgentStatsItem {
+pub struct StatsItem {
     #[serde(default)]
     pub at_risk_total: i64,
     #[serde(default)]

@@ -39,7 +39,8 @@ pub fn agent_pk(agent: &AgentId) -> String {
     format!("AGENT#{agent}")
 }
 pub const AGENT_SK: &str = "AGENT";
-pub fn agent_stats_sk(year: PlanYear) -> String {
+/// An agent's (`AGENT#…`) or an agency's (`AGENCY#…`) alert counters for a plan year.
+pub fn stats_sk(year: PlanYear) -> String {
     format!("STATS#{year}")
 }
 
@@ -163,11 +164,20 @@ pub enum Scope {
 }
 
 pub const RISK_AGENCY_PREFIX: &str = "RISK#AGENCY#";
-pub fn risk_pk(scope: &Scope) -> String {
+/// Whose counters a list's rows count in: the list's owner, whose item's partition key is the
+/// list's without `RISK#` (`RISK#AGENT#ana` → `AGENT#ana`, `RISK#AGENCY#north` → `AGENCY#north`).
+pub fn tally_pk(list_pk: &str) -> &str {
+    list_pk.strip_prefix("RISK#").unwrap_or(list_pk)
+}
+/// The partition of a scope's own item, where its counters are kept.
+pub fn scope_pk(scope: &Scope) -> String {
     match scope {
-        Scope::Agent(agent) => format!("RISK#AGENT#{agent}"),
-        Scope::Agency(agency) => format!("{RISK_AGENCY_PREFIX}{agency}"),
+        Scope::Agent(agent) => agent_pk(agent),
+        Scope::Agency(agency) => agency_pk(agency),
     }
+}
+pub fn risk_pk(scope: &Scope) -> String {
+    format!("RISK#{}", scope_pk(scope))
 }
 /// Plan year first, so one scope's list of one year is a `begins_with`; then newest-first order
 /// comes from reading backwards.

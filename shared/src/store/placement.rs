@@ -1,10 +1,11 @@
-//! Derived state: where each book entry's at-risk rows are, and what it adds to its agent's
-//! at-risk total. Everything people read is placed here from the authoritative state (the entries
-//! and the directory), never written beside the evidence.
+//! Derived state: where each book entry's at-risk rows are, and what it adds to the counters of
+//! the lists it is in (its agent's and every agency's on the owner's path). Everything people
+//! read is placed here from the authoritative state (the entries and the directory), never
+//! written beside the evidence.
 //!
 //! Each entry has a placement record (`PLACED#{agent}` in its application's partition) that says
 //! which rows it has and what it counts. Placing an entry is one transaction that writes the new
-//! rows, deletes the ones no longer wanted, adjusts the total and bumps the record — and holds only
+//! rows, deletes the ones no longer wanted, adjusts the counters and bumps the record — and holds only
 //! while the application (its meta item), its owner's agent item and every agency on the owner's
 //! path still have the versions read. A placer that read a state since replaced (a later evidence, a move, a rename)
 //! is cancelled and reads again, so a stale writer never overwrites a newer placement, and placing
@@ -23,8 +24,18 @@ use super::{Store, StoreError, if_version};
 use crate::domain::ApplicationKey;
 use crate::domain::{AgentId, BookEntry, PlanYear};
 
-/// Owners read during one page of a job, by agent.
-type OwnerCache = HashMap<AgentId, Owner>;
+/// What one placement run has read and may reuse for the next applications (a job places many
+/// applications of the same agents): owners by agent, and the last visit of each list's counters
+/// by the counters' partition and plan year. Dropped when a placement meets a newer state.
+#[derive(Default)]
+struct Known {
+    owners: HashMap<AgentId, Owner>,
+    visits: Visits,
+}
+
+/// The last visit of each list's counters, by the counters' partition (`AGENT#…`, `AGENCY#…`)
+/// and plan year.
+type Visits = HashMap<(String, PlanYear), Option<DateTime<Utc>>>;
 
 /// Where an entry's rows are and what it counts, as last placed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,20 +49,28 @@ pub struct PlacementItem {
     pub rows: Vec<RowKey>,
     /// A fingerprint of the rows' content, so that an unchanged placement is recognised unread.
     pub digest: String,
-    /// Whether the entry counts in its agent's at-risk total.
+    /// Whether the entry counts in the at-risk total of every list it has a row in.
     pub counted: bool,
-    /// Whether it counted as new since the visit `counted_visit` (the agent's last visit when
-    /// placed): a later visit starts the count again, and this no longer counts.
+    /// The lists' counters (by partition: `AGENT#…`, `AGENCY#…`) it counted in as new, each with
+    /// the visit that was decided against: a later visit starts that count again, and this no
+    /// longer counts there.
     #[serde(default)]
-    pub counted_new: bool,
-    #[serde(default)]
-    pub counted_visit: Option<DateTime<Utc>>,
+    pub new_in: BTreeMap<String, Option<DateTime<Utc>>>,
 }
 
 impl PlacementItem {
-    /// Whether this placement counts as new under the agent's visit `visit` now.
-    fn new_under(&self, visit: Option<DateTime<Utc>>) -> bool {
-        self.counted_new && self.counted_visit == visit
+    /// The counters this placement counts in: its rows' lists' owners.
+    fn tallies(&self) -> BTreeSet<&str> {
+        self.rows.iter().map(|row| keys::tally_pk(&row.pk)).collect()
+    }
+
+    /// Where this placement still counts as new, with the visits standing now.
+    fn new_under(&self, year: PlanYear, visits: &Visits) -> BTreeMap<String, Option<DateTime<Utc>>> {
+        self.new_in
+            .iter()
+            .filter(|(tally, visit)| visits.get(&((*tally).clone(), year)) == Some(visit))
+            .map(|(tally, visit)| (tally.clone(), *visit))
+            .collect()
     }
 }
 
@@ -61,33 +80,46 @@ pub struct RowKey {
     pub sk: String,
 }
 
-/// What an entry should have: its rows in every list it belongs to, whether it counts in its
-/// agent's at-risk total, and whether as new since their last visit (flagged after it).
+/// What an entry should have: its rows in every list it belongs to, whether it counts in those
+/// lists' at-risk totals, and in which as new since their last visit (flagged after it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placement {
     pub rows: Vec<RiskRow>,
     pub counted: bool,
-    pub new: bool,
-    /// The visit `new` was decided against.
-    pub visit: Option<DateTime<Utc>>,
+    /// The lists' counters it counts in as new, each with the visit that was decided against.
+    pub new_in: BTreeMap<String, Option<DateTime<Utc>>>,
 }
 
 impl Placement {
     /// The placement an entry calls for with its owner as the directory knows them now, in an
-    /// application last synced at `last_synced_at`. An entry not at risk (or gone) has no rows.
+    /// application last synced at `last_synced_at`, under each list's last visit (`visit_of` a
+    /// counters' partition). An entry not at risk (or gone) has no rows.
     pub fn of(
         app: &ApplicationKey,
         entry: Option<&BookEntry>,
         last_synced_at: Option<DateTime<Utc>>,
         owner: &Owner,
-        visit: Option<DateTime<Utc>>,
+        visit_of: impl Fn(&str) -> Option<DateTime<Utc>>,
     ) -> Self {
-        let rows = entry
+        let rows: Vec<RiskRow> = entry
             .and_then(|entry| RowFacts::of_entry(&app.id, app.year, entry, last_synced_at))
             .map(|facts| facts.rows(owner))
             .unwrap_or_default();
-        let (counted, new) = crate::domain::alert_counts(entry, visit);
-        Self { rows, counted, new, visit }
+        let (counted, _) = crate::domain::alert_counts(entry, None);
+        let new_in = rows
+            .iter()
+            .map(|row| keys::tally_pk(&row.pk))
+            .filter_map(|tally| {
+                let visit = visit_of(tally);
+                crate::domain::alert_counts(entry, visit).1.then(|| (tally.to_owned(), visit))
+            })
+            .collect();
+        Self { rows, counted, new_in }
+    }
+
+    /// The counters this placement counts in: its rows' lists' owners.
+    pub fn tallies(&self) -> BTreeSet<&str> {
+        self.rows.iter().map(|row| keys::tally_pk(&row.pk)).collect()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -113,19 +145,18 @@ impl Placement {
             rows: self.rows.iter().map(|row| RowKey { pk: row.pk.clone(), sk: row.sk.clone() }).collect(),
             digest: self.digest(),
             counted: self.counted,
-            counted_new: self.new,
-            counted_visit: self.visit,
+            new_in: self.new_in.clone(),
         }
     }
 
-    /// Whether `placed` already is this placement.
-    pub fn matches(&self, placed: Option<&PlacementItem>) -> bool {
+    /// Whether `placed` already is this placement, under the visits standing now.
+    fn matches(&self, placed: Option<&PlacementItem>, year: PlanYear, visits: &Visits) -> bool {
         match placed {
             None => self.is_empty(),
             Some(placed) => {
                 placed.digest == self.digest()
                     && placed.counted == self.counted
-                    && placed.new_under(self.visit) == self.new
+                    && placed.new_under(year, visits) == self.new_in
             }
         }
     }
@@ -135,18 +166,18 @@ impl Store {
     /// Places every entry of an application as the authoritative state says now; returns how many
     /// placements were written. Safe to run any number of times, concurrently too.
     pub async fn place_application(&self, app: &ApplicationKey) -> Result<u32, StoreError> {
-        self.place_with(app, &mut OwnerCache::new()).await
+        self.place_with(app, &mut Known::default()).await
     }
 
-    /// The same, with owners already read kept in `cache` for the next applications (a job
-    /// places many applications of the same agents). A placement that meets a newer directory is
-    /// cancelled by its conditions, and the cache is dropped before the retry.
-    async fn place_with(&self, app: &ApplicationKey, cache: &mut OwnerCache) -> Result<u32, StoreError> {
+    /// The same, with what was read kept in `known` for the next applications. A placement that
+    /// meets a newer directory or visit is cancelled by its conditions, and what was known is
+    /// dropped before the retry.
+    async fn place_with(&self, app: &ApplicationKey, known: &mut Known) -> Result<u32, StoreError> {
         for attempt in 1..=MAX_ATTEMPTS {
-            match self.try_place_application(app, cache).await {
+            match self.try_place_application(app, known).await {
                 Err(StoreError::Conflict) => {
-                    tracing::debug!(attempt, "the entry or its owner changed while being placed; retrying");
-                    cache.clear();
+                    tracing::debug!(attempt, "the entry, its owner or a visit changed while being placed; retrying");
+                    *known = Known::default();
                     tokio::time::sleep(backoff(attempt)).await;
                 }
                 other => return other,
@@ -155,7 +186,7 @@ impl Store {
         Err(StoreError::Contention(MAX_ATTEMPTS))
     }
 
-    async fn try_place_application(&self, app: &ApplicationKey, cache: &mut OwnerCache) -> Result<u32, StoreError> {
+    async fn try_place_application(&self, app: &ApplicationKey, known: &mut Known) -> Result<u32, StoreError> {
         let pk = keys::application_pk(app.year, &app.id);
         let Some(meta) = self.get_item(pk.clone(), keys::META_SK).await?.map(from_item::<MetaItem>).transpose()? else {
             return Ok(0);
@@ -173,22 +204,26 @@ impl Store {
             .map(|item| from_item::<PlacementItem>(item).map(|p| (p.agent_id.clone(), p)))
             .collect::<Result<_, _>>()?;
         let agents: BTreeSet<AgentId> = entries.keys().chain(placed.keys()).cloned().collect();
-        let unread: BTreeSet<AgentId> = agents.iter().filter(|a| !cache.contains_key(*a)).cloned().collect();
+        let unread: BTreeSet<AgentId> = agents.iter().filter(|a| !known.owners.contains_key(*a)).cloned().collect();
         if !unread.is_empty() {
-            cache.extend(self.owners(unread).await?);
+            known.owners.extend(self.owners(unread).await?);
         }
-        let owners = &*cache;
         let mut written = 0;
         for agent_id in agents {
             let entry = entries.get(&agent_id);
-            let owner = owners.get(&agent_id).cloned().unwrap_or_else(|| Owner::unknown(agent_id.clone()));
-            let visit = self.agent_stats(&agent_id, app.year).await?.last_visited_at;
-            let wanted = Placement::of(app, entry.map(|e| &e.entry), meta.last_synced_at, &owner, visit);
+            let owner = known.owners.get(&agent_id).cloned().unwrap_or_else(|| Owner::unknown(agent_id.clone()));
             let previous = placed.get(&agent_id);
-            if wanted.matches(previous) {
+            // The visits of every list the entry is or was in: its rows now and as placed.
+            let lists = owner.scopes().iter().map(keys::scope_pk).collect::<Vec<_>>();
+            let was_in = previous.map(|p| p.tallies().into_iter().map(str::to_owned).collect()).unwrap_or_default();
+            self.read_visits(lists.into_iter().chain::<Vec<String>>(was_in), app.year, &mut known.visits).await?;
+            let visits = &known.visits;
+            let visit_of = |tally: &str| visits.get(&(tally.to_owned(), app.year)).copied().flatten();
+            let wanted = Placement::of(app, entry.map(|e| &e.entry), meta.last_synced_at, &owner, visit_of);
+            if wanted.matches(previous, app.year, visits) {
                 continue;
             }
-            self.place(app, meta.version, previous, &owner, &wanted).await?;
+            self.place(app, meta.version, previous, &owner, &wanted, visits).await?;
             written += 1;
         }
         if meta.gsi1pk.is_some() {
@@ -242,12 +277,12 @@ impl Store {
                 .set_exclusive_start_key(start)
                 .send()
                 .await?;
-            let mut owners = OwnerCache::new();
+            let mut known = Known::default();
             for item in out.items.unwrap_or_default() {
                 let meta: MetaItem = from_item(item)?;
                 tracing::warn!(federal_exchange_id = %meta.federal_exchange_id, "placing a write its writer left unplaced");
                 let app = ApplicationKey { id: meta.federal_exchange_id, year: meta.plan_year };
-                self.place_with(&app, &mut owners).await?;
+                self.place_with(&app, &mut known).await?;
                 placed += 1;
             }
             start = out.last_evaluated_key;
@@ -255,6 +290,22 @@ impl Store {
                 return Ok(placed);
             }
         }
+    }
+
+    /// Reads the last visit of each of `tallies`' counters not read yet into `visits`.
+    async fn read_visits(
+        &self,
+        tallies: impl IntoIterator<Item = String>,
+        year: PlanYear,
+        visits: &mut Visits,
+    ) -> Result<(), StoreError> {
+        for tally in tallies {
+            if let std::collections::hash_map::Entry::Vacant(slot) = visits.entry((tally, year)) {
+                let visit = self.stats_of(&slot.key().0, year).await?.last_visited_at;
+                slot.insert(visit);
+            }
+        }
+        Ok(())
     }
 
     /// One placement transaction (see the module's docs).
@@ -265,6 +316,7 @@ impl Store {
         previous: Option<&PlacementItem>,
         owner: &Owner,
         wanted: &Placement,
+        visits: &Visits,
     ) -> Result<(), StoreError> {
         let pk = keys::application_pk(app.year, &app.id);
         let record = wanted.record(app, &owner.agent_id, previous);
@@ -290,18 +342,28 @@ impl Store {
             let put = Put::builder().table_name(self.table()).set_item(Some(to_item(row)?)).build()?;
             writes.push(TransactWriteItem::builder().put(put).build());
         }
-        let total = i64::from(wanted.counted) - i64::from(previous.is_some_and(|p| p.counted));
-        let new = i64::from(wanted.new) - i64::from(previous.is_some_and(|p| p.new_under(wanted.visit)));
-        if total != 0 || new != 0 {
-            // Only while the visit read stands: a visit in between starts the count again.
+        // The counters of every list the entry is or was in, where what it counts changes. Only
+        // while the visit read stands: a visit in between starts that count again.
+        let (was_in, was_new) = match previous {
+            Some(p) => (p.tallies(), p.new_under(app.year, visits)),
+            None => (BTreeSet::new(), BTreeMap::new()),
+        };
+        let now_in = wanted.tallies();
+        for tally in was_in.union(&now_in) {
+            let total = i64::from(wanted.counted && now_in.contains(tally))
+                - i64::from(previous.is_some_and(|p| p.counted) && was_in.contains(tally));
+            let new = i64::from(wanted.new_in.contains_key(*tally)) - i64::from(was_new.contains_key(*tally));
+            if total == 0 && new == 0 {
+                continue;
+            }
             let update = Update::builder()
                 .table_name(self.table())
-                .key(keys::PK, s(keys::agent_pk(&owner.agent_id)))
-                .key(keys::SK, s(keys::agent_stats_sk(app.year)))
+                .key(keys::PK, s(*tally))
+                .key(keys::SK, s(keys::stats_sk(app.year)))
                 .update_expression("ADD at_risk_total :total, new_since_visit :new")
                 .expression_attribute_values(":total", AttributeValue::N(total.to_string()))
                 .expression_attribute_values(":new", AttributeValue::N(new.to_string()));
-            let update = match wanted.visit {
+            let update = match visits.get(&((*tally).to_owned(), app.year)).copied().flatten() {
                 None => update.condition_expression("attribute_not_exists(last_visited_at)"),
                 Some(visit) => update
                     .condition_expression("last_visited_at = :visit")
@@ -345,9 +407,9 @@ impl Store {
                 let row: RiskRow = from_item(item)?;
                 applications.insert(ApplicationKey { id: row.federal_exchange_id, year: row.plan_year });
             }
-            let mut owners = OwnerCache::new();
+            let mut known = Known::default();
             for app in &applications {
-                self.place_with(app, &mut owners).await?;
+                self.place_with(app, &mut known).await?;
             }
             start = out.last_evaluated_key;
             let Some(position) = start.as_ref().and_then(|key| key.get(keys::SK)).and_then(|sk| sk.as_s().ok()) else {

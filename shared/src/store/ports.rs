@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use super::applications::{ApplyOutcome, StoredApplication};
 use super::directory::UpsertOutcome;
 use super::exports::Claim;
-use super::items::{AgencyItem, AgentItem, AgentStatsItem, Owner};
+use super::items::{AgencyItem, AgentItem, Owner, StatsItem};
 use super::keys::Scope;
 use super::risk_lists::{ArchivedFilter, RiskPage};
 use super::sync_due::{Due, ScanCheckpoint};
@@ -108,11 +108,11 @@ impl ports::RiskLists for Store {
     ) -> Answer<RiskPage> {
         Store::risk_page(self, scope, year, filter, limit, after).await
     }
-    async fn agent_stats(&self, agent: &AgentId, year: PlanYear) -> Answer<AgentStatsItem> {
-        Store::agent_stats(self, agent, year).await
+    async fn stats(&self, scope: &Scope, year: PlanYear) -> Answer<StatsItem> {
+        Store::stats(self, scope, year).await
     }
-    async fn record_visit(&self, agent: &AgentId, year: PlanYear, at: DateTime<Utc>) -> Answer<DateTime<Utc>> {
-        Store::record_visit(self, agent, year, at).await
+    async fn record_visit(&self, scope: &Scope, year: PlanYear, at: DateTime<Utc>) -> Answer<DateTime<Utc>> {
+        Store::record_visit(self, scope, year, at).await
     }
 }
 

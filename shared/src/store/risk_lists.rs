@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, SubsecRound, Utc};
 
 use super::applications::s;
-use super::items::{AgencyItem, AgentItem, AgentStatsItem, Item, RiskRow, from_item};
+use super::items::{AgencyItem, AgentItem, Item, RiskRow, StatsItem, from_item};
 use super::keys::{self, Scope};
 use super::{Store, StoreError};
 use crate::domain::{AgencyId, AgentId, PlanYear};
@@ -183,20 +183,25 @@ impl Store {
         Ok((departures, read))
     }
 
-    /// An agent's at-risk total, new-since-visit count and last visit for a plan year: one
-    /// `GetItem`.
-    pub async fn agent_stats(&self, agent: &AgentId, year: PlanYear) -> Result<AgentStatsItem, StoreError> {
+    /// A list's at-risk total, new-since-visit count and last visit for a plan year — an agent's
+    /// own book or an agency's tree: one `GetItem`.
+    pub async fn stats(&self, scope: &Scope, year: PlanYear) -> Result<StatsItem, StoreError> {
+        self.stats_of(&keys::scope_pk(scope), year).await
+    }
+
+    /// The counters kept in the item partition `tally_pk` (`AGENT#…` or `AGENCY#…`).
+    pub(crate) async fn stats_of(&self, tally_pk: &str, year: PlanYear) -> Result<StatsItem, StoreError> {
         // Consistent: a placement decides "new since the visit" by the visit it reads here.
-        let item = self.get_item(keys::agent_pk(agent), &keys::agent_stats_sk(year)).await?;
+        let item = self.get_item(tally_pk.to_owned(), &keys::stats_sk(year)).await?;
         item.map(from_item).transpose().map(Option::unwrap_or_default)
     }
 
-    /// Records that the agent opened the list at `at`, kept to the microsecond like every time in
-    /// a key, and starts the new-since-visit count again; returns the time recorded. (Placements
-    /// count an entry as new only while the visit they read still stands.)
+    /// Records that the list of `scope` was opened at `at`, kept to the microsecond like every
+    /// time in a key, and starts its new-since-visit count again; returns the time recorded.
+    /// (Placements count an entry as new only while the visit they read still stands.)
     pub async fn record_visit(
         &self,
-        agent: &AgentId,
+        scope: &Scope,
         year: PlanYear,
         at: DateTime<Utc>,
     ) -> Result<DateTime<Utc>, StoreError> {
@@ -204,8 +209,8 @@ impl Store {
         self.client()
             .update_item()
             .table_name(self.table())
-            .key(keys::PK, s(keys::agent_pk(agent)))
-            .key(keys::SK, s(keys::agent_stats_sk(year)))
+            .key(keys::PK, s(keys::scope_pk(scope)))
+            .key(keys::SK, s(keys::stats_sk(year)))
             .update_expression("SET last_visited_at = :at, new_since_visit = :zero")
             .expression_attribute_values(":zero", AttributeValue::N("0".into()))
             .expression_attribute_values(

@@ -232,7 +232,7 @@ async fn api_reads(store: &Store, report: &mut Report) -> Result<(), Failure> {
 
     // The summary: one GetItem, and a count that reads only what was flagged since the visit.
     let owner = AgentId::parse("owner")?;
-    store.record_visit(&owner, year(), Utc::now()).await?;
+    store.record_visit(&Scope::Agent(owner.clone()), year(), Utc::now()).await?;
     let new_entries = 20;
     let fresh: Vec<(ApplicationKey, Vec<Evidence>)> = (0..new_entries)
         .map(|i| {
@@ -245,7 +245,7 @@ async fn api_reads(store: &Store, report: &mut Report) -> Result<(), Failure> {
         })
         .collect();
     store.import(&fresh, &owners, Utc::now()).await?;
-    let stats = store.agent_stats(&owner, year()).await?;
+    let stats = store.stats(&Scope::Agent(owner.clone()), year()).await?;
     let (counted, total) = (stats.new_since_visit, stats.at_risk_total);
     report.add(
         "summary: items read for new-since-visit and total",

@@ -12,7 +12,7 @@ use shared::domain::MAX_AGENCY_DEPTH;
 use shared::domain::{AgencyId, AgentId, BookEntry};
 use shared::store::Store;
 use shared::store::items::{
-    AgencyItem, AgentItem, AgentStatsItem, EntryItem, Item, MetaItem, Owner, RiskRow, RowFacts, from_item,
+    AgencyItem, AgentItem, EntryItem, Item, MetaItem, Owner, RiskRow, RowFacts, StatsItem, from_item,
 };
 use shared::store::keys;
 
@@ -29,10 +29,11 @@ pub enum Difference {
     UnexpectedRow { list: String, row: String },
     /// A row whose fields are not those of its entry and owner now.
     StaleFields { list: String, row: String, fields: Vec<String> },
-    /// An agent's stored at-risk total is not the number of their visible at-risk entries.
-    WrongTotal { agent: String, plan_year: u16, stored: i64, expected: i64 },
-    /// An agent's stored new-since-visit count is not the number of those flagged after the visit.
-    WrongAlertCount { agent: String, plan_year: u16, stored: i64, expected: i64 },
+    /// A list's stored at-risk total (an agent's own, or an agency's tree: `list` is `AGENT#…` or
+    /// `AGENCY#…`) is not the number of its visible at-risk entries.
+    WrongTotal { list: String, plan_year: u16, stored: i64, expected: i64 },
+    /// A list's stored new-since-visit count is not the number of those flagged after its visit.
+    WrongAlertCount { list: String, plan_year: u16, stored: i64, expected: i64 },
     /// An agency's cached ancestors are not its path by the parent links.
     StaleAncestors { agency: String },
     /// A directory change whose rows are not all re-placed yet.
@@ -52,11 +53,13 @@ impl std::fmt::Display for Difference {
             Self::StaleFields { list, row, fields } => {
                 write!(f, "stale fields     {list} / {row}: {}", fields.join(", "))
             }
-            Self::WrongTotal { agent, plan_year, stored, expected } => {
-                write!(f, "wrong total      agent {agent}, plan year {plan_year}: stored {stored}, expected {expected}")
+            Self::WrongTotal { list, plan_year, stored, expected } => {
+                let whose = whose(list);
+                write!(f, "wrong total      {whose}, plan year {plan_year}: stored {stored}, expected {expected}")
             }
-            Self::WrongAlertCount { agent, plan_year, stored, expected } => {
-                write!(f, "wrong alert      agent {agent}, plan year {plan_year}: stored {stored}, expected {expected}")
+            Self::WrongAlertCount { list, plan_year, stored, expected } => {
+                let whose = whose(list);
+                write!(f, "wrong alert      {whose}, plan year {plan_year}: stored {stored}, expected {expected}")
             }
             Self::StaleAncestors { agency } => write!(f, "stale ancestors  agency {agency}"),
             Self::PendingJob { item } => write!(f, "pending job      {item}"),
@@ -67,12 +70,21 @@ impl std::fmt::Display for Difference {
 }
 
 /// Everything the checker reads, sorted by kind.
+/// `AGENT#bob` → `agent bob`, `AGENCY#north` → `agency north`.
+fn whose(list: &str) -> String {
+    match list.split_once('#') {
+        Some((kind, id)) => format!("{} {id}", kind.to_lowercase()),
+        None => list.to_owned(),
+    }
+}
+
 #[derive(Default)]
 struct Snapshot {
     agencies: HashMap<AgencyId, AgencyItem>,
     agents: HashMap<AgentId, AgentItem>,
     /// Each agent's stored counters for a plan year.
-    totals: BTreeMap<(AgentId, u16), AgentStatsItem>,
+    /// The counters, by whose (`AGENT#…`, `AGENCY#…`) and plan year.
+    totals: BTreeMap<(String, u16), StatsItem>,
     entries: Vec<(ApplicationKey, BookEntry)>,
     /// Each application's last sync, from its meta item.
     last_synced: HashMap<ApplicationKey, Option<chrono::DateTime<chrono::Utc>>>,
@@ -130,10 +142,9 @@ fn sort_item(snapshot: &mut Snapshot, item: Item) -> Result<(), DevkitError> {
     } else if pk.starts_with("AGENT#") && sk == keys::AGENT_SK {
         let agent: AgentItem = from_item(item)?;
         snapshot.agents.insert(agent.agent_id.clone(), agent);
-    } else if let (Some(agent), Some(year)) = (pk.strip_prefix("AGENT#"), sk.strip_prefix("STATS#")) {
+    } else if let Some(year) = sk.strip_prefix("STATS#") {
         let year = year.parse().map_err(|_| DevkitError::Usage(format!("a stats item with year {year}")))?;
-        let agent = AgentId::parse(agent)?;
-        snapshot.totals.insert((agent, year), from_item(item)?);
+        snapshot.totals.insert((pk, year), from_item(item)?);
     }
     Ok(())
 }
@@ -197,17 +208,19 @@ fn compare(snapshot: &Snapshot) -> Vec<Difference> {
         },
     };
     let mut expected: BTreeMap<(String, String), RiskRow> = BTreeMap::new();
-    let mut expected_totals: BTreeMap<(AgentId, u16), (i64, i64)> = BTreeMap::new();
+    // Every list's counters: the entries with a row in it that count (at risk, not archived),
+    // and of those the ones flagged after the list's last visit.
+    let mut expected_totals: BTreeMap<(String, u16), (i64, i64)> = BTreeMap::new();
     for (app, entry) in &snapshot.entries {
-        let key = (entry.agent_id.clone(), app.year.get());
-        let visit = snapshot.totals.get(&key).and_then(|stats| stats.last_visited_at);
-        let (counted, new) = shared::domain::alert_counts(Some(entry), visit);
-        let counts = expected_totals.entry(key).or_default();
-        counts.0 += i64::from(counted);
-        counts.1 += i64::from(new);
         let last_synced = snapshot.last_synced.get(app).copied().flatten();
         let Some(facts) = RowFacts::of_entry(&app.id, app.year, entry, last_synced) else { continue };
         for row in facts.rows(&owner(&entry.agent_id)) {
+            let key = (keys::tally_pk(&row.pk).to_owned(), app.year.get());
+            let visit = snapshot.totals.get(&key).and_then(|stats| stats.last_visited_at);
+            let (counted, new) = shared::domain::alert_counts(Some(entry), visit);
+            let counts = expected_totals.entry(key).or_default();
+            counts.0 += i64::from(counted);
+            counts.1 += i64::from(new);
             expected.insert((row.pk.clone(), row.sk.clone()), row);
         }
     }
@@ -241,21 +254,21 @@ fn compare(snapshot: &Snapshot) -> Vec<Difference> {
         });
     }
 
-    let agents: BTreeSet<&(AgentId, u16)> = expected_totals.keys().chain(snapshot.totals.keys()).collect();
-    for key in agents {
+    let lists: BTreeSet<&(String, u16)> = expected_totals.keys().chain(snapshot.totals.keys()).collect();
+    for key in lists {
         let stored = snapshot.totals.get(key).map_or((0, 0), |stats| (stats.at_risk_total, stats.new_since_visit));
         let want = expected_totals.get(key).copied().unwrap_or((0, 0));
-        let (agent, plan_year) = (key.0.to_string(), key.1);
+        let (list, plan_year) = (key.0.clone(), key.1);
         if stored.0 != want.0 {
             differences.insert(Difference::WrongTotal {
-                agent: agent.clone(),
+                list: list.clone(),
                 plan_year,
                 stored: stored.0,
                 expected: want.0,
             });
         }
         if stored.1 != want.1 {
-            differences.insert(Difference::WrongAlertCount { agent, plan_year, stored: stored.1, expected: want.1 });
+            differences.insert(Difference::WrongAlertCount { list, plan_year, stored: stored.1, expected: want.1 });
         }
     }
     differences.into_iter().collect()
