@@ -200,6 +200,99 @@ async fn an_admins_home_shows_the_trees_figures_its_own_watermark_and_where_to_l
 }
 
 #[tokio::test]
+async fn a_clients_story_is_the_timeline_newest_first_paged_with_a_help_desk_report_free_of_personal_data() {
+    let system = system(100.0).await;
+    tree(&system).await;
+    // Ana submits; carl (her agency) services it under her NPN; bob (another agency) swaps it.
+    submit(system.store(), "7100", "own-7100", 0, "ana", "111").await;
+    submit(system.store(), "7100", "service-7100", 10, "carl", "111").await;
+    submit(system.store(), "7100", "swap-7100", 20, "bob", "222").await;
+    let answer = sync_trigger::marketplace::MarketplaceApplication {
+        federal_exchange_id: "7100".into(),
+        plan_year: YEAR,
+        policies: vec![sync_trigger::marketplace::MarketplacePolicy {
+            policy_id: "P1".into(),
+            issuer_name: "Blue Ridge Health".into(),
+            status: shared::domain::PolicyStatus::Effectuated,
+            aor: Some(sync_trigger::marketplace::Aor { npn: "222".into(), name: "Bob Broker".into() }),
+        }],
+    };
+    system.put_marketplace(&answer).await;
+    let (status, _) = system.sync(ANA, "7100").await;
+    assert_eq!(status, 200);
+
+    let (status, story) = system.call(ANA, "GET", &format!("/v1/clients/7100?plan_year={YEAR}"), None).await;
+    assert_eq!(status, 200, "{story}");
+    assert_eq!(story["entry"]["at_risk"], true);
+    assert_eq!(story["entry"]["other_npn"], "222");
+    assert_eq!(story["policies"], json!([{"policy_id": "P1", "status": "effectuated", "aor_npn": "222"}]));
+    let kinds: Vec<&str> = story["timeline"].as_array().unwrap().iter().map(|m| m["kind"].as_str().unwrap()).collect();
+    // Newest first; the sync changed why the entry is at risk (the marketplace now shows bob).
+    assert_eq!(kinds, ["at_risk", "sync", "at_risk", "submission", "submission", "submission"]);
+    assert_eq!(story["timeline"][0]["reason"], "marketplace_aor_mismatch");
+    assert_eq!(story["timeline"][2]["reason"], "platform_submission");
+    let submissions: Vec<&Value> =
+        story["timeline"].as_array().unwrap().iter().filter(|m| m["kind"] == "submission").collect();
+    assert_eq!(submissions[0]["npn"], "222");
+    assert_eq!(
+        (submissions[0]["in_your_agency"].as_bool(), &submissions[0]["agent_id"]),
+        (Some(false), &Value::Null),
+        "bob is an NPN only"
+    );
+    assert_eq!(
+        (submissions[1]["in_your_agency"].as_bool(), submissions[1]["agent_id"].as_str()),
+        (Some(true), Some("carl"))
+    );
+
+    // Paged: two at a time gives the same timeline, each moment once.
+    let mut paged = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            None => "/v1/clients/7100?limit=2".to_owned(),
+            Some(c) => format!("/v1/clients/7100?limit=2&cursor={c}"),
+        };
+        let (status, page) = system.call(ANA, "GET", &path, None).await;
+        assert_eq!(status, 200, "{page}");
+        paged.extend(page["timeline"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(Value::Array(paged), story["timeline"]);
+
+    // The help-desk report: the application, the year, the NPNs and the dates; nothing personal.
+    let report = &story["report"];
+    assert_eq!(report["to"], "FFMProducer-AssisterHelpDesk@cms.hhs.gov");
+    let text = format!("{}\n{}", report["subject"].as_str().unwrap(), report["body"].as_str().unwrap());
+    for needed in ["7100", &YEAR.to_string(), "111", "222"] {
+        assert!(text.contains(needed), "{needed} in {text}");
+    }
+    for personal in ["Zoë", "O'Brien", "Bob Broker", "@example.com", "Agent ana", "Agent bob", "carl"] {
+        assert!(!text.contains(personal), "{personal} in the help-desk text: {text}");
+    }
+
+    // An admin above sees it; another agency's admin and a stranger's cursor do not get in.
+    let (status, _) = system.call(Some(("admin-top", "top", "agency_admin")), "GET", "/v1/clients/7100", None).await;
+    assert_eq!(status, 200);
+    let (status, _) =
+        system.call(Some(("admin-south", "south", "agency_admin")), "GET", "/v1/clients/7100", None).await;
+    assert_eq!(status, 200, "bob's own entry is in south: his admin sees his side of the story");
+    let (status, _) = system.call(Some(("erin", "north-east", "agent")), "GET", "/v1/clients/7100", None).await;
+    assert_eq!(status, 404);
+    let (status, problem) = system
+        .call(
+            Some(("bob", "south", "agent")),
+            "GET",
+            &format!("/v1/clients/7100?cursor={}", cursor.unwrap_or_default()),
+            None,
+        )
+        .await;
+    assert_eq!((status, problem["type"].as_str()), (400, Some("/problems/invalid-request")), "{problem}");
+}
+
+#[tokio::test]
 async fn the_agency_view_covers_three_levels_and_names_agency_agent_and_email() {
     let system = system(100.0).await;
     tree(&system).await;

@@ -111,13 +111,15 @@ function route() {
   show("");
   const clientMatch = location.pathname.match(/^\/clients\/(\d+)$/);
   const exportMatch = exportPath();
-  let view = clientMatch ? "client" : exportMatch ? "export" : (location.hash || "#home").slice(1);
+  // A hash may carry one parameter after a colon: `#at-risk:north` is north's list.
+  const [hashView, hashParam] = (location.hash || "#home").slice(1).split(":");
+  let view = clientMatch ? "client" : exportMatch ? "export" : hashView;
   if (document.getElementById(view)?.hasAttribute("data-admin") && !isAdmin()) view = "home";
   document.querySelectorAll(".view").forEach((v) => (v.hidden = v.id !== view));
   document.querySelectorAll("#tabs a").forEach((a) => a.removeAttribute("aria-current"));
   const tab = $(`#tab-${view}`);
   if (tab) tab.setAttribute("aria-current", "page");
-  const open = { home: openHome, "at-risk": openAtRisk, client: () => openClient(clientMatch[1]), export: () => openExport(exportMatch[1]), exports: openExports, settings: openSettings, inbox: openInbox }[view];
+  const open = { home: openHome, "at-risk": () => openAtRisk(hashParam), client: () => openClient(clientMatch[1]), export: () => openExport(exportMatch[1]), exports: openExports, settings: openSettings, inbox: openInbox }[view];
   if (open) open().catch((e) => show(e.message));
 }
 
@@ -148,14 +150,37 @@ async function refreshBadge() {
   return summary;
 }
 
+const entries = (n) => `${n} ${n === 1 ? "entry" : "entries"}`;
+
 async function openHome() {
+  if (isAdmin()) await openAgencyHome();
   const summary = await refreshBadge();
   const fresh = summary.new_since_last_visit;
   $("#home-summary").textContent =
     `${fresh} new at-risk ${fresh === 1 ? "entry" : "entries"} since your last visit (${when(summary.last_visited_at)}); ${summary.total} at risk in all.`;
 }
 
-async function openAtRisk() {
+// An admin lands on their agency's tree: its figures, and the sub-agencies to look at first.
+async function openAgencyHome() {
+  const summary = await api(`/v1/agencies/${me.agency_id}/at-risk/summary`);
+  const agency = me.agency_name || me.agency_id;
+  $("#agency-home-title").textContent = `${agency} and below`;
+  $("#agency-summary").textContent =
+    `${entries(summary.new_since_last_visit)} newly at risk since your agency's view was last opened (${when(summary.last_visited_at)}); ${entries(summary.total)} at risk in all.`;
+  $("#agency-list-link").href = `/#at-risk:${me.agency_id}`;
+  $("#agency-list-link").textContent = `Open ${agency}'s at-risk list`;
+  const list = $("#top-agencies");
+  list.replaceChildren();
+  for (const child of summary.top_agencies) {
+    const li = document.createElement("li");
+    li.append(Object.assign(document.createElement("a"), { href: `/#at-risk:${child.agency_id}`, textContent: child.name }), ` — ${entries(child.total)} at risk`);
+    list.append(li);
+  }
+  if (summary.top_agencies.length === 0) list.append(Object.assign(document.createElement("li"), { textContent: "No sub-agency has entries at risk." }));
+}
+
+async function openAtRisk(scope) {
+  if (scope && [...$("#list-scope").options].some((o) => o.value === scope)) $("#list-scope").value = scope;
   // Opening the list is the visit: the badge resets.
   await api("/v1/at-risk/visits", { method: "POST" });
   const summary = await refreshBadge();
@@ -166,6 +191,8 @@ async function openAtRisk() {
 
 async function loadPage() {
   const scope = $("#list-scope").value;
+  // An admin opening their own agency's list is that view's visit (its own watermark).
+  if (!cursor && isAdmin() && scope === me.agency_id) await api(`/v1/agencies/${scope}/at-risk/visits`, { method: "POST" });
   const params = new URLSearchParams({ limit: "25", archived: $("#archived").value });
   if (cursor) params.set("cursor", cursor);
   const path = scope === "mine" ? `/v1/at-risk?${params}` : `/v1/agencies/${scope}/at-risk?${params}`;

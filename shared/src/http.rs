@@ -21,8 +21,9 @@ use serde::Serialize;
 
 use crate::domain::Role;
 use crate::domain::{AgencyId, AgentId};
-use crate::ports::Directory;
+use crate::ports::{ApplicationReads, Directory};
 use crate::store::StoreError;
+use crate::store::applications::StoredApplication;
 use crate::store::items::{AgencyItem, Owner};
 
 /// The caller, from the claims `sub`, `agent_id`, `agency_id` and `role`.
@@ -191,6 +192,52 @@ pub async fn reachable_agency(store: &impl Directory, caller: &Caller, raw_id: &
         return Err(Problem::forbidden("Only agency admins may do this."));
     }
     Err(not_found())
+}
+
+/// The application a client route names: the Federal Exchange ID in its path and the plan year
+/// in its query (`current` when absent).
+pub fn application_key(
+    raw_id: String,
+    query: &std::collections::HashMap<String, String>,
+    current: crate::domain::PlanYear,
+) -> Result<crate::domain::ApplicationKey, Problem> {
+    let id = crate::domain::FederalExchangeId::parse(raw_id).map_err(|e| Problem::bad_request(format!("The {e}.")))?;
+    let year = match query.get("plan_year") {
+        None => current,
+        Some(raw) => raw
+            .parse::<u16>()
+            .ok()
+            .and_then(|y| crate::domain::PlanYear::parse(y).ok())
+            .ok_or_else(|| Problem::bad_request("plan_year must be a year between 2014 and 2100."))?,
+    };
+    Ok(crate::domain::ApplicationKey { id, year })
+}
+
+/// The entry of an application (as `stored`) the caller may act on: their own, or for an admin
+/// one whose owner is within reach, an entry at risk first. Someone else's application is "not
+/// found", exactly like one that does not exist, so ids cannot be probed.
+pub async fn visible_entry(
+    store: &impl ApplicationReads,
+    caller: &Caller,
+    stored: &StoredApplication,
+) -> Result<AgentId, Problem> {
+    if stored.entries.contains_key(&caller.agent_id) {
+        return Ok(caller.agent_id.clone());
+    }
+    if caller.is_admin() {
+        let owners = store.owners(stored.entries.keys().cloned().collect()).await?;
+        // Prefer an entry at risk: that is the one an admin opens a client to look at.
+        let mut reachable: Vec<&crate::domain::BookEntry> = stored
+            .entries
+            .values()
+            .filter(|e| owners.get(&e.agent_id).is_some_and(|o| caller.reaches_owner(o)))
+            .collect();
+        reachable.sort_by_key(|e| !e.is_at_risk());
+        if let Some(entry) = reachable.first() {
+            return Ok(entry.agent_id.clone());
+        }
+    }
+    Err(Problem::not_found("No such client in your book."))
 }
 
 /// What the API answers for a path it does not have: problem+json like every error.

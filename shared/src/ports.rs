@@ -89,8 +89,20 @@ pub trait RateSlots: Clone + Send + Sync + 'static {
     fn claim_rate_slot(&self, start_micros: i64) -> impl Future<Output = Answer<bool>> + Send;
 }
 
-/// Applications and the evidence about them.
-pub trait Applications: Clone + Send + Sync + 'static {
+/// Applications and the evidence about them, as they stand, and their history.
+pub trait ApplicationReads: Clone + Send + Sync + 'static {
+    fn application(&self, app: &ApplicationKey) -> impl Future<Output = Answer<StoredApplication>> + Send;
+    /// Every change of at-risk state of every entry of the application, oldest first.
+    fn history(&self, app: &ApplicationKey) -> impl Future<Output = Answer<Vec<crate::domain::HistoryRecord>>> + Send;
+    /// Each agent's directory entries: their agent item, agency and path.
+    fn owners(
+        &self,
+        agents: std::collections::BTreeSet<AgentId>,
+    ) -> impl Future<Output = Answer<std::collections::HashMap<AgentId, Owner>>> + Send;
+}
+
+/// Applications: reading them, and applying evidence.
+pub trait Applications: ApplicationReads {
     /// Applies one piece of evidence, exactly once however often called, and places its entries.
     fn apply_evidence(
         &self,
@@ -98,12 +110,6 @@ pub trait Applications: Clone + Send + Sync + 'static {
         evidence: &Evidence,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Answer<ApplyOutcome>> + Send;
-    fn application(&self, app: &ApplicationKey) -> impl Future<Output = Answer<StoredApplication>> + Send;
-    /// Each agent's directory entries: their agent item, agency and path.
-    fn owners(
-        &self,
-        agents: std::collections::BTreeSet<AgentId>,
-    ) -> impl Future<Output = Answer<std::collections::HashMap<AgentId, Owner>>> + Send;
 }
 
 /// The at-risk lists, the counters and the visits.

@@ -11,6 +11,7 @@
 //! | `GET`, `PATCH /v1/agencies/{agency_id}/settings` | an admin of that agency or of one above it |
 //! | `GET /v1/agencies/{agency_id}/downline` | an admin of that agency or of one above it |
 //! | `GET /v1/me` | anyone: who they are, and whether they may export |
+//! | `GET /v1/clients/{federal_exchange_id}` | the owner, or an admin over the owner's agency: the client's story |
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -20,7 +21,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::domain::PlanYear;
 use shared::http::{Caller, Problem, RawQuery, reachable_agency};
-use shared::ports::{AgencySettings, Directory, RiskLists};
+use shared::ports::{AgencySettings, ApplicationReads, Directory, RiskLists};
 use shared::store::Store;
 use shared::store::items::RiskRow;
 use shared::store::keys::Scope;
@@ -28,9 +29,10 @@ use shared::store::risk_lists::ArchivedFilter;
 
 use crate::cursor::Cursor;
 
-/// The store's capabilities this function uses: who is who, the lists, an agency's setting.
-pub trait Ports: Directory + RiskLists + AgencySettings {}
-impl<S: Directory + RiskLists + AgencySettings> Ports for S {}
+/// The store's capabilities this function uses: who is who, the lists, an agency's setting, and
+/// the applications as they stand (for a client's story).
+pub trait Ports: Directory + RiskLists + AgencySettings + ApplicationReads {}
+impl<S: Directory + RiskLists + AgencySettings + ApplicationReads> Ports for S {}
 
 #[derive(Clone, Debug)]
 pub struct ApiState<S = Store> {
@@ -52,6 +54,7 @@ pub fn router<S: Ports>(state: ApiState<S>) -> Router {
         .route("/v1/agencies/{agency_id}/settings", get(settings::<S>).patch(change_settings::<S>))
         .route("/v1/agencies/{agency_id}/downline", get(downline::<S>))
         .route("/v1/me", get(me::<S>))
+        .route("/v1/clients/{federal_exchange_id}", get(crate::story::client_story::<S>))
         .with_state(state)
 }
 
@@ -336,14 +339,7 @@ fn list_params(
         Some("only") => ArchivedFilter::Only,
         Some(_) => return Err(Problem::bad_request("archived must be exclude, include or only.")),
     };
-    let limit = match query.get("limit") {
-        None => DEFAULT_LIMIT,
-        Some(raw) => raw
-            .parse::<u16>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| Problem::bad_request(format!("limit must be a whole number from 1 to {MAX_LIMIT}.")))?,
-    };
+    let limit = limit_param(query)?;
     let after = match query.get("cursor") {
         None => None,
         Some(raw) => {
@@ -351,6 +347,18 @@ fn list_params(
         }
     };
     Ok((filter, limit, after))
+}
+
+/// A page's size: `limit`, 1 to `MAX_LIMIT`, `DEFAULT_LIMIT` when absent.
+pub(crate) fn limit_param(query: &std::collections::HashMap<String, String>) -> Result<u16, Problem> {
+    match query.get("limit") {
+        None => Ok(DEFAULT_LIMIT),
+        Some(raw) => raw
+            .parse::<u16>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| Problem::bad_request(format!("limit must be a whole number from 1 to {MAX_LIMIT}."))),
+    }
 }
 
 fn item<S>(state: &ApiState<S>, row: RiskRow, with_owner: bool) -> Item {
@@ -463,9 +471,9 @@ mod tests {
             let path: &[&str] = if id.as_str() == "north" { &["top", "north"] } else { &["top"] };
             Ok(path.iter().map(|a| AgencyId::parse(*a).unwrap()).collect())
         }
-        async fn child_agencies(&self, _agency: &AgencyId) -> Result<Vec<AgencyId>, StoreError> {
+        async fn child_agencies(&self, agency: &AgencyId) -> Result<Vec<AgencyId>, StoreError> {
             self.read("children");
-            Ok(Vec::new())
+            Ok(if agency.as_str() == "top" { vec![AgencyId::parse("north").unwrap()] } else { Vec::new() })
         }
     }
 
@@ -493,6 +501,30 @@ mod tests {
         ) -> Result<DateTime<Utc>, StoreError> {
             self.read("visit");
             Ok(at)
+        }
+    }
+
+    impl ApplicationReads for Fake {
+        async fn application(
+            &self,
+            _app: &shared::domain::ApplicationKey,
+        ) -> Result<shared::store::applications::StoredApplication, StoreError> {
+            self.read("application");
+            Ok(shared::store::applications::StoredApplication::default())
+        }
+        async fn history(
+            &self,
+            _app: &shared::domain::ApplicationKey,
+        ) -> Result<Vec<shared::domain::HistoryRecord>, StoreError> {
+            self.read("history");
+            Ok(Vec::new())
+        }
+        async fn owners(
+            &self,
+            _agents: std::collections::BTreeSet<AgentId>,
+        ) -> Result<std::collections::HashMap<AgentId, shared::store::items::Owner>, StoreError> {
+            self.read("owners");
+            Ok(std::collections::HashMap::new())
         }
     }
 
@@ -531,6 +563,17 @@ mod tests {
         let Json(summary) = summary(state(&fake), caller("north", Role::Agent)).await.unwrap();
         assert_eq!((summary.new_since_last_visit, summary.total), (2, 7));
         assert_eq!(fake.reads(), vec!["stats"]);
+    }
+
+    #[tokio::test]
+    async fn an_admins_home_reads_the_trees_counters_and_one_set_per_sub_agency_never_the_entries() {
+        let fake = Fake::default();
+        let Json(home) =
+            agency_summary(state(&fake), caller("top", Role::AgencyAdmin), Path("top".into())).await.unwrap();
+        assert_eq!((home.new_since_last_visit, home.total), (2, 7));
+        assert_eq!(home.top_agencies.len(), 1);
+        assert_eq!((home.top_agencies[0].agency_id.as_str(), home.top_agencies[0].total), ("north", 7));
+        assert_eq!(fake.reads(), vec!["agency", "agency path", "stats", "children", "stats", "agency"]);
     }
 
     #[tokio::test]

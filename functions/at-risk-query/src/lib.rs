@@ -1,6 +1,7 @@
-//! `at-risk-query`: the at-risk list, the alert count and visits, the agency view, and the agency
-//! settings, behind API Gateway.
+//! `at-risk-query`: the at-risk list, the alert count and visits, the agency view and an admin's
+//! home, the agency settings, and a client's story, behind API Gateway.
 
 pub mod api;
 pub mod app;
 pub mod cursor;
+pub mod story;

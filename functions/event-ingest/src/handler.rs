@@ -171,8 +171,14 @@ mod tests {
                 None => Ok(ApplyOutcome::AlreadyApplied),
             }
         }
+    }
+
+    impl shared::ports::ApplicationReads for FakeStore {
         async fn application(&self, _app: &ApplicationKey) -> Result<StoredApplication, StoreError> {
             Ok(StoredApplication::default())
+        }
+        async fn history(&self, _app: &ApplicationKey) -> Result<Vec<shared::domain::HistoryRecord>, StoreError> {
+            Ok(Vec::new())
         }
         async fn owners(&self, _agents: BTreeSet<AgentId>) -> Result<HashMap<AgentId, Owner>, StoreError> {
             Ok(HashMap::new())

@@ -3,10 +3,8 @@
 
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use shared::domain::Email;
-use shared::domain::{ExportJob, ExportStatus};
+use shared::domain::{ExportJob, ExportStatus, FRAUD_HELP_DESK};
 use shared::links::export_page_url;
-
-pub const FRAUD_HELP_DESK: &str = "FFMProducer-AssisterHelpDesk@cms.hhs.gov";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Composed {
@@ -16,8 +14,9 @@ pub struct Composed {
 
 /// The email for a finished export; its link opens the web page at `web_base_url`.
 pub fn compose(job: &ExportJob, web_base_url: &str) -> Composed {
-    let fraud =
-        format!("Suspect an AOR swap was fraud? Report it to the CMS Agent/Broker help desk: {FRAUD_HELP_DESK}");
+    let fraud = format!(
+        "Suspect an AOR swap was fraud? Open the client's page and choose \"Prepare a report\" for the CMS Agent/Broker help desk ({FRAUD_HELP_DESK})."
+    );
     match job.status {
         ExportStatus::Succeeded => Composed {
             subject: "Your AOR at-risk export is ready".into(),

@@ -9,7 +9,7 @@ use axum::routing::post;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::domain::ApplicationKey;
-use shared::domain::{AgentId, BookEntry, FederalExchangeId, PlanYear, PolicyStatus};
+use shared::domain::{BookEntry, PlanYear, PolicyStatus};
 use shared::http::{Caller, Problem, RawQuery};
 use shared::ports::{Applications, SyncSlots};
 use shared::store::Store;
@@ -63,18 +63,10 @@ async fn sync_client<S: Applications + SyncSlots>(
     Path(raw_id): Path<String>,
     query: RawQuery,
 ) -> Result<Json<SyncResponse>, Problem> {
-    let id = FederalExchangeId::parse(raw_id).map_err(|e| Problem::bad_request(format!("The {e}.")))?;
-    let year = match query.get("plan_year") {
-        None => state.year,
-        Some(raw) => raw
-            .parse::<u16>()
-            .ok()
-            .and_then(|y| PlanYear::parse(y).ok())
-            .ok_or_else(|| Problem::bad_request("plan_year must be a year between 2014 and 2100."))?,
-    };
-    let application = ApplicationKey { id, year };
+    let application = shared::http::application_key(raw_id, &query, state.year)?;
 
-    let agent = visible_entry(&state.store, &caller, &application).await?;
+    let agent =
+        shared::http::visible_entry(&state.store, &caller, &state.store.application(&application).await?).await?;
     // One person firing syncs in parallel must not starve everyone else's of the partner's rate.
     let now = Utc::now();
     let Some(slot) = state.store.take_sync_slot(&caller.sub, state.syncs_in_flight, now, now + SLOT_HOLD).await? else {
@@ -96,33 +88,6 @@ async fn sync_client<S: Applications + SyncSlots>(
     let stored = state.store.application(&application).await?;
     let entry = stored.entries.get(&agent).ok_or_else(|| Problem::not_found("No such client in your book."))?;
     Ok(Json(response(&application, entry, stored.last_synced_at, answer)))
-}
-
-/// The entry of this application the caller may act on. Someone else's application is "not
-/// found", exactly like one that does not exist, so ids cannot be probed.
-async fn visible_entry(
-    store: &impl Applications,
-    caller: &Caller,
-    application: &ApplicationKey,
-) -> Result<AgentId, Problem> {
-    let stored = store.application(application).await?;
-    if stored.entries.contains_key(&caller.agent_id) {
-        return Ok(caller.agent_id.clone());
-    }
-    if caller.is_admin() {
-        let owners = store.owners(stored.entries.keys().cloned().collect()).await?;
-        // Prefer an entry at risk: that is the one an admin opens a client to look at.
-        let mut reachable: Vec<&BookEntry> = stored
-            .entries
-            .values()
-            .filter(|e| owners.get(&e.agent_id).is_some_and(|o| caller.reaches_owner(o)))
-            .collect();
-        reachable.sort_by_key(|e| !e.is_at_risk());
-        if let Some(entry) = reachable.first() {
-            return Ok(entry.agent_id.clone());
-        }
-    }
-    Err(Problem::not_found("No such client in your book."))
 }
 
 fn response(

@@ -4,6 +4,7 @@ pub mod directory;
 pub mod evidence;
 pub mod exports;
 pub mod rules;
+pub mod story;
 pub mod values;
 
 pub use directory::{AgencyUpsert, AgentUpsert, MAX_AGENCY_DEPTH, TreeRefusal, admin_reaches};
@@ -12,6 +13,7 @@ pub use exports::{ExportJob, ExportScope, ExportStatus, Succeeded, may_export};
 pub use rules::{
     AgencyOf, Applied, BookEntry, HistoryRecord, Reason, Risk, alert_counts, apply, last_synced_at, project,
 };
+pub use story::{FRAUD_HELP_DESK, Happening, HelpDeskReport, Moment, help_desk_report, timeline};
 pub use values::{
     AgencyId, AgentId, ApplicationKey, Email, EvidenceId, ExportId, FederalExchangeId, InvalidValue, Name, Npn,
     PlanYear, Role,

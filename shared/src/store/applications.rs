@@ -109,14 +109,14 @@ impl Store {
         Ok(stored)
     }
 
-    /// What happened to one agent's entry of an application, oldest first.
-    #[cfg(feature = "tools")]
-    pub async fn history(&self, app: &ApplicationKey, agent: &AgentId) -> Result<Vec<HistoryRecord>, StoreError> {
+    /// Every change of at-risk state of every entry of an application, oldest first (by when
+    /// it was recorded): the history items of its partition.
+    pub async fn history(&self, app: &ApplicationKey) -> Result<Vec<HistoryRecord>, StoreError> {
         let items = self.query_prefix(keys::application_pk(app.year, &app.id), keys::TRAIL_PREFIX).await?;
         let mut records = Vec::new();
         for item in items {
             let trail: TrailItem = from_item(item)?;
-            records.extend(trail.records.into_iter().filter(|record| &record.agent_id == agent));
+            records.extend(trail.records);
         }
         Ok(records)
     }

@@ -80,6 +80,18 @@ impl ports::SyncSlots for Store {
     }
 }
 
+impl ports::ApplicationReads for Store {
+    async fn application(&self, app: &ApplicationKey) -> Answer<StoredApplication> {
+        Store::application(self, app).await
+    }
+    async fn history(&self, app: &ApplicationKey) -> Answer<Vec<crate::domain::HistoryRecord>> {
+        Store::history(self, app).await
+    }
+    async fn owners(&self, agents: BTreeSet<AgentId>) -> Answer<HashMap<AgentId, Owner>> {
+        Store::owners(self, agents).await
+    }
+}
+
 impl ports::Applications for Store {
     async fn apply_evidence(
         &self,
@@ -88,12 +100,6 @@ impl ports::Applications for Store {
         now: DateTime<Utc>,
     ) -> Answer<ApplyOutcome> {
         Store::apply_evidence(self, app, evidence, now).await
-    }
-    async fn application(&self, app: &ApplicationKey) -> Answer<StoredApplication> {
-        Store::application(self, app).await
-    }
-    async fn owners(&self, agents: BTreeSet<AgentId>) -> Answer<HashMap<AgentId, Owner>> {
-        Store::owners(self, agents).await
     }
 }
 

@@ -1,0 +1,120 @@
+//! `GET /v1/clients/{federal_exchange_id}?plan_year=&limit=&cursor=`: a client's story as the
+//! caller may see it — their entry, the policies and AORs as of the last sync, and the timeline,
+//! newest first, a page at a time; for an entry at risk, the report for the CMS help desk. What
+//! is known, without asking the marketplace (opening the page syncs through its own route).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use shared::domain::{Fact, HelpDeskReport, Moment, Npn, Policy, help_desk_report, timeline};
+use shared::http::{Caller, Problem, RawQuery, application_key, visible_entry};
+
+use crate::api::{ApiState, Ports, limit_param};
+use crate::cursor::Cursor;
+
+#[derive(Debug, Serialize)]
+pub struct Story {
+    pub federal_exchange_id: String,
+    pub plan_year: u16,
+    pub entry: EntryView,
+    pub last_synced_at: Option<DateTime<Utc>>,
+    /// As the last sync saw them (empty when never synced).
+    pub policies: Vec<Policy>,
+    pub timeline: Vec<Moment>,
+    pub next_cursor: Option<String>,
+    /// The email for the CMS help desk, while the entry is at risk.
+    pub report: Option<HelpDeskReport>,
+}
+
+/// The caller's entry (or, for an admin, the entry within reach they would act on).
+#[derive(Debug, Serialize)]
+pub struct EntryView {
+    pub agent_id: String,
+    pub client_name: String,
+    pub expected_npn: Npn,
+    pub at_risk: bool,
+    pub reason: Option<&'static str>,
+    pub at_risk_since: Option<DateTime<Utc>>,
+    pub other_npn: Option<Npn>,
+    pub archived: bool,
+}
+
+pub async fn client_story<S: Ports>(
+    State(state): State<ApiState<S>>,
+    caller: Caller,
+    Path(raw_id): Path<String>,
+    query: RawQuery,
+) -> Result<Json<Story>, Problem> {
+    if let Some(unknown) = query.keys().find(|k| !matches!(k.as_str(), "plan_year" | "limit" | "cursor")) {
+        return Err(Problem::bad_request(format!("Unknown parameter {unknown}; use plan_year, limit and cursor.")));
+    }
+    let application = application_key(raw_id, &query, state.year)?;
+    let stored = state.store.application(&application).await?;
+    let owner = visible_entry(&state.store, &caller, &stored).await?;
+    let entry = stored.entries.get(&owner).ok_or_else(|| Problem::not_found("No such client in your book."))?;
+    let list = format!("story:{}:{}:{}", caller.agent_id, application.id, application.year);
+    let limit = usize::from(limit_param(&query)?);
+    let after = match query.get("cursor") {
+        None => None,
+        Some(raw) => Some(Cursor::position_in(raw, &list).map_err(|e| Problem::bad_request(format!("The {e}.")))?),
+    };
+
+    // Who submitted is named only within the caller's agency tree (by the parent links now).
+    let submitters = stored
+        .log
+        .iter()
+        .filter_map(|e| match &e.fact {
+            Fact::Submitted { agent_id, .. } => Some(agent_id.clone()),
+            _ => None,
+        })
+        .collect();
+    let owners = state.store.owners(submitters).await?;
+    let in_callers_agency = |agent: &shared::domain::AgentId| {
+        agent == &caller.agent_id || owners.get(agent).is_some_and(|o| o.path.contains(&caller.agency_id))
+    };
+    let history = state.store.history(&application).await?;
+    let moments = timeline(&owner, &stored.log, &history, in_callers_agency);
+    let report =
+        entry.is_at_risk().then(|| help_desk_report(application.id.clone(), application.year, entry, &moments));
+    let policies = stored
+        .log
+        .iter()
+        .filter(|e| matches!(e.fact, Fact::Synced { .. }))
+        .max_by_key(|e| e.at)
+        .map(|e| match &e.fact {
+            Fact::Synced { policies } => policies.clone(),
+            _ => Vec::new(),
+        })
+        .unwrap_or_default();
+
+    let mut page: Vec<Moment> = moments
+        .into_iter()
+        .filter(|m| after.as_ref().is_none_or(|after| m.position < *after))
+        .take(limit + 1)
+        .collect();
+    let next_cursor = (page.len() > limit).then(|| {
+        page.truncate(limit);
+        Cursor { list: list.clone(), position: page[limit - 1].position.clone() }.encode()
+    });
+    let risk = entry.risk.as_ref();
+    Ok(Json(Story {
+        federal_exchange_id: application.id.to_string(),
+        plan_year: application.year.get(),
+        entry: EntryView {
+            agent_id: entry.agent_id.to_string(),
+            client_name: entry.client_name.to_string(),
+            expected_npn: entry.expected_npn.clone(),
+            at_risk: entry.is_at_risk(),
+            reason: risk.map(|r| r.reason.as_str()),
+            at_risk_since: risk.map(|r| r.since),
+            other_npn: risk.and_then(|r| r.other_npn.clone()),
+            archived: entry.archived,
+        },
+        last_synced_at: stored.last_synced_at,
+        policies,
+        timeline: page,
+        next_cursor,
+        report,
+    }))
+}

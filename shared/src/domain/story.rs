@@ -1,0 +1,294 @@
+//! A client's story as one entry's owner (or an admin above them) may see it: what was submitted
+//! under which NPN and when, what the marketplace said at each sync, the archive flags, and every
+//! change of the entry's at-risk state — newest first. And the report for the CMS help desk, which
+//! names only the application, the plan year, the NPNs and the dates.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::evidence::{Evidence, Fact, Policy};
+use super::rules::{BookEntry, HistoryRecord, Reason};
+use super::values::{AgentId, FederalExchangeId, Npn, PlanYear};
+
+/// The CMS Agent/Broker (FFM Producer and Assister) help desk, where suspected fraud is reported.
+pub const FRAUD_HELP_DESK: &str = "FFMProducer-AssisterHelpDesk@cms.hhs.gov";
+
+/// One thing that happened, as the timeline shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Happening {
+    /// A submission on the platform. The submitting agent is named (by id) only when they are in
+    /// the caller's agency tree: another agency's agents are known by their NPN alone.
+    Submission { npn: Npn, in_your_agency: bool, agent_id: Option<AgentId> },
+    /// A sync: the AOR NPN of each active policy (`None`: the marketplace shows none).
+    Sync { policies: Vec<Policy> },
+    /// The entry's owner archived or unarchived it.
+    Archived { archived: bool },
+    /// The entry became at risk, or its reason or other NPN changed.
+    AtRisk { reason: Reason, other_npn: Option<Npn> },
+    /// The entry is no longer at risk.
+    Cleared,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Moment {
+    pub at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub happening: Happening,
+    /// Orders the timeline and names a position in it (the cursor's).
+    #[serde(skip)]
+    pub position: String,
+}
+
+/// The timeline of `owner`'s entry, newest first: the application's evidence `log` (every
+/// submission and sync; the archive flags of this entry) and the entry's at-risk changes from
+/// the `history`. `in_callers_agency` says whether an agent is in the caller's agency tree.
+pub fn timeline(
+    owner: &AgentId,
+    log: &[Evidence],
+    history: &[HistoryRecord],
+    in_callers_agency: impl Fn(&AgentId) -> bool,
+) -> Vec<Moment> {
+    let mut moments: Vec<Moment> = Vec::new();
+    for evidence in log {
+        let happening = match &evidence.fact {
+            Fact::Submitted { agent_id, npn, .. } => {
+                let in_your_agency = in_callers_agency(agent_id);
+                Happening::Submission {
+                    npn: npn.clone(),
+                    in_your_agency,
+                    agent_id: in_your_agency.then(|| agent_id.clone()),
+                }
+            }
+            Fact::Synced { policies } => {
+                Happening::Sync { policies: policies.iter().filter(|p| p.status.is_active()).cloned().collect() }
+            }
+            Fact::ArchiveSet { agent_id, archived } if agent_id == owner => Happening::Archived { archived: *archived },
+            Fact::ArchiveSet { .. } => continue,
+        };
+        moments.push(Moment { at: evidence.at, happening, position: position(evidence.at, "e", evidence.id.as_str()) });
+    }
+    for record in history.iter().filter(|r| &r.agent_id == owner) {
+        let before = record.before.as_ref().and_then(|e| e.risk.as_ref());
+        let after = record.after.as_ref().and_then(|e| e.risk.as_ref());
+        let happening = match (before, after) {
+            (_, Some(risk)) if before != after => {
+                Happening::AtRisk { reason: risk.reason, other_npn: risk.other_npn.clone() }
+            }
+            (Some(_), None) => Happening::Cleared,
+            _ => continue,
+        };
+        let at = record.recorded_at;
+        moments.push(Moment { at, happening, position: position(at, "h", record.evidence_id.as_str()) });
+    }
+    moments.sort_by(|a, b| b.position.cmp(&a.position));
+    moments
+}
+
+/// Time first (fixed width, so string order is time order), then what kind and whose id, so that
+/// two moments never share a position.
+fn position(at: DateTime<Utc>, kind: &str, id: &str) -> String {
+    format!("{}#{kind}#{id}", at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+}
+
+/// The email to the CMS help desk about a suspected swap of `entry`: the FFM application ID, the
+/// plan year, the agent's NPN, the other NPNs the timeline shows, and the dates of the changes —
+/// and nothing about the consumer (the help desk asks for no consumer personal data).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HelpDeskReport {
+    pub to: &'static str,
+    pub subject: String,
+    pub body: String,
+}
+
+pub fn help_desk_report(
+    application: FederalExchangeId,
+    year: PlanYear,
+    entry: &BookEntry,
+    moments: &[Moment],
+) -> HelpDeskReport {
+    let own = &entry.expected_npn;
+    let mut others: Vec<&Npn> = Vec::new();
+    let mut changes: Vec<String> = Vec::new();
+    for moment in moments.iter().rev() {
+        let date = moment.at.format("%Y-%m-%d");
+        match &moment.happening {
+            Happening::Submission { npn, .. } if npn != own => {
+                others.push(npn);
+                changes.push(format!("{date}: a submission under NPN {npn}"));
+            }
+            Happening::Sync { policies } => {
+                let foreign: Vec<String> = policies
+                    .iter()
+                    .filter(|p| p.aor_npn.as_ref() != Some(own))
+                    .map(|p| p.aor_npn.as_ref().map_or_else(|| "no AOR".to_owned(), |npn| format!("NPN {npn}")))
+                    .collect();
+                others.extend(policies.iter().filter_map(|p| p.aor_npn.as_ref()).filter(|npn| *npn != own));
+                if !foreign.is_empty() {
+                    changes.push(format!("{date}: the marketplace showed {} as the AOR", foreign.join(", ")));
+                }
+            }
+            Happening::AtRisk { .. } => changes.push(format!("{date}: our system flagged the AOR as at risk")),
+            _ => {}
+        }
+    }
+    others.sort();
+    others.dedup();
+    let others = if others.is_empty() {
+        "none shown (the marketplace showed no AOR)".to_owned()
+    } else {
+        others.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    };
+    let subject = format!("Suspected unauthorized AOR change: FFM application {application}, plan year {year}");
+    let body = format!(
+        "Hello,\n\nI am reporting a suspected unauthorized change of the agent of record.\n\n\
+         FFM application ID: {application}\nPlan year: {year}\nMy NPN (agent of record): {own}\n\
+         Other NPN(s): {others}\n\nWhat happened:\n{}\n\n\
+         I hold the consumer's consent records and can provide them on request.\n\nThank you.",
+        changes.iter().map(|c| format!("- {c}")).collect::<Vec<_>>().join("\n"),
+    );
+    HelpDeskReport { to: FRAUD_HELP_DESK, subject, body }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{EvidenceId, Name, PolicyStatus, Risk};
+    use chrono::TimeZone;
+
+    fn at(day: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, day, 9, 0, 0).unwrap()
+    }
+    fn id(s: &str) -> AgentId {
+        AgentId::parse(s).unwrap()
+    }
+    fn npn(s: &str) -> Npn {
+        Npn::parse(s).unwrap()
+    }
+    const CLIENT: &str = "Zoë O'Brien";
+
+    fn entry(risk: Option<Risk>) -> BookEntry {
+        BookEntry {
+            agent_id: id("ana"),
+            expected_npn: npn("111"),
+            client_name: Name::parse(CLIENT).unwrap(),
+            risk,
+            archived: false,
+        }
+    }
+    fn risk() -> Risk {
+        Risk {
+            since: at(3),
+            flagged_at: at(3),
+            reason: Reason::PlatformSubmission,
+            other_npn: Some(npn("222")),
+            other_agent_id: Some(id("bob")),
+            other_agent_same_agency: Some(false),
+        }
+    }
+    fn story() -> (Vec<Evidence>, Vec<HistoryRecord>) {
+        let submitted = |e: &str, day, by: &str, n: &str| Evidence {
+            id: EvidenceId::parse(e).unwrap(),
+            at: at(day),
+            fact: Fact::Submitted { agent_id: id(by), npn: npn(n), client_name: Name::parse(CLIENT).unwrap() },
+        };
+        let log = vec![
+            submitted("s1", 1, "ana", "111"),
+            submitted("s2", 3, "bob", "222"),
+            Evidence {
+                id: EvidenceId::parse("sync-1").unwrap(),
+                at: at(5),
+                fact: Fact::Synced {
+                    policies: vec![
+                        Policy { policy_id: "P1".into(), status: PolicyStatus::Effectuated, aor_npn: Some(npn("222")) },
+                        Policy { policy_id: "P0".into(), status: PolicyStatus::Cancelled, aor_npn: Some(npn("111")) },
+                    ],
+                },
+            },
+            Evidence {
+                id: EvidenceId::parse("a1").unwrap(),
+                at: at(6),
+                fact: Fact::ArchiveSet { agent_id: id("bob"), archived: true },
+            },
+        ];
+        let record = |e: &str, day, before, after| HistoryRecord {
+            agent_id: id("ana"),
+            recorded_at: at(day),
+            evidence_id: EvidenceId::parse(e).unwrap(),
+            before,
+            after,
+        };
+        let history = vec![
+            record("s1", 1, None, Some(entry(None))),
+            record("s2", 3, Some(entry(None)), Some(entry(Some(risk())))),
+        ];
+        (log, history)
+    }
+
+    #[test]
+    fn the_timeline_is_newest_first_and_names_only_the_callers_own_agents() {
+        let (log, history) = story();
+        let moments = timeline(&id("ana"), &log, &history, |agent| agent.as_str() == "ana");
+        let kinds: Vec<&str> = moments
+            .iter()
+            .map(|m| match m.happening {
+                Happening::Submission { .. } => "submission",
+                Happening::Sync { .. } => "sync",
+                Happening::Archived { .. } => "archived",
+                Happening::AtRisk { .. } => "at_risk",
+                Happening::Cleared => "cleared",
+            })
+            .collect();
+        // Bob's archive flag is his entry's, not ana's: not in her story. A change of at-risk state
+        // comes after the evidence that made it.
+        assert_eq!(kinds, ["sync", "at_risk", "submission", "submission"]);
+        assert_eq!(
+            moments[2].happening,
+            Happening::Submission { npn: npn("222"), in_your_agency: false, agent_id: None },
+            "another agency's agent is an NPN only"
+        );
+        assert_eq!(
+            moments[3].happening,
+            Happening::Submission { npn: npn("111"), in_your_agency: true, agent_id: Some(id("ana")) }
+        );
+        assert_eq!(
+            moments[0].happening,
+            Happening::Sync {
+                policies: vec![Policy {
+                    policy_id: "P1".into(),
+                    status: PolicyStatus::Effectuated,
+                    aor_npn: Some(npn("222"))
+                }]
+            },
+            "active policies only"
+        );
+    }
+
+    #[test]
+    fn the_help_desk_report_names_the_application_the_npns_and_the_dates_and_no_person() {
+        let (log, history) = story();
+        let moments = timeline(&id("ana"), &log, &history, |_| true);
+        let report = help_desk_report(
+            FederalExchangeId::parse("4455").unwrap(),
+            PlanYear::parse(2026).unwrap(),
+            &entry(Some(risk())),
+            &moments,
+        );
+        assert_eq!(report.to, FRAUD_HELP_DESK);
+        assert!(report.subject.contains("4455") && report.subject.contains("2026"));
+        for needed in [
+            "FFM application ID: 4455",
+            "Plan year: 2026",
+            "My NPN (agent of record): 111",
+            "Other NPN(s): 222",
+            "2026-03-03",
+            "2026-03-05",
+        ] {
+            assert!(report.body.contains(needed), "{needed} in {}", report.body);
+        }
+        let text = format!("{}\n{}", report.subject, report.body);
+        for personal in [CLIENT, "O'Brien", "Zoë", "bob", "ana", "@example"] {
+            assert!(!text.contains(personal), "{personal} in the report");
+        }
+    }
+}
