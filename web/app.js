@@ -37,6 +37,7 @@ function show(message) {
 const when = (iso) => (iso ? new Date(iso).toLocaleString() : "never");
 const exportPath = () => location.pathname.match(/^\/exports\/([\w-]+)$/);
 const reasons = { platform_submission: "Submitted by another NPN", marketplace_aor_mismatch: "Marketplace shows another AOR" };
+const labels = ["Client", "Federal Exchange ID", "Last synced", "At risk since", "Why", "Agent"];
 
 function cell(text) {
   const td = document.createElement("td");
@@ -110,16 +111,17 @@ function route() {
   if (!me) return;
   show("");
   const clientMatch = location.pathname.match(/^\/clients\/(\d+)$/);
+  const evidenceMatch = location.pathname.match(/^\/clients\/(\d+)\/evidence$/);
   const exportMatch = exportPath();
   // A hash may carry one parameter after a colon: `#at-risk:north` is north's list.
   const [hashView, hashParam] = (location.hash || "#home").slice(1).split(":");
-  let view = clientMatch ? "client" : exportMatch ? "export" : hashView;
+  let view = clientMatch ? "client" : evidenceMatch ? "evidence" : exportMatch ? "export" : hashView;
   if (document.getElementById(view)?.hasAttribute("data-admin") && !isAdmin()) view = "home";
   document.querySelectorAll(".view").forEach((v) => (v.hidden = v.id !== view));
   document.querySelectorAll("#tabs a").forEach((a) => a.removeAttribute("aria-current"));
   const tab = $(`#tab-${view}`);
   if (tab) tab.setAttribute("aria-current", "page");
-  const open = { home: openHome, "at-risk": () => openAtRisk(hashParam), client: () => openClient(clientMatch[1]), export: () => openExport(exportMatch[1]), exports: openExports, settings: openSettings, inbox: openInbox }[view];
+  const open = { home: openHome, "at-risk": () => openAtRisk(hashParam), client: () => openClient(clientMatch[1]), evidence: () => openEvidence(evidenceMatch[1]), export: () => openExport(exportMatch[1]), exports: openExports, settings: openSettings, inbox: openInbox }[view];
   if (open) open().catch((e) => show(e.message));
 }
 
@@ -213,6 +215,8 @@ async function loadPage() {
     agent.className = "agency-col";
     agent.hidden = scope === "mine";
     tr.append(agent);
+    // At phone width each row is a card, each value under its column's name.
+    [...tr.children].forEach((td, i) => (td.dataset.label = labels[i]));
     body.append(tr);
   }
   if (page.items.length === 0) {
@@ -228,19 +232,26 @@ async function loadPage() {
 
 // ---- a client: sync now and show each policy's AOR ----------------------------------------------
 
+// Opening the page syncs (the spec's client details sync); the story below is what is known.
 async function openClient(id) {
   const year = new URLSearchParams(location.search).get("plan_year");
   $("#client-title").textContent = `Client ${id}`;
   $("#client-status").textContent = "Syncing with the marketplace…";
   $("#policies").hidden = true;
+  $("#story").hidden = true;
+  $("#report").hidden = true;
   $("#client-facts").replaceChildren();
-  let result;
   try {
-    result = await api(`/v1/clients/${id}/sync${year ? `?plan_year=${year}` : ""}`, { method: "POST" });
+    showSync(await api(`/v1/clients/${id}/sync${year ? `?plan_year=${year}` : ""}`, { method: "POST" }));
   } catch (e) {
-    $("#client-status").textContent = e.message;
-    return;
+    $("#client-status").textContent = `${e.message} What is known from earlier syncs is below.`;
   }
+  storyCursor = null;
+  $("#timeline").replaceChildren();
+  await loadStory(id, year);
+}
+
+function showSync(result) {
   $("#client-status").textContent = result.at_risk ? "At risk: the AOR is not (only) yours." : "Not at risk: every active policy shows your NPN.";
   const facts = [
     ["Plan year", result.plan_year],
@@ -265,6 +276,111 @@ async function openClient(id) {
     body.append(tr);
   }
   $("#policies").hidden = false;
+}
+
+let storyCursor = null;
+
+const storyPath = (id, year, cursor, limit = 25) => {
+  const params = new URLSearchParams({ limit: String(limit) });
+  if (year) params.set("plan_year", year);
+  if (cursor) params.set("cursor", cursor);
+  return `/v1/clients/${id}?${params}`;
+};
+
+// One moment of the timeline in words: [what, NPN, details].
+function describe(moment) {
+  switch (moment.kind) {
+    case "submission":
+      return ["Submitted", moment.npn, moment.in_your_agency ? `by ${moment.agent_id} (your agency)` : "by an agent outside your agency"];
+    case "sync":
+      return ["Synced with the marketplace", moment.policies.map((p) => p.aor_npn || "none").join(", "),
+        moment.policies.length ? moment.policies.map((p) => `${p.policy_id} ${p.status}: AOR ${p.aor_npn || "none"}`).join("; ") : "no active policy"];
+    case "archived":
+      return [moment.archived ? "Archived" : "Unarchived", "", ""];
+    case "at_risk":
+      return ["Flagged at risk", moment.other_npn || "", reasons[moment.reason] || moment.reason];
+    case "cleared":
+      return ["No longer at risk", "", ""];
+    default:
+      return [moment.kind, "", ""];
+  }
+}
+
+async function loadStory(id, year) {
+  const story = await api(storyPath(id, year, storyCursor));
+  const entry = story.entry;
+  $("#story-entry").textContent = `${entry.client_name} · book of ${entry.agent_id} · NPN ${entry.expected_npn}${entry.archived ? " · archived" : ""}`;
+  for (const moment of story.timeline) {
+    const [what, npn, details] = describe(moment);
+    const li = document.createElement("li");
+    li.dataset.kind = moment.kind;
+    const time = Object.assign(document.createElement("time"), { dateTime: moment.at, textContent: when(moment.at) });
+    li.append(time, ` — ${what}${npn ? ` · NPN ${npn}` : ""}${details ? ` · ${details}` : ""}`);
+    $("#timeline").append(li);
+  }
+  storyCursor = story.next_cursor;
+  $("#story-more").hidden = !storyCursor;
+  $("#story").hidden = false;
+  if (story.report) {
+    const { to, subject, body } = story.report;
+    $("#report-mailto").href = `mailto:${to}?subject=${encodeURIComponent(subject)}&body=${encodeURIComponent(body)}`;
+    $("#report-text").textContent = `To: ${to}\nSubject: ${subject}\n\n${body}`;
+    $("#report-evidence").href = `/clients/${id}/evidence${year ? `?plan_year=${year}` : ""}`;
+  }
+  $("#report").hidden = !story.report;
+}
+
+// ---- the printable evidence page ---------------------------------------------------------------
+
+let evidenceRows = [];
+
+async function openEvidence(id) {
+  const year = new URLSearchParams(location.search).get("plan_year");
+  $("#evidence-back").href = `/clients/${id}${year ? `?plan_year=${year}` : ""}`;
+  // The whole timeline, page by page.
+  let story = await api(storyPath(id, year, null, 200));
+  const timeline = [...story.timeline];
+  while (story.next_cursor) {
+    story = await api(storyPath(id, year, story.next_cursor, 200));
+    timeline.push(...story.timeline);
+  }
+  const others = [...new Set(timeline.flatMap((m) => [m.npn, m.other_npn, ...(m.policies || []).map((p) => p.aor_npn)]).filter((n) => n && n !== story.entry.expected_npn))];
+  const facts = [
+    ["FFM application ID", story.federal_exchange_id],
+    ["Plan year", story.plan_year],
+    ["Agent of record's NPN", story.entry.expected_npn],
+    ["Other NPN(s)", others.join(", ") || "none"],
+    ["At risk since", story.entry.at_risk ? when(story.entry.at_risk_since) : "not at risk"],
+  ];
+  $("#evidence-facts").replaceChildren(...facts.flatMap(([term, value]) => [
+    Object.assign(document.createElement("dt"), { textContent: term }),
+    Object.assign(document.createElement("dd"), { textContent: value }),
+  ]));
+  evidenceRows = timeline.map((m) => [m.at, ...describe(m)]);
+  const body = $("#evidence-table tbody");
+  body.replaceChildren();
+  for (const [at, what, npn, details] of evidenceRows) {
+    const tr = document.createElement("tr");
+    tr.append(cell(when(at)), cell(what), cell(npn), cell(details));
+    body.append(tr);
+  }
+  $("#evidence-title").textContent = `Evidence: FFM application ${story.federal_exchange_id}, plan year ${story.plan_year}`;
+}
+
+// RFC 4180, and a cell that could start a formula is neutralised (as the exports are).
+function csvCell(value) {
+  let text = String(value ?? "");
+  if (/^\s*[=+\-@\t\r\uFF1D\uFF0B\uFF0D\uFF20]/.test(text)) text = `'${text}`;
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+function downloadEvidenceCsv() {
+  const lines = [["Date", "What", "NPN", "Details"], ...evidenceRows].map((row) => row.map(csvCell).join(","));
+  const blob = new Blob([lines.join("\r\n") + "\r\n"], { type: "text/csv;charset=utf-8" });
+  const link = Object.assign(document.createElement("a"), { href: URL.createObjectURL(blob), download: `aor-evidence-${location.pathname.split("/")[2]}.csv` });
+  document.body.append(link);
+  link.click();
+  link.remove();
 }
 
 // ---- exports ---------------------------------------------------------------------------------
@@ -419,6 +535,12 @@ window.addEventListener("DOMContentLoaded", () => {
     event.preventDefault();
     requestExport({ scope: "agency", agency_id: $("#export-agency").value });
   });
+  $("#story-more").addEventListener("click", () => {
+    const id = location.pathname.split("/")[2];
+    loadStory(id, new URLSearchParams(location.search).get("plan_year")).catch((e) => show(e.message));
+  });
+  $("#evidence-print").addEventListener("click", () => window.print());
+  $("#evidence-csv").addEventListener("click", downloadEvidenceCsv);
   $("#settings-agency").addEventListener("change", () => openSettings().catch((e) => show(e.message)));
   $("#agent-exports-enabled").addEventListener("change", async (event) => {
     const agency = $("#settings-agency").value || me.agency_id;

@@ -20,8 +20,8 @@ after(async () => {
   await browser?.close();
 });
 
-async function signIn(agentId) {
-  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1100, height: 800 } });
+async function signIn(agentId, viewport = { width: 1100, height: 800 }) {
+  const context = await browser.newContext({ acceptDownloads: true, viewport });
   const page = await context.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
@@ -72,6 +72,77 @@ test("an agent generates an export, watches it finish and downloads the CSV", as
   await page.click("#tab-inbox");
   await page.waitForSelector("#emails li");
   assert.match(await page.textContent("#emails"), /Your AOR at-risk export is ready/);
+  assert.deepEqual(errors, []);
+});
+
+test("an admin lands on the tree's figures and the sub-agencies to look at first", async () => {
+  const { page, errors } = await signIn("admin-summit-0");
+  await page.waitForFunction(() => /at risk in all/.test(document.querySelector("#agency-summary").textContent));
+  const figures = await page.textContent("#agency-summary");
+  const total = Number(figures.match(/(\d+) entr(?:y|ies) at risk in all/)[1]);
+  assert.ok(total > 0, `the tree's total is its entries at risk, not the admin's own book: ${figures}`);
+  const places = await page.$$eval("#top-agencies li a", (links) => links.map((a) => ({ href: a.getAttribute("href"), text: a.textContent })));
+  assert.ok(places.length > 0, "sub-agencies to look at");
+  // The README's picture (docs/screenshot.png is a copy of it).
+  await page.screenshot({ path: "target/browser-test/admin-home.png", fullPage: true });
+
+  // Each is a link to that agency's list, which holds its entries.
+  await page.click("#top-agencies li:first-child a");
+  await page.waitForSelector("#at-risk:not([hidden]) #at-risk-table tbody tr a");
+  assert.equal(await page.$eval("#list-scope", (s) => s.value), places[0].href.split(":")[1]);
+  // Opening the agency's own list is its view's visit: the count of new ones starts again.
+  await page.selectOption("#list-scope", "summit");
+  await page.waitForSelector("#at-risk-table tbody tr a");
+  await page.goto(`${APP}/#home`);
+  await page.waitForFunction(() => /^0 entries newly at risk/.test(document.querySelector("#agency-summary").textContent));
+  assert.deepEqual(errors, []);
+});
+
+test("a client's story, and a report for the help desk in one click that names no one", async () => {
+  const { page, errors } = await signIn("agent-summit-1");
+  await page.click("#tab-at-risk");
+  await page.waitForSelector("#at-risk-table tbody tr a");
+  const clientName = (await page.textContent("#at-risk-table tbody tr:first-child a")).trim();
+  const id = (await page.textContent("#at-risk-table tbody tr:first-child td:nth-child(2)")).trim();
+  await page.click("#at-risk-table tbody tr:first-child a");
+  // The sync result first, then the story below it.
+  await page.waitForSelector("#policies:not([hidden]) tbody tr");
+  await page.waitForSelector("#story:not([hidden]) #timeline li");
+  const kinds = await page.$$eval("#timeline li", (items) => items.map((li) => li.dataset.kind));
+  assert.ok(kinds.includes("submission") && kinds.includes("at_risk"), `the timeline: ${kinds}`);
+  assert.equal(kinds[kinds.length - 1], "submission", "oldest last: the first submission");
+
+  await page.waitForSelector("#report:not([hidden])");
+  const mailto = await page.getAttribute("#report-mailto", "href");
+  assert.match(mailto, /^mailto:FFMProducer-AssisterHelpDesk@cms\.hhs\.gov\?subject=/);
+  const text = decodeURIComponent(mailto);
+  assert.ok(text.includes(id), "names the FFM application ID");
+  for (const personal of [clientName, ...clientName.split(" ").filter((w) => w.length > 2), "@summit.example.com"]) {
+    assert.ok(!text.includes(personal), `the help-desk email carries no ${personal}`);
+  }
+
+  await page.click("#report-evidence");
+  await page.waitForSelector("#evidence:not([hidden]) #evidence-table tbody tr");
+  assert.match(await page.textContent("#evidence-title"), new RegExp(id));
+  assert.equal(await page.$$eval("#consent-checklist li", (items) => items.length), 5);
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#evidence-csv")]);
+  const lines = (await readFile(await download.path(), "utf8")).split("\r\n").filter((l) => l.length > 0);
+  assert.equal(lines[0], "Date,What,NPN,Details");
+  assert.equal(lines.length - 1, await page.$$eval("#evidence-table tbody tr", (rows) => rows.length));
+  assert.deepEqual(errors, []);
+});
+
+test("at phone width the list reads as cards, with no sideways scrolling and the reason shown", async () => {
+  const { page, errors } = await signIn("agent-summit-1", { width: 390, height: 844 });
+  await page.click("#tab-at-risk");
+  await page.waitForSelector("#at-risk-table tbody tr a");
+  const { scrollWidth, clientWidth } = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, clientWidth: document.documentElement.clientWidth }));
+  assert.ok(scrollWidth <= clientWidth, `the page is ${scrollWidth}px wide in a ${clientWidth}px window`);
+  const why = await page.$("#at-risk-table tbody tr:first-child td:nth-child(5)");
+  assert.ok(await why.isVisible(), "the reason is shown");
+  const box = await why.boundingBox();
+  assert.ok(box.x >= 0 && box.x + box.width <= 390, `the reason is within the screen: ${JSON.stringify(box)}`);
+  assert.equal(await page.$eval("#at-risk-table tbody tr:first-child", (tr) => getComputedStyle(tr).display), "block", "a row is a card");
   assert.deepEqual(errors, []);
 });
 

@@ -23,6 +23,7 @@ pub fn router(state: WebState) -> Router {
     Router::new()
         .route("/", get(|| file("index.html")))
         .route("/clients/{id}", get(|| file("index.html")))
+        .route("/clients/{id}/evidence", get(|| file("index.html")))
         .route("/exports/{id}", get(|| file("index.html")))
         .route("/{asset}", get(|Path(asset): Path<String>| file_owned(asset)))
         .route("/dev/users", get(users))
