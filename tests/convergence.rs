@@ -35,8 +35,9 @@ enum Event {
     Agency(AgencyUpsert, DateTime<Utc>),
     Agent(AgentUpsert, DateTime<Utc>),
     Evidence(ApplicationKey, Evidence),
-    /// An agent opens their list: the new-since-visit count starts again.
-    Visit(shared::domain::AgentId),
+    /// An agent opens their list, or an admin their agency's view: that list's new-since-visit
+    /// count starts again.
+    Visit(Scope),
 }
 
 async fn apply(store: &Store, event: &Event) -> Result<(), StoreError> {
@@ -44,7 +45,7 @@ async fn apply(store: &Store, event: &Event) -> Result<(), StoreError> {
         Event::Agency(upsert, at) => store.upsert_agency(upsert, *at).await.map(drop),
         Event::Agent(upsert, at) => store.upsert_agent(upsert, *at).await.map(drop),
         Event::Evidence(app, evidence) => store.apply_evidence(app, evidence, Utc::now()).await.map(drop),
-        Event::Visit(agent) => store.record_visit(&Scope::Agent(agent.clone()), year(), Utc::now()).await.map(drop),
+        Event::Visit(scope) => store.record_visit(scope, year(), Utc::now()).await.map(drop),
     }
 }
 
@@ -173,8 +174,10 @@ async fn shuffled_and_concurrent(store: &Store, events: &[Event], seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
     let mut stream: Vec<Event> = events.to_vec();
     stream.extend(events.iter().filter(|_| rng.random_bool(0.33)).cloned());
-    // People open their lists while all this happens: the checker holds the counts to account.
-    stream.extend((0..6).map(|i| Event::Visit(agent_id(&format!("agent-{i}")))));
+    // People open their lists and admins their agencies' views while all this happens: the
+    // checker holds every count to account.
+    stream.extend((0..6).map(|i| Event::Visit(Scope::Agent(agent_id(&format!("agent-{i}"))))));
+    stream.extend(["top", "l1", "l2", "x0"].map(|a| Event::Visit(Scope::Agency(agency_id(a)))));
     stream.shuffle(&mut rng);
     let queue = Arc::new(std::sync::Mutex::new(stream.into_iter().map(|e| (e, 0u32)).collect::<VecDeque<_>>()));
     let workers: Vec<_> = (0..WORKERS)
@@ -226,10 +229,12 @@ async fn what_people_read(
         }
         read.insert(format!("list {scope:?}"), serde_json::Value::Array(rows));
     }
-    for agent in agents {
-        let stats = world.store.stats(&Scope::Agent(agent_id(agent)), year()).await.unwrap();
+    let counters =
+        agents.iter().map(|a| Scope::Agent(agent_id(a))).chain(agencies.iter().map(|a| Scope::Agency(agency_id(a))));
+    for scope in counters {
+        let stats = world.store.stats(&scope, year()).await.unwrap();
         // (The new-since-visit count depends on when people visited: the checker checks it.)
-        read.insert(format!("total {agent}"), serde_json::json!(stats.at_risk_total));
+        read.insert(format!("total {scope:?}"), serde_json::json!(stats.at_risk_total));
     }
     for app in ["0800", "0801", "0802", "0803"] {
         let stored = world.store.application(&crate::helpers::app(app)).await.unwrap();
