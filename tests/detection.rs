@@ -396,11 +396,98 @@ async fn the_scan_keeps_to_its_rate_and_resumes_from_its_checkpoint() {
         assert!(in_window as f64 <= RATE, "{in_window} requests within a second from {start} ms");
     }
 
-    // Synced applications are no longer due; only the unknown ones are asked for again.
+    assert_eq!(first.unknown + second.unknown, 6);
+
+    // Synced applications are no longer due, and the unknown ones are not asked again on every
+    // pass: only once their time has come (an hour, then two, ...).
     let third = scan(system.store(), &system.marketplace, &settings, Utc::now(), far).await.unwrap();
-    assert_eq!((third.synced, third.failed), (0, 6));
+    assert_eq!((third.synced, third.failed), (0, 0));
+    let later = Utc::now() + chrono::Duration::minutes(61);
+    let fourth = scan(system.store(), &system.marketplace, &settings, later, far).await.unwrap();
+    assert_eq!((fourth.synced, fourth.failed, fourth.unknown), (0, 6, 6), "asked again after an hour");
+    let fifth =
+        scan(system.store(), &system.marketplace, &settings, later + chrono::Duration::minutes(61), far).await.unwrap();
+    assert_eq!(fifth.failed, 0, "the second time, two hours");
     let stored = system.store().application(&app(&ids[1])).await.unwrap();
     assert!(stored.last_synced_at.is_some());
+    assert_no_differences(&system.world).await;
+}
+
+/// A pass fixes its cut-off when it starts: with more due than a run can sync, and a staleness
+/// window shorter than the pass, the runs still walk every shard once and the pass ends —
+/// instead of re-syncing what the first run synced. And applications never synced go first.
+#[tokio::test]
+async fn a_pass_ends_and_covers_every_shard_when_the_data_exceeds_a_run_and_new_applications_go_first() {
+    const RATE: f64 = 40.0;
+    let system = system(RATE).await;
+    agency(system.store(), "top", None).await;
+    agent(system.store(), "ana", "top", "111").await;
+    let owners = system.store().owners([agent_id("ana")].into()).await.unwrap();
+    let synced_long_ago = |id: &str| {
+        let sync = shared::domain::Evidence {
+            id: shared::domain::EvidenceId::parse(format!("sync-{id}")).unwrap(),
+            at: t(10),
+            fact: shared::domain::Fact::Synced {
+                policies: vec![shared::domain::Policy {
+                    policy_id: "P0".into(),
+                    status: PolicyStatus::Effectuated,
+                    aor_npn: Some(shared::domain::Npn::parse("111").unwrap()),
+                }],
+            },
+        };
+        (app(id), vec![submission(&format!("s-{id}"), 0, "ana", "111"), sync])
+    };
+    let old: Vec<String> = (0..90).map(|i| format!("{:05}", 9000 + i)).collect();
+    let shards: std::collections::BTreeSet<u32> =
+        old.iter().map(|id| shared::store::keys::sync_due_shard(&app(id).id)).collect();
+    assert_eq!(shards.len(), 16, "the data is in every shard");
+    system
+        .store()
+        .import(&old.iter().map(|id| synced_long_ago(id)).collect::<Vec<_>>(), &owners, Utc::now())
+        .await
+        .unwrap();
+    for id in &old {
+        system.put_marketplace(&answer(id, &[(PolicyStatus::Effectuated, Some("111"))])).await;
+    }
+    // A window of two seconds: by the third run, what the first synced is stale again.
+    let settings =
+        ScanSettings { year: year(), stale_after: chrono::Duration::seconds(2), concurrency: 8, page_size: 7 };
+    let run = || async {
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(900);
+        scan(system.store(), &system.marketplace, &settings, Utc::now(), deadline).await.unwrap()
+    };
+    let first = run().await;
+    assert!(first.out_of_time && !first.pass_completed, "{first:?}");
+
+    // New applications arrive mid-pass: the next run syncs them before anything else.
+    let new: Vec<String> = (0..5).map(|i| format!("{:05}", 9500 + i)).collect();
+    let fresh: Vec<_> = new.iter().map(|id| (app(id), vec![submission(&format!("s-{id}"), 0, "ana", "111")])).collect();
+    system.store().import(&fresh, &owners, Utc::now()).await.unwrap();
+    for id in &new {
+        system.put_marketplace(&answer(id, &[(PolicyStatus::Effectuated, Some("111"))])).await;
+    }
+    let before_second = system.served().await.len();
+    let second = run().await;
+    assert_eq!(second.first_synced, 5, "{second:?}");
+    let served = system.served().await;
+    let mut asked_first: Vec<&str> =
+        served[before_second..before_second + 5].iter().map(|s| s.federal_exchange_id.as_str()).collect();
+    asked_first.sort();
+    assert_eq!(asked_first, new.iter().map(String::as_str).collect::<Vec<_>>(), "the new ones first");
+
+    let mut runs = 2;
+    let mut last = second;
+    while !last.pass_completed {
+        runs += 1;
+        assert!(runs <= 12, "the pass never ended: {last:?}");
+        last = run().await;
+    }
+    // Every old application asked exactly once in the pass, from every shard.
+    let served = system.served().await;
+    let mut asked: Vec<&str> =
+        served.iter().map(|s| s.federal_exchange_id.as_str()).filter(|id| old.iter().any(|o| o == id)).collect();
+    asked.sort();
+    assert_eq!(asked, old.iter().map(String::as_str).collect::<Vec<_>>(), "each once, in {runs} runs");
     assert_no_differences(&system.world).await;
 }
 

@@ -181,10 +181,13 @@ pub trait SyncDue: Clone + Send + Sync + 'static {
         &self,
         year: PlanYear,
         shard: u32,
-        cutoff: DateTime<Utc>,
+        lane: crate::store::keys::DueLane,
+        upto: DateTime<Utc>,
         after: Option<&str>,
         limit: i32,
     ) -> impl Future<Output = Answer<Vec<Due>>> + Send;
+    /// Records that the marketplace did not know the application: ask again at `ask_again_at`.
+    fn record_unknown(&self, due: &Due, ask_again_at: DateTime<Utc>) -> impl Future<Output = Answer<bool>> + Send;
     fn scan_checkpoint(&self, year: PlanYear) -> impl Future<Output = Answer<ScanCheckpoint>> + Send;
     fn save_scan_checkpoint(
         &self,

@@ -1,12 +1,18 @@
-//! The scheduled scan: re-syncs current plan year applications whose last sync is older than a
-//! window, oldest first, within the marketplace's rate limit and a time budget well inside the
-//! Lambda limit.
+//! The scheduled scan: keeps every current plan year application synced with the marketplace
+//! within the staleness window, within the deployment's marketplace budget and a time budget well
+//! inside the Lambda limit.
 //!
-//! The due list is spread over shards (see `docs/table-design.md`). The scan makes passes over
-//! them, shard by shard, each oldest sync first; it saves where it is after every page, and a run
-//! that runs out of time leaves the rest of the pass to the next run, so a deployment with millions
-//! of applications is covered over successive runs. A run ends at the end of a pass: applications
-//! that failed stay due and are tried again in the next pass, not over and over within one.
+//! The due list (see `docs/table-design.md`) has lanes and is spread over shards. Every run first
+//! syncs the never-synced applications (the priority lane: a new application waits for the next
+//! run, not for a pass). Then it goes on with the pass under way: a pass fixes its cut-off when it
+//! starts (kept in the checkpoint with where it is), walks the at-risk lane, then the rest by
+//! their last sync, then the applications the marketplace did not know whose time to ask again
+//! has come — each lane shard by shard — and ends. Applications synced during the pass move past
+//! its cut-off, so a pass ends however large the data; a run that runs out of time leaves the
+//! rest of the pass to the next run, and the next pass starts from the oldest again. A run ends
+//! at the end of a pass: applications that failed are tried again in the next pass, not over and
+//! over within one. An application the marketplace does not know (404) is asked again after a
+//! delay that doubles each time (`unknown_backoff`), instead of on every pass.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,12 +21,13 @@ use chrono::{DateTime, Utc};
 use shared::domain::PlanYear;
 use shared::ports::{Applications, SyncDue};
 use shared::store::StoreError;
-use shared::store::keys::SYNC_DUE_SHARDS;
-use shared::store::sync_due::ScanCheckpoint;
+use shared::store::keys::{DueLane, SYNC_DUE_SHARDS};
+use shared::store::sync_due::{Due, Pass, ScanCheckpoint};
 use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::marketplace::MarketplaceClient;
+use crate::marketplace::{MarketplaceClient, MarketplaceError};
 use crate::sync::{SyncError, sync_application};
 
 #[derive(Debug, Clone)]
@@ -36,9 +43,15 @@ pub struct ScanSettings {
 pub struct ScanReport {
     /// Applications whose writer died before placing them, placed by this run.
     pub placed: u32,
+    /// Never-synced applications synced first.
+    pub first_synced: u32,
     pub synced: u32,
     pub failed: u32,
-    /// Whether the run stopped for time before walking every shard.
+    /// Of the failures, applications the marketplace did not know, set to be asked again later.
+    pub unknown: u32,
+    /// Whether this run ended the pass under way.
+    pub pass_completed: bool,
+    /// Whether the run stopped for time first.
     pub out_of_time: bool,
 }
 
@@ -46,10 +59,20 @@ pub struct ScanReport {
 /// a second or two unless it died.
 pub const UNPLACED_GRACE: chrono::Duration = chrono::Duration::minutes(1);
 
-/// First places what writers that died left unplaced (an API sync is never redelivered, so the
-/// scan is what finishes it); then runs the scan until the end of the current pass or `deadline`,
-/// whichever comes first. Syncs already under way at the deadline are finished; none is started
-/// after it.
+/// The lanes a pass walks, in order (the never-synced lane is taken at the start of every run).
+const PASS_LANES: [DueLane; 3] = [DueLane::AtRisk, DueLane::Stale, DueLane::Unknown];
+
+/// How long to wait before asking the marketplace again about an application it did not know
+/// `times` times in a row: an hour, doubling, at most 30 days.
+pub fn unknown_backoff(times: u32) -> chrono::Duration {
+    let hours = 1_i64 << times.saturating_sub(1).min(10);
+    chrono::Duration::hours(hours).min(chrono::Duration::days(30))
+}
+
+/// Places what writers that died left unplaced (an API sync is never redelivered, so the scan is
+/// what finishes it); syncs the never-synced applications; then runs the pass under way (or a new
+/// one) until it ends or `deadline`, whichever comes first. Syncs already under way at the
+/// deadline are finished; none is started after it.
 pub async fn scan<S: Applications + SyncDue>(
     store: &S,
     marketplace: &MarketplaceClient,
@@ -61,26 +84,65 @@ pub async fn scan<S: Applications + SyncDue>(
         placed: store.place_unplaced(now - UNPLACED_GRACE, Some(deadline.into_std())).await?,
         ..ScanReport::default()
     };
-    let marketplace = &marketplace.for_scan();
-    let cutoff = now - settings.stale_after;
-    let mut at = store.scan_checkpoint(settings.year).await?;
-    let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
-    // Syncs in flight across pages: the next page is read while the last one's syncs run, so the
-    // budget, not the page boundaries, sets the pace.
-    let mut running = tokio::task::JoinSet::new();
+    let mut syncs = Syncs {
+        store,
+        now,
+        marketplace: marketplace.for_scan(),
+        permits: Arc::new(Semaphore::new(settings.concurrency.max(1))),
+        running: JoinSet::new(),
+    };
 
+    // The priority lane: every never-synced application, shard by shard.
+    for shard in 0..SYNC_DUE_SHARDS {
+        let mut after: Option<String> = None;
+        loop {
+            if Instant::now() >= deadline {
+                report.out_of_time = true;
+                return syncs.finish(report).await;
+            }
+            let page = store
+                .due_for_sync(settings.year, shard, DueLane::New, now, after.as_deref(), settings.page_size)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.position.clone());
+            for due in page {
+                syncs.start(due, true, &mut report).await;
+            }
+        }
+    }
+
+    // The pass under way, or a new one.
+    let mut at = store.scan_checkpoint(settings.year).await?;
+    let pass = match at.pass.clone() {
+        Some(pass) => pass,
+        None => {
+            let pass = Pass { started_at: now, cutoff: now - settings.stale_after };
+            at = ScanCheckpoint {
+                pass: Some(pass.clone()),
+                passes_completed: at.passes_completed,
+                ..ScanCheckpoint::default()
+            };
+            pass
+        }
+    };
     loop {
         if Instant::now() >= deadline {
             report.out_of_time = true;
             break;
         }
-        let page =
-            store.due_for_sync(settings.year, at.shard, cutoff, at.position.as_deref(), settings.page_size).await?;
+        // An unknown application is due once its time to ask again has come; the rest by the cut-off.
+        let upto = if at.lane == DueLane::Unknown { pass.started_at } else { pass.cutoff };
+        let page = store
+            .due_for_sync(settings.year, at.shard, at.lane, upto, at.position.as_deref(), settings.page_size)
+            .await?;
         if page.is_empty() {
-            let next = at.shard + 1;
-            at = ScanCheckpoint { shard: next % SYNC_DUE_SHARDS, position: None };
-            if next == SYNC_DUE_SHARDS {
-                break;
+            match next_place(at.lane, at.shard) {
+                Some((lane, shard)) => at = ScanCheckpoint { lane, shard, position: None, ..at },
+                None => {
+                    at = ScanCheckpoint { passes_completed: at.passes_completed + 1, ..ScanCheckpoint::default() };
+                    report.pass_completed = true;
+                    break;
+                }
             }
             continue;
         }
@@ -88,50 +150,85 @@ pub async fn scan<S: Applications + SyncDue>(
             if Instant::now() >= deadline {
                 break;
             }
-            let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
-            let (store, marketplace) = (store.clone(), marketplace.clone());
             // The position is the last application taken up; one whose sync fails or is cut
             // short stays due, and the next pass takes it up again.
             at.position = Some(due.position.clone());
-            running.spawn(async move {
-                let result = sync_application(&store, &marketplace, &due.application, Utc::now()).await;
-                drop(permit);
-                (due, result)
-            });
-            while let Some(done) = running.try_join_next() {
-                record(done, &mut report);
-            }
+            syncs.start(due, false, &mut report).await;
         }
         store.save_scan_checkpoint(settings.year, &at).await?;
     }
-    while let Some(done) = running.join_next().await {
-        record(done, &mut report);
-    }
+    let report = syncs.finish(report).await?;
     store.save_scan_checkpoint(settings.year, &at).await?;
     Ok(report)
 }
 
-type Finished = Result<
-    (shared::store::sync_due::Due, Result<crate::marketplace::MarketplaceApplication, SyncError>),
-    tokio::task::JoinError,
->;
+/// After the shard `shard` of `lane`: the next shard, or the next lane's first; `None` at the end
+/// of the pass.
+fn next_place(lane: DueLane, shard: u32) -> Option<(DueLane, u32)> {
+    if shard + 1 < SYNC_DUE_SHARDS {
+        return Some((lane, shard + 1));
+    }
+    let next = PASS_LANES.iter().position(|l| *l == lane)? + 1;
+    PASS_LANES.get(next).map(|lane| (*lane, 0))
+}
+
+/// The syncs in flight across pages: the next page is read while the last one's syncs run, so
+/// the budget, not the page boundaries, sets the pace.
+struct Syncs<'a, S> {
+    store: &'a S,
+    /// The run's time: an unknown application's delay counts from it.
+    now: DateTime<Utc>,
+    marketplace: MarketplaceClient,
+    permits: Arc<Semaphore>,
+    running: JoinSet<(Due, bool, Result<(), SyncError>, bool)>,
+}
+
+impl<S: Applications + SyncDue> Syncs<'_, S> {
+    async fn start(&mut self, due: Due, first: bool, report: &mut ScanReport) {
+        let permit = self.permits.clone().acquire_owned().await.expect("the semaphore is never closed");
+        let (store, marketplace, run_at) = (self.store.clone(), self.marketplace.clone(), self.now);
+        self.running.spawn(async move {
+            let result = sync_application(&store, &marketplace, &due.application, Utc::now()).await.map(drop);
+            // Unknown to the marketplace: not again on every pass, but after a growing delay.
+            let unknown = matches!(result, Err(SyncError::Marketplace(MarketplaceError::NotFound)));
+            let ask_again_at = run_at + unknown_backoff(due.unknown_count + 1);
+            if unknown && let Err(err) = store.record_unknown(&due, ask_again_at).await {
+                tracing::warn!(error = %err, "could not record an application the marketplace did not know");
+            }
+            drop(permit);
+            (due, first, result, unknown)
+        });
+        while let Some(done) = self.running.try_join_next() {
+            record(done, report);
+        }
+    }
+
+    async fn finish(mut self, mut report: ScanReport) -> Result<ScanReport, StoreError> {
+        while let Some(done) = self.running.join_next().await {
+            record(done, &mut report);
+        }
+        Ok(report)
+    }
+}
+
+type Finished = Result<(Due, bool, Result<(), SyncError>, bool), tokio::task::JoinError>;
 
 fn record(done: Finished, report: &mut ScanReport) {
     match done {
-        Ok((_, Ok(_))) => report.synced += 1,
-        Ok((due, Err(err))) => {
+        Ok((_, first, Ok(()), _)) => {
+            report.synced += 1;
+            report.first_synced += u32::from(first);
+        }
+        Ok((due, _, Err(err), unknown)) => {
             report.failed += 1;
-            log_failure(&due.application.id.to_string(), &err);
+            report.unknown += u32::from(unknown);
+            tracing::warn!(federal_exchange_id = %due.application.id, error = %err, "scheduled sync failed");
         }
         Err(join_error) => {
             report.failed += 1;
             tracing::error!(error = %join_error, "a sync task died");
         }
     }
-}
-
-fn log_failure(id: &str, err: &SyncError) {
-    tracing::warn!(federal_exchange_id = %id, error = %err, "scheduled sync failed; the application stays due");
 }
 
 /// The scan's deadline: its budget, but never closer than a safety margin to the Lambda's own.

@@ -166,7 +166,8 @@ impl Store {
         let rows_change = !applied.changes.is_empty()
             || (last_synced_at != stored.last_synced_at && stored.entries.values().any(BookEntry::is_at_risk));
         let unplaced_since = rows_change.then_some(now);
-        let meta = meta_item(app, version, last_synced_at, unplaced_since);
+        let at_risk = applied.entries.values().any(|e| e.is_at_risk() && !e.archived);
+        let meta = meta_item(app, version, last_synced_at, at_risk, unplaced_since);
         let meta = Put::builder().table_name(self.table()).set_item(Some(to_item(&meta)?));
         let mut writes = vec![
             TransactWriteItem::builder()
@@ -214,12 +215,16 @@ impl Store {
     }
 }
 
+/// The application's meta item; `at_risk`: whether an entry of it is at risk (and not archived),
+/// which puts it in the due list's at-risk lane.
 pub(crate) fn meta_item(
     app: &ApplicationKey,
     version: u64,
     last_synced_at: Option<DateTime<Utc>>,
+    at_risk: bool,
     unplaced_since: Option<DateTime<Utc>>,
 ) -> MetaItem {
+    let lane = if at_risk { keys::DueLane::AtRisk } else { keys::DueLane::Stale };
     MetaItem {
         pk: keys::application_pk(app.year, &app.id),
         sk: keys::META_SK.to_owned(),
@@ -227,8 +232,9 @@ pub(crate) fn meta_item(
         plan_year: app.year,
         version,
         last_synced_at,
+        unknown_count: 0,
         gsi2pk: keys::sync_due_gsi2pk(app.year, keys::sync_due_shard(&app.id)),
-        gsi2sk: keys::sync_due_gsi2sk(last_synced_at, &app.id),
+        gsi2sk: keys::sync_due_gsi2sk(lane, last_synced_at, &app.id),
         gsi1pk: unplaced_since.map(|_| keys::UNPLACED_GSI1PK.to_owned()),
         gsi1sk: unplaced_since.map(keys::time),
     }

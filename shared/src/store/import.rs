@@ -45,7 +45,8 @@ impl Store {
                 entries = applied.entries;
             }
             let last_synced_at = crate::domain::last_synced_at(&applied_log);
-            items.push(to_item(&meta_item(app, applied_log.len() as u64, last_synced_at, None))?);
+            let at_risk = entries.values().any(|e: &BookEntry| e.is_at_risk() && !e.archived);
+            items.push(to_item(&meta_item(app, applied_log.len() as u64, last_synced_at, at_risk, None))?);
             for entry in entries.values() {
                 items.push(to_item(&entry_item(app, entry))?);
             }

@@ -148,6 +148,10 @@ pub struct MetaItem {
     /// Bumped by every write to the application: the condition that serialises racing writers.
     pub version: u64,
     pub last_synced_at: Option<DateTime<Utc>>,
+    /// How many times in a row the marketplace did not know the application (404): the scan asks
+    /// again after a delay growing with it. Any write of new evidence starts it again.
+    #[serde(default)]
+    pub unknown_count: u32,
     pub gsi2pk: String,
     pub gsi2sk: String,
     /// Set (`UNPLACED`) by a write whose outcome is still to be placed; the placement of this

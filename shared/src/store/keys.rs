@@ -84,11 +84,44 @@ pub fn book_gsi1sk(year: PlanYear, id: &FederalExchangeId) -> String {
 pub fn sync_due_gsi2pk(year: PlanYear, shard: u32) -> String {
     format!("SYNCDUE#{year}#{shard:02}")
 }
-/// Never-synced applications sort first (`0` is before every year).
-pub fn sync_due_gsi2sk(last_synced_at: Option<DateTime<Utc>>, id: &FederalExchangeId) -> String {
-    match last_synced_at {
-        Some(at) => format!("{}#{id}", time(at)),
-        None => format!("0#{id}"),
+/// The lanes of the due list, in the order the scan takes them: never-synced applications (as
+/// soon as possible), those with an entry at risk, the rest by their last sync, and those the
+/// marketplace did not know, by when to ask again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DueLane {
+    New,
+    AtRisk,
+    Stale,
+    Unknown,
+}
+
+impl DueLane {
+    fn digit(self) -> char {
+        match self {
+            Self::New => '0',
+            Self::AtRisk => '1',
+            Self::Stale => '2',
+            Self::Unknown => '3',
+        }
+    }
+}
+
+/// `{lane}#{time}#{id}`: a never-synced application is `0#{id}`; one at risk (`1`) or not (`2`) is
+/// keyed by its last sync; one the marketplace did not know (`3`) by when to ask again.
+pub fn sync_due_gsi2sk(lane: DueLane, at: Option<DateTime<Utc>>, id: &FederalExchangeId) -> String {
+    match (lane, at) {
+        (DueLane::New, _) | (_, None) => format!("{}#{id}", DueLane::New.digit()),
+        (lane, Some(at)) => format!("{}#{}#{id}", lane.digit(), time(at)),
+    }
+}
+/// The sort-key bounds (inclusive) of a lane's applications due by `upto`: every never-synced
+/// one, or those keyed before `upto`.
+pub fn sync_due_range(lane: DueLane, upto: DateTime<Utc>) -> (String, String) {
+    match lane {
+        // `$` follows `#`: every `0#…` key is below `0$`.
+        DueLane::New => ("0#".to_owned(), "0$".to_owned()),
+        lane => (format!("{}#", lane.digit()), format!("{}#{}", lane.digit(), time(upto))),
     }
 }
 pub const SYNC_DUE_SHARDS: u32 = 16;
@@ -214,10 +247,24 @@ mod tests {
     }
 
     #[test]
-    fn never_synced_applications_are_due_first() {
+    fn each_lanes_range_holds_its_due_keys_and_nothing_of_another_lane() {
         let id = FederalExchangeId::parse("42").unwrap();
-        let synced = Utc.with_ymd_and_hms(2014, 1, 1, 0, 0, 0).unwrap();
-        assert!(sync_due_gsi2sk(None, &id) < sync_due_gsi2sk(Some(synced), &id));
+        let synced = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let later = synced + chrono::Duration::days(1);
+        let within = |key: &str, (low, high): (String, String)| low.as_str() <= key && key <= high.as_str();
+        let new = sync_due_gsi2sk(DueLane::New, None, &id);
+        assert!(within(&new, sync_due_range(DueLane::New, synced)));
+        for lane in [DueLane::AtRisk, DueLane::Stale, DueLane::Unknown] {
+            let key = sync_due_gsi2sk(lane, Some(synced), &id);
+            assert!(within(&key, sync_due_range(lane, later)), "{lane:?} due after its time");
+            assert!(!within(&key, sync_due_range(lane, synced - chrono::Duration::seconds(1))), "not before");
+            for other in
+                [DueLane::New, DueLane::AtRisk, DueLane::Stale, DueLane::Unknown].into_iter().filter(|o| *o != lane)
+            {
+                assert!(!within(&key, sync_due_range(other, later)), "{lane:?} is not in {other:?}");
+            }
+        }
+        assert_eq!(sync_due_gsi2sk(DueLane::Stale, None, &id), new, "never synced is new, whatever else");
     }
 
     #[test]

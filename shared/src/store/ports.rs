@@ -172,11 +172,15 @@ impl ports::SyncDue for Store {
         &self,
         year: PlanYear,
         shard: u32,
-        cutoff: DateTime<Utc>,
+        lane: super::keys::DueLane,
+        upto: DateTime<Utc>,
         after: Option<&str>,
         limit: i32,
     ) -> Answer<Vec<Due>> {
-        Store::due_for_sync(self, year, shard, cutoff, after, limit).await
+        Store::due_for_sync(self, year, shard, lane, upto, after, limit).await
+    }
+    async fn record_unknown(&self, due: &Due, ask_again_at: DateTime<Utc>) -> Answer<bool> {
+        Store::record_unknown(self, due, ask_again_at).await
     }
     async fn scan_checkpoint(&self, year: PlanYear) -> Answer<ScanCheckpoint> {
         Store::scan_checkpoint(self, year).await

@@ -17,8 +17,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let report = scan::scan(store, marketplace, scan_settings, chrono::Utc::now(), deadline).await?;
         tracing::info!(
             placed = report.placed,
+            first_synced = report.first_synced,
             synced = report.synced,
             failed = report.failed,
+            unknown = report.unknown,
+            pass_completed = report.pass_completed,
             out_of_time = report.out_of_time,
             "scan finished"
         );
