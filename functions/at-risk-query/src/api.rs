@@ -491,7 +491,7 @@ mod tests {
         }
         async fn stats(&self, _scope: &Scope, _year: PlanYear) -> Result<StatsItem, StoreError> {
             self.read("stats");
-            Ok(StatsItem { at_risk_total: 7, new_since_visit: 2, last_visited_at: None })
+            Ok(StatsItem { at_risk_total: 7, new_since_visit: 2, ..StatsItem::default() })
         }
         async fn record_visit(
             &self,

@@ -64,12 +64,17 @@ pub fn step_up<'a>(
     Ok(())
 }
 
-/// Whether `agency` may go below a parent whose walk up to the top is `parent_chain`.
+/// Whether `agency` may go below a parent whose walk up to the top is `parent_chain`: not below
+/// its own downline, and its path (the chain and itself) no longer than `MAX_AGENCY_DEPTH`, the
+/// longest path a walk up reads.
 pub fn may_go_below(agency: &AgencyId, parent_chain: &[AgencyId]) -> Result<(), TreeRefusal> {
-    match parent_chain.contains(agency) {
-        true => Err(TreeRefusal::Cycle(agency.clone())),
-        false => Ok(()),
+    if parent_chain.contains(agency) {
+        return Err(TreeRefusal::Cycle(agency.clone()));
     }
+    if parent_chain.len() >= MAX_AGENCY_DEPTH {
+        return Err(TreeRefusal::TooDeep(agency.clone()));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -95,5 +100,13 @@ mod tests {
         let chain = ids(&["east", "top"]);
         assert!(may_go_below(&ids(&["west"])[0], &chain).is_ok());
         assert_eq!(may_go_below(&ids(&["top"])[0], &chain), Err(TreeRefusal::Cycle(ids(&["top"])[0].clone())));
+    }
+
+    #[test]
+    fn an_agency_goes_below_a_chain_only_while_its_path_stays_within_the_depth_bound() {
+        let new = AgencyId::parse("new").unwrap();
+        let chain = |n: usize| (0..n).map(|i| AgencyId::parse(format!("x{i}")).unwrap()).collect::<Vec<_>>();
+        assert!(may_go_below(&new, &chain(MAX_AGENCY_DEPTH - 1)).is_ok(), "a path of exactly the bound");
+        assert_eq!(may_go_below(&new, &chain(MAX_AGENCY_DEPTH)), Err(TreeRefusal::TooDeep(new.clone())));
     }
 }

@@ -137,6 +137,10 @@ pub struct StatsItem {
     pub new_since_visit: i64,
     #[serde(default)]
     pub last_visited_at: Option<DateTime<Utc>>,
+    /// Bumped by every change of the counters and by every visit: a visit lands only on the
+    /// counters it read, so its time is never older than a count it resets.
+    #[serde(default)]
+    pub version: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

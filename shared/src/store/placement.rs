@@ -213,8 +213,10 @@ impl Store {
             let entry = entries.get(&agent_id);
             let owner = known.owners.get(&agent_id).cloned().unwrap_or_else(|| Owner::unknown(agent_id.clone()));
             let previous = placed.get(&agent_id);
-            // The visits of every list the entry is or was in: its rows now and as placed.
-            let lists = owner.scopes().iter().map(keys::scope_pk).collect::<Vec<_>>();
+            // The visits of every list the entry is or was in (its rows now and as placed): none
+            // for the nine in ten entries that are not at risk and never were.
+            let at_risk = entry.is_some_and(|e| e.entry.is_at_risk());
+            let lists = if at_risk { owner.scopes().iter().map(keys::scope_pk).collect() } else { Vec::new() };
             let was_in = previous.map(|p| p.tallies().into_iter().map(str::to_owned).collect()).unwrap_or_default();
             self.read_visits(lists.into_iter().chain::<Vec<String>>(was_in), app.year, &mut known.visits).await?;
             let visits = &known.visits;
@@ -360,9 +362,10 @@ impl Store {
                 .table_name(self.table())
                 .key(keys::PK, s(*tally))
                 .key(keys::SK, s(keys::stats_sk(app.year)))
-                .update_expression("ADD at_risk_total :total, new_since_visit :new")
+                .update_expression("ADD at_risk_total :total, new_since_visit :new, version :one")
                 .expression_attribute_values(":total", AttributeValue::N(total.to_string()))
-                .expression_attribute_values(":new", AttributeValue::N(new.to_string()));
+                .expression_attribute_values(":new", AttributeValue::N(new.to_string()))
+                .expression_attribute_values(":one", AttributeValue::N("1".into()));
             let update = match visits.get(&((*tally).to_owned(), app.year)).copied().flatten() {
                 None => update.condition_expression("attribute_not_exists(last_visited_at)"),
                 Some(visit) => update

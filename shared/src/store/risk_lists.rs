@@ -6,7 +6,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, SubsecRound, Utc};
 
-use super::applications::s;
+use super::applications::{MAX_ATTEMPTS, s};
 use super::items::{AgencyItem, AgentItem, Item, RiskRow, StatsItem, from_item};
 use super::keys::{self, Scope};
 use super::{Store, StoreError};
@@ -196,29 +196,49 @@ impl Store {
         item.map(from_item).transpose().map(Option::unwrap_or_default)
     }
 
-    /// Records that the list of `scope` was opened at `at`, kept to the microsecond like every
-    /// time in a key, and starts its new-since-visit count again; returns the time recorded.
-    /// (Placements count an entry as new only while the visit they read still stands.)
+    /// Records that the list of `scope` was opened at `at` (kept to the microsecond like every
+    /// time in a key) and starts its new-since-visit count again; returns the time recorded.
+    /// Placements count an entry as new only while the visit they read stands; and the visit lands
+    /// only on the counters it read, with a time after the last visit's, so a placement that
+    /// counted an entry flagged after `at` makes the visit read again and take a later time.
     pub async fn record_visit(
         &self,
         scope: &Scope,
         year: PlanYear,
         at: DateTime<Utc>,
     ) -> Result<DateTime<Utc>, StoreError> {
-        let at = at.trunc_subsecs(6);
-        self.client()
-            .update_item()
-            .table_name(self.table())
-            .key(keys::PK, s(keys::scope_pk(scope)))
-            .key(keys::SK, s(keys::stats_sk(year)))
-            .update_expression("SET last_visited_at = :at, new_since_visit = :zero")
-            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
-            .expression_attribute_values(
-                ":at",
-                AttributeValue::S(at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
-            )
-            .send()
-            .await?;
-        Ok(at)
+        let pk = keys::scope_pk(scope);
+        let mut at = at.trunc_subsecs(6);
+        for attempt in 1..=MAX_ATTEMPTS {
+            let read = self.stats_of(&pk, year).await?;
+            if let Some(last) = read.last_visited_at {
+                at = at.max(last + chrono::Duration::microseconds(1));
+            }
+            let update = self
+                .client()
+                .update_item()
+                .table_name(self.table())
+                .key(keys::PK, s(&pk))
+                .key(keys::SK, s(keys::stats_sk(year)))
+                .update_expression("SET last_visited_at = :at, new_since_visit = :zero ADD version :one")
+                .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                .expression_attribute_values(":at", s(at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)));
+            let update = match read.version {
+                0 => update.condition_expression("attribute_not_exists(version)"),
+                version => update
+                    .condition_expression("version = :version")
+                    .expression_attribute_values(":version", AttributeValue::N(version.to_string())),
+            };
+            match update.send().await {
+                Ok(_) => return Ok(at),
+                Err(err) if super::condition_failed(&err) => {
+                    tokio::time::sleep(super::applications::backoff(attempt)).await;
+                    at = Utc::now().trunc_subsecs(6).max(at);
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Err(StoreError::Contention(MAX_ATTEMPTS))
     }
 }
