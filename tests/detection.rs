@@ -12,7 +12,7 @@ use shared::domain::ApplicationKey;
 use shared::domain::{AgentId, BookEntry, PolicyStatus};
 use shared::store::keys::Scope;
 use shared::store::risk_lists::ArchivedFilter;
-use sync_trigger::marketplace::{Aor, MarketplaceApplication, MarketplacePolicy};
+use sync_trigger::marketplace::{Aor, MarketplaceApplication, MarketplaceError, MarketplacePolicy};
 use sync_trigger::scan::{ScanSettings, scan};
 
 use crate::helpers::*;
@@ -569,12 +569,51 @@ async fn the_scan_as_a_second_process() {
         .unwrap();
     let sdk = shared::aws::sdk_config();
     let settings = sync_trigger::app::Settings::from_env().unwrap();
-    let marketplace = sync_trigger::app::marketplace(&sdk, &settings).await.unwrap();
+    let marketplace = sync_trigger::app::marketplace(&sdk, &settings).unwrap();
     let store = sync_trigger::app::store(&sdk, &settings);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
     let report = scan(&store, &marketplace, &settings.scan(), Utc::now(), deadline).await.unwrap();
     assert!(report.out_of_time, "the scan had more than it could do in {seconds} s: {report:?}");
     assert!(report.synced > 0, "{report:?}");
+}
+
+/// In AWS the API key is an SSM parameter. It is read on the first marketplace call and kept, not
+/// during start-up: a cold start makes no network call, and a key missing at first is read once
+/// it is there.
+#[tokio::test]
+async fn the_api_key_is_read_from_its_parameter_on_first_use_not_at_start() {
+    let system = system(100.0).await;
+    agency(system.store(), "north", None).await;
+    agent(system.store(), "ana", "north", "111").await;
+    submit(system.store(), "0330", "s-0330", 0, "ana", "111").await;
+    system.put_marketplace(&answer("0330", &[(PolicyStatus::Effectuated, Some("111"))])).await;
+    let parameter = format!("/{}/marketplace-api-key", system.world.tag);
+    let vars = system.vars.clone().with("MARKETPLACE_API_KEY", "").with("MARKETPLACE_API_KEY_PARAMETER", &parameter);
+    let settings = sync_trigger::app::Settings::from_vars(&vars).unwrap();
+    let sdk = shared::aws::sdk_config();
+
+    // Built while the parameter does not even exist: nothing was read.
+    let marketplace = sync_trigger::app::marketplace(&sdk, &settings).unwrap();
+    let first = sync_trigger::sync::sync_application(system.store(), &marketplace, &app("0330"), Utc::now()).await;
+    assert!(
+        matches!(&first, Err(sync_trigger::sync::SyncError::Marketplace(MarketplaceError::Unavailable { last, .. })) if last.contains("API key")),
+        "{first:?}"
+    );
+    assert!(system.served().await.is_empty(), "nothing was sent without a key");
+
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    ssm.put_parameter()
+        .name(&parameter)
+        .value("the-partners-key")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    sync_trigger::sync::sync_application(system.store(), &marketplace, &app("0330"), Utc::now()).await.unwrap();
+    // Kept: the parameter could go away now and the instance would still have its key.
+    ssm.delete_parameter().name(&parameter).send().await.unwrap();
+    sync_trigger::sync::sync_application(system.store(), &marketplace, &app("0330"), Utc::now()).await.unwrap();
+    assert_eq!(system.served().await.len(), 2);
 }
 
 // ---- a bad clock ---------------------------------------------------------------------------

@@ -198,7 +198,7 @@ pub async fn system(rate_per_second: f64) -> System {
         vars = vars.with(name, value);
     }
     let sync_settings = sync_trigger::app::Settings::from_vars(&vars).unwrap();
-    let marketplace = sync_trigger::app::marketplace(&sdk, &sync_settings).await.unwrap();
+    let marketplace = sync_trigger::app::marketplace(&sdk, &sync_settings).unwrap();
     let router = devkit::serve::api_router(&sdk, &vars, SECRET.to_owned(), marketplace.clone()).unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await });
 

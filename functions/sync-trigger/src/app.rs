@@ -12,7 +12,7 @@ use shared::store::Store;
 
 use crate::api::{self, ApiState};
 use crate::budget::Budget;
-use crate::marketplace::{MarketplaceClient, RetryPolicy};
+use crate::marketplace::{self, MarketplaceClient, RetryPolicy};
 use crate::scan::ScanSettings;
 
 #[derive(Debug, Clone)]
@@ -99,33 +99,24 @@ impl Settings {
 pub enum StartError {
     #[error(transparent)]
     Setting(#[from] SettingError),
-    #[error("the marketplace API key could not be read from its parameter")]
-    ApiKey(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("the marketplace client could not be built")]
     Client(#[source] reqwest::Error),
 }
 
 /// The marketplace client, within the deployment's one budget: its turns are kept in the table,
-/// so every instance of `sync-trigger` and `sync-scan` shares the partner's rate.
-pub async fn marketplace(sdk: &shared::aws::SdkConfig, settings: &Settings) -> Result<MarketplaceClient, StartError> {
+/// so every instance of `sync-trigger` and `sync-scan` shares the partner's rate. The API key is
+/// read from its parameter on first use, not here: a cold start makes no network call.
+pub fn marketplace(sdk: &shared::aws::SdkConfig, settings: &Settings) -> Result<MarketplaceClient, StartError> {
     let key = match &settings.marketplace_key {
-        ApiKey::Given(key) => key.clone(),
-        ApiKey::Parameter(name) => {
-            let answer = aws_sdk_ssm::Client::new(sdk)
-                .get_parameter()
-                .name(name)
-                .with_decryption(true)
-                .send()
-                .await
-                .map_err(|e| StartError::ApiKey(Box::new(e)))?;
-            answer
-                .parameter
-                .and_then(|p| p.value)
-                .ok_or_else(|| StartError::ApiKey("the parameter has no value".into()))?
-        }
+        ApiKey::Given(key) => marketplace::ApiKey::Given(key.clone()),
+        ApiKey::Parameter(name) => marketplace::ApiKey::Parameter {
+            name: name.clone(),
+            ssm: aws_sdk_ssm::Client::new(sdk),
+            read: tokio::sync::OnceCell::new(),
+        },
     };
     let budget = Arc::new(Budget::per_second(settings.rate_per_second, Arc::new(store(sdk, settings))));
-    MarketplaceClient::new(&settings.marketplace_base_url, &key, budget, settings.retry.clone())
+    MarketplaceClient::new(&settings.marketplace_base_url, key, budget, settings.retry.clone())
         .map_err(StartError::Client)
 }
 

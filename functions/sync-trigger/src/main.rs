@@ -6,6 +6,6 @@ use sync_trigger::app::{self, Settings};
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init_lambda();
     let (sdk, settings) = (shared::aws::sdk_config(), Settings::from_env()?);
-    let router = app::router(&sdk, &settings, app::marketplace(&sdk, &settings).await?);
+    let router = app::router(&sdk, &settings, app::marketplace(&sdk, &settings)?);
     lambda_http::run(shared::http::edge(router)).await
 }

@@ -87,11 +87,49 @@ impl Default for RetryPolicy {
     }
 }
 
+/// The partner's API key: given (locally), or read from an SSM parameter on first use and kept
+/// for the life of the instance — so that a cold start makes no network call.
+pub enum ApiKey {
+    Given(String),
+    Parameter { name: String, ssm: aws_sdk_ssm::Client, read: tokio::sync::OnceCell<String> },
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Given(_) => f.write_str("Given(<redacted>)"),
+            Self::Parameter { name, .. } => f.debug_struct("Parameter").field("name", name).finish_non_exhaustive(),
+        }
+    }
+}
+
+impl ApiKey {
+    async fn value(&self) -> Result<&str, MarketplaceError> {
+        match self {
+            Self::Given(key) => Ok(key),
+            Self::Parameter { name, ssm, read } => read
+                .get_or_try_init(|| async {
+                    let answer = ssm.get_parameter().name(name).with_decryption(true).send().await.map_err(|err| {
+                        let err = aws_sdk_ssm::error::DisplayErrorContext(&err);
+                        tracing::error!(parameter = %name, error = %err, "the marketplace API key could not be read");
+                        MarketplaceError::Unavailable { attempts: 0, last: "the API key could not be read".into() }
+                    })?;
+                    answer.parameter.and_then(|p| p.value).ok_or_else(|| {
+                        tracing::error!(parameter = %name, "the marketplace API key parameter has no value");
+                        MarketplaceError::Unavailable { attempts: 0, last: "the API key parameter has no value".into() }
+                    })
+                })
+                .await
+                .map(String::as_str),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct MarketplaceClient {
     http: reqwest::Client,
     base_url: String,
-    api_key: String,
+    api_key: Arc<ApiKey>,
     budget: Arc<Budget>,
     lane: Lane,
     retry: RetryPolicy,
@@ -100,12 +138,17 @@ pub struct MarketplaceClient {
 impl MarketplaceClient {
     /// Fails only when the HTTP client cannot be built (no TLS roots): never silently without the
     /// per-attempt time-out.
-    pub fn new(base_url: &str, api_key: &str, budget: Arc<Budget>, retry: RetryPolicy) -> Result<Self, reqwest::Error> {
+    pub fn new(
+        base_url: &str,
+        api_key: ApiKey,
+        budget: Arc<Budget>,
+        retry: RetryPolicy,
+    ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder().timeout(retry.timeout).build()?;
         Ok(Self {
             http,
             base_url: base_url.trim_end_matches('/').to_owned(),
-            api_key: api_key.to_owned(),
+            api_key: Arc::new(api_key),
             budget,
             lane: Lane::OnDemand,
             retry,
@@ -123,6 +166,7 @@ impl MarketplaceClient {
         year: PlanYear,
     ) -> Result<MarketplaceApplication, MarketplaceError> {
         let url = format!("{}/v1/applications/{id}?plan_year={year}", self.base_url);
+        let api_key = self.api_key.value().await?;
         let mut last = String::new();
         for attempt in 1..=self.retry.attempts {
             self.budget.acquire(self.lane).await.map_err(|err| match err {
@@ -132,7 +176,7 @@ impl MarketplaceClient {
                     MarketplaceError::NoTurn { retry_after: Duration::from_secs(5) }
                 }
             })?;
-            let wait = match self.http.get(&url).header("x-api-key", &self.api_key).send().await {
+            let wait = match self.http.get(&url).header("x-api-key", api_key).send().await {
                 Ok(response) => match response.status().as_u16() {
                     200 => {
                         let body = response.bytes().await.map_err(|e| MarketplaceError::Unavailable {

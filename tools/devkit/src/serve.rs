@@ -134,7 +134,7 @@ pub async fn run(
 
     let sync_settings = sync_trigger::app::Settings::from_vars(&vars)?;
     let scan_store = sync_trigger::app::store(sdk, &sync_settings);
-    let marketplace = sync_trigger::app::marketplace(sdk, &sync_settings).await?;
+    let marketplace = sync_trigger::app::marketplace(sdk, &sync_settings)?;
     let scan_marketplace = marketplace.clone();
     let (scan_settings, interval) = (sync_settings.scan(), settings.scan_interval);
     tokio::spawn(async move {

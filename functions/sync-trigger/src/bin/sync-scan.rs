@@ -10,7 +10,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init_lambda();
     let sdk = shared::aws::sdk_config();
     let settings = Settings::from_env()?;
-    let (store, marketplace) = (app::store(&sdk, &settings), app::marketplace(&sdk, &settings).await?);
+    let (store, marketplace) = (app::store(&sdk, &settings), app::marketplace(&sdk, &settings)?);
     let (store, marketplace, scan_settings, budget) = (&store, &marketplace, &settings.scan(), settings.scan_budget);
     lambda_runtime::run(service_fn(|event: LambdaEvent<CloudWatchEvent>| async move {
         let deadline = scan::deadline(budget, Some(event.context.deadline()));
