@@ -70,23 +70,23 @@ impl Settings {
             let ms: u64 = vars.whole(name, u64::try_from(default.as_millis()).unwrap_or(u64::MAX))?;
             Ok(Duration::from_millis(ms))
         };
-        let hours = vars.positive("SYNC_STALE_AFTER_HOURS", 24.0)?;
+        let hours = vars.positive("SYNC_STALE_AFTER_HOURS", 168.0)?;
         Ok(Self {
             table: vars.required("TABLE_NAME")?,
             marketplace_base_url: vars.required("MARKETPLACE_BASE_URL")?,
             marketplace_key,
             year: vars.plan_year()?,
-            rate_per_second: vars.positive("SYNC_RATE_PER_SECOND", 10.0)?,
+            rate_per_second: vars.positive("SYNC_RATE_PER_SECOND", 40.0)?,
             retry: RetryPolicy {
                 attempts: vars.whole("MARKETPLACE_ATTEMPTS", default.attempts)?,
                 base_delay: millis("MARKETPLACE_RETRY_BASE_MS", default.base_delay)?,
                 max_delay: millis("MARKETPLACE_RETRY_MAX_MS", default.max_delay)?,
                 timeout: millis("MARKETPLACE_TIMEOUT_MS", default.timeout)?,
             },
-            concurrency: vars.count("SYNC_CONCURRENCY", 8)?,
+            concurrency: vars.count("SYNC_CONCURRENCY", 48)?,
             syncs_in_flight: u32::try_from(vars.count("SYNCS_IN_FLIGHT_PER_PERSON", 3)?).unwrap_or(u32::MAX),
             stale_after: chrono::Duration::seconds((hours * 3600.0) as i64),
-            scan_budget: Duration::from_secs_f64(vars.positive("SCAN_BUDGET_SECONDS", 600.0)?),
+            scan_budget: Duration::from_secs_f64(vars.positive("SCAN_BUDGET_SECONDS", 840.0)?),
         })
     }
 
