@@ -19,4 +19,4 @@ mkdir -p target/bench
 start_emulator "$port" target/bench/emulator.log
 trap stop_emulator EXIT
 aws_env_for "$port"
-FUNCTION_BINARIES="${FUNCTION_BINARIES[*]}" target/bench-native/bench
+FUNCTION_BINARIES="${FUNCTION_BINARIES[*]}" target/bench-native/bench "$@"

@@ -3,8 +3,8 @@
 //! inside the Lambda limit.
 //!
 //! The due list (see `docs/table-design.md`) has lanes and is spread over shards. Every run first
-//! syncs the never-synced applications (the priority lane: a new application waits for the next
-//! run, not for a pass). Then it goes on with the pass under way: a pass fixes its cut-off when it
+//! syncs the never-synced applications, and looks for new ones again every minute (the priority
+//! lane: a new application waits a minute or so, not for a pass). Then it goes on with the pass under way: a pass fixes its cut-off when it
 //! starts (kept in the checkpoint with where it is), walks the at-risk lane, then the rest by
 //! their last sync, then the applications the marketplace did not know whose time to ask again
 //! has come — each lane shard by shard — and ends. Applications synced during the pass move past
@@ -92,24 +92,13 @@ pub async fn scan<S: Applications + SyncDue>(
         running: JoinSet::new(),
     };
 
-    // The priority lane: every never-synced application, shard by shard.
-    for shard in 0..SYNC_DUE_SHARDS {
-        let mut after: Option<String> = None;
-        loop {
-            if Instant::now() >= deadline {
-                report.out_of_time = true;
-                return syncs.finish(report).await;
-            }
-            let page = store
-                .due_for_sync(settings.year, shard, DueLane::New, now, after.as_deref(), settings.page_size)
-                .await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.position.clone());
-            for due in page {
-                syncs.start(due, true, &mut report).await;
-            }
-        }
+    // The priority lane first, and again every minute while the run lasts.
+    let mut tried = std::collections::HashSet::new();
+    if !sync_new(store, settings, &mut syncs, &mut tried, deadline, &mut report).await? {
+        report.out_of_time = true;
+        return syncs.finish(report).await;
     }
+    let mut next_new = Instant::now() + NEW_LANE_EVERY;
 
     // The pass under way, or a new one.
     let mut at = store.scan_checkpoint(settings.year).await?;
@@ -129,6 +118,10 @@ pub async fn scan<S: Applications + SyncDue>(
         if Instant::now() >= deadline {
             report.out_of_time = true;
             break;
+        }
+        if Instant::now() >= next_new {
+            sync_new(store, settings, &mut syncs, &mut tried, deadline, &mut report).await?;
+            next_new = Instant::now() + NEW_LANE_EVERY;
         }
         // An unknown application is due once its time to ask again has come; the rest by the cut-off.
         let upto = if at.lane == DueLane::Unknown { pass.started_at } else { pass.cutoff };
@@ -160,6 +153,41 @@ pub async fn scan<S: Applications + SyncDue>(
     let report = syncs.finish(report).await?;
     store.save_scan_checkpoint(settings.year, &at).await?;
     Ok(report)
+}
+
+/// How often a run looks for applications never synced (besides at its start).
+const NEW_LANE_EVERY: Duration = Duration::from_secs(60);
+
+/// Starts a sync of every never-synced application not tried in this run yet, shard by shard;
+/// `false` when the deadline came first. (One whose sync failed stays never-synced: the next run
+/// tries it again.)
+async fn sync_new<S: Applications + SyncDue>(
+    store: &S,
+    settings: &ScanSettings,
+    syncs: &mut Syncs<'_, S>,
+    tried: &mut std::collections::HashSet<String>,
+    deadline: Instant,
+    report: &mut ScanReport,
+) -> Result<bool, StoreError> {
+    for shard in 0..SYNC_DUE_SHARDS {
+        let mut after: Option<String> = None;
+        loop {
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            let page = store
+                .due_for_sync(settings.year, shard, DueLane::New, Utc::now(), after.as_deref(), settings.page_size)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.position.clone());
+            for due in page {
+                if tried.insert(due.position.clone()) {
+                    syncs.start(due, true, report).await;
+                }
+            }
+        }
+    }
+    Ok(true)
 }
 
 /// After the shard `shard` of `lane`: the next shard, or the next lane's first; `None` at the end

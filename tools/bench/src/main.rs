@@ -3,7 +3,8 @@
 //! wall-clock times: the machine is shared and the emulator is slow.
 //!
 //! `bench` runs every measure; `bench writes` only the items written per operation and the large
-//! agency move (`BENCH_MOVE_ENTRIES`, default 2,000); `bench export <table> <bucket> <scope-agent> <mode>` is the child
+//! agency move (`BENCH_MOVE_ENTRIES`, default 2,000); `bench scan` only the scan at scale
+//! (`BENCH_SCAN_APPS`, `BENCH_SCAN_RATE`, `BENCH_SCAN_RUN_SECONDS`: `tools/bench.sh scan`); `bench export <table> <bucket> <scope-agent> <mode>` is the child
 //! process one export measure runs in, so that its peak memory is its own.
 
 use std::collections::BTreeSet;
@@ -12,18 +13,18 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use chrono::{TimeZone, Utc};
-use devkit::marketplace_sim::{Faults, Simulator};
 use devkit::resources::{self, LocalResources};
 use devkit::template::Template;
 use shared::domain::ApplicationKey;
-use shared::domain::{AgencyId, AgentId, Email, Evidence, EvidenceId, Fact, FederalExchangeId, Name, Npn, PlanYear};
+use shared::domain::{AgencyId, AgentId, Email, Evidence, FederalExchangeId, Name};
 use shared::store::Store;
 use shared::store::items::{Owner, RowFacts, to_item};
 use shared::store::keys::Scope;
 use shared::store::risk_lists::ArchivedFilter;
-use sync_trigger::marketplace::{Aor, MarketplaceApplication, MarketplacePolicy};
 
+mod cost;
 mod fixtures;
+mod scan_scale;
 mod write_probe;
 mod writes;
 
@@ -42,6 +43,13 @@ async fn main() -> Result<(), Failure> {
     let started = Instant::now();
 
     let resources = resources::create(&sdk, &Template::load()?, "bench-", &[]).await?;
+    if args.first().map(String::as_str) == Some("scan") {
+        // Only the scan at scale: `bench scan`.
+        let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), resources.table.clone());
+        scan_scale::scan_at_scale(&store, &mut report).await?;
+        println!("{}", report.render(started.elapsed()));
+        return Ok(());
+    }
     if args.first().map(String::as_str) == Some("writes") {
         // Only the write costs: `bench writes`.
         writes::write_costs(&sdk, &resources, &mut report).await?;
@@ -50,12 +58,13 @@ async fn main() -> Result<(), Failure> {
     }
     let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), resources.table.clone());
     csv_encoding(&mut report);
-    api_reads(&store, &mut report).await?;
-    export_builder_runs(&resources, &mut report).await?;
-    scan_rate(&store, &mut report).await?;
+    let reads_per_list_item = api_reads(&store, &mut report).await?;
+    let reads_per_export_row = export_builder_runs(&resources, &mut report).await?;
+    scan_scale::scan_at_scale(&store, &mut report).await?;
     cold_start(&resources, &mut report).await?;
     sdk_clients_linked(&mut report)?;
-    writes::write_costs(&sdk, &resources, &mut report).await?;
+    let figures = writes::write_costs(&sdk, &resources, &mut report).await?;
+    cost::monthly(&figures, reads_per_list_item, reads_per_export_row, &mut report);
 
     let table = report.render(started.elapsed());
     println!("{table}");
@@ -174,7 +183,9 @@ fn csv_encoding(report: &mut Report) {
 
 /// A tree of 300 agencies (top, 19 children, 280 grandchildren), an agent at the bottom with a
 /// book of 20,000 entries of which 2,000 are at risk.
-async fn api_reads(store: &Store, report: &mut Report) -> Result<(), Failure> {
+/// Returns the items read per list item returned (the agent's list).
+async fn api_reads(store: &Store, report: &mut Report) -> Result<f64, Failure> {
+    let mut per_item = f64::NAN;
     let as_of = Utc::now();
     store.upsert_agency(&agency("top".into(), None), as_of).await?;
     let mut leaves = Vec::new();
@@ -222,6 +233,9 @@ async fn api_reads(store: &Store, report: &mut Report) -> Result<(), Failure> {
             after = page.next;
         }
         let ratio = read as f64 / returned as f64;
+        if per_item.is_nan() {
+            per_item = ratio;
+        }
         report.add(
             format!("items read per item returned: {what}, 10 pages"),
             format!("{ratio:.3} ({read}/{returned})"),
@@ -261,12 +275,14 @@ async fn api_reads(store: &Store, report: &mut Report) -> Result<(), Failure> {
         "naive scan-and-filter for any of these answers (a list or agency page, the summary): items read",
         format!("{scanned}, the whole table, each time: {:.0} per item on a page of 50", scanned as f64 / 50.0),
     );
-    Ok(())
+    Ok(per_item)
 }
 
 // ---- 2. the export builder -------------------------------------------------------------------
 
-async fn export_builder_runs(resources: &LocalResources, report: &mut Report) -> Result<(), Failure> {
+/// Returns the items read per row of the largest export.
+async fn export_builder_runs(resources: &LocalResources, report: &mut Report) -> Result<f64, Failure> {
+    let mut per_row = f64::NAN;
     let sdk = shared::aws::sdk_config();
     let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), resources.table.clone());
     let sizes = [10_000, 100_000];
@@ -293,6 +309,7 @@ async fn export_builder_runs(resources: &LocalResources, report: &mut Report) ->
             let figure = format!("{rows_per_second:.0} rows/s, {peak_mib:.1} MiB, {items_per_row:.3}");
             if mode == "builder" {
                 builder_peaks.push(peak_mib);
+                per_row = items_per_row;
                 report.add(
                     format!("export builder, {rows} rows: rows/s, peak memory, items read per row"),
                     figure,
@@ -319,7 +336,7 @@ async fn export_builder_runs(resources: &LocalResources, report: &mut Report) ->
             growth <= part_mib,
         );
     }
-    Ok(())
+    Ok(per_row)
 }
 
 /// `rows` at-risk rows in one agent's list, written straight to the table: the builder reads only
@@ -437,82 +454,6 @@ fn peak_resident_mib() -> f64 {
 }
 
 // ---- 5. the scheduled scan's rate ------------------------------------------------------------
-
-async fn scan_rate(store: &Store, report: &mut Report) -> Result<(), Failure> {
-    const RATE: f64 = 20.0;
-    let simulator = Simulator::new(Vec::<MarketplaceApplication>::new());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    simulator.spawn(listener);
-    let http = reqwest_client();
-    http.put(format!("{url}/control"))
-        .json(&Faults { latency_ms: 50, hang_ms: 10_000, ..Faults::default() })
-        .send()
-        .await?;
-    let owners = store.owners(BTreeSet::from([AgentId::parse("scanner")?])).await?;
-    let applications: Vec<(ApplicationKey, Vec<Evidence>)> = (0..400)
-        .map(|i| {
-            let id = FederalExchangeId::parse(format!("7{i:07}")).expect("id");
-            let evidence = Evidence {
-                id: EvidenceId::parse(format!("scan-{i}")).expect("id"),
-                at: Utc::now(),
-                fact: Fact::Submitted {
-                    agent_id: AgentId::parse("scanner").expect("id"),
-                    npn: Npn::parse("555").expect("npn"),
-                    client_name: Name::parse("Client").expect("name"),
-                },
-            };
-            (ApplicationKey { id, year: PlanYear::parse(2030).expect("year") }, vec![evidence])
-        })
-        .collect();
-    store.import(&applications, &owners, Utc::now()).await?;
-    for (key, _) in &applications {
-        let answer = MarketplaceApplication {
-            federal_exchange_id: key.id.to_string(),
-            plan_year: 2030,
-            policies: vec![MarketplacePolicy {
-                policy_id: "P".into(),
-                issuer_name: "I".into(),
-                status: shared::domain::PolicyStatus::Effectuated,
-                aor: Some(Aor { npn: "555".into(), name: "S".into() }),
-            }],
-        };
-        http.put(format!("{url}/v1/applications/{}?plan_year=2030", key.id)).json(&answer).send().await?;
-    }
-    let vars = shared::config::Vars::from_pairs([
-        ("TABLE_NAME", store.table().to_owned()),
-        ("CURRENT_PLAN_YEAR", "2030".to_owned()),
-        ("MARKETPLACE_BASE_URL", url.clone()),
-        ("MARKETPLACE_API_KEY", "bench".to_owned()),
-        ("SYNC_RATE_PER_SECOND", RATE.to_string()),
-        ("SYNC_STALE_AFTER_HOURS", "1".to_owned()),
-    ]);
-    let sync_settings = sync_trigger::app::Settings::from_vars(&vars)?;
-    let marketplace = sync_trigger::app::marketplace(&shared::aws::sdk_config(), &sync_settings)?;
-    let settings = sync_settings.scan();
-    let started = Instant::now();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(12);
-    let result = sync_trigger::scan::scan(store, &marketplace, &settings, Utc::now(), deadline).await?;
-    let seconds = started.elapsed().as_secs_f64();
-    let served: Vec<devkit::marketplace_sim::Served> =
-        http.get(format!("{url}/control/requests")).send().await?.json().await?;
-    let times: Vec<u64> = served.iter().map(|s| s.at_ms).collect();
-    let busiest =
-        (0..times.len()).map(|i| times[i..].iter().take_while(|t| **t < times[i] + 1000).count()).max().unwrap_or(0);
-    let fraction = f64::from(result.synced) / seconds / RATE;
-    report.add(
-        "scheduled scan at 50 ms marketplace latency: syncs/s as a share of the rate limit (20/s), every request through the shared budget",
-        format!("{:.2} ({} syncs in {seconds:.1} s)", fraction, result.synced),
-        "≥ 0.9",
-        fraction >= 0.9,
-    );
-    report.add("scheduled scan: most requests in any one second", format!("{busiest}"), "≤ 20", busiest as f64 <= RATE);
-    Ok(())
-}
-
-fn reqwest_client() -> reqwest::Client {
-    reqwest::Client::new()
-}
 
 // ---- 4. cold start ---------------------------------------------------------------------------
 

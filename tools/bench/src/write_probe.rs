@@ -1,12 +1,17 @@
 //! Items written per operation, counted from what the store sends: an interceptor on the DynamoDB
 //! client counts every Put, Update and Delete in each request (a transaction's condition checks
-//! are not writes). Depends on `fixtures` and the store's public API only, so that
-//! `tools/bench-replaced.sh` runs this same probe against the design the current one replaced.
+//! are not writes). It also counts what DynamoDB charges for: write request units (an item in a
+//! transaction, condition checks included, is two; any other write one — the items here are all
+//! under 1 KB) and items read (a GetItem one, a Query its `ScannedCount`). Depends on `fixtures`
+//! and the store's public API only, so that `tools/bench-replaced.sh` runs this same probe
+//! against the design the current one replaced.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::interceptors::{
+    AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use chrono::Utc;
@@ -18,14 +23,41 @@ use crate::fixtures::{agency, archive, key, person, submission, sync};
 
 type Failure = Box<dyn std::error::Error>;
 
-/// Counts the items each request writes.
+/// Counts the items each request writes, the write request units, the items read and the requests.
 #[derive(Debug, Clone, Default)]
-pub struct WriteCounter(Arc<AtomicU64>);
+pub struct WriteCounter {
+    written: Arc<AtomicU64>,
+    write_units: Arc<AtomicU64>,
+    read: Arc<AtomicU64>,
+    requests: Arc<AtomicU64>,
+}
+
+/// What was counted between two calls of `take_units`.
+pub struct Units {
+    pub write_units: u64,
+    pub reads: u64,
+    pub requests: u64,
+}
 
 impl WriteCounter {
     /// The items written since the last call.
     pub fn take(&self) -> u64 {
-        self.0.swap(0, Ordering::SeqCst)
+        self.written.swap(0, Ordering::SeqCst)
+    }
+
+    /// The write request units, items read and requests since the last call.
+    pub fn take_units(&self) -> Units {
+        Units {
+            write_units: self.write_units.swap(0, Ordering::SeqCst),
+            reads: self.read.swap(0, Ordering::SeqCst),
+            requests: self.requests.swap(0, Ordering::SeqCst),
+        }
+    }
+
+    /// Forgets everything counted so far.
+    pub fn reset(&self) {
+        self.take();
+        self.take_units();
     }
 
     /// A store on `table` whose writes this counter counts.
@@ -44,7 +76,7 @@ impl Intercept for WriteCounter {
         &self,
         context: &BeforeTransmitInterceptorContextRef<'_>,
         _components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let request = context.request();
         let target = request.headers().get("x-amz-target").unwrap_or_default();
@@ -61,15 +93,53 @@ impl Intercept for WriteCounter {
             }),
             _ => 0,
         };
-        self.0.fetch_add(written as u64, Ordering::SeqCst);
+        self.written.fetch_add(written as u64, Ordering::SeqCst);
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        let units = match operation {
+            "TransactWriteItems" => 2 * body["TransactItems"].as_array().map_or(0, Vec::len),
+            _ => written,
+        };
+        self.write_units.fetch_add(units as u64, Ordering::SeqCst);
+        // The response does not say what it answers: remember it for the read count.
+        cfg.interceptor_state().store_put(Operation(operation.to_owned()));
+        Ok(())
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let body: serde_json::Value =
+            context.response().body().bytes().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
+        let read = match cfg.load::<Operation>().map(|o| o.0.as_str()) {
+            Some("Query" | "Scan") => body["ScannedCount"].as_u64().unwrap_or(0),
+            // Of an item or of none: charged the same.
+            Some("GetItem") => 1,
+            _ => 0,
+        };
+        self.read.fetch_add(read, Ordering::SeqCst);
         Ok(())
     }
 }
 
-/// One operation's figure: items written (per at-risk entry, for the directory moves).
+/// The operation a request was, kept for its response.
+#[derive(Debug, Clone)]
+struct Operation(String);
+
+impl aws_smithy_types::config_bag::Storable for Operation {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+/// One operation's figures (per at-risk entry, for the directory moves): items written, write
+/// request units, items read, DynamoDB requests.
 pub struct Figure {
     pub operation: &'static str,
     pub items: f64,
+    pub write_units: f64,
+    pub reads: f64,
+    pub requests: f64,
 }
 
 /// How many at-risk entries the per-entry figures of the moves average over.
@@ -94,23 +164,32 @@ pub async fn probe(sdk: &shared::aws::SdkConfig, table: &str) -> Result<Vec<Figu
     let now = Utc::now();
     let mut figures = Vec::new();
     let mut count = |operation: &'static str, written: u64, per: u32| {
-        figures.push(Figure { operation, items: written as f64 / f64::from(per) });
+        let units = counter.take_units();
+        let per = f64::from(per);
+        figures.push(Figure {
+            operation,
+            items: written as f64 / per,
+            write_units: units.write_units as f64 / per,
+            reads: units.reads as f64 / per,
+            requests: units.requests as f64 / per,
+        });
     };
 
+    counter.reset();
     store.apply_evidence(&key("8000001"), &submission("w-s1".into(), 0, "w-ana", "111"), now).await?;
-    counter.take();
+    count("a first submission (a new application, not at risk)", counter.take(), 1);
     store.apply_evidence(&key("8000001"), &submission("w-s2".into(), 1, "w-bob", "222"), now).await?;
     count("a submission that makes a swap (owner 2 levels down)", counter.take(), 1);
 
     store.apply_evidence(&key("8000002"), &submission("w-s3".into(), 0, "w-ana", "111"), now).await?;
     store.apply_evidence(&key("8000002"), &sync("w-y1", 5, "111"), now).await?;
-    counter.take();
+    counter.reset();
     store.apply_evidence(&key("8000002"), &sync("w-y2", 6, "111"), now).await?;
     count("a sync that changes nothing (not at risk)", counter.take(), 1);
 
     store.apply_evidence(&key("8000003"), &submission("w-s4".into(), 0, "w-ana", "111"), now).await?;
     store.apply_evidence(&key("8000003"), &submission("w-s5".into(), 1, "w-bob", "222"), now).await?;
-    counter.take();
+    counter.reset();
     store.apply_evidence(&key("8000003"), &sync("w-y3", 5, "222"), now).await?;
     count("a sync that confirms an entry at risk", counter.take(), 1);
     // The marketplace now shows ana's NPN: ana's entry clears and bob's is flagged.
@@ -121,12 +200,12 @@ pub async fn probe(sdk: &shared::aws::SdkConfig, table: &str) -> Result<Vec<Figu
     count("an archive of an entry at risk", counter.take(), 1);
 
     swapped_book(&store, "81", MOVED_ENTRIES, "w-carl", "w-bob").await?;
-    counter.take();
+    counter.reset();
     store.upsert_agent(&person("w-carl", "w-b", "111"), Utc::now()).await?;
     count("an agent move, per at-risk entry", counter.take(), MOVED_ENTRIES);
 
     swapped_book(&store, "82", MOVED_ENTRIES, "w-dan", "w-bob").await?;
-    counter.take();
+    counter.reset();
     store.upsert_agency(&agency("w-c".into(), Some("w-top".into())), Utc::now()).await?;
     count("an agency move, per at-risk entry", counter.take(), MOVED_ENTRIES);
     Ok(figures)

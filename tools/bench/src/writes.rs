@@ -8,13 +8,13 @@ use chrono::Utc;
 use devkit::resources::LocalResources;
 
 use crate::fixtures::{agency, person};
-use crate::write_probe::{WriteCounter, probe, swapped_book};
+use crate::write_probe::{Figure, WriteCounter, probe, swapped_book};
 use crate::{Failure, Report};
 
 /// The replaced design's figures, by operation (see the module's docs).
 const REPLACED: &str = include_str!("../replaced-design-writes.tsv");
 
-fn replaced(operation: &str) -> String {
+pub(crate) fn replaced(operation: &str) -> String {
     REPLACED
         .lines()
         .filter_map(|line| line.split_once('\t'))
@@ -26,8 +26,9 @@ pub async fn write_costs(
     sdk: &shared::aws::SdkConfig,
     resources: &LocalResources,
     report: &mut Report,
-) -> Result<(), Failure> {
-    for figure in probe(sdk, &resources.table).await? {
+) -> Result<Vec<Figure>, Failure> {
+    let figures = probe(sdk, &resources.table).await?;
+    for figure in &figures {
         let value = format!("{} (the design this replaces: {})", figure.items, replaced(figure.operation));
         if figure.operation.contains("per at-risk entry") {
             report.add(
@@ -41,6 +42,14 @@ pub async fn write_costs(
             // of the tree) is held by the tests.
             report.baseline(format!("items written: {}", figure.operation), value);
         }
+    }
+
+    // What DynamoDB charges for each (docs/capacity.md prices it).
+    for figure in &figures {
+        report.baseline(
+            format!("DynamoDB work: {}: write request units, items read, requests", figure.operation),
+            format!("{:.2}, {:.2}, {:.2}", figure.write_units, figure.reads, figure.requests),
+        );
     }
 
     let counter = WriteCounter::default();
@@ -82,5 +91,5 @@ pub async fn write_costs(
         "completes, in runs within Lambda's limits",
         true,
     );
-    Ok(())
+    Ok(figures)
 }

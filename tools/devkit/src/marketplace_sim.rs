@@ -7,7 +7,7 @@
 //! | `GET /v1/applications/{id}?plan_year=` | the contract; needs an `x-api-key` header |
 //! | `PUT /v1/applications/{id}?plan_year=` | store an application: the JSON the GET answers, kept as sent (so a test can make the marketplace answer something malformed) |
 //! | `GET /control` | the faults in force and `requests_served` |
-//! | `PUT /control` | set faults: `{"latency_ms", "error_rate", "rate_limit_rate", "retry_after_seconds", "timeout_rate", "hang_ms"}` (rates are 0 to 1) |
+//! | `PUT /control` | set faults: `{"latency_ms", "latency_max_ms", "error_rate", "rate_limit_rate", "retry_after_seconds", "burst_every_seconds", "burst_seconds", "timeout_rate", "hang_ms"}` (rates are 0 to 1) |
 //! | `GET /control/requests` | every contract request served: `[{"at_ms", "federal_exchange_id", "status"}]` |
 //! | `POST /control/reset` | forget the counts and the request log |
 
@@ -30,12 +30,18 @@ use tokio::time::Instant;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Faults {
+    /// Each answer takes this long; with `latency_max_ms` above it, a time drawn evenly between.
     pub latency_ms: u64,
+    pub latency_max_ms: u64,
     /// Share of requests answered 503.
     pub error_rate: f64,
     /// Share of requests answered 429 with `Retry-After: retry_after_seconds`.
     pub rate_limit_rate: f64,
     pub retry_after_seconds: u64,
+    /// 429 bursts: every `burst_every_seconds` (from the simulator's start), `burst_seconds` in
+    /// which every request is answered 429 with `Retry-After: retry_after_seconds`.
+    pub burst_every_seconds: u64,
+    pub burst_seconds: u64,
     /// Share of requests that hang for `hang_ms` before answering (a client time-out).
     pub timeout_rate: f64,
     pub hang_ms: u64,
@@ -95,6 +101,27 @@ impl Simulator {
         tokio::spawn(async move { axum::serve(listener, router).await });
     }
 
+    /// Milliseconds since the simulator started: the clock of its request log.
+    pub fn clock_ms(&self) -> u64 {
+        u64::try_from(self.lock().started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Sets the faults in force (as `PUT /control` does).
+    pub fn put_faults(&self, faults: Faults) {
+        self.lock().faults = faults;
+    }
+
+    /// What the marketplace says about an application from now on.
+    pub fn put(&self, application: &MarketplaceApplication) {
+        let key = (application.federal_exchange_id.clone(), application.plan_year);
+        self.lock().applications.insert(key, serde_json::to_value(application).unwrap_or_default());
+    }
+
+    /// Every contract request served so far.
+    pub fn served(&self) -> Vec<Served> {
+        self.lock().served.clone()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, SimState> {
         self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -124,9 +151,12 @@ async fn fetch(
         let state = sim.lock();
         let faults = state.faults.clone();
         let mut rng = rand::rng();
+        let since_start = state.started.elapsed().as_secs();
+        let in_burst =
+            faults.burst_every_seconds > 0 && since_start % faults.burst_every_seconds < faults.burst_seconds;
         let outcome = if rng.random_bool(faults.timeout_rate.clamp(0.0, 1.0)) {
             Outcome::Hang(faults.hang_ms)
-        } else if rng.random_bool(faults.rate_limit_rate.clamp(0.0, 1.0)) {
+        } else if in_burst || rng.random_bool(faults.rate_limit_rate.clamp(0.0, 1.0)) {
             Outcome::Status(StatusCode::TOO_MANY_REQUESTS, Some(faults.retry_after_seconds))
         } else if rng.random_bool(faults.error_rate.clamp(0.0, 1.0)) {
             Outcome::Status(StatusCode::SERVICE_UNAVAILABLE, None)
@@ -136,7 +166,12 @@ async fn fetch(
                 None => Outcome::Status(StatusCode::NOT_FOUND, None),
             }
         };
-        (faults.latency_ms, outcome)
+        let latency = if faults.latency_max_ms > faults.latency_ms {
+            rng.random_range(faults.latency_ms..=faults.latency_max_ms)
+        } else {
+            faults.latency_ms
+        };
+        (latency, outcome)
     };
     let status = match &outcome {
         Outcome::Hang(_) => 504,
