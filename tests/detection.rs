@@ -46,6 +46,13 @@ fn archived(id: &str, by: &str, on: bool, minute: i64) -> (&'static str, serde_j
     (kind, json!({"federal_exchange_id": id, "plan_year": YEAR, "agent_id": by, "occurred_at": t(minute).to_rfc3339()}))
 }
 
+fn permission_revoked(id: &str, whose: &str, minute: i64) -> (&'static str, serde_json::Value) {
+    (
+        "Application Permission Revoked",
+        json!({"federal_exchange_id": id, "plan_year": YEAR, "agent_id": whose, "occurred_at": t(minute).to_rfc3339()}),
+    )
+}
+
 /// Two agencies under one top agency, with an agent and an admin in each.
 fn directory() -> Vec<(&'static str, serde_json::Value)> {
     vec![
@@ -214,6 +221,34 @@ async fn an_agency_cycle_sent_by_the_platform_is_refused_into_the_dead_letter_qu
     assert_eq!(top.parent_agency_id, None);
     let dead = system.waiting(&system.world.resources.ingest_dead_letter_queue_url).await;
     assert_eq!(dead.len(), 1);
+    assert_no_differences(&system.world).await;
+}
+
+#[tokio::test]
+async fn a_revoked_ede_permission_puts_the_entry_at_risk_in_every_list_and_a_sync_showing_the_agent_clears_it() {
+    let system = system(100.0).await;
+    publish_all(&system, &directory()).await;
+    publish_all(&system, &[submitted("s1", "0460", "ana", "111", 0)]).await;
+
+    // Delivered twice, as SQS may: one change.
+    let revoked = permission_revoked("0460", "ana", 10);
+    publish_all(&system, &[revoked.clone(), revoked]).await;
+    let ana = &entries(&system, "0460").await[&agent_id("ana")];
+    let risk = ana.risk.as_ref().expect("at risk");
+    assert_eq!(risk.reason.as_str(), "ede_permission_revoked");
+    let (status, list) = system.call(ANA, "GET", "/v1/at-risk", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(list["items"][0]["reason"], "ede_permission_revoked");
+    let (_, agency) =
+        system.call(Some(("admin-top", "top", "agency_admin")), "GET", "/v1/agencies/top/at-risk", None).await;
+    assert_eq!(agency["items"][0]["reason"], "ede_permission_revoked", "in the agency's list too");
+    let history = system.store().history(&app("0460")).await.unwrap();
+    assert_eq!(history.iter().filter(|h| h.agent_id == agent_id("ana")).count(), 2, "made, then at risk: once");
+
+    // The marketplace shows ana as the AOR: cleared.
+    system.put_marketplace(&answer("0460", &[(PolicyStatus::Effectuated, Some("111"))])).await;
+    let (status, body) = system.sync(ANA, "0460").await;
+    assert_eq!((status, &body["at_risk"]), (200, &json!(false)));
     assert_no_differences(&system.world).await;
 }
 

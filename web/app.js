@@ -36,7 +36,7 @@ function show(message) {
 
 const when = (iso) => (iso ? new Date(iso).toLocaleString() : "never");
 const exportPath = () => location.pathname.match(/^\/exports\/([\w-]+)$/);
-const reasons = { platform_submission: "Submitted by another NPN", marketplace_aor_mismatch: "Marketplace shows another AOR" };
+const reasons = { platform_submission: "Submitted by another NPN", marketplace_aor_mismatch: "Marketplace shows another AOR", ede_permission_revoked: "EDE permission revoked" };
 const labels = ["Client", "Federal Exchange ID", "Last synced", "At risk since", "Why", "Agent"];
 
 function cell(text) {
@@ -297,6 +297,8 @@ function describe(moment) {
         moment.policies.length ? moment.policies.map((p) => `${p.policy_id} ${p.status}: AOR ${p.aor_npn || "none"}`).join("; ") : "no active policy"];
     case "archived":
       return [moment.archived ? "Archived" : "Unarchived", "", ""];
+    case "permission_revoked":
+      return ["EDE permission revoked", "", "the platform reported your enhanced direct enrollment permission revoked"];
     case "at_risk":
       return ["Flagged at risk", moment.other_npn || "", reasons[moment.reason] || moment.reason];
     case "cleared":

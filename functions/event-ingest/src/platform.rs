@@ -25,7 +25,7 @@ pub enum PlatformEvent {
         agent: AgentUpsert,
         as_of: DateTime<Utc>,
     },
-    /// A submission, or an archive flag: evidence about one application.
+    /// A submission, an archive flag or a revoked permission: evidence about one application.
     Evidence {
         application: ApplicationKey,
         evidence: Evidence,
@@ -39,7 +39,9 @@ impl PlatformEvent {
             Self::AgencyUpserted { as_of, .. } | Self::AgentUpserted { as_of, .. } => ("time", *as_of),
             Self::Evidence { evidence, .. } => match evidence.fact {
                 Fact::Submitted { .. } => ("submitted_at", evidence.at),
-                Fact::ArchiveSet { .. } | Fact::Synced { .. } => ("occurred_at", evidence.at),
+                Fact::ArchiveSet { .. } | Fact::PermissionRevoked { .. } | Fact::Synced { .. } => {
+                    ("occurred_at", evidence.at)
+                }
             },
         }
     }
@@ -133,6 +135,15 @@ pub fn parse(body: &str) -> Result<PlatformEvent, Malformed> {
                 },
             },
         }),
+        "Application Permission Revoked" => Ok(PlatformEvent::Evidence {
+            application: application(detail)?,
+            evidence: Evidence {
+                // No id of its own either: the envelope's id is what a redelivery repeats.
+                id: EvidenceId::parse(format!("event-{event_id}"))?,
+                at: timestamp(detail, "occurred_at")?,
+                fact: Fact::PermissionRevoked { agent_id: AgentId::parse(text(detail, "agent_id")?)? },
+            },
+        }),
         _ => Err(Malformed("detail-type is not one this system knows".into())),
     }
 }
@@ -192,6 +203,7 @@ mod tests {
             "application-submitted",
             "application-archived",
             "application-unarchived",
+            "application-permission-revoked",
         ] {
             parse(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         }
@@ -214,6 +226,20 @@ mod tests {
             panic!("not evidence");
         };
         assert!(matches!(evidence.fact, Fact::ArchiveSet { archived: false, .. }));
+    }
+
+    #[test]
+    fn a_revoked_permission_is_evidence_about_that_agent_keyed_by_the_envelope() {
+        let PlatformEvent::Evidence { application, evidence } =
+            parse(&fixture("application-permission-revoked")).unwrap()
+        else {
+            panic!("not evidence");
+        };
+        assert_eq!(application.id.as_str(), "0012345678");
+        assert_eq!(evidence.id.as_str(), "event-6f1c1e2a-0000-4000-8000-000000000006", "a redelivery repeats it");
+        assert!(
+            matches!(&evidence.fact, Fact::PermissionRevoked { agent_id } if agent_id.as_str() == "agent-summit-east-1")
+        );
     }
 
     #[test]
@@ -270,7 +296,8 @@ mod fuzz {
         #[test]
         fn any_detail_is_an_event_or_a_refusal_that_quotes_nothing(
             kind in proptest::sample::select(vec!["Agency Upserted", "Agent Upserted", "Application Submitted",
-                                                   "Application Archived", "Application Unarchived", "Other"]),
+                                                   "Application Archived", "Application Unarchived",
+                                                   "Application Permission Revoked", "Other"]),
             value in "[a-zA-Z0-9@.é ]{0,24}",
             year in proptest::num::i64::ANY,
         ) {

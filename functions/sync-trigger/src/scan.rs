@@ -72,7 +72,7 @@ pub fn unknown_backoff(times: u32) -> chrono::Duration {
 /// Places what writers that died left unplaced (an API sync is never redelivered, so the scan is
 /// what finishes it); syncs the never-synced applications; then runs the pass under way (or a new
 /// one) until it ends or `deadline`, whichever comes first. Syncs already under way at the
-/// deadline are finished; none is started after it.
+/// deadline may finish for `FINISH_GRACE` more; none is started after it.
 pub async fn scan<S: Applications + SyncDue>(
     store: &S,
     marketplace: &MarketplaceClient,
@@ -87,6 +87,7 @@ pub async fn scan<S: Applications + SyncDue>(
     let mut syncs = Syncs {
         store,
         now,
+        deadline,
         marketplace: marketplace.for_scan(),
         permits: Arc::new(Semaphore::new(settings.concurrency.max(1))),
         running: JoinSet::new(),
@@ -145,8 +146,11 @@ pub async fn scan<S: Applications + SyncDue>(
             }
             // The position is the last application taken up; one whose sync fails or is cut
             // short stays due, and the next pass takes it up again.
-            at.position = Some(due.position.clone());
-            syncs.start(due, false, &mut report).await;
+            let position = due.position.clone();
+            if !syncs.start(due, false, &mut report).await {
+                break;
+            }
+            at.position = Some(position);
         }
         store.save_scan_checkpoint(settings.year, &at).await?;
     }
@@ -154,6 +158,10 @@ pub async fn scan<S: Applications + SyncDue>(
     store.save_scan_checkpoint(settings.year, &at).await?;
     Ok(report)
 }
+
+/// How long syncs under way at the deadline may take to finish: the scan's deadline is 60 s
+/// before the Lambda's, and this leaves half of that.
+const FINISH_GRACE: Duration = Duration::from_secs(30);
 
 /// How often a run looks for applications never synced (besides at its start).
 const NEW_LANE_EVERY: Duration = Duration::from_secs(60);
@@ -206,14 +214,21 @@ struct Syncs<'a, S> {
     store: &'a S,
     /// The run's time: an unknown application's delay counts from it.
     now: DateTime<Utc>,
+    /// No sync starts after it, and those still running `FINISH_GRACE` after it are cut short.
+    deadline: Instant,
     marketplace: MarketplaceClient,
     permits: Arc<Semaphore>,
     running: JoinSet<(Due, bool, Result<(), SyncError>, bool)>,
 }
 
 impl<S: Applications + SyncDue> Syncs<'_, S> {
-    async fn start(&mut self, due: Due, first: bool, report: &mut ScanReport) {
+    /// Starts a sync of `due`, unless the deadline has come while it waited for a slot; says
+    /// whether it started.
+    async fn start(&mut self, due: Due, first: bool, report: &mut ScanReport) -> bool {
         let permit = self.permits.clone().acquire_owned().await.expect("the semaphore is never closed");
+        if Instant::now() >= self.deadline {
+            return false;
+        }
         let (store, marketplace, run_at) = (self.store.clone(), self.marketplace.clone(), self.now);
         self.running.spawn(async move {
             let result = sync_application(&store, &marketplace, &due.application, Utc::now()).await.map(drop);
@@ -229,12 +244,19 @@ impl<S: Applications + SyncDue> Syncs<'_, S> {
         while let Some(done) = self.running.try_join_next() {
             record(done, report);
         }
+        true
     }
 
+    /// Waits for the syncs under way, until `FINISH_GRACE` after the deadline: a sync waiting out
+    /// a long `Retry-After` then is cut short (it changed nothing; it stays due), so the run ends
+    /// inside the Lambda's time limit.
     async fn finish(mut self, mut report: ScanReport) -> Result<ScanReport, StoreError> {
-        while let Some(done) = self.running.join_next().await {
+        let until = self.deadline.max(Instant::now()) + FINISH_GRACE;
+        while let Ok(Some(done)) = tokio::time::timeout_at(until, self.running.join_next()).await {
             record(done, &mut report);
         }
+        report.failed += u32::try_from(self.running.len()).unwrap_or(u32::MAX);
+        self.running.shutdown().await;
         Ok(report)
     }
 }

@@ -32,6 +32,9 @@ pub enum Fact {
     Synced { policies: Vec<Policy> },
     /// An agent archived (or unarchived) the application in their own book.
     ArchiveSet { agent_id: AgentId, archived: bool },
+    /// The platform reports that the agent's enhanced direct enrollment (EDE) permission on the
+    /// application was revoked: it usually means another agent worked the enrollment.
+    PermissionRevoked { agent_id: AgentId },
 }
 
 /// One policy of the application as the marketplace reports it.

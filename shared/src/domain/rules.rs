@@ -70,6 +70,7 @@ pub struct Risk {
 pub enum Reason {
     PlatformSubmission,
     MarketplaceAorMismatch,
+    EdePermissionRevoked,
 }
 
 impl Reason {
@@ -77,6 +78,7 @@ impl Reason {
         match self {
             Self::PlatformSubmission => "platform_submission",
             Self::MarketplaceAorMismatch => "marketplace_aor_mismatch",
+            Self::EdePermissionRevoked => "ede_permission_revoked",
         }
     }
 }
@@ -200,6 +202,17 @@ pub fn project(log: &[Evidence], agencies: &AgencyOf, now: DateTime<Utc>) -> BTr
                 if let Some(entry) = entries.get_mut(agent_id) {
                     entry.archived = *archived;
                 }
+            }
+            Fact::PermissionRevoked { agent_id } => {
+                // That agent's entry only (SPEC §3, rule 3): at risk until a later submission under
+                // its NPN or a sync showing it as the AOR.
+                let revoked = Verdict {
+                    reason: Reason::EdePermissionRevoked,
+                    other_npn: None,
+                    other_agent_id: None,
+                    other_agent_same_agency: None,
+                };
+                settle(&mut entries, vec![(agent_id.clone(), Some(revoked))], evidence.at, now);
             }
         }
     }

@@ -46,6 +46,14 @@ fn archived(id: &str, minute: i64, by: &str, archived: bool) -> Evidence {
     }
 }
 
+fn revoked(id: &str, minute: i64, whose: &str) -> Evidence {
+    Evidence {
+        id: EvidenceId::parse(id).unwrap(),
+        at: t(minute),
+        fact: Fact::PermissionRevoked { agent_id: agent(whose) },
+    }
+}
+
 /// What is stored for an application: its log and its entries, evolved one delivery at a time
 /// exactly as the store does it.
 #[derive(Default, Clone)]
@@ -128,6 +136,35 @@ fn the_owners_new_submission_clears_a_platform_submission_risk() {
     ]);
     assert!(!stored.entry("ana").is_at_risk());
     assert!(stored.entry("bob").is_at_risk(), "bob has now lost it to ana's NPN");
+}
+
+#[test]
+fn a_revoked_ede_permission_puts_that_agents_entry_at_risk_and_no_one_elses() {
+    let stored = deliver_all(&[
+        submitted("s1", 0, "ana", "111"),
+        submitted("s2", 5, "bob", "222"),
+        submitted("s3", 6, "ana", "111"),
+        revoked("r1", 9, "ana"),
+    ]);
+    let risk = stored.entry("ana").risk.clone().expect("ana's entry is at risk");
+    assert_eq!((risk.reason, risk.since, risk.other_npn), (Reason::EdePermissionRevoked, t(9), None));
+    assert!(stored.entry("bob").is_at_risk(), "bob's own risk is untouched");
+    let stored = deliver_all(&[submitted("s1", 0, "ana", "111"), revoked("r1", 9, "nobody")]);
+    assert!(!stored.entry("ana").is_at_risk(), "an agent without an entry changes nothing");
+}
+
+#[test]
+fn a_revoked_ede_permission_is_cleared_by_a_later_submission_or_a_sync_showing_the_agent_and_not_by_an_older_one() {
+    let base = [submitted("s1", 0, "ana", "111"), revoked("r1", 9, "ana")];
+    let resubmitted = deliver_all(&[&base[..], &[submitted("s2", 12, "ana", "111")]].concat());
+    assert!(!resubmitted.entry("ana").is_at_risk());
+    let synced_back =
+        deliver_all(&[&base[..], &[synced("y1", 12, vec![policy(PolicyStatus::Effectuated, Some("111"))])]].concat());
+    assert!(!synced_back.entry("ana").is_at_risk());
+    // A sync from before the revocation, arriving after it: the newest evidence still wins.
+    let late_old_sync =
+        deliver_all(&[&base[..], &[synced("y0", 5, vec![policy(PolicyStatus::Effectuated, Some("111"))])]].concat());
+    assert_eq!(late_old_sync.entry("ana").risk.as_ref().map(|r| r.reason), Some(Reason::EdePermissionRevoked));
 }
 
 #[test]

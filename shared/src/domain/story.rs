@@ -24,6 +24,8 @@ pub enum Happening {
     Sync { policies: Vec<Policy> },
     /// The entry's owner archived or unarchived it.
     Archived { archived: bool },
+    /// The platform reported the owner's EDE permission on the application revoked.
+    PermissionRevoked,
     /// The entry became at risk, or its reason or other NPN changed.
     AtRisk { reason: Reason, other_npn: Option<Npn> },
     /// The entry is no longer at risk.
@@ -65,6 +67,8 @@ pub fn timeline(
             }
             Fact::ArchiveSet { agent_id, archived } if agent_id == owner => Happening::Archived { archived: *archived },
             Fact::ArchiveSet { .. } => continue,
+            Fact::PermissionRevoked { agent_id } if agent_id == owner => Happening::PermissionRevoked,
+            Fact::PermissionRevoked { .. } => continue,
         };
         moments.push(Moment { at: evidence.at, happening, position: position(evidence.at, "e", evidence.id.as_str()) });
     }
@@ -129,6 +133,9 @@ pub fn help_desk_report(
                 }
             }
             Happening::AtRisk { .. } => changes.push(format!("{date}: our system flagged the AOR as at risk")),
+            Happening::PermissionRevoked => {
+                changes.push(format!("{date}: my EDE permission on the application was revoked"));
+            }
             _ => {}
         }
     }
@@ -235,6 +242,7 @@ mod tests {
                 Happening::Submission { .. } => "submission",
                 Happening::Sync { .. } => "sync",
                 Happening::Archived { .. } => "archived",
+                Happening::PermissionRevoked => "permission_revoked",
                 Happening::AtRisk { .. } => "at_risk",
                 Happening::Cleared => "cleared",
             })

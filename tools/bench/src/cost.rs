@@ -108,10 +108,11 @@ fn month(figures: &[Figure], list_item_reads: f64, export_row_reads: f64, submis
     let on_demand = list_opens * ON_DEMAND_PER_LIST_OPEN;
     let exports = EXPORTS_PER_DAY * 30.0;
     let (first, swaps) = (submissions * (1.0 - AT_RISK_SHARE), submissions * AT_RISK_SHARE);
-    let syncs_quiet = scheduled * (1.0 - AT_RISK_SHARE);
+    // Every new application is synced once soon after it arrives (the scan's priority lane).
+    let syncs_quiet = scheduled * (1.0 - AT_RISK_SHARE) + submissions * (1.0 - AT_RISK_SHARE);
     let syncs_risky = scheduled * AT_RISK_SHARE + on_demand;
     // Each marketplace request is one turn of the shared budget: one conditional put.
-    let turns = if replaced { 0.0 } else { scheduled + on_demand };
+    let turns = if replaced { 0.0 } else { scheduled + submissions * (1.0 - AT_RISK_SHARE) + on_demand };
     // A list opened: `/v1/me` (2 reads), the summary (1), the visit (a read and a write), a page.
     let list_reads = 2.0 + 1.0 + 1.0 + 50.0 * list_item_reads;
     // An export: recorded, its key, claimed, progress every 200 rows, finished.
@@ -167,7 +168,8 @@ fn month(figures: &[Figure], list_item_reads: f64, export_row_reads: f64, submis
 fn rate_needed(new_per_second: f64) -> f64 {
     let resync = APPLICATIONS / (RESYNC_DAYS * 86_400.0);
     let on_demand = AGENTS * LIST_OPENS_PER_AGENT_DAY * ON_DEMAND_PER_LIST_OPEN / 86_400.0;
-    (resync + new_per_second) / (SCAN_SHARE * DUTY) + on_demand
+    // From T(N) = N / (d (s R − r_od) − r_new) ≤ the window (README, "Keeping up").
+    (resync + new_per_second) / (SCAN_SHARE * DUTY) + on_demand / SCAN_SHARE
 }
 
 pub fn monthly(figures: &[Figure], list_item_reads: f64, export_row_reads: f64, report: &mut Report) {

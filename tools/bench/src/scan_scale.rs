@@ -143,13 +143,19 @@ pub async fn scan_at_scale(store: &Store, report: &mut Report) -> Result<(), Fai
         (0..times.len()).map(|i| times[i..].iter().take_while(|t| **t < times[i] + 1000).count()).max().unwrap_or(0);
     let share = synced as f64 / scanning.as_secs_f64() / rate;
     // The longest any of the due applications waited: from the pass's start to its sync.
-    let last_sync = served.iter().filter(|s| s.status == 200).map(|s| s.at_ms).max().unwrap_or(pass_started);
+    let last_sync = served
+        .iter()
+        .filter(|s| s.status == 200 && s.at_ms <= pass_ended)
+        .map(|s| s.at_ms)
+        .max()
+        .unwrap_or(pass_started);
     let longest = (last_sync.saturating_sub(pass_started)) as f64 / 1000.0;
     let arrivals = arrivals.lock().expect("arrivals").clone();
     let mut first_waits: Vec<f64> = arrivals
         .iter()
         .filter_map(|(id, arrived)| {
-            let first = served.iter().find(|s| &s.federal_exchange_id == id && s.at_ms >= *arrived)?;
+            let first =
+                served.iter().find(|s| &s.federal_exchange_id == id && s.at_ms >= *arrived && s.status == 200)?;
             Some((first.at_ms - arrived) as f64 / 1000.0)
         })
         .collect();
