@@ -273,6 +273,16 @@ fn answer(id: &str, aors: &[(PolicyStatus, Option<&str>)]) -> MarketplaceApplica
 
 const ANA: Option<(&str, &str, &str)> = Some(("ana", "north", "agent"));
 
+/// At most `rate` requests in any window of a second of the simulator's log (less 50 ms for the
+/// jitter between the clients' clock and the simulator's).
+fn assert_never_faster_than(served: &[devkit::marketplace_sim::Served], rate: f64) {
+    let times: Vec<u64> = served.iter().map(|s| s.at_ms).collect();
+    for (i, start) in times.iter().enumerate() {
+        let in_window = times[i..].iter().take_while(|at| **at < start + 950).count();
+        assert!(in_window as f64 <= rate, "{in_window} requests within a second from {start} ms");
+    }
+}
+
 #[tokio::test]
 async fn a_sync_showing_a_foreign_aor_puts_the_entry_at_risk_and_a_newer_matching_one_clears_it() {
     let system = system(100.0).await;
@@ -423,13 +433,7 @@ async fn the_scan_keeps_to_its_rate_and_resumes_from_its_checkpoint() {
     assert_eq!(first.synced + second.synced, 54);
     assert_eq!(first.failed + second.failed, 6);
 
-    // Never faster than the rate: at most RATE requests in any window of a second (less 50 ms
-    // for the jitter between the client's clock and the simulator's).
-    let times: Vec<u64> = served.iter().map(|s| s.at_ms).collect();
-    for (i, start) in times.iter().enumerate() {
-        let in_window = times[i..].iter().take_while(|at| **at < start + 950).count();
-        assert!(in_window as f64 <= RATE, "{in_window} requests within a second from {start} ms");
-    }
+    assert_never_faster_than(&served, RATE);
 
     assert_eq!(first.unknown + second.unknown, 6);
 
@@ -576,14 +580,10 @@ async fn the_scan_and_on_demand_syncs_in_two_processes_share_one_budget() {
         String::from_utf8_lossy(&scanner.stderr)
     );
 
-    // Never faster than the rate, both processes together (as the scan test: less 50 ms for the
-    // jitter between the clients' clock and the simulator's).
+    // Never faster than the rate, both processes together.
     let served = system.served().await;
+    assert_never_faster_than(&served, RATE);
     let times: Vec<u64> = served.iter().map(|s| s.at_ms).collect();
-    for (i, start) in times.iter().enumerate() {
-        let in_window = times[i..].iter().take_while(|at| **at < start + 950).count();
-        assert!(in_window as f64 <= RATE, "{in_window} requests within a second from {start} ms");
-    }
     // A person's sync waited for at most the few turns the scan holds ahead (3 at 10/s: 0.3 s),
     // not behind the scan's whole queue.
     let slowest = waits.iter().max().unwrap();
