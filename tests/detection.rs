@@ -19,21 +19,27 @@ use crate::helpers::*;
 
 // ---- the platform's events ---------------------------------------------------------------
 
-fn agency_event(id: &str, parent: Option<&str>) -> (&'static str, serde_json::Value) {
+pub(crate) fn agency_event(id: &str, parent: Option<&str>) -> (&'static str, serde_json::Value) {
     (
         "Agency Upserted",
         json!({"agency_id": id, "name": format!("Agency {id}"), "parent_agency_id": parent, "agent_exports_enabled": true}),
     )
 }
 
-fn agent_event(id: &str, agency: &str, npn: &str, role: &str) -> (&'static str, serde_json::Value) {
+pub(crate) fn agent_event(id: &str, agency: &str, npn: &str, role: &str) -> (&'static str, serde_json::Value) {
     (
         "Agent Upserted",
         json!({"agent_id": id, "agency_id": agency, "name": format!("Agent {id}"), "email": format!("{id}@example.com"), "npn": npn, "role": role}),
     )
 }
 
-fn submitted(submission: &str, id: &str, by: &str, npn: &str, minute: i64) -> (&'static str, serde_json::Value) {
+pub(crate) fn submitted(
+    submission: &str,
+    id: &str,
+    by: &str,
+    npn: &str,
+    minute: i64,
+) -> (&'static str, serde_json::Value) {
     (
         "Application Submitted",
         json!({"submission_id": submission, "federal_exchange_id": id, "plan_year": YEAR, "client_name": "Zoë O'Brien",
@@ -41,12 +47,12 @@ fn submitted(submission: &str, id: &str, by: &str, npn: &str, minute: i64) -> (&
     )
 }
 
-fn archived(id: &str, by: &str, on: bool, minute: i64) -> (&'static str, serde_json::Value) {
+pub(crate) fn archived(id: &str, by: &str, on: bool, minute: i64) -> (&'static str, serde_json::Value) {
     let kind = if on { "Application Archived" } else { "Application Unarchived" };
     (kind, json!({"federal_exchange_id": id, "plan_year": YEAR, "agent_id": by, "occurred_at": t(minute).to_rfc3339()}))
 }
 
-fn permission_revoked(id: &str, whose: &str, minute: i64) -> (&'static str, serde_json::Value) {
+pub(crate) fn permission_revoked(id: &str, whose: &str, minute: i64) -> (&'static str, serde_json::Value) {
     (
         "Application Permission Revoked",
         json!({"federal_exchange_id": id, "plan_year": YEAR, "agent_id": whose, "occurred_at": t(minute).to_rfc3339()}),
@@ -54,7 +60,7 @@ fn permission_revoked(id: &str, whose: &str, minute: i64) -> (&'static str, serd
 }
 
 /// Two agencies under one top agency, with an agent and an admin in each.
-fn directory() -> Vec<(&'static str, serde_json::Value)> {
+pub(crate) fn directory() -> Vec<(&'static str, serde_json::Value)> {
     vec![
         agency_event("top", None),
         agency_event("north", Some("top")),
@@ -70,14 +76,14 @@ fn directory() -> Vec<(&'static str, serde_json::Value)> {
     ]
 }
 
-async fn publish_all(system: &System, events: &[(&'static str, serde_json::Value)]) {
+pub(crate) async fn publish_all(system: &System, events: &[(&'static str, serde_json::Value)]) {
     for (kind, detail) in events {
         system.publish(kind, detail.clone()).await;
     }
     system.drain_ingest().await;
 }
 
-async fn entries(system: &System, id: &str) -> BTreeMap<AgentId, BookEntry> {
+pub(crate) async fn entries(system: &System, id: &str) -> BTreeMap<AgentId, BookEntry> {
     system.store().application(&app(id)).await.unwrap().entries
 }
 

@@ -35,10 +35,11 @@ pub async fn world() -> World {
     let sdk = shared::aws::sdk_config();
     let prefix = format!("t{}-", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     let bus = format!("{prefix}enrollment-platform");
+    let out_bus = format!("{prefix}aor-at-risk");
     let template = Template::load().expect("the template parses");
-    let resources = resources::create(&sdk, &template, &prefix, &[("PlatformEventBusName", &bus)])
-        .await
-        .expect("resources are created on the emulator");
+    let parameters = [("PlatformEventBusName", bus.as_str()), ("AorEventsBusName", out_bus.as_str())];
+    let resources =
+        resources::create(&sdk, &template, &prefix, &parameters).await.expect("resources are created on the emulator");
     let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), resources.table.clone());
     World { resources, store, tag: prefix.trim_end_matches('-').to_owned() }
 }
@@ -154,6 +155,7 @@ pub struct System {
     source: devkit::sqs_source::SqsSource,
     pub builder: export_builder::build::Deps,
     exports_source: devkit::sqs_source::SqsSource,
+    pub relay: outbox_relay::app::Deps,
     pub s3: aws_sdk_s3::Client,
     events: aws_sdk_eventbridge::Client,
     pub sqs: aws_sdk_sqs::Client,
@@ -219,6 +221,7 @@ pub async fn system(rate_per_second: f64) -> System {
         source,
         builder,
         exports_source,
+        relay: outbox_relay::app::deps(&sdk, outbox_relay::app::Settings::from_vars(&vars).unwrap()),
         s3: shared::aws::s3_client(&sdk),
         events: aws_sdk_eventbridge::Client::new(&sdk),
         sqs,
@@ -247,6 +250,68 @@ impl System {
             .build();
         let out = self.events.put_events().entries(entry).send().await.expect("PutEvents");
         assert_eq!(out.failed_entry_count, 0);
+    }
+
+    /// Runs the outbox relay once, to the end of the outbox.
+    pub async fn relay(&self) -> outbox_relay::relay::RelayReport {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        outbox_relay::relay::relay(&self.relay, until).await.expect("the relay runs")
+    }
+
+    /// A queue that receives every event this system publishes (an agency's rule, as it would
+    /// write it, to a queue of its own).
+    pub async fn subscribe_to_aor_events(&self) -> String {
+        let name = format!("{}-subscriber", self.world.tag);
+        let created = self.sqs.create_queue().queue_name(&name).send().await.unwrap();
+        let url = created.queue_url.unwrap();
+        let arn = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+            .clone();
+        let bus = &self.world.resources.aor_events_bus;
+        let rule = format!("{}-crm", self.world.tag);
+        let pattern = serde_json::json!({"source": ["aor-at-risk"]}).to_string();
+        self.events.put_rule().name(&rule).event_bus_name(bus).event_pattern(pattern).send().await.unwrap();
+        let target = aws_sdk_eventbridge::types::Target::builder().id("crm").arn(arn).build().unwrap();
+        self.events.put_targets().rule(&rule).event_bus_name(bus).targets(target).send().await.unwrap();
+        url
+    }
+
+    /// Every message on a queue, received and deleted, until it stays empty.
+    pub async fn take_all(&self, queue_url: &str) -> Vec<serde_json::Value> {
+        let mut all = Vec::new();
+        loop {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .unwrap();
+            let messages = out.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return all;
+            }
+            for message in messages {
+                all.push(serde_json::from_str(message.body().unwrap()).unwrap());
+                self.sqs
+                    .delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(message.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
     }
 
     /// How long a batch of the ingest consumer may spend on directory jobs before pausing them.

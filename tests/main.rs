@@ -12,4 +12,5 @@ mod helpers;
 mod infra;
 mod logs;
 mod openapi;
+mod outbound;
 mod store;

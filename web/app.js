@@ -155,7 +155,7 @@ async function refreshBadge() {
 const entries = (n) => `${n} ${n === 1 ? "entry" : "entries"}`;
 
 async function openHome() {
-  if (isAdmin()) await openAgencyHome();
+  if (isAdmin()) await Promise.all([openAgencyHome(), showSwapPatterns(me.agency_id)]);
   const summary = await refreshBadge();
   const fresh = summary.new_since_last_visit;
   $("#home-summary").textContent =
@@ -179,6 +179,56 @@ async function openAgencyHome() {
     list.append(li);
   }
   if (summary.top_agencies.length === 0) list.append(Object.assign(document.createElement("li"), { textContent: "No sub-agency has entries at risk." }));
+}
+
+// Who takes the tree's clients: the split, a bar chart of the weeks and the same figures as
+// tables (what a screen reader reads).
+async function showSwapPatterns(agency) {
+  const patterns = await api(`/v1/agencies/${agency}/swap-patterns`);
+  const taken = patterns.in_agency + patterns.outside;
+  $("#swaps-split").textContent = taken === 0
+    ? "No entries taken from the agency this plan year."
+    : `${entries(taken)} taken this plan year: ${patterns.outside} by NPNs outside the agency, ${patterns.in_agency} by its own agents.`;
+  const weeks = patterns.weeks.slice(-16);
+  drawWeeks(weeks);
+  const weekRows = $("#swaps-weeks tbody");
+  weekRows.replaceChildren();
+  for (const week of weeks.slice().reverse()) {
+    const tr = document.createElement("tr");
+    tr.append(cell(week.week), cell(String(week.outside)), cell(String(week.in_agency)));
+    weekRows.append(tr);
+  }
+  const takerRows = $("#swaps-takers tbody");
+  takerRows.replaceChildren();
+  for (const taker of patterns.takers.slice(0, 20)) {
+    const tr = document.createElement("tr");
+    tr.append(cell(taker.npn), cell(taker.agent_id || "not in the directory"), cell(String(taker.takes)), cell(String(taker.in_agency)));
+    takerRows.append(tr);
+  }
+}
+
+function drawWeeks(weeks) {
+  const svg = $("#swaps-chart");
+  svg.replaceChildren(svg.querySelector("title"));
+  const svgElement = (name, attributes) => {
+    const element = document.createElementNS("http://www.w3.org/2000/svg", name);
+    for (const [key, value] of Object.entries(attributes)) element.setAttribute(key, value);
+    return element;
+  };
+  const highest = Math.max(1, ...weeks.map((w) => w.in_agency + w.outside));
+  const slot = 520 / Math.max(weeks.length, 1);
+  const scale = (n) => (n / highest) * 120;
+  weeks.forEach((week, i) => {
+    const x = i * slot + slot * 0.15;
+    const width = slot * 0.7;
+    const outside = scale(week.outside);
+    const inside = scale(week.in_agency);
+    svg.append(svgElement("rect", { x, y: 125 - outside, width, height: outside, class: "outside" }));
+    svg.append(svgElement("rect", { x, y: 125 - outside - inside, width, height: inside, class: "inside" }));
+    const label = svgElement("text", { x: x + width / 2, y: 145, "text-anchor": "middle", class: "week" });
+    label.textContent = week.week.slice(5);
+    svg.append(label);
+  });
 }
 
 async function openAtRisk(scope) {

@@ -202,15 +202,22 @@ pub fn application_key(
     current: crate::domain::PlanYear,
 ) -> Result<crate::domain::ApplicationKey, Problem> {
     let id = crate::domain::FederalExchangeId::parse(raw_id).map_err(|e| Problem::bad_request(format!("The {e}.")))?;
-    let year = match query.get("plan_year") {
-        None => current,
+    Ok(crate::domain::ApplicationKey { id, year: plan_year_param(query, current)? })
+}
+
+/// The `plan_year` of a query (`current` when absent).
+pub fn plan_year_param(
+    query: &std::collections::HashMap<String, String>,
+    current: crate::domain::PlanYear,
+) -> Result<crate::domain::PlanYear, Problem> {
+    match query.get("plan_year") {
+        None => Ok(current),
         Some(raw) => raw
             .parse::<u16>()
             .ok()
             .and_then(|y| crate::domain::PlanYear::parse(y).ok())
-            .ok_or_else(|| Problem::bad_request("plan_year must be a year between 2014 and 2100."))?,
-    };
-    Ok(crate::domain::ApplicationKey { id, year })
+            .ok_or_else(|| Problem::bad_request("plan_year must be a year between 2014 and 2100.")),
+    }
 }
 
 /// The entry of an application (as `stored`) the caller may act on: their own, or for an admin

@@ -16,6 +16,7 @@ use crate::store::directory::UpsertOutcome;
 use crate::store::exports::Claim;
 use crate::store::items::{AgencyItem, AgentItem, Owner, StatsItem};
 use crate::store::keys::Scope;
+use crate::store::outbox::SwapPatterns;
 use crate::store::risk_lists::{ArchivedFilter, RiskPage};
 use crate::store::sync_due::{Due, ScanCheckpoint};
 
@@ -130,6 +131,8 @@ pub trait RiskLists: Clone + Send + Sync + 'static {
         year: PlanYear,
         at: DateTime<Utc>,
     ) -> impl Future<Output = Answer<DateTime<Utc>>> + Send;
+    /// Who took entries from an agency's tree, as counted by the outbox relay.
+    fn swap_patterns(&self, agency: &AgencyId, year: PlanYear) -> impl Future<Output = Answer<SwapPatterns>> + Send;
 }
 
 /// Export jobs as their requester sees them.

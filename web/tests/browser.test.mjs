@@ -83,6 +83,18 @@ test("an admin lands on the tree's figures and the sub-agencies to look at first
   assert.ok(total > 0, `the tree's total is its entries at risk, not the admin's own book: ${figures}`);
   const places = await page.$$eval("#top-agencies li a", (links) => links.map((a) => ({ href: a.getAttribute("href"), text: a.textContent })));
   assert.ok(places.length > 0, "sub-agencies to look at");
+  // Who takes the tree's clients (counted by the outbox relay within seconds of the seed): a
+  // chart, and the same figures in tables.
+  await page.waitForFunction(() => /taken this plan year/.test(document.querySelector("#swaps-split").textContent), null, { timeout: 30_000 });
+  const split = (await page.textContent("#swaps-split")).match(/(\d+) entr(?:y|ies) taken this plan year: (\d+) by NPNs outside the agency, (\d+) by its own agents/);
+  assert.ok(split, "the split inside vs outside");
+  assert.equal(Number(split[1]), Number(split[2]) + Number(split[3]));
+  const bars = await page.$$eval("#swaps-chart rect", (rects) => rects.length);
+  const weeks = await page.$$eval("#swaps-weeks tbody tr", (rows) => rows.length);
+  assert.ok(weeks > 0 && bars === 2 * weeks, `a bar (two parts) per week in the table: ${bars} for ${weeks}`);
+  const takers = await page.$$eval("#swaps-takers tbody tr", (rows) => rows.map((r) => Number(r.children[2].textContent)));
+  assert.ok(takers.length > 0, "the NPNs that took entries");
+  assert.deepEqual(takers, [...takers].sort((a, b) => b - a), "the most first");
   // The README's picture (docs/screenshot.png is a copy of it).
   await page.screenshot({ path: "target/browser-test/admin-home.png", fullPage: true });
 

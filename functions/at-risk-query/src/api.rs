@@ -10,6 +10,7 @@
 //! | `POST /v1/agencies/{agency_id}/at-risk/visits` | an admin of that agency |
 //! | `GET`, `PATCH /v1/agencies/{agency_id}/settings` | an admin of that agency or of one above it |
 //! | `GET /v1/agencies/{agency_id}/downline` | an admin of that agency or of one above it |
+//! | `GET /v1/agencies/{agency_id}/swap-patterns` | an admin of that agency or of one above it |
 //! | `GET /v1/me` | anyone: who they are, and whether they may export |
 //! | `GET /v1/clients/{federal_exchange_id}` | the owner, or an admin over the owner's agency: the client's story |
 
@@ -53,6 +54,7 @@ pub fn router<S: Ports>(state: ApiState<S>) -> Router {
         .route("/v1/agencies/{agency_id}/at-risk/visits", post(agency_visit::<S>))
         .route("/v1/agencies/{agency_id}/settings", get(settings::<S>).patch(change_settings::<S>))
         .route("/v1/agencies/{agency_id}/downline", get(downline::<S>))
+        .route("/v1/agencies/{agency_id}/swap-patterns", get(crate::patterns::swap_patterns::<S>))
         .route("/v1/me", get(me::<S>))
         .route("/v1/clients/{federal_exchange_id}", get(crate::story::client_story::<S>))
         .with_state(state)
@@ -501,6 +503,14 @@ mod tests {
         ) -> Result<DateTime<Utc>, StoreError> {
             self.read("visit");
             Ok(at)
+        }
+        async fn swap_patterns(
+            &self,
+            _agency: &AgencyId,
+            _year: PlanYear,
+        ) -> Result<shared::store::outbox::SwapPatterns, StoreError> {
+            self.read("swap patterns");
+            Ok(shared::store::outbox::SwapPatterns::default())
         }
     }
 

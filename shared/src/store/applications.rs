@@ -262,10 +262,17 @@ pub(crate) fn entry_item(app: &ApplicationKey, entry: &BookEntry) -> EntryItem {
 
 pub(crate) fn trail_item(app: &ApplicationKey, evidence: &Evidence, records: &[HistoryRecord]) -> TrailItem {
     let recorded_at = records.first().map_or(evidence.at, |record| record.recorded_at);
+    let pk = keys::application_pk(app.year, &app.id);
+    let sk = keys::trail_sk(recorded_at, &evidence.id);
+    // Written with the change, so an event goes out for every change made and for no other.
+    let outbox = records.iter().any(|record| crate::domain::at_risk_change(record).is_some());
     TrailItem {
-        pk: keys::application_pk(app.year, &app.id),
-        sk: keys::trail_sk(recorded_at, &evidence.id),
+        gsi1pk: outbox.then(|| keys::OUTBOX_GSI1PK.to_owned()),
+        gsi1sk: outbox.then(|| keys::outbox_gsi1sk(&pk, &sk)),
+        pk,
+        sk,
         records: records.to_vec(),
+        counted: Default::default(),
     }
 }
 

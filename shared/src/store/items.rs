@@ -191,6 +191,23 @@ pub struct TrailItem {
     pub pk: String,
     pub sk: String,
     pub records: Vec<HistoryRecord>,
+    /// In the outbox (`keys::OUTBOX_GSI1PK`) while a change of at-risk state among the records
+    /// is still to be published and counted (`store::outbox`); the relay takes the mark off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi1pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi1sk: Option<String>,
+    /// The swap-pattern counts each record's take went into, by the record's index: written with
+    /// the counts, so a take is counted once and the checker can add them up.
+    #[serde(default)]
+    pub counted: std::collections::BTreeMap<String, Vec<CountedTake>>,
+}
+
+/// One agency's swap-pattern counts a take went into, and whether as a take from inside its tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountedTake {
+    pub agency_id: AgencyId,
+    pub in_agency: bool,
 }
 
 /// One at-risk entry as it appears in one list (an agent's or an agency's): everything a list

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::domain::{AgencyId, AgentId, EvidenceId, FederalExchangeId, PlanYear};
+use crate::domain::{AgencyId, AgentId, EvidenceId, FederalExchangeId, Npn, PlanYear};
 
 pub const PK: &str = "pk";
 pub const SK: &str = "sk";
@@ -49,6 +49,12 @@ pub fn stats_sk(year: PlanYear) -> String {
 pub fn application_pk(year: PlanYear, id: &FederalExchangeId) -> String {
     format!("APP#{year}#{id}")
 }
+/// The application a partition key of `application_pk` names.
+pub fn application_of(pk: &str) -> Option<crate::domain::ApplicationKey> {
+    let (year, id) = pk.strip_prefix("APP#")?.split_once('#')?;
+    let year = PlanYear::parse(year.parse().ok()?).ok()?;
+    Some(crate::domain::ApplicationKey { id: FederalExchangeId::parse(id).ok()?, year })
+}
 /// `ENTRY#…` < `EVIDENCE#…` < `META` < `PLACED#…` < `TRAIL#…`: one range reads entries,
 /// evidence and meta, and never the placements or the history, which only grows.
 pub const META_SK: &str = "META";
@@ -70,6 +76,24 @@ pub fn trail_sk(at: DateTime<Utc>, evidence: &EvidenceId) -> String {
     format!("TRAIL#{}#{evidence}", time(at))
 }
 pub const TRAIL_PREFIX: &str = "TRAIL#";
+/// History items holding a change of at-risk state not yet published and counted (GSI1,
+/// sparse), oldest first: the outbox the relay empties.
+pub const OUTBOX_GSI1PK: &str = "OUTBOX";
+pub fn outbox_gsi1sk(trail_pk: &str, trail_sk: &str) -> String {
+    // The trail's sort key starts with its time: oldest first.
+    format!("{trail_sk}#{trail_pk}")
+}
+/// An agency's swap patterns of a plan year: how many entries were taken from its tree, inside
+/// it or from outside, week by week; and the same per NPN that took them.
+pub fn swaps_sk(year: PlanYear) -> String {
+    format!("SWAPS#{year}")
+}
+pub fn swap_npn_sk(year: PlanYear, npn: &Npn) -> String {
+    format!("SWAPNPN#{year}#{npn}")
+}
+pub fn swap_npn_prefix(year: PlanYear) -> String {
+    format!("SWAPNPN#{year}#")
+}
 
 /// An agent's whole book, all plan years (GSI1).
 pub fn book_gsi1pk(agent: &AgentId) -> String {
@@ -265,6 +289,16 @@ mod tests {
             }
         }
         assert_eq!(sync_due_gsi2sk(DueLane::Stale, None, &id), new, "never synced is new, whatever else");
+    }
+
+    #[test]
+    fn an_application_key_is_read_back_from_its_partition_key() {
+        let app = crate::domain::ApplicationKey {
+            id: FederalExchangeId::parse("0012345").unwrap(),
+            year: PlanYear::parse(2026).unwrap(),
+        };
+        assert_eq!(application_of(&application_pk(app.year, &app.id)), Some(app));
+        assert_eq!(application_of("AGENT#ana"), None);
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod exports;
 mod import;
 pub mod items;
 pub mod keys;
+pub mod outbox;
 pub mod placement;
 mod ports;
 pub mod rate_slots;

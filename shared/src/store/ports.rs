@@ -120,6 +120,9 @@ impl ports::RiskLists for Store {
     async fn record_visit(&self, scope: &Scope, year: PlanYear, at: DateTime<Utc>) -> Answer<DateTime<Utc>> {
         Store::record_visit(self, scope, year, at).await
     }
+    async fn swap_patterns(&self, agency: &AgencyId, year: PlanYear) -> Answer<super::outbox::SwapPatterns> {
+        Store::swap_patterns(self, agency, year).await
+    }
 }
 
 impl ports::ExportRequests for Store {

@@ -29,6 +29,8 @@ pub struct LocalResources {
     pub exports_queue_url: String,
     pub exports_dead_letter_queue_url: String,
     pub event_bus: String,
+    /// The bus the at-risk changes go out on.
+    pub aor_events_bus: String,
     pub sender_email: String,
 }
 
@@ -43,6 +45,7 @@ impl LocalResources {
             ("EXPORTS_QUEUE_URL", self.exports_queue_url.clone()),
             ("EXPORTS_DLQ_URL", self.exports_dead_letter_queue_url.clone()),
             ("PLATFORM_EVENT_BUS", self.event_bus.clone()),
+            ("AOR_EVENTS_BUS", self.aor_events_bus.clone()),
             ("SENDER_EMAIL", self.sender_email.clone()),
         ]
     }
@@ -145,6 +148,7 @@ pub async fn create(
         exports_queue_url: get("ExportsQueue")?,
         exports_dead_letter_queue_url: get("ExportsDeadLetterQueue")?,
         event_bus: get("PlatformEventBus")?,
+        aor_events_bus: get("AorEventsBus")?,
         sender_email: get("SenderIdentity")?,
     })
 }

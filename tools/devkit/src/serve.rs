@@ -1,6 +1,6 @@
 //! The local system: the HTTP API through the very handlers Lambda runs (behind the local
 //! token check that stands in for API Gateway's JWT authorizer), the queue consumers polling like
-//! Lambda's SQS event source, the scheduled scan and the exports sweep on an interval, and the
+//! Lambda's SQS event source, the scheduled scan, the outbox relay and the exports sweep on an interval, and the
 //! marketplace simulator.
 
 use std::net::SocketAddr;
@@ -24,6 +24,8 @@ pub struct DevSettings {
     pub marketplace: SocketAddr,
     pub jwt_secret: String,
     pub scan_interval: Duration,
+    /// How often the outbox relay runs (`RELAY_INTERVAL_SECONDS`; every minute in AWS).
+    pub relay_interval: Duration,
 }
 
 impl DevSettings {
@@ -41,6 +43,7 @@ impl DevSettings {
             marketplace: addr("MARKETPLACE_PORT", 4010)?,
             jwt_secret: local_auth::secret(),
             scan_interval: Duration::from_secs_f64(vars.positive("SCAN_INTERVAL_SECONDS", 60.0)?),
+            relay_interval: Duration::from_secs_f64(vars.positive("RELAY_INTERVAL_SECONDS", 3.0)?),
         })
     }
 
@@ -149,6 +152,23 @@ pub async fn run(
                     "scheduled scan finished"
                 ),
                 Err(err) => tracing::error!(error = %err, "scheduled scan failed"),
+            }
+        }
+    });
+
+    // The outbox relay, as its one-minute schedule would run it, but every few seconds.
+    let relay = outbox_relay::app::deps(sdk, outbox_relay::app::Settings::from_vars(&vars)?);
+    let relay_interval = settings.relay_interval;
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(relay_interval).await;
+            let until = std::time::Instant::now() + relay_interval;
+            match outbox_relay::relay::relay(&relay, until).await {
+                Ok(report) if report.items > 0 => {
+                    tracing::info!(published = report.published, counted = report.counted, "outbox relayed")
+                }
+                Ok(_) => {}
+                Err(err) => tracing::error!(error = %err, "the outbox relay failed"),
             }
         }
     });

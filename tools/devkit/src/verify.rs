@@ -1,6 +1,7 @@
 //! The consistency checker (`devkit verify`, `make verify`): recomputes every at-risk list and
 //! every agent's at-risk total from the authoritative state — the book entries and the directory
-//! as its parent links are now — and reports each difference from what is stored and read.
+//! as its parent links are now — and every agency's swap patterns from the takes the history
+//! records as counted, and reports each difference from what is stored and read.
 //!
 //! It reads the whole table (a scan: this is a tool, never a request path). A difference names
 //! the list and the row by their keys and the fields by name, never a value: no personal data.
@@ -12,9 +13,10 @@ use shared::domain::MAX_AGENCY_DEPTH;
 use shared::domain::{AgencyId, AgentId, BookEntry};
 use shared::store::Store;
 use shared::store::items::{
-    AgencyItem, AgentItem, EntryItem, Item, MetaItem, Owner, RiskRow, RowFacts, StatsItem, from_item,
+    AgencyItem, AgentItem, EntryItem, Item, MetaItem, Owner, RiskRow, RowFacts, StatsItem, TrailItem, from_item,
 };
 use shared::store::keys;
+use shared::store::outbox::SwapPatterns;
 
 use crate::DevkitError;
 
@@ -42,6 +44,10 @@ pub enum Difference {
     Cycle { agency: String },
     /// An application's latest write is still marked unplaced (its writer died before placing it).
     Unplaced { application: String },
+    /// An agency's swap patterns are not the sum of the takes recorded as counted in them.
+    WrongSwapCounts { agency: String, plan_year: u16 },
+    /// A take the outbox relay let go of without counting it.
+    UncountedTake { trail: String },
 }
 
 impl std::fmt::Display for Difference {
@@ -65,6 +71,10 @@ impl std::fmt::Display for Difference {
             Self::PendingJob { item } => write!(f, "pending job      {item}"),
             Self::Cycle { agency } => write!(f, "cycle            agency {agency}"),
             Self::Unplaced { application } => write!(f, "unplaced write   {application}"),
+            Self::WrongSwapCounts { agency, plan_year } => {
+                write!(f, "wrong swaps      agency {agency}, plan year {plan_year}")
+            }
+            Self::UncountedTake { trail } => write!(f, "uncounted take   {trail}"),
         }
     }
 }
@@ -91,6 +101,10 @@ struct Snapshot {
     /// Applications whose meta item is marked unplaced, by partition key.
     unplaced: Vec<String>,
     rows: BTreeMap<(String, String), RiskRow>,
+    /// Every history item, by partition.
+    trails: Vec<(String, TrailItem)>,
+    /// The swap-pattern counter items, by agency and plan year: its totals item and its takers'.
+    swaps: BTreeMap<(AgencyId, u16), (Option<Item>, Vec<Item>)>,
 }
 
 /// Every difference between the stored lists and totals and what the authoritative state says.
@@ -142,6 +156,21 @@ fn sort_item(snapshot: &mut Snapshot, item: Item) -> Result<(), DevkitError> {
     } else if pk.starts_with("AGENT#") && sk == keys::AGENT_SK {
         let agent: AgentItem = from_item(item)?;
         snapshot.agents.insert(agent.agent_id.clone(), agent);
+    } else if pk.starts_with("APP#") && sk.starts_with(keys::TRAIL_PREFIX) {
+        snapshot.trails.push((pk, from_item(item)?));
+    } else if let (Some(agency), Some(rest)) = (pk.strip_prefix("AGENCY#"), sk.strip_prefix("SWAP")) {
+        let agency = AgencyId::parse(agency).map_err(|e| DevkitError::Usage(e.to_string()))?;
+        let (totals, year) = match rest.strip_prefix("S#") {
+            Some(year) => (true, year),
+            None => (false, rest.trim_start_matches("NPN#").split('#').next().unwrap_or_default()),
+        };
+        let year = year.parse().map_err(|_| DevkitError::Usage(format!("a swaps item with year {year}")))?;
+        let slot = snapshot.swaps.entry((agency, year)).or_default();
+        if totals {
+            slot.0 = Some(item);
+        } else {
+            slot.1.push(item);
+        }
     } else if let Some(year) = sk.strip_prefix("STATS#") {
         let year = year.parse().map_err(|_| DevkitError::Usage(format!("a stats item with year {year}")))?;
         snapshot.totals.insert((pk, year), from_item(item)?);
@@ -271,7 +300,53 @@ fn compare(snapshot: &Snapshot) -> Vec<Difference> {
             differences.insert(Difference::WrongAlertCount { list, plan_year, stored: stored.1, expected: want.1 });
         }
     }
+    differences.extend(swap_differences(snapshot));
     differences.into_iter().collect()
+}
+
+/// Every take is counted exactly once in each agency its record names (or still waits in the
+/// outbox), and every agency's swap patterns are the sum of what was counted in them.
+fn swap_differences(snapshot: &Snapshot) -> Vec<Difference> {
+    let mut differences = Vec::new();
+    let mut expected: BTreeMap<(AgencyId, u16), SwapPatterns> = BTreeMap::new();
+    for (pk, trail) in &snapshot.trails {
+        let Some(app) = keys::application_of(pk) else { continue };
+        for (index, record) in trail.records.iter().enumerate() {
+            let Some(taken) = shared::domain::take(record) else { continue };
+            match trail.counted.get(&index.to_string()) {
+                Some(counts) => {
+                    for count in counts {
+                        expected
+                            .entry((count.agency_id.clone(), app.year.get()))
+                            .or_default()
+                            .add(&taken, count.in_agency);
+                    }
+                }
+                None if trail.gsi1pk.is_none() => {
+                    differences.push(Difference::UncountedTake { trail: format!("{pk} / {}", trail.sk) })
+                }
+                None => {}
+            }
+        }
+    }
+    // Who is behind an NPN is shown as last known: not a count.
+    let counts_only = |mut patterns: SwapPatterns| {
+        patterns.takers.iter_mut().for_each(|taker| taker.agent_id = None);
+        patterns
+    };
+    let agencies: BTreeSet<&(AgencyId, u16)> = expected.keys().chain(snapshot.swaps.keys()).collect();
+    for key in agencies {
+        let stored = snapshot
+            .swaps
+            .get(key)
+            .map(|(totals, takers)| SwapPatterns::of_items(totals.as_ref(), takers))
+            .unwrap_or_default();
+        let want = expected.get(key).cloned().unwrap_or_default();
+        if counts_only(stored) != counts_only(want) {
+            differences.push(Difference::WrongSwapCounts { agency: key.0.to_string(), plan_year: key.1 });
+        }
+    }
+    differences
 }
 
 /// The names of the fields in which two rows differ.

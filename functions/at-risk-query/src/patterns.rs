@@ -1,0 +1,86 @@
+//! `GET /v1/agencies/{agency_id}/swap-patterns?plan_year=`: who takes entries from an agency's
+//! tree — every other NPN, the most first, with the agent behind it where known and how many of
+//! its takes came from inside the tree; week by week; and the split inside vs outside. Read from
+//! the counters the outbox relay keeps: one item and one query, as large as the answer.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::Serialize;
+use shared::http::{Caller, Problem, RawQuery, plan_year_param, reachable_agency};
+
+use crate::api::{ApiState, Ports};
+
+#[derive(Debug, Serialize)]
+pub struct SwapPatterns {
+    pub agency_id: String,
+    pub plan_year: u16,
+    /// Entries taken by an agent inside the tree, and by anyone outside it.
+    pub in_agency: i64,
+    pub outside: i64,
+    /// Oldest week first.
+    pub weeks: Vec<Week>,
+    /// The most takes first.
+    pub takers: Vec<Taker>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Week {
+    /// ISO week, `2026-W47`.
+    pub week: String,
+    pub in_agency: i64,
+    pub outside: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Taker {
+    pub npn: String,
+    /// The agent behind the NPN, where the directory knew them.
+    pub agent_id: Option<String>,
+    pub takes: i64,
+    pub in_agency: i64,
+    pub outside: i64,
+    pub weeks: Vec<TakerWeek>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TakerWeek {
+    pub week: String,
+    pub takes: i64,
+}
+
+pub async fn swap_patterns<S: Ports>(
+    State(state): State<ApiState<S>>,
+    caller: Caller,
+    Path(agency_id): Path<String>,
+    query: RawQuery,
+) -> Result<Json<SwapPatterns>, Problem> {
+    if let Some(unknown) = query.keys().find(|k| k.as_str() != "plan_year") {
+        return Err(Problem::bad_request(format!("Unknown parameter {unknown}; use plan_year.")));
+    }
+    let year = plan_year_param(&query, state.year)?;
+    let agency = reachable_agency(&state.store, &caller, &agency_id).await?;
+    let counted = state.store.swap_patterns(&agency.agency_id, year).await?;
+    Ok(Json(SwapPatterns {
+        agency_id: agency.agency_id.to_string(),
+        plan_year: year.get(),
+        in_agency: counted.in_agency,
+        outside: counted.outside,
+        weeks: counted
+            .weeks
+            .into_iter()
+            .map(|(week, (in_agency, outside))| Week { week, in_agency, outside })
+            .collect(),
+        takers: counted
+            .takers
+            .into_iter()
+            .map(|taker| Taker {
+                npn: taker.npn.to_string(),
+                agent_id: taker.agent_id.map(|a| a.to_string()),
+                outside: taker.takes - taker.in_agency,
+                takes: taker.takes,
+                in_agency: taker.in_agency,
+                weeks: taker.weeks.into_iter().map(|(week, takes)| TakerWeek { week, takes }).collect(),
+            })
+            .collect(),
+    }))
+}

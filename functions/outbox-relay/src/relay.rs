@@ -1,0 +1,129 @@
+//! One run of the relay: the outbox, oldest first, a page at a time until it is empty or the run's
+//! time is up. For each history item: publish its changes (all accepted, or the item stays for
+//! the next run), count its takes (once each), then take it out of the outbox. Two runs at once,
+//! or a run killed half-way, publish some changes twice under the same id and count nothing twice.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use shared::domain::{AgentId, take};
+use shared::store::items::{CountedTake, Owner, TrailItem};
+use shared::store::{StoreError, keys};
+
+use crate::app::Deps;
+use crate::event::{self, SOURCE};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("EventBridge did not take the events: {0}")]
+    Publish(String),
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RelayReport {
+    /// History items taken out of the outbox.
+    pub items: u32,
+    pub published: u32,
+    /// Takes counted into swap patterns by this run.
+    pub counted: u32,
+}
+
+/// How long one run may go on: 45 s (it runs every minute), and never closer than 10 s to the
+/// Lambda's deadline.
+pub fn deadline(lambda_deadline: Option<SystemTime>) -> Instant {
+    let by_budget = Instant::now() + Duration::from_secs(45);
+    let by_lambda = lambda_deadline
+        .and_then(|at| at.duration_since(SystemTime::now()).ok())
+        .map(|left| Instant::now() + left.saturating_sub(Duration::from_secs(10)));
+    by_lambda.map_or(by_budget, |lambda| lambda.min(by_budget))
+}
+
+/// EventBridge takes at most 10 entries per `PutEvents`.
+const PUT_EVENTS_MAX: usize = 10;
+
+pub async fn relay(deps: &Deps, until: Instant) -> Result<RelayReport, RelayError> {
+    let mut report = RelayReport::default();
+    let mut owners: HashMap<AgentId, Owner> = HashMap::new();
+    let mut start = None;
+    loop {
+        let (trails, next) = deps.store.outbox_page(50, start).await?;
+        for trail in trails {
+            relay_item(deps, &trail, &mut owners, &mut report).await?;
+        }
+        start = next;
+        if start.is_none() || Instant::now() >= until {
+            return Ok(report);
+        }
+    }
+}
+
+async fn relay_item(
+    deps: &Deps,
+    trail: &TrailItem,
+    owners: &mut HashMap<AgentId, Owner>,
+    report: &mut RelayReport,
+) -> Result<(), RelayError> {
+    let Some(app) = keys::application_of(&trail.pk) else {
+        tracing::error!(item = %trail.sk, "an outbox item outside an application's partition; left as it is");
+        return Ok(());
+    };
+    // Everyone the changes name: the owners (their agency path) and the takers (inside or not).
+    let named: BTreeSet<AgentId> = trail
+        .records
+        .iter()
+        .flat_map(|record| std::iter::once(record.agent_id.clone()).chain(take(record).and_then(|t| t.other_agent_id)))
+        .filter(|agent| !owners.contains_key(agent))
+        .collect();
+    if !named.is_empty() {
+        owners.extend(deps.store.owners(named).await?);
+    }
+    let path_of = |agent: &AgentId| owners.get(agent).map(|o| o.path.clone()).unwrap_or_default();
+
+    let mut entries = Vec::new();
+    for record in &trail.records {
+        if let Some((kind, change)) = event::of_record(&app, record, &path_of(&record.agent_id)) {
+            let detail = serde_json::to_string(&change).map_err(|err| RelayError::Publish(err.to_string()))?;
+            entries.push(
+                PutEventsRequestEntry::builder()
+                    .event_bus_name(&deps.bus)
+                    .source(SOURCE)
+                    .detail_type(kind.detail_type())
+                    .detail(detail)
+                    .time(aws_sdk_eventbridge::primitives::DateTime::from_millis(record.recorded_at.timestamp_millis()))
+                    .build(),
+            );
+        }
+    }
+    for chunk in entries.chunks(PUT_EVENTS_MAX) {
+        let out =
+            deps.events.put_events().set_entries(Some(chunk.to_vec())).send().await.map_err(|err| {
+                RelayError::Publish(aws_sdk_eventbridge::error::DisplayErrorContext(&err).to_string())
+            })?;
+        if out.failed_entry_count > 0 {
+            // The item stays in the outbox: the next run publishes it all again (same ids).
+            return Err(RelayError::Publish(format!("{} of {} entries failed", out.failed_entry_count, chunk.len())));
+        }
+        report.published += u32::try_from(chunk.len()).unwrap_or(u32::MAX);
+    }
+
+    for (index, record) in trail.records.iter().enumerate() {
+        let Some(taken) = take(record) else { continue };
+        if trail.counted.contains_key(&index.to_string()) {
+            continue;
+        }
+        let taker_path = taken.other_agent_id.as_ref().map(&path_of).unwrap_or_default();
+        let counts: Vec<CountedTake> = path_of(&record.agent_id)
+            .into_iter()
+            .map(|agency_id| CountedTake { in_agency: taker_path.contains(&agency_id), agency_id })
+            .collect();
+        if deps.store.count_take(trail, index, app.year, &taken, &counts).await? {
+            report.counted += 1;
+        }
+    }
+    deps.store.relayed(trail).await?;
+    report.items += 1;
+    Ok(())
+}

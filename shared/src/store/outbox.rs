@@ -1,0 +1,263 @@
+//! The outbox of at-risk changes. A history item that holds a change of at-risk state is written
+//! into the outbox (a sparse index) by the very transaction that makes the change, so what leaves
+//! the system is exactly what happened: the relay (`functions/outbox-relay`) publishes each change
+//! (at least once: a consumer drops repeats by the change's id), counts each take into the swap
+//! patterns of the agencies on the owner's path (exactly once: the count and its record on the
+//! history item are one transaction), and then takes the item out of the outbox.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+
+use super::applications::{MAX_ATTEMPTS, backoff, s};
+use super::items::{CountedTake, Item, TrailItem, from_item, to_item};
+use super::{Store, StoreError, keys};
+use crate::domain::{AgencyId, AgentId, Npn, PlanYear, Take, iso_week};
+
+/// An agency's swap patterns for a plan year, as counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SwapPatterns {
+    /// Entries of the tree taken by an agent inside the tree, and by anyone outside it.
+    pub in_agency: i64,
+    pub outside: i64,
+    /// By ISO week (`2026-W47`), oldest first: (inside, outside).
+    pub weeks: BTreeMap<String, (i64, i64)>,
+    /// Every NPN that took entries from the tree, the most first (then by NPN).
+    pub takers: Vec<Taker>,
+}
+
+/// One NPN that took entries from a tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Taker {
+    pub npn: Npn,
+    /// The agent behind the NPN, where the directory knew them.
+    pub agent_id: Option<AgentId>,
+    pub takes: i64,
+    /// How many of those while the agent was inside the tree.
+    pub in_agency: i64,
+    /// By ISO week, oldest first.
+    pub weeks: BTreeMap<String, i64>,
+}
+
+impl Store {
+    /// A page of the outbox, oldest first, and where the next starts.
+    pub async fn outbox_page(
+        &self,
+        limit: i32,
+        start: Option<Item>,
+    ) -> Result<(Vec<TrailItem>, Option<Item>), StoreError> {
+        let out = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(keys::GSI1)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", keys::GSI1_PK)
+            .expression_attribute_values(":pk", s(keys::OUTBOX_GSI1PK))
+            .limit(limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await?;
+        let trails = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_, _>>()?;
+        Ok((trails, out.last_evaluated_key))
+    }
+
+    /// Counts the take of record `index` of `trail` into each of `counts`' agencies' swap patterns,
+    /// and records that on the trail item, in one transaction: once however often it is called
+    /// (`false`: it was counted before, or the item has left the outbox).
+    pub async fn count_take(
+        &self,
+        trail: &TrailItem,
+        index: usize,
+        year: PlanYear,
+        take: &Take,
+        counts: &[CountedTake],
+    ) -> Result<bool, StoreError> {
+        for attempt in 1..=MAX_ATTEMPTS {
+            match self.transact(self.take_writes(trail, index, year, take, counts)?).await {
+                Ok(()) => return Ok(true),
+                Err(StoreError::Conflict) => {
+                    // Counted by another relay, or only a race on a counter: read and see.
+                    let now: Option<TrailItem> =
+                        self.get_item(trail.pk.clone(), &trail.sk).await?.map(from_item).transpose()?;
+                    if now.is_none_or(|now| now.gsi1pk.is_none() || now.counted.contains_key(&index.to_string())) {
+                        return Ok(false);
+                    }
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Err(StoreError::Contention(MAX_ATTEMPTS))
+    }
+
+    fn take_writes(
+        &self,
+        trail: &TrailItem,
+        index: usize,
+        year: PlanYear,
+        take: &Take,
+        counts: &[CountedTake],
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let record = Update::builder()
+            .table_name(self.table())
+            .key(keys::PK, s(&trail.pk))
+            .key(keys::SK, s(&trail.sk))
+            .update_expression("SET #counted.#index = :counts")
+            .condition_expression("attribute_exists(#outbox) AND attribute_not_exists(#counted.#index)")
+            .expression_attribute_names("#counted", "counted")
+            .expression_attribute_names("#index", index.to_string())
+            .expression_attribute_names("#outbox", keys::GSI1_PK)
+            .expression_attribute_values(":counts", AttributeValue::L(counted_values(counts)?));
+        let mut writes = vec![TransactWriteItem::builder().update(record.build()?).build()];
+        let week = iso_week(take.at);
+        let one = AttributeValue::N("1".into());
+        for count in counts {
+            let side = if count.in_agency { "in" } else { "out" };
+            let totals = Update::builder()
+                .table_name(self.table())
+                .key(keys::PK, s(keys::agency_pk(&count.agency_id)))
+                .key(keys::SK, s(keys::swaps_sk(year)))
+                .update_expression("ADD #side :one, #week :one")
+                .expression_attribute_names("#side", side_attribute(count.in_agency))
+                .expression_attribute_names("#week", format!("{WEEK_PREFIX}{week}:{side}"))
+                .expression_attribute_values(":one", one.clone());
+            let mut by_npn = Update::builder()
+                .table_name(self.table())
+                .key(keys::PK, s(keys::agency_pk(&count.agency_id)))
+                .key(keys::SK, s(keys::swap_npn_sk(year, &take.other_npn)))
+                .expression_attribute_names("#side", side_attribute(count.in_agency))
+                .expression_attribute_names("#week", format!("{WEEK_PREFIX}{week}"))
+                .expression_attribute_values(":one", one.clone())
+                .expression_attribute_values(":npn", s(take.other_npn.as_str()));
+            by_npn = match &take.other_agent_id {
+                Some(agent) => by_npn
+                    .update_expression("ADD takes :one, #side :one, #week :one SET npn = :npn, other_agent_id = :agent")
+                    .expression_attribute_values(":agent", s(agent.as_str())),
+                None => by_npn.update_expression("ADD takes :one, #side :one, #week :one SET npn = :npn"),
+            };
+            writes.push(TransactWriteItem::builder().update(totals.build()?).build());
+            writes.push(TransactWriteItem::builder().update(by_npn.build()?).build());
+        }
+        Ok(writes)
+    }
+
+    /// Takes a trail item out of the outbox: every change in it is published and counted.
+    pub async fn relayed(&self, trail: &TrailItem) -> Result<(), StoreError> {
+        let taken = self
+            .update_if(
+                &trail.pk,
+                &trail.sk,
+                "attribute_exists(#gsi1pk)",
+                "REMOVE #gsi1pk, #gsi1sk",
+                &[("#gsi1pk", keys::GSI1_PK), ("#gsi1sk", keys::GSI1_SK)],
+                vec![],
+            )
+            .await;
+        match taken {
+            // Another relay got there first.
+            Err(StoreError::Conflict) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// An agency's swap patterns: one read of its totals and one query of its takers (as many
+    /// items as NPNs in the answer, whatever the size of the tree).
+    pub async fn swap_patterns(&self, agency: &AgencyId, year: PlanYear) -> Result<SwapPatterns, StoreError> {
+        let pk = keys::agency_pk(agency);
+        let totals = self.get_item(pk.clone(), &keys::swaps_sk(year)).await?;
+        let takers = self.query_prefix(pk, &keys::swap_npn_prefix(year)).await?;
+        Ok(SwapPatterns::of_items(totals.as_ref(), &takers))
+    }
+}
+
+impl SwapPatterns {
+    /// The patterns its counter items hold: an agency's totals item (`SWAPS#…`) and its takers'
+    /// (`SWAPNPN#…`).
+    pub fn of_items(totals: Option<&Item>, takers: &[Item]) -> Self {
+        let mut patterns = SwapPatterns::default();
+        if let Some(totals) = totals {
+            patterns.in_agency = number(totals, side_attribute(true));
+            patterns.outside = number(totals, side_attribute(false));
+            for name in totals.keys() {
+                let Some(rest) = name.strip_prefix(WEEK_PREFIX) else { continue };
+                let Some((week, side)) = rest.rsplit_once(':') else { continue };
+                let slot = patterns.weeks.entry(week.to_owned()).or_default();
+                match side {
+                    "in" => slot.0 = number(totals, name),
+                    _ => slot.1 = number(totals, name),
+                }
+            }
+        }
+        for item in takers {
+            let Some(npn) = item.get("npn").and_then(|v| v.as_s().ok()).and_then(|n| Npn::parse(n).ok()) else {
+                continue;
+            };
+            let weeks = item
+                .keys()
+                .filter_map(|name| Some((name.strip_prefix(WEEK_PREFIX)?.to_owned(), number(item, name))))
+                .collect();
+            patterns.takers.push(Taker {
+                agent_id: item.get("other_agent_id").and_then(|v| v.as_s().ok()).and_then(|a| AgentId::parse(a).ok()),
+                takes: number(item, "takes"),
+                in_agency: number(item, side_attribute(true)),
+                weeks,
+                npn,
+            });
+        }
+        patterns.sort();
+        patterns
+    }
+
+    /// Counts one take, as `count_take` does in the table: what the checker adds up.
+    pub fn add(&mut self, take: &Take, in_agency: bool) {
+        let week = iso_week(take.at);
+        let slot = self.weeks.entry(week.clone()).or_default();
+        if in_agency {
+            self.in_agency += 1;
+            slot.0 += 1;
+        } else {
+            self.outside += 1;
+            slot.1 += 1;
+        }
+        match self.takers.iter_mut().find(|t| t.npn == take.other_npn) {
+            Some(taker) => {
+                taker.takes += 1;
+                taker.in_agency += i64::from(in_agency);
+                *taker.weeks.entry(week).or_default() += 1;
+                if take.other_agent_id.is_some() {
+                    taker.agent_id.clone_from(&take.other_agent_id);
+                }
+            }
+            None => self.takers.push(Taker {
+                npn: take.other_npn.clone(),
+                agent_id: take.other_agent_id.clone(),
+                takes: 1,
+                in_agency: i64::from(in_agency),
+                weeks: BTreeMap::from([(week, 1)]),
+            }),
+        }
+        self.sort();
+    }
+
+    /// The most takes first, then by NPN.
+    fn sort(&mut self) {
+        self.takers.sort_by(|a, b| b.takes.cmp(&a.takes).then_with(|| a.npn.cmp(&b.npn)));
+    }
+}
+
+/// Week counters are attributes of their own (`w:2026-W47`, `w:2026-W47:in`): `ADD` makes them
+/// from nothing, which it cannot do inside a map that does not exist yet.
+const WEEK_PREFIX: &str = "w:";
+
+fn side_attribute(in_agency: bool) -> &'static str {
+    if in_agency { "in_agency" } else { "outside" }
+}
+
+fn number(item: &Item, name: &str) -> i64 {
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+fn counted_values(counts: &[CountedTake]) -> Result<Vec<AttributeValue>, StoreError> {
+    counts.iter().map(|count| Ok(AttributeValue::M(to_item(count)?))).collect()
+}

@@ -1,0 +1,165 @@
+//! What leaves the system: every change of an entry's at-risk state as an event on the AOR bus,
+//! each take counted into the agencies' swap patterns, and the daily digest.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+use shared::domain::{ChangeKind, at_risk_change, change_id};
+
+use crate::detection::{directory, publish_all, submitted};
+use crate::helpers::*;
+
+/// The JSON Schema of an event's `detail`, as `docs/events.md` documents it.
+fn detail_schema() -> jsonschema::Validator {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/events.md")).unwrap();
+    let block = doc
+        .split("```json")
+        .skip(1)
+        .filter_map(|rest| rest.split("```").next())
+        .find(|block| block.contains("$schema"))
+        .expect("docs/events.md holds the schema");
+    jsonschema::validator_for(&serde_json::from_str(block).unwrap()).unwrap()
+}
+
+/// The changes the history holds for `ids`, by change id: what must go out, each once.
+async fn changes_in_history(system: &System, ids: &[&str]) -> BTreeMap<String, ChangeKind> {
+    let mut changes = BTreeMap::new();
+    for id in ids {
+        for record in system.store().history(&app(id)).await.unwrap() {
+            if let Some(kind) = at_risk_change(&record) {
+                changes.insert(change_id(year(), &app(id).id, &record), kind);
+            }
+        }
+    }
+    changes
+}
+
+#[tokio::test]
+async fn every_change_of_at_risk_state_goes_out_once_by_its_id_and_each_take_is_counted_once() {
+    let system = system(100.0).await;
+    let crm = system.subscribe_to_aor_events().await;
+    publish_all(&system, &directory()).await;
+    // ana's client, taken by bob (another agency under the same top), then by carl (ana's own
+    // agency), then won back by ana; each event delivered twice, as SQS may.
+    let events = [
+        submitted("s1", "0500", "ana", "111", 0),
+        submitted("s2", "0500", "bob", "222", 10),
+        submitted("s3", "0500", "carl", "333", 20),
+        submitted("s4", "0500", "ana", "111", 30),
+        submitted("s5", "0501", "carl", "333", 0),
+    ];
+    let doubled: Vec<_> = events.iter().chain(events.iter()).cloned().collect();
+    publish_all(&system, &doubled).await;
+
+    // Two relays at once (a retry overlapping the schedule), then another.
+    let (first, second) = tokio::join!(system.relay(), system.relay());
+    let third = system.relay().await;
+    assert_eq!(third.published, 0, "nothing is left in the outbox");
+    assert!(first.published + second.published > 0);
+    let (left, _) = system.store().outbox_page(10, None).await.unwrap();
+    assert!(left.is_empty(), "every item is taken out of the outbox");
+
+    let expected = changes_in_history(&system, &["0500", "0501"]).await;
+    assert!(expected.len() >= 4, "the story makes changes: {expected:?}");
+    let received = system.take_all(&crm).await;
+    let mut by_id: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
+    for event in &received {
+        assert_eq!(event["source"], "aor-at-risk");
+        let text = event.to_string();
+        assert!(!text.contains("Zoë") && !text.contains("example.com"), "no personal data: {text}");
+        by_id.entry(event["detail"]["change_id"].as_str().unwrap().to_owned()).or_default().push(event);
+    }
+    let schema = detail_schema();
+    for event in &received {
+        let errors: Vec<String> = schema.iter_errors(&event["detail"]).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "the detail is as docs/events.md says: {errors:?}");
+    }
+    let ids: BTreeSet<&String> = by_id.keys().collect();
+    assert_eq!(ids, expected.keys().collect(), "one change id per change made, and no other");
+    for (id, copies) in &by_id {
+        let kind = expected[id];
+        for copy in copies {
+            assert_eq!(copy["detail-type"], kind.detail_type(), "{id}");
+            assert_eq!(copy["detail"], copies[0]["detail"], "a repeat of {id} is the same event");
+        }
+    }
+    let ana_flagged = by_id["2026/0500/ana/s2"][0];
+    assert_eq!(ana_flagged["detail-type"], "AOR Entry Flagged");
+    assert_eq!(
+        ana_flagged["detail"],
+        json!({
+            "change_id": "2026/0500/ana/s2", "federal_exchange_id": "0500", "plan_year": 2026,
+            "agent_id": "ana", "agent_npn": "111", "agency_path": ["top", "north"],
+            "reason": "platform_submission", "other_npn": "222", "other_agent_id": "bob",
+            "other_agent_same_agency": false, "at_risk_since": t(10).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            "flagged_at": ana_flagged["detail"]["flagged_at"], "recorded_at": ana_flagged["detail"]["recorded_at"],
+            "evidence_id": "s2"
+        })
+    );
+    assert_eq!(by_id["2026/0500/ana/s4"][0]["detail-type"], "AOR Entry Cleared", "ana won it back");
+
+    // The swap patterns: bob (south) took from north, and from top's tree while inside it.
+    let patterns = |agency: &str| {
+        let store = system.store().clone();
+        let agency = agency_id(agency);
+        async move { store.swap_patterns(&agency, year()).await.unwrap() }
+    };
+    let north = patterns("north").await;
+    let bob = north.takers.iter().find(|t| t.npn.as_str() == "222").expect("bob's NPN took from north");
+    assert_eq!((bob.takes, bob.in_agency, bob.agent_id.as_ref().map(|a| a.as_str())), (1, 0, Some("bob")));
+    let top = patterns("top").await;
+    let bob = top.takers.iter().find(|t| t.npn.as_str() == "222").unwrap();
+    assert_eq!((bob.takes, bob.in_agency), (1, 1), "inside top's tree");
+    assert_eq!(
+        top.in_agency + top.outside,
+        north.in_agency + north.outside + patterns("south").await.outside + patterns("south").await.in_agency,
+        "every take in north or south is one in top"
+    );
+    assert_eq!(top.weeks.values().map(|(i, o)| i + o).sum::<i64>(), top.in_agency + top.outside);
+
+    // Running again counts nothing again, and the checker adds every count up.
+    system.relay().await;
+    assert_eq!(patterns("top").await, top);
+    assert_no_differences(&system.world).await;
+}
+
+#[tokio::test]
+async fn an_admin_reads_who_takes_their_trees_clients_and_others_may_not() {
+    let system = system(100.0).await;
+    publish_all(&system, &directory()).await;
+    publish_all(
+        &system,
+        &[
+            submitted("s1", "0510", "ana", "111", 0),
+            submitted("s2", "0510", "bob", "222", 10),
+            submitted("s3", "0511", "ana", "111", 0),
+            submitted("s4", "0511", "bob", "222", 10),
+            submitted("s5", "0512", "ana", "111", 0),
+            submitted("s6", "0512", "carl", "333", 10),
+        ],
+    )
+    .await;
+    system.relay().await;
+
+    let admin_north = Some(("admin-north", "north", "agency_admin"));
+    let (status, body) = system.call(admin_north, "GET", "/v1/agencies/north/swap-patterns?plan_year=2026", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((body["in_agency"].as_i64(), body["outside"].as_i64()), (Some(1), Some(2)));
+    assert_eq!(body["takers"][0]["npn"], "222", "the most takes first");
+    assert_eq!((body["takers"][0]["takes"].as_i64(), body["takers"][0]["agent_id"].as_str()), (Some(2), Some("bob")));
+    assert_eq!((body["takers"][1]["npn"].as_str(), body["takers"][1]["in_agency"].as_i64()), (Some("333"), Some(1)));
+    let week = shared::domain::iso_week(t(10));
+    assert_eq!(body["weeks"], json!([{"week": week, "in_agency": 1, "outside": 2}]));
+
+    let (status, _) =
+        system.call(Some(("admin-top", "top", "agency_admin")), "GET", "/v1/agencies/north/swap-patterns", None).await;
+    assert_eq!(status, 200, "an admin above reads it too");
+    let (status, _) =
+        system.call(Some(("ana", "north", "agent")), "GET", "/v1/agencies/north/swap-patterns", None).await;
+    assert_eq!(status, 403, "an agent does not");
+    let admin_south = Some(("admin-south", "south", "agency_admin"));
+    let (status, _) = system.call(admin_south, "GET", "/v1/agencies/north/swap-patterns", None).await;
+    assert_eq!(status, 404, "nor an admin of another tree: to them it does not exist");
+    let (status, _) = system.call(admin_north, "GET", "/v1/agencies/north/swap-patterns?plan_year=1999", None).await;
+    assert_eq!(status, 400);
+}
