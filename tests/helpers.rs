@@ -156,6 +156,7 @@ pub struct System {
     pub builder: export_builder::build::Deps,
     exports_source: devkit::sqs_source::SqsSource,
     pub relay: outbox_relay::app::Deps,
+    pub digest: daily_digest::app::Deps,
     pub s3: aws_sdk_s3::Client,
     events: aws_sdk_eventbridge::Client,
     pub sqs: aws_sdk_sqs::Client,
@@ -196,6 +197,8 @@ pub async fn system(rate_per_second: f64) -> System {
         ("JOB_BUDGET_SECONDS", "60".to_owned()),
         ("EXPORT_LEASE_SECONDS", "2".to_owned()),
         ("EXPORT_PAGE_SIZE", "2".to_owned()),
+        ("DIGEST_HOUR_UTC", "0".to_owned()),
+        ("DIGEST_SETTLE_MINUTES", "0".to_owned()),
     ] {
         vars = vars.with(name, value);
     }
@@ -222,6 +225,7 @@ pub async fn system(rate_per_second: f64) -> System {
         builder,
         exports_source,
         relay: outbox_relay::app::deps(&sdk, outbox_relay::app::Settings::from_vars(&vars).unwrap()),
+        digest: daily_digest::app::deps(&sdk, daily_digest::app::Settings::from_vars(&vars).unwrap()),
         s3: shared::aws::s3_client(&sdk),
         events: aws_sdk_eventbridge::Client::new(&sdk),
         sqs,

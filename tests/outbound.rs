@@ -163,3 +163,164 @@ async fn an_admin_reads_who_takes_their_trees_clients_and_others_may_not() {
     let (status, _) = system.call(admin_north, "GET", "/v1/agencies/north/swap-patterns?plan_year=1999", None).await;
     assert_eq!(status, 400);
 }
+
+// ---- the daily digest ------------------------------------------------------------------------
+
+/// The digests `address` got.
+async fn digests_to(system: &System, address: &str) -> Vec<devkit::inbox::SentEmail> {
+    system.inbox(address).await.into_iter().filter(|m| m.subject.starts_with("AOR at-risk digest")).collect()
+}
+
+async fn digest_run(system: &System, now: chrono::DateTime<chrono::Utc>) -> daily_digest::run::DigestReport {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    daily_digest::run::run(&system.digest, now, until).await.expect("the digest runs")
+}
+
+#[tokio::test]
+async fn the_daily_digest_goes_once_a_day_to_those_who_asked_naming_what_is_new_and_to_nobody_else() {
+    let system = system(100.0).await;
+    // People of this test's own, so that no other test's email lands in their inboxes.
+    let id = |name: &str| format!("{}-{name}", system.world.tag);
+    let (ana, bob, carl, admin) = (id("ana"), id("bob"), id("carl"), id("admin"));
+    let (north, south) = (id("north"), id("south"));
+    use crate::detection::{agency_event, agent_event};
+    publish_all(
+        &system,
+        &[
+            agency_event(&north, None),
+            agency_event(&south, None),
+            agent_event(&ana, &north, "111", "agent"),
+            agent_event(&carl, &north, "333", "agent"),
+            agent_event(&bob, &south, "222", "agent"),
+            agent_event(&admin, &north, "900", "agency_admin"),
+        ],
+    )
+    .await;
+    let who = |agent: &str, agency: &str, role: &'static str| (agent.to_owned(), agency.to_owned(), role);
+    let call = |(agent, agency, role): (String, String, &'static str), method: &'static str, body: Option<Value>| {
+        let system = &system;
+        async move { system.call(Some((&agent, &agency, role)), method, "/v1/me/settings", body).await }
+    };
+    let (ana_who, carl_who, bob_who, admin_who) = (
+        who(&ana, &north, "agent"),
+        who(&carl, &north, "agent"),
+        who(&bob, &south, "agent"),
+        who(&admin, &north, "agency_admin"),
+    );
+
+    let (status, off) = call(ana_who.clone(), "GET", None).await;
+    assert_eq!(
+        (status, &off["daily_digest"], &off["digest_scope"]),
+        (200, &json!(false), &json!("book")),
+        "off at first"
+    );
+    let (status, on) = call(ana_who.clone(), "PATCH", Some(json!({"daily_digest": true}))).await;
+    assert_eq!((status, &on["daily_digest"]), (200, &json!(true)));
+    assert!(on["digest_since"].is_string(), "it starts from now");
+    let (status, _) = call(ana_who.clone(), "PATCH", Some(json!({"digest_scope": "agency"}))).await;
+    assert_eq!(status, 403, "an agent's digest covers their book only");
+    let (status, _) = call(ana_who.clone(), "PATCH", Some(json!({"daily_digest": "yes"}))).await;
+    assert_eq!(status, 400);
+    let (status, tree) =
+        call(admin_who.clone(), "PATCH", Some(json!({"daily_digest": true, "digest_scope": "agency"}))).await;
+    assert_eq!((status, &tree["digest_scope"]), (200, &json!("agency")));
+    call(bob_who.clone(), "PATCH", Some(json!({"daily_digest": true}))).await;
+    call(carl_who.clone(), "PATCH", Some(json!({"daily_digest": true}))).await;
+    let (_, carl_off) = call(carl_who.clone(), "PATCH", Some(json!({"daily_digest": false}))).await;
+    assert_eq!(carl_off["daily_digest"], false);
+    let (_, kept) = call(ana_who.clone(), "GET", None).await;
+    assert_eq!(kept["daily_digest"], true, "kept");
+
+    // Twelve of ana's clients and one of carl's taken by bob; every event delivered twice.
+    let mut events = Vec::new();
+    for n in 0..12 {
+        let fx = format!("06{n:02}");
+        events.push(submitted(&format!("{}-own-{n}", system.world.tag), &fx, &ana, "111", 0));
+        events.push(submitted(&format!("{}-swap-{n}", system.world.tag), &fx, &bob, "222", 10 + n));
+    }
+    events.push(submitted(&id("carl-own"), "0650", &carl, "333", 0));
+    events.push(submitted(&id("carl-swap"), "0650", &bob, "222", 5));
+    let doubled: Vec<_> = events.iter().chain(events.iter()).cloned().collect();
+    publish_all(&system, &doubled).await;
+
+    // Two runs at once (the schedule overlapping a retry), then another: one digest each.
+    let today = chrono::Utc::now();
+    let (first, second) = tokio::join!(digest_run(&system, today), digest_run(&system, today));
+    let third = digest_run(&system, today).await;
+    assert!(first.done && second.done && third.done);
+    assert_eq!(first.sent + second.sent + third.sent, 2, "ana's and the admin's: {first:?} {second:?} {third:?}");
+    let ana_mail = digests_to(&system, &format!("{ana}@example.com")).await;
+    assert_eq!(ana_mail.len(), 1, "one digest a day");
+    assert_eq!(ana_mail[0].subject, "AOR at-risk digest: 12 entries newly at risk");
+    let named = (0..12).filter(|n| ana_mail[0].body.contains(&format!("Federal Exchange ID 06{n:02} "))).count();
+    assert_eq!(named, 10, "the newest ten named: {}", ana_mail[0].body);
+    assert!(ana_mail[0].body.contains("…and 2 more."));
+    assert!(ana_mail[0].body.contains("Zoë O'Brien") && ana_mail[0].body.contains("submitted by another NPN"));
+    assert!(ana_mail[0].body.contains(&format!("Open the list: {}/#at-risk\r\n", system.api)));
+    let admin_mail = digests_to(&system, &format!("{admin}@example.com")).await;
+    assert_eq!(admin_mail.len(), 1);
+    assert_eq!(admin_mail[0].subject, "AOR at-risk digest: 13 entries newly at risk", "the tree: ana's and carl's");
+    assert!(admin_mail[0].body.contains(&format!("/#at-risk:{north}")));
+    assert!(digests_to(&system, &format!("{carl}@example.com")).await.is_empty(), "carl turned it off");
+    assert!(digests_to(&system, &format!("{bob}@example.com")).await.is_empty(), "nothing new in bob's book");
+
+    // The next day: only what was flagged since. Ana won one back, and lost another.
+    publish_all(
+        &system,
+        &[submitted(&id("late-swap"), "0660", &ana, "111", 0), submitted(&id("late-swap-2"), "0660", &bob, "222", 30)],
+    )
+    .await;
+    let tomorrow = today + chrono::Duration::days(1);
+    digest_run(&system, tomorrow).await;
+    digest_run(&system, tomorrow).await;
+    let ana_mail = digests_to(&system, &format!("{ana}@example.com")).await;
+    assert_eq!(ana_mail.len(), 2, "one more, the next day");
+    assert_eq!(ana_mail[1].subject, "AOR at-risk digest: 1 entry newly at risk");
+    assert!(ana_mail[1].body.contains("Federal Exchange ID 0660 ") && !ana_mail[1].body.contains("0600"));
+}
+
+#[tokio::test]
+async fn a_digest_run_out_of_time_goes_on_from_its_checkpoint_and_each_person_still_gets_one() {
+    let mut system = system(100.0).await;
+    system.digest.settings.page_size = 2;
+    let id = |name: &str| format!("{}-{name}", system.world.tag);
+    use crate::detection::{agency_event, agent_event};
+    let agency = id("agency");
+    let people: Vec<String> = (0..5).map(|n| id(&format!("p{n}"))).collect();
+    let mut directory = vec![agency_event(&agency, None), agent_event(&id("taker"), &agency, "999", "agent")];
+    directory.extend(people.iter().enumerate().map(|(n, p)| agent_event(p, &agency, &format!("10{n}"), "agent")));
+    publish_all(&system, &directory).await;
+    for person in &people {
+        let (status, _) = system
+            .call(Some((person, &agency, "agent")), "PATCH", "/v1/me/settings", Some(json!({"daily_digest": true})))
+            .await;
+        assert_eq!(status, 200);
+    }
+    let mut events = Vec::new();
+    for (n, person) in people.iter().enumerate() {
+        let fx = format!("07{n:02}");
+        events.push(submitted(&id(&format!("own{n}")), &fx, person, &format!("10{n}"), 0));
+        events.push(submitted(&id(&format!("swap{n}")), &fx, &id("taker"), "999", 10));
+    }
+    publish_all(&system, &events).await;
+
+    // Each run has no time at all: it does one page (two people) and saves its place.
+    let now = chrono::Utc::now();
+    let mut runs = 0;
+    loop {
+        runs += 1;
+        let report = daily_digest::run::run(&system.digest, now, std::time::Instant::now()).await.unwrap();
+        assert!(report.people <= 2, "a page at a time");
+        if report.done {
+            break;
+        }
+        assert!(runs < 10, "the run ends");
+    }
+    assert!(runs >= 3, "five people, two a page: {runs} runs");
+    for person in &people {
+        assert_eq!(digests_to(&system, &format!("{person}@example.com")).await.len(), 1, "{person}");
+    }
+    // A run after the day is done does nothing.
+    let after = daily_digest::run::run(&system.digest, now, std::time::Instant::now()).await.unwrap();
+    assert_eq!((after.people, after.done), (0, true));
+}

@@ -4,8 +4,8 @@
 EMULATOR_HOST="${EMULATOR_HOST:-127.0.0.1}"
 
 # The Lambda functions: the crates that build them, and the binaries (one per function).
-FUNCTION_CRATES=(at-risk-query export-request export-builder sync-trigger event-ingest outbox-relay)
-FUNCTION_BINARIES=(at-risk-query export-request export-builder sync-trigger sync-scan event-ingest outbox-relay)
+FUNCTION_CRATES=(at-risk-query export-request export-builder sync-trigger event-ingest outbox-relay daily-digest)
+FUNCTION_BINARIES=(at-risk-query export-request export-builder sync-trigger sync-scan event-ingest outbox-relay daily-digest)
 # `-p crate` for each, for cargo.
 function_packages() {
     printf -- '-p %s ' "${FUNCTION_CRATES[@]}"

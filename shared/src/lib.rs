@@ -5,6 +5,8 @@ pub mod aws;
 pub mod backoff;
 pub mod config;
 pub mod domain;
+#[cfg(feature = "email")]
+pub mod email;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod links;

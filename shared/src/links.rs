@@ -12,6 +12,14 @@ pub fn export_page_url(web_base: &str, export_id: &str) -> String {
     format!("{}/exports/{export_id}", web_base.trim_end_matches('/'))
 }
 
+/// A list on the web page: a person's own book, or an agency's tree.
+pub fn list_page_url(web_base: &str, agency: Option<&str>) -> String {
+    match agency {
+        None => format!("{}/#at-risk", web_base.trim_end_matches('/')),
+        Some(agency) => format!("{}/#at-risk:{agency}", web_base.trim_end_matches('/')),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -23,5 +31,6 @@ mod tests {
             "https://app.example.com/clients/007?plan_year=2026"
         );
         assert_eq!(export_page_url("https://app.example.com/", "exp-1"), "https://app.example.com/exports/exp-1");
+        assert_eq!(list_page_url("https://app.example.com/", Some("north")), "https://app.example.com/#at-risk:north");
     }
 }

@@ -12,6 +12,7 @@ use crate::domain::{AgencyId, AgencyUpsert, AgentId, AgentUpsert, ApplicationKey
 use crate::domain::{ExportJob, Succeeded};
 use crate::store::StoreError;
 use crate::store::applications::{ApplyOutcome, StoredApplication};
+use crate::store::digests::{PersonSettingsItem, SettingsChange};
 use crate::store::directory::UpsertOutcome;
 use crate::store::exports::Claim;
 use crate::store::items::{AgencyItem, AgentItem, Owner, StatsItem};
@@ -69,6 +70,17 @@ pub trait AgencySettings: Clone + Send + Sync + 'static {
         enabled: bool,
         at: DateTime<Utc>,
     ) -> impl Future<Output = Answer<()>> + Send;
+}
+
+/// A person's own settings (the daily digest).
+pub trait PersonSettings: Clone + Send + Sync + 'static {
+    fn person_settings(&self, agent: &AgentId) -> impl Future<Output = Answer<PersonSettingsItem>> + Send;
+    fn change_person_settings(
+        &self,
+        agent: &AgentId,
+        change: SettingsChange,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Answer<PersonSettingsItem>> + Send;
 }
 
 /// How many on-demand syncs one person has in flight, across every instance.

@@ -12,6 +12,7 @@
 //! | `GET /v1/agencies/{agency_id}/downline` | an admin of that agency or of one above it |
 //! | `GET /v1/agencies/{agency_id}/swap-patterns` | an admin of that agency or of one above it |
 //! | `GET /v1/me` | anyone: who they are, and whether they may export |
+//! | `GET`, `PATCH /v1/me/settings` | anyone, their own: the daily digest |
 //! | `GET /v1/clients/{federal_exchange_id}` | the owner, or an admin over the owner's agency: the client's story |
 
 use axum::extract::{Path, State};
@@ -22,7 +23,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::domain::PlanYear;
 use shared::http::{Caller, Problem, RawQuery, reachable_agency};
-use shared::ports::{AgencySettings, ApplicationReads, Directory, RiskLists};
+use shared::ports::{AgencySettings, ApplicationReads, Directory, PersonSettings, RiskLists};
 use shared::store::Store;
 use shared::store::items::RiskRow;
 use shared::store::keys::Scope;
@@ -32,8 +33,8 @@ use crate::cursor::Cursor;
 
 /// The store's capabilities this function uses: who is who, the lists, an agency's setting, and
 /// the applications as they stand (for a client's story).
-pub trait Ports: Directory + RiskLists + AgencySettings + ApplicationReads {}
-impl<S: Directory + RiskLists + AgencySettings + ApplicationReads> Ports for S {}
+pub trait Ports: Directory + RiskLists + AgencySettings + PersonSettings + ApplicationReads {}
+impl<S: Directory + RiskLists + AgencySettings + PersonSettings + ApplicationReads> Ports for S {}
 
 #[derive(Clone, Debug)]
 pub struct ApiState<S = Store> {
@@ -56,6 +57,10 @@ pub fn router<S: Ports>(state: ApiState<S>) -> Router {
         .route("/v1/agencies/{agency_id}/downline", get(downline::<S>))
         .route("/v1/agencies/{agency_id}/swap-patterns", get(crate::patterns::swap_patterns::<S>))
         .route("/v1/me", get(me::<S>))
+        .route(
+            "/v1/me/settings",
+            get(crate::my_settings::settings::<S>).patch(crate::my_settings::change_settings::<S>),
+        )
         .route("/v1/clients/{federal_exchange_id}", get(crate::story::client_story::<S>))
         .with_state(state)
 }
@@ -535,6 +540,25 @@ mod tests {
         ) -> Result<std::collections::HashMap<AgentId, shared::store::items::Owner>, StoreError> {
             self.read("owners");
             Ok(std::collections::HashMap::new())
+        }
+    }
+
+    impl PersonSettings for Fake {
+        async fn person_settings(
+            &self,
+            agent: &AgentId,
+        ) -> Result<shared::store::digests::PersonSettingsItem, StoreError> {
+            self.read("person settings");
+            Ok(shared::store::digests::PersonSettingsItem::default_for(agent))
+        }
+        async fn change_person_settings(
+            &self,
+            agent: &AgentId,
+            change: shared::store::digests::SettingsChange,
+            now: DateTime<Utc>,
+        ) -> Result<shared::store::digests::PersonSettingsItem, StoreError> {
+            self.read("change person settings");
+            Ok(shared::store::digests::PersonSettingsItem::default_for(agent).changed(change, now))
         }
     }
 

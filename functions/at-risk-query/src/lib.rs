@@ -4,5 +4,6 @@
 pub mod api;
 pub mod app;
 pub mod cursor;
+pub mod my_settings;
 pub mod patterns;
 pub mod story;

@@ -147,6 +147,8 @@ mod tests {
             sk: String::new(),
             gsi1pk: String::new(),
             gsi1sk: String::new(),
+            gsi2pk: String::new(),
+            gsi2sk: String::new(),
             scope: shared::store::keys::Scope::Agent(AgentId::parse("ana").unwrap()),
             federal_exchange_id: FederalExchangeId::parse("0042").unwrap(),
             plan_year: PlanYear::parse(2026).unwrap(),

@@ -1,16 +1,9 @@
 //! The email that tells the requester their export is ready (or why it is not). Plain text, so
 //! that every mail client shows the same thing.
 
-use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
-use shared::domain::Email;
 use shared::domain::{ExportJob, ExportStatus, FRAUD_HELP_DESK};
+pub use shared::email::{Composed, send};
 use shared::links::export_page_url;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Composed {
-    pub subject: String,
-    pub text: String,
-}
 
 /// The email for a finished export; its link opens the web page at `web_base_url`.
 pub fn compose(job: &ExportJob, web_base_url: &str) -> Composed {
@@ -43,24 +36,6 @@ pub fn compose(job: &ExportJob, web_base_url: &str) -> Composed {
             ),
         },
     }
-}
-
-pub async fn send(
-    ses: &aws_sdk_sesv2::Client,
-    sender: &str,
-    to: &Email,
-    message: &Composed,
-) -> Result<(), aws_sdk_sesv2::Error> {
-    let content = |text: &str| Content::builder().data(text).charset("UTF-8").build();
-    let body = Body::builder().text(content(&message.text)?).build();
-    let email = Message::builder().subject(content(&message.subject)?).body(body).build();
-    ses.send_email()
-        .from_email_address(sender)
-        .destination(Destination::builder().to_addresses(to.as_str()).build())
-        .content(EmailContent::builder().simple(email).build())
-        .send()
-        .await?;
-    Ok(())
 }
 
 /// When the file goes, as the email says it.

@@ -1,6 +1,7 @@
 //! The domain: values, evidence and the at-risk rules. Pure: no I/O, no clock, no AWS.
 
 pub mod changes;
+pub mod digest;
 pub mod directory;
 pub mod evidence;
 pub mod exports;
@@ -9,6 +10,7 @@ pub mod story;
 pub mod values;
 
 pub use changes::{ChangeKind, Take, at_risk_change, change_id, iso_week, take};
+pub use digest::{DIGEST_ENTRIES, DigestScope, digest_day};
 pub use directory::{AgencyUpsert, AgentUpsert, MAX_AGENCY_DEPTH, TreeRefusal, admin_reaches};
 pub use evidence::{Evidence, Fact, Policy, PolicyStatus, SyncFailed, sync_evidence};
 pub use exports::{ExportJob, ExportScope, ExportStatus, Succeeded, may_export};

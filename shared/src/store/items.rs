@@ -218,6 +218,9 @@ pub struct RiskRow {
     pub sk: String,
     pub gsi1pk: String,
     pub gsi1sk: String,
+    /// The same rows by when this system flagged them (GSI2): what the daily digest reads.
+    pub gsi2pk: String,
+    pub gsi2sk: String,
     pub scope: Scope,
     pub federal_exchange_id: FederalExchangeId,
     pub plan_year: PlanYear,
@@ -313,6 +316,8 @@ impl RowFacts {
         RiskRow {
             gsi1pk: keys::risk_by_archived_gsi1pk(&scope, self.archived),
             gsi1sk: sk.clone(),
+            gsi2pk: keys::flagged_gsi2pk(&scope, self.plan_year),
+            gsi2sk: keys::flagged_gsi2sk(self.flagged_at, &self.agent_id, &self.federal_exchange_id),
             pk,
             sk,
             scope,

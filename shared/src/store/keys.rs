@@ -248,6 +248,30 @@ pub fn risk_year_prefix(year: PlanYear) -> String {
 pub fn risk_by_archived_gsi1pk(scope: &Scope, archived: bool) -> String {
     format!("{}#{}", risk_pk(scope), if archived { "ARCHIVED" } else { "ACTIVE" })
 }
+/// A list's rows by when they were flagged (GSI2): `FLAGGED#{year}#AGENT#…` or `…#AGENCY#…`.
+pub fn flagged_gsi2pk(scope: &Scope, year: PlanYear) -> String {
+    format!("FLAGGED#{year}#{}", scope_pk(scope))
+}
+pub fn flagged_gsi2sk(flagged_at: DateTime<Utc>, agent: &AgentId, id: &FederalExchangeId) -> String {
+    format!("{}#{agent}#{id}", time(flagged_at))
+}
+
+// ---- a person's settings and daily digest ---------------------------------------------------
+
+/// A person's own settings, in their agent partition.
+pub const PERSON_SETTINGS_SK: &str = "SETTINGS";
+/// Everyone who asked for the daily digest (GSI1, sparse), by agent id: what a digest run walks.
+pub const DIGEST_GSI1PK: &str = "DIGEST";
+/// One person's digest of one day (`2026-11-27`): the claim that makes it one.
+pub fn digest_day_sk(day: chrono::NaiveDate) -> String {
+    format!("DIGEST#{day}")
+}
+/// How far the digest run of a day has got.
+pub fn digest_run_pk(day: chrono::NaiveDate) -> String {
+    format!("DIGESTRUN#{day}")
+}
+pub const DIGEST_RUN_SK: &str = "RUN";
+
 #[cfg(test)]
 mod tests {
     use super::*;

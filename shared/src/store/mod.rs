@@ -2,6 +2,7 @@
 //! with `serde_dynamo`; keys are built only in `keys`.
 
 pub mod applications;
+pub mod digests;
 pub mod directory;
 pub mod exports;
 #[cfg(feature = "tools")]

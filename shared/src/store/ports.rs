@@ -59,6 +59,20 @@ impl ports::AgencySettings for Store {
     }
 }
 
+impl ports::PersonSettings for Store {
+    async fn person_settings(&self, agent: &AgentId) -> Answer<super::digests::PersonSettingsItem> {
+        Store::person_settings(self, agent).await
+    }
+    async fn change_person_settings(
+        &self,
+        agent: &AgentId,
+        change: super::digests::SettingsChange,
+        now: DateTime<Utc>,
+    ) -> Answer<super::digests::PersonSettingsItem> {
+        Store::change_person_settings(self, agent, change, now).await
+    }
+}
+
 impl ports::RateSlots for Store {
     async fn claim_rate_slot(&self, start_micros: i64) -> Answer<bool> {
         Store::claim_rate_slot(self, start_micros).await

@@ -537,13 +537,14 @@ async fn cold_start(resources: &LocalResources, report: &mut Report) -> Result<(
 /// The AWS SDK clients each function's crate links, from `cargo tree`, against the ones its code
 /// calls.
 fn sdk_clients_linked(report: &mut Report) -> Result<(), Failure> {
-    let calls: [(&str, &[&str]); 6] = [
+    let calls: [(&str, &[&str]); 7] = [
         ("at-risk-query", &["dynamodb"]),
         ("export-request", &["dynamodb", "s3", "sqs"]),
         ("export-builder", &["dynamodb", "s3", "sesv2", "sqs"]),
         ("sync-trigger", &["dynamodb", "ssm"]),
         ("event-ingest", &["dynamodb", "sqs"]),
         ("outbox-relay", &["dynamodb", "eventbridge"]),
+        ("daily-digest", &["dynamodb", "sesv2"]),
     ];
     for (krate, called) in calls {
         let tree = std::process::Command::new("cargo")

@@ -12,8 +12,9 @@ use shared::domain::Role;
 use shared::domain::{
     AgencyId, AgentId, Email, Evidence, EvidenceId, Fact, FederalExchangeId, Name, Npn, PlanYear, Policy, PolicyStatus,
 };
-use shared::domain::{AgencyUpsert, AgentUpsert};
+use shared::domain::{AgencyUpsert, AgentUpsert, DigestScope};
 use shared::store::Store;
+use shared::store::digests::SettingsChange;
 
 use sync_trigger::marketplace::{Aor, MarketplaceApplication, MarketplacePolicy};
 
@@ -131,6 +132,14 @@ pub async fn run(store: &Store, plan: &SeedPlan) -> Result<Seeded, DevkitError> 
             store.upsert_agent(&upsert, as_of).await?;
             seeded.users.push(user);
         }
+    }
+
+    // Two people asked for the daily digest before the book arrived: the first digests of
+    // `make dev` name what the seed flags (summit's admin for the agency's tree).
+    let asked = Utc::now() - Duration::minutes(1);
+    for (agent, scope) in [("admin-summit-0", DigestScope::Agency), ("agent-summit-1", DigestScope::Book)] {
+        let change = SettingsChange { daily_digest: Some(true), digest_scope: Some(scope) };
+        store.change_person_settings(&AgentId::parse(agent)?, change, asked).await?;
     }
 
     let agents: Vec<DemoUser> = seeded.users.iter().filter(|u| u.role == Role::Agent.as_str()).cloned().collect();

@@ -1,6 +1,6 @@
 //! The local system: the HTTP API through the very handlers Lambda runs (behind the local
 //! token check that stands in for API Gateway's JWT authorizer), the queue consumers polling like
-//! Lambda's SQS event source, the scheduled scan, the outbox relay and the exports sweep on an interval, and the
+//! Lambda's SQS event source, the scheduled scan, the outbox relay, the daily digest and the exports sweep on an interval, and the
 //! marketplace simulator.
 
 use std::net::SocketAddr;
@@ -26,6 +26,8 @@ pub struct DevSettings {
     pub scan_interval: Duration,
     /// How often the outbox relay runs (`RELAY_INTERVAL_SECONDS`; every minute in AWS).
     pub relay_interval: Duration,
+    /// How often the digest runs (`DIGEST_INTERVAL_SECONDS`; every 15 minutes in AWS).
+    pub digest_interval: Duration,
 }
 
 impl DevSettings {
@@ -44,6 +46,7 @@ impl DevSettings {
             jwt_secret: local_auth::secret(),
             scan_interval: Duration::from_secs_f64(vars.positive("SCAN_INTERVAL_SECONDS", 60.0)?),
             relay_interval: Duration::from_secs_f64(vars.positive("RELAY_INTERVAL_SECONDS", 3.0)?),
+            digest_interval: Duration::from_secs_f64(vars.positive("DIGEST_INTERVAL_SECONDS", 10.0)?),
         })
     }
 
@@ -58,6 +61,10 @@ impl DevSettings {
             ("CLIENT_DETAILS_BASE_URL", format!("http://{}", self.api)),
             ("MARKETPLACE_BASE_URL", format!("http://{}", self.marketplace)),
             ("MARKETPLACE_API_KEY", "local-dev-key".to_owned()),
+            // Locally the day's digests go out as soon as the system is up, naming what was
+            // flagged up to the run (in AWS: from 13:00 UTC, settled for 30 minutes).
+            ("DIGEST_HOUR_UTC", "0".to_owned()),
+            ("DIGEST_SETTLE_MINUTES", "0".to_owned()),
         ];
         for (name, value) in defaults {
             if vars.optional(name).is_none() {
@@ -152,6 +159,22 @@ pub async fn run(
                     "scheduled scan finished"
                 ),
                 Err(err) => tracing::error!(error = %err, "scheduled scan failed"),
+            }
+        }
+    });
+
+    // The daily digest, as its schedule would run it (one digest per person per day whatever
+    // the interval).
+    let digest = daily_digest::app::deps(sdk, daily_digest::app::Settings::from_vars(&vars)?);
+    let digest_interval = settings.digest_interval;
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(digest_interval).await;
+            let until = std::time::Instant::now() + digest_interval;
+            match daily_digest::run::run(&digest, chrono::Utc::now(), until).await {
+                Ok(report) if report.sent > 0 => tracing::info!(sent = report.sent, "daily digests sent"),
+                Ok(_) => {}
+                Err(err) => tracing::error!(error = %err, "the digest run failed"),
             }
         }
     });
