@@ -121,7 +121,7 @@ function route() {
   document.querySelectorAll("#tabs a").forEach((a) => a.removeAttribute("aria-current"));
   const tab = $(`#tab-${view}`);
   if (tab) tab.setAttribute("aria-current", "page");
-  const open = { home: openHome, "at-risk": () => openAtRisk(hashParam), client: () => openClient(clientMatch[1]), evidence: () => openEvidence(evidenceMatch[1]), export: () => openExport(exportMatch[1]), exports: openExports, settings: openSettings, inbox: openInbox }[view];
+  const open = { home: openHome, "at-risk": () => openAtRisk(hashParam), client: () => openClient(clientMatch[1]), evidence: () => openEvidence(evidenceMatch[1]), export: () => openExport(exportMatch[1]), exports: openExports, settings: openSettings, "my-settings": openMySettings, inbox: openInbox }[view];
   if (open) open().catch((e) => show(e.message));
 }
 
@@ -545,6 +545,28 @@ async function requestExport(body) {
 
 // ---- settings and inbox ----------------------------------------------------------------------
 
+async function openMySettings() {
+  showMySettings(await api("/v1/me/settings"));
+}
+
+function showMySettings(settings) {
+  $("#daily-digest").checked = settings.daily_digest;
+  $("#digest-scope").value = settings.digest_scope;
+  const whose = settings.digest_scope === "agency" ? "your agency and the agencies below it" : "your book";
+  $("#my-settings-status").textContent = settings.daily_digest
+    ? `On: once a day, an email naming what became at risk in ${whose} since ${when(settings.digest_since)}, when there is something.`
+    : "Off: no digest emails.";
+}
+
+async function changeMySettings(change) {
+  try {
+    showMySettings(await api("/v1/me/settings", { method: "PATCH", body: change }));
+  } catch (e) {
+    show(e.message);
+    await openMySettings();
+  }
+}
+
 async function openSettings() {
   const agency = $("#settings-agency").value || me.agency_id;
   const settings = await api(`/v1/agencies/${agency}/settings`);
@@ -566,8 +588,9 @@ async function openInbox() {
     const body = document.createElement("pre");
     body.textContent = email.body;
     li.append(title, meta, body);
-    const link = email.body.match(/https?:\/\/\S+\/exports\/[\w-]+/);
-    if (link) li.append(Object.assign(document.createElement("a"), { href: link[0], textContent: "Open the download page", className: "email-link" }));
+    // The link an email gives: an export's download page, or a digest's list.
+    const link = email.body.match(/https?:\/\/\S+\/(exports\/[\w-]+|#at-risk[\w:-]*)/);
+    if (link) li.append(Object.assign(document.createElement("a"), { href: link[0], textContent: link[1].startsWith("exports") ? "Open the download page" : "Open the list", className: "email-link" }));
     list.append(li);
   }
   if (emails.length === 0) list.append(Object.assign(document.createElement("li"), { textContent: "No emails yet." }));
@@ -594,6 +617,8 @@ window.addEventListener("DOMContentLoaded", () => {
   $("#evidence-print").addEventListener("click", () => window.print());
   $("#evidence-csv").addEventListener("click", downloadEvidenceCsv);
   $("#settings-agency").addEventListener("change", () => openSettings().catch((e) => show(e.message)));
+  $("#daily-digest").addEventListener("change", (event) => changeMySettings({ daily_digest: event.target.checked }));
+  $("#digest-scope").addEventListener("change", (event) => changeMySettings({ digest_scope: event.target.value }));
   $("#agent-exports-enabled").addEventListener("change", async (event) => {
     const agency = $("#settings-agency").value || me.agency_id;
     try {

@@ -70,8 +70,7 @@ test("an agent generates an export, watches it finish and downloads the CSV", as
   for (const line of lines.slice(1)) assert.match(line, /^\d+,http[^,]+\/clients\/\d+\?plan_year=\d{4},(Archived|Not archived)$/);
 
   await page.click("#tab-inbox");
-  await page.waitForSelector("#emails li");
-  assert.match(await page.textContent("#emails"), /Your AOR at-risk export is ready/);
+  await page.waitForFunction(() => /Your AOR at-risk export is ready/.test(document.querySelector("#emails").textContent));
   assert.deepEqual(errors, []);
 });
 
@@ -238,6 +237,7 @@ test("an agent sees no admin control on any tab", async () => {
     ["#tab-at-risk", "#at-risk-table tbody tr"],
     ["#tab-exports", "#past-exports li"],
     ["#tab-inbox", "#emails li"],
+    ["#tab-my-settings", "#my-settings-status:not(:empty)"],
   ];
   const check = async (where) => {
     for (const selector of [...adminControls, "[data-admin]"]) {
@@ -258,4 +258,39 @@ test("an agent sees no admin control on any tab", async () => {
   await page.waitForSelector("#home:not([hidden])");
   await check("#settings typed in");
   assert.deepEqual(errors, []);
+});
+
+test("a person turns the daily digest on, and an admin's digest of the tree links to its list", async () => {
+  const agent = await signIn("agent-summit-2");
+  await agent.page.click("#tab-my-settings");
+  await agent.page.waitForFunction(() => /^Off/.test(document.querySelector("#my-settings-status").textContent));
+  assert.equal(await agent.page.isVisible("#digest-scope"), false, "an agent's digest covers their book only");
+  await agent.page.check("#daily-digest");
+  await agent.page.waitForFunction(() => /^On: once a day/.test(document.querySelector("#my-settings-status").textContent));
+  await agent.page.reload();
+  await agent.page.waitForFunction(() => /^On/.test(document.querySelector("#my-settings-status").textContent));
+  assert.equal(await agent.page.isChecked("#daily-digest"), true, "kept");
+  await agent.page.uncheck("#daily-digest");
+  await agent.page.waitForFunction(() => /^Off/.test(document.querySelector("#my-settings-status").textContent));
+
+  // Summit's admin asked for the tree's digest before the demo book arrived (the seed): the local
+  // digest run mails it within seconds of the start.
+  const admin = await signIn("admin-summit-0");
+  await admin.page.click("#tab-my-settings");
+  await admin.page.waitForFunction(() => document.querySelector("#digest-scope").value === "agency");
+  await admin.page.click("#tab-inbox");
+  const digest = "#emails li:has(strong:text-matches('AOR at-risk digest'))";
+  for (let tries = 0; !(await admin.page.$(digest)) && tries < 30; tries++) {
+    await admin.page.waitForTimeout(1000);
+    await admin.page.reload();
+  }
+  const mail = await admin.page.textContent(digest);
+  assert.match(mail, /To admin-summit-0@/);
+  const [, count] = mail.match(/(\d+) entr(?:y|ies) became at risk in Summit[^\n]* and the agencies below it/) || [];
+  assert.ok(Number(count) > 0, `the tree's new entries: ${mail}`);
+  assert.ok((mail.match(/Federal Exchange ID \d+/g) || []).length === Math.min(10, Number(count)), "the newest ten named");
+  await admin.page.click(`${digest} a.email-link`);
+  await admin.page.waitForSelector("#at-risk:not([hidden]) #at-risk-table tbody tr a");
+  assert.equal(await admin.page.$eval("#list-scope", (s) => s.value), "summit", "the link opens the tree's list");
+  assert.deepEqual([...agent.errors, ...admin.errors], []);
 });
