@@ -3,7 +3,7 @@
 //! it with what the template declares — table keys and indexes, queues and their dead-letter
 //! queues, the bucket's rules, the bus's rule — so a change on one side only fails here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use devkit::resources::local_name;
@@ -221,4 +221,39 @@ fn a_redelivered_export_never_meets_a_live_lease() {
     let lease = number(&builder["Environment"]["Variables"]["EXPORT_LEASE_SECONDS"]);
     let visibility = number(&template.resources["ExportsQueue"].properties["VisibilityTimeout"]);
     assert!(timeout < lease && lease < visibility, "{timeout} < {lease} < {visibility}");
+}
+
+/// API Gateway serves only the routes the template names: every operation of the API
+/// description (each of which a test calls through the local router) must be one of them.
+#[test]
+fn every_operation_of_the_api_is_a_route_of_the_template() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let template = std::fs::read_to_string(format!("{root}/infra/template.yaml")).unwrap();
+    let routed: BTreeSet<(String, String)> = template
+        .lines()
+        .filter(|line| line.contains("Type: HttpApi"))
+        .filter_map(|line| {
+            let method = line.split("Method: ").nth(1)?.split(',').next()?.trim().to_lowercase();
+            // `Path: /v1/me }` or, with braces in it, `Path: "/v1/…/{id}" }`.
+            let rest = line.split("Path: ").nth(1)?;
+            let path = match rest.strip_prefix('"') {
+                Some(quoted) => quoted.split('"').next()?,
+                None => rest.split(' ').next()?,
+            };
+            Some((method, path.to_owned()))
+        })
+        .collect();
+    let api: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(format!("{root}/docs/openapi.yaml")).unwrap()).unwrap();
+    let mut missing = Vec::new();
+    for (path, operations) in api["paths"].as_mapping().unwrap() {
+        for (method, _) in operations.as_mapping().unwrap() {
+            let key = (method.as_str().unwrap().to_owned(), path.as_str().unwrap().to_owned());
+            if !routed.contains(&key) {
+                missing.push(format!("{} {}", key.0.to_uppercase(), key.1));
+            }
+        }
+    }
+    assert!(routed.len() >= 15, "the template's routes are read: {routed:?}");
+    assert!(missing.is_empty(), "operations with no route in infra/template.yaml: {missing:?}");
 }

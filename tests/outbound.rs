@@ -247,7 +247,7 @@ async fn the_daily_digest_goes_once_a_day_to_those_who_asked_naming_what_is_new_
     let today = chrono::Utc::now();
     let (first, second) = tokio::join!(digest_run(&system, today), digest_run(&system, today));
     let third = digest_run(&system, today).await;
-    assert!(first.done && second.done && third.done);
+    assert!(third.done, "{first:?} {second:?} {third:?}");
     assert_eq!(first.sent + second.sent + third.sent, 2, "ana's and the admin's: {first:?} {second:?} {third:?}");
     let ana_mail = digests_to(&system, &format!("{ana}@example.com")).await;
     assert_eq!(ana_mail.len(), 1, "one digest a day");
@@ -323,4 +323,51 @@ async fn a_digest_run_out_of_time_goes_on_from_its_checkpoint_and_each_person_st
     // A run after the day is done does nothing.
     let after = daily_digest::run::run(&system.digest, now, std::time::Instant::now()).await.unwrap();
     assert_eq!((after.people, after.done), (0, true));
+}
+
+#[tokio::test]
+async fn a_person_another_run_holds_is_tried_again_after_the_walk_and_gets_one_digest() {
+    let system = system(100.0).await;
+    let id = |name: &str| format!("{}-{name}", system.world.tag);
+    use crate::detection::{agency_event, agent_event};
+    let (agency, held, other) = (id("agency"), id("held"), id("other"));
+    publish_all(
+        &system,
+        &[
+            agency_event(&agency, None),
+            agent_event(&held, &agency, "101", "agent"),
+            agent_event(&other, &agency, "102", "agent"),
+            agent_event(&id("taker"), &agency, "999", "agent"),
+        ],
+    )
+    .await;
+    let mut events = Vec::new();
+    for (n, person) in [&held, &other].into_iter().enumerate() {
+        let (status, _) = system
+            .call(Some((person, &agency, "agent")), "PATCH", "/v1/me/settings", Some(json!({"daily_digest": true})))
+            .await;
+        assert_eq!(status, 200);
+        let fx = format!("08{n:02}");
+        events.push(submitted(&id(&format!("own{n}")), &fx, person, &format!("10{}", n + 1), 0));
+        events.push(submitted(&id(&format!("swap{n}")), &fx, &id("taker"), "999", 10));
+    }
+    publish_all(&system, &events).await;
+
+    // Another run (its lease live) is in the middle of `held`'s digest.
+    let now = chrono::Utc::now();
+    let day = shared::domain::digest_day(now);
+    let held_id = agent_id(&held);
+    let claim = system.store().claim_digest_day(&held_id, day, now, chrono::Duration::minutes(5)).await.unwrap();
+    let shared::store::digests::DayClaim::Mine(lease) = claim else { panic!("claimed: {claim:?}") };
+    let report = digest_run(&system, now).await;
+    assert_eq!((report.sent, report.to_retry, report.done), (1, 1, false), "the other is done; held is left to try");
+    assert!(digests_to(&system, &format!("{held}@example.com")).await.is_empty());
+
+    // That run dies and its claim is given back: the next run's retry sends it, once.
+    assert!(!system.store().release_digest_day(&held_id, day, lease).await.unwrap(), "one failure is not the last");
+    let report = digest_run(&system, now).await;
+    assert_eq!((report.sent, report.to_retry, report.done), (1, 0, true));
+    digest_run(&system, now).await;
+    assert_eq!(digests_to(&system, &format!("{held}@example.com")).await.len(), 1);
+    assert_eq!(digests_to(&system, &format!("{other}@example.com")).await.len(), 1);
 }

@@ -1,14 +1,16 @@
 //! One run of the digest: from the day's digest hour on, the subscribers a page at a time from
 //! where the day's last run stopped (its checkpoint), each person's digest claimed, read, sent and
-//! marked (`store::digests`), until all are done or the run's time is up. Safe to run twice at
-//! once or again after a crash: each person's day is claimed once.
+//! marked (`store::digests`), until all are done or the run's time is up; whoever another run
+//! held or whose digest failed is tried again once the walk is through (a failing one is given up
+//! after three tries). Safe to run twice at once or again after a crash: each person's day is
+//! claimed once.
 
 use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, Timelike, Utc};
 use shared::domain::{AgentId, DIGEST_ENTRIES, DigestScope, digest_day};
 use shared::store::StoreError;
-use shared::store::digests::{DayClaim, DigestOutcome, DigestRun, PersonSettingsItem};
+use shared::store::digests::{DayClaim, DigestOutcome, PersonSettingsItem};
 use shared::store::keys::Scope;
 
 use crate::app::Deps;
@@ -18,7 +20,8 @@ use crate::email::{self, Whose};
 pub enum DigestError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("the digest email could not be sent: {0}")]
+    /// SES's error code only: its message may name the address.
+    #[error("the digest email could not be sent ({0})")]
     Send(String),
     #[error("a digest task failed: {0}")]
     Task(String),
@@ -26,11 +29,13 @@ pub enum DigestError {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DigestReport {
-    /// Subscribers this run went through.
+    /// Subscribers this run went through (retries included).
     pub people: u32,
     pub sent: u32,
     /// Claimed, but nothing was flagged for them since their last digest: no email.
     pub nothing_new: u32,
+    /// Left to try again (another run held them, or their digest failed).
+    pub to_retry: u32,
     /// Whether the day's digests are all done.
     pub done: bool,
 }
@@ -40,8 +45,10 @@ pub struct DigestReport {
 enum Outcome {
     Sent,
     NothingNew,
-    /// Done already today, held by another run, turned off, or not in the directory.
-    Skipped,
+    /// Done already today (or given up after failing), turned off, or not in the directory.
+    Done,
+    /// Another run holds it, or it failed: to be tried again.
+    Again,
 }
 
 /// How long a run holds a person's day: far longer than one digest takes.
@@ -56,6 +63,9 @@ pub fn deadline(budget: Duration, lambda_deadline: Option<SystemTime>) -> Instan
     by_lambda.map_or(by_budget, |lambda| lambda.min(by_budget))
 }
 
+/// One run: the subscribers from the day's checkpoint, a page at a time; whoever could not be
+/// done (held by another run, or failed) is noted and tried again once the walk is through; the
+/// day is done when the walk is through and nobody is left to try.
 pub async fn run(deps: &Deps, now: DateTime<Utc>, until: Instant) -> Result<DigestReport, DigestError> {
     let mut report = DigestReport::default();
     if now.hour() < deps.settings.hour_utc {
@@ -68,31 +78,29 @@ pub async fn run(deps: &Deps, now: DateTime<Utc>, until: Instant) -> Result<Dige
     while !progress.done {
         let (people, more) =
             deps.store.digest_subscribers(progress.position.as_deref(), deps.settings.page_size).await?;
-        for group in people.chunks(deps.settings.concurrency) {
-            let mut tasks = tokio::task::JoinSet::new();
-            for person in group {
-                let (deps, agent) = (deps.clone(), person.agent_id.clone());
-                tasks.spawn(async move { digest(&deps, &agent, day, now, through).await });
-            }
-            // Every task ends before a failure is reported: none is cut off between sending an
-            // email and marking it sent. The page is then done again by the next run (its
-            // checkpoint is not saved); those already done are skipped.
-            let mut failure = None;
-            while let Some(done) = tasks.join_next().await {
-                match done.map_err(|e| DigestError::Task(e.to_string())).and_then(|outcome| outcome) {
-                    Ok(Outcome::Sent) => report.sent += 1,
-                    Ok(Outcome::NothingNew) => report.nothing_new += 1,
-                    Ok(Outcome::Skipped) => {}
-                    Err(err) => failure = failure.or(Some(err)),
-                }
-                report.people += 1;
-            }
-            if let Some(err) = failure {
-                return Err(err);
+        let agents: Vec<AgentId> = people.iter().map(|p| p.agent_id.clone()).collect();
+        for (agent, outcome) in digest_all(deps, &agents, day, now, through, &mut report).await {
+            if outcome == Outcome::Again {
+                deps.store.note_digest_retry(day, &agent).await?;
             }
         }
-        progress =
-            DigestRun { position: people.last().map(|p| p.agent_id.to_string()).or(progress.position), done: !more };
+        progress.position = agents.last().map(ToString::to_string).or(progress.position);
+        if !more {
+            // The walk is through: those left to try, once more each run until none is left.
+            let retries = deps.store.digest_retries(day).await?;
+            let mut left = 0;
+            for (agent, outcome) in digest_all(deps, &retries, day, now, through, &mut report).await {
+                if outcome == Outcome::Again {
+                    left += 1;
+                } else {
+                    deps.store.clear_digest_retry(day, &agent).await?;
+                }
+            }
+            report.to_retry = left;
+            progress.done = left == 0;
+            deps.store.save_digest_run(day, &progress).await?;
+            break;
+        }
         deps.store.save_digest_run(day, &progress).await?;
         if Instant::now() >= until {
             break;
@@ -102,8 +110,48 @@ pub async fn run(deps: &Deps, now: DateTime<Utc>, until: Instant) -> Result<Dige
     Ok(report)
 }
 
+/// Digests `agents`, `concurrency` at a time; every task ends before the next group starts (none
+/// is cut off between sending an email and marking it sent).
+async fn digest_all(
+    deps: &Deps,
+    agents: &[AgentId],
+    day: chrono::NaiveDate,
+    now: DateTime<Utc>,
+    through: DateTime<Utc>,
+    report: &mut DigestReport,
+) -> Vec<(AgentId, Outcome)> {
+    let mut outcomes = Vec::new();
+    for group in agents.chunks(deps.settings.concurrency) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for agent in group {
+            let (deps, agent) = (deps.clone(), agent.clone());
+            tasks.spawn(async move {
+                let outcome = digest(&deps, &agent, day, now, through).await.unwrap_or_else(|err| {
+                    tracing::error!(agent_id = %agent, error = %err, "a digest failed; it is tried again");
+                    Outcome::Again
+                });
+                (agent, outcome)
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            let Ok((agent, outcome)) = done else {
+                tracing::error!("a digest task panicked");
+                continue;
+            };
+            match outcome {
+                Outcome::Sent => report.sent += 1,
+                Outcome::NothingNew => report.nothing_new += 1,
+                Outcome::Done | Outcome::Again => {}
+            }
+            report.people += 1;
+            outcomes.push((agent, outcome));
+        }
+    }
+    outcomes
+}
+
 /// One person's digest of `day`, naming what was flagged in their list after their watermark
-/// and up to `through`.
+/// and up to `through`. A failure after the claim gives the day back (`release_digest_day`).
 async fn digest(
     deps: &Deps,
     agent_id: &AgentId,
@@ -114,12 +162,37 @@ async fn digest(
     // The index is read eventually; the settings themselves, as they stand.
     let settings: PersonSettingsItem = deps.store.person_settings(agent_id).await?;
     if !settings.daily_digest {
-        return Ok(Outcome::Skipped);
+        return Ok(Outcome::Done);
     }
-    let Some(agent) = deps.store.agent(agent_id).await? else { return Ok(Outcome::Skipped) };
-    let DayClaim::Mine(lease) = deps.store.claim_digest_day(agent_id, day, now, LEASE).await? else {
-        return Ok(Outcome::Skipped);
+    let Some(agent) = deps.store.agent(agent_id).await? else { return Ok(Outcome::Done) };
+    let lease = match deps.store.claim_digest_day(agent_id, day, now, LEASE).await? {
+        DayClaim::Mine(lease) => lease,
+        DayClaim::Done => return Ok(Outcome::Done),
+        DayClaim::Held => return Ok(Outcome::Again),
     };
+    match claimed(deps, &settings, &agent, day, lease, through).await {
+        Ok(outcome) => Ok(outcome),
+        Err(err) => {
+            let given_up = deps.store.release_digest_day(agent_id, day, lease).await?;
+            if given_up {
+                tracing::error!(agent_id = %agent_id, error = %err, "a digest failed its last try; given up for the day");
+                return Ok(Outcome::Done);
+            }
+            Err(err)
+        }
+    }
+}
+
+/// The digest of a day this run holds: read, send, mark.
+async fn claimed(
+    deps: &Deps,
+    settings: &PersonSettingsItem,
+    agent: &shared::store::items::AgentItem,
+    day: chrono::NaiveDate,
+    lease: i64,
+    through: DateTime<Utc>,
+) -> Result<Outcome, DigestError> {
+    let agent_id = &agent.agent_id;
     let since = settings.digest_through.unwrap_or(through);
     let (scope, whose_agency) = match settings.digest_scope.for_role(agent.role) {
         DigestScope::Book => (Scope::Agent(agent_id.clone()), None),
@@ -130,26 +203,27 @@ async fn digest(
     } else {
         Default::default()
     };
-    let outcome = if flagged.count == 0 {
-        DigestOutcome::NothingNew
-    } else {
-        let agency_name = match &whose_agency {
-            Some(id) => Some(deps.store.agency(id).await?.map_or_else(|| id.to_string(), |a| a.name.to_string())),
-            None => None,
-        };
-        let whose = agency_name.as_deref().map_or(Whose::Book, Whose::Agency);
-        let link = shared::links::list_page_url(&deps.settings.web_base_url, whose_agency.as_ref().map(|a| a.as_str()));
-        let message = email::compose(&whose, &flagged, since, &link);
-        shared::email::send(&deps.ses, &deps.settings.sender, &agent.email, &message)
-            .await
-            .map_err(|err| DigestError::Send(aws_sdk_sesv2::error::DisplayErrorContext(&err).to_string()))?;
-        tracing::info!(agent_id = %agent_id, entries = flagged.count, "digest sent");
-        DigestOutcome::Sent
-    };
     // The watermark moves to `through` even when nothing was new: the next digest starts there.
-    deps.store.finish_digest_day(agent_id, day, lease, settings.version, outcome, through.max(since)).await?;
-    Ok(match outcome {
-        DigestOutcome::Sent => Outcome::Sent,
-        DigestOutcome::NothingNew => Outcome::NothingNew,
-    })
+    let through = through.max(since);
+    if flagged.count == 0 {
+        deps.store.finish_digest_day(agent_id, day, lease, DigestOutcome::NothingNew, through).await?;
+        return Ok(Outcome::NothingNew);
+    }
+    let agency_name = match &whose_agency {
+        Some(id) => Some(deps.store.agency(id).await?.map_or_else(|| id.to_string(), |a| a.name.to_string())),
+        None => None,
+    };
+    let whose = agency_name.as_deref().map_or(Whose::Book, Whose::Agency);
+    let link = shared::links::list_page_url(&deps.settings.web_base_url, whose_agency.as_ref().map(|a| a.as_str()));
+    let message = email::compose(&whose, &flagged, since, &link);
+    // The day stays ours while the email is on its way.
+    let renewed = (Utc::now() + LEASE).timestamp_millis();
+    deps.store.renew_digest_day(agent_id, day, lease, renewed).await?;
+    shared::email::send(&deps.ses, &deps.settings.sender, &agent.email, &message).await.map_err(|err| {
+        use aws_sdk_sesv2::error::ProvideErrorMetadata;
+        DigestError::Send(err.code().unwrap_or("unknown").to_owned())
+    })?;
+    tracing::info!(agent_id = %agent_id, entries = flagged.count, "digest sent");
+    deps.store.finish_digest_day(agent_id, day, renewed, DigestOutcome::Sent, through).await?;
+    Ok(Outcome::Sent)
 }

@@ -1,6 +1,7 @@
 //! One run of the relay: the outbox, oldest first, a page at a time until it is empty or the run's
 //! time is up. For each history item: publish its changes (all accepted, or the item stays for
-//! the next run), count its takes (once each), then take it out of the outbox. Two runs at once,
+//! the next run), count its takes (once each), then take it out of the outbox. An item that fails
+//! stays for the next run and holds back no other. Two runs at once,
 //! or a run killed half-way, publish some changes twice under the same id and count nothing twice.
 
 use std::collections::{BTreeSet, HashMap};
@@ -29,6 +30,8 @@ pub struct RelayReport {
     pub published: u32,
     /// Takes counted into swap patterns by this run.
     pub counted: u32,
+    /// Items that failed: left in the outbox for the next run.
+    pub failed: u32,
 }
 
 /// How long one run may go on: 45 s (it runs every minute), and never closer than 10 s to the
@@ -50,8 +53,12 @@ pub async fn relay(deps: &Deps, until: Instant) -> Result<RelayReport, RelayErro
     let mut start = None;
     loop {
         let (trails, next) = deps.store.outbox_page(50, start).await?;
+        // One item failing (EventBridge refusing an entry, a store error) holds back no other.
         for trail in trails {
-            relay_item(deps, &trail, &mut owners, &mut report).await?;
+            if let Err(err) = relay_item(deps, &trail, &mut owners, &mut report).await {
+                tracing::error!(item = %format!("{} / {}", trail.pk, trail.sk), error = %err, "an outbox item failed; left for the next run");
+                report.failed += 1;
+            }
         }
         start = next;
         if start.is_none() || Instant::now() >= until {

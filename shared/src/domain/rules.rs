@@ -161,12 +161,14 @@ pub fn apply(
     Some(Applied { entries, changes, history })
 }
 
-/// A risk that was already flagged keeps its flag time; only a new spell is flagged `now`.
+/// A risk that was already flagged keeps its flag time; only a new spell is flagged `now` — and
+/// late evidence that only moves the start of a spell to the same NPN is not a new one (it would
+/// otherwise count as new again and be named in a second digest).
 fn keep_flag_times(entries: &mut BTreeMap<AgentId, BookEntry>, stored: &BTreeMap<AgentId, BookEntry>) {
     for (agent_id, entry) in entries.iter_mut() {
         let stored_risk = stored.get(agent_id).and_then(|e| e.risk.as_ref());
         if let (Some(risk), Some(stored_risk)) = (entry.risk.as_mut(), stored_risk)
-            && risk.since == stored_risk.since
+            && (risk.since == stored_risk.since || risk.other_npn == stored_risk.other_npn)
         {
             risk.flagged_at = stored_risk.flagged_at;
         }

@@ -341,6 +341,21 @@ fn a_risk_is_flagged_when_the_system_learns_of_it_not_when_it_happened() {
 }
 
 #[test]
+fn late_evidence_moving_a_spells_start_to_the_same_npn_does_not_flag_it_again() {
+    let mut stored = deliver_all(&[submitted("s1", 0, "ana", "111")]);
+    stored.deliver(&synced("y1", 20, vec![policy(PolicyStatus::Effectuated, Some("222"))]), &AgencyOf::new(), t(1_000));
+    // bob's submission from minute 10 arrives later: the same take, found earlier.
+    stored.deliver(&submitted("s2", 10, "bob", "222"), &AgencyOf::new(), t(2_000));
+    let risk = stored.entry("ana").risk.clone().unwrap();
+    assert_eq!((risk.since, risk.flagged_at), (t(10), t(1_000)));
+    // A new spell after it ended is flagged anew.
+    stored.deliver(&submitted("s3", 40, "ana", "111"), &AgencyOf::new(), t(3_000));
+    assert!(stored.entry("ana").risk.is_none());
+    stored.deliver(&submitted("s4", 50, "carl", "444"), &AgencyOf::new(), t(4_000));
+    assert_eq!(stored.entry("ana").risk.clone().unwrap().flagged_at, t(4_000));
+}
+
+#[test]
 fn archiving_sets_the_flag_and_keeps_the_entry() {
     let stored = deliver_all(&[
         submitted("s1", 0, "ana", "111"),

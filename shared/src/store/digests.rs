@@ -80,17 +80,17 @@ impl PersonSettingsItem {
     }
 }
 
-/// One person's digest of one day.
+/// One person's digest of one day (`AGENT#{id}` / `DIGEST#{day}`), as last written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct DigestDayItem {
-    pk: String,
-    sk: String,
     state: DayState,
     /// While `Sending`: until when (ms since the epoch) the run that claimed it holds it. A
     /// number, so that DynamoDB compares it as one.
     lease_until: i64,
-    /// DynamoDB deletes it after a week.
-    expires_at: i64,
+    /// Tries that failed (an email SES refused, a store error): after `MAX_DIGEST_ATTEMPTS` the
+    /// day is given up.
+    #[serde(default)]
+    attempts: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,15 +99,21 @@ enum DayState {
     Sending,
     Sent,
     NothingNew,
+    GivenUp,
 }
+
+/// How many times a person's digest of a day is tried before it is given up.
+pub const MAX_DIGEST_ATTEMPTS: u32 = 3;
 
 /// How a person's day was claimed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DayClaim {
-    /// This run holds it (the lease's end, as written); it must finish it.
+    /// This run holds it (the lease's end, as written); it must finish or release it.
     Mine(i64),
-    /// Done already, or another run holds it.
-    Taken,
+    /// Done: sent, nothing was new, or given up.
+    Done,
+    /// Another run holds it now: try again once its lease has lapsed.
+    Held,
 }
 
 /// How a digest ended, for `finish_digest`.
@@ -190,7 +196,7 @@ impl Store {
     }
 
     /// Claims a person's digest of `day` for `lease`: a new claim, or one whose holder's lease
-    /// has lapsed without finishing.
+    /// has lapsed (or was released) without finishing.
     pub async fn claim_digest_day(
         &self,
         agent: &AgentId,
@@ -198,40 +204,97 @@ impl Store {
         now: DateTime<Utc>,
         lease: chrono::Duration,
     ) -> Result<DayClaim, StoreError> {
-        let item = DigestDayItem {
-            pk: keys::agent_pk(agent),
-            sk: keys::digest_day_sk(day),
-            state: DayState::Sending,
-            lease_until: (now + lease).timestamp_millis(),
-            expires_at: (now + chrono::Duration::days(7)).timestamp(),
-        };
+        let lease_until = (now + lease).timestamp_millis();
         let claimed = self
             .client()
-            .put_item()
+            .update_item()
             .table_name(self.table())
-            .set_item(Some(to_item(&item)?))
+            .key(keys::PK, s(keys::agent_pk(agent)))
+            .key(keys::SK, s(keys::digest_day_sk(day)))
+            .update_expression("SET #state = :sending, lease_until = :lease, expires_at = :expires")
             .condition_expression("attribute_not_exists(pk) OR (#state = :sending AND lease_until < :now)")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":sending", s("sending"))
-            .expression_attribute_values(":now", AttributeValue::N(now.timestamp_millis().to_string()))
+            .expression_attribute_values(":lease", n(lease_until))
+            .expression_attribute_values(":now", n(now.timestamp_millis()))
+            .expression_attribute_values(":expires", n((now + chrono::Duration::days(7)).timestamp()))
             .send()
             .await;
         match claimed {
-            Ok(_) => Ok(DayClaim::Mine(item.lease_until)),
-            Err(err) if condition_failed(&err) => Ok(DayClaim::Taken),
+            Ok(_) => Ok(DayClaim::Mine(lease_until)),
+            Err(err) if condition_failed(&err) => Ok(match self.digest_day_item(agent, day).await? {
+                Some(DigestDayItem { state: DayState::Sending, .. }) | None => DayClaim::Held,
+                Some(_) => DayClaim::Done,
+            }),
             Err(err) => Err(err.into()),
         }
     }
 
-    /// Ends a claimed day: marks it, and moves the person's watermark to `through`, in one
-    /// transaction that holds only while this run's claim stands and the settings are still the
-    /// version `settings_version` the run read (turned off, or on again, they start afresh).
+    async fn digest_day_item(&self, agent: &AgentId, day: NaiveDate) -> Result<Option<DigestDayItem>, StoreError> {
+        self.get_item(keys::agent_pk(agent), &keys::digest_day_sk(day)).await?.map(from_item).transpose()
+    }
+
+    /// Extends this run's claim just before it sends, so that no other run can take the day
+    /// over while the email is on its way. `Conflict`: the claim was lost.
+    pub async fn renew_digest_day(
+        &self,
+        agent: &AgentId,
+        day: NaiveDate,
+        lease_until: i64,
+        renewed_until: i64,
+    ) -> Result<(), StoreError> {
+        self.update_if(
+            &keys::agent_pk(agent),
+            &keys::digest_day_sk(day),
+            "lease_until = :lease",
+            "SET lease_until = :renewed",
+            &[],
+            vec![(":lease", n(lease_until)), (":renewed", n(renewed_until))],
+        )
+        .await
+    }
+
+    /// Gives a claimed day back after a failure, to be tried again at once by the next run —
+    /// or, after `MAX_DIGEST_ATTEMPTS`, given up. Returns whether it was given up.
+    pub async fn release_digest_day(
+        &self,
+        agent: &AgentId,
+        day: NaiveDate,
+        lease_until: i64,
+    ) -> Result<bool, StoreError> {
+        let attempts = self.digest_day_item(agent, day).await?.map_or(0, |item| item.attempts) + 1;
+        let give_up = attempts >= MAX_DIGEST_ATTEMPTS;
+        let released = self
+            .update_if(
+                &keys::agent_pk(agent),
+                &keys::digest_day_sk(day),
+                "lease_until = :lease",
+                "SET #state = :state, lease_until = :lapsed, attempts = :attempts",
+                &[("#state", "state")],
+                vec![
+                    (":lease", n(lease_until)),
+                    (":state", s(if give_up { "given_up" } else { "sending" })),
+                    (":lapsed", n(0)),
+                    (":attempts", n(i64::from(attempts))),
+                ],
+            )
+            .await;
+        match released {
+            // Taken over already: the other run has it.
+            Err(StoreError::Conflict) => Ok(false),
+            other => other.map(|()| give_up),
+        }
+    }
+
+    /// Ends a claimed day: marks it and, while the person's digest is on and its watermark is
+    /// behind `through`, moves the watermark there — in one transaction that holds only while this
+    /// run's claim stands and the settings are as read (read again after a race). `Conflict`: the
+    /// claim was lost.
     pub async fn finish_digest_day(
         &self,
         agent: &AgentId,
         day: NaiveDate,
         lease_until: i64,
-        settings_version: u64,
         outcome: DigestOutcome,
         through: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -239,51 +302,76 @@ impl Store {
             DigestOutcome::Sent => "sent",
             DigestOutcome::NothingNew => "nothing_new",
         };
-        let mark = Update::builder()
-            .table_name(self.table())
-            .key(keys::PK, s(keys::agent_pk(agent)))
-            .key(keys::SK, s(keys::digest_day_sk(day)))
-            .update_expression("SET #state = :state")
-            .condition_expression("lease_until = :lease")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":state", s(state))
-            .expression_attribute_values(":lease", AttributeValue::N(lease_until.to_string()));
-        let watermark = Update::builder()
-            .table_name(self.table())
-            .key(keys::PK, s(keys::agent_pk(agent)))
-            .key(keys::SK, s(keys::PERSON_SETTINGS_SK))
-            .update_expression("SET digest_through = :through, version = :next")
-            .condition_expression("version = :read")
-            .expression_attribute_values(":through", s(keys::time(through)))
-            .expression_attribute_values(":read", AttributeValue::N(settings_version.to_string()))
-            .expression_attribute_values(":next", AttributeValue::N((settings_version + 1).to_string()));
-        let finished = self
-            .transact(vec![
-                TransactWriteItem::builder().update(mark.build()?).build(),
-                TransactWriteItem::builder().update(watermark.build()?).build(),
-            ])
-            .await;
-        match finished {
-            // The settings changed meanwhile (turned off, or on again from later): mark the day
-            // alone, the watermark is theirs.
-            Err(StoreError::Conflict) => {
-                let marked = self
-                    .update_if(
-                        &keys::agent_pk(agent),
-                        &keys::digest_day_sk(day),
-                        "lease_until = :lease",
-                        "SET #state = :state",
-                        &[("#state", "state")],
-                        vec![(":state", s(state)), (":lease", AttributeValue::N(lease_until.to_string()))],
-                    )
-                    .await;
-                match marked {
-                    Err(StoreError::Conflict) => Err(StoreError::Conflict),
-                    other => other,
-                }
+        for attempt in 1..=MAX_ATTEMPTS {
+            let mark = Update::builder()
+                .table_name(self.table())
+                .key(keys::PK, s(keys::agent_pk(agent)))
+                .key(keys::SK, s(keys::digest_day_sk(day)))
+                .update_expression("SET #state = :state")
+                .condition_expression("lease_until = :lease")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":state", s(state))
+                .expression_attribute_values(":lease", n(lease_until));
+            let mut writes = vec![TransactWriteItem::builder().update(mark.build()?).build()];
+            // Turned off, or on again since (its watermark then starts later): theirs to keep.
+            let settings = self.person_settings(agent).await?;
+            if settings.daily_digest && settings.digest_through.is_none_or(|at| at < through) {
+                let watermark = Update::builder()
+                    .table_name(self.table())
+                    .key(keys::PK, s(keys::agent_pk(agent)))
+                    .key(keys::SK, s(keys::PERSON_SETTINGS_SK))
+                    .update_expression("SET digest_through = :through, version = :next")
+                    .condition_expression("version = :read")
+                    .expression_attribute_values(":through", s(keys::time(through)))
+                    .expression_attribute_values(":read", n(settings.version as i64))
+                    .expression_attribute_values(":next", n(settings.version as i64 + 1));
+                writes.push(TransactWriteItem::builder().update(watermark.build()?).build());
             }
-            other => other,
+            match self.transact(writes).await {
+                Err(StoreError::Conflict) => {
+                    let ours =
+                        self.digest_day_item(agent, day).await?.is_some_and(|item| item.lease_until == lease_until);
+                    if !ours {
+                        return Err(StoreError::Conflict);
+                    }
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                other => return other,
+            }
         }
+        Err(StoreError::Contention(MAX_ATTEMPTS))
+    }
+
+    /// Notes that a person's digest of `day` is still to be tried once the day's walk is done
+    /// (another run held it, or it failed): an item of its own, so runs at once lose none.
+    pub async fn note_digest_retry(&self, day: NaiveDate, agent: &AgentId) -> Result<(), StoreError> {
+        let item = super::items::Item::from([
+            (keys::PK.to_owned(), s(keys::digest_run_pk(day))),
+            (keys::SK.to_owned(), s(keys::digest_retry_sk(agent))),
+            ("agent_id".to_owned(), s(agent.as_str())),
+            ("expires_at".to_owned(), n((Utc::now() + chrono::Duration::days(7)).timestamp())),
+        ]);
+        self.client().put_item().table_name(self.table()).set_item(Some(item)).send().await?;
+        Ok(())
+    }
+
+    pub async fn digest_retries(&self, day: NaiveDate) -> Result<Vec<AgentId>, StoreError> {
+        let items = self.query_prefix(keys::digest_run_pk(day), keys::DIGEST_RETRY_PREFIX).await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| item.get("agent_id")?.as_s().ok().and_then(|a| AgentId::parse(a).ok()))
+            .collect())
+    }
+
+    pub async fn clear_digest_retry(&self, day: NaiveDate, agent: &AgentId) -> Result<(), StoreError> {
+        self.client()
+            .delete_item()
+            .table_name(self.table())
+            .key(keys::PK, s(keys::digest_run_pk(day)))
+            .key(keys::SK, s(keys::digest_retry_sk(agent)))
+            .send()
+            .await?;
+        Ok(())
     }
 
     /// What was flagged in `scope`'s list of `year` after `after` and up to `through` (archived
@@ -313,14 +401,24 @@ impl Store {
             .expression_attribute_values(":to", s(to))
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .scan_index_forward(false);
+        // An agency's digest, like its list, leaves out the rows a move under way takes out of its
+        // reach: never a client its admins may no longer see.
+        let departures = match scope {
+            Scope::Agency(agency) => self.departures_from(agency).await?.0,
+            Scope::Agent(_) => Vec::new(),
+        };
         let mut flagged = Flagged::default();
         let mut start = None;
         loop {
             let out = query.clone().set_exclusive_start_key(start).send().await?;
             for item in out.items.unwrap_or_default() {
+                let row: RiskRow = from_item(item)?;
+                if departures.iter().any(|departure| departure.takes(&row)) {
+                    continue;
+                }
                 flagged.count += 1;
                 if flagged.newest.len() < keep {
-                    flagged.newest.push(from_item(item)?);
+                    flagged.newest.push(row);
                 }
             }
             start = out.last_evaluated_key;
@@ -341,7 +439,7 @@ impl Store {
     }
 
     /// Saves how far a day's run got. Runs at once may save in any order: a position only moves
-    /// forward (and a done run stays done).
+    /// forward.
     pub async fn save_digest_run(&self, day: NaiveDate, run: &DigestRun) -> Result<(), StoreError> {
         let mut update = self
             .client()
@@ -357,10 +455,9 @@ impl Store {
         update = match &run.position {
             Some(position) => update
                 .update_expression("SET #position = :position, done = :done, expires_at = :expires")
-                .condition_expression("attribute_not_exists(#position) OR #position < :position OR done = :false")
+                .condition_expression("attribute_not_exists(#position) OR #position <= :position")
                 .expression_attribute_names("#position", "position")
-                .expression_attribute_values(":position", s(position))
-                .expression_attribute_values(":false", AttributeValue::Bool(false)),
+                .expression_attribute_values(":position", s(position)),
             None => update.update_expression("SET done = :done, expires_at = :expires"),
         };
         match update.send().await {
@@ -370,4 +467,8 @@ impl Store {
             Err(err) => Err(err.into()),
         }
     }
+}
+
+fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
 }

@@ -219,7 +219,10 @@ pub struct RiskRow {
     pub gsi1pk: String,
     pub gsi1sk: String,
     /// The same rows by when this system flagged them (GSI2): what the daily digest reads.
+    /// (Rows placed before it existed read as empty until placed again.)
+    #[serde(default)]
     pub gsi2pk: String,
+    #[serde(default)]
     pub gsi2sk: String,
     pub scope: Scope,
     pub federal_exchange_id: FederalExchangeId,

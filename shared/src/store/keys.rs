@@ -271,6 +271,11 @@ pub fn digest_run_pk(day: chrono::NaiveDate) -> String {
     format!("DIGESTRUN#{day}")
 }
 pub const DIGEST_RUN_SK: &str = "RUN";
+/// A person whose digest of the day is to be tried again once the day's walk is done.
+pub fn digest_retry_sk(agent: &AgentId) -> String {
+    format!("RETRY#{agent}")
+}
+pub const DIGEST_RETRY_PREFIX: &str = "RETRY#";
 
 #[cfg(test)]
 mod tests {

@@ -31,7 +31,7 @@ enum Subject {
 
 /// A directory change accepted whose rows are not all re-placed yet: the lists they are leaving.
 #[derive(Debug, Clone)]
-struct Departure {
+pub(crate) struct Departure {
     subject: Subject,
     leaving: Vec<AgencyId>,
 }
@@ -43,7 +43,7 @@ impl Departure {
     }
 
     /// Whether `row` is one of those leaving.
-    fn takes(&self, row: &RiskRow) -> bool {
+    pub(crate) fn takes(&self, row: &RiskRow) -> bool {
         match &self.subject {
             Subject::Agency(agency) => row.path.contains(agency),
             Subject::Agent(agent) => &row.agent_id == agent,
@@ -152,7 +152,7 @@ impl Store {
 
     /// The directory jobs under way that take rows out of `agency`'s reach (the sparse index of
     /// marks: usually empty), with the items read to find them.
-    async fn departures_from(&self, agency: &AgencyId) -> Result<(Vec<Departure>, i32), StoreError> {
+    pub(crate) async fn departures_from(&self, agency: &AgencyId) -> Result<(Vec<Departure>, i32), StoreError> {
         let query = self
             .client()
             .query()
