@@ -63,6 +63,21 @@ const LAMBDA_GB: f64 = 0.25;
 /// Assumed: 350 bytes an item on average (an evidence item with its keys); the stored evidence of
 /// an application grows by one item a sync: half a year's syncs on average.
 const ITEM_BYTES: f64 = 350.0;
+/// Issue 18's features (in both designs' bills), counted from the code paths, not measured by the
+/// probe: each swap is one change
+/// out when flagged and, in time, one when cleared; the relay reads the outbox item and the two
+/// agents' paths, publishes, counts the take (a transaction of 1 + 2 per agency on a path of
+/// `PATH`: 2 units an item) and takes the item out (an update and its index: 2 units).
+const PATH: f64 = 3.0;
+const RELAY_UNITS_PER_TAKE: f64 = 2.0 * (1.0 + 2.0 * PATH) + 2.0;
+const RELAY_READS_PER_TAKE: f64 = 1.0 + 2.0 * (1.0 + PATH);
+/// Assumed: three in ten agents ask for the digest, half of them have something new on a day. A
+/// digest reads the settings, the agent, the claim and the flagged rows (about 5), writes the
+/// claim, its renewal and the mark with the watermark (2 + 1 + 4 units).
+const DIGEST_SUBSCRIBERS: f64 = 0.3 * AGENTS;
+const DIGESTS_WITH_NEWS: f64 = 0.5;
+const DIGEST_READS: f64 = 8.0;
+const DIGEST_UNITS: f64 = 7.0;
 /// The scan's duty cycle (840 s of every 900) and its share of the rate, for the rate the
 /// re-sync promise needs.
 const DUTY: f64 = 840.0 / 900.0;
@@ -118,8 +133,15 @@ fn month(figures: &[Figure], list_item_reads: f64, export_row_reads: f64, submis
     // An export: recorded, its key, claimed, progress every 200 rows, finished.
     let export_units = 5.0 + ROWS_PER_EXPORT / 200.0;
 
+    // Events out and swap patterns (the relay), the daily digest: issue 18.
+    let (changes, takes) = (2.0 * swaps, swaps);
+    let digests = DIGEST_SUBSCRIBERS * 30.0;
+    let emails = digests * DIGESTS_WITH_NEWS;
     let write_units = first * units(FIRST)
         + swaps * units(SWAP)
+        + takes * RELAY_UNITS_PER_TAKE
+        + changes * 2.0
+        + digests * DIGEST_UNITS
         + syncs_quiet * units(QUIET_SYNC)
         + syncs_risky * units(RISKY_SYNC)
         + turns
@@ -130,7 +152,10 @@ fn month(figures: &[Figure], list_item_reads: f64, export_row_reads: f64, submis
         + syncs_quiet * reads(QUIET_SYNC)
         + syncs_risky * reads(RISKY_SYNC)
         + list_opens * list_reads
-        + exports * ROWS_PER_EXPORT * export_row_reads;
+        + exports * ROWS_PER_EXPORT * export_row_reads
+        + takes * RELAY_READS_PER_TAKE
+        + changes
+        + digests * DIGEST_READS;
     // Meta, entry, placement, history and the submission, and half a year of weekly syncs.
     let stored_gb = APPLICATIONS * (5.0 + 26.0) * ITEM_BYTES / 1e9;
 
@@ -145,7 +170,10 @@ fn month(figures: &[Figure], list_item_reads: f64, export_row_reads: f64, submis
     let scan_s = DUTY * 30.0 * 86_400.0;
     let export_s = exports * seconds(ROWS_PER_EXPORT / 200.0 + 8.0);
     let gb_seconds = LAMBDA_GB * (ingest_s + api_s + scan_s + export_s);
-    let invocations = submissions / 10.0 + api_calls + exports + 2_880.0 + 8_640.0;
+    // The relay every minute, the digest every 15 minutes.
+    let outbound_s = seconds(changes * 3.0 + takes * 4.0 + digests * 7.0);
+    let gb_seconds = gb_seconds + LAMBDA_GB * outbound_s;
+    let invocations = submissions / 10.0 + api_calls + exports + 2_880.0 + 8_640.0 + 43_200.0 + 2_880.0;
 
     let p = &PRICES;
     Month {
@@ -155,10 +183,10 @@ fn month(figures: &[Figure], list_item_reads: f64, export_row_reads: f64, submis
             ("DynamoDB storage and point-in-time recovery", stored_gb * (p.storage_gb_month + p.pitr_gb_month)),
             ("Lambda", gb_seconds * p.lambda_gb_second + invocations / 1e6 * p.per_million_lambda_requests),
             ("SQS", (submissions * 1.2 + exports * 3.0) / 1e6 * p.per_million_sqs_requests),
-            ("EventBridge", submissions / 1e6 * p.per_million_events),
+            ("EventBridge", (submissions + changes) / 1e6 * p.per_million_events),
             ("API Gateway (HTTP API)", api_calls / 1e6 * p.per_million_http_api_requests),
             ("S3", exports * (3.0 * p.per_thousand_s3_puts + p.per_thousand_s3_gets) / 1e3),
-            ("SES", exports / 1e3 * p.per_thousand_emails),
+            ("SES", (exports + emails) / 1e3 * p.per_thousand_emails),
         ],
     }
 }
