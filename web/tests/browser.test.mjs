@@ -102,7 +102,10 @@ test("an admin lands on the tree's figures and the sub-agencies to look at first
   await page.waitForSelector("#at-risk:not([hidden]) #at-risk-table tbody tr a");
   assert.equal(await page.$eval("#list-scope", (s) => s.value), places[0].href.split(":")[1]);
   // Opening the agency's own list is its view's visit: the count of new ones starts again.
-  await page.selectOption("#list-scope", "summit");
+  await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith("/v1/agencies/summit/at-risk/visits") && r.status() === 204),
+    page.selectOption("#list-scope", "summit"),
+  ]);
   await page.waitForSelector("#at-risk-table tbody tr a");
   await page.goto(`${APP}/#home`);
   await page.waitForFunction(() => /^0 entries newly at risk/.test(document.querySelector("#agency-summary").textContent));
