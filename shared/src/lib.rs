@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod backoff;
 pub mod config;
+pub mod deadline;
 pub mod domain;
 #[cfg(feature = "email")]
 pub mod email;

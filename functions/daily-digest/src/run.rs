@@ -56,11 +56,7 @@ const LEASE: chrono::Duration = chrono::Duration::minutes(5);
 
 /// How long a run may go on: its budget, and never closer than 60 s to the Lambda's deadline.
 pub fn deadline(budget: Duration, lambda_deadline: Option<SystemTime>) -> Instant {
-    let by_budget = Instant::now() + budget;
-    let by_lambda = lambda_deadline
-        .and_then(|at| at.duration_since(SystemTime::now()).ok())
-        .map(|left| Instant::now() + left.saturating_sub(Duration::from_secs(60)));
-    by_lambda.map_or(by_budget, |lambda| lambda.min(by_budget))
+    shared::deadline::run_deadline(budget, Duration::from_secs(60), lambda_deadline)
 }
 
 /// One run: the subscribers from the day's checkpoint, a page at a time; whoever could not be

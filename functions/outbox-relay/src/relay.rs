@@ -37,11 +37,7 @@ pub struct RelayReport {
 /// How long one run may go on: 45 s (it runs every minute), and never closer than 10 s to the
 /// Lambda's deadline.
 pub fn deadline(lambda_deadline: Option<SystemTime>) -> Instant {
-    let by_budget = Instant::now() + Duration::from_secs(45);
-    let by_lambda = lambda_deadline
-        .and_then(|at| at.duration_since(SystemTime::now()).ok())
-        .map(|left| Instant::now() + left.saturating_sub(Duration::from_secs(10)));
-    by_lambda.map_or(by_budget, |lambda| lambda.min(by_budget))
+    shared::deadline::run_deadline(Duration::from_secs(45), Duration::from_secs(10), lambda_deadline)
 }
 
 /// EventBridge takes at most 10 entries per `PutEvents`.

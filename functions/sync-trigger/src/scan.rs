@@ -283,10 +283,5 @@ fn record(done: Finished, report: &mut ScanReport) {
 
 /// The scan's deadline: its budget, but never closer than a safety margin to the Lambda's own.
 pub fn deadline(budget: Duration, lambda_deadline: Option<std::time::SystemTime>) -> Instant {
-    const MARGIN: Duration = Duration::from_secs(60);
-    let by_budget = Instant::now() + budget;
-    let by_lambda = lambda_deadline
-        .and_then(|at| at.duration_since(std::time::SystemTime::now()).ok())
-        .map(|left| Instant::now() + left.saturating_sub(MARGIN));
-    by_lambda.map_or(by_budget, |lambda| lambda.min(by_budget))
+    Instant::from_std(shared::deadline::run_deadline(budget, Duration::from_secs(60), lambda_deadline))
 }
