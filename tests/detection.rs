@@ -873,6 +873,49 @@ async fn an_api_sync_that_dies_between_its_write_and_its_placement_is_placed_by_
 }
 
 #[tokio::test]
+async fn a_quiet_sync_after_a_write_left_unplaced_keeps_the_mark_until_the_placement_is_done() {
+    let system = system(100.0).await;
+    publish_all(&system, &directory()).await;
+    publish_all(&system, &[submitted("s1", "0315", "ana", "111", 0)]).await;
+    system.put_marketplace(&answer("0315", &[(PolicyStatus::Effectuated, Some("777"))])).await;
+    let (status, _) = system.sync(ANA, "0315").await;
+    assert_eq!(status, 200);
+    let ana_list =
+        || async { whole_list(system.store(), &Scope::Agent(agent_id("ana")), ArchivedFilter::Exclude, 10).await.0 };
+    assert_eq!(ana_list().await, vec!["0315"]);
+    let dying = || {
+        let sdk = shared::aws::sdk_config();
+        let config = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(DiesAfterTransaction::default()).build();
+        shared::store::Store::new(aws_sdk_dynamodb::Client::from_conf(config), system.store().table())
+    };
+
+    // WHEN the marketplace gives the application back to ana, and the sync that clears the risk
+    // dies before placing
+    system.put_marketplace(&answer("0315", &[(PolicyStatus::Effectuated, Some("111"))])).await;
+    let died = sync_trigger::sync::sync_application(&dying(), &system.marketplace, &app("0315"), Utc::now()).await;
+    assert!(died.is_err(), "the process died before placing");
+    // AND a sync that changes nothing people read follows, and dies the same way
+    let quiet = sync_trigger::sync::sync_application(&dying(), &system.marketplace, &app("0315"), Utc::now()).await;
+    // THEN that quiet sync tried the placement it inherited (it did not take the mark off unplaced)
+    assert!(quiet.is_err(), "a write that finds a placement owed places it");
+    assert!(!entries(&system, "0315").await[&agent_id("ana")].is_at_risk());
+    assert_eq!(ana_list().await, vec!["0315"], "not placed yet");
+    // AND the next scan places it: the list no longer shows a risk that was cleared
+    let settings =
+        ScanSettings { year: year(), stale_after: chrono::Duration::hours(24), concurrency: 2, page_size: 10 };
+    let far = tokio::time::Instant::now() + Duration::from_secs(60);
+    let report = scan(system.store(), &system.marketplace, &settings, Utc::now() + chrono::Duration::minutes(2), far)
+        .await
+        .unwrap();
+    assert_eq!(report.placed, 1);
+    assert_eq!(ana_list().await, Vec::<String>::new());
+    // AND a quiet sync with nothing owed does not place at all: it survives a death after its write
+    let untouched = sync_trigger::sync::sync_application(&dying(), &system.marketplace, &app("0315"), Utc::now()).await;
+    assert!(untouched.is_ok(), "nothing was read after the write: {untouched:?}");
+    assert_no_differences(&system.world).await;
+}
+
+#[tokio::test]
 async fn one_person_firing_syncs_in_parallel_gets_a_429_past_their_share_and_the_slots_come_back() {
     let system = system(100.0).await;
     publish_all(&system, &directory()).await;

@@ -28,6 +28,9 @@ pub struct StoredApplication {
     pub last_synced_at: Option<DateTime<Utc>>,
     pub log: Vec<Evidence>,
     pub entries: BTreeMap<AgentId, BookEntry>,
+    /// Whether a write's outcome is still to be placed in the lists (its writer died or failed
+    /// before placing it): the meta item's unplaced mark.
+    pub unplaced: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,8 +43,11 @@ pub enum ApplyOutcome {
 
 impl Store {
     /// Applies one piece of evidence to an application, exactly once however often it is called,
-    /// then places its entries in the lists. A call that finds the evidence applied still places
-    /// them, so a redelivery finishes what a crash between the two left undone.
+    /// then places its entries in the lists when a write owes a placement (the meta item's
+    /// unplaced mark). A call that finds the evidence applied still places a marked application,
+    /// so a redelivery finishes what a crash between the two left undone. A write that changes
+    /// nothing people read — most syncs — keeps an earlier mark and skips the placement's reads
+    /// when there is none: about half of a quiet sync's requests.
     pub async fn apply_evidence(
         &self,
         app: &ApplicationKey,
@@ -56,16 +62,21 @@ impl Store {
                 .filter_map(|owner| Some((owner.agent_id.clone(), owner.agent.as_ref()?.agency_id.clone())))
                 .collect();
             let Some(applied) = apply(&stored.log, &stored.entries, evidence, &agencies, now) else {
-                self.place_application(app).await?;
+                if stored.unplaced {
+                    self.place_application(app).await?;
+                }
                 return Ok(ApplyOutcome::AlreadyApplied);
             };
             if applied.changes.len() > MAX_ENTRIES_CHANGED {
                 return Err(StoreError::TooLarge(applied.changes.len() + 3));
             }
-            let writes = self.writes_for(app, &stored, evidence, &applied, now)?;
+            let unplaced = owes_placement(&stored, evidence, &applied);
+            let writes = self.writes_for(app, &stored, evidence, &applied, unplaced.then_some(now))?;
             match self.transact(writes).await {
                 Ok(()) => {
-                    self.place_application(app).await?;
+                    if unplaced {
+                        self.place_application(app).await?;
+                    }
                     return Ok(ApplyOutcome::Applied(applied.history));
                 }
                 Err(StoreError::Conflict) => {
@@ -104,6 +115,7 @@ impl Store {
                 let meta = from_item::<MetaItem>(item)?;
                 stored.version = meta.version;
                 stored.last_synced_at = meta.last_synced_at;
+                stored.unplaced = meta.gsi1pk.is_some();
             }
         }
         Ok(stored)
@@ -147,25 +159,18 @@ impl Store {
     /// The authoritative outcome: the meta item (conditional on the version read), the evidence,
     /// one history item when the at-risk state of an entry changed, and each changed entry. A sync
     /// that changes no entry writes the meta item (its sync time) and the evidence: two items.
-    /// When the outcome changes what people read, the meta item is marked unplaced until placed.
+    /// The meta item is marked unplaced (since `unplaced_since`) until placed.
     fn writes_for(
         &self,
         app: &ApplicationKey,
         stored: &StoredApplication,
         evidence: &Evidence,
         applied: &Applied,
-        now: DateTime<Utc>,
+        unplaced_since: Option<DateTime<Utc>>,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let pk = keys::application_pk(app.year, &app.id);
         let version = stored.version + 1;
-        let last_synced_at = match &evidence.fact {
-            Fact::Synced { .. } => Some(stored.last_synced_at.map_or(evidence.at, |at| at.max(evidence.at))),
-            _ => stored.last_synced_at,
-        };
-        // Rows show the entry and, while it is at risk, the application's last sync.
-        let rows_change = !applied.changes.is_empty()
-            || (last_synced_at != stored.last_synced_at && stored.entries.values().any(BookEntry::is_at_risk));
-        let unplaced_since = rows_change.then_some(now);
+        let last_synced_at = last_synced_after(stored, evidence);
         let at_risk = applied.entries.values().any(|e| e.is_at_risk() && !e.archived);
         let meta = meta_item(app, version, last_synced_at, at_risk, unplaced_since);
         let meta = Put::builder().table_name(self.table()).set_item(Some(to_item(&meta)?));
@@ -213,6 +218,23 @@ impl Store {
         };
         Ok(TransactWriteItem::builder().condition_check(check.build()?).build())
     }
+}
+
+/// The application's last sync once `evidence` is applied.
+fn last_synced_after(stored: &StoredApplication, evidence: &Evidence) -> Option<DateTime<Utc>> {
+    match &evidence.fact {
+        Fact::Synced { .. } => Some(stored.last_synced_at.map_or(evidence.at, |at| at.max(evidence.at))),
+        _ => stored.last_synced_at,
+    }
+}
+
+/// Whether applying `evidence` leaves a placement owed: it changes what people read (rows show
+/// the entry and, while it is at risk, the application's last sync), or an earlier write's
+/// placement is still owed — a write must never take off a mark it has not placed.
+fn owes_placement(stored: &StoredApplication, evidence: &Evidence, applied: &Applied) -> bool {
+    let synced_at_risk = last_synced_after(stored, evidence) != stored.last_synced_at
+        && stored.entries.values().any(BookEntry::is_at_risk);
+    stored.unplaced || !applied.changes.is_empty() || synced_at_risk
 }
 
 /// The application's meta item; `at_risk`: whether an entry of it is at risk (and not archived),
