@@ -13,7 +13,7 @@ use shared::domain::{AgentId, BookEntry, PolicyStatus};
 use shared::store::keys::Scope;
 use shared::store::risk_lists::ArchivedFilter;
 use sync_trigger::marketplace::{Aor, MarketplaceApplication, MarketplaceError, MarketplacePolicy};
-use sync_trigger::scan::{ScanSettings, scan};
+use sync_trigger::scan::{NEW_LANE_EVERY, ScanSettings, scan};
 
 use crate::helpers::*;
 
@@ -416,8 +416,13 @@ async fn the_scan_keeps_to_its_rate_and_resumes_from_its_checkpoint() {
     for id in ids.iter().filter(|id| !unknown.contains(id)) {
         system.put_marketplace(&answer(id, &[(PolicyStatus::Effectuated, Some("111"))])).await;
     }
-    let settings =
-        ScanSettings { year: year(), stale_after: chrono::Duration::hours(24), concurrency: 8, page_size: 7 };
+    let settings = ScanSettings {
+        year: year(),
+        stale_after: chrono::Duration::hours(24),
+        concurrency: 8,
+        page_size: 7,
+        new_lane_every: NEW_LANE_EVERY,
+    };
 
     // A run cut short by its deadline...
     let deadline = tokio::time::Instant::now() + Duration::from_millis(1200);
@@ -495,8 +500,13 @@ async fn a_pass_ends_and_covers_every_shard_when_the_data_exceeds_a_run_and_new_
         system.put_marketplace(&answer(id, &[(PolicyStatus::Effectuated, Some("111"))])).await;
     }
     // A window of two seconds: by the third run, what the first synced is stale again.
-    let settings =
-        ScanSettings { year: year(), stale_after: chrono::Duration::seconds(2), concurrency: 8, page_size: 7 };
+    let settings = ScanSettings {
+        year: year(),
+        stale_after: chrono::Duration::seconds(2),
+        concurrency: 8,
+        page_size: 7,
+        new_lane_every: NEW_LANE_EVERY,
+    };
     let run = || async {
         let deadline = tokio::time::Instant::now() + Duration::from_millis(900);
         scan(system.store(), &system.marketplace, &settings, Utc::now(), deadline).await.unwrap()
@@ -533,6 +543,73 @@ async fn a_pass_ends_and_covers_every_shard_when_the_data_exceeds_a_run_and_new_
         served.iter().map(|s| s.federal_exchange_id.as_str()).filter(|id| old.iter().any(|o| o == id)).collect();
     asked.sort();
     assert_eq!(asked, old.iter().map(String::as_str).collect::<Vec<_>>(), "each once, in {runs} runs");
+    assert_no_differences(&system.world).await;
+}
+
+#[tokio::test]
+async fn applications_arriving_during_a_run_are_found_and_synced_first_while_the_pass_goes_on() {
+    const RATE: f64 = 20.0;
+    let system = system(RATE).await;
+    agency(system.store(), "top", None).await;
+    agent(system.store(), "ana", "top", "111").await;
+    let owners = system.store().owners([agent_id("ana")].into()).await.unwrap();
+    let old: Vec<String> = (0..120).map(|i| format!("{:05}", 9600 + i)).collect();
+    let synced_long_ago: Vec<_> = old
+        .iter()
+        .map(|id| {
+            let sync = shared::domain::Evidence {
+                id: shared::domain::EvidenceId::parse(format!("sync-{id}")).unwrap(),
+                at: t(10),
+                fact: shared::domain::Fact::Synced {
+                    policies: vec![shared::domain::Policy {
+                        policy_id: "P0".into(),
+                        status: PolicyStatus::Effectuated,
+                        aor_npn: Some(shared::domain::Npn::parse("111").unwrap()),
+                    }],
+                },
+            };
+            (app(id), vec![submission(&format!("s-{id}"), 0, "ana", "111"), sync])
+        })
+        .collect();
+    system.store().import(&synced_long_ago, &owners, Utc::now()).await.unwrap();
+    for id in &old {
+        system.put_marketplace(&answer(id, &[(PolicyStatus::Effectuated, Some("111"))])).await;
+    }
+    let settings = ScanSettings {
+        year: year(),
+        stale_after: chrono::Duration::hours(24),
+        concurrency: 8,
+        page_size: 7,
+        new_lane_every: Duration::from_millis(300),
+    };
+
+    // WHEN new applications arrive while a run is going through the pass
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
+    let running = {
+        let (store, marketplace, settings) = (system.store().clone(), system.marketplace.clone(), settings.clone());
+        tokio::spawn(async move { scan(&store, &marketplace, &settings, Utc::now(), deadline).await.unwrap() })
+    };
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let new: Vec<String> = (0..3).map(|i| format!("{:05}", 9900 + i)).collect();
+    for id in &new {
+        system.put_marketplace(&answer(id, &[(PolicyStatus::Effectuated, Some("111"))])).await;
+    }
+    let arrived = system.served().await.len();
+    let fresh: Vec<_> = new.iter().map(|id| (app(id), vec![submission(&format!("s-{id}"), 0, "ana", "111")])).collect();
+    system.store().import(&fresh, &owners, Utc::now()).await.unwrap();
+    let report = running.await.unwrap();
+
+    // THEN the same run synced them, ahead of the pass's applications still waiting
+    assert_eq!(report.first_synced, 3, "{report:?}");
+    let served = system.served().await;
+    let asked: Vec<&str> = served[arrived..].iter().map(|s| s.federal_exchange_id.as_str()).collect();
+    let first_new = asked.iter().position(|id| new.iter().any(|n| n == id)).expect("a new one was asked");
+    let last_new = asked.iter().rposition(|id| new.iter().any(|n| n == id)).expect("a new one was asked");
+    assert!(last_new - first_new < 3 + 8, "the new ones were started together: {asked:?}");
+    // AND the pass went on while the run looked: old applications were synced before and after
+    assert!(asked[..first_new].iter().any(|id| old.iter().any(|o| o == id)), "{asked:?}");
+    assert!(asked[last_new..].iter().any(|id| old.iter().any(|o| o == id)), "{asked:?}");
+    assert!(report.synced > 3 + 30, "{report:?}");
     assert_no_differences(&system.world).await;
 }
 
@@ -859,8 +936,13 @@ async fn an_api_sync_that_dies_between_its_write_and_its_placement_is_placed_by_
     assert!(differences.iter().any(|d| matches!(d, devkit::verify::Difference::Unplaced { .. })), "{differences:?}");
 
     // WHEN the scan runs before the write is a minute old, THEN it leaves it to its writer
-    let settings =
-        ScanSettings { year: year(), stale_after: chrono::Duration::hours(24), concurrency: 2, page_size: 10 };
+    let settings = ScanSettings {
+        year: year(),
+        stale_after: chrono::Duration::hours(24),
+        concurrency: 2,
+        page_size: 10,
+        new_lane_every: NEW_LANE_EVERY,
+    };
     let far = tokio::time::Instant::now() + Duration::from_secs(60);
     let early = scan(system.store(), &system.marketplace, &settings, Utc::now(), far).await.unwrap();
     assert_eq!(early.placed, 0);
@@ -901,8 +983,13 @@ async fn a_quiet_sync_after_a_write_left_unplaced_keeps_the_mark_until_the_place
     assert!(!entries(&system, "0315").await[&agent_id("ana")].is_at_risk());
     assert_eq!(ana_list().await, vec!["0315"], "not placed yet");
     // AND the next scan places it: the list no longer shows a risk that was cleared
-    let settings =
-        ScanSettings { year: year(), stale_after: chrono::Duration::hours(24), concurrency: 2, page_size: 10 };
+    let settings = ScanSettings {
+        year: year(),
+        stale_after: chrono::Duration::hours(24),
+        concurrency: 2,
+        page_size: 10,
+        new_lane_every: NEW_LANE_EVERY,
+    };
     let far = tokio::time::Instant::now() + Duration::from_secs(60);
     let report = scan(system.store(), &system.marketplace, &settings, Utc::now() + chrono::Duration::minutes(2), far)
         .await

@@ -91,7 +91,13 @@ impl Settings {
     }
 
     pub fn scan(&self) -> ScanSettings {
-        ScanSettings { year: self.year, stale_after: self.stale_after, concurrency: self.concurrency, page_size: 100 }
+        ScanSettings {
+            year: self.year,
+            stale_after: self.stale_after,
+            concurrency: self.concurrency,
+            page_size: 100,
+            new_lane_every: crate::scan::NEW_LANE_EVERY,
+        }
     }
 }
 

@@ -37,6 +37,8 @@ pub struct ScanSettings {
     pub concurrency: usize,
     /// Applications read from the due list at a time.
     pub page_size: i32,
+    /// How often a run looks for never-synced applications again (besides at its start).
+    pub new_lane_every: Duration,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -94,12 +96,11 @@ pub async fn scan<S: Applications + SyncDue>(
     };
 
     // The priority lane first, and again every minute while the run lasts.
-    let mut tried = std::collections::HashSet::new();
-    if !sync_new(store, settings, &mut syncs, &mut tried, deadline, &mut report).await? {
+    let mut new_lane = NewLane::new(store, settings);
+    if !new_lane.first(&mut syncs, deadline, &mut report).await? {
         report.out_of_time = true;
         return syncs.finish(report).await;
     }
-    let mut next_new = Instant::now() + NEW_LANE_EVERY;
 
     // The pass under way, or a new one.
     let mut at = store.scan_checkpoint(settings.year).await?;
@@ -120,10 +121,7 @@ pub async fn scan<S: Applications + SyncDue>(
             report.out_of_time = true;
             break;
         }
-        if Instant::now() >= next_new {
-            sync_new(store, settings, &mut syncs, &mut tried, deadline, &mut report).await?;
-            next_new = Instant::now() + NEW_LANE_EVERY;
-        }
+        new_lane.tend(&mut syncs, deadline, &mut report).await?;
         // An unknown application is due once its time to ask again has come; the rest by the cut-off.
         let upto = if at.lane == DueLane::Unknown { pass.started_at } else { pass.cutoff };
         let page = store
@@ -144,6 +142,7 @@ pub async fn scan<S: Applications + SyncDue>(
             if Instant::now() >= deadline {
                 break;
             }
+            new_lane.tend(&mut syncs, deadline, &mut report).await?;
             // The position is the last application taken up; one whose sync fails or is cut
             // short stays due, and the next pass takes it up again.
             let position = due.position.clone();
@@ -154,6 +153,7 @@ pub async fn scan<S: Applications + SyncDue>(
         }
         store.save_scan_checkpoint(settings.year, &at).await?;
     }
+    new_lane.stop();
     let report = syncs.finish(report).await?;
     store.save_scan_checkpoint(settings.year, &at).await?;
     Ok(report)
@@ -163,39 +163,110 @@ pub async fn scan<S: Applications + SyncDue>(
 /// before the Lambda's, and this leaves half of that.
 const FINISH_GRACE: Duration = Duration::from_secs(30);
 
-/// How often a run looks for applications never synced (besides at its start).
-const NEW_LANE_EVERY: Duration = Duration::from_secs(60);
+/// How often a run looks for applications never synced (besides at its start): the default.
+pub const NEW_LANE_EVERY: Duration = Duration::from_secs(60);
 
-/// Starts a sync of every never-synced application not tried in this run yet, shard by shard;
-/// `false` when the deadline came first. (One whose sync failed stays never-synced: the next run
-/// tries it again.)
-async fn sync_new<S: Applications + SyncDue>(
-    store: &S,
-    settings: &ScanSettings,
-    syncs: &mut Syncs<'_, S>,
-    tried: &mut std::collections::HashSet<String>,
+/// The never-synced applications, shard by shard, and whether the look went through every shard
+/// before `deadline`.
+async fn find_new<S: SyncDue>(
+    store: S,
+    year: PlanYear,
+    page_size: i32,
     deadline: Instant,
-    report: &mut ScanReport,
-) -> Result<bool, StoreError> {
+) -> Result<(Vec<Due>, bool), StoreError> {
+    let mut found = Vec::new();
     for shard in 0..SYNC_DUE_SHARDS {
         let mut after: Option<String> = None;
         loop {
             if Instant::now() >= deadline {
-                return Ok(false);
+                return Ok((found, false));
             }
-            let page = store
-                .due_for_sync(settings.year, shard, DueLane::New, Utc::now(), after.as_deref(), settings.page_size)
-                .await?;
+            let page = store.due_for_sync(year, shard, DueLane::New, Utc::now(), after.as_deref(), page_size).await?;
             let Some(last) = page.last() else { break };
             after = Some(last.position.clone());
-            for due in page {
-                if tried.insert(due.position.clone()) {
-                    syncs.start(due, true, report).await;
-                }
-            }
+            found.extend(page);
         }
     }
-    Ok(true)
+    Ok((found, true))
+}
+
+/// The looks for never-synced applications during a run, after the first: each runs beside the
+/// pass (the pass's syncs go on while it reads every shard), and what it found is started ahead
+/// of the pass's next application.
+struct NewLane<S> {
+    store: S,
+    year: PlanYear,
+    page_size: i32,
+    every: Duration,
+    next: Instant,
+    looking: Option<tokio::task::JoinHandle<Result<(Vec<Due>, bool), StoreError>>>,
+    /// Applications this run has started a first sync of: one whose sync failed stays
+    /// never-synced, and the next run, not this one, tries it again.
+    tried: std::collections::HashSet<String>,
+}
+
+impl<S: Applications + SyncDue> NewLane<S> {
+    fn new(store: &S, settings: &ScanSettings) -> Self {
+        Self {
+            store: store.clone(),
+            year: settings.year,
+            page_size: settings.page_size,
+            every: settings.new_lane_every,
+            next: Instant::now(),
+            looking: None,
+            tried: std::collections::HashSet::new(),
+        }
+    }
+
+    /// The run's first look, waited for: the never-synced go before the pass. `false` when the
+    /// deadline came first.
+    async fn first(
+        &mut self,
+        syncs: &mut Syncs<'_, S>,
+        deadline: Instant,
+        report: &mut ScanReport,
+    ) -> Result<bool, StoreError> {
+        let (found, complete) = find_new(self.store.clone(), self.year, self.page_size, deadline).await?;
+        self.next = Instant::now() + self.every;
+        Ok(self.start(found, syncs, report).await && complete)
+    }
+
+    /// Starts a look when one is due, and the syncs of what a finished look found.
+    async fn tend(
+        &mut self,
+        syncs: &mut Syncs<'_, S>,
+        deadline: Instant,
+        report: &mut ScanReport,
+    ) -> Result<(), StoreError> {
+        if self.looking.as_ref().is_some_and(tokio::task::JoinHandle::is_finished) {
+            let look = self.looking.take().expect("a look is under way");
+            let (found, _) = look.await.expect("a look for new applications never panics")?;
+            self.next = Instant::now() + self.every;
+            self.start(found, syncs, report).await;
+        }
+        if self.looking.is_none() && Instant::now() >= self.next {
+            let look = find_new(self.store.clone(), self.year, self.page_size, deadline);
+            self.looking = Some(tokio::spawn(look));
+        }
+        Ok(())
+    }
+
+    /// `false` when the deadline came before every one was started.
+    async fn start(&mut self, found: Vec<Due>, syncs: &mut Syncs<'_, S>, report: &mut ScanReport) -> bool {
+        for due in found {
+            if self.tried.insert(due.position.clone()) && !syncs.start(due, true, report).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The run is over: a look under way is dropped (what it would find, the next run finds).
+    fn stop(self) {
+        if let Some(look) = self.looking {
+            look.abort();
+        }
+    }
 }
 
 /// After the shard `shard` of `lane`: the next shard, or the next lane's first; `None` at the end

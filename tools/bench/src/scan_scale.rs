@@ -58,10 +58,14 @@ fn synced_long_ago(i: usize, year: PlanYear) -> (ApplicationKey, Vec<Evidence>) 
 
 pub async fn scan_at_scale(store: &Store, report: &mut Report) -> Result<(), Failure> {
     let apps: usize = setting("BENCH_SCAN_APPS", 100_000);
-    // 20/s, not the template's 40: one moto process holding 600,000 items answers about 270
-    // DynamoDB requests a second (~25 syncs), so at 40/s the share would measure the emulator.
-    let rate: f64 = setting("BENCH_SCAN_RATE", 20.0);
-    let run_seconds: u64 = setting("BENCH_SCAN_RUN_SECONDS", 60);
+    // 25/s, not the template's 40: one moto process holding 600,000 items answers about 270
+    // DynamoDB requests a second, and each of its queries reads every item of the table, so at
+    // 40/s the share would measure the emulator.
+    let rate: f64 = setting("BENCH_SCAN_RATE", 25.0);
+    // Runs as long as the template's (`SCAN_BUDGET_SECONDS`): each run's start and end cost some
+    // seconds of idle budget (the last syncs finishing, the never-synced lane's look over every
+    // shard), so shorter runs would measure those, not the scan.
+    let run_seconds: u64 = setting("BENCH_SCAN_RUN_SECONDS", 840);
     let year = PlanYear::parse(YEAR)?;
     store.upsert_agency(&agency("scale".into(), None), Utc::now()).await?;
     store.upsert_agent(&person("scanner", "scale", "555"), Utc::now()).await?;
@@ -96,6 +100,7 @@ pub async fn scan_at_scale(store: &Store, report: &mut Report) -> Result<(), Fai
         ("SYNC_STALE_AFTER_HOURS", "24".to_owned()),
     ]);
     let settings = sync_trigger::app::Settings::from_vars(&vars)?;
+    let every = settings.scan().new_lane_every;
     let marketplace = sync_trigger::app::marketplace(&shared::aws::sdk_config(), &settings)?;
 
     // New applications arrive while the pass runs: when each arrived, on the simulator's clock.
@@ -190,8 +195,8 @@ pub async fn scan_at_scale(store: &Store, report: &mut Report) -> Result<(), Fai
     report.add(
         format!("{what}: a new application's wait for its first sync (one every 2 s), median and longest"),
         format!("{median:.0} s, {worst:.0} s ({} arrived, {never} not yet synced at the end)", arrivals.len()),
-        format!("within a run ({run_seconds} s) and the schedule's period"),
-        never <= 1 && worst <= (2 * run_seconds) as f64,
+        format!("≤ {} s (the run looks for them every {} s)", 2 * every.as_secs(), every.as_secs()),
+        never <= 1 && worst <= (2 * every.as_secs()) as f64,
     );
     Ok(())
 }
