@@ -16,7 +16,10 @@ it can roll back. Two problems follow, both fixed here without changing what the
 And one more cost: moto answers every Query and Scan by sorting the whole table (or partition) and
 walking it from the start, so a page cost time in proportion to the table, not the page (1.5 s a
 page in a partition of 100,000 items). The sorted reads below keep each partition sorted until a
-write touches it and find a page by bisection; they answer as moto does, item for item.
+write touches it and find a page by bisection; they answer as moto does, item for item. An index
+partition a write touched is sorted again from its members, which every write keeps up to date,
+not found again by walking the whole table (0.4 s at 600,000 items, while every other request
+waits: the scan's due list, which every sync writes to, is read like that every page).
 """
 
 import argparse
@@ -158,19 +161,54 @@ def _sorted_partition(table, index_name, hash_value):
             items = list(partition.values()) if table.range_key_attr else [partition]
         keyed = [((_value(item.range_key),) if table.range_key_attr else (), item) for item in items]
     else:
-        hash_attribute, range_attribute = _simple_index(table, index_name)
-        keyed = []
-        for item in _all_items_unsorted(table):
-            found_hash = item.attrs.get(hash_attribute)
-            if found_hash is None or found_hash.type != hash_value.type or found_hash.value != hash_value.value:
-                continue
-            if range_attribute is not None and range_attribute not in item.attrs:
-                continue  # sparse: an item without the index's range key is not in the index
-            keyed.append((_index_sort_key(table, item.attrs, range_attribute), item))
+        _, range_attribute = _simple_index(table, index_name)
+        members, _ = _index_members(table, index_name)
+        items = [_stored(table, key) for key in members.get(hash_value, ())]
+        keyed = [(_index_sort_key(table, item.attrs, range_attribute), item) for item in items]
     keyed.sort(key=_first)
     found = ([k for k, _ in keyed], [i for _, i in keyed])
     cache[(index_name, hash_value)] = found
     return found
+
+
+def _item_key(table, item):
+    return item.hash_key, (item.range_key if table.range_key_attr else None)
+
+
+def _stored(table, key):
+    """The item stored under a table key, or None."""
+    hash_value, range_value = key
+    partition = table.items.get(hash_value)
+    if partition is None or not table.range_key_attr:
+        return partition
+    return partition.get(range_value)
+
+
+def _index_partition(table, index_name, item):
+    """The hash value of the index partition `item` is in, or None when the index leaves it out."""
+    hash_attribute, range_attribute = _simple_index(table, index_name)
+    found_hash = item.attrs.get(hash_attribute)
+    if found_hash is None:
+        return None
+    if range_attribute is not None and range_attribute not in item.attrs:
+        return None  # sparse: an item without the index's range key is not in the index
+    return found_hash
+
+
+def _index_members(table, index_name):
+    """(index partition -> table keys of its items, table key -> its index partition): found by one
+    walk of the table the first time, then kept by every write (`_forget`)."""
+    built = table.__dict__.setdefault("_index_members", {})
+    if index_name not in built:
+        members, where = {}, {}
+        for item in _all_items_unsorted(table):
+            partition = _index_partition(table, index_name, item)
+            if partition is not None:
+                key = _item_key(table, item)
+                members.setdefault(partition, set()).add(key)
+                where[key] = partition
+        built[index_name] = (members, where)
+    return built[index_name]
 
 
 def _index_sort_key(table, attributes, range_attribute):
@@ -191,14 +229,29 @@ def _forget(table, item):
     table.__dict__.pop("_sorted_table", None)
     if item is None:
         return
-    cache = table.__dict__.get("_sorted_partitions")
-    if not cache:
-        return
+    cache = table.__dict__.setdefault("_sorted_partitions", {})
     cache.pop((None, item.hash_key), None)
     for index in table.all_indexes():
         for key in index.schema:
             if key["KeyType"] == "HASH" and key["AttributeName"] in item.attrs:
                 cache.pop((index.name, item.attrs[key["AttributeName"]]), None)
+    _move_members(table, _item_key(table, item), cache)
+
+
+def _move_members(table, key, cache):
+    """Puts the item now stored under `key` (if any) in the index partitions it is in now, out of
+    those it was in, and forgets both partitions' sorted reads."""
+    stored = _stored(table, key)
+    for index_name, (members, where) in table.__dict__.get("_index_members", {}).items():
+        was = where.pop(key, None)
+        if was is not None:
+            members[was].discard(key)
+            cache.pop((index_name, was), None)
+        now = None if stored is None else _index_partition(table, index_name, stored)
+        if now is not None:
+            members.setdefault(now, set()).add(key)
+            where[key] = now
+            cache.pop((index_name, now), None)
 
 
 def _page(table, items, lo, hi, forward, limit, index_name):
