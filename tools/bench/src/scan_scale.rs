@@ -58,9 +58,9 @@ fn synced_long_ago(i: usize, year: PlanYear) -> (ApplicationKey, Vec<Evidence>) 
 
 pub async fn scan_at_scale(store: &Store, report: &mut Report) -> Result<(), Failure> {
     let apps: usize = setting("BENCH_SCAN_APPS", 100_000);
-    // 25/s, not the template's 40: one moto process holding 600,000 items answers about 270
-    // DynamoDB requests a second, and each of its queries reads every item of the table, so at
-    // 40/s the share would measure the emulator.
+    // 25/s, not the template's 40: one moto process holding 600,000 items serves DynamoDB one
+    // request at a time, some 270 a second (~5 a quiet sync), so at 40/s the share would measure
+    // the emulator.
     let rate: f64 = setting("BENCH_SCAN_RATE", 25.0);
     // Runs as long as the template's (`SCAN_BUDGET_SECONDS`): each run's start and end cost some
     // seconds of idle budget (the last syncs finishing, the never-synced lane's look over every
