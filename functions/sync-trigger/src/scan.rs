@@ -166,6 +166,9 @@ const FINISH_GRACE: Duration = Duration::from_secs(30);
 /// How often a run looks for applications never synced (besides at its start): the default.
 pub const NEW_LANE_EVERY: Duration = Duration::from_secs(60);
 
+/// What a look for never-synced applications found, and whether it read every shard.
+type Found = (Vec<Due>, bool);
+
 /// The never-synced applications, shard by shard, and whether the look went through every shard
 /// before `deadline`.
 async fn find_new<S: SyncDue>(
@@ -173,7 +176,7 @@ async fn find_new<S: SyncDue>(
     year: PlanYear,
     page_size: i32,
     deadline: Instant,
-) -> Result<(Vec<Due>, bool), StoreError> {
+) -> Result<Found, StoreError> {
     let mut found = Vec::new();
     for shard in 0..SYNC_DUE_SHARDS {
         let mut after: Option<String> = None;
@@ -199,7 +202,7 @@ struct NewLane<S> {
     page_size: i32,
     every: Duration,
     next: Instant,
-    looking: Option<tokio::task::JoinHandle<Result<(Vec<Due>, bool), StoreError>>>,
+    looking: Option<tokio::task::JoinHandle<Result<Found, StoreError>>>,
     /// Applications this run has started a first sync of: one whose sync failed stays
     /// never-synced, and the next run, not this one, tries it again.
     tried: std::collections::HashSet<String>,
@@ -226,9 +229,26 @@ impl<S: Applications + SyncDue> NewLane<S> {
         deadline: Instant,
         report: &mut ScanReport,
     ) -> Result<bool, StoreError> {
-        let (found, complete) = find_new(self.store.clone(), self.year, self.page_size, deadline).await?;
+        // Each page's syncs start as it is read, well ahead of the pass's first.
+        for shard in 0..SYNC_DUE_SHARDS {
+            let mut after: Option<String> = None;
+            loop {
+                if Instant::now() >= deadline {
+                    return Ok(false);
+                }
+                let page = self
+                    .store
+                    .due_for_sync(self.year, shard, DueLane::New, Utc::now(), after.as_deref(), self.page_size)
+                    .await?;
+                let Some(last) = page.last() else { break };
+                after = Some(last.position.clone());
+                if !self.start(page, syncs, report).await {
+                    return Ok(false);
+                }
+            }
+        }
         self.next = Instant::now() + self.every;
-        Ok(self.start(found, syncs, report).await && complete)
+        Ok(true)
     }
 
     /// Starts a look when one is due, and the syncs of what a finished look found.
