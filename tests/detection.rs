@@ -585,16 +585,17 @@ async fn applications_arriving_during_a_run_are_found_and_synced_first_while_the
     system.store().import(&fresh, &owners, Utc::now()).await.unwrap();
     let report = running.await.unwrap();
 
-    // THEN the same run synced them, ahead of the pass's applications still waiting
+    // THEN the same run synced them (the pass never reads the never-synced lane: only a look
+    // during the run can have found them), ahead of pass applications still waiting at its end
     assert_eq!(report.first_synced, 3, "{report:?}");
+    assert!(!report.pass_completed, "{report:?}");
     let served = system.served().await;
     let asked: Vec<&str> = served[arrived..].iter().map(|s| s.federal_exchange_id.as_str()).collect();
+    let old_asked = served.iter().filter(|s| old.contains(&s.federal_exchange_id)).count();
+    assert!(old_asked < old.len(), "old applications still waited: {old_asked} of {} synced", old.len());
+    // AND the pass went on while the run looked: old applications were synced before and after
     let first_new = asked.iter().position(|id| new.iter().any(|n| n == id)).expect("a new one was asked");
     let last_new = asked.iter().rposition(|id| new.iter().any(|n| n == id)).expect("a new one was asked");
-    // Started together, each behind at most the syncs already waiting for a turn (8) and the
-    // few a loaded machine lets in between.
-    assert!(last_new - first_new < 3 + 2 * 8, "the new ones were started together: {asked:?}");
-    // AND the pass went on while the run looked: old applications were synced before and after
     assert!(asked[..first_new].iter().any(|id| old.iter().any(|o| o == id)), "{asked:?}");
     assert!(asked[last_new..].iter().any(|id| old.iter().any(|o| o == id)), "{asked:?}");
     assert!(report.synced > 3 + 30, "{report:?}");

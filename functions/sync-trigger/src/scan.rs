@@ -177,20 +177,54 @@ async fn find_new<S: SyncDue>(
     page_size: i32,
     deadline: Instant,
 ) -> Result<Found, StoreError> {
+    let mut pages = NewPages::new(store, year, page_size);
     let mut found = Vec::new();
-    for shard in 0..SYNC_DUE_SHARDS {
-        let mut after: Option<String> = None;
-        loop {
-            if Instant::now() >= deadline {
-                return Ok((found, false));
-            }
-            let page = store.due_for_sync(year, shard, DueLane::New, Utc::now(), after.as_deref(), page_size).await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.position.clone());
-            found.extend(page);
+    loop {
+        if Instant::now() >= deadline {
+            return Ok((found, false));
+        }
+        match pages.next().await? {
+            Some(page) => found.extend(page),
+            None => return Ok((found, true)),
         }
     }
-    Ok((found, true))
+}
+
+/// The never-synced lane read page by page over every shard: one walk for the run's first look
+/// (which starts each page's syncs as it reads them) and the looks beside the pass.
+struct NewPages<S> {
+    store: S,
+    year: PlanYear,
+    page_size: i32,
+    shard: u32,
+    after: Option<String>,
+}
+
+impl<S: SyncDue> NewPages<S> {
+    fn new(store: S, year: PlanYear, page_size: i32) -> Self {
+        Self { store, year, page_size, shard: 0, after: None }
+    }
+
+    /// The next page, or `None` once every shard has been read.
+    async fn next(&mut self) -> Result<Option<Vec<Due>>, StoreError> {
+        while self.shard < SYNC_DUE_SHARDS {
+            let page = self
+                .store
+                .due_for_sync(self.year, self.shard, DueLane::New, Utc::now(), self.after.as_deref(), self.page_size)
+                .await?;
+            match page.last() {
+                Some(last) => {
+                    self.after = Some(last.position.clone());
+                    return Ok(Some(page));
+                }
+                None => {
+                    self.shard += 1;
+                    self.after = None;
+                }
+            }
+        }
+        Ok(None)
+    }
 }
 
 /// The looks for never-synced applications during a run, after the first: each runs beside the
@@ -230,21 +264,14 @@ impl<S: Applications + SyncDue> NewLane<S> {
         report: &mut ScanReport,
     ) -> Result<bool, StoreError> {
         // Each page's syncs start as it is read, well ahead of the pass's first.
-        for shard in 0..SYNC_DUE_SHARDS {
-            let mut after: Option<String> = None;
-            loop {
-                if Instant::now() >= deadline {
-                    return Ok(false);
-                }
-                let page = self
-                    .store
-                    .due_for_sync(self.year, shard, DueLane::New, Utc::now(), after.as_deref(), self.page_size)
-                    .await?;
-                let Some(last) = page.last() else { break };
-                after = Some(last.position.clone());
-                if !self.start(page, syncs, report).await {
-                    return Ok(false);
-                }
+        let mut pages = NewPages::new(self.store.clone(), self.year, self.page_size);
+        loop {
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            let Some(page) = pages.next().await? else { break };
+            if !self.start(page, syncs, report).await {
+                return Ok(false);
             }
         }
         self.next = Instant::now() + self.every;
