@@ -114,6 +114,8 @@ pub fn help_desk_report(
     let own = &entry.expected_npn;
     let mut others: Vec<&Npn> = Vec::new();
     let mut changes: Vec<String> = Vec::new();
+    // A change of reason or other NPN within a spell is no new flag: the evidence lines say it.
+    let mut flagged = false;
     for moment in moments.iter().rev() {
         let date = moment.at.format("%Y-%m-%d");
         match &moment.happening {
@@ -132,7 +134,14 @@ pub fn help_desk_report(
                     changes.push(format!("{date}: the marketplace showed {} as the AOR", foreign.join(", ")));
                 }
             }
-            Happening::AtRisk { .. } => changes.push(format!("{date}: our system flagged the AOR as at risk")),
+            Happening::AtRisk { .. } if !flagged => {
+                flagged = true;
+                changes.push(format!("{date}: our system flagged the AOR as at risk"));
+            }
+            Happening::Cleared => {
+                flagged = false;
+                changes.push(format!("{date}: the risk was cleared (the AOR was shown as mine again)"));
+            }
             Happening::PermissionRevoked => {
                 changes.push(format!("{date}: my EDE permission on the application was revoked"));
             }
@@ -193,6 +202,16 @@ mod tests {
             other_agent_same_agency: Some(false),
         }
     }
+    /// A change of ana's entry made by the evidence `e` on `day`.
+    fn record(e: &str, day: u32, before: Option<BookEntry>, after: Option<BookEntry>) -> HistoryRecord {
+        HistoryRecord {
+            agent_id: id("ana"),
+            recorded_at: at(day),
+            evidence_id: EvidenceId::parse(e).unwrap(),
+            before,
+            after,
+        }
+    }
     fn story() -> (Vec<Evidence>, Vec<HistoryRecord>) {
         let submitted = |e: &str, day, by: &str, n: &str| Evidence {
             id: EvidenceId::parse(e).unwrap(),
@@ -218,16 +237,11 @@ mod tests {
                 fact: Fact::ArchiveSet { agent_id: id("bob"), archived: true },
             },
         ];
-        let record = |e: &str, day, before, after| HistoryRecord {
-            agent_id: id("ana"),
-            recorded_at: at(day),
-            evidence_id: EvidenceId::parse(e).unwrap(),
-            before,
-            after,
-        };
+        let confirmed = Risk { reason: Reason::MarketplaceAorMismatch, ..risk() };
         let history = vec![
             record("s1", 1, None, Some(entry(None))),
             record("s2", 3, Some(entry(None)), Some(entry(Some(risk())))),
+            record("sync-1", 5, Some(entry(Some(risk()))), Some(entry(Some(confirmed)))),
         ];
         (log, history)
     }
@@ -249,18 +263,18 @@ mod tests {
             .collect();
         // Bob's archive flag is his entry's, not ana's: not in her story. A change of at-risk state
         // comes after the evidence that made it.
-        assert_eq!(kinds, ["sync", "at_risk", "submission", "submission"]);
+        assert_eq!(kinds, ["at_risk", "sync", "at_risk", "submission", "submission"]);
         assert_eq!(
-            moments[2].happening,
+            moments[3].happening,
             Happening::Submission { npn: npn("222"), in_your_agency: false, agent_id: None },
             "another agency's agent is an NPN only"
         );
         assert_eq!(
-            moments[3].happening,
+            moments[4].happening,
             Happening::Submission { npn: npn("111"), in_your_agency: true, agent_id: Some(id("ana")) }
         );
         assert_eq!(
-            moments[0].happening,
+            moments[1].happening,
             Happening::Sync {
                 policies: vec![Policy {
                     policy_id: "P1".into(),
@@ -294,9 +308,37 @@ mod tests {
         ] {
             assert!(report.body.contains(needed), "{needed} in {}", report.body);
         }
+        // The sync changed the reason, not the state: one flag for the one spell.
+        assert_eq!(report.body.matches("flagged the AOR as at risk").count(), 1, "{}", report.body);
         let text = format!("{}\n{}", report.subject, report.body);
         for personal in [CLIENT, "O'Brien", "Zoë", "bob", "ana", "@example"] {
             assert!(!text.contains(personal), "{personal} in the report");
         }
+    }
+
+    #[test]
+    fn the_help_desk_report_names_each_spell_once_and_each_clearing() {
+        let (log, mut history) = story();
+        history.push(record("s3", 7, Some(entry(Some(risk()))), Some(entry(None))));
+        history.push(record("s4", 9, Some(entry(None)), Some(entry(Some(risk())))));
+        let moments = timeline(&id("ana"), &log, &history, |_| true);
+        let report = help_desk_report(
+            FederalExchangeId::parse("4455").unwrap(),
+            PlanYear::parse(2026).unwrap(),
+            &entry(Some(risk())),
+            &moments,
+        );
+        let lines: Vec<&str> =
+            report.body.lines().filter(|l| l.contains("our system") || l.contains("cleared")).collect();
+        assert_eq!(
+            lines,
+            [
+                "- 2026-03-03: our system flagged the AOR as at risk",
+                "- 2026-03-07: the risk was cleared (the AOR was shown as mine again)",
+                "- 2026-03-09: our system flagged the AOR as at risk",
+            ],
+            "{}",
+            report.body
+        );
     }
 }
