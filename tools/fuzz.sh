@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 
 cases="${FUZZ_CASES:-100000}"
 set +e
+mkdir -p target
 PROPTEST_CASES="$cases" cargo test --workspace --lib --locked -- fuzz:: 2>&1 | tee target/fuzz-output.log
 status=${PIPESTATUS[0]}
 set -e
