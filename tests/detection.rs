@@ -526,11 +526,14 @@ async fn a_pass_ends_and_covers_every_shard_when_the_data_exceeds_a_run_and_new_
     let before_second = system.served().await.len();
     let second = run().await;
     assert_eq!(second.first_synced, 5, "{second:?}");
+    // All five are started before the pass's first; of the 8 slots, the pass can take the other 3
+    // at once, and on a loaded machine those may reach the marketplace first.
     let served = system.served().await;
-    let mut asked_first: Vec<&str> =
-        served[before_second..before_second + 5].iter().map(|s| s.federal_exchange_id.as_str()).collect();
-    asked_first.sort();
-    assert_eq!(asked_first, new.iter().map(String::as_str).collect::<Vec<_>>(), "the new ones first");
+    let asked_first: Vec<&str> =
+        served[before_second..before_second + 8].iter().map(|s| s.federal_exchange_id.as_str()).collect();
+    for id in &new {
+        assert!(asked_first.contains(&id.as_str()), "the new ones first: {asked_first:?}");
+    }
 
     let mut runs = 2;
     let mut last = second;
