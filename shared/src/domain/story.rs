@@ -286,16 +286,21 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_help_desk_report_names_the_application_the_npns_and_the_dates_and_no_person() {
-        let (log, history) = story();
-        let moments = timeline(&id("ana"), &log, &history, |_| true);
-        let report = help_desk_report(
+    /// The report ana would send on application 4455 while at risk, from her story.
+    fn report_of(log: &[Evidence], history: &[HistoryRecord]) -> HelpDeskReport {
+        let moments = timeline(&id("ana"), log, history, |_| true);
+        help_desk_report(
             FederalExchangeId::parse("4455").unwrap(),
             PlanYear::parse(2026).unwrap(),
             &entry(Some(risk())),
             &moments,
-        );
+        )
+    }
+
+    #[test]
+    fn the_help_desk_report_names_the_application_the_npns_and_the_dates_and_no_person() {
+        let (log, history) = story();
+        let report = report_of(&log, &history);
         assert_eq!(report.to, FRAUD_HELP_DESK);
         assert!(report.subject.contains("4455") && report.subject.contains("2026"));
         for needed in [
@@ -321,13 +326,7 @@ mod tests {
         let (log, mut history) = story();
         history.push(record("s3", 7, Some(entry(Some(risk()))), Some(entry(None))));
         history.push(record("s4", 9, Some(entry(None)), Some(entry(Some(risk())))));
-        let moments = timeline(&id("ana"), &log, &history, |_| true);
-        let report = help_desk_report(
-            FederalExchangeId::parse("4455").unwrap(),
-            PlanYear::parse(2026).unwrap(),
-            &entry(Some(risk())),
-            &moments,
-        );
+        let report = report_of(&log, &history);
         let lines: Vec<&str> =
             report.body.lines().filter(|l| l.contains("our system") || l.contains("cleared")).collect();
         assert_eq!(
