@@ -4,7 +4,7 @@ MOTO_VERSION := 5.2.5
 VENV := .venv
 VENV_READY := $(VENV)/.ready-moto-$(MOTO_VERSION)
 
-.PHONY: dev test fuzz soak browser-test build check-template deploy bench bench-replaced verify
+.PHONY: dev test fuzz soak browser-test build check-template deploy bench bench-replaced verify page
 
 ## dev: run the whole system locally (emulator, resources, demo data); Ctrl-C stops it
 dev: $(VENV_READY)
@@ -26,6 +26,10 @@ soak: $(VENV_READY)
 verify: $(VENV_READY)
 	tools/verify.sh
 
+## page: publish web/ again into a running `make dev` (after editing the page)
+page: $(VENV_READY)
+	tools/page.sh
+
 ## browser-test: the page in headless Chromium against the whole local system
 browser-test: $(VENV_READY)
 	tools/browser-test.sh
@@ -46,7 +50,7 @@ bench-replaced: $(VENV_READY)
 check-template: $(VENV_READY)
 	tools/check-template.sh
 
-## deploy: build, then sam deploy (guided the first time; see README "Deploying to AWS")
+## deploy: build, sam deploy (guided the first time), then the page into the stack (README "Deploying to AWS")
 deploy: build
 	tools/deploy.sh
 

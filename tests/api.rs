@@ -23,10 +23,10 @@ async fn tree(system: &System) {
     agent(store, "carl", "north", "333").await;
     agent(store, "bob", "south", "222").await;
     agent(store, "erin", "north-east", "444").await;
-    for (admin, agency_id) in
+    for (admin_id, agency_id) in
         [("admin-top", "top"), ("admin-north", "north"), ("admin-south", "south"), ("admin-north-east", "north-east")]
     {
-        agent(store, admin, agency_id, "999").await;
+        admin(store, admin_id, agency_id).await;
     }
 }
 

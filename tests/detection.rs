@@ -1003,7 +1003,7 @@ async fn one_person_firing_syncs_in_parallel_gets_a_429_past_their_share_and_the
     system.set_faults(Faults { latency_ms: 300, ..Faults::default() }).await;
 
     // WHEN ana fires five syncs at once
-    let token = devkit::local_auth::sign(SECRET, "ana", "ana", "north", "agent", 1);
+    let token = token(("ana", "north", "agent"));
     let mut fired = tokio::task::JoinSet::new();
     for _ in 0..5 {
         let request = system.http.post(format!("{}/v1/clients/0320/sync", system.api)).bearer_auth(&token);

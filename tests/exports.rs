@@ -82,8 +82,7 @@ async fn request(system: &System, who: Who<'_>, body: serde_json::Value) -> Stri
 
 /// Follows the download link as `who` and returns the file.
 async fn download(system: &System, who: Who<'_>, export_id: &str) -> Vec<u8> {
-    let (agent, agency, role) = who.unwrap();
-    let token = devkit::local_auth::sign(SECRET, agent, agent, agency, role, 1);
+    let token = token(who.unwrap());
     let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let response = no_redirects
         .get(format!("{}/v1/exports/{export_id}/download", system.api))
@@ -182,7 +181,7 @@ async fn the_same_idempotency_key_returns_the_same_export_even_to_racing_request
     let system = system(100.0).await;
     book(&system).await;
     let (admin, _, _) = ADMIN.unwrap();
-    let token = devkit::local_auth::sign(SECRET, admin, admin, "north", "agency_admin", 1);
+    let token = token((admin, "north", "agency_admin"));
     let post = |key: &'static str, body: serde_json::Value| {
         let request = system
             .http

@@ -89,6 +89,19 @@ pub async fn agent(store: &Store, id: &str, agency: &str, npn: &str) {
     store.upsert_agent(&upsert, Utc::now()).await.expect("agent upserted");
 }
 
+/// An admin of `agency` (NPN 900…), by the directory.
+pub async fn admin(store: &Store, id: &str, agency: &str) {
+    let upsert = AgentUpsert {
+        agent_id: agent_id(id),
+        agency_id: agency_id(agency),
+        name: Name::parse(format!("Admin {id}")).unwrap(),
+        email: Email::parse(format!("{id}@example.com")).unwrap(),
+        npn: Npn::parse("900").unwrap(),
+        role: Role::AgencyAdmin,
+    };
+    store.upsert_agent(&upsert, Utc::now()).await.expect("admin upserted");
+}
+
 pub fn submission(id: &str, minute: i64, by: &str, npn: &str) -> Evidence {
     Evidence {
         id: EvidenceId::parse(id).unwrap(),
@@ -164,7 +177,32 @@ pub struct System {
     pub vars: shared::config::Vars,
 }
 
-pub const SECRET: &str = "test-secret";
+/// The local OpenID provider `make test` runs: tokens are signed with its key, the local
+/// authorizer reads its published keys.
+pub fn issuer() -> devkit::local_auth::LocalIssuer {
+    devkit::local_auth::LocalIssuer::from_env()
+        .expect("integration tests sign in through the local OpenID provider: use `make test` (it starts it)")
+}
+
+/// A token for `who` (agent id, agency id, role) from the local issuer, valid for `lifetime`,
+/// its claims named as the system is configured (the user pool's custom attributes).
+pub fn token_for(who: (&str, &str, &str), lifetime: chrono::Duration) -> String {
+    let (agent, agency, role) = who;
+    let issuer = issuer();
+    let claims = devkit::local_auth::person_claims(&shared::caller::ClaimNames::cognito(), agent, agency, role);
+    devkit::local_auth::mint(
+        &issuer.signing_key().expect("the issuer's key"),
+        &issuer.issuer,
+        &issuer.client_id,
+        &claims,
+        lifetime,
+    )
+}
+
+/// A token for `who`, valid for an hour.
+pub fn token(who: (&str, &str, &str)) -> String {
+    token_for(who, Duration::hours(1))
+}
 
 /// Who calls: (agent id, agency id, role), or `None` for no token at all.
 pub type Who<'a> = Option<(&'a str, &'a str, &'a str)>;
@@ -202,9 +240,20 @@ pub async fn system(rate_per_second: f64) -> System {
     ] {
         vars = vars.with(name, value);
     }
+    // The claims naming the caller, as the template sets them for its user pool.
+    let claims = shared::caller::ClaimNames::cognito();
+    for (name, value) in [
+        ("JWT_AGENT_ID_CLAIM", claims.agent_id),
+        ("JWT_AGENCY_ID_CLAIM", claims.agency_id),
+        ("JWT_ROLE_CLAIM", claims.role),
+    ] {
+        vars = vars.with(name, value);
+    }
     let sync_settings = sync_trigger::app::Settings::from_vars(&vars).unwrap();
     let marketplace = sync_trigger::app::marketplace(&sdk, &sync_settings).unwrap();
-    let router = devkit::serve::api_router(&sdk, &vars, SECRET.to_owned(), marketplace.clone()).unwrap();
+    let issuer = issuer();
+    let authorizer = std::sync::Arc::new(devkit::local_auth::Authorizer::new(&issuer.issuer, &issuer.client_id));
+    let router = devkit::serve::api_router(&sdk, &vars, authorizer, marketplace.clone()).unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await });
 
     let sqs = aws_sdk_sqs::Client::new(&sdk);
@@ -398,8 +447,8 @@ impl System {
     ) -> (u16, serde_json::Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut request = self.http.request(method.clone(), format!("{}{path}", self.api));
-        if let Some((agent, agency, role)) = who {
-            request = request.bearer_auth(devkit::local_auth::sign(SECRET, agent, agent, agency, role, 1));
+        if let Some(who) = who {
+            request = request.bearer_auth(token(who));
         }
         if let Some(body) = body {
             request = request.json(&body);

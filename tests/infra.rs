@@ -224,36 +224,32 @@ fn a_redelivered_export_never_meets_a_live_lease() {
 }
 
 /// API Gateway serves only the routes the template names: every operation of the API
-/// description (each of which a test calls through the local router) must be one of them.
+/// description (each of which a test calls through the local router) must be one of them, and
+/// every route an operation.
 #[test]
-fn every_operation_of_the_api_is_a_route_of_the_template() {
+fn every_operation_of_the_api_is_a_route_of_the_template_and_every_route_an_operation() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-    let template = std::fs::read_to_string(format!("{root}/infra/template.yaml")).unwrap();
+    let template = Template::load().unwrap();
     let routed: BTreeSet<(String, String)> = template
-        .lines()
-        .filter(|line| line.contains("Type: HttpApi"))
-        .filter_map(|line| {
-            let method = line.split("Method: ").nth(1)?.split(',').next()?.trim().to_lowercase();
-            // `Path: /v1/me }` or, with braces in it, `Path: "/v1/…/{id}" }`.
-            let rest = line.split("Path: ").nth(1)?;
-            let path = match rest.strip_prefix('"') {
-                Some(quoted) => quoted.split('"').next()?,
-                None => rest.split(' ').next()?,
-            };
-            Some((method, path.to_owned()))
+        .of_kind("AWS::ApiGatewayV2::Route")
+        .into_iter()
+        .map(|(_, route)| {
+            let key = route.properties["RouteKey"].as_str().unwrap();
+            let (method, path) = key.split_once(' ').unwrap();
+            (method.to_lowercase(), path.to_owned())
         })
         .collect();
     let api: serde_yaml::Value =
         serde_yaml::from_str(&std::fs::read_to_string(format!("{root}/docs/openapi.yaml")).unwrap()).unwrap();
-    let mut missing = Vec::new();
-    for (path, operations) in api["paths"].as_mapping().unwrap() {
-        for (method, _) in operations.as_mapping().unwrap() {
-            let key = (method.as_str().unwrap().to_owned(), path.as_str().unwrap().to_owned());
-            if !routed.contains(&key) {
-                missing.push(format!("{} {}", key.0.to_uppercase(), key.1));
-            }
+    let mut operations = BTreeSet::new();
+    for (path, methods) in api["paths"].as_mapping().unwrap() {
+        for (method, _) in methods.as_mapping().unwrap() {
+            operations.insert((method.as_str().unwrap().to_owned(), path.as_str().unwrap().to_owned()));
         }
     }
+    let missing: Vec<_> = operations.difference(&routed).collect();
+    let extra: Vec<_> = routed.difference(&operations).collect();
     assert!(routed.len() >= 15, "the template's routes are read: {routed:?}");
     assert!(missing.is_empty(), "operations with no route in infra/template.yaml: {missing:?}");
+    assert!(extra.is_empty(), "routes no operation of docs/openapi.yaml describes: {extra:?}");
 }

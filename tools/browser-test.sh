@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The browser tests: the whole local system (emulator, resources, a small seed, the dev server)
-# on free ports, and the page driven in headless Chromium by Playwright (web/tests/).
+# The browser tests: the whole local system (emulator, resources, a small seed, the local OpenID
+# provider, the page published into its bucket, the dev server) on free ports, and the page driven
+# in headless Chromium by Playwright (web/tests/), signing in through the provider's own page.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/lib.sh
@@ -10,7 +11,7 @@ if [ ! -x /usr/bin/chromium ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
-(cd web && npm ci --no-audit --no-fund --silent)
+npm_install web
 
 cargo build --quiet --locked -p devkit
 mkdir -p target/browser-test
@@ -21,12 +22,15 @@ export API_PORT="$(free_port)" MARKETPLACE_PORT="$(free_port)" SCAN_INTERVAL_SEC
 SERVE_PID=""
 cleanup() {
     if [ -n "$SERVE_PID" ]; then kill "$SERVE_PID" 2>/dev/null || true; wait "$SERVE_PID" 2>/dev/null || true; fi
+    stop_oidc
     stop_emulator
 }
 trap cleanup EXIT
 
 target/debug/devkit up target/browser-test/resources.json "bt-" >/dev/null
 target/debug/devkit seed target/browser-test/resources.json target/browser-test/seeded.json 400 >/dev/null
+start_oidc "$(free_port)" "http://${EMULATOR_HOST}:${API_PORT}" target/browser-test target/browser-test/seeded.json
+publish_page target/browser-test/resources.json "{\"issuer\": \"${LOCAL_OIDC_ISSUER}\", \"client_id\": \"${LOCAL_OIDC_CLIENT_ID}\", \"local\": true}" >/dev/null
 target/debug/devkit serve target/browser-test/resources.json target/browser-test/seeded.json >target/browser-test/serve.log 2>&1 &
 SERVE_PID=$!
 for _ in $(seq 1 100); do
@@ -40,5 +44,7 @@ target/debug/devkit verify target/browser-test/resources.json >target/browser-te
     cat target/browser-test/verify-seeded.log
     exit 1
 }
-APP_URL="http://127.0.0.1:${API_PORT}" node --test web/tests/
+# The tests mint a token for a person (an expired one, say) as tools/token.sh does.
+APP_URL="http://127.0.0.1:${API_PORT}" TOKEN_COMMAND="target/debug/devkit token target/browser-test/resources.json" \
+    node --test web/tests/
 target/debug/devkit verify target/browser-test/resources.json

@@ -6,13 +6,19 @@ cd "$(dirname "$0")/.."
 source tools/lib.sh
 
 EMULATOR_PORT="${EMULATOR_PORT:-4566}"
+API_PORT="${API_PORT:-3000}"
+MARKETPLACE_PORT="${MARKETPLACE_PORT:-4010}"
+OIDC_PORT="${OIDC_PORT:-3001}"
 SEED_APPLICATIONS="${SEED_APPLICATIONS:-3000}"
+export EMULATOR_PORT API_PORT MARKETPLACE_PORT OIDC_PORT
 
-if port_in_use "$EMULATOR_PORT"; then
-    echo "Something already listens on ${EMULATOR_HOST}:${EMULATOR_PORT}: is another 'make dev' running?" >&2
-    echo "Stop it (Ctrl-C in its terminal), or choose another port with EMULATOR_PORT=..." >&2
-    exit 1
-fi
+for port in "$EMULATOR_PORT" "$API_PORT" "$MARKETPLACE_PORT" "$OIDC_PORT"; do
+    if port_in_use "$port"; then
+        echo "Something already listens on ${EMULATOR_HOST}:${port}: is another 'make dev' running?" >&2
+        echo "Stop it (Ctrl-C in its terminal), or choose other ports (EMULATOR_PORT, API_PORT, MARKETPLACE_PORT, OIDC_PORT)." >&2
+        exit 1
+    fi
+done
 
 cargo build --quiet --locked -p devkit
 
@@ -25,6 +31,7 @@ stop_all() {
         kill "$SERVE_PID" 2>/dev/null || true
         wait "$SERVE_PID" 2>/dev/null || true
     fi
+    stop_oidc
     stop_emulator
 }
 trap stop_all EXIT
@@ -35,15 +42,11 @@ echo "Creating the resources of infra/template.yaml on the emulator:"
 target/debug/devkit up .dev/resources.json aor-dev-
 echo "Seeding demo data:"
 target/debug/devkit seed .dev/resources.json .dev/seeded.json "$SEED_APPLICATIONS"
-
-API_PORT="${API_PORT:-3000}"
-MARKETPLACE_PORT="${MARKETPLACE_PORT:-4010}"
-for port in "$API_PORT" "$MARKETPLACE_PORT"; do
-    if port_in_use "$port"; then
-        echo "Port $port is taken: is another 'make dev' running? (API_PORT / MARKETPLACE_PORT choose others)" >&2
-        exit 1
-    fi
-done
+echo "Starting the local OpenID provider (the demo people may sign in):"
+start_oidc "$OIDC_PORT" "http://${EMULATOR_HOST}:${API_PORT}" .dev .dev/seeded.json
+echo "  issuer ${LOCAL_OIDC_ISSUER}"
+echo "Publishing the page into the web bucket (as make deploy does):"
+tools/page.sh
 
 cat <<INFO
 
@@ -52,13 +55,15 @@ AOR at-risk reporting is running locally.
                         everything it holds: ${AWS_ENDPOINT_URL}/moto-api/data.json
   resources             .dev/resources.json
   demo users            .dev/seeded.json  (agents 'agent-<agency>-1..3', admins 'admin-<agency>-0')
+  OpenID provider       ${LOCAL_OIDC_ISSUER}  (log: .dev/oidc.log)
   emulator log          .dev/emulator.log
 
-Open http://127.0.0.1:${API_PORT}/ in a browser and sign in as a demo person:
-  agent 'agent-summit-1' (Summit Health Partners), admin 'admin-summit-0' (its admin).
+Open http://127.0.0.1:${API_PORT}/ in a browser and sign in (at the local OpenID provider) as a
+demo person: agent 'agent-summit-1' (Summit Health Partners), admin 'admin-summit-0' (its admin).
+After editing web/, publish it again: make page
 
 Or use the API from another terminal:
-  TOKEN=\$(target/debug/devkit token .dev/seeded.json agent-summit-1)
+  TOKEN=\$(tools/token.sh agent-summit-1)
   curl -s -X POST -H "Authorization: Bearer \$TOKEN" http://127.0.0.1:${API_PORT}/v1/clients/<federal_exchange_id>/sync
   curl -s -H "Authorization: Bearer \$TOKEN" http://127.0.0.1:${API_PORT}/v1/at-risk?limit=5
   curl -s -X POST -H "Authorization: Bearer \$TOKEN" -H 'content-type: application/json' \\

@@ -55,3 +55,58 @@ stop_emulator() {
         wait "$EMULATOR_PID" 2>/dev/null || true
     fi
 }
+
+# npm_install DIR: DIR's node_modules from its package-lock.json (npm ci), once per lockfile.
+npm_install() {
+    local stamp
+    stamp="$1/node_modules/.installed-$(sha1sum "$1/package-lock.json" | cut -c1-12)"
+    [ -f "$stamp" ] && return 0
+    (cd "$1" && npm ci --no-audit --no-fund --silent)
+    touch "$stamp"
+}
+
+# oidc_env PORT STATE_DIR: where the local OpenID provider is, as the devkit and the tests read it.
+oidc_env() {
+    export LOCAL_OIDC_ISSUER="http://${EMULATOR_HOST}:$1"
+    export LOCAL_OIDC_CLIENT_ID=aor-local
+    export LOCAL_OIDC_KEY_FILE="$PWD/$2/oidc-key.json"
+}
+
+# start_oidc PORT PAGE_ORIGIN STATE_DIR [PEOPLE_FILE]: the local OpenID provider (tools/oidc), the
+# stand-in for Cognito that the page signs in through; its log is STATE_DIR/oidc.log.
+start_oidc() {
+    npm_install tools/oidc
+    oidc_env "$1" "$3"
+    mkdir -p "$3"
+    OIDC_HOST="$EMULATOR_HOST" OIDC_PORT="$1" OIDC_PAGE_ORIGIN="$2" OIDC_KEY_FILE="$LOCAL_OIDC_KEY_FILE" \
+        OIDC_PEOPLE_FILE="${4:-}" OIDC_CLIENT_ID="$LOCAL_OIDC_CLIENT_ID" \
+        node tools/oidc/provider.mjs >"$3/oidc.log" 2>&1 &
+    OIDC_PID=$!
+    for _ in $(seq 1 100); do
+        if curl -sf "${LOCAL_OIDC_ISSUER}/.well-known/openid-configuration" >/dev/null 2>&1; then
+            return 0
+        fi
+        if ! kill -0 "$OIDC_PID" 2>/dev/null; then
+            echo "the local OpenID provider did not start; its log ($3/oidc.log) says:" >&2
+            tail -20 "$3/oidc.log" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+    echo "the local OpenID provider did not answer on port $1 within 10 s" >&2
+    return 1
+}
+
+stop_oidc() {
+    if [ -n "${OIDC_PID:-}" ] && kill -0 "$OIDC_PID" 2>/dev/null; then
+        kill "$OIDC_PID" 2>/dev/null || true
+        wait "$OIDC_PID" 2>/dev/null || true
+    fi
+}
+
+# publish_page RESOURCES_JSON CONFIG_JSON: the page's files and its /config.json into the local
+# web bucket, by the script `make deploy` uses (tools/publish_web.py).
+publish_page() {
+    npm_install web
+    .venv/bin/python tools/publish_web.py --resources "$1" --config "$2"
+}

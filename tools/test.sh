@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: the emulator's own tests, unit tests, and integration tests against a private
-# emulator on a free port.
+# Runs every test: the emulator's own tests, the page's publishing, unit tests, and integration
+# tests against a private emulator and a private local OpenID provider on free ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/lib.sh
@@ -17,10 +17,20 @@ fi
 emulator_passed="$(sed -n 's/^Ran \([0-9]*\) tests\{0,1\} in .*/\1/p' <<<"$emulator_tests")"
 echo "emulator tests (tools/moto): ${emulator_passed} passed"
 
+# What `make deploy` uploads of the page, and that a second run uploads nothing.
+if ! publish_tests="$(cd tools && ../.venv/bin/python -m unittest publish_web_test 2>&1)"; then
+    echo "$publish_tests"
+    exit 1
+fi
+publish_passed="$(sed -n 's/^Ran \([0-9]*\) tests\{0,1\} in .*/\1/p' <<<"$publish_tests")"
+echo "page publishing tests (tools/publish_web_test.py): ${publish_passed} passed"
+
 port="$(free_port)"
 mkdir -p target
+trap 'stop_oidc; stop_emulator' EXIT
 start_emulator "$port" target/emulator-test.log
-trap stop_emulator EXIT
+# Tokens are signed by the local OpenID provider's key and checked against its published keys.
+start_oidc "$(free_port)" "http://127.0.0.1:1" target/test-oidc
 aws_env_for "$port"
 
 # The property tests of the parsers of outside input run a few thousand cases each here (`make
@@ -34,6 +44,6 @@ status=${PIPESTATUS[0]}
 set -e
 
 # One closing line for the whole run: cargo prints one per test binary, the last often empty.
-awk -v p="$emulator_passed" '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+awk -v p="$((emulator_passed + publish_passed))" '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "all tests: %d passed, %d failed\n", p, f }' target/test-output.log
 exit "$status"

@@ -1,22 +1,35 @@
-// The AOR at-risk page: plain JavaScript over the HTTP API, no build step. It is served by the
-// dev server locally and deployable as static files next to the API (same origin).
+// The AOR at-risk page: plain JavaScript over the HTTP API, no build step. In AWS, CloudFront
+// serves it from its bucket with the API under /v1 on the same origin; locally the dev server
+// does the same (both from what tools/publish_web.py uploads). It signs in with OpenID Connect
+// (authorization code flow with PKCE, by oidc-client-ts, `oidc` below) at the issuer its
+// /config.json names: the stack's Cognito user pool or an organisation's own, and locally the
+// OpenID provider of `make dev`.
 
 const $ = (selector) => document.querySelector(selector);
-const TOKEN_KEY = "aor-token";
+
+/** /config.json: {issuer, client_id, api_base_url, scope, local, end_session_endpoint?}. */
+let config = null;
+/** Signing in and the person's tokens (kept in this tab's sessionStorage by the library). */
+let auth = null;
+
+const SESSION_ENDED = "Your session has ended: sign in again to go on where you were.";
 
 // ---- the API ---------------------------------------------------------------------------------
 
 async function api(path, { method = "GET", body, accept } = {}) {
-  const headers = { Authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY)}` };
+  const user = await auth.getUser();
+  const headers = { Authorization: `Bearer ${user?.id_token}` };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (accept) headers.Accept = accept;
-  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const response = await fetch(`${config.api_base_url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   if (response.status === 401) {
-    // The token expired: sign in again and come back to the same place.
-    sessionStorage.removeItem(TOKEN_KEY);
+    // The token expired or is no longer good: sign in again, then come back to the same place.
+    await auth.removeUser();
     me = null;
-    signInPage();
-    throw new Error("Please sign in again.");
+    signInPage(SESSION_ENDED);
+    const error = new Error(SESSION_ENDED);
+    error.status = 401;
+    throw error;
   }
   if (!response.ok) {
     const problem = await response.json().catch(() => ({}));
@@ -45,54 +58,80 @@ function cell(text) {
   return td;
 }
 
-// ---- signing in (locally: demo people from the dev server) ------------------------------------
+// ---- signing in --------------------------------------------------------------------------------
 
 let me = null;
 const isAdmin = () => me?.role === "agency_admin";
+const here = () => location.pathname + location.search + location.hash;
 
-// Signing in keeps the address: a person who followed an emailed link lands back on it.
-async function signInPage() {
+async function loadConfig() {
+  config = await fetch("/config.json", { cache: "no-store" }).then((r) => r.json());
+  auth = new oidc.UserManager({
+    authority: config.issuer,
+    client_id: config.client_id,
+    redirect_uri: `${location.origin}/callback`,
+    post_logout_redirect_uri: `${location.origin}/`,
+    response_type: "code",
+    scope: config.scope || "openid email profile",
+    loadUserInfo: false,
+    // No hidden iframes or background refreshes: a session that ends goes back through sign-in.
+    automaticSilentRenew: false,
+    monitorSession: false,
+    // Cognito's discovery document names no end_session_endpoint: the stack's output gives it.
+    metadataSeed: config.end_session_endpoint ? { end_session_endpoint: config.end_session_endpoint } : {},
+  });
+  // The local inbox is only where the system runs locally.
+  document.querySelectorAll("[data-local]:not(.view)").forEach((e) => (e.hidden = !config.local));
+}
+
+// Signed out: say why, and sign in at the issuer from here — the address is kept, so a person who
+// followed an emailed link lands back on it.
+function signInPage(reason = "") {
   $("#sign-in").hidden = false;
-  $("#sign-in-why").textContent = exportPath() ? "Sign in as the person who asked for the export to download it." : "";
+  const forExport = exportPath() ? "Sign in as the person who asked for the export to download it." : "";
+  $("#sign-in-why").textContent = [reason, forExport].filter(Boolean).join(" ");
   $("#tabs").hidden = true;
   $("#who").hidden = true;
   document.querySelectorAll(".view").forEach((v) => (v.hidden = true));
-  const users = await fetch("/dev/users").then((r) => r.json());
-  const list = $("#demo-users");
-  list.replaceChildren();
-  for (const user of users) {
-    const li = document.createElement("li");
-    const button = document.createElement("button");
-    button.type = "button";
-    button.dataset.agentId = user.agent_id;
-    button.textContent = `${user.name} — ${user.role === "agency_admin" ? "agency admin" : "agent"}, ${user.agency_id} (${user.agent_id})`;
-    button.addEventListener("click", async () => {
-      const { token } = await fetch("/dev/token", {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ agent_id: user.agent_id }),
-      }).then((r) => r.json());
-      sessionStorage.setItem(TOKEN_KEY, token);
-      await start();
-    });
-    li.append(button);
-    list.append(li);
+}
+
+function signIn() {
+  return auth.signinRedirect({ state: { returnTo: here() } });
+}
+
+// Back from the issuer with a code: exchange it (PKCE) and go where the person was.
+async function finishSignIn() {
+  try {
+    const user = await auth.signinRedirectCallback();
+    history.replaceState(null, "", user.state?.returnTo || "/");
+  } catch (e) {
+    history.replaceState(null, "", "/");
+    show(`Signing in did not work: ${e.message}`);
   }
 }
 
-function signOut() {
-  sessionStorage.removeItem(TOKEN_KEY);
+// Ends the session here and, where the issuer says how, there too.
+async function signOut() {
   me = null;
-  history.replaceState(null, "", "/");
-  signInPage();
+  try {
+    await auth.signoutRedirect();
+  } catch {
+    await auth.removeUser();
+    history.replaceState(null, "", "/");
+    signInPage("You are signed out.");
+  }
 }
 
 async function start() {
-  if (!sessionStorage.getItem(TOKEN_KEY)) return signInPage();
+  await loadConfig();
+  if (location.pathname === "/callback") await finishSignIn();
+  const user = await auth.getUser();
+  if (!user || user.expired) return signInPage(user ? SESSION_ENDED : "");
   try {
     me = await api("/v1/me");
-  } catch {
-    return signInPage();
+  } catch (e) {
+    if (e.status !== 401) signInPage(e.message);
+    return;
   }
   $("#sign-in").hidden = true;
   $("#tabs").hidden = false;
@@ -117,6 +156,7 @@ function route() {
   const [hashView, hashParam] = (location.hash || "#home").slice(1).split(":");
   let view = clientMatch ? "client" : evidenceMatch ? "evidence" : exportMatch ? "export" : hashView;
   if (document.getElementById(view)?.hasAttribute("data-admin") && !isAdmin()) view = "home";
+  if (document.getElementById(view)?.hasAttribute("data-local") && !config.local) view = "home";
   document.querySelectorAll(".view").forEach((v) => (v.hidden = v.id !== view));
   document.querySelectorAll("#tabs a").forEach((a) => a.removeAttribute("aria-current"));
   const tab = $(`#tab-${view}`);
@@ -601,6 +641,7 @@ async function openInbox() {
 window.addEventListener("hashchange", route);
 window.addEventListener("DOMContentLoaded", () => {
   $("#sign-out").addEventListener("click", signOut);
+  $("#sign-in-button").addEventListener("click", () => signIn().catch((e) => show(e.message)));
   $("#archived").addEventListener("change", () => { cursor = null; loadPage().catch((e) => show(e.message)); });
   $("#list-scope").addEventListener("change", () => { cursor = null; loadPage().catch((e) => show(e.message)); });
   $("#first-page").addEventListener("click", () => { cursor = null; loadPage().catch((e) => show(e.message)); });
@@ -628,5 +669,5 @@ window.addEventListener("DOMContentLoaded", () => {
       show(e.message);
     }
   });
-  start();
+  start().catch((e) => show(e.message));
 });

@@ -1,5 +1,5 @@
-//! The HTTP edge every API function shares: who is calling (from the JWT claims API Gateway has
-//! verified) and how errors look (`application/problem+json`, RFC 9457).
+//! The HTTP edge every API function shares: how errors look (`application/problem+json`, RFC 9457),
+//! what a request may be, and who may reach what (who is calling is `crate::caller`).
 //!
 //! In AWS, API Gateway's JWT authorizer verifies the token and `lambda_http` puts the request
 //! context in the request's extensions. Locally the dev server verifies the token itself and puts
@@ -11,82 +11,19 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Request};
-use axum::http::request::Parts;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use lambda_http::request::RequestContext;
 use serde::Serialize;
 
-use crate::domain::Role;
+use crate::caller::Caller;
 use crate::domain::{AgencyId, AgentId};
 use crate::ports::{ApplicationReads, Directory};
 use crate::store::StoreError;
 use crate::store::applications::StoredApplication;
-use crate::store::items::{AgencyItem, Owner};
-
-/// The caller, from the claims `sub`, `agent_id`, `agency_id` and `role`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
-    pub sub: String,
-    pub agent_id: AgentId,
-    pub agency_id: AgencyId,
-    pub role: Role,
-}
-
-impl Caller {
-    pub fn is_admin(&self) -> bool {
-        self.role == Role::AgencyAdmin
-    }
-
-    /// Whether the caller reaches an agency whose path (`Directory::agency_path`) is `path`: the
-    /// domain's rule (`domain::admin_reaches`).
-    pub fn reaches_path(&self, path: &[AgencyId]) -> bool {
-        crate::domain::admin_reaches(self.role, &self.agency_id, path)
-    }
-
-    /// Whose book entries the caller may see: their own, and as an admin, those of every agent in
-    /// an agency they reach.
-    pub fn reaches_owner(&self, owner: &Owner) -> bool {
-        owner.agent_id == self.agent_id || (owner.agent.is_some() && self.reaches_path(&owner.path))
-    }
-
-    /// Reads the caller from API Gateway v2 JWT claims.
-    pub fn from_claims(claims: &std::collections::HashMap<String, String>) -> Result<Self, Problem> {
-        let claim = |name: &str| {
-            claims
-                .get(name)
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| Problem::unauthorized(format!("the token has no {name} claim")))
-        };
-        let role = Role::parse(claim("role")?)
-            .map_err(|_| Problem::unauthorized("the token's role claim is neither agent nor agency_admin"))?;
-        Ok(Self {
-            sub: claim("sub")?.clone(),
-            agent_id: AgentId::parse(claim("agent_id")?.as_str())
-                .map_err(|e| Problem::unauthorized(format!("the token's {e}")))?,
-            agency_id: AgencyId::parse(claim("agency_id")?.as_str())
-                .map_err(|e| Problem::unauthorized(format!("the token's {e}")))?,
-            role,
-        })
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Caller {
-    type Rejection = Problem;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let claims = match parts.extensions.get::<RequestContext>() {
-            Some(RequestContext::ApiGatewayV2(context)) => {
-                context.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).map(|jwt| &jwt.claims)
-            }
-            _ => None,
-        };
-        let claims = claims.ok_or_else(|| Problem::unauthorized("a bearer token is required"))?;
-        Caller::from_claims(claims)
-    }
-}
+use crate::store::items::AgencyItem;
 
 /// An error as the client sees it. Never carries internals: unexpected failures are logged where
 /// they happen and become a bare 500.
@@ -358,65 +295,10 @@ impl From<StoreError> for Problem {
 mod tests {
     use super::*;
 
-    fn claims(pairs: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
-    }
-
-    #[test]
-    fn a_caller_comes_from_the_four_claims() {
-        let caller = Caller::from_claims(&claims(&[
-            ("sub", "u1"),
-            ("agent_id", "a1"),
-            ("agency_id", "g1"),
-            ("role", "agency_admin"),
-        ]))
-        .unwrap();
-        assert!(caller.is_admin());
-        assert_eq!(caller.agent_id.as_str(), "a1");
-    }
-
-    #[test]
-    fn missing_or_bad_claims_are_unauthorized() {
-        for bad in [
-            claims(&[("sub", "u1"), ("agency_id", "g1"), ("role", "agent")]),
-            claims(&[("sub", "u1"), ("agent_id", "a1"), ("agency_id", "g1"), ("role", "root")]),
-            claims(&[("sub", "u1"), ("agent_id", "a#1"), ("agency_id", "g1"), ("role", "agent")]),
-        ] {
-            assert_eq!(Caller::from_claims(&bad).unwrap_err().status, StatusCode::UNAUTHORIZED);
-        }
-    }
-
     #[test]
     fn a_problem_is_problem_json() {
         let response = Problem::not_found("No such export.").into_response();
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
         assert_eq!(response.headers()[header::CONTENT_TYPE], "application/problem+json");
-    }
-}
-
-/// Property tests of a parser of outside input, the token's claims: `PROPTEST_CASES` each.
-#[cfg(test)]
-mod fuzz {
-    use super::*;
-
-    proptest::proptest! {
-        /// Any claims: a caller or a 401, never a panic; a caller only with one of the two roles.
-        #[test]
-        fn any_claims_are_a_caller_or_a_401(
-            claims in proptest::collection::hash_map("\\PC{0,12}", "\\PC{0,40}", 0..8),
-            role in "\\PC{0,16}",
-        ) {
-            let mut with_known_keys = claims.clone();
-            for key in ["sub", "agent_id", "agency_id"] {
-                with_known_keys.entry(key.to_owned()).or_insert_with(|| "x".to_owned());
-            }
-            with_known_keys.insert("role".to_owned(), role.clone());
-            for claims in [claims, with_known_keys] {
-                match Caller::from_claims(&claims) {
-                    Ok(caller) => proptest::prop_assert!(claims["role"] == caller.role.as_str()),
-                    Err(problem) => proptest::prop_assert_eq!(problem.status, StatusCode::UNAUTHORIZED),
-                }
-            }
-        }
     }
 }

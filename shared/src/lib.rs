@@ -3,6 +3,8 @@
 
 pub mod aws;
 pub mod backoff;
+#[cfg(feature = "http")]
+pub mod caller;
 pub mod config;
 pub mod deadline;
 pub mod domain;

@@ -4,9 +4,11 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
+import { execSync } from "node:child_process";
 import { chromium } from "playwright-core";
 
 const APP = process.env.APP_URL ?? "http://127.0.0.1:3000";
+const APP_ORIGIN = new URL(APP).origin;
 let browser;
 
 before(async () => {
@@ -20,17 +22,38 @@ after(async () => {
   await browser?.close();
 });
 
+// A page's errors: uncaught exceptions, and anything the Content-Security-Policy refused.
+function watch(page) {
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  page.on("console", (m) => m.type() === "error" && /Content.Security.Policy/i.test(m.text()) && errors.push(m.text()));
+  return errors;
+}
+
+// From the page's sign-in view: "Sign in", the local OpenID provider's own page (another origin,
+// as Cognito's hosted sign-in is), choose who, and back through /callback to where one started.
+async function signInThroughTheProvider(page, agentId) {
+  await page.click("#sign-in-button");
+  await page.waitForURL((url) => url.origin !== APP_ORIGIN);
+  await page.click(`button[name="login"][value="${agentId}"]`);
+  await page.waitForURL((url) => url.origin === APP_ORIGIN && url.pathname !== "/callback");
+}
+
 async function signIn(agentId, viewport = { width: 1100, height: 800 }) {
   const context = await browser.newContext({ acceptDownloads: true, viewport });
   const page = await context.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(e.message));
+  const errors = watch(page);
   await page.goto(`${APP}/`);
-  await page.click(`button[data-agent-id="${agentId}"]`);
+  await signInThroughTheProvider(page, agentId);
   await page.waitForSelector("#home:not([hidden])");
   // The home view shows before its summary arrives; the badge is filled with it.
   await page.waitForFunction(() => document.querySelector("#home-summary").textContent !== "");
   return { page, errors };
+}
+
+// A token for a person as tools/token.sh mints it (the provider's own key).
+function mintToken(agentId, expiresIn) {
+  return execSync(`${process.env.TOKEN_COMMAND} ${agentId} --expires-in ${expiresIn}`, { encoding: "utf8" }).trim();
 }
 
 test("an agent sees the badge, opens the list and it resets, and syncs a client", async () => {
@@ -208,10 +231,11 @@ test("the emailed link opens the page: the requester signs in and gets the file;
   // A fresh browser, as a mail client opens it: no token, so sign in first, then the file comes.
   const requester = await browser.newContext({ acceptDownloads: true });
   const fresh = await requester.newPage();
+  errors.push(...watch(fresh));
   await fresh.goto(link);
   await fresh.waitForSelector("#sign-in:not([hidden])");
   assert.match(await fresh.textContent("#sign-in-why"), /asked for the export/);
-  const [download] = await Promise.all([fresh.waitForEvent("download"), fresh.click('button[data-agent-id="agent-summit-3"]')]);
+  const [download] = await Promise.all([fresh.waitForEvent("download"), signInThroughTheProvider(fresh, "agent-summit-3")]);
   const lines = (await readFile(await download.path(), "utf8")).split("\r\n").filter((l) => l.length > 0);
   assert.equal(lines[0], "Federal Exchange ID,Client Details Page URL,Archived Status");
   assert.equal(lines.length - 1, rowsWritten);
@@ -225,7 +249,7 @@ test("the emailed link opens the page: the requester signs in and gets the file;
   let downloaded = false;
   forwarded.on("download", () => (downloaded = true));
   await forwarded.goto(link);
-  await forwarded.click('button[data-agent-id="agent-summit-1"]');
+  await signInThroughTheProvider(forwarded, "agent-summit-1");
   await forwarded.waitForFunction(() => /not yours/.test(document.querySelector("#export-page-status").textContent));
   assert.equal(downloaded, false);
   assert.equal(await forwarded.isVisible("#export-page-actions button"), false);
@@ -296,4 +320,95 @@ test("a person turns the daily digest on, and an admin's digest of the tree link
   await admin.page.waitForSelector("#at-risk:not([hidden]) #at-risk-table tbody tr a");
   assert.equal(await admin.page.$eval("#list-scope", (s) => s.value), "summit", "the link opens the tree's list");
   assert.deepEqual([...agent.errors, ...admin.errors], []);
+});
+
+test("a signed-out visit signs in at the provider and lands where it started, the list and a client's link from a CSV row", async () => {
+  // The list, asked for before signing in.
+  const context = await browser.newContext({ acceptDownloads: true });
+  const page = await context.newPage();
+  const errors = watch(page);
+  await page.goto(`${APP}/#at-risk`);
+  await page.waitForSelector("#sign-in:not([hidden])");
+  assert.equal(await page.isVisible("#tabs"), false, "nothing but the sign-in while signed out");
+  await signInThroughTheProvider(page, "agent-summit-1");
+  assert.equal(new URL(page.url()).hash, "#at-risk");
+  await page.waitForSelector("#at-risk:not([hidden]) #at-risk-table tbody tr a");
+
+  // An export's CSV row links to the client's page: opened signed out, it comes back there.
+  await page.click("#tab-exports");
+  await page.click("#export-mine");
+  await page.waitForFunction(() => /succeeded/.test(document.querySelector("#progress-rows").textContent), null, { timeout: 30_000 });
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#past-exports li:first-child button.download")]);
+  const row = (await readFile(await download.path(), "utf8")).split("\r\n")[1];
+  const clientLink = row.split(",")[1];
+  assert.match(clientLink, new RegExp(`^${APP_ORIGIN}/clients/\\d+\\?plan_year=\\d{4}$`));
+  const other = await browser.newContext();
+  const fresh = await other.newPage();
+  errors.push(...watch(fresh));
+  await fresh.goto(clientLink);
+  await fresh.waitForSelector("#sign-in:not([hidden])");
+  await signInThroughTheProvider(fresh, "agent-summit-1");
+  assert.equal(fresh.url(), clientLink, "back on the client's page, plan year and all");
+  await fresh.waitForSelector("#policies:not([hidden]) tbody tr");
+  assert.match(await fresh.textContent("#client-title"), new RegExp(new URL(clientLink).pathname.split("/")[2]));
+  await other.close();
+  await context.close();
+  assert.deepEqual(errors, []);
+});
+
+test("signing out ends the session at the provider too: the next sign-in asks who again", async () => {
+  const { page, errors } = await signIn("agent-summit-2");
+  await page.click("#sign-out");
+  await page.waitForURL((url) => url.origin === APP_ORIGIN && url.pathname === "/");
+  await page.waitForSelector("#sign-in:not([hidden])");
+  assert.equal(await page.evaluate(() => Object.keys(sessionStorage).filter((k) => k.startsWith("oidc.user")).length), 0, "no token kept");
+  await page.click("#sign-in-button");
+  await page.waitForSelector('button[name="login"]');
+  assert.notEqual(new URL(page.url()).origin, APP_ORIGIN, "the provider asks again: its session ended");
+  assert.deepEqual(errors, []);
+});
+
+test("an expired token leads back through sign-in to the same place", async () => {
+  const { page, errors } = await signIn("agent-summit-1");
+  await page.click("#tab-at-risk");
+  await page.waitForSelector("#at-risk-table tbody tr a");
+  await page.click("#at-risk-table tbody tr:first-child a");
+  await page.waitForSelector("#policies:not([hidden]) tbody tr");
+  const place = page.url();
+
+  // The session's token expires (one minted expired by the provider's key takes its place), and
+  // the issuer's session is gone too.
+  const expired = mintToken("agent-summit-1", -120);
+  await page.evaluate((token) => {
+    const key = Object.keys(sessionStorage).find((k) => k.startsWith("oidc.user:"));
+    const user = JSON.parse(sessionStorage.getItem(key));
+    sessionStorage.setItem(key, JSON.stringify({ ...user, id_token: token }));
+  }, expired);
+  await page.context().clearCookies();
+  await page.reload();
+  await page.waitForSelector("#sign-in:not([hidden])");
+  assert.match(await page.textContent("#sign-in-why"), /session has ended/);
+  assert.equal(page.url(), place, "the address is kept while signed out");
+
+  await signInThroughTheProvider(page, "agent-summit-1");
+  assert.equal(page.url(), place);
+  await page.waitForSelector("#policies:not([hidden]) tbody tr");
+  assert.deepEqual(errors, []);
+});
+
+test("the page's files carry the security headers and page addresses are the page, a missing file a 404", async () => {
+  for (const path of ["/", "/clients/0042/evidence", "/exports/abc-1", "/callback"]) {
+    const response = await fetch(`${APP}${path}`);
+    assert.equal(response.status, 200, path);
+    assert.match(await response.text(), /<title>AOR at-risk reporting<\/title>/, path);
+    const csp = response.headers.get("content-security-policy");
+    assert.match(csp, /script-src 'self';/, path);
+    assert.match(csp, /frame-ancestors 'none'/, path);
+    assert.equal(response.headers.get("x-content-type-options"), "nosniff");
+  }
+  assert.equal((await fetch(`${APP}/missing.js`)).status, 404);
+  assert.equal((await fetch(`${APP}/vendor/oidc-client-ts.min.js`)).headers.get("content-type"), "text/javascript; charset=utf-8");
+  const config = await fetch(`${APP}/config.json`).then((r) => r.json());
+  assert.equal(config.local, true);
+  assert.ok(config.issuer.startsWith("http://127.0.0.1:"), config.issuer);
 });

@@ -2,6 +2,7 @@
 //! `main`, the local system, the tests and the bench all compose it here.
 
 use axum::Router;
+use shared::caller::ClaimNames;
 use shared::config::{SettingError, Vars};
 use shared::domain::PlanYear;
 use shared::store::Store;
@@ -14,6 +15,8 @@ pub struct Settings {
     pub year: PlanYear,
     /// Where the client details page lives (`CLIENT_DETAILS_BASE_URL`).
     pub client_details_base_url: String,
+    /// The token's claims that name the caller (`JWT_*_CLAIM`).
+    pub claims: ClaimNames,
 }
 
 impl Settings {
@@ -26,14 +29,17 @@ impl Settings {
             table: vars.required("TABLE_NAME")?,
             year: vars.plan_year()?,
             client_details_base_url: vars.required("CLIENT_DETAILS_BASE_URL")?,
+            claims: ClaimNames::from_vars(vars),
         })
     }
 }
 
 pub fn router(sdk: &shared::aws::SdkConfig, settings: Settings) -> Router {
-    api::router(ApiState {
-        store: Store::new(aws_sdk_dynamodb::Client::new(sdk), settings.table),
+    let store = Store::new(aws_sdk_dynamodb::Client::new(sdk), settings.table);
+    let routes = api::router(ApiState {
+        store: store.clone(),
         year: settings.year,
         client_details_base_url: settings.client_details_base_url,
-    })
+    });
+    shared::caller::identify(routes, store, settings.claims)
 }

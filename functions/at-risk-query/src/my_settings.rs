@@ -6,8 +6,9 @@ use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use shared::caller::Caller;
 use shared::domain::DigestScope;
-use shared::http::{Caller, Problem};
+use shared::http::Problem;
 use shared::store::digests::{PersonSettingsItem, SettingsChange};
 
 use crate::api::{ApiState, Ports};

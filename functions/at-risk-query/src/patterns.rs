@@ -6,7 +6,8 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::Serialize;
-use shared::http::{Caller, Problem, RawQuery, plan_year_param, reachable_agency};
+use shared::caller::Caller;
+use shared::http::{Problem, RawQuery, plan_year_param, reachable_agency};
 
 use crate::api::{ApiState, Ports};
 

@@ -7,8 +7,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use shared::caller::Caller;
 use shared::domain::{Fact, HelpDeskReport, Moment, Npn, Policy, help_desk_report, timeline};
-use shared::http::{Caller, Problem, RawQuery, application_key, visible_entry};
+use shared::http::{Problem, RawQuery, application_key, visible_entry};
 
 use crate::api::{ApiState, Ports, limit_param};
 use crate::cursor::Cursor;

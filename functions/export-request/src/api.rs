@@ -14,9 +14,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use shared::caller::Caller;
 use shared::domain::{ExportId, PlanYear};
 use shared::domain::{ExportJob, ExportScope, ExportStatus};
-use shared::http::{Caller, Problem, reachable_agency};
+use shared::http::{Problem, reachable_agency};
 use shared::ports::{Directory, ExportRequests};
 use shared::store::Store;
 

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use axum::Router;
+use shared::caller::ClaimNames;
 use shared::config::{SettingError, Vars};
 use shared::domain::PlanYear;
 use shared::store::Store;
@@ -18,6 +19,8 @@ pub struct Settings {
     pub year: PlanYear,
     /// How long a download link works (`DOWNLOAD_LINK_SECONDS`, default 300).
     pub link_lifetime: Duration,
+    /// The token's claims that name the caller (`JWT_*_CLAIM`).
+    pub claims: ClaimNames,
 }
 
 impl Settings {
@@ -32,18 +35,21 @@ impl Settings {
             bucket: vars.required("EXPORTS_BUCKET")?,
             year: vars.plan_year()?,
             link_lifetime: vars.seconds("DOWNLOAD_LINK_SECONDS", 300)?,
+            claims: ClaimNames::from_vars(vars),
         })
     }
 }
 
 pub fn router(sdk: &shared::aws::SdkConfig, settings: Settings) -> Router {
-    api::router(ApiState {
-        store: Store::new(aws_sdk_dynamodb::Client::new(sdk), settings.table),
+    let store = Store::new(aws_sdk_dynamodb::Client::new(sdk), settings.table);
+    let routes = api::router(ApiState {
+        store: store.clone(),
         sqs: aws_sdk_sqs::Client::new(sdk),
         s3: shared::aws::s3_client(sdk),
         exports_queue_url: settings.exports_queue_url,
         bucket: settings.bucket,
         year: settings.year,
         link_lifetime: settings.link_lifetime,
-    })
+    });
+    shared::caller::identify(routes, store, settings.claims)
 }

@@ -8,9 +8,10 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use shared::caller::Caller;
 use shared::domain::ApplicationKey;
 use shared::domain::{BookEntry, PlanYear, PolicyStatus};
-use shared::http::{Caller, Problem, RawQuery};
+use shared::http::{Problem, RawQuery};
 use shared::ports::{Applications, SyncSlots};
 use shared::store::Store;
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use shared::caller::ClaimNames;
 use shared::config::{SettingError, Vars};
 use shared::domain::PlanYear;
 use shared::store::Store;
@@ -35,6 +36,8 @@ pub struct Settings {
     pub stale_after: chrono::Duration,
     /// How long one scan may run, well inside the Lambda time limit.
     pub scan_budget: Duration,
+    /// The token's claims that name the caller of an on-demand sync (`JWT_*_CLAIM`).
+    pub claims: ClaimNames,
 }
 
 /// Where the marketplace API key comes from.
@@ -87,6 +90,7 @@ impl Settings {
             syncs_in_flight: u32::try_from(vars.count("SYNCS_IN_FLIGHT_PER_PERSON", 3)?).unwrap_or(u32::MAX),
             stale_after: chrono::Duration::seconds((hours * 3600.0) as i64),
             scan_budget: Duration::from_secs_f64(vars.positive("SCAN_BUDGET_SECONDS", 840.0)?),
+            claims: ClaimNames::from_vars(vars),
         })
     }
 
@@ -132,10 +136,12 @@ pub fn store(sdk: &shared::aws::SdkConfig, settings: &Settings) -> Store {
 
 /// `POST /v1/clients/{federal_exchange_id}/sync`, calling the marketplace through `marketplace`.
 pub fn router(sdk: &shared::aws::SdkConfig, settings: &Settings, marketplace: MarketplaceClient) -> Router {
-    api::router(ApiState {
-        store: store(sdk, settings),
+    let store = store(sdk, settings);
+    let routes = api::router(ApiState {
+        store: store.clone(),
         marketplace,
         year: settings.year,
         syncs_in_flight: settings.syncs_in_flight,
-    })
+    });
+    shared::caller::identify(routes, store, settings.claims.clone())
 }

@@ -1,46 +1,196 @@
-//! Local sign-in: HS256 tokens signed with `LOCAL_JWT_SECRET`, verified by the dev server, which
-//! then puts exactly the request context API Gateway's JWT authorizer would
-//! (`requestContext.authorizer.jwt.claims`, every claim as a string) into the request. The
-//! handlers read the caller from there, in AWS and here alike.
+//! Local sign-in, as it is in AWS. A real OpenID provider (`tools/oidc`, started by `make dev` and
+//! the tests) signs RS256 ID tokens with a key it publishes; `Authorizer` stands in for API
+//! Gateway's JWT authorizer: it checks a bearer token against the issuer's JWKS, its `iss`, `aud`
+//! (or `client_id`), `exp` and `nbf`, and then puts exactly the request context API Gateway would
+//! (`requestContext.authorizer.jwt.claims`, every claim as a string) into the request. A token it
+//! refuses is a 401 problem. Which person the claims name is the functions' own business
+//! (`shared::caller`), in AWS and here alike.
+//!
+//! Scripts and tests get a token without a browser: `mint` signs one with the issuer's own key
+//! (its file, written by the provider), so the authorizer cannot tell it from one the provider
+//! issued.
 
 use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
 
 use aws_lambda_events::apigw::{
     ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription, ApiGatewayV2httpRequestContext,
 };
 use axum::extract::{Request, State};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use lambda_http::request::RequestContext;
-use serde_json::Value;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use shared::caller::ClaimNames;
+use shared::http::Problem;
 
-pub const DEFAULT_SECRET: &str = "local-dev-secret";
+use crate::DevkitError;
 
-/// `LOCAL_JWT_SECRET`, or its documented default.
-pub fn secret() -> String {
-    std::env::var("LOCAL_JWT_SECRET").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| DEFAULT_SECRET.to_owned())
+/// How far a token's `exp` and `nbf` may be off the clock, as small as API Gateway allows.
+pub const LEEWAY_SECONDS: u64 = 30;
+
+/// The local issuer, as the devkit knows it: where it is, the page's client id (the audience of
+/// its ID tokens), and the file holding its signing key.
+#[derive(Debug, Clone)]
+pub struct LocalIssuer {
+    pub issuer: String,
+    pub client_id: String,
+    pub key_file: std::path::PathBuf,
 }
 
-/// A token for one person, valid for `hours`.
-pub fn sign(secret: &str, sub: &str, agent_id: &str, agency_id: &str, role: &str, hours: i64) -> String {
-    let exp = (chrono::Utc::now() + chrono::Duration::hours(hours)).timestamp();
-    let claims =
-        serde_json::json!({ "sub": sub, "agent_id": agent_id, "agency_id": agency_id, "role": role, "exp": exp });
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes()))
-        .expect("HS256 signing with a byte key cannot fail")
+impl LocalIssuer {
+    /// `LOCAL_OIDC_ISSUER`, `LOCAL_OIDC_CLIENT_ID` and `LOCAL_OIDC_KEY_FILE`, as `tools/lib.sh`
+    /// sets them for the provider it starts.
+    pub fn from_env() -> Result<Self, DevkitError> {
+        let vars = shared::config::Vars::from_env();
+        Ok(Self {
+            issuer: vars.required("LOCAL_OIDC_ISSUER")?,
+            client_id: vars.optional("LOCAL_OIDC_CLIENT_ID").unwrap_or_else(|| "aor-local".to_owned()),
+            key_file: vars.required("LOCAL_OIDC_KEY_FILE")?.into(),
+        })
+    }
+
+    pub fn signing_key(&self) -> Result<SigningKey, DevkitError> {
+        SigningKey::load(&self.key_file)
+    }
 }
 
-/// The claims of a valid token, as API Gateway passes them on: every value a string.
-pub fn verify(secret: &str, token: &str) -> Option<HashMap<String, String>> {
-    let data = jsonwebtoken::decode::<HashMap<String, Value>>(
-        token,
-        &DecodingKey::from_secret(secret.as_bytes()),
-        &Validation::new(Algorithm::HS256),
-    )
-    .ok()?;
-    Some(
-        data.claims
+/// The key the local issuer signs with and publishes (`tools/oidc/provider.mjs` writes it).
+#[derive(Clone)]
+pub struct SigningKey {
+    kid: String,
+    key: EncodingKey,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey").field("kid", &self.kid).finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    pub fn load(path: &Path) -> Result<Self, DevkitError> {
+        #[derive(Deserialize)]
+        struct KeyFile {
+            kid: String,
+            pem: String,
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            DevkitError::Usage(format!(
+                "no signing key at {} ({e}): is the local OpenID provider running?",
+                path.display()
+            ))
+        })?;
+        let file: KeyFile =
+            serde_json::from_str(&text).map_err(|e| DevkitError::Usage(format!("{}: {e}", path.display())))?;
+        Self::from_pem(&file.kid, file.pem.as_bytes())
+    }
+
+    pub fn from_pem(kid: &str, pem: &[u8]) -> Result<Self, DevkitError> {
+        let key = EncodingKey::from_rsa_pem(pem).map_err(|e| DevkitError::Usage(format!("not an RSA key: {e}")))?;
+        Ok(Self { kid: kid.to_owned(), key })
+    }
+}
+
+/// What a token says of a person: the claims the local issuer puts in an ID token, named as the
+/// deployment's issuer names them (`names`).
+pub fn person_claims(names: &ClaimNames, agent_id: &str, agency_id: &str, role: &str) -> Map<String, Value> {
+    let mut claims = Map::new();
+    claims.insert("sub".into(), agent_id.into());
+    claims.insert(names.agent_id.clone(), agent_id.into());
+    claims.insert(names.agency_id.clone(), agency_id.into());
+    claims.insert(names.role.clone(), role.into());
+    claims
+}
+
+/// An ID token as the issuer would sign it: `claims` for `audience`, valid from now for `lifetime`
+/// (negative: already expired).
+pub fn mint(
+    key: &SigningKey,
+    issuer: &str,
+    audience: &str,
+    claims: &Map<String, Value>,
+    lifetime: chrono::Duration,
+) -> String {
+    let now = chrono::Utc::now();
+    let mut all = claims.clone();
+    all.insert("iss".into(), issuer.into());
+    all.insert("aud".into(), audience.into());
+    all.insert("iat".into(), now.timestamp().min((now + lifetime).timestamp()).into());
+    all.insert("exp".into(), (now + lifetime).timestamp().into());
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(key.kid.clone());
+    jsonwebtoken::encode(&header, &all, &key.key).expect("signing with an RSA key that loaded cannot fail")
+}
+
+/// API Gateway's JWT authorizer, locally: verifies bearer tokens against one issuer's keys.
+#[derive(Debug)]
+pub struct Authorizer {
+    issuer: String,
+    audience: String,
+    http: reqwest::Client,
+    /// The issuer's published keys, read on first use and again when a token names a key not
+    /// among them (the issuer may have started after us, or rotated).
+    keys: tokio::sync::RwLock<JwkSet>,
+}
+
+impl Authorizer {
+    pub fn new(issuer: &str, audience: &str) -> Self {
+        Self {
+            issuer: issuer.trim_end_matches('/').to_owned(),
+            audience: audience.to_owned(),
+            http: reqwest::Client::new(),
+            keys: tokio::sync::RwLock::new(JwkSet { keys: Vec::new() }),
+        }
+    }
+
+    /// The claims of a token API Gateway would let through, each as a string as it passes them
+    /// on; or why it would not.
+    pub async fn verify(&self, token: &str) -> Result<HashMap<String, String>, String> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| "the token is not a JWT".to_owned())?;
+        if header.alg != Algorithm::RS256 {
+            return Err(format!("the token is signed with {:?}, not RS256", header.alg));
+        }
+        let kid = header.kid.ok_or("the token names no signing key (kid)")?;
+        // (Bound first: a read guard held through the match would block the refresh's write.)
+        let known = self.keys.read().await.find(&kid).cloned();
+        let jwk = match known {
+            Some(jwk) => jwk,
+            None => {
+                self.refresh_keys().await?.find(&kid).cloned().ok_or("the token is not signed by the issuer's keys")?
+            }
+        };
+        let key = DecodingKey::from_jwk(&jwk).map_err(|_| "the issuer's key cannot be used".to_owned())?;
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_required_spec_claims(&["exp", "iss"]);
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECONDS;
+        // The audience is `aud` in an ID token and `client_id` in a Cognito access token: API
+        // Gateway takes either, so it is checked below.
+        validation.validate_aud = false;
+        let data =
+            jsonwebtoken::decode::<HashMap<String, Value>>(token, &key, &validation).map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => "the token has expired".to_owned(),
+                jsonwebtoken::errors::ErrorKind::ImmatureSignature => "the token is not valid yet".to_owned(),
+                jsonwebtoken::errors::ErrorKind::InvalidIssuer => "the token is from another issuer".to_owned(),
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => "the token's signature does not verify".to_owned(),
+                _ => format!("the token is not valid ({e})"),
+            })?;
+        let claims = data.claims;
+        let audience_ok = match claims.get("aud") {
+            Some(Value::String(aud)) => *aud == self.audience,
+            Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(self.audience.as_str())),
+            _ => claims.get("client_id").and_then(Value::as_str) == Some(self.audience.as_str()),
+        };
+        if !audience_ok {
+            return Err("the token is for another audience".into());
+        }
+        Ok(claims
             .into_iter()
             .map(|(k, v)| {
                 let text = match v {
@@ -49,49 +199,68 @@ pub fn verify(secret: &str, token: &str) -> Option<HashMap<String, String>> {
                 };
                 (k, text)
             })
-            .collect(),
-    )
+            .collect())
+    }
+
+    async fn refresh_keys(&self) -> Result<JwkSet, String> {
+        #[derive(Deserialize)]
+        struct Discovery {
+            jwks_uri: String,
+        }
+        let unreachable = |e: reqwest::Error| format!("the issuer's keys cannot be read ({e})");
+        let discovery: Discovery = self
+            .http
+            .get(format!("{}/.well-known/openid-configuration", self.issuer))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(unreachable)?
+            .json()
+            .await
+            .map_err(unreachable)?;
+        let keys: JwkSet = self
+            .http
+            .get(&discovery.jwks_uri)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(unreachable)?
+            .json()
+            .await
+            .map_err(unreachable)?;
+        *self.keys.write().await = keys.clone();
+        Ok(keys)
+    }
 }
 
-/// Middleware: a request with a valid bearer token gets the API Gateway context; one without
-/// gets none, and the handler answers 401 as it would in AWS (where API Gateway would have
-/// refused it first).
-pub async fn api_gateway_context(State(secret): State<String>, mut request: Request, next: Next) -> Response {
+/// Middleware in front of the API's routes: a request with a token the authorizer accepts gets
+/// the API Gateway context; any other is answered 401, as API Gateway would (there with a body of
+/// its own; here problem+json, like every error of this API).
+pub async fn api_gateway_context(
+    State(authorizer): State<Arc<Authorizer>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let token = request
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_owned);
-    if let Some(claims) = token.and_then(|t| verify(&secret, &t)) {
-        let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
-        jwt.claims = claims;
-        let mut authorizer = ApiGatewayRequestAuthorizer::default();
-        authorizer.jwt = Some(jwt);
-        let mut context = ApiGatewayV2httpRequestContext::default();
-        context.authorizer = Some(authorizer);
-        request.extensions_mut().insert(RequestContext::ApiGatewayV2(context));
-    }
-    next.run(request).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_signed_token_verifies_with_string_claims() {
-        let token = sign("s3cret", "u1", "a1", "g1", "agent", 1);
-        let claims = verify("s3cret", &token).unwrap();
-        assert_eq!(claims["agent_id"], "a1");
-        assert!(claims["exp"].parse::<i64>().is_ok());
-    }
-
-    #[test]
-    fn a_token_signed_with_another_secret_does_not_verify() {
-        let token = sign("s3cret", "u1", "a1", "g1", "agent", 1);
-        assert!(verify("other", &token).is_none());
-        let expired = sign("s3cret", "u1", "a1", "g1", "agent", -2);
-        assert!(verify("s3cret", &expired).is_none());
+    let Some(token) = token else {
+        return Problem::unauthorized("a bearer token is required").into_response();
+    };
+    match authorizer.verify(&token).await {
+        Ok(claims) => {
+            let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
+            jwt.claims = claims;
+            let mut authorizer = ApiGatewayRequestAuthorizer::default();
+            authorizer.jwt = Some(jwt);
+            let mut context = ApiGatewayV2httpRequestContext::default();
+            context.authorizer = Some(authorizer);
+            request.extensions_mut().insert(RequestContext::ApiGatewayV2(context));
+            next.run(request).await
+        }
+        Err(why) => Problem::unauthorized(why).into_response(),
     }
 }

@@ -1,6 +1,7 @@
 //! `devkit up`: create the resources of infra/template.yaml and write where they are.
 //! `devkit seed`: fill them with demo data.
-//! `devkit serve`: run the local system. `devkit token`: sign in as a demo person.
+//! `devkit serve`: run the local system. `devkit token`: a token for a person of the directory, signed
+//! by the local OpenID provider's key (what `tools/token.sh` prints).
 //! `devkit verify`: check every list and total against the authoritative state (exits 1 on a difference).
 
 use std::path::PathBuf;
@@ -13,8 +14,8 @@ use devkit::template::Template;
 use shared::store::Store;
 
 const USAGE: &str = "usage: devkit up <resources.json> [prefix] | devkit seed <resources.json> <seeded.json> \
-                     [applications] | devkit serve <resources.json> <seeded.json> | devkit token <seeded.json> \
-                     <agent_id> | devkit verify <resources.json>";
+                     [applications] | devkit serve <resources.json> <seeded.json> | devkit token <resources.json> \
+                     <agent_id> [--expires-in SECONDS] | devkit verify <resources.json>";
 
 #[tokio::main]
 async fn main() {
@@ -71,19 +72,38 @@ async fn run(args: Vec<String>) -> Result<(), DevkitError> {
             println!("  marketplace simulator http://{}  (control: /control)", settings.marketplace);
             println!("  ingest consumer       polling {}", created.ingest_queue_url);
             println!("  scheduled scan        every {:?}", settings.scan_interval);
-            serve::run(&sdk, &created, seeded.marketplace, seeded.users, settings).await
+            println!("  signing in through   {}", settings.issuer.issuer);
+            serve::run(&sdk, &created, seeded.marketplace, settings).await
         }
-        ["token", seeded_file, agent_id] => {
-            let seeded: Seeded = read_json(seeded_file)?;
-            let user = seeded
-                .users
-                .iter()
-                .find(|u| u.agent_id == *agent_id)
-                .ok_or_else(|| DevkitError::Usage(format!("no demo user {agent_id} in {seeded_file}")))?;
-            let secret = devkit::local_auth::secret();
+        ["token", resources_file, agent_id, rest @ ..] => {
+            let lifetime = match rest {
+                [] => chrono::Duration::hours(1),
+                ["--expires-in", seconds] => chrono::Duration::seconds(
+                    seconds
+                        .parse()
+                        .map_err(|_| DevkitError::Usage(format!("--expires-in takes seconds, not {seconds}")))?,
+                ),
+                _ => return Err(DevkitError::Usage(USAGE.into())),
+            };
+            let created: LocalResources = read_json(resources_file)?;
+            let settings = DevSettings::from_env()?;
+            let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), created.table.clone());
+            let id = shared::domain::AgentId::parse(*agent_id)?;
+            let agent = store
+                .agent(&id)
+                .await?
+                .ok_or_else(|| DevkitError::Usage(format!("the directory has no agent {agent_id}")))?;
+            let names = shared::caller::ClaimNames::from_vars(&settings.function_vars(&created));
+            let claims = devkit::local_auth::person_claims(
+                &names,
+                agent.agent_id.as_str(),
+                agent.agency_id.as_str(),
+                agent.role.as_str(),
+            );
+            let issuer = &settings.issuer;
             println!(
                 "{}",
-                devkit::local_auth::sign(&secret, &user.agent_id, &user.agent_id, &user.agency_id, &user.role, 12)
+                devkit::local_auth::mint(&issuer.signing_key()?, &issuer.issuer, &issuer.client_id, &claims, lifetime)
             );
             Ok(())
         }

@@ -24,6 +24,8 @@ use crate::template::{Resolved, Template, json_text};
 pub struct LocalResources {
     pub table: String,
     pub exports_bucket: String,
+    /// Where the page's files are (`tools/publish_web.py` puts them there).
+    pub web_bucket: String,
     pub ingest_queue_url: String,
     pub ingest_dead_letter_queue_url: String,
     pub exports_queue_url: String,
@@ -143,6 +145,7 @@ pub async fn create(
     Ok(LocalResources {
         table: get("Table")?,
         exports_bucket: get("ExportsBucket")?,
+        web_bucket: get("WebBucket")?,
         ingest_queue_url: get("IngestQueue")?,
         ingest_dead_letter_queue_url: get("IngestDeadLetterQueue")?,
         exports_queue_url: get("ExportsQueue")?,

@@ -1,18 +1,21 @@
 //! The local system: the HTTP API through the very handlers Lambda runs (behind the local
-//! token check that stands in for API Gateway's JWT authorizer), the queue consumers polling like
+//! authorizer that stands in for API Gateway's, trusting the local OpenID provider), the page, the
+//! queue consumers polling like
 //! Lambda's SQS event source, the scheduled scan, the outbox relay, the daily digest and the exports sweep on an interval, and the
 //! marketplace simulator.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use shared::caller::ClaimNames;
 use shared::config::Vars;
 use sync_trigger::marketplace::MarketplaceApplication;
 use sync_trigger::scan;
 
 use crate::DevkitError;
-use crate::local_auth;
+use crate::local_auth::{self, Authorizer, LocalIssuer};
 use crate::marketplace_sim::Simulator;
 use crate::resources::LocalResources;
 use crate::sqs_source::SqsSource;
@@ -22,7 +25,8 @@ use crate::sqs_source::SqsSource;
 pub struct DevSettings {
     pub api: SocketAddr,
     pub marketplace: SocketAddr,
-    pub jwt_secret: String,
+    /// The local OpenID provider the page signs in through and the API trusts.
+    pub issuer: LocalIssuer,
     pub scan_interval: Duration,
     /// How often the outbox relay runs (`RELAY_INTERVAL_SECONDS`; every minute in AWS).
     pub relay_interval: Duration,
@@ -43,7 +47,7 @@ impl DevSettings {
         Ok(Self {
             api: addr("API_PORT", 3000)?,
             marketplace: addr("MARKETPLACE_PORT", 4010)?,
-            jwt_secret: local_auth::secret(),
+            issuer: LocalIssuer::from_env()?,
             scan_interval: Duration::from_secs_f64(vars.positive("SCAN_INTERVAL_SECONDS", 60.0)?),
             relay_interval: Duration::from_secs_f64(vars.positive("RELAY_INTERVAL_SECONDS", 3.0)?),
             digest_interval: Duration::from_secs_f64(vars.positive("DIGEST_INTERVAL_SECONDS", 10.0)?),
@@ -57,6 +61,9 @@ impl DevSettings {
         for (name, value) in resources.env() {
             vars = vars.with(name, value);
         }
+        // The claims naming the caller, as the template sets them when it creates the user pool
+        // (the local provider acts as that pool).
+        let claims = ClaimNames::cognito();
         let defaults = [
             ("CLIENT_DETAILS_BASE_URL", format!("http://{}", self.api)),
             ("MARKETPLACE_BASE_URL", format!("http://{}", self.marketplace)),
@@ -65,6 +72,9 @@ impl DevSettings {
             // flagged up to the run (in AWS: from 13:00 UTC, settled for 30 minutes).
             ("DIGEST_HOUR_UTC", "0".to_owned()),
             ("DIGEST_SETTLE_MINUTES", "0".to_owned()),
+            ("JWT_AGENT_ID_CLAIM", claims.agent_id),
+            ("JWT_AGENCY_ID_CLAIM", claims.agency_id),
+            ("JWT_ROLE_CLAIM", claims.role),
         ];
         for (name, value) in defaults {
             if vars.optional(name).is_none() {
@@ -76,19 +86,24 @@ impl DevSettings {
 }
 
 /// The HTTP API as API Gateway would route it to the functions, each composed as in Lambda from
-/// `vars`, with the local token check in front. On-demand syncs call the marketplace through
+/// `vars`, with the local authorizer in front. On-demand syncs call the marketplace through
 /// `marketplace`, the client the local scan uses too: one process, one share of the rate.
 pub fn api_router(
     sdk: &shared::aws::SdkConfig,
     vars: &Vars,
-    jwt_secret: String,
+    authorizer: Arc<Authorizer>,
     marketplace: sync_trigger::marketplace::MarketplaceClient,
 ) -> Result<Router, DevkitError> {
     let at_risk = at_risk_query::app::router(sdk, at_risk_query::app::Settings::from_vars(vars)?);
     let sync = sync_trigger::app::router(sdk, &sync_trigger::app::Settings::from_vars(vars)?, marketplace);
     let exports = export_request::app::router(sdk, export_request::app::Settings::from_vars(vars)?);
-    Ok(shared::http::edge(at_risk.merge(sync).merge(exports))
-        .layer(axum::middleware::from_fn_with_state(jwt_secret, local_auth::api_gateway_context)))
+    // As API Gateway: a route that does not exist is a 404 whatever the token; one that does is
+    // behind the authorizer.
+    let routes = at_risk
+        .merge(sync)
+        .merge(exports)
+        .route_layer(axum::middleware::from_fn_with_state(authorizer, local_auth::api_gateway_context));
+    Ok(shared::http::edge(routes))
 }
 
 /// Runs everything until Ctrl-C.
@@ -96,7 +111,6 @@ pub async fn run(
     sdk: &shared::aws::SdkConfig,
     resources: &LocalResources,
     marketplace_data: Vec<MarketplaceApplication>,
-    users: Vec<crate::seed::DemoUser>,
     settings: DevSettings,
 ) -> Result<(), DevkitError> {
     let vars = settings.function_vars(resources);
@@ -196,15 +210,20 @@ pub async fn run(
         }
     });
 
-    let api = api_router(sdk, &vars, settings.jwt_secret.clone(), marketplace)?;
+    let authorizer = Arc::new(Authorizer::new(&settings.issuer.issuer, &settings.issuer.client_id));
+    let api = api_router(sdk, &vars, authorizer, marketplace)?;
+    // As the distribution routes them: `/v1/*` to the API, everything else to the page's bucket.
     let web = crate::web::router(crate::web::WebState {
-        users,
-        jwt_secret: settings.jwt_secret.clone(),
+        s3: shared::aws::s3_client(sdk),
+        bucket: resources.web_bucket.clone(),
+        headers: crate::web::security_headers(&crate::template::Template::load()?, &settings.issuer.issuer)?,
         emulator_endpoint: std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into()),
     });
-    let api = web.merge(api);
+    // (The page is the API's fallback, not the API a wildcard route of the page's: a route's
+    // path parameters would reach the API's handlers beside their own.)
+    let app = api.fallback_service(web);
     let listener = bind(settings.api, "API_PORT").await?;
-    axum::serve(listener, api).with_graceful_shutdown(stop_signal()).await?;
+    axum::serve(listener, app).with_graceful_shutdown(stop_signal()).await?;
     Ok(())
 }
 
