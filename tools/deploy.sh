@@ -2,8 +2,8 @@
 # `make deploy` (after `make build`): the stack of infra/template.yaml with the AWS SAM CLI
 # (installed on first use into .venv-sam), then the page and its /config.json into the stack's
 # web bucket. The first run asks for every parameter (`sam deploy --guided`) and saves the answers
-# in infra/samconfig.toml; later runs reuse them. Run again, it changes nothing that did not change:
-# an empty change set is not an error, and the page's files go up only where they differ.
+# in infra/samconfig.toml; later runs reuse them and apply only what changed: an empty change set
+# is not an error, and the page's files go up (and the cache is invalidated) only where they differ.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/lib.sh
