@@ -189,7 +189,7 @@ pub fn issuer() -> devkit::local_auth::LocalIssuer {
 pub fn token_for(who: (&str, &str, &str), lifetime: chrono::Duration) -> String {
     let (agent, agency, role) = who;
     let issuer = issuer();
-    let claims = devkit::local_auth::person_claims(&shared::caller::ClaimNames::cognito(), agent, agency, role);
+    let claims = devkit::local_auth::person_claims(&shared::caller::AgentIdClaim::cognito(), agent, agency, role);
     devkit::local_auth::mint(
         &issuer.signing_key().expect("the issuer's key"),
         &issuer.issuer,
@@ -240,15 +240,8 @@ pub async fn system(rate_per_second: f64) -> System {
     ] {
         vars = vars.with(name, value);
     }
-    // The claims naming the caller, as the template sets them for its user pool.
-    let claims = shared::caller::ClaimNames::cognito();
-    for (name, value) in [
-        ("JWT_AGENT_ID_CLAIM", claims.agent_id),
-        ("JWT_AGENCY_ID_CLAIM", claims.agency_id),
-        ("JWT_ROLE_CLAIM", claims.role),
-    ] {
-        vars = vars.with(name, value);
-    }
+    // The claim naming the caller, as the template sets it for its user pool.
+    vars = vars.with("JWT_AGENT_ID_CLAIM", shared::caller::AgentIdClaim::cognito().0);
     let sync_settings = sync_trigger::app::Settings::from_vars(&vars).unwrap();
     let marketplace = sync_trigger::app::marketplace(&sdk, &sync_settings).unwrap();
     let issuer = issuer();

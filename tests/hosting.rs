@@ -63,7 +63,7 @@ fn the_page_comes_from_a_private_bucket_and_v1_goes_to_the_api_uncached_on_one_o
     let (_, access_control) = tagged(&origin("page")["OriginAccessControlId"]);
     assert_eq!(text(access_control), "WebOriginAccessControl.Id", "origin access control on the page's bucket");
     let (_, api_domain) = tagged(&origin("api")["DomainName"]);
-    assert!(text(api_domain).starts_with("${HttpApi}.execute-api."), "{api_domain:?}");
+    assert!(text(api_domain).starts_with("${Api}.execute-api."), "{api_domain:?}");
     assert_eq!(origin("api")["CustomOriginConfig"]["OriginProtocolPolicy"], "https-only");
 
     let page = &config["DefaultCacheBehavior"];
@@ -174,19 +174,25 @@ fn a_user_pool_is_made_only_without_an_issuer_and_the_api_trusts_whichever_appli
     let client = props(&template, "UserPoolClient");
     assert_eq!(client["GenerateSecret"], Value::Bool(false));
     assert_eq!(client["AllowedOAuthFlows"], serde_yaml::from_str::<Value>("[code]").unwrap());
-    let (_, callback, _) = if_branches(&client["CallbackURLs"][0]);
-    assert!(text(tagged(callback).1).ends_with("/callback"));
+    let (_, with_domain, without) = if_branches(&client["CallbackURLs"]);
+    for callback in with_domain.as_sequence().unwrap().iter().chain(without.as_sequence().unwrap()) {
+        assert!(text(tagged(callback).1).ends_with("/callback"), "{callback:?}");
+    }
     let attributes =
         |key: &str| -> Vec<String> { client[key].as_sequence().unwrap().iter().map(|v| text(v).to_owned()).collect() };
-    let cognito = shared::caller::ClaimNames::cognito();
-    for claim in [&cognito.agent_id, &cognito.agency_id, &cognito.role] {
-        assert!(attributes("ReadAttributes").contains(claim), "{claim} is in the tokens");
-        assert!(!attributes("WriteAttributes").contains(claim), "no one may change their own {claim}");
+    for claim in ["custom:agent_id", "custom:agency_id", "custom:role"] {
+        assert!(attributes("ReadAttributes").iter().any(|a| a == claim), "{claim} is in the tokens");
+        assert!(!attributes("WriteAttributes").iter().any(|a| a == claim), "no one may change their own {claim}");
     }
 
     // The authorizer: the pool's issuer and client, or the given issuer and audience.
     let jwt = &props(&template, "JwtAuthorizer")["JwtConfiguration"];
     let (condition, pool_issuer, given_issuer) = if_branches(&jwt["Issuer"]);
+    // An issuer comes with its audience (the page's client id there).
+    let rule = &template["Rules"]["AnIssuerHasItsAudience"];
+    let (_, when) = tagged(&rule["RuleCondition"]);
+    assert_eq!(reference(&tagged(&when[0]).1[0]), "JwtIssuer");
+    assert!(format!("{:?}", rule["Assertions"][0]["Assert"]).contains("JwtAudience"), "{rule:?}");
     assert_eq!(condition, "CreateUserPool");
     assert!(text(tagged(pool_issuer).1).ends_with(".amazonaws.com/${UserPool}"));
     assert_eq!(reference(given_issuer), "JwtIssuer");
@@ -206,20 +212,20 @@ fn a_user_pool_is_made_only_without_an_issuer_and_the_api_trusts_whichever_appli
         assert_eq!(reference(&route["Properties"]["AuthorizerId"]), "JwtAuthorizer");
     }
 
-    // The functions read the claims by the names the issuer gives them: the pool's custom
-    // attributes, plain names for another issuer, or the parameters'.
-    let plain = shared::caller::ClaimNames::default();
-    let environment = &template["Globals"]["Function"]["Environment"]["Variables"];
-    for (variable, parameter, pool_name, plain_name) in [
-        ("JWT_AGENT_ID_CLAIM", "AgentIdClaim", &cognito.agent_id, &plain.agent_id),
-        ("JWT_AGENCY_ID_CLAIM", "AgencyIdClaim", &cognito.agency_id, &plain.agency_id),
-        ("JWT_ROLE_CLAIM", "RoleClaim", &cognito.role, &plain.role),
-    ] {
-        let (_, given, otherwise) = if_branches(&environment[variable]);
-        assert_eq!(reference(given), parameter);
-        let (condition, pool, other) = if_branches(otherwise);
-        assert_eq!((condition, text(pool), text(other)), ("CreateUserPool", pool_name.as_str(), plain_name.as_str()));
-    }
+    // The functions read the person's agent id by the name the issuer gives it: the pool's custom
+    // attribute, the plain name for another issuer, or the parameter's.
+    let (_, given, otherwise) =
+        if_branches(&template["Globals"]["Function"]["Environment"]["Variables"]["JWT_AGENT_ID_CLAIM"]);
+    assert_eq!(reference(given), "AgentIdClaim");
+    let (condition, pool, other) = if_branches(otherwise);
+    assert_eq!(
+        (condition, text(pool), text(other)),
+        (
+            "CreateUserPool",
+            shared::caller::AgentIdClaim::cognito().0.as_str(),
+            shared::caller::AgentIdClaim::default().0.as_str()
+        )
+    );
 }
 
 /// Emailed links and every CSV row's link open the page this stack serves, unless a parameter

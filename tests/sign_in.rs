@@ -23,7 +23,7 @@ async fn get_me(system: &System, bearer: Option<&str>) -> (u16, Option<String>, 
 }
 
 fn claims_of(who: (&str, &str, &str)) -> serde_json::Map<String, Value> {
-    devkit::local_auth::person_claims(&shared::caller::ClaimNames::cognito(), who.0, who.1, who.2)
+    devkit::local_auth::person_claims(&shared::caller::AgentIdClaim::cognito(), who.0, who.1, who.2)
 }
 
 #[tokio::test]
@@ -42,8 +42,8 @@ async fn only_a_token_of_the_issuer_for_the_page_within_its_lifetime_naming_the_
     assert_eq!(me["agent_id"], "ana");
 
     let stranger = devkit::local_auth::SigningKey::from_pem("stranger", STRANGER_KEY).unwrap();
-    let mut without_role = claims_of(ana);
-    without_role.remove("custom:role");
+    let mut without_agent_id = claims_of(ana);
+    without_agent_id.remove("custom:agent_id");
     let hs256 = {
         let claims = serde_json::json!({"sub": "ana", "iss": issuer.issuer, "aud": issuer.client_id, "exp": chrono::Utc::now().timestamp() + 600});
         jsonwebtoken::encode(
@@ -85,9 +85,15 @@ async fn only_a_token_of_the_issuer_for_the_page_within_its_lifetime_naming_the_
             "another audience",
         ),
         (
-            "without the role claim",
-            Some(devkit::local_auth::mint(&key, &issuer.issuer, &issuer.client_id, &without_role, Duration::hours(1))),
-            "custom:role",
+            "without the agent id claim",
+            Some(devkit::local_auth::mint(
+                &key,
+                &issuer.issuer,
+                &issuer.client_id,
+                &without_agent_id,
+                Duration::hours(1),
+            )),
+            "custom:agent_id",
         ),
         ("not a JWT", Some("not-a-token".to_owned()), "not a JWT"),
     ];

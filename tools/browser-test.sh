@@ -29,7 +29,12 @@ trap cleanup EXIT
 
 target/debug/devkit up target/browser-test/resources.json "bt-" >/dev/null
 target/debug/devkit seed target/browser-test/resources.json target/browser-test/seeded.json 400 >/dev/null
-start_oidc "$(free_port)" "http://${EMULATOR_HOST}:${API_PORT}" target/browser-test target/browser-test/seeded.json
+# Who may sign in: the demo people, and one the directory does not know (an account made before
+# the platform sent its agent).
+.venv/bin/python -c 'import json, sys; seeded = json.load(open(sys.argv[1]))
+seeded["users"].append({"agent_id": "visitor-1", "agency_id": "summit", "role": "agent", "name": "Vera Visitor", "email": "visitor-1@summit.example.com", "npn": "0"})
+json.dump({"users": seeded["users"]}, open(sys.argv[2], "w"))' target/browser-test/seeded.json target/browser-test/people.json
+start_oidc "$(free_port)" "http://${EMULATOR_HOST}:${API_PORT}" target/browser-test target/browser-test/people.json
 publish_page target/browser-test/resources.json "{\"issuer\": \"${LOCAL_OIDC_ISSUER}\", \"client_id\": \"${LOCAL_OIDC_CLIENT_ID}\", \"local\": true}" >/dev/null
 target/debug/devkit serve target/browser-test/resources.json target/browser-test/seeded.json >target/browser-test/serve.log 2>&1 &
 SERVE_PID=$!

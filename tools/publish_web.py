@@ -35,8 +35,8 @@ CONTENT_TYPES = {
 # Served under the page's own origin (the Content-Security-Policy allows scripts from 'self' only).
 VENDORED = {"vendor/oidc-client-ts.min.js": "node_modules/oidc-client-ts/dist/browser/oidc-client-ts.min.js"}
 
-# Browsers ask again each time (the files are small); CloudFront keeps them until a deploy
-# invalidates them.
+# Browsers and CloudFront ask again whether a file changed (a 304 when it did not), so a deploy
+# shows at once; the files are small. (The deploy still invalidates the distribution's cache.)
 CACHE_CONTROL = "no-cache"
 
 

@@ -13,6 +13,8 @@ let config = null;
 let auth = null;
 
 const SESSION_ENDED = "Your session has ended: sign in again to go on where you were.";
+/** Where to go once back from signing out at the issuer (which returns to / only). */
+const RETURN_KEY = "aor-return-to";
 
 // ---- the API ---------------------------------------------------------------------------------
 
@@ -24,10 +26,13 @@ async function api(path, { method = "GET", body, accept } = {}) {
   const response = await fetch(`${config.api_base_url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   if (response.status === 401) {
     // The token expired or is no longer good: sign in again, then come back to the same place.
+    // (API Gateway's own 401 says nothing more; the local one says why.)
+    const problem = await response.json().catch(() => ({}));
+    const why = !problem.detail || /expired/.test(problem.detail) ? SESSION_ENDED : `Please sign in again (${problem.detail}).`;
     await auth.removeUser();
     me = null;
-    signInPage(SESSION_ENDED);
-    const error = new Error(SESSION_ENDED);
+    signInPage(why);
+    const error = new Error(why);
     error.status = 401;
     throw error;
   }
@@ -88,6 +93,7 @@ async function loadConfig() {
 // followed an emailed link lands back on it.
 function signInPage(reason = "") {
   $("#sign-in").hidden = false;
+  $("#sign-in-button").hidden = false;
   const forExport = exportPath() ? "Sign in as the person who asked for the export to download it." : "";
   $("#sign-in-why").textContent = [reason, forExport].filter(Boolean).join(" ");
   $("#tabs").hidden = true;
@@ -110,30 +116,46 @@ async function finishSignIn() {
   }
 }
 
-// Ends the session here and, where the issuer says how, there too.
-async function signOut() {
+// Ends the session here and, where the issuer says how, there too; then the page is at
+// `returnTo` (the issuer sends everyone back to / only), ready to sign in as someone else.
+async function signOut(returnTo = "/") {
   me = null;
+  sessionStorage.setItem(RETURN_KEY, returnTo);
   try {
     await auth.signoutRedirect();
   } catch {
     await auth.removeUser();
-    history.replaceState(null, "", "/");
+    sessionStorage.removeItem(RETURN_KEY);
+    history.replaceState(null, "", returnTo);
     signInPage("You are signed out.");
   }
+}
+
+// Signed in, but the system cannot go on with this person (the directory does not know them, or
+// it did not answer): say so, and let them sign out to sign in as someone else.
+function cannotGoOn(user, message) {
+  signInPage(message);
+  $("#sign-in-button").hidden = true;
+  $("#who").hidden = false;
+  $("#who-name").textContent = user.profile?.email || user.profile?.sub || "";
 }
 
 async function start() {
   await loadConfig();
   if (location.pathname === "/callback") await finishSignIn();
+  const returnTo = sessionStorage.getItem(RETURN_KEY);
+  if (returnTo && location.pathname === "/") history.replaceState(null, "", returnTo);
+  sessionStorage.removeItem(RETURN_KEY);
   const user = await auth.getUser();
   if (!user || user.expired) return signInPage(user ? SESSION_ENDED : "");
   try {
     me = await api("/v1/me");
   } catch (e) {
-    if (e.status !== 401) signInPage(e.message);
+    if (e.status !== 401) cannotGoOn(user, e.message);
     return;
   }
   $("#sign-in").hidden = true;
+  $("#sign-in-button").hidden = false;
   $("#tabs").hidden = false;
   $("#who").hidden = false;
   $("#who-name").textContent = `${me.name || me.agent_id} · ${isAdmin() ? "admin" : "agent"}, ${me.agency_name || me.agency_id}`;
@@ -534,6 +556,7 @@ async function openExport(id) {
       status.textContent = e.status === 404
         ? "This export is not yours: only the person who asked for it can download it. Sign in as that person, or ask for an export of your own."
         : e.message;
+      if (e.status === 404) actions.append(Object.assign(document.createElement("button"), { type: "button", id: "sign-in-as-another", textContent: "Sign in as someone else", onclick: () => signOut(here()) }));
       return;
     }
     if (job.status === "succeeded" || job.status === "failed") break;
@@ -640,7 +663,7 @@ async function openInbox() {
 
 window.addEventListener("hashchange", route);
 window.addEventListener("DOMContentLoaded", () => {
-  $("#sign-out").addEventListener("click", signOut);
+  $("#sign-out").addEventListener("click", () => signOut());
   $("#sign-in-button").addEventListener("click", () => signIn().catch((e) => show(e.message)));
   $("#archived").addEventListener("change", () => { cursor = null; loadPage().catch((e) => show(e.message)); });
   $("#list-scope").addEventListener("change", () => { cursor = null; loadPage().catch((e) => show(e.message)); });

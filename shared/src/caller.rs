@@ -19,42 +19,32 @@ use crate::http::Problem;
 use crate::ports::Directory;
 use crate::store::items::Owner;
 
-/// The names of the token's claims that name the person's agent, agency and role, as the issuer
-/// calls them: a Cognito user pool's custom attributes are `custom:agent_id` and so on, another
-/// issuer may use plain names (`JWT_AGENT_ID_CLAIM`, `JWT_AGENCY_ID_CLAIM`, `JWT_ROLE_CLAIM`; the
-/// template sets them from its parameters).
+/// The token claim naming the person's agent id in the directory, as the issuer calls it: a
+/// Cognito user pool's custom attribute is `custom:agent_id`, another issuer may say `agent_id`
+/// (`JWT_AGENT_ID_CLAIM`; the template sets it). It is the only claim read besides `sub`: the
+/// person's agency and role are the directory's, whatever else the token carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClaimNames {
-    pub agent_id: String,
-    pub agency_id: String,
-    pub role: String,
-}
+pub struct AgentIdClaim(pub String);
 
-impl Default for ClaimNames {
+impl Default for AgentIdClaim {
     fn default() -> Self {
-        Self { agent_id: "agent_id".into(), agency_id: "agency_id".into(), role: "role".into() }
+        Self("agent_id".into())
     }
 }
 
-impl ClaimNames {
-    /// The names a user pool the template creates gives the three: its custom attributes.
+impl AgentIdClaim {
+    /// The name a user pool the template creates gives it: its custom attribute.
     pub fn cognito() -> Self {
-        Self { agent_id: "custom:agent_id".into(), agency_id: "custom:agency_id".into(), role: "custom:role".into() }
+        Self("custom:agent_id".into())
     }
 
     pub fn from_vars(vars: &Vars) -> Self {
-        let default = Self::default();
-        let name = |var: &str, default: String| vars.optional(var).unwrap_or(default);
-        Self {
-            agent_id: name("JWT_AGENT_ID_CLAIM", default.agent_id),
-            agency_id: name("JWT_AGENCY_ID_CLAIM", default.agency_id),
-            role: name("JWT_ROLE_CLAIM", default.role),
-        }
+        vars.optional("JWT_AGENT_ID_CLAIM").map(Self).unwrap_or_default()
     }
 
-    /// The claims a token must carry to be one of this system's: the person, and the three.
-    pub fn required(&self) -> [&str; 4] {
-        ["sub", &self.agent_id, &self.agency_id, &self.role]
+    /// The claims a token must carry to be one of this system's: the person, and their agent id.
+    pub fn required(&self) -> [&str; 2] {
+        ["sub", &self.0]
     }
 }
 
@@ -68,13 +58,13 @@ pub struct Identity {
 impl Identity {
     /// Reads the person from a verified token's claims (API Gateway passes each as a string). A
     /// token without every required claim is not one of ours: 401.
-    pub fn from_claims(claims: &HashMap<String, String>, names: &ClaimNames) -> Result<Self, Problem> {
-        for name in names.required() {
+    pub fn from_claims(claims: &HashMap<String, String>, agent_id_claim: &AgentIdClaim) -> Result<Self, Problem> {
+        for name in agent_id_claim.required() {
             if claims.get(name).is_none_or(|v| v.is_empty()) {
                 return Err(Problem::unauthorized(format!("the token has no {name} claim")));
             }
         }
-        let agent_id = AgentId::parse(claims[&names.agent_id].as_str())
+        let agent_id = AgentId::parse(claims[&agent_id_claim.0].as_str())
             .map_err(|e| Problem::unauthorized(format!("the token's {e}")))?;
         Ok(Self { sub: claims["sub"].clone(), agent_id })
     }
@@ -131,22 +121,27 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 }
 
 /// An HTTP function's routes with their callers identified: for a request carrying verified
-/// claims (in `requestContext.authorizer.jwt.claims`), the person is read from the claims named
-/// `names` and looked up in `directory`; a request without claims reaches the handler with no
-/// caller, which answers 401.
+/// claims (in `requestContext.authorizer.jwt.claims`), the person is read from them (`sub` and
+/// `agent_id_claim`) and looked up in `directory`; a request without claims reaches the handler
+/// with no caller, which answers 401.
 pub fn identify<D: Directory + Clone + Send + Sync + 'static>(
     router: Router,
     directory: D,
-    names: ClaimNames,
+    agent_id_claim: AgentIdClaim,
 ) -> Router {
-    let names = Arc::new(names);
+    let names = Arc::new(agent_id_claim);
     router.layer(axum::middleware::from_fn(move |request: Request, next: Next| {
         let (directory, names) = (directory.clone(), names.clone());
         async move { with_caller(&directory, &names, request, next).await }
     }))
 }
 
-async fn with_caller(directory: &impl Directory, names: &ClaimNames, mut request: Request, next: Next) -> Response {
+async fn with_caller(
+    directory: &impl Directory,
+    agent_id_claim: &AgentIdClaim,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let claims = match request.extensions().get::<RequestContext>() {
         Some(RequestContext::ApiGatewayV2(context)) => {
             context.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).map(|jwt| jwt.claims.clone())
@@ -154,7 +149,7 @@ async fn with_caller(directory: &impl Directory, names: &ClaimNames, mut request
         _ => None,
     };
     if let Some(claims) = claims {
-        let caller = match Identity::from_claims(&claims, names) {
+        let caller = match Identity::from_claims(&claims, agent_id_claim) {
             Ok(identity) => Caller::of(identity, directory).await,
             Err(problem) => Err(problem),
         };
@@ -178,38 +173,35 @@ mod tests {
     }
 
     #[test]
-    fn the_person_comes_from_the_claims_the_issuer_names() {
-        let token = claims(&[
-            ("sub", "u1"),
-            ("custom:agent_id", "a1"),
-            ("custom:agency_id", "g1"),
-            ("custom:role", "agency_admin"),
-        ]);
-        let identity = Identity::from_claims(&token, &ClaimNames::cognito()).unwrap();
+    fn the_person_comes_from_the_claim_the_issuer_names_and_nothing_else_is_needed() {
+        let token = claims(&[("sub", "u1"), ("custom:agent_id", "a1")]);
+        let identity = Identity::from_claims(&token, &AgentIdClaim::cognito()).unwrap();
         assert_eq!(identity, Identity { sub: "u1".into(), agent_id: AgentId::parse("a1").unwrap() });
-        // The same token read with plain names lacks them.
-        assert_eq!(Identity::from_claims(&token, &ClaimNames::default()).unwrap_err().status, StatusCode::UNAUTHORIZED);
+        // The same token read with the plain name lacks it.
+        assert_eq!(
+            Identity::from_claims(&token, &AgentIdClaim::default()).unwrap_err().status,
+            StatusCode::UNAUTHORIZED
+        );
     }
 
     #[test]
-    fn a_token_without_a_required_claim_or_with_a_bad_agent_id_is_unauthorized() {
+    fn a_token_without_the_person_or_with_a_bad_agent_id_is_unauthorized() {
         let whole = [("sub", "u1"), ("agent_id", "a1"), ("agency_id", "g1"), ("role", "agent")];
-        for missing in 0..whole.len() {
-            let mut partial = whole.to_vec();
-            partial.remove(missing);
-            let problem = Identity::from_claims(&claims(&partial), &ClaimNames::default()).unwrap_err();
+        for missing in ["sub", "agent_id"] {
+            let partial: Vec<_> = whole.iter().copied().filter(|(k, _)| *k != missing).collect();
+            let problem = Identity::from_claims(&claims(&partial), &AgentIdClaim::default()).unwrap_err();
             assert_eq!(problem.status, StatusCode::UNAUTHORIZED);
-            assert!(problem.detail.contains(whole[missing].0), "{}", problem.detail);
+            assert!(problem.detail.contains(missing), "{}", problem.detail);
         }
-        let bad = claims(&[("sub", "u1"), ("agent_id", "a#1"), ("agency_id", "g1"), ("role", "agent")]);
-        assert_eq!(Identity::from_claims(&bad, &ClaimNames::default()).unwrap_err().status, StatusCode::UNAUTHORIZED);
+        let bad = claims(&[("sub", "u1"), ("agent_id", "a#1")]);
+        assert_eq!(Identity::from_claims(&bad, &AgentIdClaim::default()).unwrap_err().status, StatusCode::UNAUTHORIZED);
     }
 
     #[test]
-    fn claim_names_come_from_the_settings() {
-        let vars = Vars::from_pairs([("JWT_AGENT_ID_CLAIM", "custom:agent_id"), ("JWT_ROLE_CLAIM", "custom:role")]);
-        let names = ClaimNames::from_vars(&vars);
-        assert_eq!(names.required(), ["sub", "custom:agent_id", "agency_id", "custom:role"]);
+    fn the_claim_s_name_comes_from_the_settings() {
+        let vars = Vars::from_pairs([("JWT_AGENT_ID_CLAIM", "custom:agent_id")]);
+        assert_eq!(AgentIdClaim::from_vars(&vars), AgentIdClaim::cognito());
+        assert_eq!(AgentIdClaim::from_vars(&Vars::from_pairs(Vec::<(String, String)>::new())), AgentIdClaim::default());
     }
 }
 
@@ -226,11 +218,9 @@ mod fuzz {
             claims in proptest::collection::hash_map("\\PC{0,12}", "\\PC{0,40}", 0..8),
             agent_id in "\\PC{0,16}",
         ) {
-            let names = ClaimNames::default();
+            let names = AgentIdClaim::default();
             let mut with_known_keys = claims.clone();
-            for key in ["sub", "agency_id", "role"] {
-                with_known_keys.entry(key.to_owned()).or_insert_with(|| "x".to_owned());
-            }
+            with_known_keys.entry("sub".to_owned()).or_insert_with(|| "x".to_owned());
             with_known_keys.insert("agent_id".to_owned(), agent_id);
             for claims in [claims, with_known_keys] {
                 match Identity::from_claims(&claims, &names) {

@@ -252,7 +252,13 @@ test("the emailed link opens the page: the requester signs in and gets the file;
   await signInThroughTheProvider(forwarded, "agent-summit-1");
   await forwarded.waitForFunction(() => /not yours/.test(document.querySelector("#export-page-status").textContent));
   assert.equal(downloaded, false);
-  assert.equal(await forwarded.isVisible("#export-page-actions button"), false);
+  assert.equal(await forwarded.isVisible("#export-page-actions button.download"), false);
+  // Signed in as the wrong person, one can sign out and in as the right one without the email again.
+  await forwarded.click("#sign-in-as-another");
+  await forwarded.waitForSelector("#sign-in:not([hidden])");
+  assert.equal(new URL(forwarded.url()).pathname, `/exports/${exportId}`, "back on the link after signing out");
+  const [again] = await Promise.all([forwarded.waitForEvent("download"), signInThroughTheProvider(forwarded, "agent-summit-3")]);
+  assert.ok((await readFile(await again.path(), "utf8")).startsWith("Federal Exchange ID,"));
   await other.close();
   assert.deepEqual(errors, []);
 });
@@ -411,4 +417,20 @@ test("the page's files carry the security headers and page addresses are the pag
   const config = await fetch(`${APP}/config.json`).then((r) => r.json());
   assert.equal(config.local, true);
   assert.ok(config.issuer.startsWith("http://127.0.0.1:"), config.issuer);
+});
+
+test("someone signed in whom the directory does not know is told so and can sign out", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors = watch(page);
+  await page.goto(`${APP}/`);
+  await signInThroughTheProvider(page, "visitor-1");
+  await page.waitForFunction(() => /does not know you/.test(document.querySelector("#sign-in-why").textContent));
+  assert.equal(await page.isVisible("#tabs"), false, "nothing of anyone's");
+  assert.equal(await page.isVisible("#sign-in-button"), false, "signing in again would be the same person");
+  await page.click("#sign-out");
+  await page.waitForSelector("#sign-in-button:not([hidden])");
+  assert.match(await page.textContent("#sign-in-why"), /signed out|^$/);
+  await context.close();
+  assert.deepEqual(errors, []);
 });

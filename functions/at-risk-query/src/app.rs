@@ -2,7 +2,7 @@
 //! `main`, the local system, the tests and the bench all compose it here.
 
 use axum::Router;
-use shared::caller::ClaimNames;
+use shared::caller::AgentIdClaim;
 use shared::config::{SettingError, Vars};
 use shared::domain::PlanYear;
 use shared::store::Store;
@@ -15,8 +15,8 @@ pub struct Settings {
     pub year: PlanYear,
     /// Where the client details page lives (`CLIENT_DETAILS_BASE_URL`).
     pub client_details_base_url: String,
-    /// The token's claims that name the caller (`JWT_*_CLAIM`).
-    pub claims: ClaimNames,
+    /// The token's claim naming the caller (`JWT_AGENT_ID_CLAIM`).
+    pub agent_id_claim: AgentIdClaim,
 }
 
 impl Settings {
@@ -29,7 +29,7 @@ impl Settings {
             table: vars.required("TABLE_NAME")?,
             year: vars.plan_year()?,
             client_details_base_url: vars.required("CLIENT_DETAILS_BASE_URL")?,
-            claims: ClaimNames::from_vars(vars),
+            agent_id_claim: AgentIdClaim::from_vars(vars),
         })
     }
 }
@@ -41,5 +41,5 @@ pub fn router(sdk: &shared::aws::SdkConfig, settings: Settings) -> Router {
         year: settings.year,
         client_details_base_url: settings.client_details_base_url,
     });
-    shared::caller::identify(routes, store, settings.claims)
+    shared::caller::identify(routes, store, settings.agent_id_claim)
 }

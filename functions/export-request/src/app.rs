@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use axum::Router;
-use shared::caller::ClaimNames;
+use shared::caller::AgentIdClaim;
 use shared::config::{SettingError, Vars};
 use shared::domain::PlanYear;
 use shared::store::Store;
@@ -19,8 +19,8 @@ pub struct Settings {
     pub year: PlanYear,
     /// How long a download link works (`DOWNLOAD_LINK_SECONDS`, default 300).
     pub link_lifetime: Duration,
-    /// The token's claims that name the caller (`JWT_*_CLAIM`).
-    pub claims: ClaimNames,
+    /// The token's claim naming the caller (`JWT_AGENT_ID_CLAIM`).
+    pub agent_id_claim: AgentIdClaim,
 }
 
 impl Settings {
@@ -35,7 +35,7 @@ impl Settings {
             bucket: vars.required("EXPORTS_BUCKET")?,
             year: vars.plan_year()?,
             link_lifetime: vars.seconds("DOWNLOAD_LINK_SECONDS", 300)?,
-            claims: ClaimNames::from_vars(vars),
+            agent_id_claim: AgentIdClaim::from_vars(vars),
         })
     }
 }
@@ -51,5 +51,5 @@ pub fn router(sdk: &shared::aws::SdkConfig, settings: Settings) -> Router {
         year: settings.year,
         link_lifetime: settings.link_lifetime,
     });
-    shared::caller::identify(routes, store, settings.claims)
+    shared::caller::identify(routes, store, settings.agent_id_claim)
 }

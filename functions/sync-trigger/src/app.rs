@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use shared::caller::ClaimNames;
+use shared::caller::AgentIdClaim;
 use shared::config::{SettingError, Vars};
 use shared::domain::PlanYear;
 use shared::store::Store;
@@ -36,8 +36,8 @@ pub struct Settings {
     pub stale_after: chrono::Duration,
     /// How long one scan may run, well inside the Lambda time limit.
     pub scan_budget: Duration,
-    /// The token's claims that name the caller of an on-demand sync (`JWT_*_CLAIM`).
-    pub claims: ClaimNames,
+    /// The token's claim naming the caller of an on-demand sync (`JWT_AGENT_ID_CLAIM`).
+    pub agent_id_claim: AgentIdClaim,
 }
 
 /// Where the marketplace API key comes from.
@@ -90,7 +90,7 @@ impl Settings {
             syncs_in_flight: u32::try_from(vars.count("SYNCS_IN_FLIGHT_PER_PERSON", 3)?).unwrap_or(u32::MAX),
             stale_after: chrono::Duration::seconds((hours * 3600.0) as i64),
             scan_budget: Duration::from_secs_f64(vars.positive("SCAN_BUDGET_SECONDS", 840.0)?),
-            claims: ClaimNames::from_vars(vars),
+            agent_id_claim: AgentIdClaim::from_vars(vars),
         })
     }
 
@@ -143,5 +143,5 @@ pub fn router(sdk: &shared::aws::SdkConfig, settings: &Settings, marketplace: Ma
         year: settings.year,
         syncs_in_flight: settings.syncs_in_flight,
     });
-    shared::caller::identify(routes, store, settings.claims.clone())
+    shared::caller::identify(routes, store, settings.agent_id_claim.clone())
 }

@@ -25,7 +25,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use lambda_http::request::RequestContext;
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use shared::caller::ClaimNames;
+use shared::caller::AgentIdClaim;
 use shared::http::Problem;
 
 use crate::DevkitError;
@@ -96,14 +96,15 @@ impl SigningKey {
     }
 }
 
-/// What a token says of a person: the claims the local issuer puts in an ID token, named as the
-/// deployment's issuer names them (`names`).
-pub fn person_claims(names: &ClaimNames, agent_id: &str, agency_id: &str, role: &str) -> Map<String, Value> {
+/// What a token says of a person: the claims the local issuer puts in an ID token (its agent id
+/// under the name `agent_id_claim`), as the user pool's tokens carry them — agency and role
+/// included, which the API does not read (the directory decides).
+pub fn person_claims(agent_id_claim: &AgentIdClaim, agent_id: &str, agency_id: &str, role: &str) -> Map<String, Value> {
     let mut claims = Map::new();
     claims.insert("sub".into(), agent_id.into());
-    claims.insert(names.agent_id.clone(), agent_id.into());
-    claims.insert(names.agency_id.clone(), agency_id.into());
-    claims.insert(names.role.clone(), role.into());
+    claims.insert(agent_id_claim.0.clone(), agent_id.into());
+    claims.insert("custom:agency_id".into(), agency_id.into());
+    claims.insert("custom:role".into(), role.into());
     claims
 }
 
@@ -141,7 +142,7 @@ pub struct Authorizer {
 impl Authorizer {
     pub fn new(issuer: &str, audience: &str) -> Self {
         Self {
-            issuer: issuer.trim_end_matches('/').to_owned(),
+            issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             http: reqwest::Client::new(),
             keys: tokio::sync::RwLock::new(JwkSet { keys: Vec::new() }),
@@ -193,8 +194,17 @@ impl Authorizer {
         Ok(claims
             .into_iter()
             .map(|(k, v)| {
+                // As API Gateway passes them on: text as it is, a list as `[a b]`.
                 let text = match v {
                     Value::String(s) => s,
+                    Value::Array(items) => format!(
+                        "[{}]",
+                        items
+                            .iter()
+                            .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    ),
                     other => other.to_string(),
                 };
                 (k, text)
@@ -245,8 +255,9 @@ pub async fn api_gateway_context(
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_owned);
+        // API Gateway takes the header's value with or without the `Bearer ` scheme.
+        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_owned())
+        .filter(|v| !v.is_empty());
     let Some(token) = token else {
         return Problem::unauthorized("a bearer token is required").into_response();
     };

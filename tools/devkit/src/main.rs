@@ -93,9 +93,9 @@ async fn run(args: Vec<String>) -> Result<(), DevkitError> {
                 .agent(&id)
                 .await?
                 .ok_or_else(|| DevkitError::Usage(format!("the directory has no agent {agent_id}")))?;
-            let names = shared::caller::ClaimNames::from_vars(&settings.function_vars(&created));
+            let agent_id_claim = shared::caller::AgentIdClaim::from_vars(&settings.function_vars(&created));
             let claims = devkit::local_auth::person_claims(
-                &names,
+                &agent_id_claim,
                 agent.agent_id.as_str(),
                 agent.agency_id.as_str(),
                 agent.role.as_str(),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use shared::caller::ClaimNames;
+use shared::caller::AgentIdClaim;
 use shared::config::Vars;
 use sync_trigger::marketplace::MarketplaceApplication;
 use sync_trigger::scan;
@@ -61,9 +61,9 @@ impl DevSettings {
         for (name, value) in resources.env() {
             vars = vars.with(name, value);
         }
-        // The claims naming the caller, as the template sets them when it creates the user pool
-        // (the local provider acts as that pool).
-        let claims = ClaimNames::cognito();
+        // The claim naming the caller, as the template sets it when it creates the user pool (the
+        // local provider acts as that pool).
+        let AgentIdClaim(agent_id_claim) = AgentIdClaim::cognito();
         let defaults = [
             ("CLIENT_DETAILS_BASE_URL", format!("http://{}", self.api)),
             ("MARKETPLACE_BASE_URL", format!("http://{}", self.marketplace)),
@@ -72,9 +72,7 @@ impl DevSettings {
             // flagged up to the run (in AWS: from 13:00 UTC, settled for 30 minutes).
             ("DIGEST_HOUR_UTC", "0".to_owned()),
             ("DIGEST_SETTLE_MINUTES", "0".to_owned()),
-            ("JWT_AGENT_ID_CLAIM", claims.agent_id),
-            ("JWT_AGENCY_ID_CLAIM", claims.agency_id),
-            ("JWT_ROLE_CLAIM", claims.role),
+            ("JWT_AGENT_ID_CLAIM", agent_id_claim),
         ];
         for (name, value) in defaults {
             if vars.optional(name).is_none() {
