@@ -30,23 +30,29 @@ free_port() {
     .venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# start_emulator PORT LOGFILE: starts moto (tools/moto/serve.py) and waits until it answers.
-start_emulator() {
-    .venv/bin/python tools/moto/serve.py -H "$EMULATOR_HOST" -p "$1" >"$2" 2>&1 &
-    EMULATOR_PID=$!
+# wait_for NAME PID URL LOGFILE: waits until the process PID answers at URL (10 s at most); when it
+# died or never answered, says so with its log's end.
+wait_for() {
     for _ in $(seq 1 100); do
-        if curl -sf "http://${EMULATOR_HOST}:$1/moto-api/data.json" >/dev/null 2>&1; then
+        if curl -sf "$3" >/dev/null 2>&1; then
             return 0
         fi
-        if ! kill -0 "$EMULATOR_PID" 2>/dev/null; then
-            echo "the emulator did not start; its log ($2) says:" >&2
-            tail -20 "$2" >&2
+        if ! kill -0 "$2" 2>/dev/null; then
+            echo "the $1 did not start; its log ($4) says:" >&2
+            tail -20 "$4" >&2
             return 1
         fi
         sleep 0.1
     done
-    echo "the emulator did not answer on port $1 within 10 s" >&2
+    echo "the $1 did not answer at $3 within 10 s" >&2
     return 1
+}
+
+# start_emulator PORT LOGFILE: starts moto (tools/moto/serve.py) and waits until it answers.
+start_emulator() {
+    .venv/bin/python tools/moto/serve.py -H "$EMULATOR_HOST" -p "$1" >"$2" 2>&1 &
+    EMULATOR_PID=$!
+    wait_for emulator "$EMULATOR_PID" "http://${EMULATOR_HOST}:$1/moto-api/data.json" "$2"
 }
 
 stop_emulator() {
@@ -82,19 +88,7 @@ start_oidc() {
         OIDC_PEOPLE_FILE="${4:-}" OIDC_CLIENT_ID="$LOCAL_OIDC_CLIENT_ID" \
         node tools/oidc/provider.mjs >"$3/oidc.log" 2>&1 &
     OIDC_PID=$!
-    for _ in $(seq 1 100); do
-        if curl -sf "${LOCAL_OIDC_ISSUER}/.well-known/openid-configuration" >/dev/null 2>&1; then
-            return 0
-        fi
-        if ! kill -0 "$OIDC_PID" 2>/dev/null; then
-            echo "the local OpenID provider did not start; its log ($3/oidc.log) says:" >&2
-            tail -20 "$3/oidc.log" >&2
-            return 1
-        fi
-        sleep 0.1
-    done
-    echo "the local OpenID provider did not answer on port $1 within 10 s" >&2
-    return 1
+    wait_for "local OpenID provider" "$OIDC_PID" "${LOCAL_OIDC_ISSUER}/.well-known/openid-configuration" "$3/oidc.log"
 }
 
 stop_oidc() {

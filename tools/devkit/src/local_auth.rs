@@ -217,29 +217,20 @@ impl Authorizer {
         struct Discovery {
             jwks_uri: String,
         }
-        let unreachable = |e: reqwest::Error| format!("the issuer's keys cannot be read ({e})");
-        let discovery: Discovery = self
-            .http
-            .get(format!("{}/.well-known/openid-configuration", self.issuer))
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(unreachable)?
-            .json()
-            .await
-            .map_err(unreachable)?;
-        let keys: JwkSet = self
-            .http
-            .get(&discovery.jwks_uri)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(unreachable)?
-            .json()
-            .await
-            .map_err(unreachable)?;
+        let discovery: Discovery =
+            self.get_json(&format!("{}/.well-known/openid-configuration", self.issuer.trim_end_matches('/'))).await?;
+        let keys: JwkSet = self.get_json(&discovery.jwks_uri).await?;
         *self.keys.write().await = keys.clone();
         Ok(keys)
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, String> {
+        let answer = self.http.get(url).send().await.and_then(reqwest::Response::error_for_status);
+        let read = match answer {
+            Ok(response) => response.json().await,
+            Err(e) => Err(e),
+        };
+        read.map_err(|e| format!("the issuer's keys cannot be read ({e})"))
     }
 }
 
