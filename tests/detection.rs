@@ -426,14 +426,14 @@ async fn the_scan_keeps_to_its_rate_and_resumes_from_its_checkpoint() {
 
     // A run cut short by its deadline...
     let deadline = tokio::time::Instant::now() + Duration::from_millis(1200);
-    let first = scan(system.store(), &system.marketplace, &settings, Utc::now(), deadline).await.unwrap();
+    let first = scan(&system.scan_store, &system.marketplace, &settings, Utc::now(), deadline).await.unwrap();
     assert!(first.out_of_time);
     let served_first = system.served().await.len();
     assert!(served_first > 5 && served_first < 60, "the first run did part of the work: {served_first}");
 
     // ...and the next one picks up where it stopped: every application asked for exactly once.
     let far = tokio::time::Instant::now() + Duration::from_secs(60);
-    let second = scan(system.store(), &system.marketplace, &settings, Utc::now(), far).await.unwrap();
+    let second = scan(&system.scan_store, &system.marketplace, &settings, Utc::now(), far).await.unwrap();
     assert!(!second.out_of_time);
     let served = system.served().await;
     let mut asked: Vec<&str> = served.iter().map(|s| s.federal_exchange_id.as_str()).collect();
@@ -450,13 +450,14 @@ async fn the_scan_keeps_to_its_rate_and_resumes_from_its_checkpoint() {
 
     // Synced applications are no longer due, and the unknown ones are not asked again on every
     // pass: only once their time has come (an hour, then two, ...).
-    let third = scan(system.store(), &system.marketplace, &settings, Utc::now(), far).await.unwrap();
+    let third = scan(&system.scan_store, &system.marketplace, &settings, Utc::now(), far).await.unwrap();
     assert_eq!((third.synced, third.failed), (0, 0));
     let later = Utc::now() + chrono::Duration::minutes(61);
-    let fourth = scan(system.store(), &system.marketplace, &settings, later, far).await.unwrap();
+    let fourth = scan(&system.scan_store, &system.marketplace, &settings, later, far).await.unwrap();
     assert_eq!((fourth.synced, fourth.failed, fourth.unknown), (0, 6, 6), "asked again after an hour");
-    let fifth =
-        scan(system.store(), &system.marketplace, &settings, later + chrono::Duration::minutes(61), far).await.unwrap();
+    let fifth = scan(&system.scan_store, &system.marketplace, &settings, later + chrono::Duration::minutes(61), far)
+        .await
+        .unwrap();
     assert_eq!(fifth.failed, 0, "the second time, two hours");
     let stored = system.store().application(&app(&ids[1])).await.unwrap();
     assert!(stored.last_synced_at.is_some());
@@ -511,7 +512,7 @@ async fn a_pass_ends_and_covers_every_shard_when_the_data_exceeds_a_run_and_new_
     };
     let run = || async {
         let deadline = tokio::time::Instant::now() + Duration::from_millis(900);
-        scan(system.store(), &system.marketplace, &settings, Utc::now(), deadline).await.unwrap()
+        scan(&system.scan_store, &system.marketplace, &settings, Utc::now(), deadline).await.unwrap()
     };
     let first = run().await;
     assert!(first.out_of_time && !first.pass_completed, "{first:?}");
@@ -700,18 +701,19 @@ async fn the_api_key_is_read_from_its_parameter_on_first_use_not_at_start() {
     let parameter = format!("/{}/marketplace-api-key", system.world.tag);
     let vars = system.vars.clone().with("MARKETPLACE_API_KEY", "").with("MARKETPLACE_API_KEY_PARAMETER", &parameter);
     let settings = sync_trigger::app::Settings::from_vars(&vars).unwrap();
-    let sdk = shared::aws::sdk_config();
+    let sdk = system.function_sdk(devkit::principals::SYNC_TRIGGER);
 
     // Built while the parameter does not even exist: nothing was read.
     let marketplace = sync_trigger::app::marketplace(&sdk, &settings).unwrap();
-    let first = sync_trigger::sync::sync_application(system.store(), &marketplace, &app("0330"), Utc::now()).await;
+    let first = sync_trigger::sync::sync_application(&system.sync_store, &marketplace, &app("0330"), Utc::now()).await;
     assert!(
         matches!(&first, Err(sync_trigger::sync::SyncError::Marketplace(MarketplaceError::Unavailable { last, .. })) if last.contains("API key")),
         "{first:?}"
     );
     assert!(system.served().await.is_empty(), "nothing was sent without a key");
 
-    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    // The operator stores the key (as the harness: the function may only read it).
+    let ssm = aws_sdk_ssm::Client::new(&shared::aws::sdk_config());
     ssm.put_parameter()
         .name(&parameter)
         .value("the-partners-key")
@@ -719,10 +721,10 @@ async fn the_api_key_is_read_from_its_parameter_on_first_use_not_at_start() {
         .send()
         .await
         .unwrap();
-    sync_trigger::sync::sync_application(system.store(), &marketplace, &app("0330"), Utc::now()).await.unwrap();
+    sync_trigger::sync::sync_application(&system.sync_store, &marketplace, &app("0330"), Utc::now()).await.unwrap();
     // Kept: the parameter could go away now and the instance would still have its key.
     ssm.delete_parameter().name(&parameter).send().await.unwrap();
-    sync_trigger::sync::sync_application(system.store(), &marketplace, &app("0330"), Utc::now()).await.unwrap();
+    sync_trigger::sync::sync_application(&system.sync_store, &marketplace, &app("0330"), Utc::now()).await.unwrap();
     assert_eq!(system.served().await.len(), 2);
 }
 
@@ -916,7 +918,7 @@ async fn an_api_sync_that_dies_between_its_write_and_its_placement_is_placed_by_
         || async { whole_list(system.store(), &Scope::Agent(agent_id("ana")), ArchivedFilter::Exclude, 10).await.0 };
 
     // WHEN a sync's process dies right after the evidence is written (an API call: nobody redelivers it)
-    let sdk = shared::aws::sdk_config();
+    let sdk = system.function_sdk(devkit::principals::SYNC_TRIGGER);
     let dying = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(DiesAfterTransaction::default()).build();
     let dying = shared::store::Store::new(aws_sdk_dynamodb::Client::from_conf(dying), system.store().table());
     let died = sync_trigger::sync::sync_application(&dying, &system.marketplace, &app("0310"), Utc::now()).await;
@@ -936,11 +938,11 @@ async fn an_api_sync_that_dies_between_its_write_and_its_placement_is_placed_by_
         new_lane_every: NEW_LANE_EVERY,
     };
     let far = tokio::time::Instant::now() + Duration::from_secs(60);
-    let early = scan(system.store(), &system.marketplace, &settings, Utc::now(), far).await.unwrap();
+    let early = scan(&system.scan_store, &system.marketplace, &settings, Utc::now(), far).await.unwrap();
     assert_eq!(early.placed, 0);
     // WHEN the next scheduled scan runs, THEN it places the entry, and nothing is left over
     let later = Utc::now() + chrono::Duration::minutes(2);
-    let report = scan(system.store(), &system.marketplace, &settings, later, far).await.unwrap();
+    let report = scan(&system.scan_store, &system.marketplace, &settings, later, far).await.unwrap();
     assert_eq!(report.placed, 1);
     assert_eq!(ana_list().await, vec!["0310"]);
     assert_no_differences(&system.world).await;
@@ -958,7 +960,7 @@ async fn a_quiet_sync_after_a_write_left_unplaced_keeps_the_mark_until_the_place
         || async { whole_list(system.store(), &Scope::Agent(agent_id("ana")), ArchivedFilter::Exclude, 10).await.0 };
     assert_eq!(ana_list().await, vec!["0315"]);
     let dying = || {
-        let sdk = shared::aws::sdk_config();
+        let sdk = system.function_sdk(devkit::principals::SYNC_TRIGGER);
         let config = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(DiesAfterTransaction::default()).build();
         shared::store::Store::new(aws_sdk_dynamodb::Client::from_conf(config), system.store().table())
     };
@@ -983,9 +985,10 @@ async fn a_quiet_sync_after_a_write_left_unplaced_keeps_the_mark_until_the_place
         new_lane_every: NEW_LANE_EVERY,
     };
     let far = tokio::time::Instant::now() + Duration::from_secs(60);
-    let report = scan(system.store(), &system.marketplace, &settings, Utc::now() + chrono::Duration::minutes(2), far)
-        .await
-        .unwrap();
+    let report =
+        scan(&system.scan_store, &system.marketplace, &settings, Utc::now() + chrono::Duration::minutes(2), far)
+            .await
+            .unwrap();
     assert_eq!(report.placed, 1);
     assert_eq!(ana_list().await, Vec::<String>::new());
     // AND a quiet sync with nothing owed does not place at all: it survives a death after its write

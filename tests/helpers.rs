@@ -37,7 +37,13 @@ pub async fn world() -> World {
     let bus = format!("{prefix}enrollment-platform");
     let out_bus = format!("{prefix}aor-at-risk");
     let template = Template::load().expect("the template parses");
-    let parameters = [("PlatformEventBusName", bus.as_str()), ("AorEventsBusName", out_bus.as_str())];
+    // The parameter the API key is read from, per test (its principal may read that one only).
+    let key_parameter = format!("/{}/marketplace-api-key", prefix.trim_end_matches('-'));
+    let parameters = [
+        ("PlatformEventBusName", bus.as_str()),
+        ("AorEventsBusName", out_bus.as_str()),
+        ("MarketplaceApiKeyParameter", key_parameter.as_str()),
+    ];
     let resources =
         resources::create(&sdk, &template, &prefix, &parameters).await.expect("resources are created on the emulator");
     let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), resources.table.clone());
@@ -173,6 +179,10 @@ pub struct System {
     pub s3: aws_sdk_s3::Client,
     events: aws_sdk_eventbridge::Client,
     pub sqs: aws_sdk_sqs::Client,
+    /// The store as the scheduled scan's principal sees it (run the scan with this).
+    pub scan_store: Store,
+    /// The store as the on-demand sync's principal sees it.
+    pub sync_store: Store,
     /// The functions' variables, as this system composed them.
     pub vars: shared::config::Vars,
 }
@@ -242,20 +252,40 @@ pub async fn system(rate_per_second: f64) -> System {
     }
     // The claim naming the caller, as the template sets it for its user pool.
     vars = vars.with("JWT_AGENT_ID_CLAIM", shared::caller::AgentIdClaim::cognito().0);
+    // Each function as its own principal (its template policy); the queue pollers, which are
+    // Lambda's, and the test's own looks as the harness.
+    let as_function = |function| world.resources.sdk_for(&sdk, function);
     let sync_settings = sync_trigger::app::Settings::from_vars(&vars).unwrap();
-    let marketplace = sync_trigger::app::marketplace(&sdk, &sync_settings).unwrap();
+    let marketplace =
+        sync_trigger::app::marketplace(&as_function(devkit::principals::SYNC_TRIGGER), &sync_settings).unwrap();
     let issuer = issuer();
     let authorizer = std::sync::Arc::new(devkit::local_auth::Authorizer::new(&issuer.issuer, &issuer.client_id));
-    let router = devkit::serve::api_router(&sdk, &vars, authorizer, marketplace.clone()).unwrap();
+    let router = devkit::serve::api_router(&sdk, &world.resources, &vars, authorizer, marketplace.clone()).unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await });
 
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let ingest = event_ingest::app::deps(&sdk, event_ingest::app::Settings::from_vars(&vars).unwrap());
+    let ingest = event_ingest::app::deps(
+        &as_function(devkit::principals::EVENT_INGEST),
+        event_ingest::app::Settings::from_vars(&vars).unwrap(),
+    );
     let source =
         devkit::sqs_source::SqsSource::new(sqs.clone(), &world.resources.ingest_queue_url, "us-east-1").await.unwrap();
     let exports_source =
         devkit::sqs_source::SqsSource::new(sqs.clone(), &world.resources.exports_queue_url, "us-east-1").await.unwrap();
-    let builder = export_builder::app::deps(&sdk, export_builder::app::Settings::from_vars(&vars).unwrap());
+    let builder = export_builder::app::deps(
+        &as_function(devkit::principals::EXPORT_BUILDER),
+        export_builder::app::Settings::from_vars(&vars).unwrap(),
+    );
+    let scan_store = sync_trigger::app::store(&as_function(devkit::principals::SYNC_SCAN), &sync_settings);
+    let sync_store = sync_trigger::app::store(&as_function(devkit::principals::SYNC_TRIGGER), &sync_settings);
+    let relay = outbox_relay::app::deps(
+        &as_function(devkit::principals::OUTBOX_RELAY),
+        outbox_relay::app::Settings::from_vars(&vars).unwrap(),
+    );
+    let digest = daily_digest::app::deps(
+        &as_function(devkit::principals::DAILY_DIGEST),
+        daily_digest::app::Settings::from_vars(&vars).unwrap(),
+    );
     System {
         world,
         marketplace,
@@ -266,11 +296,13 @@ pub async fn system(rate_per_second: f64) -> System {
         source,
         builder,
         exports_source,
-        relay: outbox_relay::app::deps(&sdk, outbox_relay::app::Settings::from_vars(&vars).unwrap()),
-        digest: daily_digest::app::deps(&sdk, daily_digest::app::Settings::from_vars(&vars).unwrap()),
+        relay,
+        digest,
         s3: shared::aws::s3_client(&sdk),
         events: aws_sdk_eventbridge::Client::new(&sdk),
         sqs,
+        scan_store,
+        sync_store,
         vars,
     }
 }
@@ -278,6 +310,11 @@ pub async fn system(rate_per_second: f64) -> System {
 impl System {
     pub fn store(&self) -> &Store {
         &self.world.store
+    }
+
+    /// The SDK configuration `function` (`devkit::principals::…`) runs with: its own principal.
+    pub fn function_sdk(&self, function: &str) -> shared::aws::SdkConfig {
+        self.world.resources.sdk_for(&shared::aws::sdk_config(), function)
     }
 
     /// Publishes a platform event to this test's bus, as the platform would.

@@ -253,3 +253,33 @@ fn every_operation_of_the_api_is_a_route_of_the_template_and_every_route_an_oper
     assert!(missing.is_empty(), "operations with no route in infra/template.yaml: {missing:?}");
     assert!(extra.is_empty(), "routes no operation of docs/openapi.yaml describes: {extra:?}");
 }
+
+/// IAM is enforced as in AWS (`make test` runs the emulator with `--iam`): each function's
+/// principal holds exactly its template policy, so what the template does not allow it is refused
+/// — here, a function that only reads deleting, and one without the queue sending to it.
+#[tokio::test]
+async fn each_function_may_do_what_its_template_policy_allows_and_nothing_else() {
+    let world = world().await;
+    let base = shared::aws::sdk_config();
+    let table = &world.resources.table;
+    let key = |id: &str| {
+        std::collections::HashMap::from([
+            ("pk".to_owned(), aws_sdk_dynamodb::types::AttributeValue::S(id.to_owned())),
+            ("sk".to_owned(), aws_sdk_dynamodb::types::AttributeValue::S("x".to_owned())),
+        ])
+    };
+    let denied = |message: String| assert!(message.contains("AccessDenied"), "{message}");
+
+    let at_risk_query = aws_sdk_dynamodb::Client::new(&world.resources.sdk_for(&base, devkit::principals::AT_RISK_QUERY));
+    at_risk_query.get_item().table_name(table).set_key(Some(key("a"))).send().await.expect("a read is allowed");
+    let delete = at_risk_query.delete_item().table_name(table).set_key(Some(key("a"))).send().await;
+    denied(aws_sdk_dynamodb::error::DisplayErrorContext(delete.unwrap_err()).to_string());
+
+    let relay = aws_sdk_sqs::Client::new(&world.resources.sdk_for(&base, devkit::principals::OUTBOX_RELAY));
+    let sent = relay.send_message().queue_url(&world.resources.ingest_queue_url).message_body("{}").send().await;
+    denied(aws_sdk_sqs::error::DisplayErrorContext(sent.unwrap_err()).to_string());
+
+    // The daily digest takes a retry mark off with a delete: the template allows it that.
+    let digest = aws_sdk_dynamodb::Client::new(&world.resources.sdk_for(&base, devkit::principals::DAILY_DIGEST));
+    digest.delete_item().table_name(table).set_key(Some(key("a"))).send().await.expect("the digest may delete");
+}

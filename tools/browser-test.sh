@@ -16,7 +16,7 @@ npm_install web
 cargo build --quiet --locked -p devkit
 mkdir -p target/browser-test
 port="$(free_port)"
-start_emulator "$port" target/browser-test/emulator.log
+start_emulator "$port" target/browser-test/emulator.log --iam
 aws_env_for "$port"
 export API_PORT="$(free_port)" MARKETPLACE_PORT="$(free_port)" SCAN_INTERVAL_SECONDS=3600
 SERVE_PID=""

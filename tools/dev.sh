@@ -23,7 +23,7 @@ done
 cargo build --quiet --locked -p devkit
 
 mkdir -p .dev
-start_emulator "$EMULATOR_PORT" .dev/emulator.log
+start_emulator "$EMULATOR_PORT" .dev/emulator.log --iam
 stop_all() {
     echo
     echo "Stopping..."

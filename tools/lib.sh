@@ -48,9 +48,11 @@ wait_for() {
     return 1
 }
 
-# start_emulator PORT LOGFILE: starts moto (tools/moto/serve.py) and waits until it answers.
+# start_emulator PORT LOGFILE [--iam]: starts moto (tools/moto/serve.py) and waits until it
+# answers. With --iam it enforces IAM as AWS does: the documented test/test keys may do anything,
+# each function's principal only what its template policy allows (tools/moto/iam.py).
 start_emulator() {
-    .venv/bin/python tools/moto/serve.py -H "$EMULATOR_HOST" -p "$1" >"$2" 2>&1 &
+    .venv/bin/python tools/moto/serve.py -H "$EMULATOR_HOST" -p "$1" ${3:+"$3"} >"$2" 2>&1 &
     EMULATOR_PID=$!
     wait_for emulator "$EMULATOR_PID" "http://${EMULATOR_HOST}:$1/moto-api/data.json" "$2"
 }

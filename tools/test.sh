@@ -9,8 +9,9 @@ source tools/lib.sh
 # real ones by the integration tests).
 .venv/bin/openapi-spec-validator docs/openapi.yaml
 
-# The emulator's own speed-ups (tools/moto/serve.py) must answer exactly as moto does.
-if ! emulator_tests="$(cd tools/moto && ../../.venv/bin/python -m unittest test_sorted_reads 2>&1)"; then
+# The emulator's own speed-ups (tools/moto/serve.py) must answer exactly as moto does, and its IAM
+# decide as AWS does (tools/moto/iam.py).
+if ! emulator_tests="$(cd tools/moto && ../../.venv/bin/python -m unittest test_sorted_reads test_iam 2>&1)"; then
     echo "$emulator_tests"
     exit 1
 fi
@@ -28,7 +29,7 @@ echo "page publishing tests (tools/publish_web_test.py): ${publish_passed} passe
 port="$(free_port)"
 mkdir -p target
 trap 'stop_oidc; stop_emulator' EXIT
-start_emulator "$port" target/emulator-test.log
+start_emulator "$port" target/emulator-test.log --iam
 # Tokens are signed by the local OpenID provider's key and checked against its published keys.
 start_oidc "$(free_port)" "http://127.0.0.1:1" target/test-oidc
 aws_env_for "$port"

@@ -20,6 +20,8 @@ write touches it and find a page by bisection; they answer as moto does, item fo
 partition a write touched is sorted again from its members, which every write keeps up to date,
 not found again by walking the whole table (0.4 s at 600,000 items, while every other request
 waits: the scan's due list, which every sync writes to, is read like that every page).
+
+With `--iam`, IAM is enforced as AWS enforces it (`iam.py`).
 """
 
 import argparse
@@ -43,6 +45,8 @@ from moto.dynamodb.responses import DynamoResult
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import MultipleTransactionsException, TransactionCanceledException
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+
+import iam  # requests name their resources, transactions are authorized by item, as in AWS
 
 _transact_write_items = dynamodb_models.DynamoDBBackend.transact_write_items
 
@@ -458,7 +462,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, default=4566)
+    parser.add_argument("--iam", action="store_true",
+                        help="enforce IAM: test/test may do anything, every other key only what its policies allow")
     args = parser.parse_args()
+    if args.iam:
+        iam.enforce()
     os.environ.setdefault("MOTO_PORT", str(args.port))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 

@@ -4,6 +4,7 @@
 pub mod inbox;
 pub mod local_auth;
 pub mod marketplace_sim;
+pub mod principals;
 pub mod resources;
 pub mod seed;
 pub mod serve;

@@ -12,11 +12,14 @@ use aws_sdk_s3::types::{
     ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use shared::aws::SdkConfig;
 
 use crate::DevkitError;
+use crate::principals::AccessKey;
 use crate::template::{Resolved, Template, json_text};
 
 /// Where everything is, once created: what the functions' environment variables point at.
@@ -34,9 +37,19 @@ pub struct LocalResources {
     /// The bus the at-risk changes go out on.
     pub aor_events_bus: String,
     pub sender_email: String,
+    /// Each function's own principal (by its logical id), holding its template policy.
+    pub principals: BTreeMap<String, AccessKey>,
 }
 
 impl LocalResources {
+    /// `base`, signing as `function`'s principal (a logical id: `principals::AT_RISK_QUERY`…).
+    pub fn sdk_for(&self, base: &SdkConfig, function: &str) -> SdkConfig {
+        match self.principals.get(function) {
+            Some(key) => crate::principals::sdk_config(base, key),
+            None => panic!("the local resources have no principal for {function}"),
+        }
+    }
+
     /// The environment variables the functions read, with these values.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
@@ -90,14 +103,23 @@ pub async fn create(
     let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
     for (id, resource) in template.of_kind("AWS::DynamoDB::Table") {
         let name = local_name(prefix, id);
-        create_table(&dynamodb, &name, &resolved.resolve(&resource.properties)?).await?;
+        let arn = create_table(&dynamodb, &name, &resolved.resolve(&resource.properties)?).await?;
+        // arn:aws:dynamodb:REGION:ACCOUNT:table/NAME: where everything else is, too.
+        let parts: Vec<&str> = arn.split(':').collect();
+        if let [_, partition, _, region, account, ..] = parts.as_slice() {
+            for (name, value) in [("AWS::Partition", partition), ("AWS::Region", region), ("AWS::AccountId", account)] {
+                resolved.pseudo.insert(name.to_owned(), (*value).to_owned());
+            }
+        }
         resolved.refs.insert(id.clone(), name);
+        resolved.arns.insert(id.clone(), arn);
     }
 
     let s3 = shared::aws::s3_client(sdk);
     for (id, resource) in template.of_kind("AWS::S3::Bucket") {
         let name = local_name(prefix, id);
         create_bucket(&s3, &name, &resolved.resolve(&resource.properties)?).await?;
+        resolved.arns.insert(id.clone(), format!("arn:aws:s3:::{name}"));
         resolved.refs.insert(id.clone(), name);
     }
 
@@ -139,6 +161,8 @@ pub async fn create(
         resolved.arns.insert(id.clone(), out.rule_arn.unwrap_or_default());
     }
 
+    let principals = crate::principals::create(&aws_sdk_iam::Client::new(sdk), template, &resolved, prefix).await?;
+
     let get = |id: &str| {
         resolved.refs.get(id).cloned().ok_or_else(|| DevkitError::Template(format!("the template has no {id}")))
     };
@@ -153,10 +177,12 @@ pub async fn create(
         event_bus: get("PlatformEventBus")?,
         aor_events_bus: get("AorEventsBus")?,
         sender_email: get("SenderIdentity")?,
+        principals,
     })
 }
 
-async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, props: &Json) -> Result<(), DevkitError> {
+/// Creates the table; answers its ARN.
+async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, props: &Json) -> Result<String, DevkitError> {
     let attributes = list(props, "AttributeDefinitions")
         .iter()
         .map(|a| {
@@ -183,7 +209,7 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, props: &Jso
                 .map_err(aws)
         })
         .collect::<Result<Vec<_>, _>>()?;
-    client
+    let created = client
         .create_table()
         .table_name(name)
         .set_attribute_definitions(Some(attributes))
@@ -193,6 +219,8 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, props: &Jso
         .send()
         .await
         .map_err(aws)?;
+    let arn =
+        created.table_description.and_then(|t| t.table_arn).ok_or_else(|| DevkitError::Aws("no table ARN".into()))?;
     if let Some(ttl) = props.get("TimeToLiveSpecification") {
         client
             .update_time_to_live()
@@ -208,7 +236,7 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, props: &Jso
             .await
             .map_err(aws)?;
     }
-    Ok(())
+    Ok(arn)
 }
 
 fn key_schema(props: &Json) -> Result<Vec<KeySchemaElement>, DevkitError> {

@@ -17,6 +17,7 @@ use sync_trigger::scan;
 use crate::DevkitError;
 use crate::local_auth::{self, Authorizer, LocalIssuer};
 use crate::marketplace_sim::Simulator;
+use crate::principals;
 use crate::resources::LocalResources;
 use crate::sqs_source::SqsSource;
 
@@ -88,13 +89,25 @@ impl DevSettings {
 /// `marketplace`, the client the local scan uses too: one process, one share of the rate.
 pub fn api_router(
     sdk: &shared::aws::SdkConfig,
+    resources: &LocalResources,
     vars: &Vars,
     authorizer: Arc<Authorizer>,
     marketplace: sync_trigger::marketplace::MarketplaceClient,
 ) -> Result<Router, DevkitError> {
-    let at_risk = at_risk_query::app::router(sdk, at_risk_query::app::Settings::from_vars(vars)?);
-    let sync = sync_trigger::app::router(sdk, &sync_trigger::app::Settings::from_vars(vars)?, marketplace);
-    let exports = export_request::app::router(sdk, export_request::app::Settings::from_vars(vars)?);
+    let as_function = |function| resources.sdk_for(sdk, function);
+    let at_risk = at_risk_query::app::router(
+        &as_function(principals::AT_RISK_QUERY),
+        at_risk_query::app::Settings::from_vars(vars)?,
+    );
+    let sync = sync_trigger::app::router(
+        &as_function(principals::SYNC_TRIGGER),
+        &sync_trigger::app::Settings::from_vars(vars)?,
+        marketplace,
+    );
+    let exports = export_request::app::router(
+        &as_function(principals::EXPORT_REQUEST),
+        export_request::app::Settings::from_vars(vars)?,
+    );
     // As API Gateway: a route that does not exist is a 404 whatever the token; one that does is
     // behind the authorizer.
     let routes = at_risk
@@ -117,7 +130,11 @@ pub async fn run(
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let region = sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
 
-    let ingest = event_ingest::app::deps(sdk, event_ingest::app::Settings::from_vars(&vars)?);
+    // Each function as its own principal; the queue pollers and the schedules, which are Lambda's
+    // and EventBridge's, as the harness.
+    let as_function = |function| resources.sdk_for(sdk, function);
+    let ingest =
+        event_ingest::app::deps(&as_function(principals::EVENT_INGEST), event_ingest::app::Settings::from_vars(&vars)?);
     let source = SqsSource::new(sqs.clone(), &resources.ingest_queue_url, &region).await?;
     tokio::spawn(async move {
         loop {
@@ -129,7 +146,10 @@ pub async fn run(
         }
     });
 
-    let builder = export_builder::app::deps(sdk, export_builder::app::Settings::from_vars(&vars)?);
+    let builder = export_builder::app::deps(
+        &as_function(principals::EXPORT_BUILDER),
+        export_builder::app::Settings::from_vars(&vars)?,
+    );
     let sweeper = builder.clone();
     let sweep_interval = settings.scan_interval;
     tokio::spawn(async move {
@@ -155,8 +175,9 @@ pub async fn run(
     });
 
     let sync_settings = sync_trigger::app::Settings::from_vars(&vars)?;
-    let scan_store = sync_trigger::app::store(sdk, &sync_settings);
-    let marketplace = sync_trigger::app::marketplace(sdk, &sync_settings)?;
+    let scan_store = sync_trigger::app::store(&as_function(principals::SYNC_SCAN), &sync_settings);
+    // One client, one share of the rate, for the on-demand syncs and the scan (their policies are one).
+    let marketplace = sync_trigger::app::marketplace(&as_function(principals::SYNC_TRIGGER), &sync_settings)?;
     let scan_marketplace = marketplace.clone();
     let (scan_settings, interval) = (sync_settings.scan(), settings.scan_interval);
     tokio::spawn(async move {
@@ -177,7 +198,8 @@ pub async fn run(
 
     // The daily digest, as its schedule would run it (one digest per person per day whatever
     // the interval).
-    let digest = daily_digest::app::deps(sdk, daily_digest::app::Settings::from_vars(&vars)?);
+    let digest =
+        daily_digest::app::deps(&as_function(principals::DAILY_DIGEST), daily_digest::app::Settings::from_vars(&vars)?);
     let digest_interval = settings.digest_interval;
     tokio::spawn(async move {
         loop {
@@ -192,7 +214,8 @@ pub async fn run(
     });
 
     // The outbox relay, as its one-minute schedule would run it, but every few seconds.
-    let relay = outbox_relay::app::deps(sdk, outbox_relay::app::Settings::from_vars(&vars)?);
+    let relay =
+        outbox_relay::app::deps(&as_function(principals::OUTBOX_RELAY), outbox_relay::app::Settings::from_vars(&vars)?);
     let relay_interval = settings.relay_interval;
     tokio::spawn(async move {
         loop {
@@ -209,7 +232,7 @@ pub async fn run(
     });
 
     let authorizer = Arc::new(Authorizer::new(&settings.issuer.issuer, &settings.issuer.client_id));
-    let api = api_router(sdk, &vars, authorizer, marketplace)?;
+    let api = api_router(sdk, resources, &vars, authorizer, marketplace)?;
     // As the distribution routes them: `/v1/*` to the API, everything else to the page's bucket.
     let web = crate::web::router(crate::web::WebState {
         s3: shared::aws::s3_client(sdk),

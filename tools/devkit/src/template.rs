@@ -1,5 +1,6 @@
-//! Reads the resources of `infra/template.yaml`, resolving the few intrinsic functions it uses
-//! (`!Ref`, `!GetAtt`, `!Sub` of parameters) against local names, so that the emulator gets exactly
+//! Reads the resources of `infra/template.yaml`, resolving the few intrinsic functions its data
+//! resources and policies use (`!Ref`, `!GetAtt …Arn`, `!Sub` of parameters, resources' names and
+//! ARNs and the `AWS::` pseudo parameters) against local names, so that the emulator gets exactly
 //! what the deployment template declares.
 
 use std::collections::BTreeMap;
@@ -62,12 +63,14 @@ impl Template {
     }
 }
 
-/// What `!Ref` and `!GetAtt …Arn` of each created resource resolve to.
+/// What `!Ref` and `!GetAtt …Arn` of each created resource resolve to, and the pseudo parameters
+/// (`AWS::Region`, `AWS::AccountId`, `AWS::Partition`) where they are known.
 #[derive(Debug, Default, Clone)]
 pub struct Resolved {
     pub parameters: BTreeMap<String, Json>,
     pub refs: BTreeMap<String, String>,
     pub arns: BTreeMap<String, String>,
+    pub pseudo: BTreeMap<String, String>,
 }
 
 impl Resolved {
@@ -92,13 +95,7 @@ impl Resolved {
                             other => return Err(DevkitError::Template(format!("unsupported attribute {other}"))),
                         }
                     }
-                    "!Sub" => {
-                        let mut text = arg.to_owned();
-                        for (name, value) in &self.parameters {
-                            text = text.replace(&format!("${{{name}}}"), &json_text(value));
-                        }
-                        Json::String(text)
-                    }
+                    "!Sub" => Json::String(self.substitute(arg)?),
                     other => return Err(DevkitError::Template(format!("unsupported intrinsic {other}"))),
                 }
             }
@@ -112,6 +109,36 @@ impl Resolved {
             Yaml::Sequence(items) => Json::Array(items.iter().map(|v| self.resolve(v)).collect::<Result<_, _>>()?),
             other => plain_json(other),
         })
+    }
+
+    /// `!Sub`'s text with each `${Name}`, `${Name.Arn}` and `${AWS::…}` in it replaced.
+    fn substitute(&self, text: &str) -> Result<String, DevkitError> {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let end =
+                rest[start..].find('}').ok_or_else(|| DevkitError::Template(format!("an unclosed ${{ in {text}")))?;
+            let name = &rest[start + 2..start + end];
+            let value = match name.split_once('.') {
+                Some((resource, "Arn")) => self
+                    .arns
+                    .get(resource)
+                    .cloned()
+                    .ok_or_else(|| DevkitError::Template(format!("no ARN for {resource} yet")))?,
+                Some(_) => return Err(DevkitError::Template(format!("unsupported ${{{name}}}"))),
+                None if name.starts_with("AWS::") => self
+                    .pseudo
+                    .get(name)
+                    .cloned()
+                    .ok_or_else(|| DevkitError::Template(format!("{name} is not known here")))?,
+                None => json_text(&self.reference(name)?),
+            };
+            out.push_str(&value);
+            rest = &rest[start + end + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
     }
 
     fn reference(&self, name: &str) -> Result<Json, DevkitError> {
