@@ -670,6 +670,41 @@ async fn the_scan_and_on_demand_syncs_in_two_processes_share_one_budget() {
     assert!(used > 0.6, "{} requests in {busy_ms} ms: {used:.2} of the rate", times.len());
 }
 
+/// Lambda gives sync-trigger the template's time-out, API Gateway 30 s at most: against a
+/// marketplace that throttles for a minute (`Retry-After: 60`), a person's sync does not wait it
+/// out past its deadline — it answers 503 problem+json with `Retry-After` inside the template's
+/// time-out, and gives its slot back: four in a row, one more than a person may hold at once, are
+/// each answered so (a slot kept would make the fourth a 429).
+#[tokio::test]
+async fn a_sync_against_a_marketplace_throttling_for_a_minute_answers_503_in_time_and_frees_its_slot() {
+    let system = system(100.0).await;
+    publish_all(&system, &directory()).await;
+    publish_all(&system, &[submitted("s1", "0345", "ana", "111", 0)]).await;
+    system.set_faults(Faults { rate_limit_rate: 1.0, retry_after_seconds: 60, ..Faults::default() }).await;
+    let timeout = devkit::template::Template::load()
+        .unwrap()
+        .function_timeout(devkit::principals::SYNC_TRIGGER)
+        .expect("the template gives sync-trigger a time-out");
+    let token = token(("ana", "north", "agent"));
+    for attempt in 1..=4 {
+        let started = std::time::Instant::now();
+        let response =
+            system.http.post(format!("{}/v1/clients/0345/sync", system.api)).bearer_auth(&token).send().await.unwrap();
+        let took = started.elapsed();
+        let status = response.status().as_u16();
+        let retry_after: Option<u64> =
+            response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+        let problem: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(status, 503, "sync {attempt}: {problem}");
+        assert_eq!(problem["type"], "/problems/marketplace-busy", "sync {attempt}");
+        assert!(retry_after.is_some_and(|s| s >= 1), "sync {attempt}: Retry-After {retry_after:?}");
+        assert!(took < timeout, "sync {attempt} took {took:?}, past the function's time-out of {timeout:?}");
+    }
+    assert!(!system.served().await.is_empty(), "the marketplace was asked");
+    let stored = system.store().application(&app("0345")).await.unwrap();
+    assert!(stored.last_synced_at.is_none(), "a sync that failed changed nothing");
+}
+
 /// The second process of the test above; it fails when run on its own.
 #[tokio::test]
 #[ignore = "the second process of the_scan_and_on_demand_syncs_in_two_processes_share_one_budget"]
@@ -705,7 +740,9 @@ async fn the_api_key_is_read_from_its_parameter_on_first_use_not_at_start() {
 
     // Built while the parameter does not even exist: nothing was read.
     let marketplace = sync_trigger::app::marketplace(&sdk, &settings).unwrap();
-    let first = sync_trigger::sync::sync_application(&system.sync_store, &marketplace, &app("0330"), Utc::now()).await;
+    let first =
+        sync_trigger::sync::sync_application(&system.sync_store, &marketplace, &app("0330"), Utc::now(), far_off())
+            .await;
     assert!(
         matches!(&first, Err(sync_trigger::sync::SyncError::Marketplace(MarketplaceError::Unavailable { last, .. })) if last.contains("API key")),
         "{first:?}"
@@ -721,10 +758,14 @@ async fn the_api_key_is_read_from_its_parameter_on_first_use_not_at_start() {
         .send()
         .await
         .unwrap();
-    sync_trigger::sync::sync_application(&system.sync_store, &marketplace, &app("0330"), Utc::now()).await.unwrap();
+    sync_trigger::sync::sync_application(&system.sync_store, &marketplace, &app("0330"), Utc::now(), far_off())
+        .await
+        .unwrap();
     // Kept: the parameter could go away now and the instance would still have its key.
     ssm.delete_parameter().name(&parameter).send().await.unwrap();
-    sync_trigger::sync::sync_application(&system.sync_store, &marketplace, &app("0330"), Utc::now()).await.unwrap();
+    sync_trigger::sync::sync_application(&system.sync_store, &marketplace, &app("0330"), Utc::now(), far_off())
+        .await
+        .unwrap();
     assert_eq!(system.served().await.len(), 2);
 }
 
@@ -921,7 +962,8 @@ async fn an_api_sync_that_dies_between_its_write_and_its_placement_is_placed_by_
     let sdk = system.function_sdk(devkit::principals::SYNC_TRIGGER);
     let dying = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(DiesAfterTransaction::default()).build();
     let dying = shared::store::Store::new(aws_sdk_dynamodb::Client::from_conf(dying), system.store().table());
-    let died = sync_trigger::sync::sync_application(&dying, &system.marketplace, &app("0310"), Utc::now()).await;
+    let died =
+        sync_trigger::sync::sync_application(&dying, &system.marketplace, &app("0310"), Utc::now(), far_off()).await;
     assert!(died.is_err(), "the process died before placing");
     // THEN the entry is at risk but not yet in ana's list, and the checker says why
     assert!(entries(&system, "0310").await[&agent_id("ana")].is_at_risk());
@@ -968,10 +1010,12 @@ async fn a_quiet_sync_after_a_write_left_unplaced_keeps_the_mark_until_the_place
     // WHEN the marketplace gives the application back to ana, and the sync that clears the risk
     // dies before placing
     system.put_marketplace(&answer("0315", &[(PolicyStatus::Effectuated, Some("111"))])).await;
-    let died = sync_trigger::sync::sync_application(&dying(), &system.marketplace, &app("0315"), Utc::now()).await;
+    let died =
+        sync_trigger::sync::sync_application(&dying(), &system.marketplace, &app("0315"), Utc::now(), far_off()).await;
     assert!(died.is_err(), "the process died before placing");
     // AND a sync that changes nothing people read follows, and dies the same way
-    let quiet = sync_trigger::sync::sync_application(&dying(), &system.marketplace, &app("0315"), Utc::now()).await;
+    let quiet =
+        sync_trigger::sync::sync_application(&dying(), &system.marketplace, &app("0315"), Utc::now(), far_off()).await;
     // THEN that quiet sync tried the placement it inherited (it did not take the mark off unplaced)
     assert!(quiet.is_err(), "a write that finds a placement owed places it");
     assert!(!entries(&system, "0315").await[&agent_id("ana")].is_at_risk());
@@ -992,7 +1036,8 @@ async fn a_quiet_sync_after_a_write_left_unplaced_keeps_the_mark_until_the_place
     assert_eq!(report.placed, 1);
     assert_eq!(ana_list().await, Vec::<String>::new());
     // AND a quiet sync with nothing owed does not place at all: it survives a death after its write
-    let untouched = sync_trigger::sync::sync_application(&dying(), &system.marketplace, &app("0315"), Utc::now()).await;
+    let untouched =
+        sync_trigger::sync::sync_application(&dying(), &system.marketplace, &app("0315"), Utc::now(), far_off()).await;
     assert!(untouched.is_ok(), "nothing was read after the write: {untouched:?}");
     assert_no_differences(&system.world).await;
 }

@@ -56,6 +56,11 @@ pub fn year() -> PlanYear {
     PlanYear::parse(YEAR).unwrap()
 }
 
+/// A deadline no test reaches: for calls whose own deadline is not what the test is about.
+pub fn far_off() -> tokio::time::Instant {
+    tokio::time::Instant::now() + std::time::Duration::from_secs(300)
+}
+
 pub fn t(minute: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 2, 1, 12, 0, 0).unwrap() + Duration::minutes(minute)
 }
@@ -397,6 +402,12 @@ impl System {
         }
     }
 
+    /// The deadline Lambda would give an ingest batch starting now: the template's time-out.
+    fn ingest_deadline(&self) -> std::time::SystemTime {
+        let timeout = devkit::template::Template::load().unwrap().function_timeout(devkit::principals::EVENT_INGEST);
+        std::time::SystemTime::now() + timeout.unwrap()
+    }
+
     /// How long a batch of the ingest consumer may spend on directory jobs before pausing them.
     pub fn set_job_budget(&mut self, budget: std::time::Duration) {
         self.ingest.job_budget = budget;
@@ -404,7 +415,11 @@ impl System {
 
     /// Lets the ingest consumer take everything waiting on the queue.
     pub async fn drain_ingest(&self) {
-        while self.source.poll_once(0, |event| event_ingest::handler::handle(&self.ingest, event)).await.expect("poll")
+        while self
+            .source
+            .poll_once(0, |event| event_ingest::handler::handle(&self.ingest, event, Some(self.ingest_deadline())))
+            .await
+            .expect("poll")
             > 0
         {}
     }

@@ -5,10 +5,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 pub fn run_deadline(budget: Duration, margin: Duration, lambda_deadline: Option<SystemTime>) -> Instant {
     let by_budget = Instant::now() + budget;
-    let by_lambda = lambda_deadline
-        .and_then(|at| at.duration_since(SystemTime::now()).ok())
-        .map(|left| Instant::now() + left.saturating_sub(margin));
-    by_lambda.map_or(by_budget, |lambda| lambda.min(by_budget))
+    lambda_deadline.map(|at| before(at, margin)).map_or(by_budget, |lambda| lambda.min(by_budget))
+}
+
+/// `margin` before the Lambda's deadline `at` (now, if that has passed).
+pub fn before(at: SystemTime, margin: Duration) -> Instant {
+    let left = at.duration_since(SystemTime::now()).unwrap_or_default();
+    Instant::now() + left.saturating_sub(margin)
 }
 
 #[cfg(test)]

@@ -62,10 +62,26 @@ impl From<StoreError> for Failure {
     }
 }
 
-pub async fn handle<S: Applications + DirectoryChanges>(deps: &Deps<S>, event: SqsEvent) -> SqsBatchResponse {
-    let until = std::time::Instant::now() + deps.job_budget;
+/// How close to the Lambda's deadline a directory job pauses (its place saved, its event sent
+/// again), and how close no message is started any more: what is left goes back to the queue.
+const JOB_MARGIN: std::time::Duration = std::time::Duration::from_secs(30);
+const HAND_BACK_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// One batch, inside the Lambda's deadline (`None`: none is known): the messages not started by
+/// `HAND_BACK_MARGIN` before it are handed back untouched, to come again.
+pub async fn handle<S: Applications + DirectoryChanges>(
+    deps: &Deps<S>,
+    event: SqsEvent,
+    deadline: Option<std::time::SystemTime>,
+) -> SqsBatchResponse {
+    let until = shared::deadline::run_deadline(deps.job_budget, JOB_MARGIN, deadline);
+    let hand_back_at = deadline.map(|at| shared::deadline::before(at, HAND_BACK_MARGIN));
     let mut processed = Vec::new();
     for message in event.records {
+        if hand_back_at.is_some_and(|at| std::time::Instant::now() >= at) {
+            processed.push((message, Disposition::Retry));
+            continue;
+        }
         let disposition = match apply(deps, &message, until).await {
             Ok(()) => Disposition::Done,
             Err(Failure::Malformed(reason)) => Disposition::Refuse(reason.0),
@@ -260,6 +276,35 @@ mod tests {
         apply(&deps, &message("Agent Upserted", now, agent), later()).await.unwrap();
         apply(&deps, &submission(now), later()).await.unwrap();
         assert_eq!(store.calls(), vec!["agency north under top", "agent ana in north", "apply 0042 2026 s-1"]);
+    }
+
+    #[tokio::test]
+    async fn messages_not_started_near_the_lambdas_deadline_are_handed_back_untouched() {
+        let batch = |ids: &[&str]| {
+            let mut event = SqsEvent::default();
+            event.records = ids
+                .iter()
+                .map(|id| {
+                    let mut m = submission(Utc::now());
+                    m.message_id = Some((*id).to_owned());
+                    m
+                })
+                .collect();
+            event
+        };
+        // Inside the margin: nothing is started, everything comes again.
+        let store = FakeStore::default();
+        let soon = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+        let response = handle(&deps(store.clone()), batch(&["m1", "m2"]), Some(soon)).await;
+        let handed_back: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+        assert_eq!(handed_back, vec!["m1", "m2"]);
+        assert!(store.calls().is_empty());
+        // With time to spare (or no deadline known), each is applied.
+        let store = FakeStore::default();
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(120);
+        let response = handle(&deps(store.clone()), batch(&["m3"]), Some(later)).await;
+        assert!(response.batch_item_failures.is_empty());
+        assert_eq!(store.calls().len(), 1);
     }
 
     #[tokio::test]

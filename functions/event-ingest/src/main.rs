@@ -10,7 +10,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let deps = app::deps(&shared::aws::sdk_config(), Settings::from_env()?);
     lambda_runtime::run(service_fn(|event: LambdaEvent<_>| {
         let deps = &deps;
-        async move { Ok::<_, lambda_runtime::Error>(handler::handle(deps, event.payload).await) }
+        let deadline = Some(event.context.deadline());
+        async move { Ok::<_, lambda_runtime::Error>(handler::handle(deps, event.payload, deadline).await) }
     }))
     .await
 }

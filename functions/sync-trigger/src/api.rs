@@ -30,6 +30,13 @@ pub struct ApiState<S = Store> {
 /// How long a sync slot is held at most: past every retry of one marketplace call.
 const SLOT_HOLD: chrono::Duration = chrono::Duration::seconds(60);
 
+/// API Gateway gives an integration 30 s at most, whatever the function's time-out.
+const API_GATEWAY_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// What an answer needs after the marketplace is given up on: the evidence written, the slot
+/// given back, the response sent.
+const ANSWER_MARGIN: std::time::Duration = std::time::Duration::from_secs(3);
+
 pub fn router<S: Applications + SyncSlots>(state: ApiState<S>) -> Router {
     Router::new().route("/v1/clients/{federal_exchange_id}/sync", post(sync_client::<S>)).with_state(state)
 }
@@ -61,9 +68,17 @@ pub struct PolicyView {
 async fn sync_client<S: Applications + SyncSlots>(
     State(state): State<ApiState<S>>,
     caller: Caller,
+    lambda: Option<axum::Extension<lambda_http::Context>>,
     Path(raw_id): Path<String>,
     query: RawQuery,
 ) -> Result<Json<SyncResponse>, Problem> {
+    // The marketplace is asked only while an answer can still reach the person: before the
+    // Lambda's deadline and API Gateway's limit, less what the answer itself needs.
+    let until = tokio::time::Instant::from_std(shared::deadline::run_deadline(
+        API_GATEWAY_LIMIT - ANSWER_MARGIN,
+        ANSWER_MARGIN,
+        lambda.map(|context| context.deadline()),
+    ));
     let application = shared::http::application_key(raw_id, &query, state.year)?;
 
     let agent =
@@ -80,7 +95,7 @@ async fn sync_client<S: Applications + SyncSlots>(
         busy.retry_after = Some(5);
         return Err(busy);
     };
-    let synced = sync_application(&state.store, &state.marketplace, &application, now).await;
+    let synced = sync_application(&state.store, &state.marketplace, &application, now, until).await;
     if let Err(err) = state.store.release_sync_slot(&slot).await {
         // It frees itself when its time runs out.
         tracing::warn!(error = %err, "could not give a sync slot back");

@@ -6,6 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use serde::{Deserialize, Serialize};
 use shared::domain::{FederalExchangeId, Npn, PlanYear, Policy, PolicyStatus};
 
@@ -160,15 +162,24 @@ impl MarketplaceClient {
         Self { lane: Lane::Scan, ..self.clone() }
     }
 
+    /// The application as the marketplace has it, trying (and waiting between tries) only until
+    /// `until`: an attempt's time-out is cut to what is left, and a wait that would end after it
+    /// is not waited — the caller gets the last refusal at once (with its `Retry-After` when the
+    /// marketplace asked to slow down), in time to answer inside its own deadline.
     pub async fn application(
         &self,
         id: &FederalExchangeId,
         year: PlanYear,
+        until: Instant,
     ) -> Result<MarketplaceApplication, MarketplaceError> {
         let url = format!("{}/v1/applications/{id}?plan_year={year}", self.base_url);
         let api_key = self.api_key.value().await?;
-        let mut last = String::new();
+        let mut last = String::from("no time was left to ask");
         for attempt in 1..=self.retry.attempts {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(MarketplaceError::Unavailable { attempts: attempt - 1, last });
+            }
             self.budget.acquire(self.lane).await.map_err(|err| match err {
                 BudgetError::Full { retry_after } => MarketplaceError::NoTurn { retry_after },
                 BudgetError::Unreachable(cause) => {
@@ -176,7 +187,8 @@ impl MarketplaceClient {
                     MarketplaceError::NoTurn { retry_after: Duration::from_secs(5) }
                 }
             })?;
-            let wait = match self.http.get(&url).header("x-api-key", api_key).send().await {
+            let request = self.http.get(&url).header("x-api-key", api_key).timeout(self.retry.timeout.min(left));
+            let wait = match request.send().await {
                 Ok(response) => match response.status().as_u16() {
                     200 => {
                         let body = response.bytes().await.map_err(|e| MarketplaceError::Unavailable {
@@ -192,7 +204,7 @@ impl MarketplaceClient {
                     404 => return Err(MarketplaceError::NotFound),
                     429 => {
                         let retry_after = retry_after(response.headers()).unwrap_or(self.retry.base_delay);
-                        if attempt == self.retry.attempts {
+                        if attempt == self.retry.attempts || Instant::now() + retry_after >= until {
                             return Err(MarketplaceError::RateLimited { retry_after });
                         }
                         last = "429 Too Many Requests".into();
@@ -213,6 +225,9 @@ impl MarketplaceClient {
                     self.backoff(attempt)
                 }
             };
+            if Instant::now() + wait >= until {
+                return Err(MarketplaceError::Unavailable { attempts: attempt, last });
+            }
             tracing::debug!(federal_exchange_id = %id, attempt, reason = %last, "marketplace call failed; retrying");
             if attempt < self.retry.attempts {
                 tokio::time::sleep(wait).await;

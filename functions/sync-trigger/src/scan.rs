@@ -348,8 +348,11 @@ impl<S: Applications + SyncDue> Syncs<'_, S> {
             return false;
         }
         let (store, marketplace, run_at) = (self.store.clone(), self.marketplace.clone(), self.now);
+        // A sync gives up by itself when the grace after the deadline is over (the cut in `finish`
+        // is the backstop).
+        let until = self.deadline + FINISH_GRACE;
         self.running.spawn(async move {
-            let result = sync_application(&store, &marketplace, &due.application, Utc::now()).await.map(drop);
+            let result = sync_application(&store, &marketplace, &due.application, Utc::now(), until).await.map(drop);
             // Unknown to the marketplace: not again on every pass, but after a growing delay.
             let unknown = matches!(result, Err(SyncError::Marketplace(MarketplaceError::NotFound)));
             let ask_again_at = run_at + unknown_backoff(due.unknown_count + 1);

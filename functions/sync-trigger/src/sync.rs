@@ -17,14 +17,16 @@ pub enum SyncError {
     Store(#[from] StoreError),
 }
 
-/// Syncs one application at `now`; returns the marketplace's answer.
+/// Syncs one application at `now`, asking the marketplace no longer than `until`; returns the
+/// marketplace's answer.
 pub async fn sync_application(
     store: &impl Applications,
     marketplace: &MarketplaceClient,
     application: &ApplicationKey,
     now: DateTime<Utc>,
+    until: tokio::time::Instant,
 ) -> Result<MarketplaceApplication, SyncError> {
-    let answer = marketplace.application(&application.id, application.year).await;
+    let answer = marketplace.application(&application.id, application.year, until).await;
     let outcome = match &answer {
         Ok(found) => Ok(found.policies()?),
         Err(_) => Err(SyncFailed),

@@ -95,19 +95,33 @@ pub fn api_router(
     marketplace: sync_trigger::marketplace::MarketplaceClient,
 ) -> Result<Router, DevkitError> {
     let as_function = |function| resources.sdk_for(sdk, function);
-    let at_risk = at_risk_query::app::router(
-        &as_function(principals::AT_RISK_QUERY),
-        at_risk_query::app::Settings::from_vars(vars)?,
-    );
-    let sync = sync_trigger::app::router(
-        &as_function(principals::SYNC_TRIGGER),
-        &sync_trigger::app::Settings::from_vars(vars)?,
-        marketplace,
-    );
-    let exports = export_request::app::router(
-        &as_function(principals::EXPORT_REQUEST),
-        export_request::app::Settings::from_vars(vars)?,
-    );
+    // Each function behind Lambda's stand-in: its invocation's context, deadline and all.
+    let template = crate::template::Template::load()?;
+    let in_lambda = |router: Router, function: &str| -> Result<Router, DevkitError> {
+        Ok(router.layer(axum::middleware::from_fn_with_state(template.function_timeout(function)?, lambda_context)))
+    };
+    let at_risk = in_lambda(
+        at_risk_query::app::router(
+            &as_function(principals::AT_RISK_QUERY),
+            at_risk_query::app::Settings::from_vars(vars)?,
+        ),
+        principals::AT_RISK_QUERY,
+    )?;
+    let sync = in_lambda(
+        sync_trigger::app::router(
+            &as_function(principals::SYNC_TRIGGER),
+            &sync_trigger::app::Settings::from_vars(vars)?,
+            marketplace,
+        ),
+        principals::SYNC_TRIGGER,
+    )?;
+    let exports = in_lambda(
+        export_request::app::router(
+            &as_function(principals::EXPORT_REQUEST),
+            export_request::app::Settings::from_vars(vars)?,
+        ),
+        principals::EXPORT_REQUEST,
+    )?;
     // As API Gateway: a route that does not exist is a 404 whatever the token; one that does is
     // behind the authorizer.
     let routes = at_risk
@@ -115,6 +129,26 @@ pub fn api_router(
         .merge(exports)
         .route_layer(axum::middleware::from_fn_with_state(authorizer, local_auth::api_gateway_context));
     Ok(shared::http::edge(routes))
+}
+
+/// Lambda's part of an invocation, locally: the context `lambda_http` puts in each request, with
+/// the deadline Lambda gives (now and the function's time-out from the template), so a handler
+/// that keeps its deadline keeps it here too.
+async fn lambda_context(
+    axum::extract::State(timeout): axum::extract::State<Duration>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    request.extensions_mut().insert(lambda_context_until(timeout));
+    next.run(request).await
+}
+
+/// A Lambda context whose deadline is `timeout` from now.
+pub fn lambda_context_until(timeout: Duration) -> lambda_http::Context {
+    let mut context = lambda_http::Context::default();
+    let deadline = std::time::SystemTime::now() + timeout;
+    context.deadline = deadline.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    context
 }
 
 /// Runs everything until Ctrl-C.
@@ -136,9 +170,13 @@ pub async fn run(
     let ingest =
         event_ingest::app::deps(&as_function(principals::EVENT_INGEST), event_ingest::app::Settings::from_vars(&vars)?);
     let source = SqsSource::new(sqs.clone(), &resources.ingest_queue_url, &region).await?;
+    // Lambda gives each batch the function's time-out from the template.
+    let ingest_timeout = crate::template::Template::load()?.function_timeout(principals::EVENT_INGEST)?;
     tokio::spawn(async move {
         loop {
-            let polled = source.poll_once(5, |event| event_ingest::handler::handle(&ingest, event)).await;
+            let deadline = std::time::SystemTime::now() + ingest_timeout;
+            let polled =
+                source.poll_once(5, |event| event_ingest::handler::handle(&ingest, event, Some(deadline))).await;
             if let Err(err) = polled {
                 tracing::error!(error = %err, "polling the ingest queue failed");
                 tokio::time::sleep(Duration::from_secs(2)).await;

@@ -17,6 +17,8 @@ pub const TEMPLATE_PATH: &str = "infra/template.yaml";
 pub struct Template {
     pub parameters: BTreeMap<String, Json>,
     pub resources: BTreeMap<String, Resource>,
+    /// `Globals.Function`: what every function has unless it says otherwise.
+    pub function_globals: Yaml,
 }
 
 #[derive(Debug, Clone)]
@@ -54,7 +56,17 @@ impl Template {
             let properties = spec.get("Properties").cloned().unwrap_or(Yaml::Null);
             resources.insert(name, Resource { kind, properties });
         }
-        Ok(Self { parameters, resources })
+        let function_globals = doc.get("Globals").and_then(|g| g.get("Function")).cloned().unwrap_or(Yaml::Null);
+        Ok(Self { parameters, resources, function_globals })
+    }
+
+    /// How long Lambda lets `function` (a logical id) run: its `Timeout`, or the global one.
+    pub fn function_timeout(&self, function: &str) -> Result<std::time::Duration, DevkitError> {
+        let own = self.resources.get(function).and_then(|r| r.properties.get("Timeout"));
+        own.or_else(|| self.function_globals.get("Timeout"))
+            .and_then(Yaml::as_u64)
+            .map(std::time::Duration::from_secs)
+            .ok_or_else(|| DevkitError::Template(format!("no Timeout for {function}")))
     }
 
     /// The logical ids of the resources of one type, in a stable order.
