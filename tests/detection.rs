@@ -260,7 +260,7 @@ async fn a_revoked_ede_permission_puts_the_entry_at_risk_in_every_list_and_a_syn
 
 // ---- marketplace syncs --------------------------------------------------------------------
 
-fn answer(id: &str, aors: &[(PolicyStatus, Option<&str>)]) -> MarketplaceApplication {
+pub fn answer(id: &str, aors: &[(PolicyStatus, Option<&str>)]) -> MarketplaceApplication {
     MarketplaceApplication {
         federal_exchange_id: id.to_owned(),
         plan_year: YEAR,

@@ -12,6 +12,7 @@ mod helpers;
 mod hosting;
 mod infra;
 mod logs;
+mod metrics;
 mod openapi;
 mod outbound;
 mod sign_in;

@@ -13,6 +13,7 @@ pub mod email;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod links;
+pub mod metrics;
 pub mod ports;
 #[cfg(feature = "queue")]
 pub mod queue;

@@ -123,6 +123,10 @@ pub trait Applications: ApplicationReads {
         evidence: &Evidence,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Answer<ApplyOutcome>> + Send;
+    /// Placements cancelled by a newer state (then retried) since last asked: for the metrics.
+    fn take_placement_conflicts(&self) -> u64 {
+        0
+    }
 }
 
 /// The at-risk lists, the counters and the visits.

@@ -1,22 +1,24 @@
-//! Logging: JSON lines in Lambda (CloudWatch reads them as structured fields), readable text on a
-//! laptop. Never log personal data (client names, emails): the domain types that hold it print
-//! `<redacted>` in `Debug`, and log lines carry ids only.
+//! Logging: in Lambda, the runtime's own setup, so that the function's logging configuration
+//! applies (the template asks for JSON at INFO: `AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL`),
+//! each line carrying the request id; readable text on a laptop. Never log personal data (client
+//! names, emails): the domain types that hold it print `<redacted>` in `Debug`, and log lines carry
+//! ids only. Metrics are lines of their own (`crate::metrics`).
 
 use tracing_subscriber::filter::LevelFilter;
 
-/// For Lambda functions: JSON, no ANSI colours.
+/// For Lambda functions.
 pub fn init_lambda() {
-    let _ = tracing_subscriber::fmt().json().with_max_level(level()).with_current_span(false).without_time().try_init();
+    lambda_runtime::tracing::init_default_subscriber();
 }
 
-/// For local tools: text on stderr (stdout is for what a tool prints).
+/// For local tools: text on stderr, metric lines too (stdout is for what a tool prints).
 pub fn init_local() {
     let _ = tracing_subscriber::fmt().with_max_level(level()).with_writer(std::io::stderr).try_init();
+    crate::metrics::to_stderr();
 }
 
 /// One level for everything, from `RUST_LOG` (`error`, `warn`, `info`, `debug`, `trace`, `off`);
-/// `info` when unset or not a level. (A per-module filter would link a regex engine into every
-/// function for a feature nobody here uses.)
+/// `info` when unset or not a level.
 fn level() -> LevelFilter {
     std::env::var("RUST_LOG").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(LevelFilter::INFO)
 }

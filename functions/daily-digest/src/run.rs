@@ -64,8 +64,15 @@ pub fn deadline(budget: Duration, lambda_deadline: Option<SystemTime>) -> Instan
 /// day is done when the walk is through and nobody is left to try.
 pub async fn run(deps: &Deps, now: DateTime<Utc>, until: Instant) -> Result<DigestReport, DigestError> {
     let mut report = DigestReport::default();
+    let walked = walk(deps, now, until, &mut report).await;
+    // The digests sent count even when the run stopped on an error part-way.
+    shared::metrics::Line::new().count(shared::metrics::DIGESTS_SENT, u64::from(report.sent)).emit();
+    walked.map(|()| report)
+}
+
+async fn walk(deps: &Deps, now: DateTime<Utc>, until: Instant, report: &mut DigestReport) -> Result<(), DigestError> {
     if now.hour() < deps.settings.hour_utc {
-        return Ok(report);
+        return Ok(());
     }
     let day = digest_day(now);
     let mut progress = deps.store.digest_run(day).await?;
@@ -75,7 +82,7 @@ pub async fn run(deps: &Deps, now: DateTime<Utc>, until: Instant) -> Result<Dige
         let (people, more) =
             deps.store.digest_subscribers(progress.position.as_deref(), deps.settings.page_size).await?;
         let agents: Vec<AgentId> = people.iter().map(|p| p.agent_id.clone()).collect();
-        for (agent, outcome) in digest_all(deps, &agents, day, now, through, &mut report).await {
+        for (agent, outcome) in digest_all(deps, &agents, day, now, through, report).await {
             if outcome == Outcome::Again {
                 deps.store.note_digest_retry(day, &agent).await?;
             }
@@ -85,7 +92,7 @@ pub async fn run(deps: &Deps, now: DateTime<Utc>, until: Instant) -> Result<Dige
             // The walk is through: those left to try, once more each run until none is left.
             let retries = deps.store.digest_retries(day).await?;
             let mut left = 0;
-            for (agent, outcome) in digest_all(deps, &retries, day, now, through, &mut report).await {
+            for (agent, outcome) in digest_all(deps, &retries, day, now, through, report).await {
                 if outcome == Outcome::Again {
                     left += 1;
                 } else {
@@ -103,7 +110,7 @@ pub async fn run(deps: &Deps, now: DateTime<Utc>, until: Instant) -> Result<Dige
         }
     }
     report.done = progress.done;
-    Ok(report)
+    Ok(())
 }
 
 /// Digests `agents`, `concurrency` at a time; every task ends before the next group starts (none

@@ -9,6 +9,7 @@
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
+use shared::metrics;
 use shared::ports::{Applications, DirectoryChanges};
 use shared::queue::{Disposition, Queue};
 use shared::store::directory::UpsertOutcome;
@@ -40,8 +41,12 @@ pub enum Failure {
     Malformed(#[from] Malformed),
     /// A well-formed event that must never be applied (a cycle, a tree too deep, a date too far
     /// ahead): the reason names fields, never values.
-    #[error("refused: {0}")]
-    Refused(String),
+    #[error("refused: {reason}")]
+    Refused {
+        /// The kind of refusal, as the `Reason` of the `EventsRefused` metric.
+        kind: &'static str,
+        reason: String,
+    },
     #[error("will retry")]
     Retryable(#[source] StoreError),
     #[error("could not queue the rest of a directory job; will retry")]
@@ -53,10 +58,14 @@ impl From<StoreError> for Failure {
         match err {
             // Never applicable however often tried: a tree it would break, a change too big, or an
             // item that cannot be written or read as it is.
-            StoreError::Cycle(_) | StoreError::TooDeep(_) => Failure::Refused(err.to_string()),
-            StoreError::TooLarge(n) => Failure::Refused(format!("the change needs {n} writes in one transaction")),
-            StoreError::Encode(cause) => Failure::Refused(cause.to_string()),
-            StoreError::Decode(cause) => Failure::Refused(cause.to_string()),
+            StoreError::Cycle(_) => Failure::Refused { kind: "cycle", reason: err.to_string() },
+            StoreError::TooDeep(_) => Failure::Refused { kind: "too_deep", reason: err.to_string() },
+            StoreError::TooLarge(n) => Failure::Refused {
+                kind: "too_large",
+                reason: format!("the change needs {n} writes in one transaction"),
+            },
+            StoreError::Encode(cause) => Failure::Refused { kind: "unreadable", reason: cause.to_string() },
+            StoreError::Decode(cause) => Failure::Refused { kind: "unreadable", reason: cause.to_string() },
             other => Failure::Retryable(other),
         }
     }
@@ -77,25 +86,61 @@ pub async fn handle<S: Applications + DirectoryChanges>(
     let until = shared::deadline::run_deadline(deps.job_budget, JOB_MARGIN, deadline);
     let hand_back_at = deadline.map(|at| shared::deadline::before(at, HAND_BACK_MARGIN));
     let mut processed = Vec::new();
+    let mut tally = Tally::default();
     for message in event.records {
         if hand_back_at.is_some_and(|at| std::time::Instant::now() >= at) {
+            tally.retried += 1;
             processed.push((message, Disposition::Retry));
             continue;
         }
         let disposition = match apply(deps, &message, until).await {
-            Ok(()) => Disposition::Done,
-            Err(Failure::Malformed(reason)) => Disposition::Refuse(reason.0),
-            Err(Failure::Refused(reason)) => Disposition::Refuse(reason),
+            Ok(()) => {
+                tally.applied += 1;
+                Disposition::Done
+            }
+            Err(Failure::Malformed(reason)) => {
+                *tally.refused.entry("malformed").or_default() += 1;
+                Disposition::Refuse(reason.0)
+            }
+            Err(Failure::Refused { kind, reason }) => {
+                *tally.refused.entry(kind).or_default() += 1;
+                Disposition::Refuse(reason)
+            }
             Err(err @ (Failure::Retryable(_) | Failure::Requeue(_))) => {
                 let message_id = message.message_id.as_deref().unwrap_or_default();
                 let error = shared::telemetry::chain(&err);
                 tracing::error!(message_id, error, "platform event not applied; it will be retried");
+                tally.retried += 1;
                 Disposition::Retry
             }
         };
         processed.push((message, disposition));
     }
-    shared::queue::settle(processed, &deps.dead_letters).await
+    let response = shared::queue::settle(processed, &deps.dead_letters).await;
+    tally.emit(deps.store.take_placement_conflicts());
+    response
+}
+
+/// What one batch did with its events, for its metric lines.
+#[derive(Default)]
+struct Tally {
+    applied: u64,
+    retried: u64,
+    /// By the kind of refusal: `malformed`, `future_date`, `cycle`, `too_deep`, `too_large`, `unreadable`.
+    refused: std::collections::BTreeMap<&'static str, u64>,
+}
+
+impl Tally {
+    fn emit(&self, placement_conflicts: u64) {
+        metrics::Line::new()
+            .count(metrics::EVENTS_APPLIED, self.applied)
+            .count(metrics::EVENTS_RETRIED, self.retried)
+            .count(metrics::PLACEMENT_CONFLICTS, placement_conflicts)
+            .emit();
+        for (kind, n) in &self.refused {
+            metrics::Line::new().dimension(metrics::REASON, *kind).count(metrics::EVENTS_REFUSED, *n).emit();
+        }
+    }
 }
 
 /// Applies one message's event; a directory job still running at `until` pauses, and the event
@@ -107,7 +152,9 @@ pub async fn apply<S: Applications + DirectoryChanges>(
 ) -> Result<(), Failure> {
     let body = message.body.as_deref().ok_or_else(|| Malformed("the message has no body".into()))?;
     let event = platform::parse(body)?;
-    event.check_date(Utc::now(), deps.future_allowance).map_err(Failure::Refused)?;
+    event
+        .check_date(Utc::now(), deps.future_allowance)
+        .map_err(|reason| Failure::Refused { kind: "future_date", reason })?;
     match event {
         PlatformEvent::AgencyUpserted { agency, as_of } => {
             let outcome = deps.store.upsert_agency_until(&agency, as_of, Some(until)).await?;
@@ -311,7 +358,10 @@ mod tests {
     async fn an_event_from_a_bad_clock_is_refused_before_the_store_sees_it() {
         let store = FakeStore::default();
         let failure = apply(&deps(store.clone()), &submission(Utc::now() + chrono::Duration::days(1)), later()).await;
-        assert!(matches!(failure, Err(Failure::Refused(ref reason)) if reason.contains("ahead")), "{failure:?}");
+        assert!(
+            matches!(failure, Err(Failure::Refused { kind: "future_date", ref reason }) if reason.contains("ahead")),
+            "{failure:?}"
+        );
         assert!(store.calls().is_empty());
     }
 
@@ -319,7 +369,7 @@ mod tests {
     async fn a_change_too_big_for_one_transaction_is_refused_and_a_passing_failure_retried() {
         let too_large = FakeStore { refusal: Some(|| StoreError::TooLarge(106)), ..FakeStore::default() };
         let failure = apply(&deps(too_large), &submission(Utc::now()), later()).await;
-        assert!(matches!(failure, Err(Failure::Refused(_))), "{failure:?}");
+        assert!(matches!(failure, Err(Failure::Refused { .. })), "{failure:?}");
 
         let busy = FakeStore { refusal: Some(|| StoreError::Contention(8)), ..FakeStore::default() };
         let failure = apply(&deps(busy), &submission(Utc::now()), later()).await;

@@ -8,6 +8,7 @@ use chrono::Utc;
 use shared::domain::ExportId;
 use shared::domain::PlanYear;
 use shared::domain::{ExportJob, ExportScope, ExportStatus, Succeeded};
+use shared::metrics;
 use shared::ports::{Directory, ExportBuilds, RiskLists};
 use shared::store::exports::Claim;
 use shared::store::keys::Scope;
@@ -130,6 +131,11 @@ pub async fn build<S: Ports>(deps: &Deps<S>, export_id: &ExportId) -> Result<Out
             let done = deps.store.export(export_id).await?.ok_or(StoreError::Conflict)?;
             send_email_once(deps, &done).await?;
             tracing::info!(%export_id, rows, items_read, "export built");
+            // What the requester waited, from the request to the file ready.
+            metrics::Line::new()
+                .duration(metrics::EXPORT_DURATION, completed_at - job.created_at)
+                .count(metrics::EXPORT_ROWS, rows)
+                .emit();
             Ok(Outcome::Built { rows, items_read })
         }
         Err(err) => {
@@ -247,6 +253,7 @@ pub async fn fail<S: Ports>(deps: &Deps<S>, export_id: &ExportId, reason: &str) 
         return Ok(());
     }
     deps.store.mark_failed(export_id, job.attempt, reason, Utc::now()).await?;
+    metrics::Line::new().count(metrics::EXPORTS_FAILED, 1).emit();
     let failed = deps.store.export(export_id).await?.ok_or(StoreError::Conflict)?;
     send_email_once(deps, &failed).await
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use shared::domain::{AgentId, take};
+use shared::metrics;
 use shared::store::items::{CountedTake, Owner, TrailItem};
 use shared::store::{StoreError, keys};
 
@@ -47,10 +48,14 @@ pub async fn relay(deps: &Deps, until: Instant) -> Result<RelayReport, RelayErro
     let mut report = RelayReport::default();
     let mut owners: HashMap<AgentId, Owner> = HashMap::new();
     let mut start = None;
+    let mut oldest: Option<chrono::DateTime<chrono::Utc>> = None;
     loop {
         let (trails, next) = deps.store.outbox_page(50, start).await?;
         // One item failing (EventBridge refusing an entry, a store error) holds back no other.
         for trail in trails {
+            if let Some(recorded) = trail.records.iter().map(|record| record.recorded_at).min() {
+                oldest = Some(oldest.map_or(recorded, |o| o.min(recorded)));
+            }
             if let Err(err) = relay_item(deps, &trail, &mut owners, &mut report).await {
                 tracing::error!(item = %format!("{} / {}", trail.pk, trail.sk), error = %err, "an outbox item failed; left for the next run");
                 report.failed += 1;
@@ -58,6 +63,12 @@ pub async fn relay(deps: &Deps, until: Instant) -> Result<RelayReport, RelayErro
         }
         start = next;
         if start.is_none() || Instant::now() >= until {
+            // How long the oldest change had waited to go out when this run found it.
+            let waited = oldest.map_or(chrono::Duration::zero(), |at| chrono::Utc::now() - at);
+            metrics::Line::new()
+                .duration(metrics::OUTBOX_AGE, waited)
+                .count(metrics::EVENTS_PUBLISHED, u64::from(report.published))
+                .emit();
             return Ok(report);
         }
     }

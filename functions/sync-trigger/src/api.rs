@@ -12,6 +12,7 @@ use shared::caller::Caller;
 use shared::domain::ApplicationKey;
 use shared::domain::{BookEntry, PlanYear, PolicyStatus};
 use shared::http::{Problem, RawQuery};
+use shared::metrics;
 use shared::ports::{Applications, SyncSlots};
 use shared::store::Store;
 
@@ -96,6 +97,9 @@ async fn sync_client<S: Applications + SyncSlots>(
         return Err(busy);
     };
     let synced = sync_application(&state.store, &state.marketplace, &application, now, until).await;
+    crate::sync::emit_outcomes(&[(crate::sync::outcome(&synced), 1)].into());
+    let line = metrics::Line::new().count(metrics::PLACEMENT_CONFLICTS, state.store.take_placement_conflicts());
+    state.marketplace.with_refusals(line).emit();
     if let Err(err) = state.store.release_sync_slot(&slot).await {
         // It frees itself when its time runs out.
         tracing::warn!(error = %err, "could not give a sync slot back");

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use shared::domain::{FederalExchangeId, Npn, PlanYear, Policy, PolicyStatus};
+use shared::metrics;
 
 use crate::budget::{Budget, BudgetError, Lane};
 
@@ -135,6 +136,17 @@ pub struct MarketplaceClient {
     budget: Arc<Budget>,
     lane: Lane,
     retry: RetryPolicy,
+    /// Shared by the client's clones: what the marketplace refused since last taken.
+    refusals: Arc<Refusals>,
+}
+
+/// Attempts the marketplace refused, for the metrics.
+#[derive(Debug, Default)]
+struct Refusals {
+    /// 429s.
+    throttles: metrics::Counter,
+    /// 5xx answers, time-outs, failed connections, answers outside the contract.
+    errors: metrics::Counter,
 }
 
 impl MarketplaceClient {
@@ -154,12 +166,19 @@ impl MarketplaceClient {
             budget,
             lane: Lane::OnDemand,
             retry,
+            refusals: Arc::default(),
         })
     }
 
     /// The same client for the scan: it takes the turns on-demand syncs leave.
     pub fn for_scan(&self) -> Self {
         Self { lane: Lane::Scan, ..self.clone() }
+    }
+
+    /// `line` with the marketplace's refusals since last taken (by this client or its clones).
+    pub fn with_refusals(&self, line: metrics::Line) -> metrics::Line {
+        line.count(metrics::MARKETPLACE_THROTTLES, self.refusals.throttles.take())
+            .count(metrics::MARKETPLACE_ERRORS, self.refusals.errors.take())
     }
 
     /// The application as the marketplace has it, trying (and waiting between tries) only until
@@ -195,14 +214,16 @@ impl MarketplaceClient {
                             attempts: attempt,
                             last: format!("reading the answer: {e}"),
                         })?;
-                        let answer = parse_answer(&body)?;
+                        let answer = parse_answer(&body).inspect_err(|_| self.refusals.errors.add(1))?;
                         if answer.federal_exchange_id != id.as_str() || answer.plan_year != year.get() {
+                            self.refusals.errors.add(1);
                             return Err(MarketplaceError::BadAnswer("the answer is about another application".into()));
                         }
                         return Ok(answer);
                     }
                     404 => return Err(MarketplaceError::NotFound),
                     429 => {
+                        self.refusals.throttles.add(1);
                         let retry_after = retry_after(response.headers()).unwrap_or(self.retry.base_delay);
                         if attempt == self.retry.attempts || Instant::now() + retry_after >= until {
                             return Err(MarketplaceError::RateLimited { retry_after });
@@ -211,16 +232,22 @@ impl MarketplaceClient {
                         retry_after
                     }
                     status if status >= 500 => {
+                        self.refusals.errors.add(1);
                         last = format!("HTTP {status}");
                         self.backoff(attempt)
                     }
-                    status => return Err(MarketplaceError::BadAnswer(format!("HTTP {status}"))),
+                    status => {
+                        self.refusals.errors.add(1);
+                        return Err(MarketplaceError::BadAnswer(format!("HTTP {status}")));
+                    }
                 },
                 Err(err) if err.is_timeout() => {
+                    self.refusals.errors.add(1);
                     last = "timed out".into();
                     self.backoff(attempt)
                 }
                 Err(err) => {
+                    self.refusals.errors.add(1);
                     last = if err.is_connect() { "could not connect".into() } else { "transport error".into() };
                     self.backoff(attempt)
                 }

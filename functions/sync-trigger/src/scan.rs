@@ -19,16 +19,17 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use shared::domain::PlanYear;
+use shared::metrics;
 use shared::ports::{Applications, SyncDue};
 use shared::store::StoreError;
-use shared::store::keys::{DueLane, SYNC_DUE_SHARDS};
+use shared::store::keys::{self, DueLane, SYNC_DUE_SHARDS};
 use shared::store::sync_due::{Due, Pass, ScanCheckpoint};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::marketplace::{MarketplaceClient, MarketplaceError};
-use crate::sync::{SyncError, sync_application};
+use crate::sync::{self, SyncError, sync_application};
 
 #[derive(Debug, Clone)]
 pub struct ScanSettings {
@@ -55,6 +56,21 @@ pub struct ScanReport {
     pub pass_completed: bool,
     /// Whether the run stopped for time first.
     pub out_of_time: bool,
+    /// The syncs that ended, by outcome (`crate::sync::outcome`).
+    pub outcomes: std::collections::BTreeMap<&'static str, u32>,
+    /// When the run ended, how far past the staleness window the stalest application was.
+    pub lag: chrono::Duration,
+}
+
+/// The run's metric lines: its lag, the marketplace's refusals and the placements that met a newer
+/// state while it ran, the writes it placed for writers that died, and its syncs by outcome.
+fn emit_metrics(report: &ScanReport, store: &impl Applications, marketplace: &MarketplaceClient) {
+    let line = metrics::Line::new()
+        .duration(metrics::SCAN_LAG, report.lag)
+        .count(metrics::UNPLACED_MARKS_PLACED, u64::from(report.placed))
+        .count(metrics::PLACEMENT_CONFLICTS, store.take_placement_conflicts());
+    marketplace.with_refusals(line).emit();
+    sync::emit_outcomes(&report.outcomes);
 }
 
 /// How long a write may stay unplaced before the scan places it: its own writer places it within
@@ -99,7 +115,10 @@ pub async fn scan<S: Applications + SyncDue>(
     let mut new_lane = NewLane::new(store, settings);
     if !new_lane.first(&mut syncs, deadline, &mut report).await? {
         report.out_of_time = true;
-        return syncs.finish(report).await;
+        let mut report = syncs.finish(report).await?;
+        report.lag = lag(store, settings, Utc::now()).await?;
+        emit_metrics(&report, store, marketplace);
+        return Ok(report);
     }
 
     // The pass under way, or a new one.
@@ -154,9 +173,32 @@ pub async fn scan<S: Applications + SyncDue>(
         store.save_scan_checkpoint(settings.year, &at).await?;
     }
     new_lane.stop();
-    let report = syncs.finish(report).await?;
+    let mut report = syncs.finish(report).await?;
     store.save_scan_checkpoint(settings.year, &at).await?;
+    report.lag = lag(store, settings, Utc::now()).await?;
+    emit_metrics(&report, store, marketplace);
     Ok(report)
+}
+
+/// How far past the staleness window the stalest application is at `now` (zero while none is):
+/// the oldest last sync of the at-risk and stale lanes, a key read per shard and lane.
+pub async fn lag<S: SyncDue>(
+    store: &S,
+    settings: &ScanSettings,
+    now: DateTime<Utc>,
+) -> Result<chrono::Duration, StoreError> {
+    let mut oldest: Option<DateTime<Utc>> = None;
+    for lane in [DueLane::AtRisk, DueLane::Stale] {
+        for shard in 0..SYNC_DUE_SHARDS {
+            let first = store.due_for_sync(settings.year, shard, lane, now, None, 1).await?;
+            if let Some(synced) = first.first().and_then(|due| keys::sync_due_time(&due.position)) {
+                oldest = Some(oldest.map_or(synced, |o| o.min(synced)));
+            }
+        }
+    }
+    Ok(oldest.map_or(chrono::Duration::zero(), |synced| {
+        (now - (synced + settings.stale_after)).max(chrono::Duration::zero())
+    }))
 }
 
 /// How long syncs under way at the deadline may take to finish: the scan's deadline is 60 s
@@ -376,7 +418,11 @@ impl<S: Applications + SyncDue> Syncs<'_, S> {
         while let Ok(Some(done)) = tokio::time::timeout_at(until, self.running.join_next()).await {
             record(done, &mut report);
         }
-        report.failed += u32::try_from(self.running.len()).unwrap_or(u32::MAX);
+        let cut_short = u32::try_from(self.running.len()).unwrap_or(u32::MAX);
+        report.failed += cut_short;
+        if cut_short > 0 {
+            *report.outcomes.entry(sync::CUT_SHORT).or_default() += cut_short;
+        }
         self.running.shutdown().await;
         Ok(report)
     }
@@ -385,6 +431,11 @@ impl<S: Applications + SyncDue> Syncs<'_, S> {
 type Finished = Result<(Due, bool, Result<(), SyncError>, bool), tokio::task::JoinError>;
 
 fn record(done: Finished, report: &mut ScanReport) {
+    let outcome = match &done {
+        Ok((_, _, result, _)) => sync::outcome(result),
+        Err(_) => sync::CUT_SHORT,
+    };
+    *report.outcomes.entry(outcome).or_default() += 1;
     match done {
         Ok((_, first, Ok(()), _)) => {
             report.synced += 1;

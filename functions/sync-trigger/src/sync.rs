@@ -37,3 +37,32 @@ pub async fn sync_application(
     }
     Ok(answer?)
 }
+
+/// A sync that was still waiting on the marketplace when its run's time was up.
+pub const CUT_SHORT: &str = "cut_short";
+
+/// A sync's outcome, as the `Outcome` of the `Syncs` metric: `ok`, `not_found` (the marketplace
+/// does not know it), `throttled` (the marketplace or our budget had no turn), `unavailable`,
+/// `bad_answer`, `store_error`.
+pub fn outcome<T>(result: &Result<T, SyncError>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(SyncError::Marketplace(MarketplaceError::NotFound)) => "not_found",
+        Err(SyncError::Marketplace(MarketplaceError::RateLimited { .. } | MarketplaceError::NoTurn { .. })) => {
+            "throttled"
+        }
+        Err(SyncError::Marketplace(MarketplaceError::Unavailable { .. })) => "unavailable",
+        Err(SyncError::Marketplace(MarketplaceError::BadAnswer(_))) => "bad_answer",
+        Err(SyncError::Store(_)) => "store_error",
+    }
+}
+
+/// One `Syncs` line per outcome.
+pub fn emit_outcomes(outcomes: &std::collections::BTreeMap<&'static str, u32>) {
+    for (outcome, n) in outcomes {
+        shared::metrics::Line::new()
+            .dimension(shared::metrics::OUTCOME, *outcome)
+            .count(shared::metrics::SYNCS, u64::from(*n))
+            .emit();
+    }
+}

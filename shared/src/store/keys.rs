@@ -148,6 +148,15 @@ pub fn sync_due_range(lane: DueLane, upto: DateTime<Utc>) -> (String, String) {
         lane => (format!("{}#", lane.digit()), format!("{}#{}", lane.digit(), time(upto))),
     }
 }
+/// The last sync a due-list key holds (`None` for a never-synced application's).
+pub fn sync_due_time(gsi2sk: &str) -> Option<DateTime<Utc>> {
+    let mut parts = gsi2sk.splitn(3, '#');
+    let lane = parts.next()?;
+    if lane != DueLane::AtRisk.digit().to_string() && lane != DueLane::Stale.digit().to_string() {
+        return None;
+    }
+    DateTime::parse_from_rfc3339(parts.next()?).ok().map(|at| at.with_timezone(&Utc))
+}
 pub const SYNC_DUE_SHARDS: u32 = 16;
 pub fn sync_due_shard(id: &FederalExchangeId) -> u32 {
     // FNV-1a: stable across processes and releases, unlike std's hasher.
@@ -281,6 +290,18 @@ pub const DIGEST_RETRY_PREFIX: &str = "RETRY#";
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn a_due_key_gives_back_its_last_sync_and_only_that() {
+        let synced = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+        let id = FederalExchangeId::parse("0042").unwrap();
+        for lane in [DueLane::AtRisk, DueLane::Stale] {
+            assert_eq!(sync_due_time(&sync_due_gsi2sk(lane, Some(synced), &id)), Some(synced));
+        }
+        // A never-synced application has no sync; an unknown one's time is when to ask again.
+        assert_eq!(sync_due_time(&sync_due_gsi2sk(DueLane::New, None, &id)), None);
+        assert_eq!(sync_due_time(&sync_due_gsi2sk(DueLane::Unknown, Some(synced), &id)), None);
+    }
 
     #[test]
     fn key_times_sort_as_times() {

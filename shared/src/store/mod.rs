@@ -105,11 +105,18 @@ pub(crate) fn if_version(
 pub struct Store {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    /// Placements cancelled by a newer state, since last taken (for the `PlacementConflicts` metric).
+    placement_conflicts: std::sync::Arc<crate::metrics::Counter>,
 }
 
 impl Store {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self { client, table: table.into(), placement_conflicts: Default::default() }
+    }
+
+    /// The placements this store (and its clones) saw cancelled by a newer state since last asked.
+    pub fn take_placement_conflicts(&self) -> u64 {
+        self.placement_conflicts.take()
     }
 
     pub fn table(&self) -> &str {

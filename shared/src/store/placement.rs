@@ -176,6 +176,7 @@ impl Store {
         for attempt in 1..=MAX_ATTEMPTS {
             match self.try_place_application(app, known).await {
                 Err(StoreError::Conflict) => {
+                    self.placement_conflicts.add(1);
                     tracing::debug!(attempt, "the entry, its owner or a visit changed while being placed; retrying");
                     *known = Known::default();
                     tokio::time::sleep(backoff(attempt)).await;

@@ -115,6 +115,9 @@ impl ports::Applications for Store {
     ) -> Answer<ApplyOutcome> {
         Store::apply_evidence(self, app, evidence, now).await
     }
+    fn take_placement_conflicts(&self) -> u64 {
+        Store::take_placement_conflicts(self)
+    }
 }
 
 impl ports::RiskLists for Store {
