@@ -284,3 +284,73 @@ async fn each_function_may_do_what_its_template_policy_allows_and_nothing_else()
     let digest = aws_sdk_dynamodb::Client::new(&world.resources.sdk_for(&base, devkit::principals::DAILY_DIGEST));
     digest.delete_item().table_name(table).set_key(Some(key("a"))).send().await.expect("the digest may delete");
 }
+
+/// The operator's view: every metric the code emits is on the dashboard (each sync outcome and
+/// refusal reason too), every metric an alarm or the dashboard reads from the stack's namespace
+/// is one the code emits, the alarms the README promises exist, and every function is traced and
+/// logs JSON.
+#[test]
+fn the_alarms_and_the_dashboard_read_the_metrics_the_code_emits() {
+    let template = Template::load().unwrap();
+    let emitted: BTreeSet<&str> = shared::metrics::ALL.iter().map(|m| m.name).collect();
+    let is_stack_namespace = |namespace: Option<&serde_yaml::Value>| matches!(namespace, Some(serde_yaml::Value::Tagged(t)) if t.tag == "!Ref" && t.value.as_str() == Some("AWS::StackName"));
+
+    // The dashboard's body, with every `${…}` put as a plain word.
+    let dashboard = &template.resources["Dashboard"].properties["DashboardBody"];
+    let serde_yaml::Value::Tagged(sub) = dashboard else { panic!("the body is a !Sub") };
+    let mut body = sub.value.as_str().unwrap().to_owned();
+    while let Some(start) = body.find("${") {
+        let end = start + body[start..].find('}').unwrap();
+        let word = body[start + 2..end].replace("AWS::StackName", "STACK").replace(['.', ':'], "_");
+        body.replace_range(start..=end, &word);
+    }
+    let body: Value = serde_json::from_str(&body).expect("the dashboard's body is JSON");
+    let mut shown = BTreeSet::new();
+    let mut dimension_values: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    for widget in body["widgets"].as_array().unwrap() {
+        for metric in widget["properties"]["metrics"].as_array().into_iter().flatten() {
+            let parts: Vec<&str> = metric.as_array().unwrap().iter().filter_map(Value::as_str).collect();
+            if parts[0] != "STACK" {
+                continue;
+            }
+            assert!(emitted.contains(parts[1]), "the dashboard shows {}, which no code emits", parts[1]);
+            shown.insert(parts[1].to_owned());
+            if let [_, name, dimension, value] = parts[..] {
+                dimension_values.entry((name.into(), dimension.into())).or_default().insert(value.into());
+            }
+        }
+    }
+    let shown: BTreeSet<&str> = shown.iter().map(String::as_str).collect();
+    assert_eq!(shown, emitted, "every metric is on the dashboard");
+    let outcomes: BTreeSet<String> = sync_trigger::sync::OUTCOMES.iter().map(|s| s.to_string()).collect();
+    assert_eq!(dimension_values[&("Syncs".into(), "Outcome".into())], outcomes);
+    let reasons: BTreeSet<String> = event_ingest::handler::REFUSALS.iter().map(|s| s.to_string()).collect();
+    assert_eq!(dimension_values[&("EventsRefused".into(), "Reason".into())], reasons);
+
+    // The alarms: the stack's own metrics are ones the code emits; each promised alarm is there.
+    let mut watched = BTreeSet::new();
+    for (id, alarm) in template.of_kind("AWS::CloudWatch::Alarm") {
+        let props = &alarm.properties;
+        if is_stack_namespace(props.get("Namespace")) {
+            let name = props["MetricName"].as_str().unwrap();
+            assert!(emitted.contains(name), "{id} watches {name}, which no code emits");
+        }
+        let metric = props.get("MetricName").and_then(serde_yaml::Value::as_str);
+        let expression_of = |m: &serde_yaml::Value| m["MetricStat"]["Metric"]["MetricName"].as_str().map(str::to_owned);
+        let in_expression = props
+            .get("Metrics")
+            .and_then(serde_yaml::Value::as_sequence)
+            .and_then(|ms| ms.iter().find_map(expression_of));
+        watched.insert(metric.map(str::to_owned).or(in_expression).unwrap_or_default());
+        assert!(props.get("AlarmActions").is_some(), "{id} tells someone");
+    }
+    for promised in
+        ["Throttles", "MarketplaceThrottles", "5xx", "ApproximateAgeOfOldestMessage", "ScanLag", "OutboxAge"]
+    {
+        assert!(watched.contains(promised), "an alarm on {promised}: {watched:?}");
+    }
+
+    let globals = &template.function_globals;
+    assert_eq!(globals["Tracing"].as_str(), Some("Active"), "every function is traced");
+    assert_eq!(globals["LoggingConfig"]["LogFormat"].as_str(), Some("JSON"));
+}

@@ -121,6 +121,9 @@ pub async fn handle<S: Applications + DirectoryChanges>(
     response
 }
 
+/// Every kind of refusal: the values of the `EventsRefused` metric's `Reason`.
+pub const REFUSALS: [&str; 6] = ["malformed", "future_date", "cycle", "too_deep", "too_large", "unreadable"];
+
 /// What one batch did with its events, for its metric lines.
 #[derive(Default)]
 struct Tally {

@@ -41,6 +41,9 @@ pub async fn sync_application(
 /// A sync that was still waiting on the marketplace when its run's time was up.
 pub const CUT_SHORT: &str = "cut_short";
 
+/// Every outcome `outcome` gives, and `CUT_SHORT`: the values of the `Syncs` metric's `Outcome`.
+pub const OUTCOMES: [&str; 7] = ["ok", "not_found", "throttled", "unavailable", "bad_answer", "store_error", CUT_SHORT];
+
 /// A sync's outcome, as the `Outcome` of the `Syncs` metric: `ok`, `not_found` (the marketplace
 /// does not know it), `throttled` (the marketplace or our budget had no turn), `unavailable`,
 /// `bad_answer`, `store_error`.
