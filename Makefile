@@ -4,7 +4,12 @@ MOTO_VERSION := 5.2.5
 VENV := .venv
 VENV_READY := $(VENV)/.ready-moto-$(MOTO_VERSION)
 
-.PHONY: dev test fuzz soak browser-test build check-template deploy bench bench-replaced verify page
+# The compiler rust-toolchain.toml pins, ready before any target runs cargo.
+ifneq ($(shell tools/toolchain.sh >&2 && echo ready),ready)
+$(error the Rust toolchain rust-toolchain.toml pins is not available: see the message above)
+endif
+
+.PHONY: dev test fuzz soak browser-test build check-template lint deploy bench bench-replaced verify page
 
 ## dev: run the whole system locally (emulator, resources, demo data); Ctrl-C stops it
 dev: $(VENV_READY)
@@ -45,6 +50,12 @@ bench: $(VENV_READY)
 ## bench-replaced: measure the write figures of the design the write path replaced (tools/bench/replaced-design-writes.tsv)
 bench-replaced: $(VENV_READY)
 	tools/bench-replaced.sh
+
+## lint: rustfmt, clippy (warnings are errors) and cargo-deny (deny.toml)
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+	tools/deny.sh
 
 ## check-template: cfn-lint and checkov on infra/template.yaml
 check-template: $(VENV_READY)

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use shared::domain::ApplicationKey;
 use shared::domain::Role;
 use shared::domain::{AgencyUpsert, AgentUpsert};

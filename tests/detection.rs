@@ -529,9 +529,10 @@ async fn a_pass_ends_and_covers_every_shard_when_the_data_exceeds_a_run_and_new_
     assert_eq!(second.first_synced, 5, "{second:?}");
     // All five are started before the pass's first; of the 8 slots, the pass can take the other 3
     // at once, and on a loaded machine those may reach the marketplace first.
+    // (On a machine loaded by the other tests the run's time may end before the pass starts one.)
     let served = system.served().await;
-    let asked_first: Vec<&str> =
-        served[before_second..before_second + 8].iter().map(|s| s.federal_exchange_id.as_str()).collect();
+    let first_eight = &served[before_second..served.len().min(before_second + 8)];
+    let asked_first: Vec<&str> = first_eight.iter().map(|s| s.federal_exchange_id.as_str()).collect();
     for id in &new {
         assert!(asked_first.contains(&id.as_str()), "the new ones first: {asked_first:?}");
     }

@@ -3,11 +3,11 @@
 //! answered with `index.html` by the same rule the local system applies, the security headers, and
 //! a user pool made only when no issuer is given — with the API trusting whichever applies.
 
-use serde_yaml::Value;
+use serde_norway::Value;
 
 fn template() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/template.yaml");
-    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 fn props<'a>(template: &'a Value, id: &str) -> &'a Value {
@@ -173,7 +173,7 @@ fn a_user_pool_is_made_only_without_an_issuer_and_the_api_trusts_whichever_appli
     // three attributes and may write none of them.
     let client = props(&template, "UserPoolClient");
     assert_eq!(client["GenerateSecret"], Value::Bool(false));
-    assert_eq!(client["AllowedOAuthFlows"], serde_yaml::from_str::<Value>("[code]").unwrap());
+    assert_eq!(client["AllowedOAuthFlows"], serde_norway::from_str::<Value>("[code]").unwrap());
     let (_, with_domain, without) = if_branches(&client["CallbackURLs"]);
     for callback in with_domain.as_sequence().unwrap().iter().chain(without.as_sequence().unwrap()) {
         assert!(text(tagged(callback).1).ends_with("/callback"), "{callback:?}");

@@ -27,18 +27,20 @@ fn declared(template: &Template, kind: &str) -> BTreeMap<String, Value> {
 
 /// Drops the values that name other resources (`!GetAtt X`, `!Ref X` of a resource), which only
 /// exist once created; references to parameters stay.
-fn strip_references(value: &serde_yaml::Value, template: &Template) -> serde_yaml::Value {
+fn strip_references(value: &serde_norway::Value, template: &Template) -> serde_norway::Value {
     match value {
-        serde_yaml::Value::Tagged(tagged) if tagged.tag == "!GetAtt" => serde_yaml::Value::Null,
-        serde_yaml::Value::Tagged(tagged)
+        serde_norway::Value::Tagged(tagged) if tagged.tag == "!GetAtt" => serde_norway::Value::Null,
+        serde_norway::Value::Tagged(tagged)
             if tagged.tag == "!Ref" && !template.parameters.contains_key(tagged.value.as_str().unwrap_or_default()) =>
         {
-            serde_yaml::Value::Null
+            serde_norway::Value::Null
         }
-        serde_yaml::Value::Mapping(map) => {
-            map.iter().map(|(k, v)| (k.clone(), strip_references(v, template))).collect::<serde_yaml::Mapping>().into()
-        }
-        serde_yaml::Value::Sequence(items) => items.iter().map(|v| strip_references(v, template)).collect(),
+        serde_norway::Value::Mapping(map) => map
+            .iter()
+            .map(|(k, v)| (k.clone(), strip_references(v, template)))
+            .collect::<serde_norway::Mapping>()
+            .into(),
+        serde_norway::Value::Sequence(items) => items.iter().map(|v| strip_references(v, template)).collect(),
         other => other.clone(),
     }
 }
@@ -196,11 +198,11 @@ trait TaggedText {
     fn as_tagged_str(&self) -> String;
 }
 
-impl TaggedText for serde_yaml::Value {
+impl TaggedText for serde_norway::Value {
     /// The argument of a tagged value such as `!GetAtt IngestDeadLetterQueue.Arn`.
     fn as_tagged_str(&self) -> String {
         match self {
-            serde_yaml::Value::Tagged(tagged) => tagged.value.as_str().unwrap_or_default().to_owned(),
+            serde_norway::Value::Tagged(tagged) => tagged.value.as_str().unwrap_or_default().to_owned(),
             other => other.as_str().unwrap_or_default().to_owned(),
         }
     }
@@ -211,9 +213,9 @@ fn a_redelivered_export_never_meets_a_live_lease() {
     // The builder's time-out < its lease < the exports queue's visibility timeout: a build killed
     // by its time-out leaves a lease that lapses before SQS delivers the message again.
     let template = Template::load().unwrap();
-    let number = |value: &serde_yaml::Value| match value {
-        serde_yaml::Value::Number(n) => n.as_u64().unwrap(),
-        serde_yaml::Value::String(s) => s.parse().unwrap(),
+    let number = |value: &serde_norway::Value| match value {
+        serde_norway::Value::Number(n) => n.as_u64().unwrap(),
+        serde_norway::Value::String(s) => s.parse().unwrap(),
         other => panic!("not a number: {other:?}"),
     };
     let builder = &template.resources["ExportBuilderFunction"].properties;
@@ -239,8 +241,8 @@ fn every_operation_of_the_api_is_a_route_of_the_template_and_every_route_an_oper
             (method.to_lowercase(), path.to_owned())
         })
         .collect();
-    let api: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(format!("{root}/docs/openapi.yaml")).unwrap()).unwrap();
+    let api: serde_norway::Value =
+        serde_norway::from_str(&std::fs::read_to_string(format!("{root}/docs/openapi.yaml")).unwrap()).unwrap();
     let mut operations = BTreeSet::new();
     for (path, methods) in api["paths"].as_mapping().unwrap() {
         for (method, _) in methods.as_mapping().unwrap() {
@@ -293,11 +295,11 @@ async fn each_function_may_do_what_its_template_policy_allows_and_nothing_else()
 fn the_alarms_and_the_dashboard_read_the_metrics_the_code_emits() {
     let template = Template::load().unwrap();
     let emitted: BTreeSet<&str> = shared::metrics::ALL.iter().map(|m| m.name).collect();
-    let is_stack_namespace = |namespace: Option<&serde_yaml::Value>| matches!(namespace, Some(serde_yaml::Value::Tagged(t)) if t.tag == "!Ref" && t.value.as_str() == Some("AWS::StackName"));
+    let is_stack_namespace = |namespace: Option<&serde_norway::Value>| matches!(namespace, Some(serde_norway::Value::Tagged(t)) if t.tag == "!Ref" && t.value.as_str() == Some("AWS::StackName"));
 
     // The dashboard's body, with every `${…}` put as a plain word.
     let dashboard = &template.resources["Dashboard"].properties["DashboardBody"];
-    let serde_yaml::Value::Tagged(sub) = dashboard else { panic!("the body is a !Sub") };
+    let serde_norway::Value::Tagged(sub) = dashboard else { panic!("the body is a !Sub") };
     let mut body = sub.value.as_str().unwrap().to_owned();
     while let Some(start) = body.find("${") {
         let end = start + body[start..].find('}').unwrap();
@@ -335,11 +337,12 @@ fn the_alarms_and_the_dashboard_read_the_metrics_the_code_emits() {
             let name = props["MetricName"].as_str().unwrap();
             assert!(emitted.contains(name), "{id} watches {name}, which no code emits");
         }
-        let metric = props.get("MetricName").and_then(serde_yaml::Value::as_str);
-        let expression_of = |m: &serde_yaml::Value| m["MetricStat"]["Metric"]["MetricName"].as_str().map(str::to_owned);
+        let metric = props.get("MetricName").and_then(serde_norway::Value::as_str);
+        let expression_of =
+            |m: &serde_norway::Value| m["MetricStat"]["Metric"]["MetricName"].as_str().map(str::to_owned);
         let in_expression = props
             .get("Metrics")
-            .and_then(serde_yaml::Value::as_sequence)
+            .and_then(serde_norway::Value::as_sequence)
             .and_then(|ms| ms.iter().find_map(expression_of));
         watched.insert(metric.map(str::to_owned).or(in_expression).unwrap_or_default());
         assert!(props.get("AlarmActions").is_some(), "{id} tells someone");

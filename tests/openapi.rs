@@ -11,7 +11,7 @@ fn document() -> &'static Value {
     DOCUMENT.get_or_init(|| {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.yaml");
         let text = std::fs::read_to_string(path).expect("docs/openapi.yaml is readable");
-        serde_yaml::from_str(&text).expect("docs/openapi.yaml is YAML")
+        serde_norway::from_str(&text).expect("docs/openapi.yaml is YAML")
     })
 }
 

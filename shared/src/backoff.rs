@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use rand::Rng;
+use rand::RngExt;
 
 /// The wait before attempt `attempt + 1` (`attempt` counts from 1).
 pub fn jittered(base: Duration, max: Duration, attempt: u32) -> Duration {

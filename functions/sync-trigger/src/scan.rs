@@ -181,24 +181,29 @@ pub async fn scan<S: Applications + SyncDue>(
 }
 
 /// How far past the staleness window the stalest application is at `now` (zero while none is):
-/// the oldest last sync of the at-risk and stale lanes, a key read per shard and lane.
+/// the oldest last sync of the at-risk and stale lanes, the first key of each shard of each, read
+/// all at once.
 pub async fn lag<S: SyncDue>(
     store: &S,
     settings: &ScanSettings,
     now: DateTime<Utc>,
 ) -> Result<chrono::Duration, StoreError> {
-    let mut oldest: Option<DateTime<Utc>> = None;
+    let mut firsts = JoinSet::new();
     for lane in [DueLane::AtRisk, DueLane::Stale] {
         for shard in 0..SYNC_DUE_SHARDS {
-            let first = store.due_for_sync(settings.year, shard, lane, now, None, 1).await?;
-            if let Some(synced) = first.first().and_then(|due| keys::sync_due_time(&due.position)) {
-                oldest = Some(oldest.map_or(synced, |o| o.min(synced)));
-            }
+            let (store, year) = (store.clone(), settings.year);
+            firsts.spawn(async move { store.due_for_sync(year, shard, lane, now, None, 1).await });
         }
     }
-    Ok(oldest.map_or(chrono::Duration::zero(), |synced| {
-        (now - (synced + settings.stale_after)).max(chrono::Duration::zero())
-    }))
+    let mut oldest: Option<DateTime<Utc>> = None;
+    while let Some(first) = firsts.join_next().await {
+        let first = first.expect("a read of the due list never panics")?;
+        if let Some(synced) = first.first().and_then(|due| keys::sync_due_time(&due.position)) {
+            oldest = Some(oldest.map_or(synced, |o| o.min(synced)));
+        }
+    }
+    let overdue = oldest.map_or(chrono::Duration::zero(), |synced| now - (synced + settings.stale_after));
+    Ok(overdue.max(chrono::Duration::zero()))
 }
 
 /// How long syncs under way at the deadline may take to finish: the scan's deadline is 60 s

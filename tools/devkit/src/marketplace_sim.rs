@@ -21,7 +21,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use rand::Rng;
+use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use sync_trigger::marketplace::MarketplaceApplication;
 use tokio::time::Instant;

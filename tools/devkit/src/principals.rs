@@ -53,7 +53,8 @@ pub fn policies(template: &Template, resolved: &Resolved) -> Result<BTreeMap<Str
     let mut documents = BTreeMap::new();
     for (id, function) in template.of_kind("AWS::Serverless::Function") {
         let mut statements = Vec::new();
-        for policy in function.properties.get("Policies").and_then(serde_yaml::Value::as_sequence).into_iter().flatten()
+        for policy in
+            function.properties.get("Policies").and_then(serde_norway::Value::as_sequence).into_iter().flatten()
         {
             let Some(listed) = policy.get("Statement") else {
                 return Err(DevkitError::Template(format!("{id}: only inline Statement policies are read")));

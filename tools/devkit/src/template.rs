@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::Value as Json;
-use serde_yaml::Value as Yaml;
+use serde_norway::Value as Yaml;
 
 use crate::DevkitError;
 
@@ -37,7 +37,7 @@ impl Template {
     }
 
     pub fn parse(text: &str) -> Result<Self, DevkitError> {
-        let doc: Yaml = serde_yaml::from_str(text).map_err(|e| DevkitError::Template(e.to_string()))?;
+        let doc: Yaml = serde_norway::from_str(text).map_err(|e| DevkitError::Template(e.to_string()))?;
         let mut parameters = BTreeMap::new();
         if let Some(Yaml::Mapping(params)) = doc.get("Parameters") {
             for (name, spec) in params {

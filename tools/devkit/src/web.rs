@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde_yaml::Value as Yaml;
+use serde_norway::Value as Yaml;
 
 use crate::DevkitError;
 use crate::template::Template;
