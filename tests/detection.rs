@@ -973,13 +973,7 @@ async fn an_api_sync_that_dies_between_its_write_and_its_placement_is_placed_by_
     assert!(differences.iter().any(|d| matches!(d, devkit::verify::Difference::Unplaced { .. })), "{differences:?}");
 
     // WHEN the scan runs before the write is a minute old, THEN it leaves it to its writer
-    let settings = ScanSettings {
-        year: year(),
-        stale_after: chrono::Duration::hours(24),
-        concurrency: 2,
-        page_size: 10,
-        new_lane_every: NEW_LANE_EVERY,
-    };
+    let settings = daily_scan();
     let far = tokio::time::Instant::now() + Duration::from_secs(60);
     let early = scan(&system.scan_store, &system.marketplace, &settings, Utc::now(), far).await.unwrap();
     assert_eq!(early.placed, 0);
@@ -1022,13 +1016,7 @@ async fn a_quiet_sync_after_a_write_left_unplaced_keeps_the_mark_until_the_place
     assert!(!entries(&system, "0315").await[&agent_id("ana")].is_at_risk());
     assert_eq!(ana_list().await, vec!["0315"], "not placed yet");
     // AND the next scan places it: the list no longer shows a risk that was cleared
-    let settings = ScanSettings {
-        year: year(),
-        stale_after: chrono::Duration::hours(24),
-        concurrency: 2,
-        page_size: 10,
-        new_lane_every: NEW_LANE_EVERY,
-    };
+    let settings = daily_scan();
     let far = tokio::time::Instant::now() + Duration::from_secs(60);
     let report =
         scan(&system.scan_store, &system.marketplace, &settings, Utc::now() + chrono::Duration::minutes(2), far)

@@ -61,6 +61,17 @@ pub fn far_off() -> tokio::time::Instant {
     tokio::time::Instant::now() + std::time::Duration::from_secs(300)
 }
 
+/// A scan of the plan year with a day's window, two syncs at a time, pages of ten.
+pub fn daily_scan() -> sync_trigger::scan::ScanSettings {
+    sync_trigger::scan::ScanSettings {
+        year: year(),
+        stale_after: Duration::hours(24),
+        concurrency: 2,
+        page_size: 10,
+        new_lane_every: sync_trigger::scan::NEW_LANE_EVERY,
+    }
+}
+
 pub fn t(minute: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 2, 1, 12, 0, 0).unwrap() + Duration::minutes(minute)
 }

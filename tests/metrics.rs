@@ -8,7 +8,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use shared::domain::PolicyStatus;
 use shared::metrics::{self, Capture, Unit};
-use sync_trigger::scan::{NEW_LANE_EVERY, ScanSettings, scan};
+use sync_trigger::scan::scan;
 
 use crate::detection::answer;
 use crate::helpers::*;
@@ -107,13 +107,7 @@ async fn a_scan_run_an_ingest_batch_and_an_export_print_the_metrics_the_alarms_r
     sync_trigger::sync::sync_application(&system.sync_store, &system.marketplace, &app("0700"), long_ago, far_off())
         .await
         .unwrap();
-    let settings = ScanSettings {
-        year: year(),
-        stale_after: chrono::Duration::hours(24),
-        concurrency: 2,
-        page_size: 10,
-        new_lane_every: NEW_LANE_EVERY,
-    };
+    let settings = daily_scan();
     // A run out of time at once reports the lag it left...
     let before = capture.lines().len();
     scan(&system.scan_store, &system.marketplace, &settings, Utc::now(), tokio::time::Instant::now()).await.unwrap();

@@ -60,7 +60,7 @@ pub const EVENTS_PUBLISHED: Metric = count("EventsPublished");
 pub const EVENTS_APPLIED: Metric = count("EventsApplied");
 pub const EVENTS_RETRIED: Metric = count("EventsRetried");
 pub const EVENTS_REFUSED: Metric = count("EventsRefused");
-/// One export, from its claim to its file written and its email sent.
+/// One export, from its request to its file ready.
 pub const EXPORT_DURATION: Metric = seconds("ExportDuration");
 pub const EXPORT_ROWS: Metric = count("ExportRows");
 pub const EXPORTS_FAILED: Metric = count("ExportsFailed");

@@ -99,11 +99,11 @@ pub async fn handle<S: Applications + DirectoryChanges>(
                 Disposition::Done
             }
             Err(Failure::Malformed(reason)) => {
-                *tally.refused.entry("malformed").or_default() += 1;
+                tally.refusing.push((message.message_id.clone().unwrap_or_default(), "malformed"));
                 Disposition::Refuse(reason.0)
             }
             Err(Failure::Refused { kind, reason }) => {
-                *tally.refused.entry(kind).or_default() += 1;
+                tally.refusing.push((message.message_id.clone().unwrap_or_default(), kind));
                 Disposition::Refuse(reason)
             }
             Err(err @ (Failure::Retryable(_) | Failure::Requeue(_))) => {
@@ -117,7 +117,7 @@ pub async fn handle<S: Applications + DirectoryChanges>(
         processed.push((message, disposition));
     }
     let response = shared::queue::settle(processed, &deps.dead_letters).await;
-    tally.emit(deps.store.take_placement_conflicts());
+    tally.emit(&response, deps.store.take_placement_conflicts());
     response
 }
 
@@ -129,19 +129,32 @@ pub const REFUSALS: [&str; 6] = ["malformed", "future_date", "cycle", "too_deep"
 struct Tally {
     applied: u64,
     retried: u64,
-    /// By the kind of refusal: `malformed`, `future_date`, `cycle`, `too_deep`, `too_large`, `unreadable`.
-    refused: std::collections::BTreeMap<&'static str, u64>,
+    /// The messages to be refused, each with its kind of refusal (`REFUSALS`).
+    refusing: Vec<(String, &'static str)>,
 }
 
 impl Tally {
-    fn emit(&self, placement_conflicts: u64) {
+    /// The batch's lines, once it is settled: a refused message that could not be moved to the
+    /// dead-letter queue comes again, so it counts as retried, not refused.
+    fn emit(&self, settled: &SqsBatchResponse, placement_conflicts: u64) {
+        let again: std::collections::HashSet<&str> =
+            settled.batch_item_failures.iter().map(|failure| failure.item_identifier.as_str()).collect();
+        let mut retried = self.retried;
+        let mut refused: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+        for (message_id, kind) in &self.refusing {
+            if again.contains(message_id.as_str()) {
+                retried += 1;
+            } else {
+                *refused.entry(kind).or_default() += 1;
+            }
+        }
         metrics::Line::new()
             .count(metrics::EVENTS_APPLIED, self.applied)
-            .count(metrics::EVENTS_RETRIED, self.retried)
+            .count(metrics::EVENTS_RETRIED, retried)
             .count(metrics::PLACEMENT_CONFLICTS, placement_conflicts)
             .emit();
-        for (kind, n) in &self.refused {
-            metrics::Line::new().dimension(metrics::REASON, *kind).count(metrics::EVENTS_REFUSED, *n).emit();
+        for (kind, n) in refused {
+            metrics::Line::new().dimension(metrics::REASON, kind).count(metrics::EVENTS_REFUSED, n).emit();
         }
     }
 }

@@ -128,14 +128,15 @@ pub async fn build<S: Ports>(deps: &Deps<S>, export_id: &ExportId) -> Result<Out
             let expires = completed_at + chrono::Duration::days(deps.settings.retention_days);
             let done = Succeeded { rows, completed_at, object_key: key, file_expires_at: expires };
             deps.store.mark_succeeded(export_id, attempt, &done).await?;
-            let done = deps.store.export(export_id).await?.ok_or(StoreError::Conflict)?;
-            send_email_once(deps, &done).await?;
-            tracing::info!(%export_id, rows, items_read, "export built");
-            // What the requester waited, from the request to the file ready.
+            // What the requester waited, from the request to the file ready (printed before the
+            // email, which a retry sends without building again).
             metrics::Line::new()
                 .duration(metrics::EXPORT_DURATION, completed_at - job.created_at)
                 .count(metrics::EXPORT_ROWS, rows)
                 .emit();
+            let done = deps.store.export(export_id).await?.ok_or(StoreError::Conflict)?;
+            send_email_once(deps, &done).await?;
+            tracing::info!(%export_id, rows, items_read, "export built");
             Ok(Outcome::Built { rows, items_read })
         }
         Err(err) => {

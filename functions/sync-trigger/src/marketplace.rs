@@ -175,6 +175,11 @@ impl MarketplaceClient {
         Self { lane: Lane::Scan, ..self.clone() }
     }
 
+    /// Counts an answer its caller found outside the contract (an NPN that is not one).
+    pub fn note_bad_answer(&self) {
+        self.refusals.errors.add(1);
+    }
+
     /// `line` with the marketplace's refusals since last taken (by this client or its clones).
     pub fn with_refusals(&self, line: metrics::Line) -> metrics::Line {
         line.count(metrics::MARKETPLACE_THROTTLES, self.refusals.throttles.take())
@@ -210,9 +215,12 @@ impl MarketplaceClient {
             let wait = match request.send().await {
                 Ok(response) => match response.status().as_u16() {
                     200 => {
-                        let body = response.bytes().await.map_err(|e| MarketplaceError::Unavailable {
-                            attempts: attempt,
-                            last: format!("reading the answer: {e}"),
+                        let body = response.bytes().await.map_err(|e| {
+                            self.refusals.errors.add(1);
+                            MarketplaceError::Unavailable {
+                                attempts: attempt,
+                                last: format!("reading the answer: {e}"),
+                            }
                         })?;
                         let answer = parse_answer(&body).inspect_err(|_| self.refusals.errors.add(1))?;
                         if answer.federal_exchange_id != id.as_str() || answer.plan_year != year.get() {

@@ -58,15 +58,19 @@ pub struct ScanReport {
     pub out_of_time: bool,
     /// The syncs that ended, by outcome (`crate::sync::outcome`).
     pub outcomes: std::collections::BTreeMap<&'static str, u32>,
-    /// When the run ended, how far past the staleness window the stalest application was.
-    pub lag: chrono::Duration,
+    /// When the run ended, how far past the staleness window the stalest application was (`None`
+    /// when that could not be read).
+    pub lag: Option<chrono::Duration>,
 }
 
 /// The run's metric lines: its lag, the marketplace's refusals and the placements that met a newer
 /// state while it ran, the writes it placed for writers that died, and its syncs by outcome.
 fn emit_metrics(report: &ScanReport, store: &impl Applications, marketplace: &MarketplaceClient) {
-    let line = metrics::Line::new()
-        .duration(metrics::SCAN_LAG, report.lag)
+    let mut line = metrics::Line::new();
+    if let Some(lag) = report.lag {
+        line = line.duration(metrics::SCAN_LAG, lag);
+    }
+    let line = line
         .count(metrics::UNPLACED_MARKS_PLACED, u64::from(report.placed))
         .count(metrics::PLACEMENT_CONFLICTS, store.take_placement_conflicts());
     marketplace.with_refusals(line).emit();
@@ -98,10 +102,30 @@ pub async fn scan<S: Applications + SyncDue>(
     now: DateTime<Utc>,
     deadline: Instant,
 ) -> Result<ScanReport, StoreError> {
-    let mut report = ScanReport {
-        placed: store.place_unplaced(now - UNPLACED_GRACE, Some(deadline.into_std())).await?,
-        ..ScanReport::default()
+    let mut report = ScanReport::default();
+    let ran = run(store, marketplace, settings, now, deadline, &mut report).await;
+    // Best effort: a failed look at what is left does not fail a run that did its work.
+    report.lag = match lag(store, settings, Utc::now()).await {
+        Ok(lag) => Some(lag),
+        Err(err) => {
+            tracing::warn!(error = %err, "could not read how far behind the scan is");
+            None
+        }
     };
+    // Printed however the run ended: what it did counts, and its counts start again.
+    emit_metrics(&report, store, marketplace);
+    ran.map(|()| report)
+}
+
+async fn run<S: Applications + SyncDue>(
+    store: &S,
+    marketplace: &MarketplaceClient,
+    settings: &ScanSettings,
+    now: DateTime<Utc>,
+    deadline: Instant,
+    report: &mut ScanReport,
+) -> Result<(), StoreError> {
+    report.placed = store.place_unplaced(now - UNPLACED_GRACE, Some(deadline.into_std())).await?;
     let mut syncs = Syncs {
         store,
         now,
@@ -113,12 +137,10 @@ pub async fn scan<S: Applications + SyncDue>(
 
     // The priority lane first, and again every minute while the run lasts.
     let mut new_lane = NewLane::new(store, settings);
-    if !new_lane.first(&mut syncs, deadline, &mut report).await? {
+    if !new_lane.first(&mut syncs, deadline, report).await? {
         report.out_of_time = true;
-        let mut report = syncs.finish(report).await?;
-        report.lag = lag(store, settings, Utc::now()).await?;
-        emit_metrics(&report, store, marketplace);
-        return Ok(report);
+        syncs.finish(report).await;
+        return Ok(());
     }
 
     // The pass under way, or a new one.
@@ -140,7 +162,7 @@ pub async fn scan<S: Applications + SyncDue>(
             report.out_of_time = true;
             break;
         }
-        new_lane.tend(&mut syncs, deadline, &mut report).await?;
+        new_lane.tend(&mut syncs, deadline, report).await?;
         // An unknown application is due once its time to ask again has come; the rest by the cut-off.
         let upto = if at.lane == DueLane::Unknown { pass.started_at } else { pass.cutoff };
         let page = store
@@ -161,11 +183,11 @@ pub async fn scan<S: Applications + SyncDue>(
             if Instant::now() >= deadline {
                 break;
             }
-            new_lane.tend(&mut syncs, deadline, &mut report).await?;
+            new_lane.tend(&mut syncs, deadline, report).await?;
             // The position is the last application taken up; one whose sync fails or is cut
             // short stays due, and the next pass takes it up again.
             let position = due.position.clone();
-            if !syncs.start(due, false, &mut report).await {
+            if !syncs.start(due, false, report).await {
                 break;
             }
             at.position = Some(position);
@@ -173,11 +195,9 @@ pub async fn scan<S: Applications + SyncDue>(
         store.save_scan_checkpoint(settings.year, &at).await?;
     }
     new_lane.stop();
-    let mut report = syncs.finish(report).await?;
+    syncs.finish(report).await;
     store.save_scan_checkpoint(settings.year, &at).await?;
-    report.lag = lag(store, settings, Utc::now()).await?;
-    emit_metrics(&report, store, marketplace);
-    Ok(report)
+    Ok(())
 }
 
 /// How far past the staleness window the stalest application is at `now` (zero while none is):
@@ -418,10 +438,10 @@ impl<S: Applications + SyncDue> Syncs<'_, S> {
     /// Waits for the syncs under way, until `FINISH_GRACE` after the deadline: a sync waiting out
     /// a long `Retry-After` then is cut short (it changed nothing; it stays due), so the run ends
     /// inside the Lambda's time limit.
-    async fn finish(mut self, mut report: ScanReport) -> Result<ScanReport, StoreError> {
+    async fn finish(mut self, report: &mut ScanReport) {
         let until = self.deadline.max(Instant::now()) + FINISH_GRACE;
         while let Ok(Some(done)) = tokio::time::timeout_at(until, self.running.join_next()).await {
-            record(done, &mut report);
+            record(done, report);
         }
         let cut_short = u32::try_from(self.running.len()).unwrap_or(u32::MAX);
         report.failed += cut_short;
@@ -429,7 +449,6 @@ impl<S: Applications + SyncDue> Syncs<'_, S> {
             *report.outcomes.entry(sync::CUT_SHORT).or_default() += cut_short;
         }
         self.running.shutdown().await;
-        Ok(report)
     }
 }
 
@@ -438,7 +457,7 @@ type Finished = Result<(Due, bool, Result<(), SyncError>, bool), tokio::task::Jo
 fn record(done: Finished, report: &mut ScanReport) {
     let outcome = match &done {
         Ok((_, _, result, _)) => sync::outcome(result),
-        Err(_) => sync::CUT_SHORT,
+        Err(_) => sync::PANICKED,
     };
     *report.outcomes.entry(outcome).or_default() += 1;
     match done {

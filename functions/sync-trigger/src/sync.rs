@@ -28,7 +28,7 @@ pub async fn sync_application(
 ) -> Result<MarketplaceApplication, SyncError> {
     let answer = marketplace.application(&application.id, application.year, until).await;
     let outcome = match &answer {
-        Ok(found) => Ok(found.policies()?),
+        Ok(found) => Ok(found.policies().inspect_err(|_| marketplace.note_bad_answer())?),
         Err(_) => Err(SyncFailed),
     };
     let id = EvidenceId::parse(format!("sync-{}", uuid::Uuid::new_v4())).expect("a UUID makes a valid evidence id");
@@ -41,8 +41,13 @@ pub async fn sync_application(
 /// A sync that was still waiting on the marketplace when its run's time was up.
 pub const CUT_SHORT: &str = "cut_short";
 
-/// Every outcome `outcome` gives, and `CUT_SHORT`: the values of the `Syncs` metric's `Outcome`.
-pub const OUTCOMES: [&str; 7] = ["ok", "not_found", "throttled", "unavailable", "bad_answer", "store_error", CUT_SHORT];
+/// A sync whose task panicked.
+pub const PANICKED: &str = "panicked";
+
+/// Every outcome `outcome` gives, `CUT_SHORT` and `PANICKED`: the values of the `Syncs` metric's
+/// `Outcome`.
+pub const OUTCOMES: [&str; 8] =
+    ["ok", "not_found", "throttled", "unavailable", "bad_answer", "store_error", CUT_SHORT, PANICKED];
 
 /// A sync's outcome, as the `Outcome` of the `Syncs` metric: `ok`, `not_found` (the marketplace
 /// does not know it), `throttled` (the marketplace or our budget had no turn), `unavailable`,
