@@ -57,6 +57,7 @@ AOR at-risk reporting is running locally.
   demo users            .dev/seeded.json  (agents 'agent-<agency>-1..3', admins 'admin-<agency>-0')
   OpenID provider       ${LOCAL_OIDC_ISSUER}  (log: .dev/oidc.log)
   emulator log          .dev/emulator.log
+  metrics               .dev/metrics.log  (the EMF lines CloudWatch would take in; README "Operating it")
 
 Open http://127.0.0.1:${API_PORT}/ in a browser and sign in (at the local OpenID provider) as a
 demo person: agent 'agent-summit-1' (Summit Health Partners), admin 'admin-summit-0' (its admin).
@@ -74,6 +75,6 @@ Or use the API from another terminal:
 
 Press Ctrl-C to stop.
 INFO
-target/debug/devkit serve .dev/resources.json .dev/seeded.json &
+METRICS_LOG=.dev/metrics.log target/debug/devkit serve .dev/resources.json .dev/seeded.json &
 SERVE_PID=$!
 wait "$SERVE_PID"

@@ -6,8 +6,9 @@
 //! and dashboard and the tests name the same ones).
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::{DateTime, Utc};
 
@@ -161,14 +162,13 @@ impl Line {
         let namespace = std::env::var("METRICS_NAMESPACE").unwrap_or_else(|_| DEFAULT_NAMESPACE.to_owned());
         let text = self.to_json(&namespace, Utc::now()).to_string();
         let captured = CAPTURE.with(|capture| capture.borrow().clone());
-        match captured {
-            Some(lines) => lines.lock().expect("the capture is never poisoned").push(text),
-            None if TO_STDERR.load(Ordering::Relaxed) => {
-                eprintln!("{text}");
+        match (captured, LOCAL_LOG.get()) {
+            (Some(lines), _) => lines.lock().expect("the capture is never poisoned").push(text),
+            (None, Some(Some(file))) => {
+                let _ = writeln!(file.lock().expect("the metrics log is never poisoned"), "{text}");
             }
-            None => {
-                println!("{text}");
-            }
+            (None, Some(None)) => {}
+            (None, None) => println!("{text}"),
         }
     }
 }
@@ -190,11 +190,15 @@ impl Counter {
     }
 }
 
-static TO_STDERR: AtomicBool = AtomicBool::new(false);
+/// Where a local tool's metric lines go: the file `METRICS_LOG` names, or nowhere (`None`).
+static LOCAL_LOG: OnceLock<Option<Mutex<std::fs::File>>> = OnceLock::new();
 
-/// Local tools print metric lines on stderr, with their logs: stdout is for what a tool prints.
-pub fn to_stderr() {
-    TO_STDERR.store(true, Ordering::Relaxed);
+/// For local tools: metric lines are appended to the file `METRICS_LOG` names (`make dev`:
+/// `.dev/metrics.log`), or dropped — never on stdout, which is for what a tool prints.
+pub fn local() {
+    let file = std::env::var_os("METRICS_LOG")
+        .and_then(|path| std::fs::OpenOptions::new().create(true).append(true).open(path).ok());
+    let _ = LOCAL_LOG.set(file.map(Mutex::new));
 }
 
 thread_local! {

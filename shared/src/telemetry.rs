@@ -11,10 +11,11 @@ pub fn init_lambda() {
     lambda_runtime::tracing::init_default_subscriber();
 }
 
-/// For local tools: text on stderr, metric lines too (stdout is for what a tool prints).
+/// For local tools: text on stderr (stdout is for what a tool prints); metric lines where
+/// `crate::metrics::local` says.
 pub fn init_local() {
     let _ = tracing_subscriber::fmt().with_max_level(level()).with_writer(std::io::stderr).try_init();
-    crate::metrics::to_stderr();
+    crate::metrics::local();
 }
 
 /// One level for everything, from `RUST_LOG` (`error`, `warn`, `info`, `debug`, `trace`, `off`);
