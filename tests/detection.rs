@@ -510,10 +510,14 @@ async fn a_pass_ends_and_covers_every_shard_when_the_data_exceeds_a_run_and_new_
         page_size: 7,
         new_lane_every: NEW_LANE_EVERY,
     };
-    let run = || async {
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(900);
-        scan(&system.scan_store, &system.marketplace, &settings, Utc::now(), deadline).await.unwrap()
+    let run_for = |time: Duration| {
+        let (system, settings) = (&system, &settings);
+        async move {
+            let deadline = tokio::time::Instant::now() + time;
+            scan(&system.scan_store, &system.marketplace, settings, Utc::now(), deadline).await.unwrap()
+        }
     };
+    let run = || run_for(Duration::from_millis(900));
     let first = run().await;
     assert!(first.out_of_time && !first.pass_completed, "{first:?}");
 
@@ -525,7 +529,9 @@ async fn a_pass_ends_and_covers_every_shard_when_the_data_exceeds_a_run_and_new_
         system.put_marketplace(&answer(id, &[(PolicyStatus::Effectuated, Some("111"))])).await;
     }
     let before_second = system.served().await.len();
-    let second = run().await;
+    // Long enough for the five whatever the machine's load (CI once cut a 900 ms run at four); the
+    // order is what is asserted, and the pass may well end in this run.
+    let second = run_for(Duration::from_secs(3)).await;
     assert_eq!(second.first_synced, 5, "{second:?}");
     // All five are started before the pass's first; of the 8 slots, the pass can take the other 3
     // at once, and on a loaded machine those may reach the marketplace first.
@@ -661,10 +667,10 @@ async fn the_scan_and_on_demand_syncs_in_two_processes_share_one_budget() {
     let served = system.served().await;
     assert_never_faster_than(&served, RATE);
     let times: Vec<u64> = served.iter().map(|s| s.at_ms).collect();
-    // A person's sync waited for at most the few turns the scan holds ahead (3 at 10/s: 0.3 s),
-    // not behind the scan's whole queue.
+    // A person's sync waited for the few turns the scan holds ahead (3 at 10/s: 0.3 s), not behind
+    // the scan's whole queue (150 at 10/s: 15 s); the margin is for a machine loaded by other tests.
     let slowest = waits.iter().max().unwrap();
-    assert!(*slowest < Duration::from_millis(1500), "a person's sync took {slowest:?}: {waits:?}");
+    assert!(*slowest < Duration::from_secs(3), "a person's sync took {slowest:?}: {waits:?}");
     // And the scan took what was left: the two kept the rate busy.
     let busy_ms = times.last().unwrap() - times.first().unwrap();
     let used = times.len() as f64 / (busy_ms as f64 / 1000.0) / RATE;
