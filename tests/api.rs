@@ -290,6 +290,21 @@ async fn a_clients_story_is_the_timeline_newest_first_paged_with_a_help_desk_rep
         )
         .await;
     assert_eq!((status, problem["type"].as_str()), (400, Some("/problems/invalid-request")), "{problem}");
+
+    // An agent of a sub-agency swaps another of ana's clients: to ana (an agent) erin is an NPN,
+    // to north's admin (whose tree erin is in) she is named.
+    submit(system.store(), "7101", "own-7101", 0, "ana", "111").await;
+    submit(system.store(), "7101", "swap-7101", 10, "erin", "444").await;
+    let named = |story: &Value| {
+        let moments = story["timeline"].as_array().unwrap().clone();
+        let erins = moments.into_iter().find(|m| m["kind"] == "submission" && m["npn"] == "444").unwrap();
+        (erins["in_your_agency"].as_bool(), erins["agent_id"].as_str().map(str::to_owned))
+    };
+    let (_, story) = system.call(ANA, "GET", "/v1/clients/7101", None).await;
+    assert_eq!(named(&story), (Some(false), None), "{story}");
+    let admin_north = Some(("admin-north", "north", "agency_admin"));
+    let (_, story) = system.call(admin_north, "GET", "/v1/clients/7101", None).await;
+    assert_eq!(named(&story), (Some(true), Some("erin".to_owned())), "{story}");
 }
 
 #[tokio::test]

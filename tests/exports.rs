@@ -226,7 +226,81 @@ async fn the_same_idempotency_key_returns_the_same_export_even_to_racing_request
     assert_eq!((status, body["type"].as_str()), (422, Some("/problems/idempotency-key-reused")), "{body}");
     let (_, list) = system.call(ADMIN, "GET", "/v1/exports", None).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 2, "k-123's and k-race's");
+
+    // A day on, the key has expired, though the table's TTL (which lags) has not removed it: the
+    // same key makes a new export.
+    let key = [("pk", format!("IDEMPOTENCY#{admin}#k-123")), ("sk", "IDEMPOTENCY".to_owned())]
+        .map(|(k, v)| (k.to_owned(), aws_sdk_dynamodb::types::AttributeValue::S(v)));
+    let expired = (Utc::now() - chrono::Duration::seconds(1)).timestamp().to_string();
+    system
+        .store()
+        .raw_client()
+        .update_item()
+        .table_name(system.store().table())
+        .set_key(Some(key.into()))
+        .update_expression("SET expires_at = :past")
+        .expression_attribute_values(":past", aws_sdk_dynamodb::types::AttributeValue::N(expired))
+        .send()
+        .await
+        .unwrap();
+    let (status, third) = post("k-123", json!({"scope": "agency", "agency_id": "north"})).await;
+    assert_eq!(status, 202, "{third}");
+    assert_ne!(third["export_id"], first["export_id"]);
+    let (_, again) = post("k-123", json!({"scope": "agency", "agency_id": "north"})).await;
+    assert_eq!(again["export_id"], third["export_id"], "and the key holds again, for the new one");
     assert_no_differences(&system.world).await;
+}
+
+#[tokio::test]
+async fn an_export_whose_email_fails_on_every_delivery_is_emailed_by_the_sweep_or_marked_not_notified_a_day_on() {
+    let system = system(100.0).await;
+    book(&system).await;
+    let inbox = format!("ana.{}@example.com", system.world.tag);
+    // A builder whose email service cannot be reached.
+    let mut unreachable = system.builder.clone();
+    let sdk = system.function_sdk(devkit::principals::EXPORT_BUILDER);
+    let ses = aws_sdk_sesv2::config::Builder::from(&sdk).endpoint_url("http://127.0.0.1:9").build();
+    unreachable.ses = aws_sdk_sesv2::Client::from_conf(ses);
+    let build_without_email = |export: String| {
+        let unreachable = unreachable.clone();
+        async move {
+            // Every delivery the queue makes fails to email (SQS then moves the message aside).
+            for _ in 0..3 {
+                let built = export_builder::build::build(&unreachable, &id(&export)).await;
+                assert!(matches!(built, Err(export_builder::build::BuildError::Email(_))), "{built:?}");
+            }
+        }
+    };
+    let sweep_at =
+        |minutes| export_builder::sweep::sweep(&system.builder, Utc::now() + chrono::Duration::minutes(minutes));
+
+    // WHEN an export is built but its email fails on every delivery
+    let export = request(&system, ANA, json!({"scope": "agent"})).await;
+    system.waiting(&system.world.resources.exports_queue_url).await;
+    build_without_email(export.clone()).await;
+    let (_, shown) = system.call(ANA, "GET", &format!("/v1/exports/{export}"), None).await;
+    assert_eq!(shown["status"], "succeeded", "{shown}");
+    assert!(system.inbox(&inbox).await.is_empty());
+    // THEN the sweep queues it again, and the requester is told, once
+    let report = sweep_at(20).await.unwrap();
+    assert_eq!(report.emails_again, 1, "{report:?}");
+    system.drain_exports().await;
+    assert_eq!(system.inbox(&inbox).await.len(), 1);
+    assert_eq!(sweep_at(40).await.unwrap(), export_builder::sweep::SweepReport::default(), "nothing left open");
+
+    // WHEN another's email fails for a whole day, THEN it is marked not notified, and counted
+    let export = request(&system, ANA, json!({"scope": "agent"})).await;
+    system.waiting(&system.world.resources.exports_queue_url).await;
+    build_without_email(export.clone()).await;
+    let capture = shared::metrics::Capture::start();
+    let report = sweep_at(24 * 60 + 20).await.unwrap();
+    assert_eq!((report.emails_again, report.not_notified), (0, 1), "{report:?}");
+    let counted = capture.lines().iter().filter_map(|line| line["ExportsNotNotified"].as_f64()).sum::<f64>();
+    assert_eq!(counted, 1.0, "{:?}", capture.lines());
+    let job = system.store().export(&id(&export)).await.unwrap().unwrap();
+    assert!(job.not_notified_at.is_some());
+    assert_eq!(sweep_at(24 * 60 + 40).await.unwrap(), export_builder::sweep::SweepReport::default());
+    assert_eq!(system.inbox(&inbox).await.len(), 1, "the first export's email only");
 }
 
 #[tokio::test]
@@ -415,7 +489,7 @@ async fn an_export_whose_every_build_was_killed_ends_failed_once_and_one_never_q
     }
     // THEN the sweep ends it failed, saying why, and tells its requester once
     let report = sweep_at(60).await.unwrap();
-    assert_eq!(report, export_builder::sweep::SweepReport { queued_again: 0, failed: 1 });
+    assert_eq!(report, export_builder::sweep::SweepReport { failed: 1, ..Default::default() });
     let (_, shown) = system.call(ANA, "GET", &format!("/v1/exports/{killed}"), None).await;
     assert_eq!(shown["status"], "failed", "{shown}");
     assert!(shown["error"].as_str().unwrap().contains("several tries"), "{shown}");

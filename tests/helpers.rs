@@ -69,6 +69,7 @@ pub fn daily_scan() -> sync_trigger::scan::ScanSettings {
         concurrency: 2,
         page_size: 10,
         new_lane_every: sync_trigger::scan::NEW_LANE_EVERY,
+        repair_budget: sync_trigger::scan::REPAIR_BUDGET,
     }
 }
 
@@ -201,6 +202,8 @@ pub struct System {
     pub sync_store: Store,
     /// The functions' variables, as this system composed them.
     pub vars: shared::config::Vars,
+    /// The last second `publish` dated an event with.
+    last_published: std::sync::atomic::AtomicI64,
 }
 
 /// The local OpenID provider `make test` runs: tokens are signed with its key, the local
@@ -320,6 +323,7 @@ pub async fn system(rate_per_second: f64) -> System {
         scan_store,
         sync_store,
         vars,
+        last_published: Default::default(),
     }
 }
 
@@ -334,8 +338,18 @@ impl System {
     }
 
     /// Publishes a platform event to this test's bus, as the platform would.
+    /// Publishes a platform event dated a second after the one published before it (now, when
+    /// that is later). EventBridge dates events to the second, and events of one second are
+    /// ordered by their ids, which it makes at random: a test's events, published one after the
+    /// other, are so applied in the order it published them.
     pub async fn publish(&self, detail_type: &str, detail: serde_json::Value) {
-        self.publish_dated(detail_type, detail, None).await;
+        use std::sync::atomic::Ordering;
+        let now = Utc::now().timestamp();
+        let next = |last: i64| now.max(last + 1);
+        let last = self.last_published.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| Some(next(last)));
+        let second = next(last.expect("always updated"));
+        let time = DateTime::from_timestamp(second, 0).expect("a time");
+        self.publish_dated(detail_type, detail, Some(time)).await;
     }
 
     /// Publishes a platform event whose envelope carries the time `time` (the bus's clock when `None`).

@@ -121,7 +121,13 @@ async fn a_scan_run_an_ingest_batch_and_an_export_print_the_metrics_the_alarms_r
     let run = metrics_of(&capture.lines()[before..]);
     assert_eq!(value_of(&run, "ScanLag", None), 0.0, "{run:?}");
     assert_eq!(value_of(&run, "Syncs", Some(("Outcome", "ok"))), 1.0, "{run:?}");
-    for name in ["MarketplaceThrottles", "MarketplaceErrors", "PlacementConflicts", "UnplacedMarksPlaced"] {
+    for name in [
+        "MarketplaceThrottles",
+        "MarketplaceErrors",
+        "PlacementConflicts",
+        "UnplacedMarksPlaced",
+        "UnplacedMarksFailed",
+    ] {
         assert!(names(&run).contains(name), "{name} in {run:?}");
     }
 

@@ -90,7 +90,7 @@ async fn every_change_of_at_risk_state_goes_out_once_by_its_id_and_each_take_is_
         json!({
             "change_id": "2026/0500/ana/s2", "federal_exchange_id": "0500", "plan_year": 2026,
             "agent_id": "ana", "agent_npn": "111", "agency_path": ["top", "north"],
-            "reason": "platform_submission", "other_npn": "222", "other_agent_id": "bob",
+            "reason": "platform_submission", "other_npn": "222", "other_agent_id": null,
             "other_agent_same_agency": false, "at_risk_since": t(10).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
             "flagged_at": ana_flagged["detail"]["flagged_at"], "recorded_at": ana_flagged["detail"]["recorded_at"],
             "evidence_id": "s2"
@@ -106,7 +106,7 @@ async fn every_change_of_at_risk_state_goes_out_once_by_its_id_and_each_take_is_
     };
     let north = patterns("north").await;
     let bob = north.takers.iter().find(|t| t.npn.as_str() == "222").expect("bob's NPN took from north");
-    assert_eq!((bob.takes, bob.in_agency, bob.agent_id.as_ref().map(|a| a.as_str())), (1, 0, Some("bob")));
+    assert_eq!((bob.takes, bob.in_agency), (1, 0));
     let top = patterns("top").await;
     let bob = top.takers.iter().find(|t| t.npn.as_str() == "222").unwrap();
     assert_eq!((bob.takes, bob.in_agency), (1, 1), "inside top's tree");
@@ -120,6 +120,41 @@ async fn every_change_of_at_risk_state_goes_out_once_by_its_id_and_each_take_is_
     // Running again counts nothing again, and the checker adds every count up.
     system.relay().await;
     assert_eq!(patterns("top").await, top);
+    assert_no_differences(&system.world).await;
+}
+
+#[tokio::test]
+async fn a_swap_flagged_before_its_owners_agent_and_agency_are_known_waits_and_goes_out_whole_when_they_arrive() {
+    let system = system(100.0).await;
+    let crm = system.subscribe_to_aor_events().await;
+    publish_all(&system, &directory()).await;
+    // GIVEN dana's client taken by bob before the platform described dana, and before it described
+    // her agency (west, under top): an order the platform may send
+    publish_all(&system, &[submitted("s1", "0520", "dana", "444", 0), submitted("s2", "0520", "bob", "222", 10)]).await;
+    // WHEN the relay runs, THEN nothing goes out half-known: the change waits
+    let report = system.relay().await;
+    assert_eq!((report.published, report.counted, report.waiting), (0, 0, 1), "{report:?}");
+    assert!(system.take_all(&crm).await.is_empty());
+    assert_no_differences(&system.world).await;
+
+    // WHEN dana arrives, in an agency not known yet, THEN it waits on for her agency
+    publish_all(&system, &[crate::detection::agent_event("dana", "west", "444", "agent")]).await;
+    let report = system.relay().await;
+    assert_eq!((report.published, report.waiting), (0, 1), "{report:?}");
+
+    // WHEN her agency arrives, THEN the change goes out with her whole path, and the take counts
+    // in every agency on it
+    publish_all(&system, &[crate::detection::agency_event("west", Some("top"))]).await;
+    let report = system.relay().await;
+    assert_eq!((report.published, report.counted, report.waiting), (1, 1, 0), "{report:?}");
+    let received = system.take_all(&crm).await;
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(received[0]["detail"]["agency_path"], json!(["top", "west"]));
+    for agency in ["top", "west"] {
+        let patterns = system.store().swap_patterns(&agency_id(agency), year()).await.unwrap();
+        assert_eq!(patterns.in_agency + patterns.outside, 1, "{agency}: {patterns:?}");
+    }
+    assert_eq!(system.relay().await.published, 0, "nothing is left");
     assert_no_differences(&system.world).await;
 }
 
@@ -146,8 +181,16 @@ async fn an_admin_reads_who_takes_their_trees_clients_and_others_may_not() {
     assert_eq!(status, 200, "{body}");
     assert_eq!((body["in_agency"].as_i64(), body["outside"].as_i64()), (Some(1), Some(2)));
     assert_eq!(body["takers"][0]["npn"], "222", "the most takes first");
-    assert_eq!((body["takers"][0]["takes"].as_i64(), body["takers"][0]["agent_id"].as_str()), (Some(2), Some("bob")));
+    assert_eq!(
+        (body["takers"][0]["takes"].as_i64(), &body["takers"][0]["agent_id"]),
+        (Some(2), &Value::Null),
+        "bob is of another agency: an NPN to north"
+    );
     assert_eq!((body["takers"][1]["npn"].as_str(), body["takers"][1]["in_agency"].as_i64()), (Some("333"), Some(1)));
+    assert_eq!(body["takers"][1]["agent_id"], "carl", "carl is north's own");
+    let (_, top) =
+        system.call(Some(("admin-top", "top", "agency_admin")), "GET", "/v1/agencies/top/swap-patterns", None).await;
+    assert_eq!(top["takers"][0]["agent_id"], "bob", "to top, bob is its own");
     let week = shared::domain::iso_week(t(10));
     assert_eq!(body["weeks"], json!([{"week": week, "in_agency": 1, "outside": 2}]));
 

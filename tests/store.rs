@@ -726,7 +726,7 @@ async fn the_old_upline_stops_seeing_a_moved_subtree_the_moment_the_move_is_acce
         parent_agency_id: Some(agency_id("west")),
         agent_exports_enabled: true,
     };
-    let item = world.store.record_agency(&moved, Utc::now()).await.unwrap().expect("newer");
+    let item = world.store.record_agency(&moved, &Utc::now().into()).await.unwrap().expect("newer");
     // THEN east's list, and its export, no longer show the entry, though its row is still there
     assert_eq!(list("east").await, Vec::<String>::new());
     assert_eq!(list("top").await, vec!["0970"], "top is still above it");
@@ -777,7 +777,8 @@ async fn a_move_with_hundreds_of_entries_below_runs_in_chunks_and_each_run_goes_
     let as_of = Utc::now();
     let mut runs = Vec::new();
     loop {
-        let outcome = world.store.upsert_agency_until(&moved, as_of, Some(std::time::Instant::now())).await.unwrap();
+        let outcome =
+            world.store.upsert_agency_until(&moved, &as_of.into(), Some(std::time::Instant::now())).await.unwrap();
         let position = world.store.agency(&agency_id("a1")).await.unwrap().unwrap().job.and_then(|job| job.position);
         runs.push((outcome, position));
         if outcome != UpsertOutcome::Paused {

@@ -54,6 +54,9 @@ pub const MARKETPLACE_ERRORS: Metric = count("MarketplaceErrors");
 pub const PLACEMENT_CONFLICTS: Metric = count("PlacementConflicts");
 /// Writes whose writer died before placing them, placed by the scan.
 pub const UNPLACED_MARKS_PLACED: Metric = count("UnplacedMarksPlaced");
+/// Of those, the ones whose placement failed (set aside and tried again later; the checker lists
+/// them while they stay unplaced).
+pub const UNPLACED_MARKS_FAILED: Metric = count("UnplacedMarksFailed");
 /// Age of the oldest change still waiting in the outbox when the relay ran.
 pub const OUTBOX_AGE: Metric = seconds("OutboxAge");
 pub const EVENTS_PUBLISHED: Metric = count("EventsPublished");
@@ -65,16 +68,19 @@ pub const EVENTS_REFUSED: Metric = count("EventsRefused");
 pub const EXPORT_DURATION: Metric = seconds("ExportDuration");
 pub const EXPORT_ROWS: Metric = count("ExportRows");
 pub const EXPORTS_FAILED: Metric = count("ExportsFailed");
+/// Exports whose requester could not be emailed within a day (the sweep gave up).
+pub const EXPORTS_NOT_NOTIFIED: Metric = count("ExportsNotNotified");
 pub const DIGESTS_SENT: Metric = count("DigestsSent");
 
 /// Every metric, for the tests that hold the template and the README to them.
-pub const ALL: [Metric; 15] = [
+pub const ALL: [Metric; 17] = [
     SCAN_LAG,
     SYNCS,
     MARKETPLACE_THROTTLES,
     MARKETPLACE_ERRORS,
     PLACEMENT_CONFLICTS,
     UNPLACED_MARKS_PLACED,
+    UNPLACED_MARKS_FAILED,
     OUTBOX_AGE,
     EVENTS_PUBLISHED,
     EVENTS_APPLIED,
@@ -83,6 +89,7 @@ pub const ALL: [Metric; 15] = [
     EXPORT_DURATION,
     EXPORT_ROWS,
     EXPORTS_FAILED,
+    EXPORTS_NOT_NOTIFIED,
     DIGESTS_SENT,
 ];
 

@@ -50,14 +50,14 @@ pub trait DirectoryChanges: Clone + Send + Sync + 'static {
     fn upsert_agency_until(
         &self,
         upsert: &AgencyUpsert,
-        as_of: DateTime<Utc>,
+        as_of: &crate::domain::EventOrder,
         until: Option<std::time::Instant>,
     ) -> impl Future<Output = Answer<UpsertOutcome>> + Send;
     /// Records the agent and re-places their entries, pausing once `until` has passed.
     fn upsert_agent_until(
         &self,
         upsert: &AgentUpsert,
-        as_of: DateTime<Utc>,
+        as_of: &crate::domain::EventOrder,
         until: Option<std::time::Instant>,
     ) -> impl Future<Output = Answer<UpsertOutcome>> + Send;
 }
@@ -186,7 +186,11 @@ pub trait ExportBuilds: Clone + Send + Sync + 'static {
     /// Takes the right to send the email; false when it was taken before.
     fn claim_email(&self, id: &ExportId, now: DateTime<Utc>) -> impl Future<Output = Answer<bool>> + Send;
     fn release_email(&self, id: &ExportId) -> impl Future<Output = Answer<()>> + Send;
-    /// Up to `limit` exports not finished, asked for before `created_before`, oldest first.
+    /// The requester was told: the export is no longer open.
+    fn email_sent(&self, id: &ExportId) -> impl Future<Output = Answer<()>> + Send;
+    /// The requester could not be told in time: marked so, and no longer open.
+    fn give_up_email(&self, id: &ExportId, at: DateTime<Utc>) -> impl Future<Output = Answer<()>> + Send;
+    /// Up to `limit` exports not finished or not told, asked for before `created_before`, oldest first.
     fn open_exports(
         &self,
         created_before: DateTime<Utc>,
@@ -213,10 +217,11 @@ pub trait SyncDue: Clone + Send + Sync + 'static {
         year: PlanYear,
         checkpoint: &ScanCheckpoint,
     ) -> impl Future<Output = Answer<()>> + Send;
-    /// Places what writers that died left unplaced before `written_before`.
+    /// Places what writers that died left unplaced before `written_before`, at most `budget`.
     fn place_unplaced(
         &self,
         written_before: DateTime<Utc>,
+        budget: u32,
         until: Option<std::time::Instant>,
-    ) -> impl Future<Output = Answer<u32>> + Send;
+    ) -> impl Future<Output = Answer<crate::store::placement::Repair>> + Send;
 }

@@ -454,10 +454,12 @@ mod tests {
             agent_exports_enabled: true,
             version: 1,
             as_of: Utc::now(),
+            as_of_event_id: String::new(),
             job: None,
             gsi1pk: None,
             gsi1sk: None,
             exports_setting_as_of: None,
+            settings_version: 0,
         }
     }
 

@@ -60,7 +60,26 @@ pub async fn swap_patterns<S: Ports>(
     }
     let year = plan_year_param(&query, state.year)?;
     let agency = reachable_agency(&state.store, &caller, &agency_id).await?;
-    let counted = state.store.swap_patterns(&agency.agency_id, year).await?;
+    let mut counted = state.store.swap_patterns(&agency.agency_id, year).await?;
+    // A taker is named only while inside the agency's tree (by the directory now): another
+    // agency's agents are NPNs to it, as in a client's story.
+    let mut inside: std::collections::HashMap<shared::domain::AgencyId, bool> = Default::default();
+    for taker in &mut counted.takers {
+        let Some(agent_id) = &taker.agent_id else { continue };
+        let named = match state.store.agent(agent_id).await? {
+            None => false,
+            Some(agent) => match inside.get(&agent.agency_id) {
+                Some(inside) => *inside,
+                None => {
+                    let path = state.store.agency_path(&agent.agency_id).await?;
+                    *inside.entry(agent.agency_id).or_insert(path.contains(&agency.agency_id))
+                }
+            },
+        };
+        if !named {
+            taker.agent_id = None;
+        }
+    }
     Ok(Json(SwapPatterns {
         agency_id: agency.agency_id.to_string(),
         plan_year: year.get(),

@@ -61,7 +61,8 @@ pub async fn client_story<S: Ports>(
         Some(raw) => Some(Cursor::position_in(raw, &list).map_err(|e| Problem::bad_request(format!("The {e}.")))?),
     };
 
-    // Who submitted is named only within the caller's agency tree (by the parent links now).
+    // Who submitted is named only within what the caller reaches (by the directory now): an
+    // admin, their agency's tree; an agent, their own agency. Anyone else is an NPN.
     let submitters = stored
         .log
         .iter()
@@ -72,7 +73,11 @@ pub async fn client_story<S: Ports>(
         .collect();
     let owners = state.store.owners(submitters).await?;
     let in_callers_agency = |agent: &shared::domain::AgentId| {
-        agent == &caller.agent_id || owners.get(agent).is_some_and(|o| o.path.contains(&caller.agency_id))
+        let reached = |o: &shared::store::items::Owner| match caller.role {
+            shared::domain::Role::AgencyAdmin => o.path.contains(&caller.agency_id),
+            shared::domain::Role::Agent => o.path.last() == Some(&caller.agency_id),
+        };
+        agent == &caller.agent_id || owners.get(agent).is_some_and(reached)
     };
     let history = state.store.history(&application).await?;
     let moments = timeline(&owner, &stored.log, &history, in_callers_agency);

@@ -173,14 +173,14 @@ pub async fn apply<S: Applications + DirectoryChanges>(
         .map_err(|reason| Failure::Refused { kind: "future_date", reason })?;
     match event {
         PlatformEvent::AgencyUpserted { agency, as_of } => {
-            let outcome = deps.store.upsert_agency_until(&agency, as_of, Some(until)).await?;
+            let outcome = Box::pin(deps.store.upsert_agency_until(&agency, &as_of, Some(until))).await?;
             tracing::info!(agency_id = %agency.agency_id, ?outcome, "agency upserted");
             if outcome == UpsertOutcome::Paused {
                 go_on_later(deps, message).await?;
             }
         }
         PlatformEvent::AgentUpserted { agent, as_of } => {
-            let outcome = deps.store.upsert_agent_until(&agent, as_of, Some(until)).await?;
+            let outcome = Box::pin(deps.store.upsert_agent_until(&agent, &as_of, Some(until))).await?;
             tracing::info!(agent_id = %agent.agent_id, ?outcome, "agent upserted");
             if outcome == UpsertOutcome::Paused {
                 go_on_later(deps, message).await?;
@@ -268,7 +268,7 @@ mod tests {
         async fn upsert_agency_until(
             &self,
             upsert: &AgencyUpsert,
-            _as_of: DateTime<Utc>,
+            _as_of: &shared::domain::EventOrder,
             _until: Option<std::time::Instant>,
         ) -> Result<UpsertOutcome, StoreError> {
             let parent = upsert.parent_agency_id.as_ref().map_or("-".to_owned(), ToString::to_string);
@@ -278,7 +278,7 @@ mod tests {
         async fn upsert_agent_until(
             &self,
             upsert: &AgentUpsert,
-            _as_of: DateTime<Utc>,
+            _as_of: &shared::domain::EventOrder,
             _until: Option<std::time::Instant>,
         ) -> Result<UpsertOutcome, StoreError> {
             self.calls.lock().unwrap().push(format!("agent {} in {}", upsert.agent_id, upsert.agency_id));

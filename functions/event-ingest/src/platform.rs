@@ -10,7 +10,7 @@ use shared::domain::ApplicationKey;
 use shared::domain::{
     AgencyId, AgentId, Email, Evidence, EvidenceId, Fact, FederalExchangeId, InvalidValue, Name, Npn, PlanYear, Role,
 };
-use shared::domain::{AgencyUpsert, AgentUpsert};
+use shared::domain::{AgencyUpsert, AgentUpsert, EventOrder};
 
 pub const SOURCE: &str = "enrollment-platform";
 
@@ -19,11 +19,11 @@ pub const SOURCE: &str = "enrollment-platform";
 pub enum PlatformEvent {
     AgencyUpserted {
         agency: AgencyUpsert,
-        as_of: DateTime<Utc>,
+        as_of: EventOrder,
     },
     AgentUpserted {
         agent: AgentUpsert,
-        as_of: DateTime<Utc>,
+        as_of: EventOrder,
     },
     /// A submission, an archive flag or a revoked permission: evidence about one application.
     Evidence {
@@ -36,7 +36,7 @@ impl PlatformEvent {
     /// The field that dates the event, and its time: what orders it against other events.
     pub fn dated(&self) -> (&'static str, DateTime<Utc>) {
         match self {
-            Self::AgencyUpserted { as_of, .. } | Self::AgentUpserted { as_of, .. } => ("time", *as_of),
+            Self::AgencyUpserted { as_of, .. } | Self::AgentUpserted { as_of, .. } => ("time", as_of.time),
             Self::Evidence { evidence, .. } => match evidence.fact {
                 Fact::Submitted { .. } => ("submitted_at", evidence.at),
                 Fact::ArchiveSet { .. } | Fact::PermissionRevoked { .. } | Fact::Synced { .. } => {
@@ -97,7 +97,7 @@ pub fn parse(body: &str) -> Result<PlatformEvent, Malformed> {
                 parent_agency_id: optional_text(detail, "parent_agency_id")?.map(AgencyId::parse).transpose()?,
                 agent_exports_enabled: flag(detail, "agent_exports_enabled")?,
             },
-            as_of: time,
+            as_of: EventOrder { time, event_id: event_id.to_owned() },
         }),
         "Agent Upserted" => Ok(PlatformEvent::AgentUpserted {
             agent: AgentUpsert {
@@ -108,7 +108,7 @@ pub fn parse(body: &str) -> Result<PlatformEvent, Malformed> {
                 npn: Npn::parse(text(detail, "npn")?)?,
                 role: Role::parse(text(detail, "role")?)?,
             },
-            as_of: time,
+            as_of: EventOrder { time, event_id: event_id.to_owned() },
         }),
         "Application Submitted" => Ok(PlatformEvent::Evidence {
             application: application(detail)?,

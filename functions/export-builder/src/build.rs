@@ -269,6 +269,8 @@ async fn send_email_once<S: Ports>(deps: &Deps<S>, job: &ExportJob) -> Result<()
         return Err(BuildError::Email(err));
     }
     tracing::info!(export_id = %job.export_id, status = job.status.as_str(), "export email sent");
+    // Until this lands the export stays open, and the sweep tells its requester again.
+    deps.store.email_sent(&job.export_id).await?;
     Ok(())
 }
 

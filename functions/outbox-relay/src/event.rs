@@ -23,8 +23,9 @@ pub struct EntryChange {
     pub agency_path: Vec<String>,
     /// Why it is at risk (flagged) or was (cleared).
     pub reason: &'static str,
-    /// The NPN that holds or claimed the AOR, the agent behind it and whether in the owner's
-    /// agency, where known.
+    /// The NPN that holds or claimed the AOR, and whether the agent behind it is in the owner's
+    /// agency, where known; that agent's id only when they are (every subscriber on the path
+    /// reaches the owner's agency; an agent of another agency is an NPN to them).
     pub other_npn: Option<String>,
     pub other_agent_id: Option<String>,
     pub other_agent_same_agency: Option<bool>,
@@ -61,7 +62,9 @@ pub fn of_record(
             agency_path: agency_path.iter().map(ToString::to_string).collect(),
             reason: risk.reason.as_str(),
             other_npn: risk.other_npn.as_ref().map(ToString::to_string),
-            other_agent_id: risk.other_agent_id.as_ref().map(ToString::to_string),
+            other_agent_id: (risk.other_agent_same_agency == Some(true))
+                .then(|| risk.other_agent_id.as_ref().map(ToString::to_string))
+                .flatten(),
             other_agent_same_agency: risk.other_agent_same_agency,
             at_risk_since: risk.since,
             flagged_at: risk.flagged_at,
@@ -118,5 +121,32 @@ mod tests {
         let (kind, cleared) = of_record(&app, &record(Some(entry(Some(risk))), None), &path).expect("a change");
         assert_eq!((kind, cleared.reason), (ChangeKind::Cleared, "platform_submission"));
         assert!(of_record(&app, &record(None, Some(entry(None))), &path).is_none(), "no change, no event");
+    }
+
+    #[test]
+    fn the_agent_who_took_an_entry_is_named_only_when_in_the_owners_agency() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap();
+        let app = ApplicationKey { id: FederalExchangeId::parse("42").unwrap(), year: PlanYear::parse(2026).unwrap() };
+        let taken_by = |same_agency: Option<bool>| {
+            let risk = Risk {
+                since: at,
+                flagged_at: at,
+                reason: Reason::PlatformSubmission,
+                other_npn: Some(Npn::parse("222").unwrap()),
+                other_agent_id: Some(AgentId::parse("bo").unwrap()),
+                other_agent_same_agency: same_agency,
+            };
+            let record = HistoryRecord {
+                agent_id: AgentId::parse("ana").unwrap(),
+                recorded_at: at,
+                evidence_id: EvidenceId::parse("ev-1").unwrap(),
+                before: Some(entry(None)),
+                after: Some(entry(Some(risk))),
+            };
+            of_record(&app, &record, &[]).expect("a change").1.other_agent_id
+        };
+        assert_eq!(taken_by(Some(true)).as_deref(), Some("bo"));
+        assert_eq!(taken_by(Some(false)), None, "another agency's agent is an NPN");
+        assert_eq!(taken_by(None), None);
     }
 }

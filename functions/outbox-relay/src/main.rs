@@ -12,7 +12,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let deps = &deps;
     lambda_runtime::run(service_fn(|event: LambdaEvent<CloudWatchEvent>| async move {
         let report = relay::relay(deps, relay::deadline(Some(event.context.deadline()))).await?;
-        tracing::info!(items = report.items, published = report.published, counted = report.counted, "outbox relayed");
+        tracing::info!(
+            items = report.items,
+            published = report.published,
+            counted = report.counted,
+            waiting = report.waiting,
+            "outbox relayed"
+        );
         // Failed items wait in the outbox; a failed invocation is what the errors alarm counts.
         if report.failed > 0 {
             return Err(format!("{} outbox items failed", report.failed).into());

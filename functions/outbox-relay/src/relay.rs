@@ -33,6 +33,8 @@ pub struct RelayReport {
     pub counted: u32,
     /// Items that failed: left in the outbox for the next run.
     pub failed: u32,
+    /// Items set aside until their owner's agent or agency is known.
+    pub waiting: u32,
 }
 
 /// How long one run may go on: 45 s (it runs every minute), and never closer than 10 s to the
@@ -93,6 +95,19 @@ async fn relay_item(
         .collect();
     if !named.is_empty() {
         owners.extend(deps.store.owners(named).await?);
+    }
+    // An owner's path not known to its top yet (their agent or agency upsert still to come, an
+    // order the platform may send): the item waits out of the outbox, and that upsert puts it
+    // back. Counted or published now, the take would miss the agencies above.
+    let missing = trail.records.iter().find_map(|record| owners.get(&record.agent_id).and_then(Owner::missing));
+    if let Some((pk, sk)) = missing {
+        if deps.store.wait_for(trail, (&pk, sk)).await? {
+            report.waiting += 1;
+        } else {
+            // Known since this run read it: the item stays in the outbox for the next run.
+            owners.clear();
+        }
+        return Ok(());
     }
     let path_of = |agent: &AgentId| owners.get(agent).map(|o| o.path.clone()).unwrap_or_default();
 

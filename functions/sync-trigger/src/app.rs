@@ -101,6 +101,7 @@ impl Settings {
             concurrency: self.concurrency,
             page_size: 100,
             new_lane_every: crate::scan::NEW_LANE_EVERY,
+            repair_budget: crate::scan::REPAIR_BUDGET,
         }
     }
 }

@@ -40,12 +40,20 @@ pub struct ScanSettings {
     pub page_size: i32,
     /// How often a run looks for never-synced applications again (besides at its start).
     pub new_lane_every: Duration,
+    /// How many writes left unplaced one run places at most (beside its syncs).
+    pub repair_budget: u32,
 }
+
+/// The default `repair_budget`: far more than writers that die leave in a quarter of an hour, and
+/// few enough that a backlog is worked off over runs, not in one.
+pub const REPAIR_BUDGET: u32 = 500;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScanReport {
     /// Applications whose writer died before placing them, placed by this run.
     pub placed: u32,
+    /// Of those, the ones whose placement failed: set aside, tried again later.
+    pub unplaced_failed: u32,
     /// Never-synced applications synced first.
     pub first_synced: u32,
     pub synced: u32,
@@ -72,6 +80,7 @@ fn emit_metrics(report: &ScanReport, store: &impl Applications, marketplace: &Ma
     }
     let line = line
         .count(metrics::UNPLACED_MARKS_PLACED, u64::from(report.placed))
+        .count(metrics::UNPLACED_MARKS_FAILED, u64::from(report.unplaced_failed))
         .count(metrics::PLACEMENT_CONFLICTS, store.take_placement_conflicts());
     marketplace.with_refusals(line).emit();
     sync::emit_outcomes(&report.outcomes);
@@ -92,8 +101,8 @@ pub fn unknown_backoff(times: u32) -> chrono::Duration {
 }
 
 /// Places what writers that died left unplaced (an API sync is never redelivered, so the scan is
-/// what finishes it); syncs the never-synced applications; then runs the pass under way (or a new
-/// one) until it ends or `deadline`, whichever comes first. Syncs already under way at the
+/// what finishes it) beside the syncs: the never-synced applications first, then the pass under
+/// way (or a new one) until it ends or `deadline`, whichever comes first. Syncs already under way at the
 /// deadline may finish for `FINISH_GRACE` more; none is started after it.
 pub async fn scan<S: Applications + SyncDue>(
     store: &S,
@@ -103,7 +112,16 @@ pub async fn scan<S: Applications + SyncDue>(
     deadline: Instant,
 ) -> Result<ScanReport, StoreError> {
     let mut report = ScanReport::default();
-    let ran = run(store, marketplace, settings, now, deadline, &mut report).await;
+    // The writes left unplaced are placed beside the syncs, within their own budget: a backlog,
+    // or one that keeps failing, never holds a sync back.
+    let (repair, ran) = tokio::join!(
+        store.place_unplaced(now - UNPLACED_GRACE, settings.repair_budget, Some(deadline.into_std())),
+        run(store, marketplace, settings, now, deadline, &mut report),
+    );
+    match repair {
+        Ok(repair) => (report.placed, report.unplaced_failed) = (repair.placed, repair.failed),
+        Err(err) => tracing::error!(error = %err, "could not read the writes left unplaced"),
+    }
     // Best effort: a failed look at what is left does not fail a run that did its work.
     report.lag = match lag(store, settings, Utc::now()).await {
         Ok(lag) => Some(lag),
@@ -125,7 +143,6 @@ async fn run<S: Applications + SyncDue>(
     deadline: Instant,
     report: &mut ScanReport,
 ) -> Result<(), StoreError> {
-    report.placed = store.place_unplaced(now - UNPLACED_GRACE, Some(deadline.into_std())).await?;
     let mut syncs = Syncs {
         store,
         now,

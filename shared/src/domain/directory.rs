@@ -1,5 +1,7 @@
 //! The directory as the platform describes it: agencies in a tree, agents in agencies.
 
+use chrono::{DateTime, Utc};
+
 use super::values::{AgencyId, AgentId, Email, Name, Npn, Role};
 
 /// An agency as the platform describes it.
@@ -20,6 +22,23 @@ pub struct AgentUpsert {
     pub email: Email,
     pub npn: Npn,
     pub role: Role,
+}
+
+/// Where a directory event stands among the others: its envelope's time, then its id. EventBridge
+/// dates events to the second, so a move and its correction can share a time; the id breaks the
+/// tie the same way whatever order they arrive in, and the same event delivered again is equal
+/// to itself (see `docs/table-design.md`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EventOrder {
+    pub time: DateTime<Utc>,
+    pub event_id: String,
+}
+
+impl From<DateTime<Utc>> for EventOrder {
+    /// An order by time alone (seeding, tools): the empty id sorts before any event's.
+    fn from(time: DateTime<Utc>) -> Self {
+        Self { time, event_id: String::new() }
+    }
 }
 
 /// The deepest agency tree the directory takes: far above real ones (a handful of levels), and a
@@ -64,14 +83,16 @@ pub fn step_up<'a>(
     Ok(())
 }
 
-/// Whether `agency` may go below a parent whose walk up to the top is `parent_chain`: not below
-/// its own downline, and its path (the chain and itself) no longer than `MAX_AGENCY_DEPTH`, the
-/// longest path a walk up reads.
-pub fn may_go_below(agency: &AgencyId, parent_chain: &[AgencyId]) -> Result<(), TreeRefusal> {
+/// Whether `agency`, with `levels_below` levels of agencies hanging below it (0 for none), may go
+/// below a parent whose walk up to the top is `parent_chain`: not below its own downline, and the
+/// deepest path it makes (the chain, itself, and its deepest descendant) no longer than
+/// `MAX_AGENCY_DEPTH`, the longest path a walk up reads. Its descendants move with it, so they
+/// count: a move that fits the agency but not its downline is refused whole.
+pub fn may_go_below(agency: &AgencyId, parent_chain: &[AgencyId], levels_below: usize) -> Result<(), TreeRefusal> {
     if parent_chain.contains(agency) {
         return Err(TreeRefusal::Cycle(agency.clone()));
     }
-    if parent_chain.len() >= MAX_AGENCY_DEPTH {
+    if parent_chain.len() + 1 + levels_below > MAX_AGENCY_DEPTH {
         return Err(TreeRefusal::TooDeep(agency.clone()));
     }
     Ok(())
@@ -98,15 +119,27 @@ mod tests {
     #[test]
     fn an_agency_never_goes_below_its_own_downline() {
         let chain = ids(&["east", "top"]);
-        assert!(may_go_below(&ids(&["west"])[0], &chain).is_ok());
-        assert_eq!(may_go_below(&ids(&["top"])[0], &chain), Err(TreeRefusal::Cycle(ids(&["top"])[0].clone())));
+        assert!(may_go_below(&ids(&["west"])[0], &chain, 0).is_ok());
+        assert_eq!(may_go_below(&ids(&["top"])[0], &chain, 0), Err(TreeRefusal::Cycle(ids(&["top"])[0].clone())));
     }
 
     #[test]
     fn an_agency_goes_below_a_chain_only_while_its_path_stays_within_the_depth_bound() {
         let new = AgencyId::parse("new").unwrap();
         let chain = |n: usize| (0..n).map(|i| AgencyId::parse(format!("x{i}")).unwrap()).collect::<Vec<_>>();
-        assert!(may_go_below(&new, &chain(MAX_AGENCY_DEPTH - 1)).is_ok(), "a path of exactly the bound");
-        assert_eq!(may_go_below(&new, &chain(MAX_AGENCY_DEPTH)), Err(TreeRefusal::TooDeep(new.clone())));
+        assert!(may_go_below(&new, &chain(MAX_AGENCY_DEPTH - 1), 0).is_ok(), "a path of exactly the bound");
+        assert_eq!(may_go_below(&new, &chain(MAX_AGENCY_DEPTH), 0), Err(TreeRefusal::TooDeep(new.clone())));
+    }
+
+    #[test]
+    fn an_agency_with_a_downline_goes_below_a_chain_only_while_its_deepest_descendant_stays_within_the_bound() {
+        let mover = AgencyId::parse("mover").unwrap();
+        let chain = |n: usize| (0..n).map(|i| AgencyId::parse(format!("x{i}")).unwrap()).collect::<Vec<_>>();
+        assert!(may_go_below(&mover, &chain(MAX_AGENCY_DEPTH - 3), 2).is_ok(), "its grandchildren at the bound");
+        assert_eq!(
+            may_go_below(&mover, &chain(MAX_AGENCY_DEPTH - 2), 2),
+            Err(TreeRefusal::TooDeep(mover.clone())),
+            "itself within the bound, its grandchildren one below it"
+        );
     }
 }

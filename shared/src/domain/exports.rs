@@ -69,6 +69,10 @@ pub struct ExportJob {
     pub file_expires_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emailed_at: Option<DateTime<Utc>>,
+    /// When the sweep gave up telling the requester (their email kept failing for a day): an
+    /// operator's alarm, not the requester's, says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_notified_at: Option<DateTime<Utc>>,
 }
 
 impl ExportJob {
@@ -100,6 +104,7 @@ impl ExportJob {
             object_key: None,
             file_expires_at: None,
             emailed_at: None,
+            not_notified_at: None,
         }
     }
 }

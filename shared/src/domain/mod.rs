@@ -11,7 +11,7 @@ pub mod values;
 
 pub use changes::{ChangeKind, Take, at_risk_change, change_id, iso_week, take};
 pub use digest::{DIGEST_ENTRIES, DigestScope, digest_day};
-pub use directory::{AgencyUpsert, AgentUpsert, MAX_AGENCY_DEPTH, TreeRefusal, admin_reaches};
+pub use directory::{AgencyUpsert, AgentUpsert, EventOrder, MAX_AGENCY_DEPTH, TreeRefusal, admin_reaches};
 pub use evidence::{Evidence, Fact, Policy, PolicyStatus, SyncFailed, sync_evidence};
 pub use exports::{ExportJob, ExportScope, ExportStatus, Succeeded, may_export};
 pub use rules::{

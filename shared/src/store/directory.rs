@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, DeleteRequest, Put, PutRequest, TransactWriteItem, WriteRequest,
+    AttributeValue, Delete, DeleteRequest, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
 };
 use chrono::{DateTime, Utc};
 
@@ -17,8 +17,8 @@ use super::applications::{MAX_ATTEMPTS, backoff, s};
 use super::items::{AgencyChildItem, AgencyItem, AgencyMemberItem, AgentItem, Item, Job, from_item, to_item};
 use super::keys::{self, Scope};
 use super::placement::JobOutcome;
-use super::{Store, StoreError, condition_failed, if_version};
-use crate::domain::{AgencyId, AgencyUpsert, AgentId, AgentUpsert, directory};
+use super::{Store, StoreError, condition_failed};
+use crate::domain::{AgencyId, AgencyUpsert, AgentId, AgentUpsert, EventOrder, directory};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpsertOutcome {
@@ -89,7 +89,7 @@ impl Store {
         upsert: &AgencyUpsert,
         as_of: DateTime<Utc>,
     ) -> Result<UpsertOutcome, StoreError> {
-        self.upsert_agency_until(upsert, as_of, None).await
+        self.upsert_agency_until(upsert, &as_of.into(), None).await
     }
 
     /// Creates or updates an agency. Refuses a parent that would make a cycle, also when two moves
@@ -100,11 +100,16 @@ impl Store {
     pub async fn upsert_agency_until(
         &self,
         upsert: &AgencyUpsert,
-        as_of: DateTime<Utc>,
+        as_of: &EventOrder,
         until: Option<std::time::Instant>,
     ) -> Result<UpsertOutcome, StoreError> {
-        let Some(item) = self.record_agency(upsert, as_of).await? else { return Ok(UpsertOutcome::Stale) };
-        Ok(written(Box::pin(self.finish_agency_job(&item, until)).await?))
+        let outcome = match self.record_agency(upsert, as_of).await? {
+            None => UpsertOutcome::Stale,
+            Some(item) => written(Box::pin(self.finish_agency_job(&item, until)).await?),
+        };
+        // Known now (whatever this event changed): what waited for it goes out.
+        self.release_waiting(&keys::agency_pk(&upsert.agency_id)).await?;
+        Ok(outcome)
     }
 
     /// The first half of an upsert: the agency written, with the mark of its job when rows are to
@@ -113,7 +118,7 @@ impl Store {
     pub async fn record_agency(
         &self,
         upsert: &AgencyUpsert,
-        as_of: DateTime<Utc>,
+        as_of: &EventOrder,
     ) -> Result<Option<AgencyItem>, StoreError> {
         let mut attempt = 0;
         loop {
@@ -173,23 +178,24 @@ impl Store {
 
     /// One attempt at writing an agency item and its parent link; `None` when a newer event is
     /// already stored.
-    async fn write_agency(
-        &self,
-        upsert: &AgencyUpsert,
-        as_of: DateTime<Utc>,
-    ) -> Result<Option<AgencyItem>, StoreError> {
+    async fn write_agency(&self, upsert: &AgencyUpsert, as_of: &EventOrder) -> Result<Option<AgencyItem>, StoreError> {
         let existing = self.agency(&upsert.agency_id).await?;
         if let Some(existing) = &existing
-            && existing.as_of > as_of
+            && existing.order() > *as_of
         {
             return Ok(None);
         }
+        // A new link in the tree is checked against the tree's shape as read here, and written only
+        // while that shape is unchanged: its cycle and depth checks hold against racing moves.
+        let relinks = existing.as_ref().is_none_or(|e| e.parent_agency_id != upsert.parent_agency_id);
+        let shape = if relinks { Some(self.tree_version().await?) } else { None };
         let chain = match &upsert.parent_agency_id {
             None => Vec::new(),
             Some(parent) => self.chain_up(parent).await?,
         };
         let ancestors: Vec<AgencyId> = chain.iter().rev().map(|(id, _)| id.clone()).collect();
-        directory::may_go_below(&upsert.agency_id, &ancestors)?;
+        let levels_below = if relinks { self.levels_below(&upsert.agency_id).await? } else { 0 };
+        directory::may_go_below(&upsert.agency_id, &ancestors, levels_below)?;
         let moved = existing.as_ref().is_some_and(|e| e.ancestors != ancestors);
         let renamed = existing.as_ref().is_some_and(|e| e.name != upsert.name);
         let version = existing.as_ref().map_or(1, |e| e.version + 1);
@@ -202,12 +208,14 @@ impl Store {
             ancestors,
             // The switch an admin set through the API stands against older platform events.
             agent_exports_enabled: match &existing {
-                Some(e) if e.exports_setting_as_of.is_some_and(|set| set > as_of) => e.agent_exports_enabled,
+                Some(e) if e.exports_setting_as_of.is_some_and(|set| set > as_of.time) => e.agent_exports_enabled,
                 _ => upsert.agent_exports_enabled,
             },
             exports_setting_as_of: existing.as_ref().and_then(|e| e.exports_setting_as_of),
+            settings_version: existing.as_ref().map_or(0, |e| e.settings_version),
             version,
-            as_of,
+            as_of: as_of.time,
+            as_of_event_id: as_of.event_id.clone(),
             job: match &existing {
                 // Agents (and agencies) that arrived before it already have rows in its list, or
                 // in their own lists only: place them again now that it is known.
@@ -227,12 +235,29 @@ impl Store {
             gsi1sk: None,
         };
         (item.gsi1pk, item.gsi1sk) = Job::index(item.job.as_ref(), &item.pk);
+        // Nothing placements or people read changes (a redelivery, a repeat): the event's place
+        // is recorded and the version stays, so no placement below is cancelled for it.
+        // A job under way goes on as it is (a redelivered event that paused is how it goes on).
+        let same =
+            |e: &&AgencyItem| !relinks && !moved && !renamed && e.agent_exports_enabled == item.agent_exports_enabled;
+        if let Some(e) = existing.as_ref().filter(same) {
+            self.record_as_of(keys::agency_pk(&e.agency_id), keys::AGENCY_SK, e.version, as_of).await?;
+            return Ok(Some(AgencyItem { as_of: as_of.time, as_of_event_id: as_of.event_id.clone(), ..e.clone() }));
+        }
         let put = Put::builder().table_name(self.table()).set_item(Some(to_item(&item)?));
-        let mut writes = vec![
-            TransactWriteItem::builder().put(if_version(put, existing.as_ref().map(|e| e.version)).build()?).build(),
-        ];
-        for (id, known) in &chain {
-            writes.push(self.unchanged(keys::agency_pk(id), keys::AGENCY_SK, known.as_ref().map(|a| a.version))?);
+        let put = match &existing {
+            None => put.condition_expression("attribute_not_exists(pk)"),
+            // Over the version read, and over the exports switch as read.
+            Some(e) => put
+                .condition_expression(
+                    "version = :version AND (attribute_not_exists(settings_version) OR settings_version = :settings)",
+                )
+                .expression_attribute_values(":version", AttributeValue::N(e.version.to_string()))
+                .expression_attribute_values(":settings", AttributeValue::N(e.settings_version.to_string())),
+        };
+        let mut writes = vec![TransactWriteItem::builder().put(put.build()?).build()];
+        if let Some(read) = shape {
+            writes.push(self.next_tree_version(read)?);
         }
         let old_parent = existing.as_ref().and_then(|e| e.parent_agency_id.clone());
         if old_parent != upsert.parent_agency_id {
@@ -258,6 +283,51 @@ impl Store {
         Ok(Some(item))
     }
 
+    /// The version of the tree's shape (0 before any agency).
+    async fn tree_version(&self) -> Result<u64, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct TreeShape {
+            version: u64,
+        }
+        let item = self.get_item(keys::TREE_PK.to_owned(), keys::TREE_SK).await?;
+        Ok(item.map(from_item::<TreeShape>).transpose()?.map_or(0, |tree| tree.version))
+    }
+
+    /// Moves the tree's shape to its next version, only while it is still at `read`.
+    fn next_tree_version(&self, read: u64) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(self.table())
+            .key(keys::PK, s(keys::TREE_PK))
+            .key(keys::SK, s(keys::TREE_SK))
+            .update_expression("SET version = :next")
+            .condition_expression("attribute_not_exists(pk) OR version = :read")
+            .expression_attribute_values(":read", AttributeValue::N(read.to_string()))
+            .expression_attribute_values(":next", AttributeValue::N((read + 1).to_string()))
+            .build()?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// How many levels of agencies hang below `agency` by the child links as they are now (0 for
+    /// none; a parent not known yet may already have some), counted no deeper than the tree may
+    /// be. One read per agency below it: a link changes rarely, and its job walks them all anyway.
+    async fn levels_below(&self, agency: &AgencyId) -> Result<usize, StoreError> {
+        let mut seen = BTreeSet::from([agency.clone()]);
+        let mut level = vec![agency.clone()];
+        let mut levels = 0;
+        while levels < directory::MAX_AGENCY_DEPTH {
+            let mut next = Vec::new();
+            for id in &level {
+                next.extend(self.child_agencies(id).await?.into_iter().filter(|child| seen.insert(child.clone())));
+            }
+            if next.is_empty() {
+                break;
+            }
+            levels += 1;
+            level = next;
+        }
+        Ok(levels)
+    }
+
     /// Sets an agency's agent exports switch, as an admin did at `at`.
     pub async fn set_agent_exports(
         &self,
@@ -271,7 +341,9 @@ impl Store {
             .table_name(self.table())
             .key(keys::PK, s(keys::agency_pk(agency)))
             .key(keys::SK, s(keys::AGENCY_SK))
-            .update_expression("SET agent_exports_enabled = :enabled, exports_setting_as_of = :at ADD version :one")
+            .update_expression(
+                "SET agent_exports_enabled = :enabled, exports_setting_as_of = :at ADD settings_version :one",
+            )
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":enabled", AttributeValue::Bool(enabled))
             .expression_attribute_values(":at", s(keys::time(at)))
@@ -288,7 +360,7 @@ impl Store {
     /// The same, with no time limit on its job: for seeding, the bench and the tests.
     #[cfg(feature = "tools")]
     pub async fn upsert_agent(&self, upsert: &AgentUpsert, as_of: DateTime<Utc>) -> Result<UpsertOutcome, StoreError> {
-        self.upsert_agent_until(upsert, as_of, None).await
+        self.upsert_agent_until(upsert, &as_of.into(), None).await
     }
 
     /// Creates or updates an agent. Moving an agent to another agency moves their book: their rows
@@ -298,12 +370,24 @@ impl Store {
     pub async fn upsert_agent_until(
         &self,
         upsert: &AgentUpsert,
-        as_of: DateTime<Utc>,
+        as_of: &EventOrder,
+        until: Option<std::time::Instant>,
+    ) -> Result<UpsertOutcome, StoreError> {
+        let outcome = Box::pin(self.write_agent(upsert, as_of, until)).await?;
+        // Known now (whatever this event changed): what waited for them goes out.
+        self.release_waiting(&keys::agent_pk(&upsert.agent_id)).await?;
+        Ok(outcome)
+    }
+
+    async fn write_agent(
+        &self,
+        upsert: &AgentUpsert,
+        as_of: &EventOrder,
         until: Option<std::time::Instant>,
     ) -> Result<UpsertOutcome, StoreError> {
         let existing = self.agent(&upsert.agent_id).await?;
         if let Some(existing) = &existing
-            && existing.as_of > as_of
+            && existing.order() > *as_of
         {
             return Ok(UpsertOutcome::Stale);
         }
@@ -349,7 +433,8 @@ impl Store {
             npn: upsert.npn.clone(),
             role: upsert.role,
             version,
-            as_of,
+            as_of: as_of.time,
+            as_of_event_id: as_of.event_id.clone(),
             job,
             gsi1pk,
             gsi1sk,
@@ -386,9 +471,14 @@ impl Store {
 
     /// Records the time of a newer event that changed nothing, so that an older one arriving later
     /// is still recognised as older. The version stays: nothing placed from this item is stale.
-    async fn record_as_of(&self, pk: String, sk: &str, version: u64, as_of: DateTime<Utc>) -> Result<(), StoreError> {
-        let values = vec![(":version", AttributeValue::N(version.to_string())), (":as_of", s(keys::time(as_of)))];
-        self.update_if(&pk, sk, "#version = :version", "SET as_of = :as_of", &[("#version", "version")], values).await
+    async fn record_as_of(&self, pk: String, sk: &str, version: u64, as_of: &EventOrder) -> Result<(), StoreError> {
+        let values = vec![
+            (":version", AttributeValue::N(version.to_string())),
+            (":as_of", s(keys::time(as_of.time))),
+            (":event_id", s(&as_of.event_id)),
+        ];
+        let set = "SET as_of = :as_of, as_of_event_id = :event_id";
+        self.update_if(&pk, sk, "#version = :version", set, &[("#version", "version")], values).await
     }
 
     /// One update of an item that holds only while `condition` does; `Conflict` otherwise.
@@ -434,19 +524,29 @@ impl Store {
             }
             let Some(parent) = self.agency(&agency_id).await? else { continue };
             for child in self.child_agencies(&agency_id).await? {
-                let Some(mut item) = self.agency(&child).await? else { continue };
+                let Some(item) = self.agency(&child).await? else { continue };
                 if item.parent_agency_id.as_ref() != Some(&agency_id) {
                     continue;
                 }
                 let path = parent.path();
                 if item.ancestors != path {
-                    let read_version = item.version;
-                    item.ancestors = path;
-                    item.version += 1;
-                    let put = Put::builder().table_name(self.table()).set_item(Some(to_item(&item)?));
+                    // Only the cached path (and the version, as placements depend on the path).
+                    let update = Update::builder()
+                        .table_name(self.table())
+                        .key(keys::PK, s(&item.pk))
+                        .key(keys::SK, s(&item.sk))
+                        .update_expression("SET ancestors = :path ADD version :one")
+                        .condition_expression("version = :version")
+                        .expression_attribute_values(
+                            ":path",
+                            AttributeValue::L(path.iter().map(|id| s(id.to_string())).collect()),
+                        )
+                        .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                        .expression_attribute_values(":version", AttributeValue::N(item.version.to_string()))
+                        .build()?;
                     self.transact(vec![
                         self.unchanged(keys::agency_pk(&agency_id), keys::AGENCY_SK, Some(parent.version))?,
-                        TransactWriteItem::builder().put(if_version(put, Some(read_version)).build()?).build(),
+                        TransactWriteItem::builder().update(update).build(),
                     ])
                     .await?;
                 }

@@ -17,7 +17,8 @@ struct ExportItem {
     sk: String,
     gsi1pk: String,
     gsi1sk: String,
-    /// Set while the export is not finished (the open exports' index); its end removes them.
+    /// Set while the export is not finished or its requester not told yet (the open exports'
+    /// index); the email sent (or given up on) removes them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     gsi2pk: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -50,7 +51,8 @@ struct IdempotencyItem {
     pk: String,
     sk: String,
     export_id: ExportId,
-    /// Epoch seconds: the table's TTL removes the key after a day.
+    /// Epoch seconds: the key means nothing from then on (the table's TTL removes it some time
+    /// after, up to days later: reads and writes go by this time, not by the item being there).
     expires_at: i64,
 }
 
@@ -72,8 +74,9 @@ pub enum Claim {
 
 impl Store {
     /// Records a new export, under an idempotency key if one is given. When the key was used
-    /// before (within a day: keys expire through the table's TTL), nothing is written and the
-    /// export it made is returned instead — also to requests racing with the same key.
+    /// within the day before (`expires_at`), nothing is written and the export it made is
+    /// returned instead — also to requests racing with the same key. An expired key is written
+    /// over, whether or not the TTL has removed it yet.
     pub async fn create_export(&self, job: &ExportJob, idempotency_key: Option<&str>) -> Result<ExportJob, StoreError> {
         let mut writes = vec![
             TransactWriteItem::builder()
@@ -99,7 +102,11 @@ impl Store {
                         Put::builder()
                             .table_name(self.table())
                             .set_item(Some(to_item(&item)?))
-                            .condition_expression("attribute_not_exists(pk)")
+                            .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+                            .expression_attribute_values(
+                                ":now",
+                                AttributeValue::N(job.created_at.timestamp().to_string()),
+                            )
                             .build()?,
                     )
                     .build(),
@@ -112,7 +119,7 @@ impl Store {
             match self.transact(writes.clone()).await {
                 Ok(()) => return Ok(job.clone()),
                 Err(StoreError::Conflict) => {
-                    if let Some(earlier) = self.export_of_key(&job.requester, key).await? {
+                    if let Some(earlier) = self.export_of_key(&job.requester, key, job.created_at).await? {
                         return Ok(earlier);
                     }
                     tokio::time::sleep(super::applications::backoff(attempt)).await;
@@ -123,8 +130,13 @@ impl Store {
         Err(StoreError::Contention(super::applications::MAX_ATTEMPTS))
     }
 
-    /// The export an idempotency key made, while the key lives.
-    async fn export_of_key(&self, requester: &str, key: &str) -> Result<Option<ExportJob>, StoreError> {
+    /// The export an idempotency key made, while the key lives at `now`.
+    async fn export_of_key(
+        &self,
+        requester: &str,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ExportJob>, StoreError> {
         let out = self
             .client()
             .get_item()
@@ -134,7 +146,8 @@ impl Store {
             .consistent_read(true)
             .send()
             .await?;
-        let Some(earlier) = out.item.map(from_item::<IdempotencyItem>).transpose()? else { return Ok(None) };
+        let item = out.item.map(from_item::<IdempotencyItem>).transpose()?;
+        let Some(earlier) = item.filter(|key| key.expires_at > now.timestamp()) else { return Ok(None) };
         self.export(&earlier.export_id).await
     }
 
@@ -256,7 +269,8 @@ impl Store {
             ("object_key", s(&done.object_key)),
             ("file_expires_at", s(keys::time(done.file_expires_at))),
         ];
-        self.set_export(id, attempt, &assignments, &["upload_id", "lease_until", keys::GSI2_PK, keys::GSI2_SK]).await
+        // Open until its requester is told (`email_sent`).
+        self.set_export(id, attempt, &assignments, &["upload_id", "lease_until"]).await
     }
 
     /// The export cannot be built: `failed`, with a reason its requester can read.
@@ -269,7 +283,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let assignments =
             [("status", s(ExportStatus::Failed.as_str())), ("error", s(reason)), ("completed_at", s(keys::time(at)))];
-        self.set_export(id, attempt, &assignments, &["lease_until", keys::GSI2_PK, keys::GSI2_SK]).await
+        self.set_export(id, attempt, &assignments, &["lease_until"]).await
     }
 
     /// Sets attributes of an export, only while attempt `attempt` still holds it.
@@ -330,6 +344,29 @@ impl Store {
             Err(err) if condition_failed(&err) => Ok(false),
             Err(err) => Err(err.into()),
         }
+    }
+
+    /// The requester was told: the export leaves the open exports.
+    pub async fn email_sent(&self, export_id: &ExportId) -> Result<(), StoreError> {
+        self.close_export(export_id, "REMOVE gsi2pk, gsi2sk", None).await
+    }
+
+    /// The requester could not be told for a day: marked, and out of the open exports.
+    pub async fn give_up_email(&self, export_id: &ExportId, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.close_export(export_id, "SET not_notified_at = :at REMOVE gsi2pk, gsi2sk", Some(at)).await
+    }
+
+    async fn close_export(&self, id: &ExportId, expression: &str, at: Option<DateTime<Utc>>) -> Result<(), StoreError> {
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .key(keys::PK, s(keys::export_pk(id.as_str())))
+            .key(keys::SK, s(keys::EXPORT_SK))
+            .update_expression(expression)
+            .set_expression_attribute_values(at.map(|at| [(":at".to_owned(), s(keys::time(at)))].into()))
+            .send()
+            .await?;
+        Ok(())
     }
 
     /// Gives the right to send the email back, when sending failed.

@@ -35,8 +35,11 @@ pub struct AgencyItem {
     pub ancestors: Vec<AgencyId>,
     pub agent_exports_enabled: bool,
     pub version: u64,
-    /// Time of the event this item is from: an older event arriving late changes nothing.
+    /// Time of the event this item is from, and its id (`EventOrder`): an event before it,
+    /// arriving late, changes nothing.
     pub as_of: DateTime<Utc>,
+    #[serde(default)]
+    pub as_of_event_id: String,
     /// The directory job under way for it, if any (its `from`: the ancestors before the move).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job: Option<Job>,
@@ -50,9 +53,18 @@ pub struct AgencyItem {
     /// than that does not overturn it.
     #[serde(default)]
     pub exports_setting_as_of: Option<DateTime<Utc>>,
+    /// Bumped by every change of the switch (`version` is not: no row shows it, so a switch
+    /// cancels no placement); a platform upsert writes only over the one it read.
+    #[serde(default)]
+    pub settings_version: u64,
 }
 
 impl AgencyItem {
+    /// Where the event this item is from stands among the directory's events.
+    pub fn order(&self) -> crate::domain::EventOrder {
+        crate::domain::EventOrder { time: self.as_of, event_id: self.as_of_event_id.clone() }
+    }
+
     /// This agency and every agency above it.
     pub fn path(&self) -> Vec<AgencyId> {
         let mut path = self.ancestors.clone();
@@ -88,8 +100,11 @@ pub struct AgentItem {
     pub npn: Npn,
     pub role: Role,
     pub version: u64,
-    /// Time of the event this item is from: an older event arriving late changes nothing.
+    /// Time of the event this item is from, and its id (`EventOrder`): an event before it,
+    /// arriving late, changes nothing.
     pub as_of: DateTime<Utc>,
+    #[serde(default)]
+    pub as_of_event_id: String,
     /// The directory job under way for them, if any (its `from`: their agency path before).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job: Option<Job>,
@@ -98,6 +113,13 @@ pub struct AgentItem {
     pub gsi1pk: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gsi1sk: Option<String>,
+}
+
+impl AgentItem {
+    /// Where the event this item is from stands among the directory's events.
+    pub fn order(&self) -> crate::domain::EventOrder {
+        crate::domain::EventOrder { time: self.as_of, event_id: self.as_of_event_id.clone() }
+    }
 }
 
 /// The mark of a directory job on the agency or agent item it is for: the rows below it are to be
@@ -156,6 +178,10 @@ pub struct MetaItem {
     /// again after a delay growing with it. Any write of new evidence starts it again.
     #[serde(default)]
     pub unknown_count: u32,
+    /// How many times in a row the scan failed to place this version's write (it is set aside for
+    /// longer after each, see `placement::retry_after`). A new write starts it again.
+    #[serde(default)]
+    pub unplaced_failures: u32,
     pub gsi2pk: String,
     pub gsi2sk: String,
     /// Set (`UNPLACED`) by a write whose outcome is still to be placed; the placement of this
@@ -201,6 +227,15 @@ pub struct TrailItem {
     /// the counts, so a take is counted once and the checker can add them up.
     #[serde(default)]
     pub counted: std::collections::BTreeMap<String, Vec<CountedTake>>,
+}
+
+/// A history item waiting, out of the outbox, for the directory item whose partition this is in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaiterItem {
+    pub pk: String,
+    pub sk: String,
+    pub trail_pk: String,
+    pub trail_sk: String,
 }
 
 /// One agency's swap-pattern counts a take went into, and whether as a take from inside its tree.
@@ -263,6 +298,17 @@ impl Owner {
     /// An agent the directory does not know (yet): their rows are in their own list only.
     pub fn unknown(agent_id: AgentId) -> Self {
         Self { agent_id, agent: None, agency: None, path: Vec::new(), path_versions: Vec::new() }
+    }
+
+    /// The directory item (its key) still to arrive before the agent's agency path is whole: the
+    /// agent's, or the first agency on the path the directory does not know yet. `None` once the
+    /// path is known to its top.
+    pub fn missing(&self) -> Option<(String, &'static str)> {
+        if self.agent.is_none() {
+            return Some((keys::agent_pk(&self.agent_id), keys::AGENT_SK));
+        }
+        let unknown = self.path.iter().zip(&self.path_versions).find(|(_, version)| version.is_none());
+        unknown.map(|(agency, _)| (keys::agency_pk(agency), keys::AGENCY_SK))
     }
 
     /// The agent's own list, their agency's, and every upline agency's.

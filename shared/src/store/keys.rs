@@ -35,6 +35,11 @@ pub fn agency_member_sk(agent: &AgentId) -> String {
 }
 pub const AGENCY_MEMBER_PREFIX: &str = "AGENT#";
 
+/// The tree's shape: one version every change of a parent link moves (a new agency, a move), so
+/// two such changes racing cannot both be checked against a tree the other changed.
+pub const TREE_PK: &str = "DIRECTORY";
+pub const TREE_SK: &str = "TREE";
+
 pub fn agent_pk(agent: &AgentId) -> String {
     format!("AGENT#{agent}")
 }
@@ -79,6 +84,14 @@ pub const TRAIL_PREFIX: &str = "TRAIL#";
 /// History items holding a change of at-risk state not yet published and counted (GSI1,
 /// sparse), oldest first: the outbox the relay empties.
 pub const OUTBOX_GSI1PK: &str = "OUTBOX";
+/// Where a history item waits, out of the outbox, while its owner's agent or an agency on their
+/// path is not known yet; its waiter (below) brings it back.
+pub const WAITING_GSI1PK: &str = "WAITING";
+/// A history item waiting for this directory item (`AGENT#…` or `AGENCY#…` partition).
+pub fn waiter_sk(trail_pk: &str, trail_sk: &str) -> String {
+    format!("{WAITER_PREFIX}{trail_pk}#{trail_sk}")
+}
+pub const WAITER_PREFIX: &str = "WAITER#";
 pub fn outbox_gsi1sk(trail_pk: &str, trail_sk: &str) -> String {
     // The trail's sort key starts with its time: oldest first.
     format!("{trail_sk}#{trail_pk}")

@@ -7,10 +7,10 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 
 use super::applications::{MAX_ATTEMPTS, backoff, s};
-use super::items::{CountedTake, Item, TrailItem, from_item, to_item};
+use super::items::{CountedTake, Item, TrailItem, WaiterItem, from_item, to_item};
 use super::{Store, StoreError, keys};
 use crate::domain::{AgencyId, AgentId, Npn, PlanYear, Take, iso_week};
 
@@ -148,10 +148,10 @@ impl Store {
             .update_if(
                 &trail.pk,
                 &trail.sk,
-                "attribute_exists(#gsi1pk)",
+                "#gsi1pk = :outbox",
                 "REMOVE #gsi1pk, #gsi1sk",
                 &[("#gsi1pk", keys::GSI1_PK), ("#gsi1sk", keys::GSI1_SK)],
-                vec![],
+                vec![(":outbox", s(keys::OUTBOX_GSI1PK))],
             )
             .await;
         match taken {
@@ -159,6 +159,85 @@ impl Store {
             Err(StoreError::Conflict) => Ok(()),
             other => other,
         }
+    }
+
+    /// Takes a history item out of the outbox until the directory item `missing` (its key) is
+    /// known, and leaves a waiter in that item's partition; all only while `missing` is still not
+    /// there. `false`: it arrived meanwhile, or another relay moved the item (it stays as it is).
+    pub async fn wait_for(&self, trail: &TrailItem, missing: (&str, &str)) -> Result<bool, StoreError> {
+        let (pk, sk) = missing;
+        let out = Update::builder()
+            .table_name(self.table())
+            .key(keys::PK, s(&trail.pk))
+            .key(keys::SK, s(&trail.sk))
+            .update_expression("SET #gsi1pk = :waiting")
+            .condition_expression("#gsi1pk = :outbox")
+            .expression_attribute_names("#gsi1pk", keys::GSI1_PK)
+            .expression_attribute_values(":waiting", s(keys::WAITING_GSI1PK))
+            .expression_attribute_values(":outbox", s(keys::OUTBOX_GSI1PK))
+            .build()?;
+        let waiter = WaiterItem {
+            pk: pk.to_owned(),
+            sk: keys::waiter_sk(&trail.pk, &trail.sk),
+            trail_pk: trail.pk.clone(),
+            trail_sk: trail.sk.clone(),
+        };
+        let waiter = Put::builder().table_name(self.table()).set_item(Some(to_item(&waiter)?)).build()?;
+        let writes = vec![
+            TransactWriteItem::builder().update(out).build(),
+            TransactWriteItem::builder().put(waiter).build(),
+            self.unchanged(pk.to_owned(), sk, None)?,
+        ];
+        match self.transact(writes).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Puts back into the outbox every history item waiting for the directory item in partition
+    /// `pk`, now that it is known. Read consistently from the partition (a waiter is written only
+    /// while the item is not there), so none is missed; called on every upsert, so an upsert that
+    /// died half-way is finished by its redelivery.
+    pub async fn release_waiting(&self, pk: &str) -> Result<u32, StoreError> {
+        let mut released = 0;
+        for item in self.query_prefix(pk.to_owned(), keys::WAITER_PREFIX).await? {
+            let waiter: WaiterItem = from_item(item)?;
+            let back = Update::builder()
+                .table_name(self.table())
+                .key(keys::PK, s(&waiter.trail_pk))
+                .key(keys::SK, s(&waiter.trail_sk))
+                .update_expression("SET #gsi1pk = :outbox")
+                .condition_expression("#gsi1pk = :waiting")
+                .expression_attribute_names("#gsi1pk", keys::GSI1_PK)
+                .expression_attribute_values(":waiting", s(keys::WAITING_GSI1PK))
+                .expression_attribute_values(":outbox", s(keys::OUTBOX_GSI1PK))
+                .build()?;
+            let done = Delete::builder()
+                .table_name(self.table())
+                .key(keys::PK, s(&waiter.pk))
+                .key(keys::SK, s(&waiter.sk))
+                .build()?;
+            let writes = vec![
+                TransactWriteItem::builder().update(back).build(),
+                TransactWriteItem::builder().delete(done).build(),
+            ];
+            match self.transact(writes).await {
+                Ok(()) => released += 1,
+                // Not waiting any more (put back by an earlier try): only the waiter is left.
+                Err(StoreError::Conflict) => {
+                    self.client()
+                        .delete_item()
+                        .table_name(self.table())
+                        .key(keys::PK, s(&waiter.pk))
+                        .key(keys::SK, s(&waiter.sk))
+                        .send()
+                        .await?;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(released)
     }
 
     /// An agency's swap patterns: one read of its totals and one query of its takers (as many

@@ -37,6 +37,23 @@ struct Known {
 /// and plan year.
 type Visits = HashMap<(String, PlanYear), Option<DateTime<Utc>>>;
 
+/// What one repair of writes left unplaced did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Repair {
+    /// Applications placed.
+    pub placed: u32,
+    /// Applications whose placement failed: each is set aside and tried again later.
+    pub failed: u32,
+}
+
+/// How long a write whose placement failed `failures` times in a row waits before the next try:
+/// a quarter of an hour (the scan's period), doubling, at most a day. A passing cause (a hot
+/// application) is over by the next run; a lasting one costs a read a day until a person fixes it.
+pub fn retry_after(failures: u32) -> chrono::Duration {
+    let minutes = 15i64.saturating_mul(1 << failures.saturating_sub(1).min(7));
+    chrono::Duration::minutes(minutes.min(24 * 60))
+}
+
 /// Where an entry's rows are and what it counts, as last placed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlacementItem {
@@ -254,16 +271,18 @@ impl Store {
         }
     }
 
-    /// Places every application whose write was marked unplaced before `written_before` and is
-    /// still marked: what writers that died between writing and placing left. Returns how many
-    /// applications it placed; stops after the page in which `until` passes. Safe to run beside
-    /// live writers: placing is idempotent and version-conditioned.
+    /// Places applications whose write was marked unplaced before `written_before` and is still
+    /// marked: what writers that died between writing and placing left. At most `budget` of them,
+    /// stopping after the one during which `until` passes. Safe to run beside live writers:
+    /// placing is idempotent and version-conditioned. One that fails is counted and set aside
+    /// (see `set_aside`); the rest go on.
     pub async fn place_unplaced(
         &self,
         written_before: DateTime<Utc>,
+        budget: u32,
         until: Option<std::time::Instant>,
-    ) -> Result<u32, StoreError> {
-        let mut placed = 0;
+    ) -> Result<Repair, StoreError> {
+        let mut repair = Repair::default();
         let mut start = None;
         loop {
             let out = self
@@ -282,16 +301,61 @@ impl Store {
                 .await?;
             let mut known = Known::default();
             for item in out.items.unwrap_or_default() {
-                let meta: MetaItem = from_item(item)?;
-                tracing::warn!(federal_exchange_id = %meta.federal_exchange_id, "placing a write its writer left unplaced");
-                let app = ApplicationKey { id: meta.federal_exchange_id, year: meta.plan_year };
-                self.place_with(&app, &mut known).await?;
-                placed += 1;
+                let out_of_time = until.is_some_and(|until| std::time::Instant::now() >= until);
+                if repair.placed + repair.failed >= budget || out_of_time {
+                    return Ok(repair);
+                }
+                let meta: MetaItem = match from_item(item) {
+                    Ok(meta) => meta,
+                    Err(err) => {
+                        tracing::error!(error = %err, "an unplaced mark on an item that is not an application's meta");
+                        repair.failed += 1;
+                        continue;
+                    }
+                };
+                let app = ApplicationKey { id: meta.federal_exchange_id.clone(), year: meta.plan_year };
+                tracing::warn!(federal_exchange_id = %app.id, "placing a write its writer left unplaced");
+                match self.place_with(&app, &mut known).await {
+                    Ok(_) => repair.placed += 1,
+                    Err(err) => {
+                        repair.failed += 1;
+                        known = Known::default();
+                        let failures = meta.unplaced_failures + 1;
+                        tracing::error!(federal_exchange_id = %app.id, failures, error = %err, "could not place a write left unplaced; set aside");
+                        if let Err(err) = self.set_aside(&meta, written_before + retry_after(failures)).await {
+                            tracing::warn!(federal_exchange_id = %app.id, error = %err, "could not set a failed placement aside");
+                        }
+                    }
+                }
             }
             start = out.last_evaluated_key;
-            if start.is_none() || until.is_some_and(|until| std::time::Instant::now() >= until) {
-                return Ok(placed);
+            if start.is_none() {
+                return Ok(repair);
             }
+        }
+    }
+
+    /// Moves an unplaced mark whose placement failed to `retry_at` in the index, with one more
+    /// failure counted, so that runs before then pass it by. Only while the version is the one
+    /// that failed: a newer write marks the application afresh and is tried at once.
+    async fn set_aside(&self, meta: &MetaItem, retry_at: DateTime<Utc>) -> Result<(), StoreError> {
+        let set = self
+            .update_if(
+                &meta.pk,
+                &meta.sk,
+                "version = :version AND attribute_exists(#gsi1pk)",
+                "SET #gsi1sk = :retry_at, unplaced_failures = :failures",
+                &[("#gsi1pk", keys::GSI1_PK), ("#gsi1sk", keys::GSI1_SK)],
+                vec![
+                    (":version", AttributeValue::N(meta.version.to_string())),
+                    (":retry_at", s(keys::time(retry_at))),
+                    (":failures", AttributeValue::N((meta.unplaced_failures + 1).to_string())),
+                ],
+            )
+            .await;
+        match set {
+            Err(StoreError::Conflict) => Ok(()),
+            other => other,
         }
     }
 
@@ -449,4 +513,15 @@ pub enum JobOutcome {
     Paused,
     /// A newer change of the same agency or agent has its own job, which does this one's work.
     Superseded,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::retry_after;
+
+    #[test]
+    fn a_failed_placement_waits_a_quarter_of_an_hour_doubling_to_a_day() {
+        let minutes: Vec<i64> = [1, 2, 3, 6, 7, 30].map(|n| retry_after(n).num_minutes()).to_vec();
+        assert_eq!(minutes, vec![15, 30, 60, 480, 960, 1440]);
+    }
 }

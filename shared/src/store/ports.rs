@@ -38,7 +38,7 @@ impl ports::DirectoryChanges for Store {
     async fn upsert_agency_until(
         &self,
         upsert: &AgencyUpsert,
-        as_of: DateTime<Utc>,
+        as_of: &crate::domain::EventOrder,
         until: Option<std::time::Instant>,
     ) -> Answer<UpsertOutcome> {
         Store::upsert_agency_until(self, upsert, as_of, until).await
@@ -46,7 +46,7 @@ impl ports::DirectoryChanges for Store {
     async fn upsert_agent_until(
         &self,
         upsert: &AgentUpsert,
-        as_of: DateTime<Utc>,
+        as_of: &crate::domain::EventOrder,
         until: Option<std::time::Instant>,
     ) -> Answer<UpsertOutcome> {
         Store::upsert_agent_until(self, upsert, as_of, until).await
@@ -182,6 +182,12 @@ impl ports::ExportBuilds for Store {
     async fn release_email(&self, id: &ExportId) -> Answer<()> {
         Store::release_email(self, id).await
     }
+    async fn email_sent(&self, id: &ExportId) -> Answer<()> {
+        Store::email_sent(self, id).await
+    }
+    async fn give_up_email(&self, id: &ExportId, at: DateTime<Utc>) -> Answer<()> {
+        Store::give_up_email(self, id, at).await
+    }
     async fn open_exports(&self, created_before: DateTime<Utc>, limit: i32) -> Answer<Vec<ExportJob>> {
         Store::open_exports(self, created_before, limit).await
     }
@@ -208,7 +214,12 @@ impl ports::SyncDue for Store {
     async fn save_scan_checkpoint(&self, year: PlanYear, checkpoint: &ScanCheckpoint) -> Answer<()> {
         Store::save_scan_checkpoint(self, year, checkpoint).await
     }
-    async fn place_unplaced(&self, written_before: DateTime<Utc>, until: Option<std::time::Instant>) -> Answer<u32> {
-        Store::place_unplaced(self, written_before, until).await
+    async fn place_unplaced(
+        &self,
+        written_before: DateTime<Utc>,
+        budget: u32,
+        until: Option<std::time::Instant>,
+    ) -> Answer<super::placement::Repair> {
+        Store::place_unplaced(self, written_before, budget, until).await
     }
 }

@@ -76,7 +76,8 @@ pub async fn write_costs(
     loop {
         runs += 1;
         let until = Some(Instant::now() + std::time::Duration::from_secs(80));
-        let outcome = store.upsert_agency_until(&agency("w-big".into(), Some("w-top".into())), as_of, until).await?;
+        let outcome =
+            store.upsert_agency_until(&agency("w-big".into(), Some("w-top".into())), &as_of.into(), until).await?;
         if outcome != shared::store::directory::UpsertOutcome::Paused {
             break;
         }

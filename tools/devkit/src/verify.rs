@@ -13,7 +13,8 @@ use shared::domain::MAX_AGENCY_DEPTH;
 use shared::domain::{AgencyId, AgentId, BookEntry};
 use shared::store::Store;
 use shared::store::items::{
-    AgencyItem, AgentItem, EntryItem, Item, MetaItem, Owner, RiskRow, RowFacts, StatsItem, TrailItem, from_item,
+    AgencyItem, AgentItem, EntryItem, Item, MetaItem, Owner, RiskRow, RowFacts, StatsItem, TrailItem, WaiterItem,
+    from_item,
 };
 use shared::store::keys;
 use shared::store::outbox::SwapPatterns;
@@ -48,6 +49,8 @@ pub enum Difference {
     WrongSwapCounts { agency: String, plan_year: u16 },
     /// A take the outbox relay let go of without counting it.
     UncountedTake { trail: String },
+    /// A history item still waiting for an agent or agency the directory knows by now.
+    StuckWaiting { trail: String, waits_for: String },
 }
 
 impl std::fmt::Display for Difference {
@@ -75,6 +78,7 @@ impl std::fmt::Display for Difference {
                 write!(f, "wrong swaps      agency {agency}, plan year {plan_year}")
             }
             Self::UncountedTake { trail } => write!(f, "uncounted take   {trail}"),
+            Self::StuckWaiting { trail, waits_for } => write!(f, "stuck waiting    {trail} for {waits_for}"),
         }
     }
 }
@@ -103,6 +107,8 @@ struct Snapshot {
     rows: BTreeMap<(String, String), RiskRow>,
     /// Every history item, by partition.
     trails: Vec<(String, TrailItem)>,
+    /// Every history item waiting for a directory item: (that item's partition, the waiter).
+    waiters: Vec<WaiterItem>,
     /// The swap-pattern counter items, by agency and plan year: its totals item and its takers'.
     swaps: BTreeMap<(AgencyId, u16), (Option<Item>, Vec<Item>)>,
 }
@@ -156,6 +162,8 @@ fn sort_item(snapshot: &mut Snapshot, item: Item) -> Result<(), DevkitError> {
     } else if pk.starts_with("AGENT#") && sk == keys::AGENT_SK {
         let agent: AgentItem = from_item(item)?;
         snapshot.agents.insert(agent.agent_id.clone(), agent);
+    } else if sk.starts_with(keys::WAITER_PREFIX) {
+        snapshot.waiters.push(from_item(item)?);
     } else if pk.starts_with("APP#") && sk.starts_with(keys::TRAIL_PREFIX) {
         snapshot.trails.push((pk, from_item(item)?));
     } else if let (Some(agency), Some(rest)) = (pk.strip_prefix("AGENCY#"), sk.strip_prefix("SWAP")) {
@@ -301,6 +309,17 @@ fn compare(snapshot: &Snapshot) -> Vec<Difference> {
         }
     }
     differences.extend(swap_differences(snapshot));
+    // A waiter is written only while its item is not there, and the item's upsert releases it.
+    let known = |pk: &str| {
+        let agent = pk.strip_prefix("AGENT#").and_then(|id| AgentId::parse(id).ok());
+        let agency = pk.strip_prefix("AGENCY#").and_then(|id| AgencyId::parse(id).ok());
+        agent.is_some_and(|a| snapshot.agents.contains_key(&a))
+            || agency.is_some_and(|a| snapshot.agencies.contains_key(&a))
+    };
+    for waiter in snapshot.waiters.iter().filter(|w| known(&w.pk)) {
+        let trail = format!("{} / {}", waiter.trail_pk, waiter.trail_sk);
+        differences.insert(Difference::StuckWaiting { trail, waits_for: waiter.pk.clone() });
+    }
     differences.into_iter().collect()
 }
 
