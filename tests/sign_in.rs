@@ -128,10 +128,32 @@ async fn the_directory_not_the_token_decides_what_a_person_may_do() {
     let (status, me) = system.call(Some(("ana", "south", "agent")), "GET", "/v1/me", None).await;
     assert_eq!((status, me["agency_id"].as_str()), (200, Some("north")), "{me}");
 
-    // WHEN ada is demoted, her unexpired admin token no longer opens the agency's list.
+    // WHEN ada is demoted, her unexpired admin token no longer opens anything of the agency's.
+    let admins_routes = [
+        ("GET", "/v1/agencies/north/at-risk", None),
+        ("GET", "/v1/agencies/north/at-risk/summary", None),
+        ("POST", "/v1/agencies/north/at-risk/visits", None),
+        ("GET", "/v1/agencies/north/settings", None),
+        ("PATCH", "/v1/agencies/north/settings", Some(serde_json::json!({"agent_exports_enabled": false}))),
+        ("GET", "/v1/agencies/north/downline", None),
+        ("GET", "/v1/agencies/north/swap-patterns", None),
+        ("POST", "/v1/exports", Some(serde_json::json!({"scope": "agency", "agency_id": "north"}))),
+    ];
+    for (method, path, body) in &admins_routes {
+        let (status, answer) = system.call(ada, method, path, body.clone()).await;
+        assert!((200..300).contains(&status), "{method} {path} as an admin: {status} {answer}");
+    }
     agent(system.store(), "ada", "north", "999").await;
-    let (status, body) = system.call(ada, "GET", "/v1/agencies/north/at-risk", None).await;
-    assert_eq!(status, 403, "{body}");
+    for (method, path, body) in &admins_routes {
+        let (status, answer) = system.call(ada, method, path, body.clone()).await;
+        assert!(matches!(status, 403 | 404), "{method} {path} once demoted: {status} {answer}");
+    }
+    // AND an admin moved to another agency keeps none of the one she left.
+    admin(system.store(), "ada", "south").await;
+    for (method, path, body) in &admins_routes {
+        let (status, answer) = system.call(ada, method, path, body.clone()).await;
+        assert!(matches!(status, 403 | 404), "{method} {path} once moved: {status} {answer}");
+    }
 
     // Someone signed in whom the directory does not know may do nothing, and is told why.
     let (status, problem) = system.call(Some(("bo", "north", "agent")), "GET", "/v1/at-risk", None).await;
