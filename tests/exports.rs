@@ -221,6 +221,12 @@ async fn the_same_idempotency_key_returns_the_same_export_even_to_racing_request
     }
     assert_eq!(ids.len(), 1, "{ids:?}");
 
+    // A property the document does not name, a key with a space: refused, and nothing made.
+    let (status, body) = post("k-extra", json!({"scope": "agent", "agnecy_id": "north"})).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = post("k 1", json!({"scope": "agent"})).await;
+    assert_eq!(status, 400, "{body}");
+
     // The key again, for another export: refused, and nothing made.
     let (status, body) = post("k-123", json!({"scope": "agency", "agency_id": "north"})).await;
     assert_eq!((status, body["type"].as_str()), (422, Some("/problems/idempotency-key-reused")), "{body}");
