@@ -1,7 +1,8 @@
 //! Convergence: whatever order, duplication and concurrency the events come in, the lists end
 //! the same. Each seed makes a small world — an agency tree 3 to 5 levels deep, agents, clients —
 //! and a stream of events: submissions, syncs, archive flags, agents moved and renamed, agencies
-//! moved and renamed, agencies arriving after their agents. The stream is applied once in time
+//! moved and renamed, agencies arriving after their agents; directory events two by two dated
+//! the same second (ordered by their ids, as EventBridge's are). The stream is applied once in time
 //! order, one event at a time, and once shuffled, with duplicates, by eight concurrent workers;
 //! the checker must find no difference in either, and every list, total and entry must be the
 //! same in both (but for the time each entry was flagged, which is when the system saw it). The
@@ -14,13 +15,13 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{RngExt, SeedableRng};
 use shared::domain::ApplicationKey;
 use shared::domain::Role;
-use shared::domain::{AgencyUpsert, AgentUpsert};
+use shared::domain::{AgencyUpsert, AgentUpsert, EventOrder};
 use shared::domain::{Email, Evidence, EvidenceId, Fact, Name, Npn, Policy, PolicyStatus};
 use shared::store::keys::Scope;
 use shared::store::risk_lists::ArchivedFilter;
@@ -32,8 +33,8 @@ const WORKERS: usize = 8;
 
 #[derive(Debug, Clone)]
 enum Event {
-    Agency(AgencyUpsert, DateTime<Utc>),
-    Agent(AgentUpsert, DateTime<Utc>),
+    Agency(AgencyUpsert, EventOrder),
+    Agent(AgentUpsert, EventOrder),
     Evidence(ApplicationKey, Evidence),
     /// An agent opens their list, or an admin their agency's view: that list's new-since-visit
     /// count starts again.
@@ -42,8 +43,8 @@ enum Event {
 
 async fn apply(store: &Store, event: &Event) -> Result<(), StoreError> {
     match event {
-        Event::Agency(upsert, at) => store.upsert_agency(upsert, *at).await.map(drop),
-        Event::Agent(upsert, at) => store.upsert_agent(upsert, *at).await.map(drop),
+        Event::Agency(upsert, at) => store.upsert_agency_until(upsert, at, None).await.map(drop),
+        Event::Agent(upsert, at) => store.upsert_agent_until(upsert, at, None).await.map(drop),
         Event::Evidence(app, evidence) => store.apply_evidence(app, evidence, Utc::now()).await.map(drop),
         Event::Visit(scope) => store.record_visit(scope, year(), Utc::now()).await.map(drop),
     }
@@ -101,9 +102,15 @@ fn scenario(seed: u64, steps: usize) -> (Vec<String>, Vec<String>, Vec<Event>) {
         )
     };
 
+    // A directory event's place: two steps share a second, and its id (in step order) decides.
+    let dated = |step: usize, second: usize| EventOrder {
+        time: t(0) + chrono::Duration::seconds(second as i64),
+        event_id: format!("event-{step:05}"),
+    };
     let mut events = Vec::new();
     for step in 0..steps {
         let at = t(step as i64);
+        let directory_at = dated(step, step / 2);
         let app = ApplicationKey {
             id: shared::domain::FederalExchangeId::parse(apps.choose(&mut rng).unwrap()).unwrap(),
             year: year(),
@@ -112,7 +119,7 @@ fn scenario(seed: u64, steps: usize) -> (Vec<String>, Vec<String>, Vec<Event>) {
         let roll = rng.random_range(0..100);
         let event = if let (true, Some(i)) = (roll < 25, to_create.last().copied()) {
             to_create.pop();
-            agency_event(i, parent_of[i], agency_name[i], at)
+            agency_event(i, parent_of[i], agency_name[i], directory_at)
         } else if roll < 35 {
             let a = rng.random_range(0..agents.len());
             let (agency, name) = &mut agent_state[a];
@@ -121,7 +128,7 @@ fn scenario(seed: u64, steps: usize) -> (Vec<String>, Vec<String>, Vec<Event>) {
                 1 => *name += 1,
                 _ => {}
             }
-            agent_event(a, *agency, *name, at)
+            agent_event(a, *agency, *name, directory_at)
         } else if roll < 42 {
             // Move or rename an agency (not the top), keeping parents of lower rank.
             let i = rng.random_range(1..agencies.len());
@@ -130,7 +137,7 @@ fn scenario(seed: u64, steps: usize) -> (Vec<String>, Vec<String>, Vec<Event>) {
             } else {
                 agency_name[i] += 1;
             }
-            agency_event(i, parent_of[i], agency_name[i], at)
+            agency_event(i, parent_of[i], agency_name[i], directory_at)
         } else if roll < 75 {
             let by = rng.random_range(0..agents.len());
             // Now and then under another agent's NPN: servicing someone else's client.
@@ -156,7 +163,7 @@ fn scenario(seed: u64, steps: usize) -> (Vec<String>, Vec<String>, Vec<Event>) {
     }
     // Agencies that never came up in the stream arrive at its end: the latest of all.
     for (k, i) in to_create.into_iter().rev().enumerate() {
-        events.push(agency_event(i, parent_of[i], agency_name[i], t((steps + k) as i64)));
+        events.push(agency_event(i, parent_of[i], agency_name[i], dated(steps + k, steps + k)));
     }
     (agency_ids, agents, events)
 }
