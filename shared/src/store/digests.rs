@@ -403,17 +403,22 @@ impl Store {
             .scan_index_forward(false);
         // An agency's digest, like its list, leaves out the rows a move under way takes out of its
         // reach: never a client its admins may no longer see.
-        let departures = match scope {
-            Scope::Agency(agency) => self.departures_from(agency).await?.0,
-            Scope::Agent(_) => Vec::new(),
+        let mut reach = match scope {
+            Scope::Agency(agency) => Some(super::risk_lists::Reach::of(agency)),
+            Scope::Agent(_) => None,
         };
         let mut flagged = Flagged::default();
         let mut start = None;
         loop {
             let out = query.clone().set_exclusive_start_key(start).send().await?;
-            for item in out.items.unwrap_or_default() {
-                let row: RiskRow = from_item(item)?;
-                if departures.iter().any(|departure| departure.takes(&row)) {
+            let rows: Vec<RiskRow> =
+                out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_, _>>()?;
+            let keeps = match &mut reach {
+                Some(reach) => reach.keeps(self, &rows).await?,
+                None => vec![true; rows.len()],
+            };
+            for (row, reached) in rows.into_iter().zip(keeps) {
+                if !reached {
                     continue;
                 }
                 flagged.count += 1;

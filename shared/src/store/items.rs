@@ -44,7 +44,7 @@ pub struct AgencyItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job: Option<Job>,
     /// While a job stands, the item is in the sparse index of jobs under way
-    /// (`keys::MOVING_GSI1PK`), which the agency lists read to leave out rows their reader left.
+    /// (`keys::MOVING_GSI1PK`): what the checker and an operator see of the jobs not done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gsi1pk: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

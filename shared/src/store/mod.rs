@@ -189,6 +189,42 @@ impl Store {
         Ok(out.item)
     }
 
+    /// The items of `keys` (partition and sort key) that exist, by partition key, read
+    /// consistently, up to 100 a request (what DynamoDB leaves unprocessed is asked again).
+    pub(crate) async fn get_all(
+        &self,
+        keys: Vec<(String, String)>,
+    ) -> Result<std::collections::HashMap<String, items::Item>, StoreError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut found = std::collections::HashMap::new();
+        for chunk in keys.chunks(100) {
+            let wanted: Vec<items::Item> = chunk
+                .iter()
+                .map(|(pk, sk)| {
+                    items::Item::from([
+                        (keys::PK.to_owned(), applications::s(pk)),
+                        (keys::SK.to_owned(), applications::s(sk)),
+                    ])
+                })
+                .collect();
+            let mut pending = Some(KeysAndAttributes::builder().set_keys(Some(wanted)).consistent_read(true).build()?);
+            let mut attempt = 0u32;
+            while let Some(ask) = pending.take() {
+                let out = self.client.batch_get_item().request_items(self.table.clone(), ask).send().await?;
+                for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                    let pk = item.get(keys::PK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                    found.insert(pk, item);
+                }
+                pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys.is_empty());
+                if pending.is_some() {
+                    attempt += 1;
+                    tokio::time::sleep(applications::backoff(attempt)).await;
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// Every item of one partition whose sort key begins with `prefix`.
     pub(crate) async fn query_prefix(&self, pk: String, prefix: &str) -> Result<Vec<items::Item>, StoreError> {
         let query = self

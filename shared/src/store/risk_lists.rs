@@ -1,7 +1,10 @@
 //! Reading the at-risk lists: pages newest first, the alert count and the visit watermark.
 //! Every read here is a `Query` or `GetItem` on a key and reads at most one item more than it
-//! returns — but for an agency's list while a directory job under way takes rows out of its reach
-//! (those rows are read and left out).
+//! returns — but for an agency's list, which also reads the directory its rows' owners are in
+//! (`Reach`), and, while a move's job is under way, reads the rows it leaves out (at most as
+//! many as the page holds).
+
+use std::collections::{BTreeSet, HashMap};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, SubsecRound, Utc};
@@ -10,7 +13,7 @@ use super::applications::{MAX_ATTEMPTS, s};
 use super::items::{AgencyItem, AgentItem, Item, RiskRow, StatsItem, from_item};
 use super::keys::{self, Scope};
 use super::{Store, StoreError};
-use crate::domain::{AgencyId, AgentId, PlanYear};
+use crate::domain::{AgencyId, AgentId, PlanYear, directory};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ArchivedFilter {
@@ -20,34 +23,87 @@ pub enum ArchivedFilter {
     Only,
 }
 
-/// Whose rows a directory job under way is taking out of some lists.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Subject {
-    /// An agency moved: the rows of its whole subtree.
-    Agency(AgencyId),
-    /// An agent moved: their rows.
-    Agent(AgentId),
+/// Whether rows of an agency's list are still within its reach, by the directory as it is now:
+/// a row stays while its owner is an agent of an agency whose path by the parent links holds the
+/// list's agency. Read consistently, so a move or an agent's change counts from the moment it is
+/// accepted, though its job re-places the rows later. What it reads is kept for the request: at
+/// most one read of each agent and each agency between the rows' owners and the list's agency —
+/// bounded by the rows read and the tree's depth, whatever else the deployment is doing.
+pub(crate) struct Reach {
+    agency: AgencyId,
+    /// Each owner's agency now (`None`: not known to the directory).
+    agents: HashMap<AgentId, Option<AgencyId>>,
+    /// Whether each agency is the list's agency or below it now.
+    below: HashMap<AgencyId, bool>,
+    /// Items read.
+    pub(crate) read: i32,
 }
 
-/// A directory change accepted whose rows are not all re-placed yet: the lists they are leaving.
-#[derive(Debug, Clone)]
-pub(crate) struct Departure {
-    subject: Subject,
-    leaving: Vec<AgencyId>,
-}
-
-impl Departure {
-    /// The agencies on the path `before` the change that are not on it `now`.
-    fn of(subject: Subject, before: &[AgencyId], now: &[AgencyId]) -> Self {
-        Self { subject, leaving: before.iter().filter(|a| !now.contains(a)).cloned().collect() }
+impl Reach {
+    pub(crate) fn of(agency: &AgencyId) -> Self {
+        Self { agency: agency.clone(), agents: HashMap::new(), below: HashMap::new(), read: 0 }
     }
 
-    /// Whether `row` is one of those leaving.
-    pub(crate) fn takes(&self, row: &RiskRow) -> bool {
-        match &self.subject {
-            Subject::Agency(agency) => row.path.contains(agency),
-            Subject::Agent(agent) => &row.agent_id == agent,
+    /// Which of `rows` the list still reaches (in order).
+    pub(crate) async fn keeps(&mut self, store: &Store, rows: &[RiskRow]) -> Result<Vec<bool>, StoreError> {
+        let unread: BTreeSet<AgentId> =
+            rows.iter().map(|row| row.agent_id.clone()).filter(|agent| !self.agents.contains_key(agent)).collect();
+        let keys = unread.iter().map(|agent| (keys::agent_pk(agent), keys::AGENT_SK.to_owned())).collect();
+        let found = store.get_all(keys).await?;
+        self.read += i32::try_from(found.len()).unwrap_or(i32::MAX);
+        for agent in unread {
+            let item = found.get(&keys::agent_pk(&agent)).cloned().map(from_item::<AgentItem>).transpose()?;
+            self.agents.insert(agent, item.map(|a| a.agency_id));
         }
+        let owners: BTreeSet<AgencyId> = self.agents.values().flatten().cloned().collect();
+        self.walk_up(store, owners).await?;
+        Ok(rows
+            .iter()
+            .map(|row| match &self.agents[&row.agent_id] {
+                Some(agency) => self.below[agency],
+                // An agent the directory does not know has rows in their own list only.
+                None => false,
+            })
+            .collect())
+    }
+
+    /// Decides `below` for each of `agencies`, walking the parent links up a level at a time (one
+    /// batch of reads per level) until each walk meets the list's agency, a top, or a decided one.
+    async fn walk_up(&mut self, store: &Store, agencies: BTreeSet<AgencyId>) -> Result<(), StoreError> {
+        // Each undecided agency, with the agencies whose walk has reached it.
+        let mut walks: HashMap<AgencyId, Vec<AgencyId>> =
+            agencies.into_iter().filter(|a| !self.below.contains_key(a)).map(|a| (a.clone(), vec![a])).collect();
+        for _ in 0..=directory::MAX_AGENCY_DEPTH {
+            let mut waiting = HashMap::new();
+            let mut unread = Vec::new();
+            for (at, walkers) in walks {
+                let decided = if at == self.agency { Some(true) } else { self.below.get(&at).copied() };
+                match decided {
+                    Some(below) => self.below.extend(walkers.into_iter().map(|w| (w, below))),
+                    None => {
+                        unread.push((keys::agency_pk(&at), keys::AGENCY_SK.to_owned()));
+                        waiting.insert(at, walkers);
+                    }
+                }
+            }
+            if waiting.is_empty() {
+                return Ok(());
+            }
+            let found = store.get_all(unread).await?;
+            self.read += i32::try_from(found.len()).unwrap_or(i32::MAX);
+            walks = HashMap::new();
+            for (at, mut walkers) in waiting {
+                let item = found.get(&keys::agency_pk(&at)).cloned().map(from_item::<AgencyItem>).transpose()?;
+                // The agency passed is decided with the walks that passed it.
+                walkers.push(at);
+                match item.and_then(|a| a.parent_agency_id) {
+                    Some(parent) => walks.entry(parent).or_default().extend(walkers),
+                    // A top (or an agency not known yet) without the list's agency above it.
+                    None => self.below.extend(walkers.into_iter().map(|w| (w, false))),
+                }
+            }
+        }
+        Err(StoreError::TooDeep(self.agency.clone()))
     }
 }
 
@@ -76,26 +132,40 @@ impl Store {
         if after.is_some_and(|position| !position.starts_with(&prefix)) {
             return Err(StoreError::BadCursor);
         }
-        let (departures, mut items_read) = match scope {
-            Scope::Agency(agency) => self.departures_from(agency).await?,
-            Scope::Agent(_) => (Vec::new(), 0),
+        let mut reach = match scope {
+            Scope::Agency(agency) => Some(Reach::of(agency)),
+            Scope::Agent(_) => None,
         };
+        let mut items_read = 0;
         let mut rows = Vec::new();
         let mut start = after.map(|position| self.list_position(scope, filter, position));
         // One more than asked, so that `next` is only given when another row exists.
         let wanted = usize::from(limit) + 1;
+        // Rows a move took out of reach are read and left out until its job re-places them: a
+        // page reads at most twice what it returns, and then ends short, with `next` where it
+        // stopped reading.
+        let budget = 2 * i32::try_from(wanted).unwrap_or(i32::MAX);
+        let mut short_at = None;
         loop {
             let want = i32::try_from(wanted - rows.len()).unwrap_or(i32::MAX);
             let out = self.list_query(scope, &prefix, filter, want).set_exclusive_start_key(start).send().await?;
             items_read += out.scanned_count;
-            for item in out.items.unwrap_or_default() {
-                let row: RiskRow = from_item(item)?;
-                if !departures.iter().any(|departure| departure.takes(&row)) {
-                    rows.push(row);
+            let read: Vec<RiskRow> =
+                out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_, _>>()?;
+            let last_read = read.last().map(|row| row.sk.clone());
+            match &mut reach {
+                None => rows.extend(read),
+                Some(reach) => {
+                    let keeps = reach.keeps(self, &read).await?;
+                    rows.extend(read.into_iter().zip(keeps).filter_map(|(row, keep)| keep.then_some(row)));
                 }
             }
             start = out.last_evaluated_key;
             if rows.len() >= wanted || start.is_none() {
+                break;
+            }
+            if items_read >= budget {
+                short_at = last_read;
                 break;
             }
         }
@@ -103,8 +173,9 @@ impl Store {
             rows.truncate(usize::from(limit));
             rows.last().map(|row| row.sk.clone())
         } else {
-            None
+            short_at
         };
+        items_read += reach.map_or(0, |reach| reach.read);
         Ok(RiskPage { rows, next, items_read })
     }
 
@@ -148,39 +219,6 @@ impl Store {
                 (keys::SK.into(), s(position)),
             ]),
         }
-    }
-
-    /// The directory jobs under way that take rows out of `agency`'s reach (the sparse index of
-    /// marks: usually empty), with the items read to find them.
-    pub(crate) async fn departures_from(&self, agency: &AgencyId) -> Result<(Vec<Departure>, i32), StoreError> {
-        let query = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .index_name(keys::GSI1)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", keys::GSI1_PK)
-            .expression_attribute_values(":pk", s(keys::MOVING_GSI1PK));
-        let items = self.query_all(query).await?;
-        let read = i32::try_from(items.len()).unwrap_or(i32::MAX);
-        let mut departures = Vec::new();
-        for item in items {
-            let pk = item.get(keys::PK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-            let departure = if pk.starts_with("AGENCY#") {
-                let moved: AgencyItem = from_item(item)?;
-                let before = moved.job.map(|job| job.from).unwrap_or_default();
-                Departure::of(Subject::Agency(moved.agency_id), &before, &moved.ancestors)
-            } else {
-                let moved: AgentItem = from_item(item)?;
-                let before = moved.job.map(|job| job.from).unwrap_or_default();
-                let now = self.agency_path(&moved.agency_id).await?;
-                Departure::of(Subject::Agent(moved.agent_id), &before, &now)
-            };
-            if departure.leaving.contains(agency) {
-                departures.push(departure);
-            }
-        }
-        Ok((departures, read))
     }
 
     /// A list's at-risk total, new-since-visit count and last visit for a plan year — an agent's
