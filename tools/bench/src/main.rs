@@ -59,6 +59,13 @@ async fn main() -> Result<(), Failure> {
         return Ok(());
     }
     let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), resources.table.clone());
+    if args.first().map(String::as_str) == Some("reads") {
+        // Only the reads of the API and the export builder: `bench reads`.
+        api_reads(&store, &mut report).await?;
+        export_builder_runs(&resources, &mut report).await?;
+        println!("{}", report.render(started.elapsed()));
+        return Ok(());
+    }
     csv_encoding(&mut report);
     let reads_per_list_item = api_reads(&store, &mut report).await?;
     let reads_per_export_row = export_builder_runs(&resources, &mut report).await?;
@@ -238,11 +245,17 @@ async fn api_reads(store: &Store, report: &mut Report) -> Result<f64, Failure> {
         if per_item.is_nan() {
             per_item = ratio;
         }
+        // An agency page also reads its rows' owners and their agencies up to the list's (reach):
+        // here one agent two levels below the top, 3 items a page of 50.
+        let (target, bound) = match scope {
+            Scope::Agent(_) => ("≤ 1.05", 1.05),
+            Scope::Agency(_) => ("≤ 1.10 (reach: the owners' directory items)", 1.10),
+        };
         report.add(
             format!("items read per item returned: {what}, 10 pages"),
             format!("{ratio:.3} ({read}/{returned})"),
-            "≤ 1.05",
-            ratio <= 1.05,
+            target,
+            ratio <= bound,
         );
     }
 
