@@ -290,6 +290,29 @@ async fn api_reads(store: &Store, report: &mut Report) -> Result<f64, Failure> {
         "naive scan-and-filter for any of these answers (a list or agency page, the summary): items read",
         format!("{scanned}, the whole table, each time: {:.0} per item on a page of 50", scanned as f64 / 50.0),
     );
+
+    // While a move's job is under way: the owner's agency (2,020 at risk) leaves top's tree, its
+    // job not run yet. Top's pages read the rows it no longer reaches and leave them out — at most
+    // twice a page's worth a request, then a short page with a cursor.
+    store.upsert_agency(&agency("elsewhere".into(), None), Utc::now()).await?;
+    store.record_agency(&agency(leaves[0].clone(), Some("elsewhere".into())), &Utc::now().into()).await?;
+    let top = Scope::Agency(AgencyId::parse("top")?);
+    let (mut requests, mut most, mut returned) = (0, 0, 0);
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.risk_page(&top, year(), ArchivedFilter::Exclude, 50, after.as_deref()).await?;
+        (requests, most, returned) = (requests + 1, most.max(page.items_read), returned + page.rows.len());
+        after = page.next;
+        if after.is_none() {
+            break;
+        }
+    }
+    report.add(
+        "agency view while a 2,020-entry move out of it waits for its job: most items read by one request (pages of 50)",
+        format!("{most} ({requests} requests, {returned} rows shown)"),
+        "≤ 2 × 51 + the owners' directory items; no moved row shown",
+        most <= 2 * 51 + 10 && returned == 0,
+    );
     Ok(per_item)
 }
 
