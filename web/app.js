@@ -333,7 +333,8 @@ async function loadPage() {
   }
   if (page.items.length === 0) {
     const tr = document.createElement("tr");
-    const td = cell("Nothing at risk here.");
+    // A page can come back empty with more to follow while a move takes entries out of this list.
+    const td = cell(page.next_cursor ? "Entries here are being moved to another agency; the next page goes on." : "Nothing at risk here.");
     td.colSpan = 6;
     tr.append(td);
     body.append(tr);
