@@ -338,12 +338,16 @@ impl System {
     }
 
     /// Publishes a platform event to this test's bus, as the platform would.
-    /// Publishes a platform event dated a second after the one published before it (now, when
-    /// that is later). EventBridge dates events to the second, and events of one second are
-    /// ordered by their ids, which it makes at random: a test's events, published one after the
-    /// other, are so applied in the order it published them.
+    /// Publishes a platform event. A directory event is dated a second after the directory event
+    /// published before it (now, when that is later): EventBridge dates events to the second, and
+    /// events of one second are ordered by their ids, which it makes at random, so a test's
+    /// directory events, published one after the other, are applied in the order it published
+    /// them. (Evidence is dated by its own fields; its envelope keeps the bus's time.)
     pub async fn publish(&self, detail_type: &str, detail: serde_json::Value) {
         use std::sync::atomic::Ordering;
+        if !matches!(detail_type, "Agency Upserted" | "Agent Upserted") {
+            return self.publish_dated(detail_type, detail, None).await;
+        }
         let now = Utc::now().timestamp();
         let next = |last: i64| now.max(last + 1);
         let last = self.last_published.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| Some(next(last)));

@@ -455,6 +455,7 @@ mod tests {
             version: 1,
             as_of: Utc::now(),
             as_of_event_id: String::new(),
+            seen: 0,
             job: None,
             gsi1pk: None,
             gsi1sk: None,

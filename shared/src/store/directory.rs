@@ -92,8 +92,9 @@ impl Store {
         self.upsert_agency_until(upsert, &as_of.into(), None).await
     }
 
-    /// Creates or updates an agency. Refuses a parent that would make a cycle, also when two moves
-    /// race: the write holds only while every agency on the new parent's chain is as it was read.
+    /// Creates or updates an agency. Refuses a parent that would make a cycle or put its downline
+    /// past the depth cap, also when two moves race: the write holds only while the tree's shape
+    /// is the version read before the chain and the downline were.
     /// A parent not known yet is accepted; the agency is completed when the parent arrives. A new
     /// agency, a move or a rename then re-places the rows of its subtree, in a job that pauses once
     /// `until` has passed (its position saved; applying the same change again goes on from there).
@@ -216,6 +217,7 @@ impl Store {
             version,
             as_of: as_of.time,
             as_of_event_id: as_of.event_id.clone(),
+            seen: existing.as_ref().map_or(0, |e| e.seen),
             job: match &existing {
                 // Agents (and agencies) that arrived before it already have rows in its list, or
                 // in their own lists only: place them again now that it is known.
@@ -241,19 +243,27 @@ impl Store {
         let same =
             |e: &&AgencyItem| !relinks && !moved && !renamed && e.agent_exports_enabled == item.agent_exports_enabled;
         if let Some(e) = existing.as_ref().filter(same) {
-            self.record_as_of(keys::agency_pk(&e.agency_id), keys::AGENCY_SK, e.version, as_of).await?;
-            return Ok(Some(AgencyItem { as_of: as_of.time, as_of_event_id: as_of.event_id.clone(), ..e.clone() }));
+            self.record_as_of(keys::agency_pk(&e.agency_id), keys::AGENCY_SK, (e.version, e.seen), as_of).await?;
+            return Ok(Some(AgencyItem {
+                as_of: as_of.time,
+                as_of_event_id: as_of.event_id.clone(),
+                seen: e.seen + 1,
+                ..e.clone()
+            }));
         }
         let put = Put::builder().table_name(self.table()).set_item(Some(to_item(&item)?));
         let put = match &existing {
             None => put.condition_expression("attribute_not_exists(pk)"),
-            // Over the version read, and over the exports switch as read.
+            // Over the version read, the exports switch and the events seen as read.
             Some(e) => put
-                .condition_expression(
-                    "version = :version AND (attribute_not_exists(settings_version) OR settings_version = :settings)",
-                )
+                .condition_expression(format!(
+                    "version = :version AND {} AND {}",
+                    counter_is("settings_version", ":settings"),
+                    counter_is("seen", ":seen")
+                ))
                 .expression_attribute_values(":version", AttributeValue::N(e.version.to_string()))
-                .expression_attribute_values(":settings", AttributeValue::N(e.settings_version.to_string())),
+                .expression_attribute_values(":settings", AttributeValue::N(e.settings_version.to_string()))
+                .expression_attribute_values(":seen", AttributeValue::N(e.seen.to_string())),
         };
         let mut writes = vec![TransactWriteItem::builder().put(put.build()?).build()];
         if let Some(read) = shape {
@@ -401,7 +411,8 @@ impl Store {
             Some(e) => rows_change || e.npn != upsert.npn || e.role != upsert.role,
         };
         if let Some(existing) = existing.as_ref().filter(|e| !item_changes && e.job.is_none()) {
-            self.record_as_of(keys::agent_pk(&upsert.agent_id), keys::AGENT_SK, existing.version, as_of).await?;
+            let read = (existing.version, existing.seen);
+            self.record_as_of(keys::agent_pk(&upsert.agent_id), keys::AGENT_SK, read, as_of).await?;
             return Ok(UpsertOutcome::Unchanged);
         }
         let version = existing.as_ref().map_or(1, |e| e.version + 1);
@@ -435,11 +446,12 @@ impl Store {
             version,
             as_of: as_of.time,
             as_of_event_id: as_of.event_id.clone(),
+            seen: existing.as_ref().map_or(0, |e| e.seen),
             job,
             gsi1pk,
             gsi1sk,
         };
-        self.put_versioned(to_item(&item)?, existing.as_ref().map(|e| e.version)).await?;
+        self.put_versioned(to_item(&item)?, existing.as_ref().map(|e| (e.version, e.seen))).await?;
 
         if existing.as_ref().is_none_or(|e| moved || e.job.is_some()) {
             let mut requests = Vec::new();
@@ -471,14 +483,23 @@ impl Store {
 
     /// Records the time of a newer event that changed nothing, so that an older one arriving later
     /// is still recognised as older. The version stays: nothing placed from this item is stale.
-    async fn record_as_of(&self, pk: String, sk: &str, version: u64, as_of: &EventOrder) -> Result<(), StoreError> {
+    async fn record_as_of(
+        &self,
+        pk: String,
+        sk: &str,
+        (version, seen): (u64, u64),
+        as_of: &EventOrder,
+    ) -> Result<(), StoreError> {
         let values = vec![
             (":version", AttributeValue::N(version.to_string())),
+            (":seen", AttributeValue::N(seen.to_string())),
+            (":one", AttributeValue::N("1".into())),
             (":as_of", s(keys::time(as_of.time))),
             (":event_id", s(&as_of.event_id)),
         ];
-        let set = "SET as_of = :as_of, as_of_event_id = :event_id";
-        self.update_if(&pk, sk, "#version = :version", set, &[("#version", "version")], values).await
+        let condition = format!("#version = :version AND {}", counter_is("seen", ":seen"));
+        let set = "SET as_of = :as_of, as_of_event_id = :event_id ADD seen :one";
+        self.update_if(&pk, sk, &condition, set, &[("#version", "version")], values).await
     }
 
     /// One update of an item that holds only while `condition` does; `Conflict` otherwise.
@@ -556,14 +577,15 @@ impl Store {
         Ok(())
     }
 
-    /// Writes an item only over the version that was read (or where none exists).
-    async fn put_versioned(&self, item: Item, read_version: Option<u64>) -> Result<(), StoreError> {
+    /// Writes an item only over the version and events seen that were read (or where none exists).
+    async fn put_versioned(&self, item: Item, read: Option<(u64, u64)>) -> Result<(), StoreError> {
         let put = self.client().put_item().table_name(self.table()).set_item(Some(item));
-        let put = match read_version {
+        let put = match read {
             None => put.condition_expression("attribute_not_exists(pk)"),
-            Some(version) => put
-                .condition_expression("version = :version")
-                .expression_attribute_values(":version", AttributeValue::N(version.to_string())),
+            Some((version, seen)) => put
+                .condition_expression(format!("version = :version AND {}", counter_is("seen", ":seen")))
+                .expression_attribute_values(":version", AttributeValue::N(version.to_string()))
+                .expression_attribute_values(":seen", AttributeValue::N(seen.to_string())),
         };
         match put.send().await {
             Ok(_) => Ok(()),
@@ -571,6 +593,11 @@ impl Store {
             Err(err) => Err(err.into()),
         }
     }
+}
+
+/// A condition that a counter attribute (absent before its first bump) is still `value` as read.
+fn counter_is(attribute: &str, value: &str) -> String {
+    format!("(attribute_not_exists({attribute}) OR {attribute} = {value})")
 }
 
 fn put_request(item: Item) -> Result<WriteRequest, StoreError> {

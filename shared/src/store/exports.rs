@@ -166,21 +166,29 @@ impl Store {
 
     /// Up to `limit` exports not finished yet that were asked for before `created_before`,
     /// oldest first: what the sweep looks at.
+    /// Up to `limit` exports not finished, and up to `limit` finished whose requester is not told
+    /// yet (each in its own part of the index, so a backlog of one never hides the other).
     pub async fn open_exports(&self, created_before: DateTime<Utc>, limit: i32) -> Result<Vec<ExportJob>, StoreError> {
-        let out = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .index_name(keys::GSI2)
-            .key_condition_expression("#pk = :pk AND #sk < :before")
-            .expression_attribute_names("#pk", keys::GSI2_PK)
-            .expression_attribute_names("#sk", keys::GSI2_SK)
-            .expression_attribute_values(":pk", s(keys::OPEN_EXPORTS_GSI2PK))
-            .expression_attribute_values(":before", s(keys::time(created_before)))
-            .limit(limit)
-            .send()
-            .await?;
-        out.items.unwrap_or_default().into_iter().map(job_of).collect()
+        let mut jobs = Vec::new();
+        for part in [keys::OPEN_EXPORTS_GSI2PK, keys::UNTOLD_EXPORTS_GSI2PK] {
+            let out = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .index_name(keys::GSI2)
+                .key_condition_expression("#pk = :pk AND #sk < :before")
+                .expression_attribute_names("#pk", keys::GSI2_PK)
+                .expression_attribute_names("#sk", keys::GSI2_SK)
+                .expression_attribute_values(":pk", s(part))
+                .expression_attribute_values(":before", s(keys::time(created_before)))
+                .limit(limit)
+                .send()
+                .await?;
+            for item in out.items.unwrap_or_default() {
+                jobs.push(job_of(item)?);
+            }
+        }
+        Ok(jobs)
     }
 
     /// A requester's most recent exports, newest first.
@@ -268,8 +276,9 @@ impl Store {
             ("completed_at", s(keys::time(done.completed_at))),
             ("object_key", s(&done.object_key)),
             ("file_expires_at", s(keys::time(done.file_expires_at))),
+            // Open until its requester is told (`email_sent`), among the finished.
+            (keys::GSI2_PK, s(keys::UNTOLD_EXPORTS_GSI2PK)),
         ];
-        // Open until its requester is told (`email_sent`).
         self.set_export(id, attempt, &assignments, &["upload_id", "lease_until"]).await
     }
 
@@ -281,8 +290,12 @@ impl Store {
         reason: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let assignments =
-            [("status", s(ExportStatus::Failed.as_str())), ("error", s(reason)), ("completed_at", s(keys::time(at)))];
+        let assignments = [
+            ("status", s(ExportStatus::Failed.as_str())),
+            ("error", s(reason)),
+            ("completed_at", s(keys::time(at))),
+            (keys::GSI2_PK, s(keys::UNTOLD_EXPORTS_GSI2PK)),
+        ];
         self.set_export(id, attempt, &assignments, &["lease_until"]).await
     }
 

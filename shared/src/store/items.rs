@@ -40,6 +40,10 @@ pub struct AgencyItem {
     pub as_of: DateTime<Utc>,
     #[serde(default)]
     pub as_of_event_id: String,
+    /// Bumped by every event recorded without a new version (one that changed nothing): a full
+    /// write holds only over the one it read, so an older event can never land after a newer one.
+    #[serde(default)]
+    pub seen: u64,
     /// The directory job under way for it, if any (its `from`: the ancestors before the move).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job: Option<Job>,
@@ -105,6 +109,10 @@ pub struct AgentItem {
     pub as_of: DateTime<Utc>,
     #[serde(default)]
     pub as_of_event_id: String,
+    /// Bumped by every event recorded without a new version (one that changed nothing): a full
+    /// write holds only over the one it read, so an older event can never land after a newer one.
+    #[serde(default)]
+    pub seen: u64,
     /// The directory job under way for them, if any (its `from`: their agency path before).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job: Option<Job>,

@@ -185,6 +185,8 @@ pub fn export_pk(export_id: &str) -> String {
 pub const EXPORT_SK: &str = "EXPORT";
 /// Exports not finished yet, oldest first (GSI2, sparse): what the exports sweep walks.
 pub const OPEN_EXPORTS_GSI2PK: &str = "EXPORTS-OPEN";
+/// Finished exports whose requester is not told yet (same sort key).
+pub const UNTOLD_EXPORTS_GSI2PK: &str = "EXPORTS-UNTOLD";
 pub fn open_export_gsi2sk(created_at: DateTime<Utc>, export_id: &str) -> String {
     format!("{}#{export_id}", time(created_at))
 }

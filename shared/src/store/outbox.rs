@@ -224,8 +224,14 @@ impl Store {
             ];
             match self.transact(writes).await {
                 Ok(()) => released += 1,
-                // Not waiting any more (put back by an earlier try): only the waiter is left.
                 Err(StoreError::Conflict) => {
+                    // Not waiting any more (put back by an earlier try): only the waiter is left.
+                    // Still waiting (another release racing this one): leave it to be tried again.
+                    let trail: Option<TrailItem> =
+                        self.get_item(waiter.trail_pk.clone(), &waiter.trail_sk).await?.map(from_item).transpose()?;
+                    if trail.is_some_and(|t| t.gsi1pk.as_deref() == Some(keys::WAITING_GSI1PK)) {
+                        return Err(StoreError::Conflict);
+                    }
                     self.client()
                         .delete_item()
                         .table_name(self.table())

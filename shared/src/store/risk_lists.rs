@@ -1,8 +1,8 @@
 //! Reading the at-risk lists: pages newest first, the alert count and the visit watermark.
 //! Every read here is a `Query` or `GetItem` on a key and reads at most one item more than it
 //! returns — but for an agency's list, which also reads the directory its rows' owners are in
-//! (`Reach`), and, while a move's job is under way, reads the rows it leaves out (at most as
-//! many as the page holds).
+//! (`Reach`), and, while a move's job is under way, reads the rows it leaves out (at most twice
+//! what a page holds, then the page ends short).
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -35,13 +35,15 @@ pub(crate) struct Reach {
     agents: HashMap<AgentId, Option<AgencyId>>,
     /// Whether each agency is the list's agency or below it now.
     below: HashMap<AgencyId, bool>,
+    /// Each agency's parent as read (`None`: a top, or not known).
+    parents: HashMap<AgencyId, Option<AgencyId>>,
     /// Items read.
     pub(crate) read: i32,
 }
 
 impl Reach {
     pub(crate) fn of(agency: &AgencyId) -> Self {
-        Self { agency: agency.clone(), agents: HashMap::new(), below: HashMap::new(), read: 0 }
+        Self { agency: agency.clone(), agents: HashMap::new(), below: HashMap::new(), parents: HashMap::new(), read: 0 }
     }
 
     /// Which of `rows` the list still reaches (in order).
@@ -81,7 +83,9 @@ impl Reach {
                 match decided {
                     Some(below) => self.below.extend(walkers.into_iter().map(|w| (w, below))),
                     None => {
-                        unread.push((keys::agency_pk(&at), keys::AGENCY_SK.to_owned()));
+                        if !self.parents.contains_key(&at) {
+                            unread.push((keys::agency_pk(&at), keys::AGENCY_SK.to_owned()));
+                        }
                         waiting.insert(at, walkers);
                     }
                 }
@@ -91,12 +95,16 @@ impl Reach {
             }
             let found = store.get_all(unread).await?;
             self.read += i32::try_from(found.len()).unwrap_or(i32::MAX);
+            for item in found.into_values() {
+                let agency: AgencyItem = from_item(item)?;
+                self.parents.insert(agency.agency_id, agency.parent_agency_id);
+            }
             walks = HashMap::new();
             for (at, mut walkers) in waiting {
-                let item = found.get(&keys::agency_pk(&at)).cloned().map(from_item::<AgencyItem>).transpose()?;
+                let parent = self.parents.entry(at.clone()).or_insert(None).clone();
                 // The agency passed is decided with the walks that passed it.
                 walkers.push(at);
-                match item.and_then(|a| a.parent_agency_id) {
+                match parent {
                     Some(parent) => walks.entry(parent).or_default().extend(walkers),
                     // A top (or an agency not known yet) without the list's agency above it.
                     None => self.below.extend(walkers.into_iter().map(|w| (w, false))),
@@ -147,7 +155,8 @@ impl Store {
         let budget = 2 * i32::try_from(wanted).unwrap_or(i32::MAX);
         let mut short_at = None;
         loop {
-            let want = i32::try_from(wanted - rows.len()).unwrap_or(i32::MAX);
+            // Never past the budget: what is read beyond what is kept is bounded too.
+            let want = i32::try_from(wanted - rows.len()).unwrap_or(i32::MAX).min(budget - items_read).max(1);
             let out = self.list_query(scope, &prefix, filter, want).set_exclusive_start_key(start).send().await?;
             items_read += out.scanned_count;
             let read: Vec<RiskRow> =

@@ -320,6 +320,19 @@ fn compare(snapshot: &Snapshot) -> Vec<Difference> {
         let trail = format!("{} / {}", waiter.trail_pk, waiter.trail_sk);
         differences.insert(Difference::StuckWaiting { trail, waits_for: waiter.pk.clone() });
     }
+    // And a history item waiting though every owner it names is known to the top.
+    let whole = |agent_id: &AgentId| {
+        snapshot.agents.get(agent_id).is_some_and(|agent| {
+            let path = paths.get(&agent.agency_id).cloned().unwrap_or_else(|| vec![agent.agency_id.clone()]);
+            path.iter().all(|agency| snapshot.agencies.contains_key(agency))
+        })
+    };
+    for (pk, trail) in &snapshot.trails {
+        if trail.gsi1pk.as_deref() == Some(keys::WAITING_GSI1PK) && trail.records.iter().all(|r| whole(&r.agent_id)) {
+            let waits_for = "nothing: its owners are known".to_owned();
+            differences.insert(Difference::StuckWaiting { trail: format!("{pk} / {}", trail.sk), waits_for });
+        }
+    }
     differences.into_iter().collect()
 }
 
