@@ -90,17 +90,22 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_flag_and_its_clear_carry_ids_npns_and_times_but_no_name() {
-        let at = Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap();
-        let risk = Risk {
+    /// At risk to bo (NPN 222), in the owner's agency or not (or not known).
+    fn taken_by_bo(at: chrono::DateTime<Utc>, same_agency: Option<bool>) -> Risk {
+        Risk {
             since: at,
             flagged_at: at,
             reason: Reason::PlatformSubmission,
             other_npn: Some(Npn::parse("222").unwrap()),
             other_agent_id: Some(AgentId::parse("bo").unwrap()),
-            other_agent_same_agency: Some(false),
-        };
+            other_agent_same_agency: same_agency,
+        }
+    }
+
+    #[test]
+    fn a_flag_and_its_clear_carry_ids_npns_and_times_but_no_name() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap();
+        let risk = taken_by_bo(at, Some(false));
         let app = ApplicationKey { id: FederalExchangeId::parse("42").unwrap(), year: PlanYear::parse(2026).unwrap() };
         let record = |before, after| HistoryRecord {
             agent_id: AgentId::parse("ana").unwrap(),
@@ -128,14 +133,7 @@ mod tests {
         let at = Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap();
         let app = ApplicationKey { id: FederalExchangeId::parse("42").unwrap(), year: PlanYear::parse(2026).unwrap() };
         let taken_by = |same_agency: Option<bool>| {
-            let risk = Risk {
-                since: at,
-                flagged_at: at,
-                reason: Reason::PlatformSubmission,
-                other_npn: Some(Npn::parse("222").unwrap()),
-                other_agent_id: Some(AgentId::parse("bo").unwrap()),
-                other_agent_same_agency: same_agency,
-            };
+            let risk = taken_by_bo(at, same_agency);
             let record = HistoryRecord {
                 agent_id: AgentId::parse("ana").unwrap(),
                 recorded_at: at,
