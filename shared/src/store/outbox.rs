@@ -166,16 +166,7 @@ impl Store {
     /// there. `false`: it arrived meanwhile, or another relay moved the item (it stays as it is).
     pub async fn wait_for(&self, trail: &TrailItem, missing: (&str, &str)) -> Result<bool, StoreError> {
         let (pk, sk) = missing;
-        let out = Update::builder()
-            .table_name(self.table())
-            .key(keys::PK, s(&trail.pk))
-            .key(keys::SK, s(&trail.sk))
-            .update_expression("SET #gsi1pk = :waiting")
-            .condition_expression("#gsi1pk = :outbox")
-            .expression_attribute_names("#gsi1pk", keys::GSI1_PK)
-            .expression_attribute_values(":waiting", s(keys::WAITING_GSI1PK))
-            .expression_attribute_values(":outbox", s(keys::OUTBOX_GSI1PK))
-            .build()?;
+        let out = self.move_trail((&trail.pk, &trail.sk), keys::OUTBOX_GSI1PK, keys::WAITING_GSI1PK)?;
         let waiter = WaiterItem {
             pk: pk.to_owned(),
             sk: keys::waiter_sk(&trail.pk, &trail.sk),
@@ -195,6 +186,21 @@ impl Store {
         }
     }
 
+    /// Moves a history item (`pk`, `sk`) from one part of its index to another (the outbox,
+    /// waiting), only while it is in `from`.
+    fn move_trail(&self, (pk, sk): (&str, &str), from: &str, to: &str) -> Result<Update, StoreError> {
+        Ok(Update::builder()
+            .table_name(self.table())
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .update_expression("SET #gsi1pk = :to")
+            .condition_expression("#gsi1pk = :from")
+            .expression_attribute_names("#gsi1pk", keys::GSI1_PK)
+            .expression_attribute_values(":from", s(from))
+            .expression_attribute_values(":to", s(to))
+            .build()?)
+    }
+
     /// Puts back into the outbox every history item waiting for the directory item in partition
     /// `pk`, now that it is known. Read consistently from the partition (a waiter is written only
     /// while the item is not there), so none is missed; called on every upsert, so an upsert that
@@ -203,16 +209,8 @@ impl Store {
         let mut released = 0;
         for item in self.query_prefix(pk.to_owned(), keys::WAITER_PREFIX).await? {
             let waiter: WaiterItem = from_item(item)?;
-            let back = Update::builder()
-                .table_name(self.table())
-                .key(keys::PK, s(&waiter.trail_pk))
-                .key(keys::SK, s(&waiter.trail_sk))
-                .update_expression("SET #gsi1pk = :outbox")
-                .condition_expression("#gsi1pk = :waiting")
-                .expression_attribute_names("#gsi1pk", keys::GSI1_PK)
-                .expression_attribute_values(":waiting", s(keys::WAITING_GSI1PK))
-                .expression_attribute_values(":outbox", s(keys::OUTBOX_GSI1PK))
-                .build()?;
+            let trail = (waiter.trail_pk.as_str(), waiter.trail_sk.as_str());
+            let back = self.move_trail(trail, keys::WAITING_GSI1PK, keys::OUTBOX_GSI1PK)?;
             let done = Delete::builder()
                 .table_name(self.table())
                 .key(keys::PK, s(&waiter.pk))
