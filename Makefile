@@ -68,8 +68,9 @@ $(VENV)/.ready-cargo-lambda: $(VENV_READY)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'cargo-lambda==1.9.2' 'ziglang==0.16.0'
 	touch $@
 
-# The local AWS emulator, pinned with everything it depends on, in the project's own .venv.
-$(VENV_READY): tools/moto/requirements.txt
+# The local AWS emulator and Schemathesis (tools/schemathesis.sh), pinned with everything they
+# depend on, in the project's own .venv.
+$(VENV_READY): tools/moto/requirements.txt tools/schemathesis/requirements.txt
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/moto/requirements.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/moto/requirements.txt -r tools/schemathesis/requirements.txt
 	touch $@

@@ -106,3 +106,37 @@ publish_page() {
     npm_install web
     .venv/bin/python tools/publish_web.py --resources "$1" --config "$2"
 }
+
+# start_local_system DIR PREFIX: the whole local system on free ports, as a person meets it: the
+# emulator enforcing IAM, the resources (named PREFIX…), a small seed, the local OpenID provider
+# (the demo people and one the directory does not know: an account made before the platform sent
+# its agent), the page in its bucket and the dev server at http://127.0.0.1:$API_PORT. Its files
+# and logs are in DIR; it stops when the calling script exits.
+start_local_system() {
+    local dir="$1"
+    cargo build --quiet --locked -p devkit
+    mkdir -p "$dir"
+    local port
+    port="$(free_port)"
+    SERVE_PID=""
+    trap stop_local_system EXIT
+    start_emulator "$port" "$dir/emulator.log" --iam
+    aws_env_for "$port"
+    export API_PORT="$(free_port)" MARKETPLACE_PORT="$(free_port)" SCAN_INTERVAL_SECONDS=3600
+    target/debug/devkit up "$dir/resources.json" "$2" >/dev/null
+    target/debug/devkit seed "$dir/resources.json" "$dir/seeded.json" 400 >/dev/null
+    .venv/bin/python -c 'import json, sys; seeded = json.load(open(sys.argv[1]))
+seeded["users"].append({"agent_id": "visitor-1", "agency_id": "summit", "role": "agent", "name": "Vera Visitor", "email": "visitor-1@summit.example.com", "npn": "0"})
+json.dump({"users": seeded["users"]}, open(sys.argv[2], "w"))' "$dir/seeded.json" "$dir/people.json"
+    start_oidc "$(free_port)" "http://${EMULATOR_HOST}:${API_PORT}" "$dir" "$dir/people.json"
+    publish_page "$dir/resources.json" "{\"issuer\": \"${LOCAL_OIDC_ISSUER}\", \"client_id\": \"${LOCAL_OIDC_CLIENT_ID}\", \"local\": true}" >/dev/null
+    target/debug/devkit serve "$dir/resources.json" "$dir/seeded.json" >"$dir/serve.log" 2>&1 &
+    SERVE_PID=$!
+    wait_for "dev server" "$SERVE_PID" "http://127.0.0.1:${API_PORT}/" "$dir/serve.log"
+}
+
+stop_local_system() {
+    if [ -n "${SERVE_PID:-}" ]; then kill "$SERVE_PID" 2>/dev/null || true; wait "$SERVE_PID" 2>/dev/null || true; fi
+    stop_oidc
+    stop_emulator
+}

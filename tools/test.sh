@@ -44,6 +44,12 @@ cargo test --workspace --locked "$@" 2>&1 | tee target/test-output.log
 status=${PIPESTATUS[0]}
 set -e
 
+# The API against its description, as an agent and as an admin (tools/schemathesis.sh, its own
+# local system on other ports); only in a whole run, not when the arguments pick tests.
+if [ "$status" -eq 0 ] && [ $# -eq 0 ]; then
+    tools/schemathesis.sh || status=$?
+fi
+
 # One closing line for the whole run: cargo prints one per test binary, the last often empty.
 awk -v p="$((emulator_passed + publish_passed))" '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "all tests: %d passed, %d failed\n", p, f }' target/test-output.log
