@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
 
-use super::items::{AgencyItem, EntryItem, EvidenceItem, Item, MetaItem, Owner, TrailItem, from_item, to_item};
+use super::items::{AgentItem, EntryItem, EvidenceItem, Item, MetaItem, Owner, TrailItem, from_item, to_item};
 use super::{MAX_TRANSACTION_ITEMS, Store, StoreError, keys};
 use crate::domain::{AgencyOf, AgentId, ApplicationKey, Applied, BookEntry, Evidence, Fact, HistoryRecord, apply};
 
@@ -75,7 +75,7 @@ impl Store {
             match self.transact(writes).await {
                 Ok(()) => {
                     if unplaced {
-                        self.place_application(app).await?;
+                        self.place_application_knowing(app, owners).await?;
                     }
                     return Ok(ApplyOutcome::Applied(applied.history));
                 }
@@ -133,24 +133,28 @@ impl Store {
         Ok(records)
     }
 
-    /// The directory's view of each agent: their agent item and agency, where known.
+    /// The directory's view of each agent: their agent item and agency, where known. One batch
+    /// of reads for the agents, then one per level of the tree above their agencies: a few
+    /// requests whatever the number of agents (an application submitted through many books).
     pub async fn owners(&self, agents: BTreeSet<AgentId>) -> Result<HashMap<AgentId, Owner>, StoreError> {
-        let mut owners = HashMap::new();
-        type Placed = (Option<AgencyItem>, Vec<crate::domain::AgencyId>, Vec<Option<u64>>);
-        let mut agencies: HashMap<_, Placed> = HashMap::new();
+        let found =
+            self.get_all(agents.iter().map(|a| (keys::agent_pk(a), keys::AGENT_SK.to_owned())).collect()).await?;
+        let mut items = HashMap::new();
         for agent_id in agents {
-            let Some(agent) = self.agent(&agent_id).await? else {
+            let item = found.get(&keys::agent_pk(&agent_id)).cloned().map(from_item::<AgentItem>).transpose()?;
+            items.insert(agent_id, item);
+        }
+        let chains = self.agency_chains(items.values().flatten().map(|a| a.agency_id.clone()).collect()).await?;
+        let mut owners = HashMap::new();
+        for (agent_id, item) in items {
+            let Some(agent) = item else {
                 owners.insert(agent_id.clone(), Owner::unknown(agent_id));
                 continue;
             };
-            if !agencies.contains_key(&agent.agency_id) {
-                let chain = self.agency_chain(&agent.agency_id).await?;
-                let agency = chain.last().and_then(|(_, item)| item.clone());
-                let path = chain.iter().map(|(id, _)| id.clone()).collect();
-                let versions = chain.iter().map(|(_, item)| item.as_ref().map(|a| a.version)).collect();
-                agencies.insert(agent.agency_id.clone(), (agency, path, versions));
-            }
-            let (agency, path, path_versions) = agencies[&agent.agency_id].clone();
+            let chain = chains.get(&agent.agency_id).cloned().unwrap_or_default();
+            let agency = chain.last().and_then(|(_, item)| item.clone());
+            let path = chain.iter().map(|(id, _)| id.clone()).collect();
+            let path_versions = chain.iter().map(|(_, item)| item.as_ref().map(|a| a.version)).collect();
             owners.insert(agent_id.clone(), Owner { agent_id, agent: Some(agent), agency, path, path_versions });
         }
         Ok(owners)

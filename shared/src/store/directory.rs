@@ -6,7 +6,7 @@
 //! chunks, then it clears the mark: a crash in between leaves the mark, and the redelivered event
 //! finishes the job from where it got to.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, DeleteRequest, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
@@ -59,27 +59,54 @@ impl Store {
         Ok(self.agency_chain(agency).await?.into_iter().map(|(id, _)| id).collect())
     }
 
-    /// The same path, top first, with each agency's item (`None` when not known yet).
+    /// The agencies from the top down to `agency`, each with its item (`None` when not known yet).
     pub(crate) async fn agency_chain(
         &self,
         agency: &AgencyId,
     ) -> Result<Vec<(AgencyId, Option<AgencyItem>)>, StoreError> {
-        let mut chain = self.chain_up(agency).await?;
-        chain.reverse();
-        Ok(chain)
+        let mut chains = self.agency_chains(BTreeSet::from([agency.clone()])).await?;
+        Ok(chains.remove(agency).unwrap_or_default())
     }
 
-    /// The agencies from `agency` up to the top, each with its item (`None` when not known yet).
-    async fn chain_up(&self, agency: &AgencyId) -> Result<Vec<(AgencyId, Option<AgencyItem>)>, StoreError> {
-        let mut chain: Vec<(AgencyId, Option<AgencyItem>)> = Vec::new();
-        let mut next = Some(agency.clone());
-        while let Some(id) = next {
-            directory::step_up(agency, chain.iter().map(|(seen, _)| seen), &id)?;
-            let item = self.agency(&id).await?;
-            next = item.as_ref().and_then(|item| item.parent_agency_id.clone());
-            chain.push((id, item));
+    /// The chain (top first) of each of `agencies`: one batch of consistent reads per level of the
+    /// tree, each agency read once however many chains pass it. A walk that meets a cycle or goes
+    /// past the depth cap is refused.
+    pub(crate) async fn agency_chains(
+        &self,
+        agencies: BTreeSet<AgencyId>,
+    ) -> Result<HashMap<AgencyId, Vec<(AgencyId, Option<AgencyItem>)>>, StoreError> {
+        let mut known: HashMap<AgencyId, Option<AgencyItem>> = HashMap::new();
+        let mut level = agencies.clone();
+        // One level more than the cap: a chain past it is read far enough to be refused.
+        for _ in 0..=directory::MAX_AGENCY_DEPTH + 1 {
+            level.retain(|agency| !known.contains_key(agency));
+            if level.is_empty() {
+                break;
+            }
+            let found =
+                self.get_all(level.iter().map(|a| (keys::agency_pk(a), keys::AGENCY_SK.to_owned())).collect()).await?;
+            let mut above = BTreeSet::new();
+            for agency in std::mem::take(&mut level) {
+                let item = found.get(&keys::agency_pk(&agency)).cloned().map(from_item::<AgencyItem>).transpose()?;
+                above.extend(item.as_ref().and_then(|item| item.parent_agency_id.clone()));
+                known.insert(agency, item);
+            }
+            level = above;
         }
-        Ok(chain)
+        let mut chains = HashMap::new();
+        for agency in agencies {
+            let mut chain: Vec<(AgencyId, Option<AgencyItem>)> = Vec::new();
+            let mut next = Some(agency.clone());
+            while let Some(id) = next {
+                directory::step_up(&agency, chain.iter().map(|(seen, _)| seen), &id)?;
+                let item = known.get(&id).cloned().flatten();
+                next = item.as_ref().and_then(|item| item.parent_agency_id.clone());
+                chain.push((id, item));
+            }
+            chain.reverse();
+            chains.insert(agency, chain);
+        }
+        Ok(chains)
     }
 
     /// The same, with no time limit on its job: for seeding, the bench and the tests.
@@ -190,11 +217,10 @@ impl Store {
         // while that shape is unchanged: its cycle and depth checks hold against racing moves.
         let relinks = existing.as_ref().is_none_or(|e| e.parent_agency_id != upsert.parent_agency_id);
         let shape = if relinks { Some(self.tree_version().await?) } else { None };
-        let chain = match &upsert.parent_agency_id {
+        let ancestors: Vec<AgencyId> = match &upsert.parent_agency_id {
             None => Vec::new(),
-            Some(parent) => self.chain_up(parent).await?,
+            Some(parent) => self.agency_path(parent).await?,
         };
-        let ancestors: Vec<AgencyId> = chain.iter().rev().map(|(id, _)| id.clone()).collect();
         let levels_below = if relinks { self.levels_below(&upsert.agency_id).await? } else { 0 };
         directory::may_go_below(&upsert.agency_id, &ancestors, levels_below)?;
         let moved = existing.as_ref().is_some_and(|e| e.ancestors != ancestors);

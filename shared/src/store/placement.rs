@@ -13,14 +13,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::applications::{MAX_ATTEMPTS, backoff, s};
 use super::items::{EntryItem, Job, MetaItem, Owner, RiskRow, RowFacts, from_item, to_item};
 use super::keys::{self, Scope};
-use super::{Store, StoreError, if_version};
+use super::{MAX_TRANSACTION_ITEMS, Store, StoreError, if_version};
 use crate::domain::ApplicationKey;
 use crate::domain::{AgentId, BookEntry, PlanYear};
 
@@ -186,6 +186,16 @@ impl Store {
         self.place_with(app, &mut Known::default()).await
     }
 
+    /// The same, right after a write that read its entries' `owners`: they are not read again
+    /// (the placement holds to their versions; a newer directory cancels it and they are read anew).
+    pub(crate) async fn place_application_knowing(
+        &self,
+        app: &ApplicationKey,
+        owners: HashMap<AgentId, Owner>,
+    ) -> Result<u32, StoreError> {
+        self.place_with(app, &mut Known { owners, visits: Visits::default() }).await
+    }
+
     /// The same, with what was read kept in `known` for the next applications. A placement that
     /// meets a newer directory or visit is cancelled by its conditions, and what was known is
     /// dropped before the retry.
@@ -227,6 +237,7 @@ impl Store {
             known.owners.extend(self.owners(unread).await?);
         }
         let mut written = 0;
+        let mut batch = PlacementBatch::default();
         for agent_id in agents {
             let entry = entries.get(&agent_id);
             let owner = known.owners.get(&agent_id).cloned().unwrap_or_else(|| Owner::unknown(agent_id.clone()));
@@ -243,9 +254,13 @@ impl Store {
             if wanted.matches(previous, app.year, visits) {
                 continue;
             }
-            self.place(app, meta.version, previous, &owner, &wanted, visits).await?;
-            written += 1;
+            let part = self.placement_part(app, previous, &owner, &wanted, visits)?;
+            if batch.size_with(&part) > MAX_TRANSACTION_ITEMS {
+                written += std::mem::take(&mut batch).commit(self, app, meta.version, visits).await?;
+            }
+            batch.add(part);
         }
+        written += batch.commit(self, app, meta.version, &known.visits).await?;
         if meta.gsi1pk.is_some() {
             self.mark_placed(&meta).await?;
         }
@@ -375,26 +390,30 @@ impl Store {
         Ok(())
     }
 
-    /// One placement transaction (see the module's docs).
-    async fn place(
+    /// What placing one entry adds to its application's placement transaction (see the module's
+    /// docs): its record and rows, the versions it was decided against, and its counters' moves.
+    fn placement_part(
         &self,
         app: &ApplicationKey,
-        app_version: u64,
         previous: Option<&PlacementItem>,
         owner: &Owner,
         wanted: &Placement,
         visits: &Visits,
-    ) -> Result<(), StoreError> {
-        let pk = keys::application_pk(app.year, &app.id);
+    ) -> Result<PlacementPart, StoreError> {
         let record = wanted.record(app, &owner.agent_id, previous);
         let put = Put::builder().table_name(self.table()).set_item(Some(to_item(&record)?));
-        let mut writes = vec![
-            TransactWriteItem::builder().put(if_version(put, previous.map(|p| p.version)).build()?).build(),
-            self.unchanged(pk, keys::META_SK, Some(app_version))?,
-            self.unchanged(keys::agent_pk(&owner.agent_id), keys::AGENT_SK, owner.agent.as_ref().map(|a| a.version))?,
-        ];
+        let mut part = PlacementPart {
+            writes: vec![
+                TransactWriteItem::builder().put(if_version(put, previous.map(|p| p.version)).build()?).build(),
+            ],
+            ..PlacementPart::default()
+        };
+        part.checks.push((
+            (keys::agent_pk(&owner.agent_id), keys::AGENT_SK.to_owned()),
+            owner.agent.as_ref().map(|a| a.version),
+        ));
         for (agency, version) in owner.path.iter().zip(&owner.path_versions) {
-            writes.push(self.unchanged(keys::agency_pk(agency), keys::AGENCY_SK, *version)?);
+            part.checks.push(((keys::agency_pk(agency), keys::AGENCY_SK.to_owned()), *version));
         }
         let keep: BTreeSet<&RowKey> = record.rows.iter().collect();
         for old in previous.map(|p| p.rows.as_slice()).unwrap_or_default().iter().filter(|key| !keep.contains(key)) {
@@ -403,14 +422,13 @@ impl Store {
                 .key(keys::PK, s(&old.pk))
                 .key(keys::SK, s(&old.sk))
                 .build()?;
-            writes.push(TransactWriteItem::builder().delete(delete).build());
+            part.writes.push(TransactWriteItem::builder().delete(delete).build());
         }
         for row in &wanted.rows {
             let put = Put::builder().table_name(self.table()).set_item(Some(to_item(row)?)).build()?;
-            writes.push(TransactWriteItem::builder().put(put).build());
+            part.writes.push(TransactWriteItem::builder().put(put).build());
         }
-        // The counters of every list the entry is or was in, where what it counts changes. Only
-        // while the visit read stands: a visit in between starts that count again.
+        // The counters of every list the entry is or was in, where what it counts changes.
         let (was_in, was_new) = match previous {
             Some(p) => (p.tallies(), p.new_under(app.year, visits)),
             None => (BTreeSet::new(), BTreeMap::new()),
@@ -420,26 +438,11 @@ impl Store {
             let total = i64::from(wanted.counted && now_in.contains(tally))
                 - i64::from(previous.is_some_and(|p| p.counted) && was_in.contains(tally));
             let new = i64::from(wanted.new_in.contains_key(*tally)) - i64::from(was_new.contains_key(*tally));
-            if total == 0 && new == 0 {
-                continue;
+            if total != 0 || new != 0 {
+                part.counters.push(((*tally).to_owned(), total, new));
             }
-            let update = Update::builder()
-                .table_name(self.table())
-                .key(keys::PK, s(*tally))
-                .key(keys::SK, s(keys::stats_sk(app.year)))
-                .update_expression("ADD at_risk_total :total, new_since_visit :new, version :one")
-                .expression_attribute_values(":total", AttributeValue::N(total.to_string()))
-                .expression_attribute_values(":new", AttributeValue::N(new.to_string()))
-                .expression_attribute_values(":one", AttributeValue::N("1".into()));
-            let update = match visits.get(&((*tally).to_owned(), app.year)).copied().flatten() {
-                None => update.condition_expression("attribute_not_exists(last_visited_at)"),
-                Some(visit) => update
-                    .condition_expression("last_visited_at = :visit")
-                    .expression_attribute_values(":visit", s(keys::time(visit))),
-            };
-            writes.push(TransactWriteItem::builder().update(update.build()?).build());
         }
-        self.transact(writes).await
+        Ok(part)
     }
 
     /// Re-places every entry that has a row in `scope`'s list (all plan years), a page at a time:
@@ -502,6 +505,108 @@ impl Store {
                 return Ok(JobOutcome::Paused);
             }
         }
+    }
+}
+
+/// What placing one entry writes and holds to (`Store::placement_part`).
+#[derive(Default)]
+struct PlacementPart {
+    /// Its record, its rows written and its rows deleted.
+    writes: Vec<TransactWriteItem>,
+    /// The items (key, version; `None`: absent) its placement was decided from: its owner's agent
+    /// and every agency on their path.
+    checks: Vec<((String, String), Option<u64>)>,
+    /// Its moves of the counters (partition, at-risk total, new since visit).
+    counters: Vec<(String, i64, i64)>,
+}
+
+/// One transaction placing entries of one application (as many as fit): the versions they were
+/// decided from checked once however many entries share them, the counters they move summed in
+/// one update each. An application whose entries all change at once (one submitted through many
+/// books: every entry's taker changes) is placed in a few transactions, not one per entry, and
+/// its placements hold together: all of a batch or none.
+#[derive(Default)]
+struct PlacementBatch {
+    writes: Vec<TransactWriteItem>,
+    checks: BTreeMap<(String, String), Option<u64>>,
+    /// Per counter: the moves of its entries summed (at-risk total, new since visit).
+    counters: BTreeMap<String, (i64, i64)>,
+    entries: u32,
+}
+
+impl PlacementBatch {
+    /// The transaction's items with `part` added: its writes, the checks (the application's meta
+    /// among them) and the counters.
+    fn size_with(&self, part: &PlacementPart) -> usize {
+        let checks = part.checks.iter().filter(|(key, _)| !self.checks.contains_key(key)).count();
+        let counters = part.counters.iter().filter(|(tally, ..)| !self.counters.contains_key(tally)).count();
+        self.writes.len() + part.writes.len() + 1 + self.checks.len() + checks + self.counters.len() + counters
+    }
+
+    fn add(&mut self, part: PlacementPart) {
+        self.writes.extend(part.writes);
+        self.checks.extend(part.checks);
+        for (tally, total, new) in part.counters {
+            let sum = self.counters.entry(tally).or_default();
+            *sum = (sum.0 + total, sum.1 + new);
+        }
+        self.entries += 1;
+    }
+
+    /// Writes the batch; returns how many entries it placed. Only while the application still
+    /// has `app_version`, each owner and agency the versions read, and each counter's list the
+    /// visit read (a visit in between starts that count again).
+    async fn commit(
+        self,
+        store: &Store,
+        app: &ApplicationKey,
+        app_version: u64,
+        visits: &Visits,
+    ) -> Result<u32, StoreError> {
+        if self.entries == 0 {
+            return Ok(0);
+        }
+        let mut writes = self.writes;
+        writes.push(store.unchanged(keys::application_pk(app.year, &app.id), keys::META_SK, Some(app_version))?);
+        for ((pk, sk), version) in self.checks {
+            writes.push(store.unchanged(pk, &sk, version)?);
+        }
+        for (tally, (total, new)) in self.counters {
+            let visit = visits.get(&(tally.clone(), app.year)).copied().flatten();
+            let (condition, visit_value) = match visit {
+                None => ("attribute_not_exists(last_visited_at)", None),
+                Some(visit) => ("last_visited_at = :visit", Some(s(keys::time(visit)))),
+            };
+            // Moves that cancel out (one entry in, another out) write nothing, but still hold to
+            // the visit they were decided against.
+            let item = if total == 0 && new == 0 {
+                let check = ConditionCheck::builder()
+                    .table_name(store.table())
+                    .key(keys::PK, s(&tally))
+                    .key(keys::SK, s(keys::stats_sk(app.year)))
+                    .condition_expression(condition)
+                    .set_expression_attribute_values(visit_value.map(|v| HashMap::from([(":visit".to_owned(), v)])));
+                TransactWriteItem::builder().condition_check(check.build()?).build()
+            } else {
+                let update = Update::builder()
+                    .table_name(store.table())
+                    .key(keys::PK, s(&tally))
+                    .key(keys::SK, s(keys::stats_sk(app.year)))
+                    .update_expression("ADD at_risk_total :total, new_since_visit :new, version :one")
+                    .expression_attribute_values(":total", AttributeValue::N(total.to_string()))
+                    .expression_attribute_values(":new", AttributeValue::N(new.to_string()))
+                    .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                    .condition_expression(condition);
+                let update = match visit_value {
+                    Some(v) => update.expression_attribute_values(":visit", v),
+                    None => update,
+                };
+                TransactWriteItem::builder().update(update.build()?).build()
+            };
+            writes.push(item);
+        }
+        store.transact(writes).await?;
+        Ok(self.entries)
     }
 }
 

@@ -151,6 +151,35 @@ pub fn lambda_context_until(timeout: Duration) -> lambda_http::Context {
     context
 }
 
+/// The ingest queue's consumer as Lambda runs it: each batch handed to event-ingest (as its own
+/// principal, configured by `vars`) with the function's time-out from the template. It runs until
+/// the process ends.
+pub async fn spawn_ingest(
+    sdk: &shared::aws::SdkConfig,
+    resources: &LocalResources,
+    vars: &Vars,
+) -> Result<(), DevkitError> {
+    let ingest = event_ingest::app::deps(
+        &resources.sdk_for(sdk, principals::EVENT_INGEST),
+        event_ingest::app::Settings::from_vars(vars)?,
+    );
+    let region = sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+    let source = SqsSource::new(aws_sdk_sqs::Client::new(sdk), &resources.ingest_queue_url, &region).await?;
+    let ingest_timeout = crate::template::Template::load()?.function_timeout(principals::EVENT_INGEST)?;
+    tokio::spawn(async move {
+        loop {
+            let deadline = std::time::SystemTime::now() + ingest_timeout;
+            let polled =
+                source.poll_once(5, |event| event_ingest::handler::handle(&ingest, event, Some(deadline))).await;
+            if let Err(err) = polled {
+                tracing::error!(error = %err, "polling the ingest queue failed");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+    });
+    Ok(())
+}
+
 /// Runs everything until Ctrl-C.
 pub async fn run(
     sdk: &shared::aws::SdkConfig,
@@ -167,22 +196,7 @@ pub async fn run(
     // Each function as its own principal; the queue pollers and the schedules, which are Lambda's
     // and EventBridge's, as the harness.
     let as_function = |function| resources.sdk_for(sdk, function);
-    let ingest =
-        event_ingest::app::deps(&as_function(principals::EVENT_INGEST), event_ingest::app::Settings::from_vars(&vars)?);
-    let source = SqsSource::new(sqs.clone(), &resources.ingest_queue_url, &region).await?;
-    // Lambda gives each batch the function's time-out from the template.
-    let ingest_timeout = crate::template::Template::load()?.function_timeout(principals::EVENT_INGEST)?;
-    tokio::spawn(async move {
-        loop {
-            let deadline = std::time::SystemTime::now() + ingest_timeout;
-            let polled =
-                source.poll_once(5, |event| event_ingest::handler::handle(&ingest, event, Some(deadline))).await;
-            if let Err(err) = polled {
-                tracing::error!(error = %err, "polling the ingest queue failed");
-                tokio::time::sleep(Duration::from_secs(2)).await;
-            }
-        }
-    });
+    spawn_ingest(sdk, resources, &vars).await?;
 
     let builder = export_builder::app::deps(
         &as_function(principals::EXPORT_BUILDER),
