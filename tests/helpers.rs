@@ -56,6 +56,11 @@ pub fn year() -> PlanYear {
     PlanYear::parse(YEAR).unwrap()
 }
 
+/// The plan year after `year()`: what agents submit for in open enrollment.
+pub fn next_year() -> PlanYear {
+    PlanYear::parse(YEAR + 1).unwrap()
+}
+
 /// A deadline no test reaches: for calls whose own deadline is not what the test is about.
 pub fn far_off() -> tokio::time::Instant {
     tokio::time::Instant::now() + std::time::Duration::from_secs(300)
