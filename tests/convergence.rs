@@ -10,8 +10,10 @@
 //! difference in either, and every list, total and entry must be the same in both (but for the
 //! time each entry was flagged, which is when the system saw it). The concurrent run also has
 //! people opening their lists, which restarts their new-since-visit counts while entries are being
-//! placed, and the outbox relay and the daily digest running among the events, as their schedules
-//! run them; both runs end with the relay run to the end, so the checker holds the swap patterns
+//! placed, directory jobs paused every two rows and resumed from the queue while other writers
+//! race them, one evidence delivery in five dying between its write and its placement (and
+//! delivered again), and the outbox relay and the daily digest running among the events, as their
+//! schedules run them; both runs end with the relay run to the end, so the checker holds the swap patterns
 //! to the takes too.
 //!
 //! `CONVERGENCE_SEEDS` (default 20) and `CONVERGENCE_STEPS` (default 40) size the run; `make soak`
@@ -56,15 +58,47 @@ enum Event {
 enum Outcome {
     Applied,
     Refused,
+    /// A directory job out of time: the event goes back on the queue to go on from where it got
+    /// to (as event-ingest puts it back).
+    Paused,
 }
 
-async fn apply(system: &System, event: &Event) -> Result<Outcome, String> {
-    let store = system.store();
+/// How directory jobs run: to the end, or a page of `rows` rows at a time, pausing after each
+/// (every job is then paused and resumed while other writers race it).
+#[derive(Clone, Copy)]
+enum Jobs {
+    ToTheEnd,
+    Paused { rows: i32 },
+}
+
+/// Whether the process applying an event dies right after its first transaction (the evidence's
+/// write, or a placement when that write was done before): SQS delivers the event again.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dies {
+    No,
+    AfterAWrite,
+}
+
+async fn apply(system: &System, event: &Event, jobs: Jobs, dies: Dies) -> Result<Outcome, String> {
+    let store = match dies {
+        Dies::No => system.store().clone(),
+        Dies::AfterAWrite => system.store_dying_after_a_transaction(devkit::principals::EVENT_INGEST),
+    };
+    let (store, until) = match jobs {
+        Jobs::ToTheEnd => (store, None),
+        Jobs::Paused { rows } => (store.with_job_page(rows), Some(std::time::Instant::now())),
+    };
+    let upserted = |outcome| match outcome {
+        shared::store::directory::UpsertOutcome::Paused => Outcome::Paused,
+        _ => Outcome::Applied,
+    };
     let done = match event {
-        Event::Agency(upsert, at) => store.upsert_agency_until(upsert, at, None).await.map(drop),
-        Event::Agent(upsert, at) => store.upsert_agent_until(upsert, at, None).await.map(drop),
-        Event::Evidence(app, evidence) => store.apply_evidence(app, evidence, Utc::now()).await.map(drop),
-        Event::Visit(scope) => store.record_visit(scope, year(), Utc::now()).await.map(drop),
+        Event::Agency(upsert, at) => store.upsert_agency_until(upsert, at, until).await.map(upserted),
+        Event::Agent(upsert, at) => store.upsert_agent_until(upsert, at, until).await.map(upserted),
+        Event::Evidence(app, evidence) => {
+            store.apply_evidence(app, evidence, Utc::now()).await.map(|_| Outcome::Applied)
+        }
+        Event::Visit(scope) => store.record_visit(scope, year(), Utc::now()).await.map(|_| Outcome::Applied),
         Event::Relay => {
             let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
             return outbox_relay::relay::relay(&system.relay, until)
@@ -81,7 +115,7 @@ async fn apply(system: &System, event: &Event) -> Result<Outcome, String> {
         }
     };
     match done {
-        Ok(()) => Ok(Outcome::Applied),
+        Ok(outcome) => Ok(outcome),
         Err(StoreError::Cycle(_) | StoreError::TooDeep(_)) => Ok(Outcome::Refused),
         Err(err) => Err(err.to_string()),
     }
@@ -233,7 +267,9 @@ fn scenario(seed: u64, steps: usize) -> (Vec<String>, Vec<String>, Vec<Event>) {
 async fn in_order(system: &System, events: &[Event]) -> usize {
     let mut refused = 0;
     for event in events.iter().chain([&Event::Relay]) {
-        if apply(system, event).await.unwrap_or_else(|e| panic!("{event:?}: {e}")) == Outcome::Refused {
+        if apply(system, event, Jobs::ToTheEnd, Dies::No).await.unwrap_or_else(|e| panic!("{event:?}: {e}"))
+            == Outcome::Refused
+        {
             refused += 1;
         }
     }
@@ -242,7 +278,8 @@ async fn in_order(system: &System, events: &[Event]) -> usize {
 
 /// Shuffled, a third of the events twice, by concurrent workers, with the relay and the digest
 /// among them; an event that fails for a passing reason goes back on the queue, as SQS would
-/// deliver it again, and one refused for good is not retried. Ends with the relay to the end.
+/// deliver it again, and one refused for good is not retried. Directory jobs pause every two rows
+/// and their events go back on the queue, so jobs resume while writers race them. Ends with the relay to the end.
 /// Returns the distinct events refused.
 async fn shuffled_and_concurrent(system: &Arc<System>, events: &[Event], seed: u64) -> usize {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
@@ -268,8 +305,18 @@ async fn shuffled_and_concurrent(system: &Arc<System>, events: &[Event], seed: u
             tokio::spawn(async move {
                 loop {
                     let Some((event, tries)) = queue.lock().unwrap().pop_front() else { return };
-                    match apply(&system, &event).await {
+                    // One evidence delivery in five, the first time, dies after its write.
+                    let dies = match &event {
+                        Event::Evidence(_, evidence)
+                            if tries == 0 && evidence.id.as_str().bytes().map(u32::from).sum::<u32>() % 5 == 0 =>
+                        {
+                            Dies::AfterAWrite
+                        }
+                        _ => Dies::No,
+                    };
+                    match apply(&system, &event, Jobs::Paused { rows: 2 }, dies).await {
                         Ok(Outcome::Applied) => {}
+                        Ok(Outcome::Paused) => queue.lock().unwrap().push_back((event, tries)),
                         Ok(Outcome::Refused) => {
                             refused.lock().unwrap().insert(format!("{event:?}"));
                         }
@@ -285,7 +332,7 @@ async fn shuffled_and_concurrent(system: &Arc<System>, events: &[Event], seed: u
     for worker in workers {
         worker.await.expect("a worker panicked");
     }
-    assert_eq!(apply(system, &Event::Relay).await, Ok(Outcome::Applied));
+    assert_eq!(apply(system, &Event::Relay, Jobs::ToTheEnd, Dies::No).await, Ok(Outcome::Applied));
     refused.lock().unwrap().len()
 }
 

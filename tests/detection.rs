@@ -1126,38 +1126,9 @@ async fn a_directory_job_out_of_time_goes_back_on_the_ingest_queue_and_finishes_
     assert_no_differences(&system.world).await;
 }
 
-/// A DynamoDB client whose process "dies" right after its first transaction is sent: every
-/// request after it fails, as if the Lambda instance had been killed between two calls.
-#[derive(Debug, Default)]
-struct DiesAfterTransaction(std::sync::atomic::AtomicBool);
-
-impl aws_sdk_dynamodb::config::Intercept for DiesAfterTransaction {
-    fn name(&self) -> &'static str {
-        "DiesAfterTransaction"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
-        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
-        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
-    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        if self.0.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err("the process died".into());
-        }
-        let target = context.request().headers().get("x-amz-target").unwrap_or_default();
-        if target.ends_with("TransactWriteItems") {
-            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
-        }
-        Ok(())
-    }
-}
-
 /// An on-demand sync of `id` whose process dies right after its evidence transaction.
 async fn sync_dying_after_its_write(system: &System, id: &str) {
-    let sdk = system.function_sdk(devkit::principals::SYNC_TRIGGER);
-    let dying = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(DiesAfterTransaction::default()).build();
-    let dying = shared::store::Store::new(aws_sdk_dynamodb::Client::from_conf(dying), system.store().table());
+    let dying = system.store_dying_after_a_transaction(devkit::principals::SYNC_TRIGGER);
     let died = sync_trigger::sync::sync_application(&dying, &system.marketplace, &app(id), Utc::now(), far_off()).await;
     assert!(died.is_err(), "the process died before placing");
 }
@@ -1253,11 +1224,7 @@ async fn a_quiet_sync_after_a_write_left_unplaced_keeps_the_mark_until_the_place
     let ana_list =
         || async { whole_list(system.store(), &Scope::Agent(agent_id("ana")), ArchivedFilter::Exclude, 10).await.0 };
     assert_eq!(ana_list().await, vec!["0315"]);
-    let dying = || {
-        let sdk = system.function_sdk(devkit::principals::SYNC_TRIGGER);
-        let config = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(DiesAfterTransaction::default()).build();
-        shared::store::Store::new(aws_sdk_dynamodb::Client::from_conf(config), system.store().table())
-    };
+    let dying = || system.store_dying_after_a_transaction(devkit::principals::SYNC_TRIGGER);
 
     // WHEN the marketplace gives the application back to ana, and the sync that clears the risk
     // dies before placing

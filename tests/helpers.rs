@@ -337,6 +337,14 @@ impl System {
         &self.world.store
     }
 
+    /// A store as `function` has it, in a process that dies right after its first transaction
+    /// (every request after it fails): a crash between a write and what follows it.
+    pub fn store_dying_after_a_transaction(&self, function: &str) -> Store {
+        let sdk = self.function_sdk(function);
+        let dying = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(DiesAfterTransaction::default()).build();
+        Store::new(aws_sdk_dynamodb::Client::from_conf(dying), self.store().table())
+    }
+
     /// The SDK configuration `function` (`devkit::principals::…`) runs with: its own principal.
     pub fn function_sdk(&self, function: &str) -> shared::aws::SdkConfig {
         self.world.resources.sdk_for(&shared::aws::sdk_config(), function)
@@ -543,5 +551,32 @@ impl System {
         }
         crate::openapi::conforms(method.as_str(), path, status, content_type.as_deref(), &body);
         (status, body)
+    }
+}
+
+/// A DynamoDB client whose process "dies" right after its first transaction is sent: every
+/// request after it fails, as if the Lambda instance had been killed between two calls.
+#[derive(Debug, Default)]
+pub struct DiesAfterTransaction(std::sync::atomic::AtomicBool);
+
+impl aws_sdk_dynamodb::config::Intercept for DiesAfterTransaction {
+    fn name(&self) -> &'static str {
+        "DiesAfterTransaction"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        if self.0.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err("the process died".into());
+        }
+        let target = context.request().headers().get("x-amz-target").unwrap_or_default();
+        if target.ends_with("TransactWriteItems") {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(())
     }
 }

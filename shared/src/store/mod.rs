@@ -107,11 +107,21 @@ pub struct Store {
     table: String,
     /// Placements cancelled by a newer state, since last taken (for the `PlacementConflicts` metric).
     placement_conflicts: std::sync::Arc<crate::metrics::Counter>,
+    /// Rows a directory job re-places between saving its position and looking at the time.
+    job_page: i32,
 }
 
 impl Store {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into(), placement_conflicts: Default::default() }
+        Self { client, table: table.into(), placement_conflicts: Default::default(), job_page: 100 }
+    }
+
+    /// The same store with directory jobs that look at the time every `rows` rows: for tests that
+    /// need jobs to pause and resume on small lists.
+    #[cfg(feature = "tools")]
+    pub fn with_job_page(mut self, rows: i32) -> Self {
+        self.job_page = rows;
+        self
     }
 
     /// The placements this store (and its clones) saw cancelled by a newer state since last asked.

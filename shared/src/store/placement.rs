@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -255,7 +255,7 @@ impl Store {
                 continue;
             }
             let part = self.placement_part(app, previous, &owner, &wanted, visits)?;
-            if batch.size_with(&part) > MAX_TRANSACTION_ITEMS {
+            if batch.size_with(&part) > MAX_TRANSACTION_ITEMS || batch.read_otherwise(&part) {
                 written += std::mem::take(&mut batch).commit(self, app, meta.version, visits).await?;
             }
             batch.add(part);
@@ -469,7 +469,7 @@ impl Store {
                 .key_condition_expression("#pk = :pk")
                 .expression_attribute_names("#pk", keys::PK)
                 .expression_attribute_values(":pk", s(keys::risk_pk(scope)))
-                .limit(100)
+                .limit(self.job_page)
                 .set_exclusive_start_key(start)
                 .send()
                 .await?;
@@ -543,6 +543,12 @@ impl PlacementBatch {
         self.writes.len() + part.writes.len() + 1 + self.checks.len() + checks + self.counters.len() + counters
     }
 
+    /// Whether `part` was decided from another version of an item the batch already checks (its
+    /// owner read at another time): it goes in a transaction of its own, held to what it read.
+    fn read_otherwise(&self, part: &PlacementPart) -> bool {
+        part.checks.iter().any(|(key, version)| self.checks.get(key).is_some_and(|checked| checked != version))
+    }
+
     fn add(&mut self, part: PlacementPart) {
         self.writes.extend(part.writes);
         self.checks.extend(part.checks);
@@ -577,32 +583,22 @@ impl PlacementBatch {
                 None => ("attribute_not_exists(last_visited_at)", None),
                 Some(visit) => ("last_visited_at = :visit", Some(s(keys::time(visit)))),
             };
-            // Moves that cancel out (one entry in, another out) write nothing, but still hold to
-            // the visit they were decided against.
-            let item = if total == 0 && new == 0 {
-                let check = ConditionCheck::builder()
-                    .table_name(store.table())
-                    .key(keys::PK, s(&tally))
-                    .key(keys::SK, s(keys::stats_sk(app.year)))
-                    .condition_expression(condition)
-                    .set_expression_attribute_values(visit_value.map(|v| HashMap::from([(":visit".to_owned(), v)])));
-                TransactWriteItem::builder().condition_check(check.build()?).build()
-            } else {
-                let update = Update::builder()
-                    .table_name(store.table())
-                    .key(keys::PK, s(&tally))
-                    .key(keys::SK, s(keys::stats_sk(app.year)))
-                    .update_expression("ADD at_risk_total :total, new_since_visit :new, version :one")
-                    .expression_attribute_values(":total", AttributeValue::N(total.to_string()))
-                    .expression_attribute_values(":new", AttributeValue::N(new.to_string()))
-                    .expression_attribute_values(":one", AttributeValue::N("1".into()))
-                    .condition_expression(condition);
-                let update = match visit_value {
-                    Some(v) => update.expression_attribute_values(":visit", v),
-                    None => update,
-                };
-                TransactWriteItem::builder().update(update.build()?).build()
+            // Moves that cancel out (one entry in, another out) still bump the version and hold to
+            // the visit: a visit racing them reads the counters again.
+            let update = Update::builder()
+                .table_name(store.table())
+                .key(keys::PK, s(&tally))
+                .key(keys::SK, s(keys::stats_sk(app.year)))
+                .update_expression("ADD at_risk_total :total, new_since_visit :new, version :one")
+                .expression_attribute_values(":total", AttributeValue::N(total.to_string()))
+                .expression_attribute_values(":new", AttributeValue::N(new.to_string()))
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                .condition_expression(condition);
+            let update = match visit_value {
+                Some(v) => update.expression_attribute_values(":visit", v),
+                None => update,
             };
+            let item = TransactWriteItem::builder().update(update.build()?).build();
             writes.push(item);
         }
         store.transact(writes).await?;
