@@ -11,7 +11,7 @@ source tools/lib.sh
 
 # The emulator's own speed-ups (tools/moto/serve.py) must answer exactly as moto does, and its IAM
 # decide as AWS does (tools/moto/iam.py).
-if ! emulator_tests="$(cd tools/moto && ../../.venv/bin/python -m unittest test_sorted_reads test_iam 2>&1)"; then
+if ! emulator_tests="$(cd tools/moto && ../../.venv/bin/python -m unittest test_sorted_reads test_iam test_transaction_hold 2>&1)"; then
     echo "$emulator_tests"
     exit 1
 fi

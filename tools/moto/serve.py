@@ -33,6 +33,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from bisect import bisect_left, bisect_right
 
 from werkzeug.serving import run_simple
@@ -59,7 +60,71 @@ class _NoCopy:
         return value
 
 
+# ---- Transactions in flight, as DynamoDB has them ----------------------------------------------
+#
+# DynamoDB commits a transaction in two phases; while one is in flight, another transaction that
+# touches any of its items (a ConditionCheck too) is cancelled with `TransactionConflict`. Requests
+# are served one at a time here, so none ever overlap: with a hold set (`POST
+# /_local/dynamodb/transaction-hold?ms=N`, 0 by default), each committed transaction's items stay
+# held for N ms after it, as if it were still committing, and a transaction meeting one is
+# cancelled as DynamoDB would cancel it. What writers racing on shared items cost in retries can be
+# measured here (`make bench`), not only on AWS.
+
+HOLD_PATH = "/_local/dynamodb/transaction-hold"
+_hold = {"seconds": 0.0}
+_held = {}  # item identity -> time.monotonic() until which a transaction holds it
+
+
+def _in_flight(identities):
+    now = time.monotonic()
+    for identity, until in list(_held.items()):
+        if until <= now:
+            del _held[identity]
+    return {identity for identity in identities if identity in _held}
+
+
+def _hold_after_commit(identities):
+    if _hold["seconds"] > 0:
+        until = time.monotonic() + _hold["seconds"]
+        for identity in identities:
+            _held[identity] = until
+
+
+def set_transaction_hold(environ, start_response):
+    """Sets the hold from the query string's `ms`; answers the hold in force."""
+    query = dict(pair.split("=", 1) for pair in environ.get("QUERY_STRING", "").split("&") if "=" in pair)
+    if environ.get("REQUEST_METHOD") == "POST" and "ms" in query:
+        _hold["seconds"] = max(0.0, float(query["ms"]) / 1000)
+        _held.clear()
+    body = json.dumps({"ms": _hold["seconds"] * 1000}).encode("utf-8")
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
 def _transact_checked_first(self, transact_items):
+    identities = []
+    for entry in transact_items:
+        op_type, op = next(iter(entry.items()))
+        table = self.get_table(op["TableName"])
+        if op_type == "Put":
+            key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+            if table.range_key_attr is not None:
+                key[table.range_key_attr] = op["Item"][table.range_key_attr]
+        else:
+            key = op["Key"]
+        identities.append((op["TableName"], str(sorted(key.items()))))
+    held = _in_flight(identities)
+    if held:
+        raise TransactionCanceledException(
+            [("TransactionConflict", "Transaction is ongoing for the item", None) if i in held else (None, None, None)
+             for i in identities]
+        )
+    result = _transact_conditions_first(self, transact_items)
+    _hold_after_commit(identities)
+    return result
+
+
+def _transact_conditions_first(self, transact_items):
     reasons, seen, failed = [], set(), False
     for entry in transact_items:
         op_type, op = next(iter(entry.items()))
@@ -476,6 +541,9 @@ def main() -> None:
     def one_table_request_at_a_time(environ, start_response):
         if environ.get("PATH_INFO") == SENT_EMAILS_PATH:
             return sent_emails(start_response)
+        if environ.get("PATH_INFO") == HOLD_PATH:
+            with lock:
+                return set_transaction_hold(environ, start_response)
         if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
             return app(environ, start_response)
         with lock:

@@ -6,7 +6,8 @@
 //! agency move (`BENCH_MOVE_ENTRIES`, default 2,000); `bench scan` only the scan at scale
 //! (`BENCH_SCAN_APPS`, `BENCH_SCAN_RATE`, `BENCH_SCAN_RUN_SECONDS`: `tools/bench.sh scan`); `bench fresh` only the
 //! freshness figures (`BENCH_FRESH_EVENTS`, `BENCH_FRESH_RATE`); `bench reads` only the API's and
-//! the export builder's reads; `bench export <table> <bucket> <scope-agent> <mode>` is the child
+//! the export builder's reads; `bench contention` only the placement retries of 16 writers in one
+//! tree (`BENCH_HOLD_MS`); `bench export <table> <bucket> <scope-agent> <mode>` is the child
 //! process one export measure runs in, so that its peak memory is its own.
 
 use std::collections::BTreeSet;
@@ -24,6 +25,7 @@ use shared::store::items::{Owner, RowFacts, to_item};
 use shared::store::keys::Scope;
 use shared::store::risk_lists::ArchivedFilter;
 
+mod contention;
 mod cost;
 mod fixtures;
 mod freshness;
@@ -68,6 +70,12 @@ async fn main() -> Result<(), Failure> {
         return Ok(());
     }
     let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), resources.table.clone());
+    if args.first().map(String::as_str) == Some("contention") {
+        // Only the placement retries of writers racing in one tree: `bench contention`.
+        contention::contention(&store, &mut report).await?;
+        println!("{}", report.render(started.elapsed()));
+        return Ok(());
+    }
     if args.first().map(String::as_str) == Some("reads") {
         // Only the reads of the API and the export builder: `bench reads`.
         api_reads(&store, &mut report).await?;
@@ -80,6 +88,7 @@ async fn main() -> Result<(), Failure> {
     let reads_per_export_row = export_builder_runs(&resources, &mut report).await?;
     scan_scale::scan_at_scale(&store, &mut report).await?;
     freshness::freshness(&sdk, &resources, &mut report).await?;
+    contention::contention(&store, &mut report).await?;
     cold_start(&resources, &mut report).await?;
     sdk_clients_linked(&mut report)?;
     let figures = writes::write_costs(&sdk, &resources, &mut report).await?;

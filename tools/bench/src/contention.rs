@@ -1,0 +1,85 @@
+//! Writers racing in one tree: 16 at once, each flagging entries of its own agent's book, all
+//! under the same top agency, with the emulator holding each transaction's items for as long as
+//! DynamoDB takes to commit one (`BENCH_HOLD_MS`, default 20), so that racing transactions conflict
+//! as they do on AWS. Placement retries per placement: how much the items every placement in a
+//! tree shares (its agencies' counters and versions) cost when writers are many.
+
+use std::collections::BTreeSet;
+
+use chrono::Utc;
+use shared::domain::{AgentId, ApplicationKey, Evidence};
+use shared::store::Store;
+
+use crate::fixtures::{agency, key, person, submission};
+use crate::{Failure, Report};
+
+const WRITERS: usize = 16;
+const SWAPS_EACH: usize = 10;
+
+pub(crate) async fn contention(store: &Store, report: &mut Report) -> Result<(), Failure> {
+    let now = Utc::now();
+    store.upsert_agency(&agency("c-top".into(), None), now).await?;
+    store.upsert_agency(&agency("c-mid".into(), Some("c-top".into())), now).await?;
+    for office in 0..4 {
+        store.upsert_agency(&agency(format!("c-o{office}"), Some("c-mid".into())), now).await?;
+    }
+    let owners: Vec<String> = (0..WRITERS).map(|i| format!("c-owner-{i}")).collect();
+    for (i, owner) in owners.iter().enumerate() {
+        store.upsert_agent(&person(owner, &format!("c-o{}", i % 4), &format!("4{i:03}")), now).await?;
+    }
+    store.upsert_agency(&agency("c-rivals".into(), None), now).await?;
+    store.upsert_agent(&person("c-rival", "c-rivals", "998"), now).await?;
+    let books: Vec<(ApplicationKey, Vec<Evidence>)> = (0..WRITERS * SWAPS_EACH)
+        .map(|i| (key(&format!("3{i:07}")), vec![submission(format!("c-own-{i}"), 0, &owners[i % WRITERS], "4000")]))
+        .collect();
+    let ids: BTreeSet<AgentId> = owners.iter().map(AgentId::parse).collect::<Result<_, _>>()?;
+    store.import(&books, &store.owners(ids).await?, Utc::now()).await?;
+
+    let hold_ms = shared::config::Vars::from_env().whole("BENCH_HOLD_MS", 20u32)?;
+    set_hold(hold_ms).await?;
+    store.take_placement_conflicts();
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|writer| {
+            let (store, apps) = (
+                store.clone(),
+                books.iter().skip(writer).step_by(WRITERS).map(|(app, _)| app.clone()).collect::<Vec<_>>(),
+            );
+            tokio::spawn(async move {
+                let mut failed = 0u32;
+                for (n, app) in apps.iter().enumerate() {
+                    let swap = submission(format!("c-swap-{writer}-{n}"), 1_000, "c-rival", "998");
+                    if store.apply_evidence(app, &swap, Utc::now()).await.is_err() {
+                        failed += 1;
+                    }
+                }
+                failed
+            })
+        })
+        .collect();
+    let mut failed = 0;
+    for writer in writers {
+        failed += writer.await?;
+    }
+    set_hold(0).await?;
+    let retries = store.take_placement_conflicts();
+    let placements = (WRITERS * SWAPS_EACH) as f64;
+    let per = retries as f64 / placements;
+    report.add(
+        format!("placement retries per placement, {WRITERS} writers flagging entries in one tree at once (transactions held {hold_ms} ms)"),
+        format!("{per:.3} ({retries} retries, {placements} placements, {failed} gave up)"),
+        "≤ 0.05",
+        per <= 0.05 && failed == 0,
+    );
+    Ok(())
+}
+
+/// How long the emulator holds a committed transaction's items (`tools/moto/serve.py`).
+async fn set_hold(ms: u32) -> Result<(), Failure> {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL")?;
+    let url = format!("{endpoint}/_local/dynamodb/transaction-hold?ms={ms}");
+    let status = reqwest::Client::new().post(url).send().await?.status();
+    if !status.is_success() {
+        return Err(format!("the emulator did not take the hold ({status})").into());
+    }
+    Ok(())
+}

@@ -1,0 +1,65 @@
+"""The hold of serve.py: a transaction meeting an item another transaction holds is cancelled with
+`TransactionConflict`, as DynamoDB cancels it while the other is in flight; others go through,
+and with no hold (the default) nothing is ever held. Run by `make test` (tools/test.sh)."""
+
+import time
+import unittest
+
+import boto3
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+import serve
+
+TABLE = "held"
+
+
+def put(pk):
+    return {"Put": {"TableName": TABLE, "Item": {"pk": {"S": pk}, "v": {"N": "1"}}}}
+
+
+def check(pk):
+    return {"ConditionCheck": {"TableName": TABLE, "Key": {"pk": {"S": pk}}, "ConditionExpression": "attribute_exists(pk)"}}
+
+
+class TransactionHold(unittest.TestCase):
+    def setUp(self):
+        self.mock = mock_aws()
+        self.mock.start()
+        self.db = boto3.client("dynamodb", region_name="us-east-1")
+        self.db.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+
+    def tearDown(self):
+        serve._hold["seconds"] = 0.0
+        serve._held.clear()
+        self.mock.stop()
+
+    def test_a_transaction_meeting_a_held_item_is_cancelled_with_a_conflict_and_others_go_through(self):
+        serve._hold["seconds"] = 5.0
+        self.db.transact_write_items(TransactItems=[put("a"), put("b")])
+        with self.assertRaises(ClientError) as cancelled:
+            self.db.transact_write_items(TransactItems=[put("c"), check("a")])
+        reasons = [r["Code"] for r in cancelled.exception.response["CancellationReasons"]]
+        self.assertEqual(reasons, ["None", "TransactionConflict"])
+        self.assertNotIn("Item", self.db.get_item(TableName=TABLE, Key={"pk": {"S": "c"}}))
+        self.db.transact_write_items(TransactItems=[put("d")])
+
+    def test_the_hold_ends(self):
+        serve._hold["seconds"] = 0.05
+        self.db.transact_write_items(TransactItems=[put("a")])
+        time.sleep(0.1)
+        self.db.transact_write_items(TransactItems=[check("a"), put("b")])
+
+    def test_with_no_hold_nothing_is_held(self):
+        self.db.transact_write_items(TransactItems=[put("a")])
+        self.db.transact_write_items(TransactItems=[check("a"), put("b")])
+        self.assertEqual(serve._held, {})
+
+
+if __name__ == "__main__":
+    unittest.main()
