@@ -102,30 +102,7 @@ def set_transaction_hold(environ, start_response):
 
 
 def _transact_checked_first(self, transact_items):
-    identities = []
-    for entry in transact_items:
-        op_type, op = next(iter(entry.items()))
-        table = self.get_table(op["TableName"])
-        if op_type == "Put":
-            key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
-            if table.range_key_attr is not None:
-                key[table.range_key_attr] = op["Item"][table.range_key_attr]
-        else:
-            key = op["Key"]
-        identities.append((op["TableName"], str(sorted(key.items()))))
-    held = _in_flight(identities)
-    if held:
-        raise TransactionCanceledException(
-            [("TransactionConflict", "Transaction is ongoing for the item", None) if i in held else (None, None, None)
-             for i in identities]
-        )
-    result = _transact_conditions_first(self, transact_items)
-    _hold_after_commit(identities)
-    return result
-
-
-def _transact_conditions_first(self, transact_items):
-    reasons, seen, failed = [], set(), False
+    ops, identities = [], []
     for entry in transact_items:
         op_type, op = next(iter(entry.items()))
         table = self.get_table(op["TableName"])
@@ -136,9 +113,18 @@ def _transact_conditions_first(self, transact_items):
         else:
             key = op["Key"]
         identity = (op["TableName"], str(sorted(key.items())))
-        if identity in seen:
+        if identity in identities:
             raise MultipleTransactionsException()
-        seen.add(identity)
+        ops.append((op, key))
+        identities.append(identity)
+    held = _in_flight(identities)
+    if held:
+        raise TransactionCanceledException(
+            [("TransactionConflict", "Transaction is ongoing for the item", None) if i in held else (None, None, None)
+             for i in identities]
+        )
+    reasons, failed = [], False
+    for op, key in ops:
         condition = op.get("ConditionExpression")
         if condition is not None:
             check = get_filter_expression(
@@ -153,9 +139,11 @@ def _transact_conditions_first(self, transact_items):
         raise TransactionCanceledException(reasons)
     dynamodb_models.copy = _NoCopy
     try:
-        return _transact_write_items(self, transact_items)
+        result = _transact_write_items(self, transact_items)
     finally:
         dynamodb_models.copy = copy
+    _hold_after_commit(identities)
+    return result
 
 
 dynamodb_models.DynamoDBBackend.transact_write_items = _transact_checked_first
