@@ -11,7 +11,8 @@ source tools/lib.sh
 
 # The emulator's own speed-ups (tools/moto/serve.py) must answer exactly as moto does, and its IAM
 # decide as AWS does (tools/moto/iam.py).
-if ! emulator_tests="$(cd tools/moto && ../../.venv/bin/python -m unittest test_sorted_reads test_iam test_transaction_hold 2>&1)"; then
+# (They run moto in-process: an AWS_ENDPOINT_URL left in the environment would send them elsewhere.)
+if ! emulator_tests="$(cd tools/moto && env -u AWS_ENDPOINT_URL ../../.venv/bin/python -m unittest test_sorted_reads test_iam test_transaction_hold 2>&1)"; then
     echo "$emulator_tests"
     exit 1
 fi
