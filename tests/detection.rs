@@ -685,7 +685,7 @@ async fn a_pass_ends_and_covers_every_shard_when_the_data_exceeds_a_run_and_new_
     let owners = system.store().owners([agent_id("ana")].into()).await.unwrap();
     let old: Vec<String> = (0..90).map(|i| format!("{:05}", 9000 + i)).collect();
     let shards: std::collections::BTreeSet<u32> =
-        old.iter().map(|id| shared::store::keys::sync_due_shard(&app(id).id)).collect();
+        old.iter().map(|id| shared::store::keys::application_shard(&app(id).id)).collect();
     assert_eq!(shards.len(), 16, "the data is in every shard");
     system
         .store()

@@ -289,6 +289,38 @@ async fn racing_writers_on_one_application_all_land_through_the_version_conditio
     assert_no_differences(&world).await;
 }
 
+/// GIVEN ana's entry at risk in `north` (under `top`), and a placer that read her path then
+/// WHEN `north` moves under `other` (its job done) and only then the placer commits what it read
+/// THEN the placer finds, after its commit, that an agency on the path changed, and places again:
+/// `top` lists nothing of ana's, `other` lists her entry.
+#[tokio::test]
+async fn a_placer_that_read_the_path_before_a_move_commits_and_then_places_again() {
+    let world = world().await;
+    ana_and_bob(&world.store, &["801"], &[]).await;
+    agency(&world.store, "other", None).await;
+    let read_before = world.store.owners(BTreeSet::from([agent_id("ana")])).await.unwrap();
+    agency(&world.store, "north", Some("other")).await;
+    world.store.take_placement_conflicts();
+
+    world.store.place_application_knowing(&app("801"), read_before).await.unwrap();
+
+    let listed = |scope: Scope| {
+        let store = world.store.clone();
+        async move {
+            let page = store.risk_page(&scope, year(), ArchivedFilter::Include, 50, None).await.unwrap();
+            page.rows
+                .iter()
+                .filter(|r| r.agent_id == agent_id("ana"))
+                .map(|r| r.federal_exchange_id.to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(listed(Scope::Agency(agency_id("top"))).await, Vec::<String>::new(), "the old upline lists it");
+    assert_eq!(listed(Scope::Agency(agency_id("other"))).await, vec!["801"]);
+    assert_eq!(world.store.take_placement_conflicts(), 1, "the stale placement was found out once");
+    assert_no_differences(&world).await;
+}
+
 #[tokio::test]
 async fn the_same_evidence_twice_is_written_once() {
     let world = world().await;
@@ -620,7 +652,7 @@ async fn the_checker_names_each_kind_of_difference_and_nothing_else() {
         .update_item()
         .table_name(table)
         .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("AGENCY#north".into()))
-        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(format!("STATS#{YEAR}")))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(format!("STATS#{YEAR}#03")))
         .update_expression("ADD new_since_visit :n")
         .expression_attribute_values(":n", aws_sdk_dynamodb::types::AttributeValue::N("1".into()))
         .send()

@@ -22,7 +22,7 @@ use shared::domain::PlanYear;
 use shared::metrics;
 use shared::ports::{Applications, SyncDue};
 use shared::store::StoreError;
-use shared::store::keys::{self, DueLane, SYNC_DUE_SHARDS};
+use shared::store::keys::{self, APPLICATION_SHARDS, DueLane};
 use shared::store::sync_due::{Due, Pass, ScanCheckpoint};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -227,7 +227,7 @@ pub async fn lag<S: SyncDue>(
 ) -> Result<chrono::Duration, StoreError> {
     let mut firsts = JoinSet::new();
     for lane in [DueLane::AtRisk, DueLane::Stale] {
-        for shard in 0..SYNC_DUE_SHARDS {
+        for shard in 0..APPLICATION_SHARDS {
             let (store, year) = (store.clone(), settings.year);
             firsts.spawn(async move { store.due_for_sync(year, shard, lane, now, None, 1).await });
         }
@@ -291,7 +291,7 @@ impl<S: SyncDue> NewPages<S> {
 
     /// The next page, or `None` once every shard has been read.
     async fn next(&mut self) -> Result<Option<Vec<Due>>, StoreError> {
-        while self.shard < SYNC_DUE_SHARDS {
+        while self.shard < APPLICATION_SHARDS {
             let page = self
                 .store
                 .due_for_sync(self.year, self.shard, DueLane::New, Utc::now(), self.after.as_deref(), self.page_size)
@@ -403,7 +403,7 @@ impl<S: Applications + SyncDue> NewLane<S> {
 /// After the shard `shard` of `lane`: the next shard, or the next lane's first; `None` at the end
 /// of the pass.
 fn next_place(lane: DueLane, shard: u32) -> Option<(DueLane, u32)> {
-    if shard + 1 < SYNC_DUE_SHARDS {
+    if shard + 1 < APPLICATION_SHARDS {
         return Some((lane, shard + 1));
     }
     let next = PASS_LANES.iter().position(|l| *l == lane)? + 1;

@@ -260,7 +260,7 @@ pub(crate) fn meta_item(
         last_synced_at,
         unknown_count: 0,
         unplaced_failures: 0,
-        gsi2pk: keys::sync_due_gsi2pk(app.year, keys::sync_due_shard(&app.id)),
+        gsi2pk: keys::sync_due_gsi2pk(app.year, keys::application_shard(&app.id)),
         gsi2sk: keys::sync_due_gsi2sk(lane, last_synced_at, &app.id),
         gsi1pk: unplaced_since.map(|_| keys::UNPLACED_GSI1PK.to_owned()),
         gsi1sk: unplaced_since.map(keys::time),

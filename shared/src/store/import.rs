@@ -85,7 +85,8 @@ impl Store {
                 .update_item()
                 .table_name(self.table())
                 .key(keys::PK, s(tally))
-                .key(keys::SK, s(keys::stats_sk(*year)))
+                // Any of the list's counter items holds a share of its counts: the first.
+                .key(keys::SK, s(&keys::stats_sks(tally, *year)[0]))
                 .update_expression("ADD at_risk_total :total, new_since_visit :new, version :one")
                 .expression_attribute_values(":one", AttributeValue::N("1".into()))
                 .expression_attribute_values(":total", AttributeValue::N(total.to_string()))

@@ -173,6 +173,19 @@ pub struct StatsItem {
     pub version: u64,
 }
 
+impl StatsItem {
+    /// A list's counters from its counter items (`keys::stats_prefix`): the counts summed, the
+    /// visit they all carry (a visit sets every one), the versions summed.
+    pub fn sum<'a>(items: impl IntoIterator<Item = &'a StatsItem>) -> Self {
+        items.into_iter().fold(Self::default(), |sum, item| Self {
+            at_risk_total: sum.at_risk_total + item.at_risk_total,
+            new_since_visit: sum.new_since_visit + item.new_since_visit,
+            last_visited_at: sum.last_visited_at.max(item.last_visited_at),
+            version: sum.version + item.version,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MetaItem {
     pub pk: String,

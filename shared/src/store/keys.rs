@@ -44,9 +44,29 @@ pub fn agent_pk(agent: &AgentId) -> String {
     format!("AGENT#{agent}")
 }
 pub const AGENT_SK: &str = "AGENT";
-/// An agent's (`AGENT#…`) or an agency's (`AGENCY#…`) alert counters for a plan year.
-pub fn stats_sk(year: PlanYear) -> String {
+/// An agent's (`AGENT#…`) or an agency's (`AGENCY#…`) alert counters for a plan year, summed
+/// over the items whose sort key begins with this. An agent's are one item; an agency's are one
+/// per application shard (`STATS#2026#07`), each placement moving the one its application falls
+/// in: every placement in a tree moves its agencies' counters, and on one item they would take
+/// turns (DynamoDB cancels a transaction that meets another one in flight on any of its items).
+pub fn stats_prefix(year: PlanYear) -> String {
     format!("STATS#{year}")
+}
+/// The counter items of list owner `tally_pk` for a plan year: all of them (a visit sets them all).
+pub fn stats_sks(tally_pk: &str, year: PlanYear) -> Vec<String> {
+    if tally_pk.starts_with("AGENCY#") {
+        (0..APPLICATION_SHARDS).map(|shard| format!("STATS#{year}#{shard:02}")).collect()
+    } else {
+        vec![stats_prefix(year)]
+    }
+}
+/// The counter item of list owner `tally_pk` that application `app`'s placements move.
+pub fn stats_sk(tally_pk: &str, year: PlanYear, app: &FederalExchangeId) -> String {
+    if tally_pk.starts_with("AGENCY#") {
+        format!("STATS#{year}#{:02}", application_shard(app))
+    } else {
+        stats_prefix(year)
+    }
 }
 
 // ---- applications: meta, evidence log, book entries, history ---------------------------------
@@ -170,11 +190,15 @@ pub fn sync_due_time(gsi2sk: &str) -> Option<DateTime<Utc>> {
     }
     DateTime::parse_from_rfc3339(parts.next()?).ok().map(|at| at.with_timezone(&Utc))
 }
-pub const SYNC_DUE_SHARDS: u32 = 16;
-pub fn sync_due_shard(id: &FederalExchangeId) -> u32 {
+/// Applications are spread over this many shards wherever many of them would otherwise meet on
+/// one item: the sync-due index, an agency's counters and swap patterns, the relay's workers.
+pub const APPLICATION_SHARDS: u32 = 16;
+/// The shard of an application: the same wherever shards are used, so one application's writes
+/// stay in one shard and in order.
+pub fn application_shard(id: &FederalExchangeId) -> u32 {
     // FNV-1a: stable across processes and releases, unlike std's hasher.
     let hash = id.as_str().bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
-    hash % SYNC_DUE_SHARDS
+    hash % APPLICATION_SHARDS
 }
 
 // ---- exports ---------------------------------------------------------------------------------
@@ -369,7 +393,7 @@ mod tests {
     #[test]
     fn shards_are_stable_and_in_range() {
         let id = FederalExchangeId::parse("0012345").unwrap();
-        assert_eq!(sync_due_shard(&id), sync_due_shard(&id.clone()));
-        assert!(sync_due_shard(&id) < SYNC_DUE_SHARDS);
+        assert_eq!(application_shard(&id), application_shard(&id.clone()));
+        assert!(application_shard(&id) < APPLICATION_SHARDS);
     }
 }

@@ -6,10 +6,20 @@
 //! Each entry has a placement record (`PLACED#{agent}` in its application's partition) that says
 //! which rows it has and what it counts. Placing an entry is one transaction that writes the new
 //! rows, deletes the ones no longer wanted, adjusts the counters and bumps the record — and holds only
-//! while the application (its meta item), its owner's agent item and every agency on the owner's
-//! path still have the versions read. A placer that read a state since replaced (a later evidence, a move, a rename)
-//! is cancelled and reads again, so a stale writer never overwrites a newer placement, and placing
-//! the same state twice writes nothing the second time.
+//! while the application (its meta item) and its owner's agent item still have the versions read.
+//! A placer that read a state since replaced (a later evidence, an agent's move) is cancelled and
+//! reads again, so a stale writer never overwrites a newer placement, and placing the same state
+//! twice writes nothing the second time.
+//!
+//! The agencies on the owner's path are shared by every placement in their tree, so they are not
+//! held in the transaction (DynamoDB cancels a transaction that meets another in flight on any of
+//! its items, a condition check too): their versions are read again, consistently, after it
+//! commits, and a placement that finds one changed places again. Either the placer sees the change
+//! (a move, a parent arriving) and places anew, or the change was accepted after that read, so
+//! after the placement's rows were written, and the change's job, which reads the list of the agency
+//! that changed consistently, finds the rows and re-places them. For the same reason the counters
+//! of an agency are spread over shards (`keys::stats_sk`): placements of applications in different
+//! shards never meet on an item.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -187,8 +197,8 @@ impl Store {
     }
 
     /// The same, right after a write that read its entries' `owners`: they are not read again
-    /// (the placement holds to their versions; a newer directory cancels it and they are read anew).
-    pub(crate) async fn place_application_knowing(
+    /// (the placement holds to their versions; a newer directory makes it read them anew).
+    pub async fn place_application_knowing(
         &self,
         app: &ApplicationKey,
         owners: HashMap<AgentId, Owner>,
@@ -413,7 +423,7 @@ impl Store {
             owner.agent.as_ref().map(|a| a.version),
         ));
         for (agency, version) in owner.path.iter().zip(&owner.path_versions) {
-            part.checks.push(((keys::agency_pk(agency), keys::AGENCY_SK.to_owned()), *version));
+            part.confirms.push(((keys::agency_pk(agency), keys::AGENCY_SK.to_owned()), *version));
         }
         let keep: BTreeSet<&RowKey> = record.rows.iter().collect();
         for old in previous.map(|p| p.rows.as_slice()).unwrap_or_default().iter().filter(|key| !keep.contains(key)) {
@@ -469,6 +479,9 @@ impl Store {
                 .key_condition_expression("#pk = :pk")
                 .expression_attribute_names("#pk", keys::PK)
                 .expression_attribute_values(":pk", s(keys::risk_pk(scope)))
+                // Consistent: a placement that wrote its rows before this job's change was
+                // accepted relies on the job to find them (see the module's docs).
+                .consistent_read(true)
                 .limit(self.job_page)
                 .set_exclusive_start_key(start)
                 .send()
@@ -513,9 +526,12 @@ impl Store {
 struct PlacementPart {
     /// Its record, its rows written and its rows deleted.
     writes: Vec<TransactWriteItem>,
-    /// The items (key, version; `None`: absent) its placement was decided from: its owner's agent
-    /// and every agency on their path.
+    /// The items (key, version; `None`: absent) its placement was decided from and holds to in
+    /// its transaction: its owner's agent.
     checks: Vec<((String, String), Option<u64>)>,
+    /// The same, confirmed after the transaction commits (see the module's docs): every agency on
+    /// the owner's path.
+    confirms: Vec<((String, String), Option<u64>)>,
     /// Its moves of the counters (partition, at-risk total, new since visit).
     counters: Vec<(String, i64, i64)>,
 }
@@ -529,6 +545,7 @@ struct PlacementPart {
 struct PlacementBatch {
     writes: Vec<TransactWriteItem>,
     checks: BTreeMap<(String, String), Option<u64>>,
+    confirms: BTreeMap<(String, String), Option<u64>>,
     /// Per counter: the moves of its entries summed (at-risk total, new since visit).
     counters: BTreeMap<String, (i64, i64)>,
     entries: u32,
@@ -546,12 +563,18 @@ impl PlacementBatch {
     /// Whether `part` was decided from another version of an item the batch already checks (its
     /// owner read at another time): it goes in a transaction of its own, held to what it read.
     fn read_otherwise(&self, part: &PlacementPart) -> bool {
-        part.checks.iter().any(|(key, version)| self.checks.get(key).is_some_and(|checked| checked != version))
+        let differs = |held: &BTreeMap<(String, String), Option<u64>>,
+                       (key, version): &((String, String), Option<u64>)| {
+            held.get(key).is_some_and(|read| read != version)
+        };
+        part.checks.iter().any(|check| differs(&self.checks, check))
+            || part.confirms.iter().any(|confirm| differs(&self.confirms, confirm))
     }
 
     fn add(&mut self, part: PlacementPart) {
         self.writes.extend(part.writes);
         self.checks.extend(part.checks);
+        self.confirms.extend(part.confirms);
         for (tally, total, new) in part.counters {
             let sum = self.counters.entry(tally).or_default();
             *sum = (sum.0 + total, sum.1 + new);
@@ -560,8 +583,9 @@ impl PlacementBatch {
     }
 
     /// Writes the batch; returns how many entries it placed. Only while the application still
-    /// has `app_version`, each owner and agency the versions read, and each counter's list the
-    /// visit read (a visit in between starts that count again).
+    /// has `app_version`, each owner the version read, and each counter's list the visit read (a
+    /// visit in between starts that count again); then confirms the agencies' versions (see the
+    /// module's docs): `Conflict` when one changed, and the application is to be placed again.
     async fn commit(
         self,
         store: &Store,
@@ -588,7 +612,7 @@ impl PlacementBatch {
             let update = Update::builder()
                 .table_name(store.table())
                 .key(keys::PK, s(&tally))
-                .key(keys::SK, s(keys::stats_sk(app.year)))
+                .key(keys::SK, s(keys::stats_sk(&tally, app.year, &app.id)))
                 .update_expression("ADD at_risk_total :total, new_since_visit :new, version :one")
                 .expression_attribute_values(":total", AttributeValue::N(total.to_string()))
                 .expression_attribute_values(":new", AttributeValue::N(new.to_string()))
@@ -602,8 +626,22 @@ impl PlacementBatch {
             writes.push(item);
         }
         store.transact(writes).await?;
+        let read = store.get_all(self.confirms.keys().cloned().collect()).await?;
+        for ((pk, _), version) in &self.confirms {
+            let now = read.get(pk).map(|item| from_item::<VersionOnly>(item.clone())).transpose()?.map(|v| v.version);
+            if now != *version {
+                tracing::debug!("an agency on an owner's path changed while being placed; placing again");
+                return Err(StoreError::Conflict);
+            }
+        }
         Ok(self.entries)
     }
+}
+
+/// An item's version, whatever else it holds.
+#[derive(Deserialize)]
+struct VersionOnly {
+    version: u64,
 }
 
 /// How a run of a directory job ended.

@@ -4,9 +4,9 @@
 //! (`Reach`), and, while a move's job is under way, reads the rows it leaves out (at most twice
 //! what a page holds, then the page ends short).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use chrono::{DateTime, SubsecRound, Utc};
 
 use super::applications::{MAX_ATTEMPTS, s};
@@ -236,18 +236,29 @@ impl Store {
         self.stats_of(&keys::scope_pk(scope), year).await
     }
 
-    /// The counters kept in the item partition `tally_pk` (`AGENT#…` or `AGENCY#…`).
+    /// The counters kept in the item partition `tally_pk` (`AGENT#…` or `AGENCY#…`): its counter
+    /// items summed (see `keys::stats_prefix`), with the visit they all carry.
     pub(crate) async fn stats_of(&self, tally_pk: &str, year: PlanYear) -> Result<StatsItem, StoreError> {
-        // Consistent: a placement decides "new since the visit" by the visit it reads here.
-        let item = self.get_item(tally_pk.to_owned(), &keys::stats_sk(year)).await?;
-        item.map(from_item).transpose().map(Option::unwrap_or_default)
+        Ok(StatsItem::sum(self.stats_items(tally_pk, year).await?.values()))
+    }
+
+    /// Each counter item of `tally_pk` for a plan year that exists, by sort key. Consistent: a
+    /// placement decides "new since the visit" by the visit it reads here.
+    async fn stats_items(&self, tally_pk: &str, year: PlanYear) -> Result<BTreeMap<String, StatsItem>, StoreError> {
+        let mut items = BTreeMap::new();
+        for item in self.query_prefix(tally_pk.to_owned(), &keys::stats_prefix(year)).await? {
+            let sk = item.get(keys::SK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            items.insert(sk, from_item::<StatsItem>(item)?);
+        }
+        Ok(items)
     }
 
     /// Records that the list of `scope` was opened at `at` (kept to the microsecond like every
     /// time in a key) and starts its new-since-visit count again; returns the time recorded.
     /// Placements count an entry as new only while the visit they read stands; and the visit lands
-    /// only on the counters it read, with a time after the last visit's, so a placement that
-    /// counted an entry flagged after `at` makes the visit read again and take a later time.
+    /// only on the counters it read (every counter item of the list, in one transaction), with a
+    /// time after the last visit's, so a placement that counted an entry flagged after `at` makes
+    /// the visit read again and take a later time.
     pub async fn record_visit(
         &self,
         scope: &Scope,
@@ -257,33 +268,35 @@ impl Store {
         let pk = keys::scope_pk(scope);
         let mut at = at.trunc_subsecs(6);
         for attempt in 1..=MAX_ATTEMPTS {
-            let read = self.stats_of(&pk, year).await?;
-            if let Some(last) = read.last_visited_at {
+            let read = self.stats_items(&pk, year).await?;
+            if let Some(last) = StatsItem::sum(read.values()).last_visited_at {
                 at = at.max(last + chrono::Duration::microseconds(1));
             }
-            let update = self
-                .client()
-                .update_item()
-                .table_name(self.table())
-                .key(keys::PK, s(&pk))
-                .key(keys::SK, s(keys::stats_sk(year)))
-                .update_expression("SET last_visited_at = :at, new_since_visit = :zero ADD version :one")
-                .expression_attribute_values(":zero", AttributeValue::N("0".into()))
-                .expression_attribute_values(":one", AttributeValue::N("1".into()))
-                .expression_attribute_values(":at", s(at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)));
-            let update = match read.version {
-                0 => update.condition_expression("attribute_not_exists(version)"),
-                version => update
-                    .condition_expression("version = :version")
-                    .expression_attribute_values(":version", AttributeValue::N(version.to_string())),
-            };
-            match update.send().await {
-                Ok(_) => return Ok(at),
-                Err(err) if super::condition_failed(&err) => {
+            let mut writes = Vec::new();
+            for sk in keys::stats_sks(&pk, year) {
+                let update = Update::builder()
+                    .table_name(self.table())
+                    .key(keys::PK, s(&pk))
+                    .key(keys::SK, s(&sk))
+                    .update_expression("SET last_visited_at = :at, new_since_visit = :zero ADD version :one")
+                    .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+                    .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                    .expression_attribute_values(":at", s(at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)));
+                let update = match read.get(&sk) {
+                    None => update.condition_expression("attribute_not_exists(version)"),
+                    Some(stats) => update
+                        .condition_expression("version = :version")
+                        .expression_attribute_values(":version", AttributeValue::N(stats.version.to_string())),
+                };
+                writes.push(TransactWriteItem::builder().update(update.build()?).build());
+            }
+            match self.transact(writes).await {
+                Ok(()) => return Ok(at),
+                Err(StoreError::Conflict) => {
                     tokio::time::sleep(super::applications::backoff(attempt)).await;
                     at = Utc::now().trunc_subsecs(6).max(at);
                 }
-                Err(err) => return Err(err.into()),
+                Err(err) => return Err(err),
             }
         }
         Err(StoreError::Contention(MAX_ATTEMPTS))

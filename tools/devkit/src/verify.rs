@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use shared::domain::ApplicationKey;
 use shared::domain::MAX_AGENCY_DEPTH;
-use shared::domain::{AgencyId, AgentId, BookEntry};
+use shared::domain::{AgencyId, AgentId, BookEntry, PlanYear};
 use shared::store::Store;
 use shared::store::items::{
     AgencyItem, AgentItem, EntryItem, Item, MetaItem, Owner, RiskRow, RowFacts, StatsItem, TrailItem, WaiterItem,
@@ -37,6 +37,9 @@ pub enum Difference {
     WrongTotal { list: String, plan_year: u16, stored: i64, expected: i64 },
     /// A list's stored new-since-visit count is not the number of those flagged after its visit.
     WrongAlertCount { list: String, plan_year: u16, stored: i64, expected: i64 },
+    /// A list's counter items do not all carry its last visit (a visit sets every one, and each
+    /// placement counts "new" by the visit on the item it moves).
+    SplitVisit { list: String, plan_year: u16 },
     /// An agency's cached ancestors are not its path by the parent links.
     StaleAncestors { agency: String },
     /// A directory change whose rows are not all re-placed yet.
@@ -70,6 +73,9 @@ impl std::fmt::Display for Difference {
                 let whose = whose(list);
                 write!(f, "wrong alert      {whose}, plan year {plan_year}: stored {stored}, expected {expected}")
             }
+            Self::SplitVisit { list, plan_year } => {
+                write!(f, "split visit      {}, plan year {plan_year}", whose(list))
+            }
             Self::StaleAncestors { agency } => write!(f, "stale ancestors  agency {agency}"),
             Self::PendingJob { item } => write!(f, "pending job      {item}"),
             Self::Cycle { agency } => write!(f, "cycle            agency {agency}"),
@@ -96,9 +102,8 @@ fn whose(list: &str) -> String {
 struct Snapshot {
     agencies: HashMap<AgencyId, AgencyItem>,
     agents: HashMap<AgentId, AgentItem>,
-    /// Each agent's stored counters for a plan year.
-    /// The counters, by whose (`AGENT#…`, `AGENCY#…`) and plan year.
-    totals: BTreeMap<(String, u16), StatsItem>,
+    /// The counter items, by whose (`AGENT#…`, `AGENCY#…`) and plan year.
+    totals: BTreeMap<(String, u16), Vec<StatsItem>>,
     entries: Vec<(ApplicationKey, BookEntry)>,
     /// Each application's last sync, from its meta item.
     last_synced: HashMap<ApplicationKey, Option<chrono::DateTime<chrono::Utc>>>,
@@ -179,9 +184,11 @@ fn sort_item(snapshot: &mut Snapshot, item: Item) -> Result<(), DevkitError> {
         } else {
             slot.1.push(item);
         }
-    } else if let Some(year) = sk.strip_prefix("STATS#") {
+    } else if let Some(rest) = sk.strip_prefix("STATS#") {
+        // `STATS#2026`, or one of an agency's counter items: `STATS#2026#07`.
+        let year = rest.split('#').next().unwrap_or_default();
         let year = year.parse().map_err(|_| DevkitError::Usage(format!("a stats item with year {year}")))?;
-        snapshot.totals.insert((pk, year), from_item(item)?);
+        snapshot.totals.entry((pk, year)).or_default().push(from_item(item)?);
     }
     Ok(())
 }
@@ -253,7 +260,7 @@ fn compare(snapshot: &Snapshot) -> Vec<Difference> {
         let Some(facts) = RowFacts::of_entry(&app.id, app.year, entry, last_synced) else { continue };
         for row in facts.rows(&owner(&entry.agent_id)) {
             let key = (keys::tally_pk(&row.pk).to_owned(), app.year.get());
-            let visit = snapshot.totals.get(&key).and_then(|stats| stats.last_visited_at);
+            let visit = snapshot.totals.get(&key).and_then(|items| StatsItem::sum(items).last_visited_at);
             let (counted, new) = shared::domain::alert_counts(Some(entry), visit);
             let counts = expected_totals.entry(key).or_default();
             counts.0 += i64::from(counted);
@@ -293,7 +300,14 @@ fn compare(snapshot: &Snapshot) -> Vec<Difference> {
 
     let lists: BTreeSet<&(String, u16)> = expected_totals.keys().chain(snapshot.totals.keys()).collect();
     for key in lists {
-        let stored = snapshot.totals.get(key).map_or((0, 0), |stats| (stats.at_risk_total, stats.new_since_visit));
+        let items = snapshot.totals.get(key).map(Vec::as_slice).unwrap_or_default();
+        let stats = StatsItem::sum(items);
+        let stored = (stats.at_risk_total, stats.new_since_visit);
+        let visits: BTreeSet<_> = items.iter().map(|item| item.last_visited_at).collect();
+        let every_item = PlanYear::parse(key.1).is_ok_and(|year| items.len() == keys::stats_sks(&key.0, year).len());
+        if stats.last_visited_at.is_some() && (visits.len() > 1 || !every_item) {
+            differences.insert(Difference::SplitVisit { list: key.0.clone(), plan_year: key.1 });
+        }
         let want = expected_totals.get(key).copied().unwrap_or((0, 0));
         let (list, plan_year) = (key.0.clone(), key.1);
         if stored.0 != want.0 {
