@@ -92,11 +92,37 @@ def _hold_after_commit(identities):
 
 def set_transaction_hold(environ, start_response):
     """Sets the hold from the query string's `ms`; answers the hold in force."""
+    return _set_milliseconds(environ, start_response, _hold, _held.clear)
+
+
+# ---- The time a request takes on AWS --------------------------------------------------------------
+#
+# An AWS call takes milliseconds on the wire and in the service; here it takes what moto needs.
+# With a latency set (`POST /_local/latency?ms=N`, 0 by default), every AWS request waits N ms
+# before it is served, outside the lock that serves table requests one at a time, so that callers
+# working in parallel overlap their waits as they do on AWS: what parallel work gains can be
+# measured here (`make bench`'s relay drain rate).
+
+LATENCY_PATH = "/_local/latency"
+_latency = {"seconds": 0.0}
+
+
+def set_latency(environ, start_response):
+    """Sets the latency from the query string's `ms`; answers the latency in force."""
+    return _set_milliseconds(environ, start_response, _latency, lambda: None)
+
+
+def wait_latency():
+    if _latency["seconds"] > 0:
+        time.sleep(_latency["seconds"])
+
+
+def _set_milliseconds(environ, start_response, setting, on_change):
     query = dict(pair.split("=", 1) for pair in environ.get("QUERY_STRING", "").split("&") if "=" in pair)
     if environ.get("REQUEST_METHOD") == "POST" and "ms" in query:
-        _hold["seconds"] = max(0.0, float(query["ms"]) / 1000)
-        _held.clear()
-    body = json.dumps({"ms": _hold["seconds"] * 1000}).encode("utf-8")
+        setting["seconds"] = max(0.0, float(query["ms"]) / 1000)
+        on_change()
+    body = json.dumps({"ms": setting["seconds"] * 1000}).encode("utf-8")
     start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
     return [body]
 
@@ -532,6 +558,9 @@ def main() -> None:
         if environ.get("PATH_INFO") == HOLD_PATH:
             with lock:
                 return set_transaction_hold(environ, start_response)
+        if environ.get("PATH_INFO") == LATENCY_PATH:
+            return set_latency(environ, start_response)
+        wait_latency()
         if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
             return app(environ, start_response)
         with lock:

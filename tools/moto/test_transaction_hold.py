@@ -1,7 +1,9 @@
 """The hold of serve.py: a transaction meeting an item another transaction holds is cancelled with
 `TransactionConflict`, as DynamoDB cancels it while the other is in flight; others go through,
-and with no hold (the default) nothing is ever held. Run by `make test` (tools/test.sh)."""
+and with no hold (the default) nothing is ever held. And its latency: set, every request waits
+it; by default none. Run by `make test` (tools/test.sh)."""
 
+import json
 import time
 import unittest
 
@@ -59,6 +61,25 @@ class TransactionHold(unittest.TestCase):
         self.db.transact_write_items(TransactItems=[put("a")])
         self.db.transact_write_items(TransactItems=[check("a"), put("b")])
         self.assertEqual(serve._held, {})
+
+
+class Latency(unittest.TestCase):
+    def tearDown(self):
+        serve._latency["seconds"] = 0.0
+
+    def set(self, ms):
+        answer = serve.set_latency({"REQUEST_METHOD": "POST", "QUERY_STRING": f"ms={ms}"}, lambda *_: None)
+        return json.loads(answer[0])["ms"]
+
+    def test_a_latency_set_is_waited_by_every_request_and_zero_is_none(self):
+        self.assertEqual(self.set(60), 60)
+        started = time.monotonic()
+        serve.wait_latency()
+        self.assertGreaterEqual(time.monotonic() - started, 0.06)
+        self.assertEqual(self.set(0), 0)
+        started = time.monotonic()
+        serve.wait_latency()
+        self.assertLess(time.monotonic() - started, 0.06)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
-//! One run of the relay: the outbox, oldest first, a page at a time until it is empty or the run's
-//! time is up. For each history item: publish its changes (all accepted, or the item stays for
-//! the next run), count its takes (once each), then take it out of the outbox. An item that fails
-//! stays for the next run and holds back no other. Two runs at once,
-//! or a run killed half-way, publish some changes twice under the same id and count nothing twice.
+//! One run of the relay: one worker per part of the outbox (an application shard), all at once,
+//! each emptying its part oldest first, a page at a time, until it is empty or the run's time is
+//! up. For each history item: publish its changes (all accepted, or the item stays for the next
+//! run), count its takes (once each), then take it out of the outbox. An item that fails stays
+//! for the next run and holds back no other. One application's changes are in one part, so they
+//! go out in order; the workers count into different shards of the swap patterns, so they do not
+//! meet on an item. Two runs at once, or a run killed half-way, publish some changes twice under
+//! the same id and count nothing twice.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant, SystemTime};
@@ -22,6 +25,8 @@ pub enum RelayError {
     Store(#[from] StoreError),
     #[error("EventBridge did not take the events: {0}")]
     Publish(String),
+    #[error("a relay worker stopped: {0}")]
+    Worker(String),
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -46,13 +51,62 @@ pub fn deadline(lambda_deadline: Option<SystemTime>) -> Instant {
 /// EventBridge takes at most 10 entries per `PutEvents`.
 const PUT_EVENTS_MAX: usize = 10;
 
+impl std::ops::AddAssign for RelayReport {
+    fn add_assign(&mut self, other: Self) {
+        self.items += other.items;
+        self.published += other.published;
+        self.counted += other.counted;
+        self.failed += other.failed;
+        self.waiting += other.waiting;
+    }
+}
+
 pub async fn relay(deps: &Deps, until: Instant) -> Result<RelayReport, RelayError> {
+    let mut workers = tokio::task::JoinSet::new();
+    for shard in 0..keys::APPLICATION_SHARDS {
+        let deps = deps.clone();
+        workers.spawn(async move { relay_shard(&deps, shard, until).await });
+    }
+    let mut report = RelayReport::default();
+    let mut oldest: Option<chrono::DateTime<chrono::Utc>> = None;
+    // A worker that stops (its part of the outbox unreadable) stops no other: its error is the
+    // run's once all are done.
+    let mut stopped = None;
+    while let Some(done) = workers.join_next().await {
+        match done.map_err(|err| RelayError::Worker(err.to_string())).and_then(|worked| worked) {
+            Ok(worked) => {
+                report += worked.report;
+                oldest = [oldest, worked.oldest].into_iter().flatten().min();
+            }
+            Err(err) => stopped = stopped.or(Some(err)),
+        }
+    }
+    // How long the oldest change had waited to go out when this run found it.
+    let waited = oldest.map_or(chrono::Duration::zero(), |at| chrono::Utc::now() - at);
+    metrics::Line::new()
+        .duration(metrics::OUTBOX_AGE, waited)
+        .count(metrics::EVENTS_PUBLISHED, u64::from(report.published))
+        .emit();
+    match stopped {
+        Some(err) => Err(err),
+        None => Ok(report),
+    }
+}
+
+/// What one worker did, and the oldest change it found.
+pub struct ShardRun {
+    pub report: RelayReport,
+    pub oldest: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Empties one shard's part of the outbox until it is empty or `until` has passed.
+pub async fn relay_shard(deps: &Deps, shard: u32, until: Instant) -> Result<ShardRun, RelayError> {
     let mut report = RelayReport::default();
     let mut owners: HashMap<AgentId, Owner> = HashMap::new();
     let mut start = None;
     let mut oldest: Option<chrono::DateTime<chrono::Utc>> = None;
     loop {
-        let (trails, next) = deps.store.outbox_page(50, start).await?;
+        let (trails, next) = deps.store.outbox_page(shard, 50, start).await?;
         // One item failing (EventBridge refusing an entry, a store error) holds back no other.
         for trail in trails {
             if let Some(recorded) = trail.records.iter().map(|record| record.recorded_at).min() {
@@ -65,13 +119,7 @@ pub async fn relay(deps: &Deps, until: Instant) -> Result<RelayReport, RelayErro
         }
         start = next;
         if start.is_none() || Instant::now() >= until {
-            // How long the oldest change had waited to go out when this run found it.
-            let waited = oldest.map_or(chrono::Duration::zero(), |at| chrono::Utc::now() - at);
-            metrics::Line::new()
-                .duration(metrics::OUTBOX_AGE, waited)
-                .count(metrics::EVENTS_PUBLISHED, u64::from(report.published))
-                .emit();
-            return Ok(report);
+            return Ok(ShardRun { report, oldest });
         }
     }
 }
@@ -148,7 +196,7 @@ async fn relay_item(
             .into_iter()
             .map(|agency_id| CountedTake { in_agency: taker_path.contains(&agency_id), agency_id })
             .collect();
-        if deps.store.count_take(trail, index, app.year, &taken, &counts).await? {
+        if deps.store.count_take(trail, index, &app, &taken, &counts).await? {
             report.counted += 1;
         }
     }

@@ -294,7 +294,7 @@ pub(crate) fn trail_item(app: &ApplicationKey, evidence: &Evidence, records: &[H
     // Written with the change, so an event goes out for every change made and for no other.
     let outbox = records.iter().any(|record| crate::domain::at_risk_change(record).is_some());
     TrailItem {
-        gsi1pk: outbox.then(|| keys::OUTBOX_GSI1PK.to_owned()),
+        gsi1pk: outbox.then(|| keys::outbox_gsi1pk(keys::application_shard(&app.id))),
         gsi1sk: outbox.then(|| keys::outbox_gsi1sk(&pk, &sk)),
         pk,
         sk,

@@ -102,8 +102,15 @@ pub fn trail_sk(at: DateTime<Utc>, evidence: &EvidenceId) -> String {
 }
 pub const TRAIL_PREFIX: &str = "TRAIL#";
 /// History items holding a change of at-risk state not yet published and counted (GSI1,
-/// sparse), oldest first: the outbox the relay empties.
-pub const OUTBOX_GSI1PK: &str = "OUTBOX";
+/// sparse), oldest first: the outbox the relay empties, in one part per application shard, each
+/// emptied by a worker of its own (one application's changes stay in one part, in order).
+pub fn outbox_gsi1pk(shard: u32) -> String {
+    format!("OUTBOX#{shard:02}")
+}
+/// The part of the outbox the history items of the application in partition `trail_pk` go in.
+pub fn outbox_of(trail_pk: &str) -> Option<String> {
+    application_of(trail_pk).map(|app| outbox_gsi1pk(application_shard(&app.id)))
+}
 /// Where a history item waits, out of the outbox, while its owner's agent or an agency on their
 /// path is not known yet; its waiter (below) brings it back.
 pub const WAITING_GSI1PK: &str = "WAITING";
@@ -117,12 +124,17 @@ pub fn outbox_gsi1sk(trail_pk: &str, trail_sk: &str) -> String {
     format!("{trail_sk}#{trail_pk}")
 }
 /// An agency's swap patterns of a plan year: how many entries were taken from its tree, inside
-/// it or from outside, week by week; and the same per NPN that took them.
-pub fn swaps_sk(year: PlanYear) -> String {
+/// it or from outside, week by week; and the same per NPN that took them. Each is spread over
+/// the application shards (the relay's workers count takes of different shards at once), summed
+/// on read.
+pub fn swaps_sk(year: PlanYear, app: &FederalExchangeId) -> String {
+    format!("{}#{:02}", swaps_prefix(year), application_shard(app))
+}
+pub fn swaps_prefix(year: PlanYear) -> String {
     format!("SWAPS#{year}")
 }
-pub fn swap_npn_sk(year: PlanYear, npn: &Npn) -> String {
-    format!("SWAPNPN#{year}#{npn}")
+pub fn swap_npn_sk(year: PlanYear, npn: &Npn, app: &FederalExchangeId) -> String {
+    format!("SWAPNPN#{year}#{npn}#{:02}", application_shard(app))
 }
 pub fn swap_npn_prefix(year: PlanYear) -> String {
     format!("SWAPNPN#{year}#")

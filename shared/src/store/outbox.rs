@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Up
 use super::applications::{MAX_ATTEMPTS, backoff, s};
 use super::items::{CountedTake, Item, TrailItem, WaiterItem, from_item, to_item};
 use super::{Store, StoreError, keys};
-use crate::domain::{AgencyId, AgentId, Npn, PlanYear, Take, iso_week};
+use crate::domain::{AgencyId, AgentId, ApplicationKey, Npn, PlanYear, Take, iso_week};
 
 /// An agency's swap patterns for a plan year, as counted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -40,9 +40,10 @@ pub struct Taker {
 }
 
 impl Store {
-    /// A page of the outbox, oldest first, and where the next starts.
+    /// A page of one shard's part of the outbox, oldest first, and where the next starts.
     pub async fn outbox_page(
         &self,
+        shard: u32,
         limit: i32,
         start: Option<Item>,
     ) -> Result<(Vec<TrailItem>, Option<Item>), StoreError> {
@@ -53,7 +54,7 @@ impl Store {
             .index_name(keys::GSI1)
             .key_condition_expression("#pk = :pk")
             .expression_attribute_names("#pk", keys::GSI1_PK)
-            .expression_attribute_values(":pk", s(keys::OUTBOX_GSI1PK))
+            .expression_attribute_values(":pk", s(keys::outbox_gsi1pk(shard)))
             .limit(limit)
             .set_exclusive_start_key(start)
             .send()
@@ -69,12 +70,12 @@ impl Store {
         &self,
         trail: &TrailItem,
         index: usize,
-        year: PlanYear,
+        app: &ApplicationKey,
         take: &Take,
         counts: &[CountedTake],
     ) -> Result<bool, StoreError> {
         for attempt in 1..=MAX_ATTEMPTS {
-            match self.transact(self.take_writes(trail, index, year, take, counts)?).await {
+            match self.transact(self.take_writes(trail, index, app, take, counts)?).await {
                 Ok(()) => return Ok(true),
                 Err(StoreError::Conflict) => {
                     // Counted by another relay, or only a race on a counter: read and see.
@@ -95,7 +96,7 @@ impl Store {
         &self,
         trail: &TrailItem,
         index: usize,
-        year: PlanYear,
+        app: &ApplicationKey,
         take: &Take,
         counts: &[CountedTake],
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
@@ -117,7 +118,7 @@ impl Store {
             let totals = Update::builder()
                 .table_name(self.table())
                 .key(keys::PK, s(keys::agency_pk(&count.agency_id)))
-                .key(keys::SK, s(keys::swaps_sk(year)))
+                .key(keys::SK, s(keys::swaps_sk(app.year, &app.id)))
                 .update_expression("ADD #side :one, #week :one")
                 .expression_attribute_names("#side", side_attribute(count.in_agency))
                 .expression_attribute_names("#week", format!("{WEEK_PREFIX}{week}:{side}"))
@@ -125,7 +126,7 @@ impl Store {
             let mut by_npn = Update::builder()
                 .table_name(self.table())
                 .key(keys::PK, s(keys::agency_pk(&count.agency_id)))
-                .key(keys::SK, s(keys::swap_npn_sk(year, &take.other_npn)))
+                .key(keys::SK, s(keys::swap_npn_sk(app.year, &take.other_npn, &app.id)))
                 .expression_attribute_names("#side", side_attribute(count.in_agency))
                 .expression_attribute_names("#week", format!("{WEEK_PREFIX}{week}"))
                 .expression_attribute_values(":one", one.clone())
@@ -144,6 +145,7 @@ impl Store {
 
     /// Takes a trail item out of the outbox: every change in it is published and counted.
     pub async fn relayed(&self, trail: &TrailItem) -> Result<(), StoreError> {
+        let Some(outbox) = keys::outbox_of(&trail.pk) else { return Ok(()) };
         let taken = self
             .update_if(
                 &trail.pk,
@@ -151,7 +153,7 @@ impl Store {
                 "#gsi1pk = :outbox",
                 "REMOVE #gsi1pk, #gsi1sk",
                 &[("#gsi1pk", keys::GSI1_PK), ("#gsi1sk", keys::GSI1_SK)],
-                vec![(":outbox", s(keys::OUTBOX_GSI1PK))],
+                vec![(":outbox", s(outbox))],
             )
             .await;
         match taken {
@@ -166,7 +168,8 @@ impl Store {
     /// there. `false`: it arrived meanwhile, or another relay moved the item (it stays as it is).
     pub async fn wait_for(&self, trail: &TrailItem, missing: (&str, &str)) -> Result<bool, StoreError> {
         let (pk, sk) = missing;
-        let out = self.move_trail((&trail.pk, &trail.sk), keys::OUTBOX_GSI1PK, keys::WAITING_GSI1PK)?;
+        let Some(outbox) = keys::outbox_of(&trail.pk) else { return Ok(false) };
+        let out = self.move_trail((&trail.pk, &trail.sk), &outbox, keys::WAITING_GSI1PK)?;
         let waiter = WaiterItem {
             pk: pk.to_owned(),
             sk: keys::waiter_sk(&trail.pk, &trail.sk),
@@ -210,7 +213,8 @@ impl Store {
         for item in self.query_prefix(pk.to_owned(), keys::WAITER_PREFIX).await? {
             let waiter: WaiterItem = from_item(item)?;
             let trail = (waiter.trail_pk.as_str(), waiter.trail_sk.as_str());
-            let back = self.move_trail(trail, keys::WAITING_GSI1PK, keys::OUTBOX_GSI1PK)?;
+            let Some(outbox) = keys::outbox_of(&waiter.trail_pk) else { continue };
+            let back = self.move_trail(trail, keys::WAITING_GSI1PK, &outbox)?;
             let done = Delete::builder()
                 .table_name(self.table())
                 .key(keys::PK, s(&waiter.pk))
@@ -244,50 +248,58 @@ impl Store {
         Ok(released)
     }
 
-    /// An agency's swap patterns: one read of its totals and one query of its takers (as many
-    /// items as NPNs in the answer, whatever the size of the tree).
+    /// An agency's swap patterns: one query of its totals and one of its takers (at most one item
+    /// per application shard for the totals and for each NPN in the answer, whatever the size of
+    /// the tree).
     pub async fn swap_patterns(&self, agency: &AgencyId, year: PlanYear) -> Result<SwapPatterns, StoreError> {
         let pk = keys::agency_pk(agency);
-        let totals = self.get_item(pk.clone(), &keys::swaps_sk(year)).await?;
+        let totals = self.query_prefix(pk.clone(), &keys::swaps_prefix(year)).await?;
         let takers = self.query_prefix(pk, &keys::swap_npn_prefix(year)).await?;
-        Ok(SwapPatterns::of_items(totals.as_ref(), &takers))
+        Ok(SwapPatterns::of_items(&totals, &takers))
     }
 }
 
 impl SwapPatterns {
-    /// The patterns its counter items hold: an agency's totals item (`SWAPS#…`) and its takers'
-    /// (`SWAPNPN#…`).
-    pub fn of_items(totals: Option<&Item>, takers: &[Item]) -> Self {
+    /// The patterns its counter items hold, summed over their shards: an agency's totals items
+    /// (`SWAPS#…`) and its takers' (`SWAPNPN#…`).
+    pub fn of_items(totals: &[Item], takers: &[Item]) -> Self {
         let mut patterns = SwapPatterns::default();
-        if let Some(totals) = totals {
-            patterns.in_agency = number(totals, side_attribute(true));
-            patterns.outside = number(totals, side_attribute(false));
+        for totals in totals {
+            patterns.in_agency += number(totals, side_attribute(true));
+            patterns.outside += number(totals, side_attribute(false));
             for name in totals.keys() {
                 let Some(rest) = name.strip_prefix(WEEK_PREFIX) else { continue };
                 let Some((week, side)) = rest.rsplit_once(':') else { continue };
                 let slot = patterns.weeks.entry(week.to_owned()).or_default();
                 match side {
-                    "in" => slot.0 = number(totals, name),
-                    _ => slot.1 = number(totals, name),
+                    "in" => slot.0 += number(totals, name),
+                    _ => slot.1 += number(totals, name),
                 }
             }
         }
+        let mut by_npn: BTreeMap<Npn, Taker> = BTreeMap::new();
         for item in takers {
             let Some(npn) = item.get("npn").and_then(|v| v.as_s().ok()).and_then(|n| Npn::parse(n).ok()) else {
                 continue;
             };
-            let weeks = item
-                .keys()
-                .filter_map(|name| Some((name.strip_prefix(WEEK_PREFIX)?.to_owned(), number(item, name))))
-                .collect();
-            patterns.takers.push(Taker {
-                agent_id: item.get("other_agent_id").and_then(|v| v.as_s().ok()).and_then(|a| AgentId::parse(a).ok()),
-                takes: number(item, "takes"),
-                in_agency: number(item, side_attribute(true)),
-                weeks,
+            let taker = by_npn.entry(npn.clone()).or_insert_with(|| Taker {
                 npn,
+                agent_id: None,
+                takes: 0,
+                in_agency: 0,
+                weeks: BTreeMap::new(),
             });
+            let agent_id = item.get("other_agent_id").and_then(|v| v.as_s().ok()).and_then(|a| AgentId::parse(a).ok());
+            taker.agent_id = agent_id.or(taker.agent_id.take());
+            taker.takes += number(item, "takes");
+            taker.in_agency += number(item, side_attribute(true));
+            for name in item.keys() {
+                if let Some(week) = name.strip_prefix(WEEK_PREFIX) {
+                    *taker.weeks.entry(week.to_owned()).or_default() += number(item, name);
+                }
+            }
         }
+        patterns.takers = by_npn.into_values().collect();
         patterns.sort();
         patterns
     }

@@ -36,7 +36,7 @@ pub(crate) async fn contention(store: &Store, report: &mut Report) -> Result<(),
     store.import(&books, &store.owners(ids).await?, Utc::now()).await?;
 
     let hold_ms = shared::config::Vars::from_env().whole("BENCH_HOLD_MS", 20u32)?;
-    set_hold(hold_ms).await?;
+    crate::emulator::set_transaction_hold(hold_ms).await?;
     store.take_placement_conflicts();
     let writers: Vec<_> = (0..WRITERS)
         .map(|writer| {
@@ -60,7 +60,7 @@ pub(crate) async fn contention(store: &Store, report: &mut Report) -> Result<(),
     for writer in writers {
         failed += writer.await?;
     }
-    set_hold(0).await?;
+    crate::emulator::set_transaction_hold(0).await?;
     let retries = store.take_placement_conflicts();
     let placements = (WRITERS * SWAPS_EACH) as f64;
     let per = retries as f64 / placements;
@@ -70,16 +70,5 @@ pub(crate) async fn contention(store: &Store, report: &mut Report) -> Result<(),
         "≤ 0.05",
         per <= 0.05 && failed == 0,
     );
-    Ok(())
-}
-
-/// How long the emulator holds a committed transaction's items (`tools/moto/serve.py`).
-async fn set_hold(ms: u32) -> Result<(), Failure> {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL")?;
-    let url = format!("{endpoint}/_local/dynamodb/transaction-hold?ms={ms}");
-    let status = reqwest::Client::new().post(url).send().await?.status();
-    if !status.is_success() {
-        return Err(format!("the emulator did not take the hold ({status})").into());
-    }
     Ok(())
 }

@@ -7,7 +7,8 @@
 //! (`BENCH_SCAN_APPS`, `BENCH_SCAN_RATE`, `BENCH_SCAN_RUN_SECONDS`: `tools/bench.sh scan`); `bench fresh` only the
 //! freshness figures (`BENCH_FRESH_EVENTS`, `BENCH_FRESH_RATE`); `bench reads` only the API's and
 //! the export builder's reads; `bench contention` only the placement retries of 16 writers in one
-//! tree (`BENCH_HOLD_MS`); `bench export <table> <bucket> <scope-agent> <mode>` is the child
+//! tree (`BENCH_HOLD_MS`); `bench relay` only the relay's drain rate (`BENCH_RELAY_BACKLOG`,
+//! `BENCH_LATENCY_MS`, `BENCH_HOLD_MS`); `bench export <table> <bucket> <scope-agent> <mode>` is the child
 //! process one export measure runs in, so that its peak memory is its own.
 
 use std::collections::BTreeSet;
@@ -27,6 +28,8 @@ use shared::store::risk_lists::ArchivedFilter;
 
 mod contention;
 mod cost;
+mod drain;
+mod emulator;
 mod fixtures;
 mod freshness;
 mod scan_scale;
@@ -69,6 +72,12 @@ async fn main() -> Result<(), Failure> {
         println!("{}", report.render(started.elapsed()));
         return Ok(());
     }
+    if args.first().map(String::as_str) == Some("relay") {
+        // Only the relay's drain rate: `bench relay`.
+        drain::drain(&sdk, &resources, &mut report).await?;
+        println!("{}", report.render(started.elapsed()));
+        return Ok(());
+    }
     let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), resources.table.clone());
     if args.first().map(String::as_str) == Some("contention") {
         // Only the placement retries of writers racing in one tree: `bench contention`.
@@ -89,6 +98,7 @@ async fn main() -> Result<(), Failure> {
     scan_scale::scan_at_scale(&store, &mut report).await?;
     freshness::freshness(&sdk, &resources, &mut report).await?;
     contention::contention(&store, &mut report).await?;
+    drain::drain(&sdk, &resources, &mut report).await?;
     cold_start(&resources, &mut report).await?;
     sdk_clients_linked(&mut report)?;
     let figures = writes::write_costs(&sdk, &resources, &mut report).await?;

@@ -115,7 +115,7 @@ struct Snapshot {
     /// Every history item waiting for a directory item: (that item's partition, the waiter).
     waiters: Vec<WaiterItem>,
     /// The swap-pattern counter items, by agency and plan year: its totals item and its takers'.
-    swaps: BTreeMap<(AgencyId, u16), (Option<Item>, Vec<Item>)>,
+    swaps: BTreeMap<(AgencyId, u16), (Vec<Item>, Vec<Item>)>,
 }
 
 /// Every difference between the stored lists and totals and what the authoritative state says.
@@ -173,14 +173,16 @@ fn sort_item(snapshot: &mut Snapshot, item: Item) -> Result<(), DevkitError> {
         snapshot.trails.push((pk, from_item(item)?));
     } else if let (Some(agency), Some(rest)) = (pk.strip_prefix("AGENCY#"), sk.strip_prefix("SWAP")) {
         let agency = AgencyId::parse(agency).map_err(|e| DevkitError::Usage(e.to_string()))?;
-        let (totals, year) = match rest.strip_prefix("S#") {
-            Some(year) => (true, year),
-            None => (false, rest.trim_start_matches("NPN#").split('#').next().unwrap_or_default()),
+        // `SWAPS#{year}#{shard}`, `SWAPNPN#{year}#{npn}#{shard}`.
+        let (totals, rest) = match rest.strip_prefix("S#") {
+            Some(rest) => (true, rest),
+            None => (false, rest.trim_start_matches("NPN#")),
         };
+        let year = rest.split('#').next().unwrap_or_default();
         let year = year.parse().map_err(|_| DevkitError::Usage(format!("a swaps item with year {year}")))?;
         let slot = snapshot.swaps.entry((agency, year)).or_default();
         if totals {
-            slot.0 = Some(item);
+            slot.0.push(item);
         } else {
             slot.1.push(item);
         }
@@ -382,11 +384,8 @@ fn swap_differences(snapshot: &Snapshot) -> Vec<Difference> {
     };
     let agencies: BTreeSet<&(AgencyId, u16)> = expected.keys().chain(snapshot.swaps.keys()).collect();
     for key in agencies {
-        let stored = snapshot
-            .swaps
-            .get(key)
-            .map(|(totals, takers)| SwapPatterns::of_items(totals.as_ref(), takers))
-            .unwrap_or_default();
+        let stored =
+            snapshot.swaps.get(key).map(|(totals, takers)| SwapPatterns::of_items(totals, takers)).unwrap_or_default();
         let want = expected.get(key).cloned().unwrap_or_default();
         if counts_only(stored) != counts_only(want) {
             differences.push(Difference::WrongSwapCounts { agency: key.0.to_string(), plan_year: key.1 });
