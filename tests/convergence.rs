@@ -4,8 +4,9 @@
 //! permissions, evidence of one application dated the same second, agents moved, renamed and made
 //! admins or agents again, agencies moved and renamed, agencies arriving after their agents,
 //! directory events two by two dated the same second (ordered by their ids, as EventBridge's
-//! are), and one event that can never succeed (an agency under itself), which must be refused
-//! without holding up the rest. The stream is applied once in time order, one event at a time,
+//! are), a tree exactly as deep as the cap with a book at its bottom, and two events that can never
+//! succeed (an agency under itself, a move that would put a child past the depth cap), which must
+//! be refused without holding up the rest. The stream is applied once in time order, one event at a time,
 //! and once shuffled, with duplicates, by eight concurrent workers; the checker must find no
 //! difference in either, and every list, total and entry must be the same in both (but for the
 //! time each entry was flagged, which is when the system saw it). The concurrent run also has
@@ -29,7 +30,7 @@ use rand::{RngExt, SeedableRng};
 use shared::domain::ApplicationKey;
 use shared::domain::Role;
 use shared::domain::{AgencyUpsert, AgentUpsert, EventOrder};
-use shared::domain::{Email, Evidence, EvidenceId, Fact, Name, Npn, Policy, PolicyStatus};
+use shared::domain::{Email, Evidence, EvidenceId, Fact, MAX_AGENCY_DEPTH, Name, Npn, Policy, PolicyStatus};
 use shared::store::StoreError;
 use shared::store::keys::Scope;
 use shared::store::risk_lists::ArchivedFilter;
@@ -255,11 +256,82 @@ fn scenario(seed: u64, steps: usize) -> (Vec<String>, Vec<String>, Vec<Event>) {
     );
     let at = rng.random_range(0..=events.len());
     events.insert(at, poison);
+    // A tree at the depth cap (`deep_tree`, there before the stream): its agent's book takes part,
+    // and a move that would put `m`'s child past the cap is refused, whenever it comes.
+    let past_the_cap = Event::Agency(
+        AgencyUpsert {
+            agency_id: agency_id("m"),
+            name: Name::parse("Agency m").unwrap(),
+            parent_agency_id: Some(agency_id(&format!("deep{}", MAX_AGENCY_DEPTH - 1))),
+            agent_exports_enabled: true,
+        },
+        dated(steps + 1, steps / 3),
+    );
+    let at = rng.random_range(0..=events.len());
+    events.insert(at, past_the_cap);
+    for k in 0..3 {
+        let app = ApplicationKey {
+            id: shared::domain::FederalExchangeId::parse(apps.choose(&mut rng).unwrap()).unwrap(),
+            year: *years.choose(&mut rng).unwrap(),
+        };
+        let fact = Fact::Submitted {
+            agent_id: agent_id(DEEP_AGENT),
+            npn: Npn::parse(DEEP_NPN).unwrap(),
+            client_name: Name::parse(format!("Client deep {k}")).unwrap(),
+        };
+        let at_step = rng.random_range(0..steps);
+        let evidence = Evidence { id: EvidenceId::parse(format!("deep-e{k}")).unwrap(), at: t(at_step as i64), fact };
+        let at = rng.random_range(0..=events.len());
+        events.insert(at, Event::Evidence(app, evidence));
+    }
     // Agencies that never came up in the stream arrive at its end: the latest of all.
     for (k, i) in to_create.into_iter().rev().enumerate() {
         events.push(agency_event(i, parent_of[i], agency_name[i], dated(steps + 1 + k, steps + 1 + k)));
     }
     (agency_ids, agents, events)
+}
+
+/// The agent at the bottom of the tree at the depth cap, and their NPN.
+const DEEP_AGENT: &str = "agent-deep";
+const DEEP_NPN: &str = "7099";
+
+/// What every run starts from, applied in order before the stream: a chain of agencies exactly as
+/// deep as the tree may be (`deep1` at the top, `deep18` at the cap), an agent in the deepest, and
+/// `m` with a child `m1`, which may go below `deep16` but never below `deep17` (its child would be
+/// past the cap). Dated a day before the stream, so no event of the stream is older.
+fn deep_tree() -> Vec<Event> {
+    let before = |k: usize| EventOrder {
+        time: t(0) - chrono::Duration::days(1) + chrono::Duration::seconds(k as i64),
+        event_id: format!("setup-{k:03}"),
+    };
+    let agency = |id: String, parent: Option<String>, k| {
+        Event::Agency(
+            AgencyUpsert {
+                agency_id: agency_id(&id),
+                name: Name::parse(format!("Agency {id}")).unwrap(),
+                parent_agency_id: parent.map(|p| agency_id(&p)),
+                agent_exports_enabled: true,
+            },
+            before(k),
+        )
+    };
+    let mut setup: Vec<Event> = (1..=MAX_AGENCY_DEPTH)
+        .map(|level| agency(format!("deep{level}"), (level > 1).then(|| format!("deep{}", level - 1)), level))
+        .collect();
+    setup.push(agency("m".into(), None, 100));
+    setup.push(agency("m1".into(), Some("m".into()), 101));
+    setup.push(Event::Agent(
+        AgentUpsert {
+            agent_id: agent_id(DEEP_AGENT),
+            agency_id: agency_id(&format!("deep{MAX_AGENCY_DEPTH}")),
+            name: Name::parse("Agent deep").unwrap(),
+            email: Email::parse("agent-deep@example.com").unwrap(),
+            npn: Npn::parse(DEEP_NPN).unwrap(),
+            role: Role::Agent,
+        },
+        before(102),
+    ));
+    setup
 }
 
 /// One event after another, in time order, then the relay to the end. Returns the events
@@ -404,18 +476,47 @@ fn model_lists(events: &[Event]) -> BTreeMap<String, BTreeSet<ModelRow>> {
     // lands).
     let mut agencies: BTreeMap<String, (EventOrder, Option<String>)> = BTreeMap::new();
     let mut agents: BTreeMap<String, (EventOrder, String)> = BTreeMap::new();
+    // Agency events in their order (time, then id), each landing only if the tree it makes has
+    // no loop and no path longer than the cap.
+    let mut agency_events: Vec<(&EventOrder, &AgencyUpsert)> = events
+        .iter()
+        .filter_map(|event| match event {
+            Event::Agency(upsert, at) => Some((at, upsert)),
+            _ => None,
+        })
+        .collect();
+    agency_events.sort_by(|a, b| a.0.cmp(b.0));
+    for (at, upsert) in agency_events {
+        let id = upsert.agency_id.as_str().to_owned();
+        let parent = upsert.parent_agency_id.as_ref().map(|p| p.as_str().to_owned());
+        if agencies.get(&id).is_some_and(|(seen, _)| seen > at) {
+            continue;
+        }
+        let before = agencies.insert(id.clone(), (at.clone(), parent));
+        let depth_of = |start: &String| {
+            let mut depth = 1;
+            let mut next = agencies.get(start).and_then(|(_, p)| p.clone());
+            while let Some(up) = next {
+                depth += 1;
+                if depth > MAX_AGENCY_DEPTH {
+                    return depth;
+                }
+                next = agencies.get(&up).and_then(|(_, p)| p.clone());
+            }
+            depth
+        };
+        if agencies.keys().any(|agency| depth_of(agency) > MAX_AGENCY_DEPTH) {
+            match before {
+                Some(before) => agencies.insert(id, before),
+                None => agencies.remove(&id),
+            };
+        }
+    }
     // Each application's evidence (by id and plan year), in the order it is applied: time, then id.
     type Log = BTreeMap<(chrono::DateTime<Utc>, String), Fact>;
     let mut evidence: BTreeMap<(String, String), Log> = BTreeMap::new();
     for event in events {
         match event {
-            Event::Agency(upsert, at) if upsert.parent_agency_id.as_ref() != Some(&upsert.agency_id) => {
-                let parent = upsert.parent_agency_id.as_ref().map(|p| p.as_str().to_owned());
-                let slot = agencies.entry(upsert.agency_id.as_str().to_owned()).or_insert((at.clone(), parent.clone()));
-                if *at >= slot.0 {
-                    *slot = (at.clone(), parent);
-                }
-            }
             Event::Agent(upsert, at) => {
                 let agency = upsert.agency_id.as_str().to_owned();
                 let slot = agents.entry(upsert.agent_id.as_str().to_owned()).or_insert((at.clone(), agency.clone()));
@@ -555,15 +656,24 @@ async fn any_order_duplication_and_concurrency_of_the_same_events_gives_the_same
     let number = |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
     let (seeds, steps) = (number("CONVERGENCE_SEEDS", 20), number("CONVERGENCE_STEPS", 40) as usize);
     for seed in 0..seeds {
-        let (agencies, agents, events) = scenario(seed, steps);
+        let (mut agencies, mut agents, events) = scenario(seed, steps);
+        let setup = deep_tree();
+        agencies.extend((1..=MAX_AGENCY_DEPTH).map(|level| format!("deep{level}")).chain(["m".into(), "m1".into()]));
+        agents.push(DEEP_AGENT.into());
         let (ordered, concurrent) = tokio::join!(system(1000.0), system(1000.0));
+        for system in [&ordered, &concurrent] {
+            for event in &setup {
+                let applied = apply(system, event, Jobs::ToTheEnd, Dies::No).await;
+                assert_eq!(applied, Ok(Outcome::Applied), "{event:?}");
+            }
+        }
         let concurrent = Arc::new(concurrent);
         let refused_in_order = in_order(&ordered, &events).await;
         let refused_concurrently = shuffled_and_concurrent(&concurrent, &events, seed).await;
         assert_eq!(
             (refused_in_order, refused_concurrently),
-            (1, 1),
-            "seed {seed}: only the agency under itself is refused"
+            (2, 2),
+            "seed {seed}: only the agency under itself and the move past the depth cap are refused"
         );
         let (ordered, concurrent) = (&ordered.world, &concurrent.world);
 
@@ -580,7 +690,7 @@ async fn any_order_duplication_and_concurrency_of_the_same_events_gives_the_same
             assert_eq!(Some(value), got.get(key), "seed {seed}: {key} differs");
         }
         // And both are what the rules say, read independently of the code.
-        let model = model_lists(&events);
+        let model = model_lists(&[setup, events].concat());
         let listed = as_model_rows(&want);
         for key in model.keys().chain(listed.keys()) {
             assert_eq!(model.get(key), listed.get(key), "seed {seed}: {key} is not what the rules say");
