@@ -321,6 +321,57 @@ async fn a_placer_that_read_the_path_before_a_move_commits_and_then_places_again
     assert_no_differences(&world).await;
 }
 
+/// GIVEN ana's and bob's entries at risk in one tree (`north` under `top`), in applications of
+/// different shards, and the emulator holding every committed transaction's items for 5 s, as
+/// DynamoDB holds them while it commits one
+/// WHEN both are placed anew one after the other, each moving top's counters (placers with stale
+/// owners stand in for any placement that does)
+/// THEN the second meets nothing the first holds: no agency item is in both transactions.
+#[tokio::test]
+async fn placements_in_one_tree_of_applications_in_different_shards_share_no_item() {
+    let world = world().await;
+    let shard = |id: &str| shared::store::keys::application_shard(&app(id).id);
+    let other = (900..999).map(|n| format!("0{n}")).find(|id| shard(id) != shard("0901")).unwrap();
+    agency(&world.store, "top", None).await;
+    agency(&world.store, "north", Some("top")).await;
+    agent(&world.store, "ana", "north", "111").await;
+    agent(&world.store, "bob", "north", "222").await;
+    agent(&world.store, "rival", "top", "333").await;
+    for (id, owner, npn) in [("0901", "ana", "111"), (other.as_str(), "bob", "222")] {
+        submit(&world.store, id, &format!("own-{id}"), 0, owner, npn).await;
+        submit(&world.store, id, &format!("swap-{id}"), 10, "rival", "333").await;
+    }
+    // Owners read as if `top` were not above `north` yet: placing with them takes the entries out
+    // of top's list and moves top's counters.
+    let mut stale = world.store.owners(BTreeSet::from([agent_id("ana"), agent_id("bob")])).await.unwrap();
+    for owner in stale.values_mut() {
+        owner.path.remove(0);
+        owner.path_versions.remove(0);
+    }
+    let stale = |agent: &str| std::collections::HashMap::from([(agent_id(agent), stale[&agent_id(agent)].clone())]);
+    hold_transactions(&world, 5_000).await;
+    world.store.take_placement_conflicts();
+
+    world.store.place_application_knowing(&app("0901"), stale("ana")).await.unwrap();
+    world.store.place_application_knowing(&app(&other), stale("bob")).await.unwrap();
+
+    assert_eq!(world.store.take_placement_conflicts(), 0, "the second placement met an item the first holds");
+    hold_transactions(&world, 0).await;
+    // Placed as the directory says again, the lists are right.
+    world.store.place_application(&app("0901")).await.unwrap();
+    world.store.place_application(&app(&other)).await.unwrap();
+    assert_no_differences(&world).await;
+}
+
+/// Makes the emulator hold the items of every transaction committed on this test's table for
+/// `ms` (`tools/moto/serve.py`): a transaction meeting one is cancelled as on AWS.
+async fn hold_transactions(world: &World, ms: u32) {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();
+    let url = format!("{endpoint}/_local/dynamodb/transaction-hold?ms={ms}&table={}", world.store.table());
+    let status = reqwest::Client::new().post(url).send().await.unwrap().status();
+    assert!(status.is_success(), "the emulator took the hold: {status}");
+}
+
 #[tokio::test]
 async fn the_same_evidence_twice_is_written_once() {
     let world = world().await;

@@ -68,10 +68,11 @@ class _NoCopy:
 # /_local/dynamodb/transaction-hold?ms=N`, 0 by default), each committed transaction's items stay
 # held for N ms after it, as if it were still committing, and a transaction meeting one is
 # cancelled as DynamoDB would cancel it. What writers racing on shared items cost in retries can be
-# measured here (`make bench`), not only on AWS.
+# measured here (`make bench`), not only on AWS. `&table=T` holds the items of table T only, so a
+# test can hold its own table while other tests share the emulator.
 
 HOLD_PATH = "/_local/dynamodb/transaction-hold"
-_hold = {"seconds": 0.0}
+_holds = {}  # table name, or "*" for every table -> seconds
 _held = {}  # item identity -> time.monotonic() until which a transaction holds it
 
 
@@ -84,15 +85,26 @@ def _in_flight(identities):
 
 
 def _hold_after_commit(identities):
-    if _hold["seconds"] > 0:
-        until = time.monotonic() + _hold["seconds"]
-        for identity in identities:
-            _held[identity] = until
+    now = time.monotonic()
+    for identity in identities:
+        seconds = _holds.get(identity[0], _holds.get("*", 0.0))
+        if seconds > 0:
+            _held[identity] = now + seconds
 
 
 def set_transaction_hold(environ, start_response):
-    """Sets the hold from the query string's `ms`; answers the hold in force."""
-    return _set_milliseconds(environ, start_response, _hold, _held.clear)
+    """Sets the hold from the query string's `ms` (for `table`, or every table); answers the hold
+    in force there."""
+    query = _query_string(environ)
+    table = query.get("table", "*")
+    setting = {"seconds": _holds.get(table, 0.0)}
+
+    def changed():
+        _holds[table] = setting["seconds"]
+        for identity in [i for i in _held if table in ("*", i[0])]:
+            del _held[identity]
+
+    return _set_milliseconds(environ, start_response, setting, changed)
 
 
 # ---- The time a request takes on AWS --------------------------------------------------------------
@@ -117,8 +129,12 @@ def wait_latency():
         time.sleep(_latency["seconds"])
 
 
+def _query_string(environ):
+    return dict(pair.split("=", 1) for pair in environ.get("QUERY_STRING", "").split("&") if "=" in pair)
+
+
 def _set_milliseconds(environ, start_response, setting, on_change):
-    query = dict(pair.split("=", 1) for pair in environ.get("QUERY_STRING", "").split("&") if "=" in pair)
+    query = _query_string(environ)
     if environ.get("REQUEST_METHOD") == "POST" and "ms" in query:
         setting["seconds"] = max(0.0, float(query["ms"]) / 1000)
         on_change()

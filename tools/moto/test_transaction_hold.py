@@ -37,12 +37,12 @@ class TransactionHold(unittest.TestCase):
         )
 
     def tearDown(self):
-        serve._hold["seconds"] = 0.0
+        serve._holds.clear()
         serve._held.clear()
         self.mock.stop()
 
     def test_a_transaction_meeting_a_held_item_is_cancelled_with_a_conflict_and_others_go_through(self):
-        serve._hold["seconds"] = 5.0
+        serve._holds["*"] = 5.0
         self.db.transact_write_items(TransactItems=[put("a"), put("b")])
         with self.assertRaises(ClientError) as cancelled:
             self.db.transact_write_items(TransactItems=[put("c"), check("a")])
@@ -52,10 +52,28 @@ class TransactionHold(unittest.TestCase):
         self.db.transact_write_items(TransactItems=[put("d")])
 
     def test_the_hold_ends(self):
-        serve._hold["seconds"] = 0.05
+        serve._holds["*"] = 0.05
         self.db.transact_write_items(TransactItems=[put("a")])
         time.sleep(0.1)
         self.db.transact_write_items(TransactItems=[check("a"), put("b")])
+
+    def test_a_hold_for_one_table_holds_that_tables_items_only(self):
+        other = "other"
+        self.db.create_table(
+            TableName=other,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        answer = serve.set_transaction_hold(
+            {"REQUEST_METHOD": "POST", "QUERY_STRING": f"ms=5000&table={TABLE}"}, lambda *_: None
+        )
+        self.assertEqual(json.loads(answer[0])["ms"], 5000)
+        on_other = {"Put": {"TableName": other, "Item": {"pk": {"S": "a"}}}}
+        self.db.transact_write_items(TransactItems=[put("a"), on_other])
+        self.db.transact_write_items(TransactItems=[on_other])
+        with self.assertRaises(ClientError):
+            self.db.transact_write_items(TransactItems=[check("a")])
 
     def test_with_no_hold_nothing_is_held(self):
         self.db.transact_write_items(TransactItems=[put("a")])
