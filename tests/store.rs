@@ -363,6 +363,41 @@ async fn placements_in_one_tree_of_applications_in_different_shards_share_no_ite
     assert_no_differences(&world).await;
 }
 
+/// GIVEN ana's entry at risk in `north` under `top`, placed (no unplaced mark), and top's
+/// counters held by a visit's transaction for 30 s (the emulator holding them as DynamoDB does
+/// while it commits)
+/// WHEN `north` moves out of top's tree and the application is placed, every attempt meeting the
+/// held counters
+/// THEN the placement fails, and the application is marked unplaced again, so the scan's repair
+/// places it once the counters are free: the lists end right.
+#[tokio::test]
+async fn a_placement_that_fails_leaves_its_application_marked_for_the_repair() {
+    let world = world().await;
+    ana_and_bob(&world.store, &["802"], &[]).await;
+    assert!(!world.store.application(&app("802")).await.unwrap().unplaced);
+    agency(&world.store, "other", None).await;
+    hold_transactions(&world, 30_000).await;
+    world.store.record_visit(&Scope::Agency(agency_id("top")), year(), Utc::now()).await.unwrap();
+    let moved = AgencyUpsert {
+        agency_id: agency_id("north"),
+        name: shared::domain::Name::parse("Agency north").unwrap(),
+        parent_agency_id: Some(agency_id("other")),
+        agent_exports_enabled: true,
+    };
+    let north = world.store.record_agency(&moved, &Utc::now().into()).await.unwrap().unwrap();
+
+    let failed = world.store.place_application(&app("802")).await;
+
+    assert!(matches!(failed, Err(StoreError::Contention(_))), "{failed:?}");
+    assert!(world.store.application(&app("802")).await.unwrap().unplaced, "the repair will place it");
+    hold_transactions(&world, 0).await;
+    let repair = world.store.place_unplaced(Utc::now() + chrono::Duration::seconds(1), 10, None).await.unwrap();
+    assert_eq!(repair.placed, 1);
+    assert!(!world.store.application(&app("802")).await.unwrap().unplaced);
+    world.store.finish_agency_job(&north, None).await.unwrap();
+    assert_no_differences(&world).await;
+}
+
 /// Makes the emulator hold the items of every transaction committed on this test's table for
 /// `ms` (`tools/moto/serve.py`): a transaction meeting one is cancelled as on AWS.
 async fn hold_transactions(world: &World, ms: u32) {

@@ -238,7 +238,7 @@ pub struct TrailItem {
     pub pk: String,
     pub sk: String,
     pub records: Vec<HistoryRecord>,
-    /// In the outbox (`keys::OUTBOX_GSI1PK`) while a change of at-risk state among the records
+    /// In its part of the outbox (`keys::outbox_gsi1pk`) while a change of at-risk state among the records
     /// is still to be published and counted (`store::outbox`); the relay takes the mark off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gsi1pk: Option<String>,

@@ -208,8 +208,21 @@ impl Store {
 
     /// The same, with what was read kept in `known` for the next applications. A placement that
     /// meets a newer directory or visit is cancelled by its conditions, and what was known is
-    /// dropped before the retry.
+    /// dropped before the retry. One that ends in an error may have committed a batch it could
+    /// not confirm (its owner's path changed, or the check could not be read), and another placer
+    /// may have taken the application's unplaced mark off meanwhile: it puts the mark back, so
+    /// the scan's repair places the application again.
     async fn place_with(&self, app: &ApplicationKey, known: &mut Known) -> Result<u32, StoreError> {
+        let placed = self.place_retrying(app, known).await;
+        if placed.is_err()
+            && let Err(err) = self.mark_unplaced(app).await
+        {
+            tracing::warn!(federal_exchange_id = %app.id, error = %err, "could not mark a failed placement unplaced");
+        }
+        placed
+    }
+
+    async fn place_retrying(&self, app: &ApplicationKey, known: &mut Known) -> Result<u32, StoreError> {
         for attempt in 1..=MAX_ATTEMPTS {
             match self.try_place_application(app, known).await {
                 Err(StoreError::Conflict) => {
@@ -275,6 +288,26 @@ impl Store {
             self.mark_placed(&meta).await?;
         }
         Ok(written)
+    }
+
+    /// Marks the application unplaced (since now, or since its mark's time if it has one): always
+    /// safe, as placing an application placed right writes nothing.
+    async fn mark_unplaced(&self, app: &ApplicationKey) -> Result<(), StoreError> {
+        let marked = self
+            .update_if(
+                &keys::application_pk(app.year, &app.id),
+                keys::META_SK,
+                "attribute_exists(#pk)",
+                "SET #gsi1pk = :unplaced, #gsi1sk = if_not_exists(#gsi1sk, :now)",
+                &[("#pk", keys::PK), ("#gsi1pk", keys::GSI1_PK), ("#gsi1sk", keys::GSI1_SK)],
+                vec![(":unplaced", s(keys::UNPLACED_GSI1PK)), (":now", s(keys::time(Utc::now())))],
+            )
+            .await;
+        match marked {
+            // No application: nothing to place.
+            Err(StoreError::Conflict) => Ok(()),
+            other => other,
+        }
     }
 
     /// Takes the unplaced mark off the application, unless a newer write (with its own mark and
