@@ -132,9 +132,13 @@ impl Store {
                 .expression_attribute_values(":one", one.clone())
                 .expression_attribute_values(":npn", s(take.other_npn.as_str()));
             by_npn = match &take.other_agent_id {
+                // The agent behind the NPN as of this take: of the shards, the latest take's says.
                 Some(agent) => by_npn
-                    .update_expression("ADD takes :one, #side :one, #week :one SET npn = :npn, other_agent_id = :agent")
-                    .expression_attribute_values(":agent", s(agent.as_str())),
+                    .update_expression(
+                        "ADD takes :one, #side :one, #week :one SET npn = :npn, other_agent_id = :agent, agent_as_of = :at",
+                    )
+                    .expression_attribute_values(":agent", s(agent.as_str()))
+                    .expression_attribute_values(":at", s(keys::time(take.at))),
                 None => by_npn.update_expression("ADD takes :one, #side :one, #week :one SET npn = :npn"),
             };
             writes.push(TransactWriteItem::builder().update(totals.build()?).build());
@@ -278,6 +282,8 @@ impl SwapPatterns {
             }
         }
         let mut by_npn: BTreeMap<Npn, Taker> = BTreeMap::new();
+        // When each NPN's agent was last seen, over its shards.
+        let mut agent_as_of: BTreeMap<Npn, String> = BTreeMap::new();
         for item in takers {
             let Some(npn) = item.get("npn").and_then(|v| v.as_s().ok()).and_then(|n| Npn::parse(n).ok()) else {
                 continue;
@@ -290,7 +296,11 @@ impl SwapPatterns {
                 weeks: BTreeMap::new(),
             });
             let agent_id = item.get("other_agent_id").and_then(|v| v.as_s().ok()).and_then(|a| AgentId::parse(a).ok());
-            taker.agent_id = agent_id.or(taker.agent_id.take());
+            let as_of = item.get("agent_as_of").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            if agent_id.is_some() && agent_as_of.get(&taker.npn).is_none_or(|seen| *seen <= as_of) {
+                agent_as_of.insert(taker.npn.clone(), as_of);
+                taker.agent_id = agent_id;
+            }
             taker.takes += number(item, "takes");
             taker.in_agency += number(item, side_attribute(true));
             for name in item.keys() {
@@ -355,4 +365,56 @@ fn number(item: &Item, name: &str) -> i64 {
 
 fn counted_values(counts: &[CountedTake]) -> Result<Vec<AttributeValue>, StoreError> {
     counts.iter().map(|count| Ok(AttributeValue::M(to_item(count)?))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(attributes: &[(&str, &str)]) -> Item {
+        attributes
+            .iter()
+            .map(|(name, value)| {
+                // Counters are numbers; the NPN, the agent and the time are strings.
+                let counter = *name != "npn" && value.parse::<i64>().is_ok();
+                let value = if counter { AttributeValue::N((*value).into()) } else { s(*value) };
+                ((*name).to_owned(), value)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_shards_of_an_agencys_swap_patterns_add_up_and_the_latest_take_names_the_agent() {
+        let totals = [
+            item(&[("in_agency", "1"), ("outside", "2"), ("w:2026-W03:out", "2"), ("w:2026-W03:in", "1")]),
+            item(&[("outside", "3"), ("w:2026-W03:out", "1"), ("w:2026-W04:out", "2")]),
+        ];
+        let takers = [
+            item(&[("npn", "222"), ("takes", "2"), ("in_agency", "1"), ("w:2026-W03", "2")]),
+            item(&[("npn", "333"), ("takes", "1"), ("w:2026-W04", "1")]),
+            item(&[
+                ("npn", "222"),
+                ("takes", "3"),
+                ("w:2026-W03", "1"),
+                ("w:2026-W04", "2"),
+                ("other_agent_id", "bob-later"),
+                ("agent_as_of", "2026-01-20T00:00:00.000000Z"),
+            ]),
+            item(&[
+                ("npn", "222"),
+                ("takes", "1"),
+                ("w:2026-W04", "1"),
+                ("other_agent_id", "bob-earlier"),
+                ("agent_as_of", "2026-01-10T00:00:00.000000Z"),
+            ]),
+        ];
+        let patterns = SwapPatterns::of_items(&totals, &takers);
+        assert_eq!((patterns.in_agency, patterns.outside), (1, 5));
+        assert_eq!(patterns.weeks, BTreeMap::from([("2026-W03".into(), (1, 3)), ("2026-W04".into(), (0, 2))]));
+        let first = &patterns.takers[0];
+        assert_eq!((first.npn.as_str(), first.takes, first.in_agency), ("222", 6, 1));
+        assert_eq!(first.weeks, BTreeMap::from([("2026-W03".into(), 3), ("2026-W04".into(), 3)]));
+        assert_eq!(first.agent_id.as_ref().map(AgentId::as_str), Some("bob-later"));
+        assert_eq!(patterns.takers[1].npn.as_str(), "333");
+    }
 }
