@@ -272,7 +272,7 @@ impl Store {
             if let Some(last) = StatsItem::sum(read.values()).last_visited_at {
                 at = at.max(last + chrono::Duration::microseconds(1));
             }
-            let mut writes = Vec::new();
+            let mut writes: Vec<Update> = Vec::new();
             for sk in keys::stats_sks(&pk, year) {
                 let update = Update::builder()
                     .table_name(self.table())
@@ -288,9 +288,9 @@ impl Store {
                         .condition_expression("version = :version")
                         .expression_attribute_values(":version", AttributeValue::N(stats.version.to_string())),
                 };
-                writes.push(TransactWriteItem::builder().update(update.build()?).build());
+                writes.push(update.build()?);
             }
-            match self.transact(writes).await {
+            match self.write_all(writes).await {
                 Ok(()) => return Ok(at),
                 Err(StoreError::Conflict) => {
                     tokio::time::sleep(super::applications::backoff(attempt)).await;
@@ -300,5 +300,33 @@ impl Store {
             }
         }
         Err(StoreError::Contention(MAX_ATTEMPTS))
+    }
+
+    /// Writes all of `updates` or none: one alone as a plain `UpdateItem` (an agent's list has one
+    /// counter item, and a transaction costs twice), more in a transaction. A failed condition
+    /// is `Conflict`.
+    async fn write_all(&self, mut updates: Vec<Update>) -> Result<(), StoreError> {
+        if updates.len() != 1 {
+            return self
+                .transact(updates.into_iter().map(|u| TransactWriteItem::builder().update(u).build()).collect())
+                .await;
+        }
+        let update = updates.remove(0);
+        let sent = self
+            .client()
+            .update_item()
+            .table_name(update.table_name)
+            .set_key(Some(update.key))
+            .update_expression(update.update_expression)
+            .set_condition_expression(update.condition_expression)
+            .set_expression_attribute_names(update.expression_attribute_names)
+            .set_expression_attribute_values(update.expression_attribute_values)
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(()),
+            Err(err) if super::condition_failed(&err) => Err(StoreError::Conflict),
+            Err(err) => Err(err.into()),
+        }
     }
 }
