@@ -17,18 +17,7 @@ const WRITERS: usize = 16;
 const SWAPS_EACH: usize = 10;
 
 pub(crate) async fn contention(store: &Store, report: &mut Report) -> Result<(), Failure> {
-    let now = Utc::now();
-    store.upsert_agency(&agency("c-top".into(), None), now).await?;
-    store.upsert_agency(&agency("c-mid".into(), Some("c-top".into())), now).await?;
-    for office in 0..4 {
-        store.upsert_agency(&agency(format!("c-o{office}"), Some("c-mid".into())), now).await?;
-    }
-    let owners: Vec<String> = (0..WRITERS).map(|i| format!("c-owner-{i}")).collect();
-    for (i, owner) in owners.iter().enumerate() {
-        store.upsert_agent(&person(owner, &format!("c-o{}", i % 4), &format!("4{i:03}")), now).await?;
-    }
-    store.upsert_agency(&agency("c-rivals".into(), None), now).await?;
-    store.upsert_agent(&person("c-rival", "c-rivals", "998"), now).await?;
+    let owners = tree_of_writers(store, "c", '4', "998").await?;
     let books: Vec<(ApplicationKey, Vec<Evidence>)> = (0..WRITERS * SWAPS_EACH)
         .map(|i| (key(&format!("3{i:07}")), vec![submission(format!("c-own-{i}"), 0, &owners[i % WRITERS], "4000")]))
         .collect();
@@ -71,4 +60,28 @@ pub(crate) async fn contention(store: &Store, report: &mut Report) -> Result<(),
         per <= 0.05 && failed == 0,
     );
     Ok(())
+}
+
+/// One tree (`{tag}-top`, `{tag}-mid`, four offices below it) with 16 owners in the offices
+/// (`{tag}-owner-{i}`, NPN `{npn_digit}{i:03}`), and a rival outside it (`{tag}-rival`, NPN
+/// `rival_npn`). Returns the owners.
+pub(crate) async fn tree_of_writers(
+    store: &Store,
+    tag: &str,
+    npn_digit: char,
+    rival_npn: &str,
+) -> Result<Vec<String>, Failure> {
+    let now = Utc::now();
+    store.upsert_agency(&agency(format!("{tag}-top"), None), now).await?;
+    store.upsert_agency(&agency(format!("{tag}-mid"), Some(format!("{tag}-top"))), now).await?;
+    for office in 0..4 {
+        store.upsert_agency(&agency(format!("{tag}-o{office}"), Some(format!("{tag}-mid"))), now).await?;
+    }
+    let owners: Vec<String> = (0..WRITERS).map(|i| format!("{tag}-owner-{i}")).collect();
+    for (i, owner) in owners.iter().enumerate() {
+        store.upsert_agent(&person(owner, &format!("{tag}-o{}", i % 4), &format!("{npn_digit}{i:03}")), now).await?;
+    }
+    store.upsert_agency(&agency(format!("{tag}-rivals"), None), now).await?;
+    store.upsert_agent(&person(&format!("{tag}-rival"), &format!("{tag}-rivals"), rival_npn), now).await?;
+    Ok(owners)
 }

@@ -18,10 +18,8 @@ use shared::domain::{AgentId, ApplicationKey, Evidence};
 use shared::store::Store;
 use shared::store::keys::APPLICATION_SHARDS;
 
-use crate::fixtures::{agency, key, person, submission};
+use crate::fixtures::{key, submission};
 use crate::{Failure, Report};
-
-const OWNERS: usize = 16;
 
 pub(crate) async fn drain(
     sdk: &shared::aws::SdkConfig,
@@ -34,18 +32,7 @@ pub(crate) async fn drain(
         events: aws_sdk_eventbridge::Client::new(sdk),
         bus: resources.aor_events_bus.clone(),
     };
-    let now = Utc::now();
-    store.upsert_agency(&agency("d-top".into(), None), now).await?;
-    store.upsert_agency(&agency("d-mid".into(), Some("d-top".into())), now).await?;
-    for office in 0..4 {
-        store.upsert_agency(&agency(format!("d-o{office}"), Some("d-mid".into())), now).await?;
-    }
-    let owners: Vec<String> = (0..OWNERS).map(|i| format!("d-owner-{i}")).collect();
-    for (i, owner) in owners.iter().enumerate() {
-        store.upsert_agent(&person(owner, &format!("d-o{}", i % 4), &format!("6{i:03}")), now).await?;
-    }
-    store.upsert_agency(&agency("d-rivals".into(), None), now).await?;
-    store.upsert_agent(&person("d-rival", "d-rivals", "997"), now).await?;
+    let owners = crate::contention::tree_of_writers(&store, "d", '6', "997").await?;
 
     let vars = shared::config::Vars::from_env();
     let backlog = vars.whole("BENCH_RELAY_BACKLOG", 320u32)? as usize;

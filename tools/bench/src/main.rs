@@ -6,7 +6,8 @@
 //! agency move (`BENCH_MOVE_ENTRIES`, default 2,000); `bench scan` only the scan at scale
 //! (`BENCH_SCAN_APPS`, `BENCH_SCAN_RATE`, `BENCH_SCAN_RUN_SECONDS`: `tools/bench.sh scan`); `bench fresh` only the
 //! freshness figures (`BENCH_FRESH_EVENTS`, `BENCH_FRESH_RATE`); `bench reads` only the API's and
-//! the export builder's reads; `bench contention` only the placement retries of 16 writers in one
+//! the export builder's reads (`BENCH_MOVE_AT_RISK` sizes the move one figure reads beside);
+//! `bench contention` only the placement retries of 16 writers in one
 //! tree (`BENCH_HOLD_MS`); `bench relay` only the relay's drain rate (`BENCH_RELAY_BACKLOG`,
 //! `BENCH_LATENCY_MS`, `BENCH_HOLD_MS`); `bench export <table> <bucket> <scope-agent> <mode>` is the child
 //! process one export measure runs in, so that its peak memory is its own.
