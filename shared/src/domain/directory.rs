@@ -43,7 +43,7 @@ impl From<DateTime<Utc>> for EventOrder {
 
 /// The deepest agency tree the directory takes: far above real ones (a handful of levels), and a
 /// bound on every walk up the tree and on the transactions that check a path (an agency's new
-/// parent chain; an entry's placement, at most `5 × depth + 6` items within DynamoDB's 100 —
+/// parent chain; an entry's placement, at most `4 × depth + 7` items within DynamoDB's 100 —
 /// see `docs/table-design.md`).
 pub const MAX_AGENCY_DEPTH: usize = 18;
 
