@@ -7,7 +7,7 @@ pub mod backoff;
 pub mod caller;
 pub mod config;
 pub mod deadline;
-pub mod domain;
+pub use domain;
 #[cfg(feature = "email")]
 pub mod email;
 #[cfg(feature = "http")]

@@ -86,7 +86,7 @@ pub fn change_id(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{BookEntry, EvidenceId, Name, Reason};
+    use crate::{BookEntry, EvidenceId, Name, Reason};
     use chrono::TimeZone;
 
     fn at(day: u32) -> DateTime<Utc> {

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::prelude::*;
 
 use super::*;
-use crate::domain::evidence::{PolicyStatus, SyncFailed, sync_evidence};
+use crate::evidence::{PolicyStatus, SyncFailed, sync_evidence};
 
 // ---- a small language for the cases -------------------------------------------------------
 

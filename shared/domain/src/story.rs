@@ -169,7 +169,7 @@ pub fn help_desk_report(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{EvidenceId, Name, PolicyStatus, Risk};
+    use crate::{EvidenceId, Name, PolicyStatus, Risk};
     use chrono::TimeZone;
 
     fn at(day: u32) -> DateTime<Utc> {
