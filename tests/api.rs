@@ -1,6 +1,7 @@
 //! The at-risk query API over HTTP: lists, paging, filters, alert counts, the agency view, the
 //! settings switch, who may see what, and every response checked against `docs/openapi.yaml`.
 
+use shared::ports::Applications;
 use std::collections::BTreeSet;
 
 use chrono::Utc;
@@ -42,7 +43,7 @@ async fn swapped(system: &System, owner: &str, npn: &str, prefix: u32, count: u3
             (app(&id), evidence)
         })
         .collect();
-    let owners = system.store().owners([agent_id(owner), agent_id("bob")].into()).await.unwrap();
+    let owners = system.store().owner_items([agent_id(owner), agent_id("bob")].into()).await.unwrap();
     system.store().import(&applications, &owners, Utc::now()).await.unwrap();
     applications.into_iter().map(|(key, _)| key.id.to_string()).collect()
 }

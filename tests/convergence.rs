@@ -20,6 +20,7 @@
 //! `CONVERGENCE_SEEDS` (default 20) and `CONVERGENCE_STEPS` (default 40) size the run; `make soak`
 //! runs a longer one.
 
+use shared::ports::{ApplicationReads, Applications, DirectoryChanges, PersonSettings, RiskLists};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
@@ -28,12 +29,12 @@ use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{RngExt, SeedableRng};
 use shared::domain::ApplicationKey;
+use shared::domain::ArchivedFilter;
 use shared::domain::Role;
+use shared::domain::Scope;
 use shared::domain::{AgencyUpsert, AgentUpsert, EventOrder};
 use shared::domain::{Email, Evidence, EvidenceId, Fact, MAX_AGENCY_DEPTH, Name, Npn, Policy, PolicyStatus};
-use shared::store::StoreError;
-use shared::store::keys::Scope;
-use shared::store::risk_lists::ArchivedFilter;
+use shared::ports::StoreError;
 
 use crate::helpers::*;
 
@@ -90,7 +91,7 @@ async fn apply(system: &System, event: &Event, jobs: Jobs, dies: Dies) -> Result
         Jobs::Paused { rows } => (store.with_job_page(rows), Some(std::time::Instant::now())),
     };
     let upserted = |outcome| match outcome {
-        shared::store::directory::UpsertOutcome::Paused => Outcome::Paused,
+        shared::ports::UpsertOutcome::Paused => Outcome::Paused,
         _ => Outcome::Applied,
     };
     let done = match event {
@@ -367,7 +368,7 @@ async fn shuffled_and_concurrent(system: &Arc<System>, events: &[Event], seed: u
     let refused = Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
     // Everyone asked for the daily digest, so that its runs read the lists while they change.
     for i in 0..6 {
-        let on = shared::store::digests::SettingsChange { daily_digest: Some(true), digest_scope: None };
+        let on = shared::domain::SettingsChange { daily_digest: Some(true), digest_scope: None };
         system.store().change_person_settings(&agent_id(&format!("agent-{i}")), on, Utc::now()).await.unwrap();
     }
     let queue = Arc::new(std::sync::Mutex::new(stream.into_iter().map(|e| (e, 0u32)).collect::<VecDeque<_>>()));
@@ -425,7 +426,7 @@ async fn what_people_read(
         let mut rows = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let page = world.store.risk_page(scope, year, ArchivedFilter::Include, 50, after.as_deref()).await.unwrap();
+            let page = world.store.risk_rows(scope, year, ArchivedFilter::Include, 50, after.as_deref()).await.unwrap();
             for row in page.rows {
                 let mut row = serde_json::to_value(row).unwrap();
                 for unstable in ["flagged_at", "gsi2sk"] {
@@ -439,7 +440,7 @@ async fn what_people_read(
             }
         }
         read.insert(format!("list {scope:?} {year}"), serde_json::Value::Array(rows));
-        let stats = world.store.stats(scope, year).await.unwrap();
+        let stats = world.store.counts(scope, year).await.unwrap();
         // (The new-since-visit count depends on when people visited: the checker checks it.)
         read.insert(format!("total {scope:?} {year}"), serde_json::json!(stats.at_risk_total));
     }

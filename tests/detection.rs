@@ -2,6 +2,7 @@
 //! ingest function; marketplace syncs through the HTTP API and the scheduled scan, against the
 //! simulator.
 
+use shared::ports::{ApplicationReads, Directory};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -9,9 +10,9 @@ use chrono::{Timelike, Utc};
 use devkit::marketplace_sim::Faults;
 use serde_json::json;
 use shared::domain::ApplicationKey;
+use shared::domain::ArchivedFilter;
+use shared::domain::Scope;
 use shared::domain::{AgentId, BookEntry, MAX_AGENCY_DEPTH, PolicyStatus};
-use shared::store::keys::Scope;
-use shared::store::risk_lists::ArchivedFilter;
 use sync_trigger::marketplace::{Aor, MarketplaceApplication, MarketplaceError, MarketplacePolicy};
 use sync_trigger::scan::{NEW_LANE_EVERY, ScanSettings, scan};
 
@@ -397,7 +398,7 @@ async fn directory_events_of_the_same_second_end_in_the_same_directory_whatever_
 async fn a_change_that_moves_nothing_leaves_the_versions_placements_check_so_it_cancels_none() {
     let system = system(100.0).await;
     publish_all(&system, &directory()).await;
-    let version = || async { system.store().agency(&agency_id("north")).await.unwrap().unwrap().version };
+    let version = || async { system.store().agency_item(&agency_id("north")).await.unwrap().unwrap().version };
     let before = version().await;
     // WHEN the platform sends north again as it is, and an admin turns its exports switch off
     publish_all(&system, &[agency_event("north", Some("top"))]).await;
@@ -602,7 +603,7 @@ async fn the_scan_keeps_to_its_rate_and_resumes_from_its_checkpoint() {
     let ids: Vec<String> = (0..60).map(|i| format!("{:05}", 7000 + i)).collect();
     let applications: Vec<(ApplicationKey, Vec<shared::domain::Evidence>)> =
         ids.iter().map(|id| (app(id), vec![submission(&format!("s-{id}"), 0, "ana", "111")])).collect();
-    let owners = system.store().owners([agent_id("ana")].into()).await.unwrap();
+    let owners = system.store().owner_items([agent_id("ana")].into()).await.unwrap();
     system.store().import(&applications, &owners, Utc::now()).await.unwrap();
     let unknown: Vec<&String> = ids.iter().step_by(10).collect();
     for id in ids.iter().filter(|id| !unknown.contains(id)) {
@@ -682,7 +683,7 @@ async fn a_pass_ends_and_covers_every_shard_when_the_data_exceeds_a_run_and_new_
     let system = system(RATE).await;
     agency(system.store(), "top", None).await;
     agent(system.store(), "ana", "top", "111").await;
-    let owners = system.store().owners([agent_id("ana")].into()).await.unwrap();
+    let owners = system.store().owner_items([agent_id("ana")].into()).await.unwrap();
     let old: Vec<String> = (0..90).map(|i| format!("{:05}", 9000 + i)).collect();
     let shards: std::collections::BTreeSet<u32> =
         old.iter().map(|id| shared::store::keys::application_shard(&app(id).id)).collect();
@@ -759,7 +760,7 @@ async fn applications_arriving_during_a_run_are_found_and_synced_first_while_the
     let system = system(RATE).await;
     agency(system.store(), "top", None).await;
     agent(system.store(), "ana", "top", "111").await;
-    let owners = system.store().owners([agent_id("ana")].into()).await.unwrap();
+    let owners = system.store().owner_items([agent_id("ana")].into()).await.unwrap();
     let old: Vec<String> = (0..120).map(|i| format!("{:05}", 9600 + i)).collect();
     let loaded: Vec<_> = old.iter().map(|id| synced_long_ago(id)).collect();
     system.store().import(&loaded, &owners, Utc::now()).await.unwrap();
@@ -823,7 +824,7 @@ async fn the_scan_and_on_demand_syncs_in_two_processes_share_one_budget() {
     let ids: Vec<String> = (0..150).map(|i| format!("{:05}", 8000 + i)).collect();
     let applications: Vec<(ApplicationKey, Vec<shared::domain::Evidence>)> =
         ids.iter().map(|id| (app(id), vec![submission(&format!("s-{id}"), 0, "ana", "111")])).collect();
-    let owners = system.store().owners([agent_id("ana")].into()).await.unwrap();
+    let owners = system.store().owner_items([agent_id("ana")].into()).await.unwrap();
     system.store().import(&applications, &owners, Utc::now()).await.unwrap();
     for id in &ids {
         system.put_marketplace(&answer(id, &[(PolicyStatus::Effectuated, Some("111"))])).await;
@@ -1177,7 +1178,7 @@ async fn a_write_whose_placement_keeps_failing_is_set_aside_while_the_scan_place
     let key = [("pk", "APP#2026#0950"), ("sk", "PLACED#ghost")];
     let key = key.map(|(k, v)| (k.to_owned(), aws_sdk_dynamodb::types::AttributeValue::S(v.to_owned())));
     raw.delete_item().table_name(system.store().table()).set_key(Some(key.into())).send().await.unwrap();
-    let after_the_wait = later + shared::store::placement::retry_after(1) + chrono::Duration::minutes(1);
+    let after_the_wait = later + shared::store::unplaced::retry_after(1) + chrono::Duration::minutes(1);
     let report = scan(&system.scan_store, &system.marketplace, &settings, after_the_wait, far_off()).await.unwrap();
     assert_eq!((report.placed, report.unplaced_failed), (1, 0), "{report:?}");
     assert_no_differences(&system.world).await;

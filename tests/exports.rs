@@ -1,5 +1,6 @@
 //! Exports end to end: request over HTTP, the queue, the builder, S3, SES, and the download.
 
+use shared::ports::{Applications, ExportBuilds, ExportRequests};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -303,7 +304,7 @@ async fn an_export_whose_email_fails_on_every_delivery_is_emailed_by_the_sweep_o
     assert_eq!((report.emails_again, report.not_notified), (0, 1), "{report:?}");
     let counted = capture.lines().iter().filter_map(|line| line["ExportsNotNotified"].as_f64()).sum::<f64>();
     assert_eq!(counted, 1.0, "{:?}", capture.lines());
-    let job = system.store().export(&id(&export)).await.unwrap().unwrap();
+    let job = system.store().export_job(&id(&export)).await.unwrap().unwrap();
     assert!(job.not_notified_at.is_some());
     assert_eq!(sweep_at(24 * 60 + 40).await.unwrap(), export_builder::sweep::SweepReport::default());
     assert_eq!(system.inbox(&inbox).await.len(), 1, "the first export's email only");
@@ -355,7 +356,7 @@ async fn a_builder_that_dies_mid_upload_is_retried_to_success_with_no_upload_lef
     let export_id = id(&export);
     let running = tokio::spawn(async move { export_builder::build::build(&builder, &export_id).await });
     loop {
-        let job = system.store().export(&id(&export)).await.unwrap().unwrap();
+        let job = system.store().export_job(&id(&export)).await.unwrap().unwrap();
         if job.upload_id.is_some() {
             break;
         }
@@ -370,7 +371,7 @@ async fn a_builder_that_dies_mid_upload_is_retried_to_success_with_no_upload_lef
     // Its lease lapses, and the redelivered message finishes the job.
     tokio::time::sleep(Duration::from_millis(2100)).await;
     system.drain_exports().await;
-    let job = system.store().export(&id(&export)).await.unwrap().unwrap();
+    let job = system.store().export_job(&id(&export)).await.unwrap().unwrap();
     assert_eq!(job.status.as_str(), "succeeded");
     assert_eq!(job.attempt, 2);
     let open = system.s3.list_multipart_uploads().bucket(bucket).send().await.unwrap();

@@ -5,13 +5,14 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use devkit::resources::{self, LocalResources};
 use devkit::template::Template;
 use shared::domain::ApplicationKey;
+use shared::domain::ArchivedFilter;
 use shared::domain::Role;
+use shared::domain::Scope;
 use shared::domain::{AgencyId, AgentId, Email, Evidence, EvidenceId, Fact, FederalExchangeId, Name, Npn, PlanYear};
 use shared::domain::{AgencyUpsert, AgentUpsert};
+use shared::ports::ApplyOutcome;
+use shared::ports::{Applications, RiskLists};
 use shared::store::Store;
-use shared::store::applications::ApplyOutcome;
-use shared::store::keys::Scope;
-use shared::store::risk_lists::ArchivedFilter;
 
 pub struct World {
     pub resources: LocalResources,
@@ -175,8 +176,8 @@ pub async fn whole_list(
     let mut after: Option<String> = None;
     loop {
         let page = store.risk_page(scope, year(), filter, limit, after.as_deref()).await.expect("page read");
-        pages.push((page.rows.len(), page.items_read));
-        ids.extend(page.rows.iter().map(|row| row.federal_exchange_id.to_string()));
+        pages.push((page.entries.len(), page.items_read));
+        ids.extend(page.entries.iter().map(|row| row.federal_exchange_id.to_string()));
         match page.next {
             Some(next) => after = Some(next),
             None => return (ids, pages),
@@ -192,9 +193,9 @@ pub struct System {
     pub api: String,
     pub simulator_url: String,
     pub http: reqwest::Client,
-    ingest: event_ingest::handler::Deps,
+    ingest: event_ingest::handler::Deps<Store>,
     source: devkit::sqs_source::SqsSource,
-    pub builder: export_builder::build::Deps,
+    pub builder: export_builder::build::Deps<Store>,
     exports_source: devkit::sqs_source::SqsSource,
     pub relay: outbox_relay::app::Deps,
     pub digest: daily_digest::app::Deps,
@@ -223,7 +224,7 @@ pub fn issuer() -> devkit::local_auth::LocalIssuer {
 pub fn token_for(who: (&str, &str, &str), lifetime: chrono::Duration) -> String {
     let (agent, agency, role) = who;
     let issuer = issuer();
-    let claims = devkit::local_auth::person_claims(&shared::caller::AgentIdClaim::cognito(), agent, agency, role);
+    let claims = devkit::local_auth::person_claims(&shared::http::caller::AgentIdClaim::cognito(), agent, agency, role);
     devkit::local_auth::mint(
         &issuer.signing_key().expect("the issuer's key"),
         &issuer.issuer,
@@ -275,7 +276,7 @@ pub async fn system(rate_per_second: f64) -> System {
         vars = vars.with(name, value);
     }
     // The claim naming the caller, as the template sets it for its user pool.
-    vars = vars.with("JWT_AGENT_ID_CLAIM", shared::caller::AgentIdClaim::cognito().0);
+    vars = vars.with("JWT_AGENT_ID_CLAIM", shared::http::caller::AgentIdClaim::cognito().0);
     // Each function as its own principal (its template policy); the queue pollers, which are
     // Lambda's, and the test's own looks as the harness.
     let as_function = |function| world.resources.sdk_for(&sdk, function);

@@ -1,6 +1,7 @@
 //! What leaves the system: every change of an entry's at-risk state as an event on the AOR bus,
 //! each take counted into the agencies' swap patterns, and the daily digest.
 
+use shared::ports::{ApplicationReads, Digests, Outbox, SwapCounts};
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
@@ -403,7 +404,7 @@ async fn a_person_another_run_holds_is_tried_again_after_the_walk_and_gets_one_d
     let day = shared::domain::digest_day(now);
     let held_id = agent_id(&held);
     let claim = system.store().claim_digest_day(&held_id, day, now, chrono::Duration::minutes(5)).await.unwrap();
-    let shared::store::digests::DayClaim::Mine(lease) = claim else { panic!("claimed: {claim:?}") };
+    let shared::ports::DayClaim::Mine(lease) = claim else { panic!("claimed: {claim:?}") };
     let report = digest_run(&system, now).await;
     assert_eq!((report.sent, report.to_retry, report.done), (1, 1, false), "the other is done; held is left to try");
     assert!(digests_to(&system, &format!("{held}@example.com")).await.is_empty());

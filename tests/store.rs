@@ -1,17 +1,18 @@
 //! The single-table store on the emulator: lists, pages, counts, races and moves.
 
+use shared::ports::{ApplicationReads, Applications, Directory, DirectoryChanges, RiskLists, UnplacedRepair};
 use std::collections::BTreeSet;
 
 use chrono::Utc;
 use shared::domain::ApplicationKey;
+use shared::domain::ArchivedFilter;
 use shared::domain::Role;
+use shared::domain::Scope;
 use shared::domain::{AgencyUpsert, AgentUpsert};
 use shared::domain::{Evidence, EvidenceId, Fact};
-use shared::store::StoreError;
-use shared::store::applications::ApplyOutcome;
-use shared::store::directory::UpsertOutcome;
-use shared::store::keys::Scope;
-use shared::store::risk_lists::ArchivedFilter;
+use shared::ports::ApplyOutcome;
+use shared::ports::StoreError;
+use shared::ports::UpsertOutcome;
 
 use crate::helpers::*;
 
@@ -38,7 +39,7 @@ async fn the_at_risk_list_holds_only_at_risk_entries_newest_first() {
     ana_and_bob(&world.store, &["101", "102", "103"], &["201", "202", "203", "204"]).await;
 
     let page =
-        world.store.risk_page(&Scope::Agent(agent_id("ana")), year(), ArchivedFilter::Include, 50, None).await.unwrap();
+        world.store.risk_rows(&Scope::Agent(agent_id("ana")), year(), ArchivedFilter::Include, 50, None).await.unwrap();
     let ids: Vec<_> = page.rows.iter().map(|r| r.federal_exchange_id.to_string()).collect();
     assert_eq!(ids, vec!["103", "102", "101"], "only the swapped ones, newest at-risk first");
     assert!(page.items_read <= 3 + 1, "read {} items for 3 rows", page.items_read);
@@ -50,11 +51,11 @@ async fn the_at_risk_list_holds_only_at_risk_entries_newest_first() {
 
     // Bob's own entries exist but are not at risk; the safe ones are in ana's book but not listed.
     let bob =
-        world.store.risk_page(&Scope::Agent(agent_id("bob")), year(), ArchivedFilter::Include, 50, None).await.unwrap();
+        world.store.risk_rows(&Scope::Agent(agent_id("bob")), year(), ArchivedFilter::Include, 50, None).await.unwrap();
     assert!(bob.rows.is_empty());
     let stored = world.store.application(&app("201")).await.unwrap();
     assert!(!stored.entries[&agent_id("ana")].is_at_risk());
-    assert_eq!(world.store.stats(&Scope::Agent(agent_id("ana")), year()).await.unwrap().at_risk_total, 3);
+    assert_eq!(world.store.counts(&Scope::Agent(agent_id("ana")), year()).await.unwrap().at_risk_total, 3);
     assert_no_differences(&world).await;
 }
 
@@ -78,7 +79,7 @@ async fn paging_through_hundreds_of_entries_gives_each_exactly_once_and_reads_on
             )
         })
         .collect();
-    let owners = world.store.owners(BTreeSet::from([agent_id("ana"), agent_id("bob")])).await.unwrap();
+    let owners = world.store.owner_items(BTreeSet::from([agent_id("ana"), agent_id("bob")])).await.unwrap();
     world.store.import(&applications, &owners, Utc::now()).await.unwrap();
 
     for scope in [Scope::Agent(agent_id("ana")), Scope::Agency(agency_id("top"))] {
@@ -117,7 +118,7 @@ async fn an_agency_page_reads_what_its_rows_need_whatever_directory_jobs_are_und
             )
         })
         .collect();
-    let owners = world.store.owners(BTreeSet::from([agent_id("ana"), agent_id("bob")])).await.unwrap();
+    let owners = world.store.owner_items(BTreeSet::from([agent_id("ana"), agent_id("bob")])).await.unwrap();
     world.store.import(&applications, &owners, Utc::now()).await.unwrap();
     // GIVEN sixty agencies onboarded under south whose jobs have not run yet (their marks stand)
     for i in 0..60 {
@@ -149,14 +150,14 @@ async fn new_entries_arriving_while_paging_neither_duplicate_nor_hide_older_ones
     ana_and_bob(&world.store, &refs, &[]).await;
     let scope = Scope::Agent(agent_id("ana"));
 
-    let first = world.store.risk_page(&scope, year(), ArchivedFilter::Exclude, 10, None).await.unwrap();
+    let first = world.store.risk_rows(&scope, year(), ArchivedFilter::Exclude, 10, None).await.unwrap();
     // A newer swap lands between pages: it belongs before the first page, not in the rest.
     submit(&world.store, "999", "own-999", 0, "ana", "111").await;
     submit(&world.store, "999", "swap-999", 5000, "bob", "222").await;
     let mut seen: Vec<String> = first.rows.iter().map(|r| r.federal_exchange_id.to_string()).collect();
     let mut after = first.next;
     while let Some(position) = after {
-        let page = world.store.risk_page(&scope, year(), ArchivedFilter::Exclude, 10, Some(&position)).await.unwrap();
+        let page = world.store.risk_rows(&scope, year(), ArchivedFilter::Exclude, 10, Some(&position)).await.unwrap();
         seen.extend(page.rows.iter().map(|r| r.federal_exchange_id.to_string()));
         after = page.next;
     }
@@ -190,7 +191,7 @@ async fn the_archived_filter_shows_what_it_says() {
     let agency_only = whole_list(&world.store, &Scope::Agency(agency_id("top")), ArchivedFilter::Only, 50).await.0;
     assert_eq!(agency_only, vec!["304", "302"], "the agency lists split the same way");
     assert_eq!(
-        world.store.stats(&Scope::Agent(agent_id("ana")), year()).await.unwrap().at_risk_total,
+        world.store.counts(&Scope::Agent(agent_id("ana")), year()).await.unwrap().at_risk_total,
         3,
         "archived entries do not count"
     );
@@ -203,21 +204,21 @@ async fn the_alert_count_counts_what_was_flagged_after_the_last_visit() {
     ana_and_bob(&world.store, &["401", "402"], &["403"]).await;
     let ana = agent_id("ana");
     assert_eq!(
-        world.store.stats(&Scope::Agent(ana.clone()), year()).await.unwrap().new_since_visit,
+        world.store.counts(&Scope::Agent(ana.clone()), year()).await.unwrap().new_since_visit,
         2,
         "never visited: everything is new"
     );
 
     let visit = world.store.record_visit(&Scope::Agent(ana.clone()), year(), Utc::now()).await.unwrap();
-    assert_eq!(world.store.stats(&Scope::Agent(ana.clone()), year()).await.unwrap().last_visited_at, Some(visit));
-    assert_eq!(world.store.stats(&Scope::Agent(ana.clone()), year()).await.unwrap().new_since_visit, 0);
+    assert_eq!(world.store.counts(&Scope::Agent(ana.clone()), year()).await.unwrap().last_visited_at, Some(visit));
+    assert_eq!(world.store.counts(&Scope::Agent(ana.clone()), year()).await.unwrap().new_since_visit, 0);
 
     // Evidence from long ago, learnt of now, is new.
     submit(&world.store, "403", "swap-403", -50_000, "bob", "222").await;
     let stored = world.store.application(&app("403")).await.unwrap();
     assert!(!stored.entries[&ana].is_at_risk(), "older than ana's own submission: no risk");
     submit(&world.store, "403", "late-swap-403", 9_000, "bob", "222").await;
-    assert_eq!(world.store.stats(&Scope::Agent(ana.clone()), year()).await.unwrap().new_since_visit, 1);
+    assert_eq!(world.store.counts(&Scope::Agent(ana.clone()), year()).await.unwrap().new_since_visit, 1);
     assert_no_differences(&world).await;
 }
 
@@ -228,7 +229,7 @@ async fn each_agency_keeps_its_trees_counters_and_its_own_watermark_through_visi
     let counts = |scope: Scope| {
         let store = world.store.clone();
         async move {
-            let stats = store.stats(&scope, year()).await.unwrap();
+            let stats = store.counts(&scope, year()).await.unwrap();
             (stats.at_risk_total, stats.new_since_visit)
         }
     };
@@ -298,7 +299,7 @@ async fn a_placer_that_read_the_path_before_a_move_commits_and_then_places_again
     let world = world().await;
     ana_and_bob(&world.store, &["801"], &[]).await;
     agency(&world.store, "other", None).await;
-    let read_before = world.store.owners(BTreeSet::from([agent_id("ana")])).await.unwrap();
+    let read_before = world.store.owner_items(BTreeSet::from([agent_id("ana")])).await.unwrap();
     agency(&world.store, "north", Some("other")).await;
     world.store.take_placement_conflicts();
 
@@ -307,7 +308,7 @@ async fn a_placer_that_read_the_path_before_a_move_commits_and_then_places_again
     let listed = |scope: Scope| {
         let store = world.store.clone();
         async move {
-            let page = store.risk_page(&scope, year(), ArchivedFilter::Include, 50, None).await.unwrap();
+            let page = store.risk_rows(&scope, year(), ArchivedFilter::Include, 50, None).await.unwrap();
             page.rows
                 .iter()
                 .filter(|r| r.agent_id == agent_id("ana"))
@@ -343,7 +344,7 @@ async fn placements_in_one_tree_of_applications_in_different_shards_share_no_ite
     }
     // Owners read as if `top` were not above `north` yet: placing with them takes the entries out
     // of top's list and moves top's counters.
-    let mut stale = world.store.owners(BTreeSet::from([agent_id("ana"), agent_id("bob")])).await.unwrap();
+    let mut stale = world.store.owner_items(BTreeSet::from([agent_id("ana"), agent_id("bob")])).await.unwrap();
     for owner in stale.values_mut() {
         owner.path.remove(0);
         owner.path_versions.remove(0);
@@ -429,15 +430,15 @@ async fn clearing_a_risk_removes_it_from_every_list() {
     ana_and_bob(&world.store, &["701"], &[]).await;
     submit(&world.store, "701", "own-again-701", 3000, "ana", "111").await;
     for scope in [Scope::Agent(agent_id("ana")), Scope::Agency(agency_id("north")), Scope::Agency(agency_id("top"))] {
-        let page = world.store.risk_page(&scope, year(), ArchivedFilter::Include, 50, None).await.unwrap();
+        let page = world.store.risk_rows(&scope, year(), ArchivedFilter::Include, 50, None).await.unwrap();
         let anas: Vec<_> = page.rows.iter().filter(|r| r.agent_id == agent_id("ana")).collect();
         assert!(anas.is_empty(), "{scope:?} still lists ana's {anas:?}");
     }
-    assert_eq!(world.store.stats(&Scope::Agent(agent_id("ana")), year()).await.unwrap().at_risk_total, 0);
+    assert_eq!(world.store.counts(&Scope::Agent(agent_id("ana")), year()).await.unwrap().at_risk_total, 0);
     // The AOR went back to ana, so now bob's entry (made by his swap) is the one at risk.
     let top = world
         .store
-        .risk_page(&Scope::Agency(agency_id("top")), year(), ArchivedFilter::Include, 50, None)
+        .risk_rows(&Scope::Agency(agency_id("top")), year(), ArchivedFilter::Include, 50, None)
         .await
         .unwrap();
     let owners: Vec<_> = top.rows.iter().map(|r| r.agent_id.to_string()).collect();
@@ -462,11 +463,11 @@ async fn an_agent_moving_agency_takes_their_book_along() {
     assert_eq!(list(Scope::Agency(agency_id("south"))).await, 2, "the new agency does");
     assert_eq!(list(Scope::Agency(agency_id("top"))).await, 2, "the common upline sees each once");
     let own =
-        world.store.risk_page(&Scope::Agent(agent_id("ana")), year(), ArchivedFilter::Include, 50, None).await.unwrap();
+        world.store.risk_rows(&Scope::Agent(agent_id("ana")), year(), ArchivedFilter::Include, 50, None).await.unwrap();
     assert!(own.rows.iter().all(|r| r.agency_id == Some(agency_id("south"))));
     assert!(world.store.agency_members(&agency_id("south")).await.unwrap().contains(&agent_id("ana")));
     assert!(!world.store.agency_members(&agency_id("north")).await.unwrap().contains(&agent_id("ana")));
-    assert_eq!(world.store.agent(&agent_id("ana")).await.unwrap().unwrap().job, None, "the move finished");
+    assert_eq!(world.store.agent_item(&agent_id("ana")).await.unwrap().unwrap().job, None, "the move finished");
 
     // New evidence after the move lands in the new agency's lists only.
     submit(&world.store, "803", "own-803", 0, "ana", "111").await;
@@ -497,7 +498,7 @@ async fn an_agency_moving_under_another_parent_moves_its_downline_lists() {
     agency(&world.store, "mid", Some("west")).await;
 
     assert_eq!((count("east").await, count("west").await, count("mid").await, count("leaf").await), (0, 1, 1, 1));
-    let leaf = world.store.agency(&agency_id("leaf")).await.unwrap().unwrap();
+    let leaf = world.store.agency_item(&agency_id("leaf")).await.unwrap().unwrap();
     assert_eq!(leaf.ancestors, vec![agency_id("west"), agency_id("mid")]);
     assert_eq!(world.store.child_agencies(&agency_id("west")).await.unwrap(), vec![agency_id("mid")]);
     assert!(world.store.child_agencies(&agency_id("east")).await.unwrap().is_empty());
@@ -541,7 +542,7 @@ async fn an_older_directory_event_arriving_late_changes_nothing() {
     world.store.upsert_agency(&newer, Utc::now()).await.unwrap();
     let older = AgencyUpsert { name: shared::domain::Name::parse("Older name").unwrap(), ..newer.clone() };
     let outcome = world.store.upsert_agency(&older, t(0)).await.unwrap();
-    assert_eq!(outcome, shared::store::directory::UpsertOutcome::Stale);
+    assert_eq!(outcome, shared::ports::UpsertOutcome::Stale);
     assert_eq!(world.store.agency(&agency_id("top")).await.unwrap().unwrap().name.as_str(), "Newer name");
     assert_no_differences(&world).await;
 }
@@ -600,7 +601,7 @@ async fn an_agency_under_a_parent_not_known_yet_is_completed_when_the_parent_arr
     for scope in ["leaf", "mid", "top"] {
         let page = world
             .store
-            .risk_page(&Scope::Agency(agency_id(scope)), year(), ArchivedFilter::Exclude, 50, None)
+            .risk_rows(&Scope::Agency(agency_id(scope)), year(), ArchivedFilter::Exclude, 50, None)
             .await
             .unwrap();
         let found: Vec<_> = page
@@ -611,7 +612,7 @@ async fn an_agency_under_a_parent_not_known_yet_is_completed_when_the_parent_arr
         assert_eq!(found, vec![("0900".to_owned(), Some("Agency leaf".to_owned()))], "{scope}");
     }
     assert_eq!(
-        world.store.agency(&agency_id("leaf")).await.unwrap().unwrap().ancestors,
+        world.store.agency_item(&agency_id("leaf")).await.unwrap().unwrap().ancestors,
         vec![agency_id("top"), agency_id("mid")]
     );
     assert_no_differences(&world).await;
@@ -628,12 +629,12 @@ async fn an_agent_upsert_that_changes_nothing_a_row_shows_rewrites_no_row() {
     // GIVEN a mark on each of ana's rows that only a rewrite would drop
     let rows = |scope: Scope| {
         let store = world.store.clone();
-        async move { store.risk_page(&scope, year(), ArchivedFilter::Include, 50, None).await.unwrap().rows }
+        async move { store.risk_rows(&scope, year(), ArchivedFilter::Include, 50, None).await.unwrap().rows }
     };
     let marked = |scope: Scope| {
         let store = world.store.clone();
         async move {
-            let row = store.risk_page(&scope, year(), ArchivedFilter::Include, 50, None).await.unwrap().rows.remove(0);
+            let row = store.risk_rows(&scope, year(), ArchivedFilter::Include, 50, None).await.unwrap().rows.remove(0);
             let out = store
                 .raw_client()
                 .get_item()
@@ -694,7 +695,7 @@ async fn the_checker_names_each_kind_of_difference_and_nothing_else() {
     assert_no_differences(&world).await;
     let rows = world
         .store
-        .risk_page(&Scope::Agent(agent_id("ana")), year(), ArchivedFilter::Include, 50, None)
+        .risk_rows(&Scope::Agent(agent_id("ana")), year(), ArchivedFilter::Include, 50, None)
         .await
         .unwrap()
         .rows;
@@ -929,7 +930,7 @@ async fn a_move_with_hundreds_of_entries_below_runs_in_chunks_and_each_run_goes_
             (app(&id), log)
         })
         .collect();
-    let owners = world.store.owners(BTreeSet::from([agent_id("ana"), agent_id("bob")])).await.unwrap();
+    let owners = world.store.owner_items(BTreeSet::from([agent_id("ana"), agent_id("bob")])).await.unwrap();
     world.store.import(&applications, &owners, Utc::now()).await.unwrap();
     assert_no_differences(&world).await;
     let moved = AgencyUpsert {
@@ -944,7 +945,8 @@ async fn a_move_with_hundreds_of_entries_below_runs_in_chunks_and_each_run_goes_
     loop {
         let outcome =
             world.store.upsert_agency_until(&moved, &as_of.into(), Some(std::time::Instant::now())).await.unwrap();
-        let position = world.store.agency(&agency_id("a1")).await.unwrap().unwrap().job.and_then(|job| job.position);
+        let position =
+            world.store.agency_item(&agency_id("a1")).await.unwrap().unwrap().job.and_then(|job| job.position);
         runs.push((outcome, position));
         if outcome != UpsertOutcome::Paused {
             break;

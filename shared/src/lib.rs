@@ -3,8 +3,6 @@
 
 pub mod aws;
 pub mod backoff;
-#[cfg(feature = "http")]
-pub mod caller;
 pub mod config;
 pub mod deadline;
 pub use domain;

@@ -21,30 +21,14 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shared::caller::Caller;
-use shared::domain::PlanYear;
+use shared::domain::ArchivedFilter;
+use shared::domain::RiskEntry;
+use shared::domain::Scope;
+use shared::http::caller::Caller;
 use shared::http::{Problem, RawQuery, reachable_agency};
-use shared::ports::{AgencySettings, ApplicationReads, Directory, PersonSettings, RiskLists};
-use shared::store::Store;
-use shared::store::items::RiskRow;
-use shared::store::keys::Scope;
-use shared::store::risk_lists::ArchivedFilter;
 
 use crate::cursor::Cursor;
-
-/// The store's capabilities this function uses: who is who, the lists, an agency's setting, and
-/// the applications as they stand (for a client's story).
-pub trait Ports: Directory + RiskLists + AgencySettings + PersonSettings + ApplicationReads {}
-impl<S: Directory + RiskLists + AgencySettings + PersonSettings + ApplicationReads> Ports for S {}
-
-#[derive(Clone, Debug)]
-pub struct ApiState<S = Store> {
-    pub store: S,
-    pub year: PlanYear,
-    /// Where the client details page lives: list items link to
-    /// `{client_details_base_url}/clients/{id}?plan_year={year}`.
-    pub client_details_base_url: String,
-}
+use crate::state::{ApiState, Ports, limit_param};
 
 pub fn router<S: Ports>(state: ApiState<S>) -> Router {
     Router::new()
@@ -65,9 +49,6 @@ pub fn router<S: Ports>(state: ApiState<S>) -> Router {
         .route("/v1/clients/{federal_exchange_id}", get(crate::story::client_story::<S>))
         .with_state(state)
 }
-
-pub const DEFAULT_LIMIT: u16 = 50;
-pub const MAX_LIMIT: u16 = 200;
 
 #[derive(Debug, Serialize)]
 pub struct Page {
@@ -227,7 +208,7 @@ async fn agency_list<S: Ports>(
 
 async fn summary<S: Ports>(State(state): State<ApiState<S>>, caller: Caller) -> Result<Json<Summary>, Problem> {
     // One read: the counters the placements keep.
-    let stats = state.store.stats(&Scope::Agent(caller.agent_id.clone()), state.year).await?;
+    let stats = state.store.counts(&Scope::Agent(caller.agent_id.clone()), state.year).await?;
     Ok(Json(Summary {
         new_since_last_visit: stats.new_since_visit.max(0),
         total: stats.at_risk_total.max(0),
@@ -248,10 +229,10 @@ async fn agency_summary<S: Ports>(
     Path(agency_id): Path<String>,
 ) -> Result<Json<AgencySummary>, Problem> {
     let agency = reachable_agency(&state.store, &caller, &agency_id).await?;
-    let stats = state.store.stats(&Scope::Agency(agency.agency_id.clone()), state.year).await?;
+    let stats = state.store.counts(&Scope::Agency(agency.agency_id.clone()), state.year).await?;
     let mut top_agencies = Vec::new();
     for child in state.store.child_agencies(&agency.agency_id).await? {
-        let total = state.store.stats(&Scope::Agency(child.clone()), state.year).await?.at_risk_total;
+        let total = state.store.counts(&Scope::Agency(child.clone()), state.year).await?.at_risk_total;
         if total <= 0 {
             continue;
         }
@@ -320,7 +301,7 @@ async fn page<S: Ports>(
     let (filter, limit, after) = list_params(query, list)?;
     let page = state.store.risk_page(&scope, state.year, filter, limit, after.as_deref()).await?;
     Ok(Page {
-        items: page.rows.into_iter().map(|row| item(state, row, with_owner)).collect(),
+        items: page.entries.into_iter().map(|row| item(state, row, with_owner)).collect(),
         next_cursor: page.next.map(|position| Cursor { list: list(filter), position }.encode()),
     })
 }
@@ -357,19 +338,7 @@ fn list_params(
     Ok((filter, limit, after))
 }
 
-/// A page's size: `limit`, 1 to `MAX_LIMIT`, `DEFAULT_LIMIT` when absent.
-pub(crate) fn limit_param(query: &std::collections::HashMap<String, String>) -> Result<u16, Problem> {
-    match query.get("limit") {
-        None => Ok(DEFAULT_LIMIT),
-        Some(raw) => raw
-            .parse::<u16>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| Problem::bad_request(format!("limit must be a whole number from 1 to {MAX_LIMIT}."))),
-    }
-}
-
-fn item<S>(state: &ApiState<S>, row: RiskRow, with_owner: bool) -> Item {
+fn item<S>(state: &ApiState<S>, row: RiskEntry, with_owner: bool) -> Item {
     Item {
         client_details_url: shared::links::client_details_url(
             &state.client_details_base_url,
@@ -397,6 +366,7 @@ fn item<S>(state: &ApiState<S>, row: RiskRow, with_owner: bool) -> Item {
 #[cfg(test)]
 mod fuzz {
     use super::*;
+    use crate::state::MAX_LIMIT;
 
     proptest::proptest! {
         /// Any query: the list's parameters or a 400, never a panic.
@@ -422,9 +392,14 @@ mod tests {
 
     use std::sync::{Arc, Mutex};
 
-    use shared::domain::{AgencyId, AgentId, Name, Role};
-    use shared::store::StoreError;
-    use shared::store::items::{AgencyItem, AgentItem, StatsItem};
+    use shared::domain::{
+        Agency, Agent, ApplicationKey, DigestSettings, EntryOwner, HistoryRecord, ListCounts, ListPage, SettingsChange,
+        SwapPatterns,
+    };
+    use shared::domain::{AgencyId, AgentId, Name, PlanYear, Role};
+    use shared::ports::StoreError;
+    use shared::ports::StoredApplication;
+    use shared::ports::{AgencySettings, ApplicationReads, Directory, PersonSettings, RiskLists, SwapCounts};
 
     use super::*;
 
@@ -443,33 +418,22 @@ mod tests {
         }
     }
 
-    fn agency(id: &str, parent: Option<&str>) -> AgencyItem {
-        AgencyItem {
-            pk: String::new(),
-            sk: String::new(),
+    /// The fakes are built from domain values: no key or item in sight.
+    fn agency(id: &str, parent: Option<&str>) -> Agency {
+        Agency {
             agency_id: AgencyId::parse(id).unwrap(),
             name: Name::parse(format!("Agency {id}")).unwrap(),
             parent_agency_id: parent.map(|p| AgencyId::parse(p).unwrap()),
-            ancestors: parent.map(|p| vec![AgencyId::parse(p).unwrap()]).unwrap_or_default(),
             agent_exports_enabled: true,
-            version: 1,
-            as_of: Utc::now(),
-            as_of_event_id: String::new(),
-            seen: 0,
-            job: None,
-            gsi1pk: None,
-            gsi1sk: None,
-            exports_setting_as_of: None,
-            settings_version: 0,
         }
     }
 
     impl Directory for Fake {
-        async fn agent(&self, _agent: &AgentId) -> Result<Option<AgentItem>, StoreError> {
+        async fn agent(&self, _agent: &AgentId) -> Result<Option<Agent>, StoreError> {
             self.read("agent");
             Ok(None)
         }
-        async fn agency(&self, id: &AgencyId) -> Result<Option<AgencyItem>, StoreError> {
+        async fn agency(&self, id: &AgencyId) -> Result<Option<Agency>, StoreError> {
             self.read("agency");
             Ok(match id.as_str() {
                 "top" => Some(agency("top", None)),
@@ -496,13 +460,13 @@ mod tests {
             _filter: ArchivedFilter,
             _limit: u16,
             _after: Option<&str>,
-        ) -> Result<shared::store::risk_lists::RiskPage, StoreError> {
+        ) -> Result<ListPage, StoreError> {
             self.read("risk page");
-            Ok(shared::store::risk_lists::RiskPage { rows: Vec::new(), next: None, items_read: 0 })
+            Ok(ListPage::default())
         }
-        async fn stats(&self, _scope: &Scope, _year: PlanYear) -> Result<StatsItem, StoreError> {
+        async fn counts(&self, _scope: &Scope, _year: PlanYear) -> Result<ListCounts, StoreError> {
             self.read("stats");
-            Ok(StatsItem { at_risk_total: 7, new_since_visit: 2, ..StatsItem::default() })
+            Ok(ListCounts { at_risk_total: 7, new_since_visit: 2, last_visited_at: None })
         }
         async fn record_visit(
             &self,
@@ -513,56 +477,46 @@ mod tests {
             self.read("visit");
             Ok(at)
         }
-        async fn swap_patterns(
-            &self,
-            _agency: &AgencyId,
-            _year: PlanYear,
-        ) -> Result<shared::store::outbox::SwapPatterns, StoreError> {
+    }
+
+    impl SwapCounts for Fake {
+        async fn swap_patterns(&self, _agency: &AgencyId, _year: PlanYear) -> Result<SwapPatterns, StoreError> {
             self.read("swap patterns");
-            Ok(shared::store::outbox::SwapPatterns::default())
+            Ok(SwapPatterns::default())
         }
     }
 
     impl ApplicationReads for Fake {
-        async fn application(
-            &self,
-            _app: &shared::domain::ApplicationKey,
-        ) -> Result<shared::store::applications::StoredApplication, StoreError> {
+        async fn application(&self, _app: &ApplicationKey) -> Result<StoredApplication, StoreError> {
             self.read("application");
-            Ok(shared::store::applications::StoredApplication::default())
+            Ok(StoredApplication::default())
         }
-        async fn history(
-            &self,
-            _app: &shared::domain::ApplicationKey,
-        ) -> Result<Vec<shared::domain::HistoryRecord>, StoreError> {
+        async fn history(&self, _app: &ApplicationKey) -> Result<Vec<HistoryRecord>, StoreError> {
             self.read("history");
             Ok(Vec::new())
         }
         async fn owners(
             &self,
             _agents: std::collections::BTreeSet<AgentId>,
-        ) -> Result<std::collections::HashMap<AgentId, shared::store::items::Owner>, StoreError> {
+        ) -> Result<std::collections::HashMap<AgentId, EntryOwner>, StoreError> {
             self.read("owners");
             Ok(std::collections::HashMap::new())
         }
     }
 
     impl PersonSettings for Fake {
-        async fn person_settings(
-            &self,
-            agent: &AgentId,
-        ) -> Result<shared::store::digests::PersonSettingsItem, StoreError> {
+        async fn person_settings(&self, _agent: &AgentId) -> Result<DigestSettings, StoreError> {
             self.read("person settings");
-            Ok(shared::store::digests::PersonSettingsItem::default_for(agent))
+            Ok(DigestSettings::default())
         }
         async fn change_person_settings(
             &self,
-            agent: &AgentId,
-            change: shared::store::digests::SettingsChange,
+            _agent: &AgentId,
+            change: SettingsChange,
             now: DateTime<Utc>,
-        ) -> Result<shared::store::digests::PersonSettingsItem, StoreError> {
+        ) -> Result<DigestSettings, StoreError> {
             self.read("change person settings");
-            Ok(shared::store::digests::PersonSettingsItem::default_for(agent).changed(change, now))
+            Ok(DigestSettings::default().changed(change, now))
         }
     }
 

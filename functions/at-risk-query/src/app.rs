@@ -2,12 +2,13 @@
 //! `main`, the local system, the tests and the bench all compose it here.
 
 use axum::Router;
-use shared::caller::AgentIdClaim;
 use shared::config::{SettingError, Vars};
 use shared::domain::PlanYear;
+use shared::http::caller::AgentIdClaim;
 use shared::store::Store;
 
-use crate::api::{self, ApiState};
+use crate::api;
+use crate::state::ApiState;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -41,5 +42,5 @@ pub fn router(sdk: &shared::aws::SdkConfig, settings: Settings) -> Router {
         year: settings.year,
         client_details_base_url: settings.client_details_base_url,
     });
-    shared::caller::identify(routes, store, settings.agent_id_claim)
+    shared::http::caller::identify(routes, store, settings.agent_id_claim)
 }

@@ -6,4 +6,5 @@ pub mod app;
 pub mod cursor;
 pub mod my_settings;
 pub mod patterns;
+pub mod state;
 pub mod story;

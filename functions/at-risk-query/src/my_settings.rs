@@ -6,12 +6,12 @@ use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use shared::caller::Caller;
 use shared::domain::DigestScope;
+use shared::domain::{DigestSettings, SettingsChange};
 use shared::http::Problem;
-use shared::store::digests::{PersonSettingsItem, SettingsChange};
+use shared::http::caller::Caller;
 
-use crate::api::{ApiState, Ports};
+use crate::state::{ApiState, Ports};
 
 #[derive(Debug, Serialize)]
 pub struct MySettings {
@@ -21,8 +21,8 @@ pub struct MySettings {
     pub digest_since: Option<DateTime<Utc>>,
 }
 
-impl From<PersonSettingsItem> for MySettings {
-    fn from(item: PersonSettingsItem) -> Self {
+impl From<DigestSettings> for MySettings {
+    fn from(item: DigestSettings) -> Self {
         Self {
             daily_digest: item.daily_digest,
             digest_scope: item.digest_scope.as_str(),

@@ -6,10 +6,10 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::Serialize;
-use shared::caller::Caller;
+use shared::http::caller::Caller;
 use shared::http::{Problem, RawQuery, plan_year_param, reachable_agency};
 
-use crate::api::{ApiState, Ports};
+use crate::state::{ApiState, Ports};
 
 #[derive(Debug, Serialize)]
 pub struct SwapPatterns {

@@ -7,12 +7,12 @@ use axum::Json;
 use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use shared::caller::Caller;
 use shared::domain::{Fact, HelpDeskReport, Moment, Npn, Policy, help_desk_report, timeline};
+use shared::http::caller::Caller;
 use shared::http::{Problem, RawQuery, application_key, visible_entry};
 
-use crate::api::{ApiState, Ports, limit_param};
 use crate::cursor::Cursor;
+use crate::state::{ApiState, Ports, limit_param};
 
 #[derive(Debug, Serialize)]
 pub struct Story {
@@ -73,7 +73,7 @@ pub async fn client_story<S: Ports>(
         .collect();
     let owners = state.store.owners(submitters).await?;
     let in_callers_agency = |agent: &shared::domain::AgentId| {
-        let reached = |o: &shared::store::items::Owner| match caller.role {
+        let reached = |o: &shared::domain::EntryOwner| match caller.role {
             shared::domain::Role::AgencyAdmin => o.path.contains(&caller.agency_id),
             shared::domain::Role::Agent => o.path.last() == Some(&caller.agency_id),
         };

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use shared::config::{SettingError, Vars};
 use shared::domain::PlanYear;
+use shared::ports::{Digests, Directory, PersonSettings};
 use shared::store::Store;
 
 #[derive(Debug, Clone)]
@@ -50,9 +51,14 @@ impl Settings {
     }
 }
 
+/// The store's capabilities a digest run uses: the digest's bookkeeping, the person's settings,
+/// and who they are.
+pub trait Ports: Digests + PersonSettings + Directory {}
+impl<S: Digests + PersonSettings + Directory> Ports for S {}
+
 #[derive(Clone, Debug)]
-pub struct Deps {
-    pub store: Store,
+pub struct Deps<S = Store> {
+    pub store: S,
     pub ses: aws_sdk_sesv2::Client,
     pub settings: Settings,
 }

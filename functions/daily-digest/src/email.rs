@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use shared::domain::{FRAUD_HELP_DESK, Reason};
 use shared::email::Composed;
-use shared::store::digests::Flagged;
+use shared::ports::Flagged;
 
 /// Whose list a digest is about, as its email names it.
 pub enum Whose<'a> {

@@ -8,12 +8,12 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, Timelike, Utc};
-use shared::domain::{AgentId, DIGEST_ENTRIES, DigestScope, digest_day};
-use shared::store::StoreError;
-use shared::store::digests::{DayClaim, DigestOutcome, PersonSettingsItem};
-use shared::store::keys::Scope;
+use shared::domain::Scope;
+use shared::domain::{Agent, AgentId, DIGEST_ENTRIES, DigestScope, DigestSettings, digest_day};
+use shared::ports::StoreError;
+use shared::ports::{DayClaim, DigestOutcome};
 
-use crate::app::Deps;
+use crate::app::{Deps, Ports};
 use crate::email::{self, Whose};
 
 #[derive(Debug, thiserror::Error)]
@@ -62,7 +62,7 @@ pub fn deadline(budget: Duration, lambda_deadline: Option<SystemTime>) -> Instan
 /// One run: the subscribers from the day's checkpoint, a page at a time; whoever could not be
 /// done (held by another run, or failed) is noted and tried again once the walk is through; the
 /// day is done when the walk is through and nobody is left to try.
-pub async fn run(deps: &Deps, now: DateTime<Utc>, until: Instant) -> Result<DigestReport, DigestError> {
+pub async fn run<S: Ports>(deps: &Deps<S>, now: DateTime<Utc>, until: Instant) -> Result<DigestReport, DigestError> {
     let mut report = DigestReport::default();
     let walked = walk(deps, now, until, &mut report).await;
     // The digests sent count even when the run stopped on an error part-way.
@@ -70,7 +70,12 @@ pub async fn run(deps: &Deps, now: DateTime<Utc>, until: Instant) -> Result<Dige
     walked.map(|()| report)
 }
 
-async fn walk(deps: &Deps, now: DateTime<Utc>, until: Instant, report: &mut DigestReport) -> Result<(), DigestError> {
+async fn walk<S: Ports>(
+    deps: &Deps<S>,
+    now: DateTime<Utc>,
+    until: Instant,
+    report: &mut DigestReport,
+) -> Result<(), DigestError> {
     if now.hour() < deps.settings.hour_utc {
         return Ok(());
     }
@@ -79,9 +84,8 @@ async fn walk(deps: &Deps, now: DateTime<Utc>, until: Instant, report: &mut Dige
     // What the digests of this run name: flagged up to a settled moment, the next day's start.
     let through = now - deps.settings.settle;
     while !progress.done {
-        let (people, more) =
+        let (agents, more) =
             deps.store.digest_subscribers(progress.position.as_deref(), deps.settings.page_size).await?;
-        let agents: Vec<AgentId> = people.iter().map(|p| p.agent_id.clone()).collect();
         for (agent, outcome) in digest_all(deps, &agents, day, now, through, report).await {
             if outcome == Outcome::Again {
                 deps.store.note_digest_retry(day, &agent).await?;
@@ -115,8 +119,8 @@ async fn walk(deps: &Deps, now: DateTime<Utc>, until: Instant, report: &mut Dige
 
 /// Digests `agents`, `concurrency` at a time; every task ends before the next group starts (none
 /// is cut off between sending an email and marking it sent).
-async fn digest_all(
-    deps: &Deps,
+async fn digest_all<S: Ports>(
+    deps: &Deps<S>,
     agents: &[AgentId],
     day: chrono::NaiveDate,
     now: DateTime<Utc>,
@@ -155,15 +159,15 @@ async fn digest_all(
 
 /// One person's digest of `day`, naming what was flagged in their list after their watermark
 /// and up to `through`. A failure after the claim gives the day back (`release_digest_day`).
-async fn digest(
-    deps: &Deps,
+async fn digest<S: Ports>(
+    deps: &Deps<S>,
     agent_id: &AgentId,
     day: chrono::NaiveDate,
     now: DateTime<Utc>,
     through: DateTime<Utc>,
 ) -> Result<Outcome, DigestError> {
     // The index is read eventually; the settings themselves, as they stand.
-    let settings: PersonSettingsItem = deps.store.person_settings(agent_id).await?;
+    let settings: DigestSettings = deps.store.person_settings(agent_id).await?;
     if !settings.daily_digest {
         return Ok(Outcome::Done);
     }
@@ -187,10 +191,10 @@ async fn digest(
 }
 
 /// The digest of a day this run holds: read, send, mark.
-async fn claimed(
-    deps: &Deps,
-    settings: &PersonSettingsItem,
-    agent: &shared::store::items::AgentItem,
+async fn claimed<S: Ports>(
+    deps: &Deps<S>,
+    settings: &DigestSettings,
+    agent: &Agent,
     day: chrono::NaiveDate,
     lease: i64,
     through: DateTime<Utc>,

@@ -34,7 +34,7 @@ impl Settings {
     }
 }
 
-pub fn deps(sdk: &shared::aws::SdkConfig, settings: Settings) -> Deps {
+pub fn deps(sdk: &shared::aws::SdkConfig, settings: Settings) -> Deps<Store> {
     let sqs = aws_sdk_sqs::Client::new(sdk);
     Deps {
         store: Store::new(aws_sdk_dynamodb::Client::new(sdk), settings.table),

@@ -10,17 +10,17 @@
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
 use shared::metrics;
+use shared::ports::StoreError;
+use shared::ports::UpsertOutcome;
 use shared::ports::{Applications, DirectoryChanges};
 use shared::queue::{Disposition, Queue};
-use shared::store::directory::UpsertOutcome;
-use shared::store::{Store, StoreError};
 
 use crate::platform::{self, Malformed, PlatformEvent};
 
 /// What the handler needs, built once per process: the store's capabilities it uses (the
 /// DynamoDB store in Lambda, a fake in unit tests), the queues, and its settings.
 #[derive(Clone, Debug)]
-pub struct Deps<S = Store> {
+pub struct Deps<S> {
     pub store: S,
     pub dead_letters: Queue,
     /// How far ahead of this system's clock an event may be dated.
@@ -170,7 +170,7 @@ pub async fn apply<S: Applications + DirectoryChanges>(
     let event = platform::parse(body)?;
     event
         .check_date(Utc::now(), deps.future_allowance)
-        .map_err(|reason| Failure::Refused { kind: "future_date", reason })?;
+        .map_err(|refused| Failure::Refused { kind: "future_date", reason: refused.to_string() })?;
     match event {
         PlatformEvent::AgencyUpserted { agency, as_of } => {
             let outcome = Box::pin(deps.store.upsert_agency_until(&agency, &as_of, Some(until))).await?;
@@ -189,8 +189,8 @@ pub async fn apply<S: Applications + DirectoryChanges>(
         PlatformEvent::Evidence { application, evidence } => {
             let outcome = deps.store.apply_evidence(&application, &evidence, Utc::now()).await?;
             let changed = match &outcome {
-                shared::store::applications::ApplyOutcome::AlreadyApplied => None,
-                shared::store::applications::ApplyOutcome::Applied(history) => Some(history.len()),
+                shared::ports::ApplyOutcome::AlreadyApplied => None,
+                shared::ports::ApplyOutcome::Applied(history) => Some(history.len()),
             };
             tracing::info!(
                 federal_exchange_id = %application.id,
@@ -219,8 +219,7 @@ mod tests {
 
     use chrono::DateTime;
     use shared::domain::{AgencyUpsert, AgentId, AgentUpsert, ApplicationKey, Evidence};
-    use shared::store::applications::{ApplyOutcome, StoredApplication};
-    use shared::store::items::Owner;
+    use shared::ports::{ApplyOutcome, StoredApplication};
 
     use super::*;
 
@@ -259,7 +258,10 @@ mod tests {
         async fn history(&self, _app: &ApplicationKey) -> Result<Vec<shared::domain::HistoryRecord>, StoreError> {
             Ok(Vec::new())
         }
-        async fn owners(&self, _agents: BTreeSet<AgentId>) -> Result<HashMap<AgentId, Owner>, StoreError> {
+        async fn owners(
+            &self,
+            _agents: BTreeSet<AgentId>,
+        ) -> Result<HashMap<AgentId, shared::domain::EntryOwner>, StoreError> {
             Ok(HashMap::new())
         }
     }

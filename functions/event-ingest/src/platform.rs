@@ -48,17 +48,26 @@ impl PlatformEvent {
 
     /// Refuses an event dated further ahead of `now` than `allowance`: the newest event wins, so
     /// one from a bad clock would otherwise outrank every later event for good.
-    pub fn check_date(&self, now: DateTime<Utc>, allowance: chrono::Duration) -> Result<(), String> {
+    pub fn check_date(&self, now: DateTime<Utc>, allowance: chrono::Duration) -> Result<(), FutureDated> {
         let (field, at) = self.dated();
         if at > now + allowance {
-            return Err(format!(
-                "{field} is {} s ahead of this system's clock, more than the {} s allowed",
-                (at - now).num_seconds(),
-                allowance.num_seconds()
-            ));
+            return Err(FutureDated {
+                field,
+                ahead_seconds: (at - now).num_seconds(),
+                allowed_seconds: allowance.num_seconds(),
+            });
         }
         Ok(())
     }
+}
+
+/// An event dated too far ahead of this system's clock.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} is {ahead_seconds} s ahead of this system's clock, more than the {allowed_seconds} s allowed")]
+pub struct FutureDated {
+    pub field: &'static str,
+    pub ahead_seconds: i64,
+    pub allowed_seconds: i64,
 }
 
 /// Why an event was refused. Names fields, never values.
@@ -260,7 +269,10 @@ mod tests {
         let allowance = chrono::Duration::minutes(5);
         assert!(event.check_date(at - chrono::Duration::minutes(4), allowance).is_ok());
         let refused = event.check_date(at - chrono::Duration::minutes(6), allowance).unwrap_err();
-        assert_eq!(refused, "submitted_at is 360 s ahead of this system's clock, more than the 300 s allowed");
+        assert_eq!(
+            refused.to_string(),
+            "submitted_at is 360 s ahead of this system's clock, more than the 300 s allowed"
+        );
         let agency = parse(&fixture("agency-upserted")).unwrap();
         assert_eq!(agency.dated().0, "time");
     }

@@ -4,11 +4,11 @@
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use export_builder::csv_rows::{Layout, RowWriter};
+use shared::domain::Scope;
 use shared::domain::{AgentId, Email, FederalExchangeId, Name, PlanYear, Reason};
 use shared::store::items::{Owner, RowFacts};
-use shared::store::keys::Scope;
 
-fn rows() -> Vec<shared::store::items::RiskRow> {
+fn rows() -> Vec<shared::domain::RiskEntry> {
     let owner = Owner::unknown(AgentId::parse("bench").unwrap());
     let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
     (0..1_000u32)
@@ -29,7 +29,7 @@ fn rows() -> Vec<shared::store::items::RiskRow> {
             row.agency_name = Some(Name::parse("Smith, \"Best\" Health").unwrap());
             row.agent_name = Some(Name::parse("=Erin Ó Briain").unwrap());
             row.agent_email = Some(Email::parse("erin@example.com").unwrap());
-            row
+            row.entry()
         })
         .collect()
 }

@@ -5,29 +5,29 @@
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, ServerSideEncryption};
 use chrono::Utc;
+use shared::domain::ArchivedFilter;
 use shared::domain::ExportId;
 use shared::domain::PlanYear;
+use shared::domain::Scope;
 use shared::domain::{ExportJob, ExportScope, ExportStatus, Succeeded};
 use shared::metrics;
+use shared::ports::Claim;
+use shared::ports::StoreError;
 use shared::ports::{Directory, ExportBuilds, RiskLists};
-use shared::store::exports::Claim;
-use shared::store::keys::Scope;
-use shared::store::risk_lists::ArchivedFilter;
-use shared::store::{Store, StoreError};
 
 /// The store's capabilities a build uses: the export job, the rows, and whether its agency exists.
 pub trait Ports: ExportBuilds + RiskLists + Directory {}
 impl<S: ExportBuilds + RiskLists + Directory> Ports for S {}
 
-use crate::app::Settings;
 use crate::csv_rows::{Layout, RowWriter};
 use crate::email;
+use crate::settings::Settings;
 
 /// The upload's part size: S3's smallest (but the last), so memory holds one part at most.
 pub const PART_SIZE: usize = 5 * 1024 * 1024;
 
 #[derive(Clone, Debug)]
-pub struct Deps<S = Store> {
+pub struct Deps<S> {
     pub store: S,
     pub s3: aws_sdk_s3::Client,
     pub ses: aws_sdk_sesv2::Client,
@@ -193,10 +193,10 @@ async fn write_rows<S: Ports>(
             .store
             .risk_page(scope, year, ArchivedFilter::Include, deps.settings.page_size, after.as_deref())
             .await?;
-        for row in &page.rows {
-            writer.write(row);
+        for entry in &page.entries {
+            writer.write(entry);
         }
-        rows += page.rows.len() as u64;
+        rows += page.entries.len() as u64;
         items_read += u64::try_from(page.items_read).unwrap_or(0);
         if writer.buffered() >= PART_SIZE {
             upload_part(deps, key, upload_id, &mut parts, writer.take()).await?;

@@ -4,8 +4,8 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use shared::domain::RiskEntry;
 use shared::links::client_details_url;
-use shared::store::items::RiskRow;
 
 pub const AGENT_HEADER: [&str; 3] = ["Federal Exchange ID", "Client Details Page URL", "Archived Status"];
 pub const AGENCY_HEADER: [&str; 6] = [
@@ -66,7 +66,7 @@ impl RowWriter {
         Self { layout, client_details_base_url: client_details_base_url.to_owned(), csv, sink }
     }
 
-    pub fn write(&mut self, row: &RiskRow) {
+    pub fn write(&mut self, row: &RiskEntry) {
         let url =
             client_details_url(&self.client_details_base_url, row.federal_exchange_id.as_str(), row.plan_year.get());
         let archived = if row.archived { "Archived" } else { "Not archived" };
@@ -142,14 +142,8 @@ mod tests {
     fn names_that_would_start_a_formula_are_written_as_text_byte_for_byte() {
         use shared::domain::{AgencyId, AgentId, Email, FederalExchangeId, Name, PlanYear, Reason};
         let at = chrono::DateTime::parse_from_rfc3339("2026-03-02T14:30:00Z").unwrap().to_utc();
-        let row = |agent_name: &str, agency_name: &str| shared::store::items::RiskRow {
-            pk: String::new(),
-            sk: String::new(),
-            gsi1pk: String::new(),
-            gsi1sk: String::new(),
-            gsi2pk: String::new(),
-            gsi2sk: String::new(),
-            scope: shared::store::keys::Scope::Agent(AgentId::parse("ana").unwrap()),
+        let row = |agent_name: &str, agency_name: &str| RiskEntry {
+            scope: shared::domain::Scope::Agent(AgentId::parse("ana").unwrap()),
             federal_exchange_id: FederalExchangeId::parse("0042").unwrap(),
             plan_year: PlanYear::parse(2026).unwrap(),
             client_name: Name::parse("Client").unwrap(),
@@ -164,7 +158,6 @@ mod tests {
             agent_email: Some(Email::parse("ana@example.com").unwrap()),
             agency_id: Some(AgencyId::parse("north").unwrap()),
             agency_name: Some(Name::parse(agency_name).unwrap()),
-            path: Vec::new(),
         };
         let mut writer = RowWriter::new(Layout::Agency, "https://app.example.com");
         writer.take();

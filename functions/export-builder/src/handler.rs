@@ -16,14 +16,23 @@ pub enum Invocation {
     Sweep,
 }
 
+/// Why an invocation was refused: the function is wired to something it does not serve.
+#[derive(Debug, thiserror::Error)]
+pub enum UnknownInvocation {
+    #[error("not an SQS batch: {0}")]
+    NotABatch(#[source] serde_json::Error),
+    #[error("neither an SQS batch nor the sweep's schedule")]
+    Neither,
+}
+
 /// Tells the two apart; anything else is refused.
-pub fn invocation(payload: serde_json::Value) -> Result<Invocation, String> {
+pub fn invocation(payload: serde_json::Value) -> Result<Invocation, UnknownInvocation> {
     if payload.get("Records").is_some() {
-        return serde_json::from_value(payload).map(Invocation::Batch).map_err(|e| format!("not an SQS batch: {e}"));
+        return serde_json::from_value(payload).map(Invocation::Batch).map_err(UnknownInvocation::NotABatch);
     }
     match payload.get("detail-type").and_then(serde_json::Value::as_str) {
         Some("Scheduled Event") => Ok(Invocation::Sweep),
-        _ => Err("neither an SQS batch nor the sweep's schedule".into()),
+        _ => Err(UnknownInvocation::Neither),
     }
 }
 

@@ -5,4 +5,5 @@ pub mod build;
 pub mod csv_rows;
 pub mod email;
 pub mod handler;
+pub mod settings;
 pub mod sweep;

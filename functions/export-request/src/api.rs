@@ -14,19 +14,18 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use shared::caller::Caller;
 use shared::domain::{ExportId, PlanYear};
 use shared::domain::{ExportJob, ExportScope, ExportStatus};
+use shared::http::caller::Caller;
 use shared::http::{Problem, reachable_agency};
 use shared::ports::{Directory, ExportRequests};
-use shared::store::Store;
 
 /// The store's capabilities this function uses: who is who, and export jobs.
 pub trait Ports: Directory + ExportRequests {}
 impl<S: Directory + ExportRequests> Ports for S {}
 
 #[derive(Clone, Debug)]
-pub struct ApiState<S = Store> {
+pub struct ApiState<S> {
     pub store: S,
     pub sqs: aws_sdk_sqs::Client,
     pub s3: aws_sdk_s3::Client,

@@ -2,6 +2,7 @@
 //! system and the tests compose it here.
 
 use shared::config::{SettingError, Vars};
+use shared::ports::{ApplicationReads, Outbox};
 use shared::store::Store;
 
 #[derive(Debug, Clone)]
@@ -21,9 +22,13 @@ impl Settings {
     }
 }
 
+/// The store's capabilities a relay run uses: the outbox, and who owns what.
+pub trait Ports: Outbox + ApplicationReads {}
+impl<S: Outbox + ApplicationReads> Ports for S {}
+
 #[derive(Clone, Debug)]
-pub struct Deps {
-    pub store: Store,
+pub struct Deps<S = Store> {
+    pub store: S,
     pub events: aws_sdk_eventbridge::Client,
     pub bus: String,
 }

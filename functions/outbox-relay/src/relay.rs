@@ -11,12 +11,13 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use shared::domain::EntryOwner;
 use shared::domain::{AgentId, take};
 use shared::metrics;
-use shared::store::items::{CountedTake, Owner, TrailItem};
-use shared::store::{StoreError, keys};
+use shared::ports::StoreError;
+use shared::ports::{CountedTake, OutboxItem};
 
-use crate::app::Deps;
+use crate::app::{Deps, Ports};
 use crate::event::{self, SOURCE};
 
 #[derive(Debug, thiserror::Error)]
@@ -61,9 +62,9 @@ impl std::ops::AddAssign for RelayReport {
     }
 }
 
-pub async fn relay(deps: &Deps, until: Instant) -> Result<RelayReport, RelayError> {
+pub async fn relay<S: Ports>(deps: &Deps<S>, until: Instant) -> Result<RelayReport, RelayError> {
     let mut workers = tokio::task::JoinSet::new();
-    for shard in 0..keys::APPLICATION_SHARDS {
+    for shard in 0..deps.store.outbox_parts() {
         let deps = deps.clone();
         workers.spawn(async move { relay_shard(&deps, shard, until).await });
     }
@@ -100,20 +101,20 @@ pub struct ShardRun {
 }
 
 /// Empties one shard's part of the outbox until it is empty or `until` has passed.
-pub async fn relay_shard(deps: &Deps, shard: u32, until: Instant) -> Result<ShardRun, RelayError> {
+pub async fn relay_shard<S: Ports>(deps: &Deps<S>, shard: u32, until: Instant) -> Result<ShardRun, RelayError> {
     let mut report = RelayReport::default();
-    let mut owners: HashMap<AgentId, Owner> = HashMap::new();
+    let mut owners: HashMap<AgentId, EntryOwner> = HashMap::new();
     let mut start = None;
     let mut oldest: Option<chrono::DateTime<chrono::Utc>> = None;
     loop {
-        let (trails, next) = deps.store.outbox_page(shard, 50, start).await?;
+        let (items, next) = deps.store.outbox_page(shard, 50, start).await?;
         // One item failing (EventBridge refusing an entry, a store error) holds back no other.
-        for trail in trails {
-            if let Some(recorded) = trail.records.iter().map(|record| record.recorded_at).min() {
+        for item in items {
+            if let Some(recorded) = item.records.iter().map(|record| record.recorded_at).min() {
                 oldest = Some(oldest.map_or(recorded, |o| o.min(recorded)));
             }
-            if let Err(err) = relay_item(deps, &trail, &mut owners, &mut report).await {
-                tracing::error!(item = %format!("{} / {}", trail.pk, trail.sk), error = %err, "an outbox item failed; left for the next run");
+            if let Err(err) = relay_item(deps, &item, &mut owners, &mut report).await {
+                tracing::error!(item = %item.id, error = %err, "an outbox item failed; left for the next run");
                 report.failed += 1;
             }
         }
@@ -124,16 +125,12 @@ pub async fn relay_shard(deps: &Deps, shard: u32, until: Instant) -> Result<Shar
     }
 }
 
-async fn relay_item(
-    deps: &Deps,
-    trail: &TrailItem,
-    owners: &mut HashMap<AgentId, Owner>,
+async fn relay_item<S: Ports>(
+    deps: &Deps<S>,
+    trail: &OutboxItem,
+    owners: &mut HashMap<AgentId, EntryOwner>,
     report: &mut RelayReport,
 ) -> Result<(), RelayError> {
-    let Some(app) = keys::application_of(&trail.pk) else {
-        tracing::error!(item = %trail.sk, "an outbox item outside an application's partition; left as it is");
-        return Ok(());
-    };
     // Everyone the changes name: the owners (their agency path) and the takers (inside or not).
     let named: BTreeSet<AgentId> = trail
         .records
@@ -147,9 +144,9 @@ async fn relay_item(
     // An owner's path not known to its top yet (their agent or agency upsert still to come, an
     // order the platform may send): the item waits out of the outbox, and that upsert puts it
     // back. Counted or published now, the take would miss the agencies above.
-    let missing = trail.records.iter().find_map(|record| owners.get(&record.agent_id).and_then(Owner::missing));
-    if let Some((pk, sk)) = missing {
-        if deps.store.wait_for(trail, (&pk, sk)).await? {
+    let missing = trail.records.iter().find_map(|record| owners.get(&record.agent_id)?.waiting_for.clone());
+    if let Some(entry) = missing {
+        if deps.store.wait_for(trail, &entry).await? {
             report.waiting += 1;
         } else {
             // Known since this run read it: the item stays in the outbox for the next run.
@@ -161,7 +158,7 @@ async fn relay_item(
 
     let mut entries = Vec::new();
     for record in &trail.records {
-        if let Some((kind, change)) = event::of_record(&app, record, &path_of(&record.agent_id)) {
+        if let Some((kind, change)) = event::of_record(&trail.application, record, &path_of(&record.agent_id)) {
             let detail = serde_json::to_string(&change).map_err(|err| RelayError::Publish(err.to_string()))?;
             entries.push(
                 PutEventsRequestEntry::builder()
@@ -188,7 +185,7 @@ async fn relay_item(
 
     for (index, record) in trail.records.iter().enumerate() {
         let Some(taken) = take(record) else { continue };
-        if trail.counted.contains_key(&index.to_string()) {
+        if trail.counted.contains(&index) {
             continue;
         }
         let taker_path = taken.other_agent_id.as_ref().map(&path_of).unwrap_or_default();
@@ -196,7 +193,7 @@ async fn relay_item(
             .into_iter()
             .map(|agency_id| CountedTake { in_agency: taker_path.contains(&agency_id), agency_id })
             .collect();
-        if deps.store.count_take(trail, index, &app, &taken, &counts).await? {
+        if deps.store.count_take(trail, index, &taken, &counts).await? {
             report.counted += 1;
         }
     }

@@ -8,19 +8,18 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use shared::caller::Caller;
 use shared::domain::ApplicationKey;
 use shared::domain::{BookEntry, PlanYear, PolicyStatus};
+use shared::http::caller::Caller;
 use shared::http::{Problem, RawQuery};
 use shared::metrics;
 use shared::ports::{Applications, SyncSlots};
-use shared::store::Store;
 
 use crate::marketplace::{Aor, MarketplaceClient, MarketplaceError};
 use crate::sync::{SyncError, sync_application};
 
 #[derive(Clone, Debug)]
-pub struct ApiState<S = Store> {
+pub struct ApiState<S> {
     pub store: S,
     pub marketplace: MarketplaceClient,
     pub year: PlanYear,

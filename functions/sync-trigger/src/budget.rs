@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use shared::ports::RateSlots;
-use shared::store::StoreError;
+use shared::ports::StoreError;
 use tokio::sync::Mutex;
 
 /// Requests sent exactly 1/rate apart arrive with network jitter, and the partner counts arrivals.

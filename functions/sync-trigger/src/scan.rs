@@ -20,10 +20,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use shared::domain::PlanYear;
 use shared::metrics;
-use shared::ports::{Applications, SyncDue};
-use shared::store::StoreError;
-use shared::store::keys::{self, APPLICATION_SHARDS, DueLane};
-use shared::store::sync_due::{Due, Pass, ScanCheckpoint};
+use shared::ports::DueLane;
+use shared::ports::StoreError;
+use shared::ports::{Applications, SyncDue, UnplacedRepair};
+use shared::ports::{Due, Pass, ScanCheckpoint};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -104,7 +104,7 @@ pub fn unknown_backoff(times: u32) -> chrono::Duration {
 /// what finishes it) beside the syncs: the never-synced applications first, then the pass under
 /// way (or a new one) until it ends or `deadline`, whichever comes first. Syncs already under way at the
 /// deadline may finish for `FINISH_GRACE` more; none is started after it.
-pub async fn scan<S: Applications + SyncDue>(
+pub async fn scan<S: Applications + SyncDue + UnplacedRepair>(
     store: &S,
     marketplace: &MarketplaceClient,
     settings: &ScanSettings,
@@ -186,7 +186,7 @@ async fn run<S: Applications + SyncDue>(
             .due_for_sync(settings.year, at.shard, at.lane, upto, at.position.as_deref(), settings.page_size)
             .await?;
         if page.is_empty() {
-            match next_place(at.lane, at.shard) {
+            match next_place(at.lane, at.shard, store.due_parts()) {
                 Some((lane, shard)) => at = ScanCheckpoint { lane, shard, position: None, ..at },
                 None => {
                     at = ScanCheckpoint { passes_completed: at.passes_completed + 1, ..ScanCheckpoint::default() };
@@ -227,7 +227,7 @@ pub async fn lag<S: SyncDue>(
 ) -> Result<chrono::Duration, StoreError> {
     let mut firsts = JoinSet::new();
     for lane in [DueLane::AtRisk, DueLane::Stale] {
-        for shard in 0..APPLICATION_SHARDS {
+        for shard in 0..store.due_parts() {
             let (store, year) = (store.clone(), settings.year);
             firsts.spawn(async move { store.due_for_sync(year, shard, lane, now, None, 1).await });
         }
@@ -235,7 +235,7 @@ pub async fn lag<S: SyncDue>(
     let mut oldest: Option<DateTime<Utc>> = None;
     while let Some(first) = firsts.join_next().await {
         let first = first.expect("a read of the due list never panics")?;
-        if let Some(synced) = first.first().and_then(|due| keys::sync_due_time(&due.position)) {
+        if let Some(synced) = first.first().and_then(|due| due.last_synced_at) {
             oldest = Some(oldest.map_or(synced, |o| o.min(synced)));
         }
     }
@@ -291,7 +291,7 @@ impl<S: SyncDue> NewPages<S> {
 
     /// The next page, or `None` once every shard has been read.
     async fn next(&mut self) -> Result<Option<Vec<Due>>, StoreError> {
-        while self.shard < APPLICATION_SHARDS {
+        while self.shard < self.store.due_parts() {
             let page = self
                 .store
                 .due_for_sync(self.year, self.shard, DueLane::New, Utc::now(), self.after.as_deref(), self.page_size)
@@ -400,10 +400,10 @@ impl<S: Applications + SyncDue> NewLane<S> {
     }
 }
 
-/// After the shard `shard` of `lane`: the next shard, or the next lane's first; `None` at the end
-/// of the pass.
-fn next_place(lane: DueLane, shard: u32) -> Option<(DueLane, u32)> {
-    if shard + 1 < APPLICATION_SHARDS {
+/// After the shard `shard` of `lane` (of `shards`): the next shard, or the next lane's first;
+/// `None` at the end of the pass.
+fn next_place(lane: DueLane, shard: u32, shards: u32) -> Option<(DueLane, u32)> {
+    if shard + 1 < shards {
         return Some((lane, shard + 1));
     }
     let next = PASS_LANES.iter().position(|l| *l == lane)? + 1;

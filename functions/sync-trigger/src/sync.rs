@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use shared::domain::ApplicationKey;
 use shared::domain::{EvidenceId, SyncFailed, sync_evidence};
 use shared::ports::Applications;
-use shared::store::StoreError;
+use shared::ports::StoreError;
 
 use crate::marketplace::{MarketplaceApplication, MarketplaceClient, MarketplaceError};
 

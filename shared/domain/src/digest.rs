@@ -40,6 +40,41 @@ impl DigestScope {
     }
 }
 
+/// A person's digest settings: whether they get the daily digest, of which list, and from when.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DigestSettings {
+    pub daily_digest: bool,
+    pub digest_scope: DigestScope,
+    /// The digest covers entries flagged after this: when it was turned on, then the end of the
+    /// last digest.
+    pub digest_through: Option<DateTime<Utc>>,
+}
+
+/// What a person asks to change; `None` leaves it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SettingsChange {
+    pub daily_digest: Option<bool>,
+    pub digest_scope: Option<DigestScope>,
+}
+
+impl DigestSettings {
+    /// These settings with `change` made at `now`. Turning the digest on starts it from now: the
+    /// first digest names what is flagged after that, not a year's backlog.
+    pub fn changed(self, change: SettingsChange, now: DateTime<Utc>) -> Self {
+        let mut next = self;
+        if let Some(on) = change.daily_digest {
+            if on && !self.daily_digest {
+                next.digest_through = Some(now);
+            }
+            next.daily_digest = on;
+        }
+        if let Some(scope) = change.digest_scope {
+            next.digest_scope = scope;
+        }
+        next
+    }
+}
+
 /// The day a digest run at `now` is for: the UTC date. One digest per person per such day.
 pub fn digest_day(now: DateTime<Utc>) -> NaiveDate {
     now.date_naive()

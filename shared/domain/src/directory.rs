@@ -24,6 +24,46 @@ pub struct AgentUpsert {
     pub role: Role,
 }
 
+/// An agency as the directory knows it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agency {
+    pub agency_id: AgencyId,
+    pub name: Name,
+    pub parent_agency_id: Option<AgencyId>,
+    pub agent_exports_enabled: bool,
+}
+
+/// An agent as the directory knows them now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agent {
+    pub agent_id: AgentId,
+    pub agency_id: AgencyId,
+    pub name: Name,
+    pub email: Email,
+    pub npn: Npn,
+    pub role: Role,
+}
+
+/// Who owns an entry, as the directory knows them now: the agent, if known, and their agency's
+/// path by the parent links (top first, ending with their agency; empty while the agent is not
+/// known).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryOwner {
+    pub agent_id: AgentId,
+    pub agent: Option<Agent>,
+    pub path: Vec<AgencyId>,
+    /// The directory entry still to arrive before the owner's lists are all known: the agent, or
+    /// the first agency on the path not known yet. `None` once the path is known to its top.
+    pub waiting_for: Option<DirectoryEntry>,
+}
+
+/// One entry of the directory, by its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirectoryEntry {
+    Agent(AgentId),
+    Agency(AgencyId),
+}
+
 /// Where a directory event stands among the others: its envelope's time, then its id. EventBridge
 /// dates events to the second, so a move and its correction can share a time; the id breaks the
 /// tie the same way whatever order they arrive in, and the same event delivered again is equal

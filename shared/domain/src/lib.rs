@@ -5,17 +5,23 @@ pub mod digest;
 pub mod directory;
 pub mod evidence;
 pub mod exports;
+pub mod lists;
 pub mod rules;
 pub mod story;
 pub mod values;
 
 pub use changes::{ChangeKind, Take, at_risk_change, change_id, iso_week, take};
-pub use digest::{DIGEST_ENTRIES, DigestScope, digest_day};
-pub use directory::{AgencyUpsert, AgentUpsert, EventOrder, MAX_AGENCY_DEPTH, TreeRefusal, admin_reaches};
+pub use digest::{DIGEST_ENTRIES, DigestScope, DigestSettings, SettingsChange, digest_day};
+pub use directory::{
+    Agency, AgencyUpsert, Agent, AgentUpsert, DirectoryEntry, EntryOwner, EventOrder, MAX_AGENCY_DEPTH, TreeRefusal,
+    admin_reaches,
+};
 pub use evidence::{Evidence, Fact, Policy, PolicyStatus, SyncFailed, sync_evidence};
 pub use exports::{ExportJob, ExportScope, ExportStatus, Succeeded, may_export};
+pub use lists::{ArchivedFilter, ListCounts, ListPage, RiskEntry, Scope, SwapPatterns, Taker};
 pub use rules::{
-    AgencyOf, Applied, BookEntry, HistoryRecord, Reason, Risk, alert_counts, apply, last_synced_at, project,
+    AgencyOf, AlertCounts, Applied, BookEntry, HistoryRecord, Reason, Risk, alert_counts, apply, last_synced_at,
+    project,
 };
 pub use story::{FRAUD_HELP_DESK, Happening, HelpDeskReport, Moment, help_desk_report, timeline};
 pub use values::{

@@ -41,11 +41,20 @@ impl BookEntry {
 /// risk and not archived), and whether as new since the agent's last visit `visit` — flagged by
 /// this system after it (by when it was flagged, not by the evidence's time, so evidence that
 /// arrives late with an old time still shows as new).
-pub fn alert_counts(entry: Option<&BookEntry>, visit: Option<DateTime<Utc>>) -> (bool, bool) {
-    let counted = entry.is_some_and(|e| e.is_at_risk() && !e.archived);
+pub fn alert_counts(entry: Option<&BookEntry>, visit: Option<DateTime<Utc>>) -> AlertCounts {
+    let at_risk = entry.is_some_and(|e| e.is_at_risk() && !e.archived);
     let flagged_at = entry.and_then(|e| e.risk.as_ref()).map(|risk| risk.flagged_at);
-    let new = counted && flagged_at.is_some_and(|at| visit.is_none_or(|visit| at > visit));
-    (counted, new)
+    let new_since_visit = at_risk && flagged_at.is_some_and(|at| visit.is_none_or(|visit| at > visit));
+    AlertCounts { at_risk, new_since_visit }
+}
+
+/// Where an entry counts in a list's alert counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertCounts {
+    /// In the at-risk total.
+    pub at_risk: bool,
+    /// In the count of entries new since the last visit.
+    pub new_since_visit: bool,
 }
 
 /// Why and since when an entry is at risk.

@@ -4,139 +4,26 @@
 //! again. Its size depends on the number of entries changed only, never on the agency tree: the
 //! lists and totals people read are placed from it afterwards (`placement`).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
 
+use super::dynamo::{Condition, Conditional, Index, MAX_TRANSACTION_ITEMS, SortKeys, retry_on_conflict, text};
 use super::items::{AgentItem, EntryItem, EvidenceItem, Item, MetaItem, Owner, TrailItem, from_item, to_item};
-use super::{MAX_TRANSACTION_ITEMS, Store, StoreError, keys};
+use super::{Store, StoreError, keys};
 use crate::domain::{AgencyOf, AgentId, ApplicationKey, Applied, BookEntry, Evidence, Fact, HistoryRecord, apply};
+use crate::ports::{self, ApplicationReads, ApplyOutcome, DueLane, StoredApplication};
 
 /// The most entries one piece of evidence may change: the transaction also holds the meta item,
 /// the evidence and the history item. Far above real cases (an application in dozens of books).
 pub const MAX_ENTRIES_CHANGED: usize = MAX_TRANSACTION_ITEMS - 3;
 
-/// How often a write that lost a race reads again and retries before giving up.
-pub(crate) const MAX_ATTEMPTS: u32 = 8;
-
-/// An application as stored.
-#[derive(Debug, Clone, Default)]
-pub struct StoredApplication {
-    pub version: u64,
-    /// When the application was last synced with the marketplace (`None`: never).
-    pub last_synced_at: Option<DateTime<Utc>>,
-    pub log: Vec<Evidence>,
-    pub entries: BTreeMap<AgentId, BookEntry>,
-    /// Whether a write's outcome is still to be placed in the lists (its writer died or failed
-    /// before placing it): the meta item's unplaced mark.
-    pub unplaced: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ApplyOutcome {
-    /// This evidence was applied before: nothing was written.
-    AlreadyApplied,
-    /// Applied; one history record per entry that changed.
-    Applied(Vec<HistoryRecord>),
-}
-
 impl Store {
-    /// Applies one piece of evidence to an application, exactly once however often it is called,
-    /// then places its entries in the lists when a write owes a placement (the meta item's
-    /// unplaced mark). A call that finds the evidence applied still places a marked application,
-    /// so a redelivery finishes what a crash between the two left undone. A write that changes
-    /// nothing people read — most syncs — keeps an earlier mark and skips the placement's reads
-    /// when there is none: about half of a quiet sync's requests.
-    pub async fn apply_evidence(
-        &self,
-        app: &ApplicationKey,
-        evidence: &Evidence,
-        now: DateTime<Utc>,
-    ) -> Result<ApplyOutcome, StoreError> {
-        for attempt in 1..=MAX_ATTEMPTS {
-            let stored = self.application(app).await?;
-            let owners = self.owners(agents_named(&stored, evidence)).await?;
-            let agencies: AgencyOf = owners
-                .values()
-                .filter_map(|owner| Some((owner.agent_id.clone(), owner.agent.as_ref()?.agency_id.clone())))
-                .collect();
-            let Some(applied) = apply(&stored.log, &stored.entries, evidence, &agencies, now) else {
-                if stored.unplaced {
-                    self.place_application(app).await?;
-                }
-                return Ok(ApplyOutcome::AlreadyApplied);
-            };
-            if applied.changes.len() > MAX_ENTRIES_CHANGED {
-                return Err(StoreError::TooLarge(applied.changes.len() + 3));
-            }
-            let unplaced = owes_placement(&stored, evidence, &applied);
-            let writes = self.writes_for(app, &stored, evidence, &applied, unplaced.then_some(now))?;
-            match self.transact(writes).await {
-                Ok(()) => {
-                    if unplaced {
-                        self.place_application_knowing(app, owners).await?;
-                    }
-                    return Ok(ApplyOutcome::Applied(applied.history));
-                }
-                Err(StoreError::Conflict) => {
-                    tracing::debug!(attempt, "application changed while applying evidence; retrying");
-                    tokio::time::sleep(backoff(attempt)).await;
-                }
-                Err(other) => return Err(other),
-            }
-        }
-        Err(StoreError::Contention(MAX_ATTEMPTS))
-    }
-
-    /// The log, entries and version of an application: one query over one item collection,
-    /// which never reads the history.
-    pub async fn application(&self, app: &ApplicationKey) -> Result<StoredApplication, StoreError> {
-        let query = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
-            .expression_attribute_names("#pk", keys::PK)
-            .expression_attribute_names("#sk", keys::SK)
-            .expression_attribute_values(":pk", s(keys::application_pk(app.year, &app.id)))
-            .expression_attribute_values(":from", s(keys::ENTRY_PREFIX))
-            .expression_attribute_values(":to", s(keys::META_SK))
-            .consistent_read(true);
-        let mut stored = StoredApplication::default();
-        for item in self.query_all(query).await? {
-            let sk = item.get(keys::SK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-            if sk.starts_with(keys::ENTRY_PREFIX) {
-                let entry: EntryItem = from_item(item)?;
-                stored.entries.insert(entry.entry.agent_id.clone(), entry.entry);
-            } else if sk.starts_with(keys::EVIDENCE_PREFIX) {
-                stored.log.push(from_item::<EvidenceItem>(item)?.evidence);
-            } else if sk == keys::META_SK {
-                let meta = from_item::<MetaItem>(item)?;
-                stored.version = meta.version;
-                stored.last_synced_at = meta.last_synced_at;
-                stored.unplaced = meta.gsi1pk.is_some();
-            }
-        }
-        Ok(stored)
-    }
-
-    /// Every change of at-risk state of every entry of an application, oldest first (by when
-    /// it was recorded): the history items of its partition.
-    pub async fn history(&self, app: &ApplicationKey) -> Result<Vec<HistoryRecord>, StoreError> {
-        let items = self.query_prefix(keys::application_pk(app.year, &app.id), keys::TRAIL_PREFIX).await?;
-        let mut records = Vec::new();
-        for item in items {
-            let trail: TrailItem = from_item(item)?;
-            records.extend(trail.records);
-        }
-        Ok(records)
-    }
-
     /// The directory's view of each agent: their agent item and agency, where known. One batch
     /// of reads for the agents, then one per level of the tree above their agencies: a few
     /// requests whatever the number of agents (an application submitted through many books).
-    pub async fn owners(&self, agents: BTreeSet<AgentId>) -> Result<HashMap<AgentId, Owner>, StoreError> {
+    pub async fn owner_items(&self, agents: BTreeSet<AgentId>) -> Result<HashMap<AgentId, Owner>, StoreError> {
         let found =
             self.get_all(agents.iter().map(|a| (keys::agent_pk(a), keys::AGENT_SK.to_owned())).collect()).await?;
         let mut items = HashMap::new();
@@ -180,7 +67,7 @@ impl Store {
         let meta = Put::builder().table_name(self.table()).set_item(Some(to_item(&meta)?));
         let mut writes = vec![
             TransactWriteItem::builder()
-                .put(super::if_version(meta, (stored.version > 0).then_some(stored.version)).build()?)
+                .put(meta.when(Condition::version_is((stored.version > 0).then_some(stored.version))).build()?)
                 .build(),
         ];
         writes.push(self.put(to_item(&evidence_item(app, evidence))?)?);
@@ -202,25 +89,9 @@ impl Store {
     }
 
     fn delete(&self, pk: &str, sk: &str) -> Result<TransactWriteItem, StoreError> {
-        let delete = Delete::builder().table_name(self.table()).key(keys::PK, s(pk)).key(keys::SK, s(sk)).build()?;
+        let delete =
+            Delete::builder().table_name(self.table()).key(keys::PK, text(pk)).key(keys::SK, text(sk)).build()?;
         Ok(TransactWriteItem::builder().delete(delete).build())
-    }
-
-    /// A condition that an item still has the version read (or still does not exist).
-    pub(crate) fn unchanged(
-        &self,
-        pk: String,
-        sk: &str,
-        version: Option<u64>,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let check = ConditionCheck::builder().table_name(self.table()).key(keys::PK, s(pk)).key(keys::SK, s(sk));
-        let check = match version {
-            None => check.condition_expression("attribute_not_exists(pk)"),
-            Some(version) => check
-                .condition_expression("version = :version")
-                .expression_attribute_values(":version", AttributeValue::N(version.to_string())),
-        };
-        Ok(TransactWriteItem::builder().condition_check(check.build()?).build())
     }
 }
 
@@ -250,7 +121,7 @@ pub(crate) fn meta_item(
     at_risk: bool,
     unplaced_since: Option<DateTime<Utc>>,
 ) -> MetaItem {
-    let lane = if at_risk { keys::DueLane::AtRisk } else { keys::DueLane::Stale };
+    let lane = if at_risk { DueLane::AtRisk } else { DueLane::Stale };
     MetaItem {
         pk: keys::application_pk(app.year, &app.id),
         sk: keys::META_SK.to_owned(),
@@ -314,11 +185,93 @@ fn agents_named(stored: &StoredApplication, evidence: &Evidence) -> BTreeSet<Age
     agents
 }
 
-pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
+impl ports::ApplicationReads for Store {
+    /// The log, entries and version of an application: one query over one item collection,
+    /// which never reads the history.
+    async fn application(&self, app: &ApplicationKey) -> Result<StoredApplication, StoreError> {
+        let everything_but_history = SortKeys::Between(keys::ENTRY_PREFIX.to_owned(), keys::META_SK.to_owned());
+        let query = self
+            .query(Index::Table, keys::application_pk(app.year, &app.id), everything_but_history)
+            .consistent_read(true);
+        let mut stored = StoredApplication::default();
+        for item in self.query_all(query).await? {
+            let sk = item.get(keys::SK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            if sk.starts_with(keys::ENTRY_PREFIX) {
+                let entry: EntryItem = from_item(item)?;
+                stored.entries.insert(entry.entry.agent_id.clone(), entry.entry);
+            } else if sk.starts_with(keys::EVIDENCE_PREFIX) {
+                stored.log.push(from_item::<EvidenceItem>(item)?.evidence);
+            } else if sk == keys::META_SK {
+                let meta = from_item::<MetaItem>(item)?;
+                stored.version = meta.version;
+                stored.last_synced_at = meta.last_synced_at;
+                stored.unplaced = meta.is_unplaced();
+            }
+        }
+        Ok(stored)
+    }
+
+    /// Every change of at-risk state of every entry of an application, oldest first (by when
+    /// it was recorded): the history items of its partition.
+    async fn history(&self, app: &ApplicationKey) -> Result<Vec<HistoryRecord>, StoreError> {
+        let items = self.query_prefix(keys::application_pk(app.year, &app.id), keys::TRAIL_PREFIX).await?;
+        let mut records = Vec::new();
+        for item in items {
+            let trail: TrailItem = from_item(item)?;
+            records.extend(trail.records);
+        }
+        Ok(records)
+    }
+
+    async fn owners(
+        &self,
+        agents: BTreeSet<AgentId>,
+    ) -> Result<HashMap<AgentId, crate::domain::EntryOwner>, StoreError> {
+        let owners = self.owner_items(agents).await?;
+        Ok(owners.into_iter().map(|(agent_id, owner)| (agent_id, owner.entry_owner())).collect())
+    }
 }
 
-/// The wait after a write lost a race (or was throttled), before reading again and retrying.
-pub(crate) fn backoff(attempt: u32) -> std::time::Duration {
-    crate::backoff::jittered(std::time::Duration::from_millis(10), std::time::Duration::from_millis(1280), attempt)
+impl ports::Applications for Store {
+    /// Applies one piece of evidence to an application, exactly once however often it is called,
+    /// then places its entries in the lists when a write owes a placement (the meta item's
+    /// unplaced mark). A call that finds the evidence applied still places a marked application,
+    /// so a redelivery finishes what a crash between the two left undone. A write that changes
+    /// nothing people read — most syncs — keeps an earlier mark and skips the placement's reads
+    /// when there is none: about half of a quiet sync's requests.
+    async fn apply_evidence(
+        &self,
+        app: &ApplicationKey,
+        evidence: &Evidence,
+        now: DateTime<Utc>,
+    ) -> Result<ApplyOutcome, StoreError> {
+        retry_on_conflict(|_| async move {
+            let stored = self.application(app).await?;
+            let owners = self.owner_items(agents_named(&stored, evidence)).await?;
+            let agencies: AgencyOf = owners
+                .values()
+                .filter_map(|owner| Some((owner.agent_id.clone(), owner.agent.as_ref()?.agency_id.clone())))
+                .collect();
+            let Some(applied) = apply(&stored.log, &stored.entries, evidence, &agencies, now) else {
+                if stored.unplaced {
+                    self.place_application(app).await?;
+                }
+                return Ok(ApplyOutcome::AlreadyApplied);
+            };
+            if applied.changes.len() > MAX_ENTRIES_CHANGED {
+                return Err(StoreError::TooLarge(applied.changes.len() + 3));
+            }
+            let unplaced = owes_placement(&stored, evidence, &applied);
+            self.transact(self.writes_for(app, &stored, evidence, &applied, unplaced.then_some(now))?).await?;
+            if unplaced {
+                self.place_application_knowing(app, owners).await?;
+            }
+            Ok(ApplyOutcome::Applied(applied.history))
+        })
+        .await
+    }
+
+    fn take_placement_conflicts(&self) -> u64 {
+        Store::take_placement_conflicts(self)
+    }
 }

@@ -12,11 +12,13 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::applications::{MAX_ATTEMPTS, backoff, s};
+use super::dynamo::{Condition, Conditional, Index, SortKeys, condition_failed, number, retry_on_conflict, text};
 use super::items::{Item, RiskRow, from_item, to_item};
-use super::keys::{self, Scope};
-use super::{Store, StoreError, condition_failed, if_version};
-use crate::domain::{AgentId, DigestScope, PlanYear};
+use super::keys;
+use super::{Store, StoreError};
+use crate::domain::Scope;
+use crate::domain::{AgentId, DigestScope, DigestSettings, PlanYear, SettingsChange};
+use crate::ports::{self, DayClaim, DigestOutcome, DigestRun, Flagged};
 
 /// A person's own settings (`AGENT#{id}` / `SETTINGS`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,8 +28,7 @@ pub struct PersonSettingsItem {
     pub agent_id: AgentId,
     pub daily_digest: bool,
     pub digest_scope: DigestScope,
-    /// The digest covers entries flagged after this: when it was turned on, then the end of the
-    /// last digest.
+    /// See `DigestSettings`.
     pub digest_through: Option<DateTime<Utc>>,
     pub version: u64,
     /// In the index of digest subscribers while `daily_digest` is on.
@@ -35,13 +36,6 @@ pub struct PersonSettingsItem {
     pub gsi1pk: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gsi1sk: Option<String>,
-}
-
-/// What a person asks to change; `None` leaves it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SettingsChange {
-    pub daily_digest: Option<bool>,
-    pub digest_scope: Option<DigestScope>,
 }
 
 impl PersonSettingsItem {
@@ -60,19 +54,22 @@ impl PersonSettingsItem {
         }
     }
 
-    /// These settings with `change` made at `now`. Turning the digest on starts it from now: the
-    /// first digest names what is flagged after that, not a year's backlog.
+    /// The settings themselves, without their keys.
+    pub fn settings(&self) -> DigestSettings {
+        DigestSettings {
+            daily_digest: self.daily_digest,
+            digest_scope: self.digest_scope,
+            digest_through: self.digest_through,
+        }
+    }
+
+    /// The item with `change` made at `now` (`DigestSettings::changed`), in the index of digest
+    /// subscribers while the digest is on.
     pub fn changed(&self, change: SettingsChange, now: DateTime<Utc>) -> Self {
+        let settings = self.settings().changed(change, now);
         let mut next = self.clone();
-        if let Some(on) = change.daily_digest {
-            if on && !self.daily_digest {
-                next.digest_through = Some(now);
-            }
-            next.daily_digest = on;
-        }
-        if let Some(scope) = change.digest_scope {
-            next.digest_scope = scope;
-        }
+        (next.daily_digest, next.digest_scope, next.digest_through) =
+            (settings.daily_digest, settings.digest_scope, settings.digest_through);
         next.gsi1pk = next.daily_digest.then(|| keys::DIGEST_GSI1PK.to_owned());
         next.gsi1sk = next.daily_digest.then(|| self.agent_id.to_string());
         next.version = self.version + 1;
@@ -105,41 +102,8 @@ enum DayState {
 /// How many times a person's digest of a day is tried before it is given up.
 pub const MAX_DIGEST_ATTEMPTS: u32 = 3;
 
-/// How a person's day was claimed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DayClaim {
-    /// This run holds it (the lease's end, as written); it must finish or release it.
-    Mine(i64),
-    /// Done: sent, nothing was new, or given up.
-    Done,
-    /// Another run holds it now: try again once its lease has lapsed.
-    Held,
-}
-
-/// How a digest ended, for `finish_digest`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DigestOutcome {
-    Sent,
-    NothingNew,
-}
-
-/// What was flagged in a list after a time: how many, and the newest few.
-#[derive(Debug, Clone, Default)]
-pub struct Flagged {
-    pub count: usize,
-    pub newest: Vec<RiskRow>,
-}
-
-/// Where a day's digest run got to (`DIGESTRUN#{day}`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DigestRun {
-    /// The last subscriber (agent id) done.
-    pub position: Option<String>,
-    pub done: bool,
-}
-
 impl Store {
-    pub async fn person_settings(&self, agent: &AgentId) -> Result<PersonSettingsItem, StoreError> {
+    pub async fn person_settings_item(&self, agent: &AgentId) -> Result<PersonSettingsItem, StoreError> {
         Ok(self
             .get_item(keys::agent_pk(agent), keys::PERSON_SETTINGS_SK)
             .await?
@@ -149,55 +113,56 @@ impl Store {
     }
 
     /// Makes `change` to a person's settings, over the version read (read again on a race).
-    pub async fn change_person_settings(
+    pub async fn change_person_settings_item(
         &self,
         agent: &AgentId,
         change: SettingsChange,
         now: DateTime<Utc>,
     ) -> Result<PersonSettingsItem, StoreError> {
-        for attempt in 1..=MAX_ATTEMPTS {
-            let current = self.person_settings(agent).await?;
+        retry_on_conflict(|_| async move {
+            let current = self.person_settings_item(agent).await?;
             let next = current.changed(change, now);
             let put = Put::builder().table_name(self.table()).set_item(Some(to_item(&next)?));
-            let put = if_version(put, (current.version > 0).then_some(current.version));
-            match self.transact(vec![TransactWriteItem::builder().put(put.build()?).build()]).await {
-                Ok(()) => return Ok(next),
-                Err(StoreError::Conflict) => tokio::time::sleep(backoff(attempt)).await,
-                Err(other) => return Err(other),
-            }
-        }
-        Err(StoreError::Contention(MAX_ATTEMPTS))
+            let put = put.when(Condition::version_is((current.version > 0).then_some(current.version)));
+            self.transact(vec![TransactWriteItem::builder().put(put.build()?).build()]).await?;
+            Ok(next)
+        })
+        .await
     }
 
-    /// A page of the people who asked for the digest, by agent id after `after`.
-    pub async fn digest_subscribers(
+    async fn digest_day_item(&self, agent: &AgentId, day: NaiveDate) -> Result<Option<DigestDayItem>, StoreError> {
+        self.get_item(keys::agent_pk(agent), &keys::digest_day_sk(day)).await?.map(from_item).transpose()
+    }
+}
+
+impl ports::PersonSettings for Store {
+    async fn person_settings(&self, agent: &AgentId) -> Result<DigestSettings, StoreError> {
+        Ok(self.person_settings_item(agent).await?.settings())
+    }
+
+    async fn change_person_settings(
         &self,
-        after: Option<&str>,
-        limit: i32,
-    ) -> Result<(Vec<PersonSettingsItem>, bool), StoreError> {
-        let query = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .index_name(keys::GSI1)
-            .expression_attribute_names("#pk", keys::GSI1_PK)
-            .expression_attribute_values(":pk", s(keys::DIGEST_GSI1PK))
-            .limit(limit);
-        let query = match after {
-            None => query.key_condition_expression("#pk = :pk"),
-            Some(after) => query
-                .key_condition_expression("#pk = :pk AND #sk > :after")
-                .expression_attribute_names("#sk", keys::GSI1_SK)
-                .expression_attribute_values(":after", s(after)),
-        };
-        let out = query.send().await?;
-        let people = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_, _>>()?;
-        Ok((people, out.last_evaluated_key.is_some()))
+        agent: &AgentId,
+        change: SettingsChange,
+        now: DateTime<Utc>,
+    ) -> Result<DigestSettings, StoreError> {
+        Ok(self.change_person_settings_item(agent, change, now).await?.settings())
+    }
+}
+
+impl ports::Digests for Store {
+    /// A page of the people who asked for the digest, by agent id after `after`.
+    async fn digest_subscribers(&self, after: Option<&str>, limit: i32) -> Result<(Vec<AgentId>, bool), StoreError> {
+        let after = after.map_or(SortKeys::All, |after| SortKeys::Above(after.to_owned()));
+        let out = self.query(Index::Gsi1, keys::DIGEST_GSI1PK, after).limit(limit).send().await?;
+        let people: Vec<PersonSettingsItem> =
+            out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_, _>>()?;
+        Ok((people.into_iter().map(|person| person.agent_id).collect(), out.last_evaluated_key.is_some()))
     }
 
     /// Claims a person's digest of `day` for `lease`: a new claim, or one whose holder's lease
     /// has lapsed (or was released) without finishing.
-    pub async fn claim_digest_day(
+    async fn claim_digest_day(
         &self,
         agent: &AgentId,
         day: NaiveDate,
@@ -209,15 +174,15 @@ impl Store {
             .client()
             .update_item()
             .table_name(self.table())
-            .key(keys::PK, s(keys::agent_pk(agent)))
-            .key(keys::SK, s(keys::digest_day_sk(day)))
+            .key(keys::PK, text(keys::agent_pk(agent)))
+            .key(keys::SK, text(keys::digest_day_sk(day)))
             .update_expression("SET #state = :sending, lease_until = :lease, expires_at = :expires")
             .condition_expression("attribute_not_exists(pk) OR (#state = :sending AND lease_until < :now)")
             .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":sending", s("sending"))
-            .expression_attribute_values(":lease", n(lease_until))
-            .expression_attribute_values(":now", n(now.timestamp_millis()))
-            .expression_attribute_values(":expires", n((now + chrono::Duration::days(7)).timestamp()))
+            .expression_attribute_values(":sending", text("sending"))
+            .expression_attribute_values(":lease", number(lease_until))
+            .expression_attribute_values(":now", number(now.timestamp_millis()))
+            .expression_attribute_values(":expires", number((now + chrono::Duration::days(7)).timestamp()))
             .send()
             .await;
         match claimed {
@@ -230,13 +195,9 @@ impl Store {
         }
     }
 
-    async fn digest_day_item(&self, agent: &AgentId, day: NaiveDate) -> Result<Option<DigestDayItem>, StoreError> {
-        self.get_item(keys::agent_pk(agent), &keys::digest_day_sk(day)).await?.map(from_item).transpose()
-    }
-
     /// Extends this run's claim just before it sends, so that no other run can take the day
     /// over while the email is on its way. `Conflict`: the claim was lost.
-    pub async fn renew_digest_day(
+    async fn renew_digest_day(
         &self,
         agent: &AgentId,
         day: NaiveDate,
@@ -246,36 +207,29 @@ impl Store {
         self.update_if(
             &keys::agent_pk(agent),
             &keys::digest_day_sk(day),
-            "lease_until = :lease",
             "SET lease_until = :renewed",
-            &[],
-            vec![(":lease", n(lease_until)), (":renewed", n(renewed_until))],
+            Condition::new("lease_until = :lease"),
+            vec![(":lease", number(lease_until)), (":renewed", number(renewed_until))],
         )
         .await
     }
 
     /// Gives a claimed day back after a failure, to be tried again at once by the next run —
     /// or, after `MAX_DIGEST_ATTEMPTS`, given up. Returns whether it was given up.
-    pub async fn release_digest_day(
-        &self,
-        agent: &AgentId,
-        day: NaiveDate,
-        lease_until: i64,
-    ) -> Result<bool, StoreError> {
+    async fn release_digest_day(&self, agent: &AgentId, day: NaiveDate, lease_until: i64) -> Result<bool, StoreError> {
         let attempts = self.digest_day_item(agent, day).await?.map_or(0, |item| item.attempts) + 1;
         let give_up = attempts >= MAX_DIGEST_ATTEMPTS;
         let released = self
             .update_if(
                 &keys::agent_pk(agent),
                 &keys::digest_day_sk(day),
-                "lease_until = :lease",
                 "SET #state = :state, lease_until = :lapsed, attempts = :attempts",
-                &[("#state", "state")],
+                Condition::new("lease_until = :lease").name("#state", "state"),
                 vec![
-                    (":lease", n(lease_until)),
-                    (":state", s(if give_up { "given_up" } else { "sending" })),
-                    (":lapsed", n(0)),
-                    (":attempts", n(i64::from(attempts))),
+                    (":lease", number(lease_until)),
+                    (":state", text(if give_up { "given_up" } else { "sending" })),
+                    (":lapsed", number(0)),
+                    (":attempts", number(i64::from(attempts))),
                 ],
             )
             .await;
@@ -290,7 +244,7 @@ impl Store {
     /// behind `through`, moves the watermark there — in one transaction that holds only while this
     /// run's claim stands and the settings are as read (read again after a race). `Conflict`: the
     /// claim was lost.
-    pub async fn finish_digest_day(
+    async fn finish_digest_day(
         &self,
         agent: &AgentId,
         day: NaiveDate,
@@ -302,60 +256,57 @@ impl Store {
             DigestOutcome::Sent => "sent",
             DigestOutcome::NothingNew => "nothing_new",
         };
-        for attempt in 1..=MAX_ATTEMPTS {
+        // The inner result: the claim was lost (`Conflict`), which no retry wins back.
+        retry_on_conflict(|_| async move {
             let mark = Update::builder()
                 .table_name(self.table())
-                .key(keys::PK, s(keys::agent_pk(agent)))
-                .key(keys::SK, s(keys::digest_day_sk(day)))
+                .key(keys::PK, text(keys::agent_pk(agent)))
+                .key(keys::SK, text(keys::digest_day_sk(day)))
                 .update_expression("SET #state = :state")
                 .condition_expression("lease_until = :lease")
                 .expression_attribute_names("#state", "state")
-                .expression_attribute_values(":state", s(state))
-                .expression_attribute_values(":lease", n(lease_until));
+                .expression_attribute_values(":state", text(state))
+                .expression_attribute_values(":lease", number(lease_until));
             let mut writes = vec![TransactWriteItem::builder().update(mark.build()?).build()];
             // Turned off, or on again since (its watermark then starts later): theirs to keep.
-            let settings = self.person_settings(agent).await?;
+            let settings = self.person_settings_item(agent).await?;
             if settings.daily_digest && settings.digest_through.is_none_or(|at| at < through) {
                 let watermark = Update::builder()
                     .table_name(self.table())
-                    .key(keys::PK, s(keys::agent_pk(agent)))
-                    .key(keys::SK, s(keys::PERSON_SETTINGS_SK))
+                    .key(keys::PK, text(keys::agent_pk(agent)))
+                    .key(keys::SK, text(keys::PERSON_SETTINGS_SK))
                     .update_expression("SET digest_through = :through, version = :next")
-                    .condition_expression("version = :read")
-                    .expression_attribute_values(":through", s(keys::time(through)))
-                    .expression_attribute_values(":read", n(settings.version as i64))
-                    .expression_attribute_values(":next", n(settings.version as i64 + 1));
+                    .expression_attribute_values(":through", text(keys::time(through)))
+                    .expression_attribute_values(":next", number(settings.version + 1))
+                    .when(Condition::version_is(Some(settings.version)));
                 writes.push(TransactWriteItem::builder().update(watermark.build()?).build());
             }
             match self.transact(writes).await {
                 Err(StoreError::Conflict) => {
                     let ours =
                         self.digest_day_item(agent, day).await?.is_some_and(|item| item.lease_until == lease_until);
-                    if !ours {
-                        return Err(StoreError::Conflict);
-                    }
-                    tokio::time::sleep(backoff(attempt)).await;
+                    if ours { Err(StoreError::Conflict) } else { Ok(Err(StoreError::Conflict)) }
                 }
-                other => return other,
+                other => other.map(Ok),
             }
-        }
-        Err(StoreError::Contention(MAX_ATTEMPTS))
+        })
+        .await?
     }
 
     /// Notes that a person's digest of `day` is still to be tried once the day's walk is done
     /// (another run held it, or it failed): an item of its own, so runs at once lose none.
-    pub async fn note_digest_retry(&self, day: NaiveDate, agent: &AgentId) -> Result<(), StoreError> {
+    async fn note_digest_retry(&self, day: NaiveDate, agent: &AgentId) -> Result<(), StoreError> {
         let item = super::items::Item::from([
-            (keys::PK.to_owned(), s(keys::digest_run_pk(day))),
-            (keys::SK.to_owned(), s(keys::digest_retry_sk(agent))),
-            ("agent_id".to_owned(), s(agent.as_str())),
-            ("expires_at".to_owned(), n((Utc::now() + chrono::Duration::days(7)).timestamp())),
+            (keys::PK.to_owned(), text(keys::digest_run_pk(day))),
+            (keys::SK.to_owned(), text(keys::digest_retry_sk(agent))),
+            ("agent_id".to_owned(), text(agent.as_str())),
+            ("expires_at".to_owned(), number((Utc::now() + chrono::Duration::days(7)).timestamp())),
         ]);
         self.client().put_item().table_name(self.table()).set_item(Some(item)).send().await?;
         Ok(())
     }
 
-    pub async fn digest_retries(&self, day: NaiveDate) -> Result<Vec<AgentId>, StoreError> {
+    async fn digest_retries(&self, day: NaiveDate) -> Result<Vec<AgentId>, StoreError> {
         let items = self.query_prefix(keys::digest_run_pk(day), keys::DIGEST_RETRY_PREFIX).await?;
         Ok(items
             .iter()
@@ -363,12 +314,12 @@ impl Store {
             .collect())
     }
 
-    pub async fn clear_digest_retry(&self, day: NaiveDate, agent: &AgentId) -> Result<(), StoreError> {
+    async fn clear_digest_retry(&self, day: NaiveDate, agent: &AgentId) -> Result<(), StoreError> {
         self.client()
             .delete_item()
             .table_name(self.table())
-            .key(keys::PK, s(keys::digest_run_pk(day)))
-            .key(keys::SK, s(keys::digest_retry_sk(agent)))
+            .key(keys::PK, text(keys::digest_run_pk(day)))
+            .key(keys::SK, text(keys::digest_retry_sk(agent)))
             .send()
             .await?;
         Ok(())
@@ -376,7 +327,7 @@ impl Store {
 
     /// What was flagged in `scope`'s list of `year` after `after` and up to `through` (archived
     /// entries aside): how many, and the newest `keep`.
-    pub async fn flagged_between(
+    async fn flagged_between(
         &self,
         scope: &Scope,
         year: PlanYear,
@@ -388,17 +339,8 @@ impl Store {
         let from = keys::time(after + chrono::Duration::microseconds(1));
         let to = format!("{}$", keys::time(through));
         let query = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .index_name(keys::GSI2)
-            .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
+            .query(Index::Gsi2, keys::flagged_gsi2pk(scope, year), SortKeys::Between(from, to))
             .filter_expression("archived = :false")
-            .expression_attribute_names("#pk", keys::GSI2_PK)
-            .expression_attribute_names("#sk", keys::GSI2_SK)
-            .expression_attribute_values(":pk", s(keys::flagged_gsi2pk(scope, year)))
-            .expression_attribute_values(":from", s(from))
-            .expression_attribute_values(":to", s(to))
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .scan_index_forward(false);
         // An agency's digest, like its list, leaves out the rows a move under way takes out of its
@@ -423,7 +365,7 @@ impl Store {
                 }
                 flagged.count += 1;
                 if flagged.newest.len() < keep {
-                    flagged.newest.push(row);
+                    flagged.newest.push(row.entry());
                 }
             }
             start = out.last_evaluated_key;
@@ -433,7 +375,7 @@ impl Store {
         }
     }
 
-    pub async fn digest_run(&self, day: NaiveDate) -> Result<DigestRun, StoreError> {
+    async fn digest_run(&self, day: NaiveDate) -> Result<DigestRun, StoreError> {
         let item: Option<Item> = self.get_item(keys::digest_run_pk(day), keys::DIGEST_RUN_SK).await?;
         Ok(item
             .map(|item| DigestRun {
@@ -445,13 +387,13 @@ impl Store {
 
     /// Saves how far a day's run got. Runs at once may save in any order: a position only moves
     /// forward.
-    pub async fn save_digest_run(&self, day: NaiveDate, run: &DigestRun) -> Result<(), StoreError> {
+    async fn save_digest_run(&self, day: NaiveDate, run: &DigestRun) -> Result<(), StoreError> {
         let mut update = self
             .client()
             .update_item()
             .table_name(self.table())
-            .key(keys::PK, s(keys::digest_run_pk(day)))
-            .key(keys::SK, s(keys::DIGEST_RUN_SK))
+            .key(keys::PK, text(keys::digest_run_pk(day)))
+            .key(keys::SK, text(keys::DIGEST_RUN_SK))
             .expression_attribute_values(":done", AttributeValue::Bool(run.done))
             .expression_attribute_values(
                 ":expires",
@@ -462,7 +404,7 @@ impl Store {
                 .update_expression("SET #position = :position, done = :done, expires_at = :expires")
                 .condition_expression("attribute_not_exists(#position) OR #position <= :position")
                 .expression_attribute_names("#position", "position")
-                .expression_attribute_values(":position", s(position)),
+                .expression_attribute_values(":position", text(position)),
             None => update.update_expression("SET done = :done, expires_at = :expires"),
         };
         match update.send().await {
@@ -472,8 +414,4 @@ impl Store {
             Err(err) => Err(err.into()),
         }
     }
-}
-
-fn n(value: i64) -> AttributeValue {
-    AttributeValue::N(value.to_string())
 }

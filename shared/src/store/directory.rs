@@ -13,50 +13,27 @@ use aws_sdk_dynamodb::types::{
 };
 use chrono::{DateTime, Utc};
 
-use super::applications::{MAX_ATTEMPTS, backoff, s};
+use super::dynamo::{Condition, Conditional, condition_failed, number, retry_on_conflict, text};
 use super::items::{AgencyChildItem, AgencyItem, AgencyMemberItem, AgentItem, Item, Job, from_item, to_item};
-use super::keys::{self, Scope};
-use super::placement::JobOutcome;
-use super::{Store, StoreError, condition_failed};
+use super::jobs::JobOutcome;
+use super::keys;
+use super::{Store, StoreError};
 use crate::domain::{AgencyId, AgencyUpsert, AgentId, AgentUpsert, EventOrder, directory};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpsertOutcome {
-    Written,
-    /// Nothing the item holds changed: only the time of the newest event was recorded.
-    Unchanged,
-    /// Written, but its job ran out of time: its position is saved, and applying the same event
-    /// again goes on from there.
-    Paused,
-    /// The stored item is from a newer event: this one changes nothing.
-    Stale,
-}
+use crate::ports::{self, Directory, DirectoryChanges, UpsertOutcome};
 
 impl Store {
-    pub async fn agent(&self, agent: &AgentId) -> Result<Option<AgentItem>, StoreError> {
+    pub async fn agent_item(&self, agent: &AgentId) -> Result<Option<AgentItem>, StoreError> {
         self.get_item(keys::agent_pk(agent), keys::AGENT_SK).await?.map(from_item).transpose()
     }
 
-    pub async fn agency(&self, agency: &AgencyId) -> Result<Option<AgencyItem>, StoreError> {
+    pub async fn agency_item(&self, agency: &AgencyId) -> Result<Option<AgencyItem>, StoreError> {
         self.get_item(keys::agency_pk(agency), keys::AGENCY_SK).await?.map(from_item).transpose()
-    }
-
-    pub async fn child_agencies(&self, agency: &AgencyId) -> Result<Vec<AgencyId>, StoreError> {
-        let items = self.query_prefix(keys::agency_pk(agency), keys::AGENCY_CHILD_PREFIX).await?;
-        items.into_iter().map(|item| from_item::<AgencyChildItem>(item).map(|c| c.agency_id)).collect()
     }
 
     #[cfg(feature = "tools")]
     pub async fn agency_members(&self, agency: &AgencyId) -> Result<Vec<AgentId>, StoreError> {
         let items = self.query_prefix(keys::agency_pk(agency), keys::AGENCY_MEMBER_PREFIX).await?;
         items.into_iter().map(|item| from_item::<AgencyMemberItem>(item).map(|m| m.agent_id)).collect()
-    }
-
-    /// Every agency from the top down to `agency` (included), following the parent links as they
-    /// are now: what reach and placement go by, so that a move counts the moment it is accepted.
-    /// An agency not known yet ends the walk; its id is then the top of what is known.
-    pub async fn agency_path(&self, agency: &AgencyId) -> Result<Vec<AgencyId>, StoreError> {
-        Ok(self.agency_chain(agency).await?.into_iter().map(|(id, _)| id).collect())
     }
 
     /// The agencies from the top down to `agency`, each with its item (`None` when not known yet).
@@ -119,27 +96,6 @@ impl Store {
         self.upsert_agency_until(upsert, &as_of.into(), None).await
     }
 
-    /// Creates or updates an agency. Refuses a parent that would make a cycle or put its downline
-    /// past the depth cap, also when two moves race: the write holds only while the tree's shape
-    /// is the version read before the chain and the downline were.
-    /// A parent not known yet is accepted; the agency is completed when the parent arrives. A new
-    /// agency, a move or a rename then re-places the rows of its subtree, in a job that pauses once
-    /// `until` has passed (its position saved; applying the same change again goes on from there).
-    pub async fn upsert_agency_until(
-        &self,
-        upsert: &AgencyUpsert,
-        as_of: &EventOrder,
-        until: Option<std::time::Instant>,
-    ) -> Result<UpsertOutcome, StoreError> {
-        let outcome = match self.record_agency(upsert, as_of).await? {
-            None => UpsertOutcome::Stale,
-            Some(item) => written(Box::pin(self.finish_agency_job(&item, until)).await?),
-        };
-        // Known now (whatever this event changed): what waited for it goes out.
-        self.release_waiting(&keys::agency_pk(&upsert.agency_id)).await?;
-        Ok(outcome)
-    }
-
     /// The first half of an upsert: the agency written, with the mark of its job when rows are to
     /// be re-placed. From here on reach follows the new tree, and the agency lists hide what the
     /// job has not moved out yet. `None` when a newer event is already stored.
@@ -148,66 +104,14 @@ impl Store {
         upsert: &AgencyUpsert,
         as_of: &EventOrder,
     ) -> Result<Option<AgencyItem>, StoreError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            // Boxed: nested deep enough, an unboxed future overflows the compiler's layout depth.
-            match Box::pin(self.write_agency(upsert, as_of)).await {
-                Err(StoreError::Conflict) if attempt < MAX_ATTEMPTS => tokio::time::sleep(backoff(attempt)).await,
-                Err(StoreError::Conflict) => return Err(StoreError::Contention(attempt)),
-                other => return other,
-            }
-        }
-    }
-
-    /// The second half: re-places the rows below the agency and clears the mark. The mark stays
-    /// until then: a crash in between leaves it, and the redelivered event finishes the job.
-    pub async fn finish_agency_job(
-        &self,
-        item: &AgencyItem,
-        until: Option<std::time::Instant>,
-    ) -> Result<JobOutcome, StoreError> {
-        let Some(job) = &item.job else { return Ok(JobOutcome::Done) };
-        Box::pin(self.reparent_downline(&item.agency_id)).await?;
-        self.run_job(&item.pk, &item.sk, job, &Scope::Agency(item.agency_id.clone()), until).await
-    }
-
-    /// Places again every entry in `scope`'s list, and clears the job's mark once done.
-    async fn run_job(
-        &self,
-        pk: &str,
-        sk: &str,
-        job: &Job,
-        scope: &Scope,
-        until: Option<std::time::Instant>,
-    ) -> Result<JobOutcome, StoreError> {
-        let outcome = Box::pin(self.replace_scope(scope, (pk, sk), job, until)).await?;
-        if outcome == JobOutcome::Done {
-            // A new version, so that a writer holding a copy read before (a move above it
-            // rewriting its ancestors) cannot put the mark back. A newer upsert carries the mark
-            // on under its own version, and its own job clears it.
-            let cleared = self
-                .update_if(
-                    pk,
-                    sk,
-                    "#job.#jv = :jv",
-                    "REMOVE #job, gsi1pk, gsi1sk ADD #version :one",
-                    &[("#job", "job"), ("#jv", "version"), ("#version", "version")],
-                    vec![(":jv", AttributeValue::N(job.version.to_string())), (":one", AttributeValue::N("1".into()))],
-                )
-                .await;
-            match cleared {
-                Err(StoreError::Conflict) => {}
-                other => other?,
-            }
-        }
-        Ok(outcome)
+        // Boxed: nested deep enough, an unboxed future overflows the compiler's layout depth.
+        retry_on_conflict(|_| Box::pin(self.write_agency(upsert, as_of))).await
     }
 
     /// One attempt at writing an agency item and its parent link; `None` when a newer event is
     /// already stored.
     async fn write_agency(&self, upsert: &AgencyUpsert, as_of: &EventOrder) -> Result<Option<AgencyItem>, StoreError> {
-        let existing = self.agency(&upsert.agency_id).await?;
+        let existing = self.agency_item(&upsert.agency_id).await?;
         if let Some(existing) = &existing
             && existing.order() > *as_of
         {
@@ -278,19 +182,13 @@ impl Store {
             }));
         }
         let put = Put::builder().table_name(self.table()).set_item(Some(to_item(&item)?));
-        let put = match &existing {
-            None => put.condition_expression("attribute_not_exists(pk)"),
-            // Over the version read, the exports switch and the events seen as read.
-            Some(e) => put
-                .condition_expression(format!(
-                    "version = :version AND {} AND {}",
-                    counter_is("settings_version", ":settings"),
-                    counter_is("seen", ":seen")
-                ))
-                .expression_attribute_values(":version", AttributeValue::N(e.version.to_string()))
-                .expression_attribute_values(":settings", AttributeValue::N(e.settings_version.to_string()))
-                .expression_attribute_values(":seen", AttributeValue::N(e.seen.to_string())),
-        };
+        // Over the version read, the exports switch and the events seen as read.
+        let put = put.when(match &existing {
+            None => Condition::version_is(None),
+            Some(e) => Condition::version_is(Some(e.version))
+                .counter_is("settings_version", e.settings_version)
+                .counter_is("seen", e.seen),
+        });
         let mut writes = vec![TransactWriteItem::builder().put(put.build()?).build()];
         if let Some(read) = shape {
             writes.push(self.next_tree_version(read)?);
@@ -300,8 +198,8 @@ impl Store {
             if let Some(old) = &old_parent {
                 let delete = Delete::builder()
                     .table_name(self.table())
-                    .key(keys::PK, s(keys::agency_pk(old)))
-                    .key(keys::SK, s(keys::agency_child_sk(&upsert.agency_id)))
+                    .key(keys::PK, text(keys::agency_pk(old)))
+                    .key(keys::SK, text(keys::agency_child_sk(&upsert.agency_id)))
                     .build()?;
                 writes.push(TransactWriteItem::builder().delete(delete).build());
             }
@@ -333,12 +231,11 @@ impl Store {
     fn next_tree_version(&self, read: u64) -> Result<TransactWriteItem, StoreError> {
         let update = Update::builder()
             .table_name(self.table())
-            .key(keys::PK, s(keys::TREE_PK))
-            .key(keys::SK, s(keys::TREE_SK))
+            .key(keys::PK, text(keys::TREE_PK))
+            .key(keys::SK, text(keys::TREE_SK))
             .update_expression("SET version = :next")
-            .condition_expression("attribute_not_exists(pk) OR version = :read")
-            .expression_attribute_values(":read", AttributeValue::N(read.to_string()))
-            .expression_attribute_values(":next", AttributeValue::N((read + 1).to_string()))
+            .expression_attribute_values(":next", number(read + 1))
+            .when(Condition::new("attribute_not_exists(pk) OR version = :read").value(":read", number(read)))
             .build()?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
@@ -364,55 +261,10 @@ impl Store {
         Ok(levels)
     }
 
-    /// Sets an agency's agent exports switch, as an admin did at `at`.
-    pub async fn set_agent_exports(
-        &self,
-        agency: &AgencyId,
-        enabled: bool,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let result = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .key(keys::PK, s(keys::agency_pk(agency)))
-            .key(keys::SK, s(keys::AGENCY_SK))
-            .update_expression(
-                "SET agent_exports_enabled = :enabled, exports_setting_as_of = :at ADD settings_version :one",
-            )
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":enabled", AttributeValue::Bool(enabled))
-            .expression_attribute_values(":at", s(keys::time(at)))
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if condition_failed(&err) => Err(StoreError::Conflict),
-            Err(err) => Err(err.into()),
-        }
-    }
-
     /// The same, with no time limit on its job: for seeding, the bench and the tests.
     #[cfg(feature = "tools")]
     pub async fn upsert_agent(&self, upsert: &AgentUpsert, as_of: DateTime<Utc>) -> Result<UpsertOutcome, StoreError> {
         self.upsert_agent_until(upsert, &as_of.into(), None).await
-    }
-
-    /// Creates or updates an agent. Moving an agent to another agency moves their book: their rows
-    /// leave the old agency's lists and join the new one's. An upsert that changes nothing a row
-    /// shows (agency, name, email) rewrites no row; one that changes nothing at all only records
-    /// the time of the event. Its job pauses once `until` has passed.
-    pub async fn upsert_agent_until(
-        &self,
-        upsert: &AgentUpsert,
-        as_of: &EventOrder,
-        until: Option<std::time::Instant>,
-    ) -> Result<UpsertOutcome, StoreError> {
-        let outcome = Box::pin(self.write_agent(upsert, as_of, until)).await?;
-        // Known now (whatever this event changed): what waited for them goes out.
-        self.release_waiting(&keys::agent_pk(&upsert.agent_id)).await?;
-        Ok(outcome)
     }
 
     async fn write_agent(
@@ -421,7 +273,7 @@ impl Store {
         as_of: &EventOrder,
         until: Option<std::time::Instant>,
     ) -> Result<UpsertOutcome, StoreError> {
-        let existing = self.agent(&upsert.agent_id).await?;
+        let existing = self.agent_item(&upsert.agent_id).await?;
         if let Some(existing) = &existing
             && existing.order() > *as_of
         {
@@ -477,7 +329,16 @@ impl Store {
             gsi1pk,
             gsi1sk,
         };
-        self.put_versioned(to_item(&item)?, existing.as_ref().map(|e| (e.version, e.seen))).await?;
+        // Only over the version and the events seen that were read (or where none exists).
+        let condition = match &existing {
+            None => Condition::version_is(None),
+            Some(e) => Condition::version_is(Some(e.version)).counter_is("seen", e.seen),
+        };
+        let put = self.client().put_item().table_name(self.table()).set_item(Some(to_item(&item)?)).when(condition);
+        match put.send().await {
+            Err(err) if condition_failed(&err) => return Err(StoreError::Conflict),
+            other => other?,
+        };
 
         if existing.as_ref().is_none_or(|e| moved || e.job.is_some()) {
             let mut requests = Vec::new();
@@ -497,16 +358,6 @@ impl Store {
         Ok(written(Box::pin(self.finish_agent_job(&item, until)).await?))
     }
 
-    /// An agent's job: re-places their at-risk entries and clears the mark (see `finish_agency_job`).
-    pub async fn finish_agent_job(
-        &self,
-        item: &AgentItem,
-        until: Option<std::time::Instant>,
-    ) -> Result<JobOutcome, StoreError> {
-        let Some(job) = &item.job else { return Ok(JobOutcome::Done) };
-        self.run_job(&item.pk, &item.sk, job, &Scope::Agent(item.agent_id.clone()), until).await
-    }
-
     /// Records the time of a newer event that changed nothing, so that an older one arriving later
     /// is still recognised as older. The version stays: nothing placed from this item is stale.
     async fn record_as_of(
@@ -516,62 +367,25 @@ impl Store {
         (version, seen): (u64, u64),
         as_of: &EventOrder,
     ) -> Result<(), StoreError> {
-        let values = vec![
-            (":version", AttributeValue::N(version.to_string())),
-            (":seen", AttributeValue::N(seen.to_string())),
-            (":one", AttributeValue::N("1".into())),
-            (":as_of", s(keys::time(as_of.time))),
-            (":event_id", s(&as_of.event_id)),
-        ];
-        let condition = format!("#version = :version AND {}", counter_is("seen", ":seen"));
-        let set = "SET as_of = :as_of, as_of_event_id = :event_id ADD seen :one";
-        self.update_if(&pk, sk, &condition, set, &[("#version", "version")], values).await
-    }
-
-    /// One update of an item that holds only while `condition` does; `Conflict` otherwise.
-    pub(crate) async fn update_if(
-        &self,
-        pk: &str,
-        sk: &str,
-        condition: &str,
-        expression: &str,
-        names: &[(&str, &str)],
-        values: Vec<(&str, AttributeValue)>,
-    ) -> Result<(), StoreError> {
-        let mut update = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .key(keys::PK, s(pk))
-            .key(keys::SK, s(sk))
-            .update_expression(expression)
-            .condition_expression(condition);
-        for (placeholder, name) in names {
-            update = update.expression_attribute_names(*placeholder, *name);
-        }
-        for (placeholder, value) in values {
-            update = update.expression_attribute_values(placeholder, value);
-        }
-        match update.send().await {
-            Ok(_) => Ok(()),
-            Err(err) if condition_failed(&err) => Err(StoreError::Conflict),
-            Err(err) => Err(err.into()),
-        }
+        let values =
+            vec![(":one", number(1)), (":as_of", text(keys::time(as_of.time))), (":event_id", text(&as_of.event_id))];
+        let condition = Condition::version_is(Some(version)).counter_is("seen", seen);
+        self.update_if(&pk, sk, "SET as_of = :as_of, as_of_event_id = :event_id ADD seen :one", condition, values).await
     }
 
     /// Gives every agency below `top` its ancestors as they are now. Each write holds only while
     /// the parent it was computed from is unchanged, so a move racing another cannot leave a stale
     /// path behind: the loser fails, and its redelivery walks again.
-    async fn reparent_downline(&self, top: &AgencyId) -> Result<(), StoreError> {
+    pub(super) async fn reparent_downline(&self, top: &AgencyId) -> Result<(), StoreError> {
         let mut queue = vec![top.clone()];
         let mut seen = BTreeSet::new();
         while let Some(agency_id) = queue.pop() {
             if !seen.insert(agency_id.clone()) {
                 continue;
             }
-            let Some(parent) = self.agency(&agency_id).await? else { continue };
+            let Some(parent) = self.agency_item(&agency_id).await? else { continue };
             for child in self.child_agencies(&agency_id).await? {
-                let Some(item) = self.agency(&child).await? else { continue };
+                let Some(item) = self.agency_item(&child).await? else { continue };
                 if item.parent_agency_id.as_ref() != Some(&agency_id) {
                     continue;
                 }
@@ -580,19 +394,22 @@ impl Store {
                     // Only the cached path (and the version, as placements depend on the path).
                     let update = Update::builder()
                         .table_name(self.table())
-                        .key(keys::PK, s(&item.pk))
-                        .key(keys::SK, s(&item.sk))
+                        .key(keys::PK, text(&item.pk))
+                        .key(keys::SK, text(&item.sk))
                         .update_expression("SET ancestors = :path ADD version :one")
-                        .condition_expression("version = :version")
                         .expression_attribute_values(
                             ":path",
-                            AttributeValue::L(path.iter().map(|id| s(id.to_string())).collect()),
+                            AttributeValue::L(path.iter().map(|id| text(id.to_string())).collect()),
                         )
-                        .expression_attribute_values(":one", AttributeValue::N("1".into()))
-                        .expression_attribute_values(":version", AttributeValue::N(item.version.to_string()))
+                        .expression_attribute_values(":one", number(1))
+                        .when(Condition::version_is(Some(item.version)))
                         .build()?;
                     self.transact(vec![
-                        self.unchanged(keys::agency_pk(&agency_id), keys::AGENCY_SK, Some(parent.version))?,
+                        self.check(
+                            keys::agency_pk(&agency_id),
+                            keys::AGENCY_SK,
+                            Condition::version_is(Some(parent.version)),
+                        )?,
                         TransactWriteItem::builder().update(update).build(),
                     ])
                     .await?;
@@ -602,28 +419,6 @@ impl Store {
         }
         Ok(())
     }
-
-    /// Writes an item only over the version and events seen that were read (or where none exists).
-    async fn put_versioned(&self, item: Item, read: Option<(u64, u64)>) -> Result<(), StoreError> {
-        let put = self.client().put_item().table_name(self.table()).set_item(Some(item));
-        let put = match read {
-            None => put.condition_expression("attribute_not_exists(pk)"),
-            Some((version, seen)) => put
-                .condition_expression(format!("version = :version AND {}", counter_is("seen", ":seen")))
-                .expression_attribute_values(":version", AttributeValue::N(version.to_string()))
-                .expression_attribute_values(":seen", AttributeValue::N(seen.to_string())),
-        };
-        match put.send().await {
-            Ok(_) => Ok(()),
-            Err(err) if condition_failed(&err) => Err(StoreError::Conflict),
-            Err(err) => Err(err.into()),
-        }
-    }
-}
-
-/// A condition that a counter attribute (absent before its first bump) is still `value` as read.
-fn counter_is(attribute: &str, value: &str) -> String {
-    format!("(attribute_not_exists({attribute}) OR {attribute} = {value})")
 }
 
 fn put_request(item: Item) -> Result<WriteRequest, StoreError> {
@@ -631,7 +426,7 @@ fn put_request(item: Item) -> Result<WriteRequest, StoreError> {
 }
 
 fn delete_request(pk: String, sk: String) -> Result<WriteRequest, StoreError> {
-    let delete = DeleteRequest::builder().key(keys::PK, s(pk)).key(keys::SK, s(sk)).build()?;
+    let delete = DeleteRequest::builder().key(keys::PK, text(pk)).key(keys::SK, text(sk)).build()?;
     Ok(WriteRequest::builder().delete_request(delete).build())
 }
 
@@ -640,5 +435,92 @@ fn written(job: JobOutcome) -> UpsertOutcome {
     match job {
         JobOutcome::Paused => UpsertOutcome::Paused,
         JobOutcome::Done | JobOutcome::Superseded => UpsertOutcome::Written,
+    }
+}
+
+impl ports::Directory for Store {
+    /// Every agency from the top down to `agency` (included), following the parent links as they
+    /// are now: what reach and placement go by, so that a move counts the moment it is accepted.
+    /// An agency not known yet ends the walk; its id is then the top of what is known.
+    async fn agency_path(&self, agency: &AgencyId) -> Result<Vec<AgencyId>, StoreError> {
+        Ok(self.agency_chain(agency).await?.into_iter().map(|(id, _)| id).collect())
+    }
+
+    async fn child_agencies(&self, agency: &AgencyId) -> Result<Vec<AgencyId>, StoreError> {
+        let items = self.query_prefix(keys::agency_pk(agency), keys::AGENCY_CHILD_PREFIX).await?;
+        items.into_iter().map(|item| from_item::<AgencyChildItem>(item).map(|c| c.agency_id)).collect()
+    }
+
+    async fn agent(&self, agent: &AgentId) -> Result<Option<crate::domain::Agent>, StoreError> {
+        Ok(self.agent_item(agent).await?.map(|item| item.agent()))
+    }
+
+    async fn agency(&self, agency: &AgencyId) -> Result<Option<crate::domain::Agency>, StoreError> {
+        Ok(self.agency_item(agency).await?.map(|item| item.agency()))
+    }
+}
+
+impl ports::DirectoryChanges for Store {
+    /// Creates or updates an agency. Refuses a parent that would make a cycle or put its downline
+    /// past the depth cap, also when two moves race: the write holds only while the tree's shape
+    /// is the version read before the chain and the downline were.
+    /// A parent not known yet is accepted; the agency is completed when the parent arrives. A new
+    /// agency, a move or a rename then re-places the rows of its subtree, in a job that pauses once
+    /// `until` has passed (its position saved; applying the same change again goes on from there).
+    async fn upsert_agency_until(
+        &self,
+        upsert: &AgencyUpsert,
+        as_of: &EventOrder,
+        until: Option<std::time::Instant>,
+    ) -> Result<UpsertOutcome, StoreError> {
+        let outcome = match self.record_agency(upsert, as_of).await? {
+            None => UpsertOutcome::Stale,
+            Some(item) => written(Box::pin(self.finish_agency_job(&item, until)).await?),
+        };
+        // Known now (whatever this event changed): what waited for it goes out.
+        self.release_waiting(&keys::agency_pk(&upsert.agency_id)).await?;
+        Ok(outcome)
+    }
+
+    /// Creates or updates an agent. Moving an agent to another agency moves their book: their rows
+    /// leave the old agency's lists and join the new one's. An upsert that changes nothing a row
+    /// shows (agency, name, email) rewrites no row; one that changes nothing at all only records
+    /// the time of the event. Its job pauses once `until` has passed.
+    async fn upsert_agent_until(
+        &self,
+        upsert: &AgentUpsert,
+        as_of: &EventOrder,
+        until: Option<std::time::Instant>,
+    ) -> Result<UpsertOutcome, StoreError> {
+        let outcome = Box::pin(self.write_agent(upsert, as_of, until)).await?;
+        // Known now (whatever this event changed): what waited for them goes out.
+        self.release_waiting(&keys::agent_pk(&upsert.agent_id)).await?;
+        Ok(outcome)
+    }
+}
+
+impl ports::AgencySettings for Store {
+    /// Sets an agency's agent exports switch, as an admin did at `at`.
+    async fn set_agent_exports(&self, agency: &AgencyId, enabled: bool, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .key(keys::PK, text(keys::agency_pk(agency)))
+            .key(keys::SK, text(keys::AGENCY_SK))
+            .update_expression(
+                "SET agent_exports_enabled = :enabled, exports_setting_as_of = :at ADD settings_version :one",
+            )
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":enabled", AttributeValue::Bool(enabled))
+            .expression_attribute_values(":at", text(keys::time(at)))
+            .expression_attribute_values(":one", number(1))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if condition_failed(&err) => Err(StoreError::Conflict),
+            Err(err) => Err(err.into()),
+        }
     }
 }

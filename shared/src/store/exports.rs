@@ -5,10 +5,11 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::applications::s;
+use super::dynamo::{Index, SortKeys, condition_failed, number, retry_on_conflict, text};
 use super::items::{from_item, to_item};
-use super::{Store, StoreError, condition_failed, keys};
+use super::{Store, StoreError, keys};
 use crate::domain::{ExportId, ExportJob, ExportStatus, Succeeded};
+use crate::ports::{self, Claim};
 
 /// An export job as stored: the job and its keys (the export's own, and its requester's list).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -56,28 +57,101 @@ struct IdempotencyItem {
     expires_at: i64,
 }
 
-/// What a builder's claim found.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Claim {
-    /// This builder has it, as attempt `attempt`; the job's `upload_id`, if any, is an upload a
-    /// builder before it left behind.
-    Claimed {
-        job: Box<ExportJob>,
+impl Store {
+    /// The export an idempotency key made, while the key lives at `now`.
+    async fn export_of_key(
+        &self,
+        requester: &str,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ExportJob>, StoreError> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .key(keys::PK, text(keys::idempotency_pk(requester, key)))
+            .key(keys::SK, text(keys::IDEMPOTENCY_SK))
+            .consistent_read(true)
+            .send()
+            .await?;
+        let item = out.item.map(from_item::<IdempotencyItem>).transpose()?;
+        let Some(earlier) = item.filter(|key| key.expires_at > now.timestamp()) else { return Ok(None) };
+        self.export_job(&earlier.export_id).await
+    }
+
+    pub async fn export_job(&self, export_id: &ExportId) -> Result<Option<ExportJob>, StoreError> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .key(keys::PK, text(keys::export_pk(export_id.as_str())))
+            .key(keys::SK, text(keys::EXPORT_SK))
+            .consistent_read(true)
+            .send()
+            .await?;
+        out.item.map(job_of).transpose()
+    }
+
+    /// Sets attributes of an export, only while attempt `attempt` still holds it.
+    async fn set_export(
+        &self,
+        id: &ExportId,
         attempt: u32,
-    },
-    /// Another builder holds a live lease on it.
-    Busy,
-    /// Already finished (succeeded or failed).
-    Finished(Box<ExportJob>),
-    Missing,
+        assignments: &[(&str, AttributeValue)],
+        removals: &[&str],
+    ) -> Result<(), StoreError> {
+        let mut expression = String::new();
+        let mut request = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .key(keys::PK, text(keys::export_pk(id.as_str())))
+            .key(keys::SK, text(keys::EXPORT_SK))
+            .condition_expression("attempt = :attempt")
+            .expression_attribute_values(":attempt", number(attempt));
+        if !assignments.is_empty() {
+            let sets: Vec<String> = (0..assignments.len()).map(|i| format!("#a{i} = :v{i}")).collect();
+            expression.push_str(&format!("SET {}", sets.join(", ")));
+            for (i, (name, value)) in assignments.iter().enumerate() {
+                request = request
+                    .expression_attribute_names(format!("#a{i}"), *name)
+                    .expression_attribute_values(format!(":v{i}"), value.clone());
+            }
+        }
+        if !removals.is_empty() {
+            let names: Vec<String> = (0..removals.len()).map(|i| format!("#r{i}")).collect();
+            expression.push_str(&format!(" REMOVE {}", names.join(", ")));
+            for (i, name) in removals.iter().enumerate() {
+                request = request.expression_attribute_names(format!("#r{i}"), *name);
+            }
+        }
+        match request.update_expression(expression).send().await {
+            Ok(_) => Ok(()),
+            Err(err) if condition_failed(&err) => Err(StoreError::Conflict),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    async fn close_export(&self, id: &ExportId, expression: &str, at: Option<DateTime<Utc>>) -> Result<(), StoreError> {
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .key(keys::PK, text(keys::export_pk(id.as_str())))
+            .key(keys::SK, text(keys::EXPORT_SK))
+            .update_expression(expression)
+            .set_expression_attribute_values(at.map(|at| [(":at".to_owned(), text(keys::time(at)))].into()))
+            .send()
+            .await?;
+        Ok(())
+    }
 }
 
-impl Store {
+impl ports::ExportRequests for Store {
     /// Records a new export, under an idempotency key if one is given. When the key was used
     /// within the day before (`expires_at`), nothing is written and the export it made is
     /// returned instead — also to requests racing with the same key. An expired key is written
     /// over, whether or not the TTL has removed it yet.
-    pub async fn create_export(&self, job: &ExportJob, idempotency_key: Option<&str>) -> Result<ExportJob, StoreError> {
+    async fn create_export(&self, job: &ExportJob, idempotency_key: Option<&str>) -> Result<ExportJob, StoreError> {
         let mut writes = vec![
             TransactWriteItem::builder()
                 .put(
@@ -103,10 +177,7 @@ impl Store {
                             .table_name(self.table())
                             .set_item(Some(to_item(&item)?))
                             .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
-                            .expression_attribute_values(
-                                ":now",
-                                AttributeValue::N(job.created_at.timestamp().to_string()),
-                            )
+                            .expression_attribute_values(":now", number(job.created_at.timestamp()))
                             .build()?,
                     )
                     .build(),
@@ -115,92 +186,22 @@ impl Store {
         let Some(key) = idempotency_key else { return self.transact(writes).await.map(|()| job.clone()) };
         // Two requests with one key at once: one transaction lands, the other is cancelled — at
         // once, or while the first is still under way (then the key is not readable yet: try again).
-        for attempt in 1..=super::applications::MAX_ATTEMPTS {
+        let writes = &writes;
+        retry_on_conflict(|_| async move {
             match self.transact(writes.clone()).await {
-                Ok(()) => return Ok(job.clone()),
                 Err(StoreError::Conflict) => {
-                    if let Some(earlier) = self.export_of_key(&job.requester, key, job.created_at).await? {
-                        return Ok(earlier);
-                    }
-                    tokio::time::sleep(super::applications::backoff(attempt)).await;
+                    self.export_of_key(&job.requester, key, job.created_at).await?.ok_or(StoreError::Conflict)
                 }
-                Err(other) => return Err(other),
+                other => other.map(|()| job.clone()),
             }
-        }
-        Err(StoreError::Contention(super::applications::MAX_ATTEMPTS))
-    }
-
-    /// The export an idempotency key made, while the key lives at `now`.
-    async fn export_of_key(
-        &self,
-        requester: &str,
-        key: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<ExportJob>, StoreError> {
-        let out = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .key(keys::PK, s(keys::idempotency_pk(requester, key)))
-            .key(keys::SK, s(keys::IDEMPOTENCY_SK))
-            .consistent_read(true)
-            .send()
-            .await?;
-        let item = out.item.map(from_item::<IdempotencyItem>).transpose()?;
-        let Some(earlier) = item.filter(|key| key.expires_at > now.timestamp()) else { return Ok(None) };
-        self.export(&earlier.export_id).await
-    }
-
-    pub async fn export(&self, export_id: &ExportId) -> Result<Option<ExportJob>, StoreError> {
-        let out = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .key(keys::PK, s(keys::export_pk(export_id.as_str())))
-            .key(keys::SK, s(keys::EXPORT_SK))
-            .consistent_read(true)
-            .send()
-            .await?;
-        out.item.map(job_of).transpose()
-    }
-
-    /// Up to `limit` exports not finished yet that were asked for before `created_before`,
-    /// oldest first: what the sweep looks at.
-    /// Up to `limit` exports not finished, and up to `limit` finished whose requester is not told
-    /// yet (each in its own part of the index, so a backlog of one never hides the other).
-    pub async fn open_exports(&self, created_before: DateTime<Utc>, limit: i32) -> Result<Vec<ExportJob>, StoreError> {
-        let mut jobs = Vec::new();
-        for part in [keys::OPEN_EXPORTS_GSI2PK, keys::UNTOLD_EXPORTS_GSI2PK] {
-            let out = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .index_name(keys::GSI2)
-                .key_condition_expression("#pk = :pk AND #sk < :before")
-                .expression_attribute_names("#pk", keys::GSI2_PK)
-                .expression_attribute_names("#sk", keys::GSI2_SK)
-                .expression_attribute_values(":pk", s(part))
-                .expression_attribute_values(":before", s(keys::time(created_before)))
-                .limit(limit)
-                .send()
-                .await?;
-            for item in out.items.unwrap_or_default() {
-                jobs.push(job_of(item)?);
-            }
-        }
-        Ok(jobs)
+        })
+        .await
     }
 
     /// A requester's most recent exports, newest first.
-    pub async fn exports_of(&self, requester: &str, limit: i32) -> Result<Vec<ExportJob>, StoreError> {
+    async fn exports_of(&self, requester: &str, limit: i32) -> Result<Vec<ExportJob>, StoreError> {
         let out = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .index_name(keys::GSI1)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", keys::GSI1_PK)
-            .expression_attribute_values(":pk", s(keys::requester_gsi1pk(requester)))
+            .query(Index::Gsi1, keys::requester_gsi1pk(requester), SortKeys::All)
             .scan_index_forward(false)
             .limit(limit)
             .send()
@@ -208,8 +209,14 @@ impl Store {
         out.items.unwrap_or_default().into_iter().map(job_of).collect()
     }
 
+    async fn export(&self, id: &ExportId) -> Result<Option<ExportJob>, StoreError> {
+        self.export_job(id).await
+    }
+}
+
+impl ports::ExportBuilds for Store {
     /// Takes an export for building until `lease_until`, if nobody else holds a live lease on it.
-    pub async fn claim_export(
+    async fn claim_export(
         &self,
         export_id: &ExportId,
         now: DateTime<Utc>,
@@ -219,8 +226,8 @@ impl Store {
             .client()
             .update_item()
             .table_name(self.table())
-            .key(keys::PK, s(keys::export_pk(export_id.as_str())))
-            .key(keys::SK, s(keys::EXPORT_SK))
+            .key(keys::PK, text(keys::export_pk(export_id.as_str())))
+            .key(keys::SK, text(keys::EXPORT_SK))
             .update_expression(
                 "SET #status = :running, lease_until = :lease, started_at = if_not_exists(started_at, :now) ADD attempt :one",
             )
@@ -228,11 +235,11 @@ impl Store {
                 "attribute_exists(pk) AND (#status = :queued OR (#status = :running AND lease_until < :now))",
             )
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":running", s(ExportStatus::Running.as_str()))
-            .expression_attribute_values(":queued", s(ExportStatus::Queued.as_str()))
-            .expression_attribute_values(":lease", s(keys::time(lease_until)))
-            .expression_attribute_values(":now", s(keys::time(now)))
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":running", text(ExportStatus::Running.as_str()))
+            .expression_attribute_values(":queued", text(ExportStatus::Queued.as_str()))
+            .expression_attribute_values(":lease", text(keys::time(lease_until)))
+            .expression_attribute_values(":now", text(keys::time(now)))
+            .expression_attribute_values(":one", number(1))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await;
@@ -242,7 +249,7 @@ impl Store {
                 let attempt = job.attempt;
                 Ok(Claim::Claimed { job: Box::new(job), attempt })
             }
-            Err(err) if condition_failed(&err) => Ok(match self.export(export_id).await? {
+            Err(err) if condition_failed(&err) => Ok(match self.export_job(export_id).await? {
                 None => Claim::Missing,
                 Some(job) if matches!(job.status, ExportStatus::Succeeded | ExportStatus::Failed) => {
                     Claim::Finished(Box::new(job))
@@ -254,36 +261,36 @@ impl Store {
     }
 
     /// Records the multipart upload a build writes into, so that one that dies is cleaned up after.
-    pub async fn record_upload(&self, id: &ExportId, attempt: u32, upload_id: &str) -> Result<(), StoreError> {
-        self.set_export(id, attempt, &[("upload_id", s(upload_id))], &[]).await
+    async fn record_upload(&self, id: &ExportId, attempt: u32, upload_id: &str) -> Result<(), StoreError> {
+        self.set_export(id, attempt, &[("upload_id", text(upload_id))], &[]).await
     }
 
     /// Forgets the upload, once aborted.
-    pub async fn forget_upload(&self, id: &ExportId, attempt: u32) -> Result<(), StoreError> {
+    async fn forget_upload(&self, id: &ExportId, attempt: u32) -> Result<(), StoreError> {
         self.set_export(id, attempt, &[], &["upload_id"]).await
     }
 
     /// Records how many rows the file holds so far, for the page's progress.
-    pub async fn record_progress(&self, id: &ExportId, attempt: u32, rows: u64) -> Result<(), StoreError> {
-        self.set_export(id, attempt, &[("rows_written", AttributeValue::N(rows.to_string()))], &[]).await
+    async fn record_progress(&self, id: &ExportId, attempt: u32, rows: u64) -> Result<(), StoreError> {
+        self.set_export(id, attempt, &[("rows_written", number(rows))], &[]).await
     }
 
     /// The file is complete: `succeeded`, where it is and until when.
-    pub async fn mark_succeeded(&self, id: &ExportId, attempt: u32, done: &Succeeded) -> Result<(), StoreError> {
+    async fn mark_succeeded(&self, id: &ExportId, attempt: u32, done: &Succeeded) -> Result<(), StoreError> {
         let assignments = [
-            ("status", s(ExportStatus::Succeeded.as_str())),
-            ("rows_written", AttributeValue::N(done.rows.to_string())),
-            ("completed_at", s(keys::time(done.completed_at))),
-            ("object_key", s(&done.object_key)),
-            ("file_expires_at", s(keys::time(done.file_expires_at))),
+            ("status", text(ExportStatus::Succeeded.as_str())),
+            ("rows_written", number(done.rows)),
+            ("completed_at", text(keys::time(done.completed_at))),
+            ("object_key", text(&done.object_key)),
+            ("file_expires_at", text(keys::time(done.file_expires_at))),
             // Open until its requester is told (`email_sent`), among the finished.
-            (keys::GSI2_PK, s(keys::UNTOLD_EXPORTS_GSI2PK)),
+            (keys::GSI2_PK, text(keys::UNTOLD_EXPORTS_GSI2PK)),
         ];
         self.set_export(id, attempt, &assignments, &["upload_id", "lease_until"]).await
     }
 
     /// The export cannot be built: `failed`, with a reason its requester can read.
-    pub async fn mark_failed(
+    async fn mark_failed(
         &self,
         id: &ExportId,
         attempt: u32,
@@ -291,65 +298,25 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let assignments = [
-            ("status", s(ExportStatus::Failed.as_str())),
-            ("error", s(reason)),
-            ("completed_at", s(keys::time(at))),
-            (keys::GSI2_PK, s(keys::UNTOLD_EXPORTS_GSI2PK)),
+            ("status", text(ExportStatus::Failed.as_str())),
+            ("error", text(reason)),
+            ("completed_at", text(keys::time(at))),
+            (keys::GSI2_PK, text(keys::UNTOLD_EXPORTS_GSI2PK)),
         ];
         self.set_export(id, attempt, &assignments, &["lease_until"]).await
     }
 
-    /// Sets attributes of an export, only while attempt `attempt` still holds it.
-    async fn set_export(
-        &self,
-        id: &ExportId,
-        attempt: u32,
-        assignments: &[(&str, AttributeValue)],
-        removals: &[&str],
-    ) -> Result<(), StoreError> {
-        let mut expression = String::new();
-        let mut request = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .key(keys::PK, s(keys::export_pk(id.as_str())))
-            .key(keys::SK, s(keys::EXPORT_SK))
-            .condition_expression("attempt = :attempt")
-            .expression_attribute_values(":attempt", AttributeValue::N(attempt.to_string()));
-        if !assignments.is_empty() {
-            let sets: Vec<String> = (0..assignments.len()).map(|i| format!("#a{i} = :v{i}")).collect();
-            expression.push_str(&format!("SET {}", sets.join(", ")));
-            for (i, (name, value)) in assignments.iter().enumerate() {
-                request = request
-                    .expression_attribute_names(format!("#a{i}"), *name)
-                    .expression_attribute_values(format!(":v{i}"), value.clone());
-            }
-        }
-        if !removals.is_empty() {
-            let names: Vec<String> = (0..removals.len()).map(|i| format!("#r{i}")).collect();
-            expression.push_str(&format!(" REMOVE {}", names.join(", ")));
-            for (i, name) in removals.iter().enumerate() {
-                request = request.expression_attribute_names(format!("#r{i}"), *name);
-            }
-        }
-        match request.update_expression(expression).send().await {
-            Ok(_) => Ok(()),
-            Err(err) if condition_failed(&err) => Err(StoreError::Conflict),
-            Err(err) => Err(err.into()),
-        }
-    }
-
     /// Takes the right to send an export's email; false when it was sent (or is being sent).
-    pub async fn claim_email(&self, export_id: &ExportId, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn claim_email(&self, export_id: &ExportId, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let result = self
             .client()
             .update_item()
             .table_name(self.table())
-            .key(keys::PK, s(keys::export_pk(export_id.as_str())))
-            .key(keys::SK, s(keys::EXPORT_SK))
+            .key(keys::PK, text(keys::export_pk(export_id.as_str())))
+            .key(keys::SK, text(keys::EXPORT_SK))
             .update_expression("SET emailed_at = :now")
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(emailed_at)")
-            .expression_attribute_values(":now", s(keys::time(now)))
+            .expression_attribute_values(":now", text(keys::time(now)))
             .send()
             .await;
         match result {
@@ -359,39 +326,46 @@ impl Store {
         }
     }
 
-    /// The requester was told: the export leaves the open exports.
-    pub async fn email_sent(&self, export_id: &ExportId) -> Result<(), StoreError> {
-        self.close_export(export_id, "REMOVE gsi2pk, gsi2sk", None).await
-    }
-
-    /// The requester could not be told for a day: marked, and out of the open exports.
-    pub async fn give_up_email(&self, export_id: &ExportId, at: DateTime<Utc>) -> Result<(), StoreError> {
-        self.close_export(export_id, "SET not_notified_at = :at REMOVE gsi2pk, gsi2sk", Some(at)).await
-    }
-
-    async fn close_export(&self, id: &ExportId, expression: &str, at: Option<DateTime<Utc>>) -> Result<(), StoreError> {
-        self.client()
-            .update_item()
-            .table_name(self.table())
-            .key(keys::PK, s(keys::export_pk(id.as_str())))
-            .key(keys::SK, s(keys::EXPORT_SK))
-            .update_expression(expression)
-            .set_expression_attribute_values(at.map(|at| [(":at".to_owned(), s(keys::time(at)))].into()))
-            .send()
-            .await?;
-        Ok(())
-    }
-
     /// Gives the right to send the email back, when sending failed.
-    pub async fn release_email(&self, export_id: &ExportId) -> Result<(), StoreError> {
+    async fn release_email(&self, export_id: &ExportId) -> Result<(), StoreError> {
         self.client()
             .update_item()
             .table_name(self.table())
-            .key(keys::PK, s(keys::export_pk(export_id.as_str())))
-            .key(keys::SK, s(keys::EXPORT_SK))
+            .key(keys::PK, text(keys::export_pk(export_id.as_str())))
+            .key(keys::SK, text(keys::EXPORT_SK))
             .update_expression("REMOVE emailed_at")
             .send()
             .await?;
         Ok(())
+    }
+
+    /// The requester was told: the export leaves the open exports.
+    async fn email_sent(&self, export_id: &ExportId) -> Result<(), StoreError> {
+        self.close_export(export_id, "REMOVE gsi2pk, gsi2sk", None).await
+    }
+
+    /// The requester could not be told for a day: marked, and out of the open exports.
+    async fn give_up_email(&self, export_id: &ExportId, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.close_export(export_id, "SET not_notified_at = :at REMOVE gsi2pk, gsi2sk", Some(at)).await
+    }
+
+    /// Up to `limit` exports not finished yet that were asked for before `created_before`,
+    /// oldest first: what the sweep looks at.
+    /// Up to `limit` exports not finished, and up to `limit` finished whose requester is not told
+    /// yet (each in its own part of the index, so a backlog of one never hides the other).
+    async fn open_exports(&self, created_before: DateTime<Utc>, limit: i32) -> Result<Vec<ExportJob>, StoreError> {
+        let mut jobs = Vec::new();
+        for part in [keys::OPEN_EXPORTS_GSI2PK, keys::UNTOLD_EXPORTS_GSI2PK] {
+            let out =
+                self.query(Index::Gsi2, part, SortKeys::Below(keys::time(created_before))).limit(limit).send().await?;
+            for item in out.items.unwrap_or_default() {
+                jobs.push(job_of(item)?);
+            }
+        }
+        Ok(jobs)
+    }
+
+    async fn export(&self, id: &ExportId) -> Result<Option<ExportJob>, StoreError> {
+        self.export_job(id).await
     }
 }

@@ -3,10 +3,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
-use super::applications::{entry_item, evidence_item, meta_item, s, trail_item};
+use super::applications::{entry_item, evidence_item, meta_item, trail_item};
+use super::dynamo::{number, text};
 use super::items::{Owner, to_item};
 use super::placement::{Placement, PlacementItem};
 use super::{Store, StoreError, keys};
@@ -52,22 +52,22 @@ impl Store {
             }
             for agent in entries.keys() {
                 let owner = owners.get(agent).cloned().unwrap_or_else(|| Owner::unknown(agent.clone()));
-                for tally in owner.scopes().iter().map(keys::scope_pk) {
-                    if let std::collections::hash_map::Entry::Vacant(slot) = visits.entry((tally, app.year)) {
+                for counters_pk in owner.scopes().iter().map(keys::counters_pk) {
+                    if let std::collections::hash_map::Entry::Vacant(slot) = visits.entry((counters_pk, app.year)) {
                         let visit = self.stats_of(&slot.key().0, app.year).await?.last_visited_at;
                         slot.insert(visit);
                     }
                 }
             }
-            let visit_of = |tally: &str| visits.get(&(tally.to_owned(), app.year)).copied().flatten();
+            let visit_of = |counters_pk: &str| visits.get(&(counters_pk.to_owned(), app.year)).copied().flatten();
             for (placement, record) in imported(app, &entries, last_synced_at, owners, visit_of) {
                 for row in &placement.rows {
                     items.push(to_item(row)?);
                 }
-                for tally in placement.tallies() {
-                    let counts = totals.entry((tally.to_owned(), app.year)).or_insert((0, 0));
+                for counters_pk in placement.counter_pks() {
+                    let counts = totals.entry((counters_pk.to_owned(), app.year)).or_insert((0, 0));
                     counts.0 += i64::from(record.counted);
-                    counts.1 += i64::from(record.new_in.contains_key(tally));
+                    counts.1 += i64::from(record.new_in.contains_key(counters_pk));
                 }
                 items.push(to_item(&record)?);
             }
@@ -80,17 +80,17 @@ impl Store {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         self.write_batch(requests).await?;
-        for ((tally, year), (total, new)) in totals.iter().filter(|(_, counts)| **counts != (0, 0)) {
+        for ((counters_pk, year), (total, new)) in totals.iter().filter(|(_, counts)| **counts != (0, 0)) {
             self.client()
                 .update_item()
                 .table_name(self.table())
-                .key(keys::PK, s(tally))
+                .key(keys::PK, text(counters_pk))
                 // Any of the list's counter items holds a share of its counts: the first.
-                .key(keys::SK, s(&keys::stats_sks(tally, *year)[0]))
+                .key(keys::SK, text(&keys::stats_sks(counters_pk, *year)[0]))
                 .update_expression("ADD at_risk_total :total, new_since_visit :new, version :one")
-                .expression_attribute_values(":one", AttributeValue::N("1".into()))
-                .expression_attribute_values(":total", AttributeValue::N(total.to_string()))
-                .expression_attribute_values(":new", AttributeValue::N(new.to_string()))
+                .expression_attribute_values(":one", number(1))
+                .expression_attribute_values(":total", number(total))
+                .expression_attribute_values(":new", number(new))
                 .send()
                 .await?;
         }

@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use super::StoreError;
-use super::keys::{self, Scope};
+use super::keys;
+use crate::domain::Scope;
 use crate::domain::{
     AgencyId, AgentId, BookEntry, Email, Evidence, FederalExchangeId, HistoryRecord, Name, Npn, PlanYear, Reason, Role,
 };
@@ -20,7 +21,7 @@ pub fn to_item<T: Serialize>(value: &T) -> Result<Item, StoreError> {
 }
 
 pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
-    serde_dynamo::from_item(item).map_err(StoreError::Decode)
+    serde_dynamo::from_item(item).map_err(|source| StoreError::Decode(Box::new(source)))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +78,18 @@ impl AgencyItem {
     }
 }
 
+impl AgencyItem {
+    /// The agency as the directory knows it, without its keys.
+    pub fn agency(&self) -> crate::domain::Agency {
+        crate::domain::Agency {
+            agency_id: self.agency_id.clone(),
+            name: self.name.clone(),
+            parent_agency_id: self.parent_agency_id.clone(),
+            agent_exports_enabled: self.agent_exports_enabled,
+        }
+    }
+}
+
 /// Links an agency to a child, so the downline can be walked without a scan.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AgencyChildItem {
@@ -130,6 +143,20 @@ impl AgentItem {
     }
 }
 
+impl AgentItem {
+    /// The agent as the directory knows them, without their keys.
+    pub fn agent(&self) -> crate::domain::Agent {
+        crate::domain::Agent {
+            agent_id: self.agent_id.clone(),
+            agency_id: self.agency_id.clone(),
+            name: self.name.clone(),
+            email: self.email.clone(),
+            npn: self.npn.clone(),
+            role: self.role,
+        }
+    }
+}
+
 /// The mark of a directory job on the agency or agent item it is for: the rows below it are to be
 /// placed again. Written with the change itself, cleared when the job is done, so a job that died
 /// is finished by the event's redelivery.
@@ -174,6 +201,15 @@ pub struct StatsItem {
 }
 
 impl StatsItem {
+    /// The counts themselves, without the version.
+    pub fn counts(&self) -> crate::domain::ListCounts {
+        crate::domain::ListCounts {
+            at_risk_total: self.at_risk_total,
+            new_since_visit: self.new_since_visit,
+            last_visited_at: self.last_visited_at,
+        }
+    }
+
     /// A list's counters from its counter items (`keys::stats_prefix`): the counts summed, the
     /// visit they all carry (a visit sets every one), the versions summed.
     pub fn sum<'a>(items: impl IntoIterator<Item = &'a StatsItem>) -> Self {
@@ -200,7 +236,7 @@ pub struct MetaItem {
     #[serde(default)]
     pub unknown_count: u32,
     /// How many times in a row the scan failed to place this version's write (it is set aside for
-    /// longer after each, see `placement::retry_after`). A new write starts it again.
+    /// longer after each, see `unplaced::retry_after`). A new write starts it again.
     #[serde(default)]
     pub unplaced_failures: u32,
     pub gsi2pk: String,
@@ -247,7 +283,7 @@ pub struct TrailItem {
     /// The swap-pattern counts each record's take went into, by the record's index: written with
     /// the counts, so a take is counted once and the checker can add them up.
     #[serde(default)]
-    pub counted: std::collections::BTreeMap<String, Vec<CountedTake>>,
+    pub counted: std::collections::BTreeMap<String, Vec<crate::ports::CountedTake>>,
 }
 
 /// A history item waiting, out of the outbox, for the directory item whose partition this is in.
@@ -257,13 +293,6 @@ pub struct WaiterItem {
     pub sk: String,
     pub trail_pk: String,
     pub trail_sk: String,
-}
-
-/// One agency's swap-pattern counts a take went into, and whether as a take from inside its tree.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CountedTake {
-    pub agency_id: AgencyId,
-    pub in_agency: bool,
 }
 
 /// One at-risk entry as it appears in one list (an agent's or an agency's): everything a list
@@ -301,6 +330,29 @@ pub struct RiskRow {
     pub path: Vec<AgencyId>,
 }
 
+impl RiskRow {
+    /// The entry as its list shows it, without keys.
+    pub fn entry(self) -> crate::domain::RiskEntry {
+        crate::domain::RiskEntry {
+            scope: self.scope,
+            federal_exchange_id: self.federal_exchange_id,
+            plan_year: self.plan_year,
+            client_name: self.client_name,
+            last_synced_at: self.last_synced_at,
+            at_risk_since: self.at_risk_since,
+            flagged_at: self.flagged_at,
+            reason: self.reason,
+            other_npn: self.other_npn,
+            archived: self.archived,
+            agent_id: self.agent_id,
+            agent_name: self.agent_name,
+            agent_email: self.agent_email,
+            agency_id: self.agency_id,
+            agency_name: self.agency_name,
+        }
+    }
+}
+
 /// Who owns an entry, as far as the directory knows: the lists their rows belong to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {
@@ -324,12 +376,23 @@ impl Owner {
     /// The directory item (its key) still to arrive before the agent's agency path is whole: the
     /// agent's, or the first agency on the path the directory does not know yet. `None` once the
     /// path is known to its top.
-    pub fn missing(&self) -> Option<(String, &'static str)> {
+    pub fn missing(&self) -> Option<crate::domain::DirectoryEntry> {
         if self.agent.is_none() {
-            return Some((keys::agent_pk(&self.agent_id), keys::AGENT_SK));
+            return Some(crate::domain::DirectoryEntry::Agent(self.agent_id.clone()));
         }
         let unknown = self.path.iter().zip(&self.path_versions).find(|(_, version)| version.is_none());
-        unknown.map(|(agency, _)| (keys::agency_pk(agency), keys::AGENCY_SK))
+        unknown.map(|(agency, _)| crate::domain::DirectoryEntry::Agency(agency.clone()))
+    }
+
+    /// The owner as the directory knows them, without keys or versions.
+    pub fn entry_owner(self) -> crate::domain::EntryOwner {
+        let waiting_for = self.missing();
+        crate::domain::EntryOwner {
+            agent_id: self.agent_id,
+            agent: self.agent.map(|a| a.agent()),
+            path: self.path,
+            waiting_for,
+        }
     }
 
     /// The agent's own list, their agency's, and every upline agency's.

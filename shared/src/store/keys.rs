@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::domain::{AgencyId, AgentId, EvidenceId, FederalExchangeId, Npn, PlanYear};
+use crate::domain::{AgencyId, AgentId, EvidenceId, FederalExchangeId, Npn, PlanYear, Scope};
+use crate::ports::DueLane;
 
 pub const PK: &str = "pk";
 pub const SK: &str = "sk";
@@ -52,17 +53,17 @@ pub const AGENT_SK: &str = "AGENT";
 pub fn stats_prefix(year: PlanYear) -> String {
     format!("STATS#{year}")
 }
-/// The counter items of list owner `tally_pk` for a plan year: all of them (a visit sets them all).
-pub fn stats_sks(tally_pk: &str, year: PlanYear) -> Vec<String> {
-    if tally_pk.starts_with("AGENCY#") {
+/// The counter items of list owner `counters_pk` for a plan year: all of them (a visit sets them all).
+pub fn stats_sks(counters_pk: &str, year: PlanYear) -> Vec<String> {
+    if counters_pk.starts_with("AGENCY#") {
         (0..APPLICATION_SHARDS).map(|shard| format!("STATS#{year}#{shard:02}")).collect()
     } else {
         vec![stats_prefix(year)]
     }
 }
-/// The counter item of list owner `tally_pk` that application `app`'s placements move.
-pub fn stats_sk(tally_pk: &str, year: PlanYear, app: &FederalExchangeId) -> String {
-    if tally_pk.starts_with("AGENCY#") {
+/// The counter item of list owner `counters_pk` that application `app`'s placements move.
+pub fn stats_sk(counters_pk: &str, year: PlanYear, app: &FederalExchangeId) -> String {
+    if counters_pk.starts_with("AGENCY#") {
         format!("STATS#{year}#{:02}", application_shard(app))
     } else {
         stats_prefix(year)
@@ -153,26 +154,13 @@ pub fn book_gsi1sk(year: PlanYear, id: &FederalExchangeId) -> String {
 pub fn sync_due_gsi2pk(year: PlanYear, shard: u32) -> String {
     format!("SYNCDUE#{year}#{shard:02}")
 }
-/// The lanes of the due list, in the order the scan takes them: never-synced applications (as
-/// soon as possible), those with an entry at risk, the rest by their last sync, and those the
-/// marketplace did not know, by when to ask again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DueLane {
-    New,
-    AtRisk,
-    Stale,
-    Unknown,
-}
-
-impl DueLane {
-    fn digit(self) -> char {
-        match self {
-            Self::New => '0',
-            Self::AtRisk => '1',
-            Self::Stale => '2',
-            Self::Unknown => '3',
-        }
+/// A lane's digit, first in its keys: the order the scan takes the lanes.
+fn lane_digit(lane: DueLane) -> char {
+    match lane {
+        DueLane::New => '0',
+        DueLane::AtRisk => '1',
+        DueLane::Stale => '2',
+        DueLane::Unknown => '3',
     }
 }
 
@@ -180,8 +168,8 @@ impl DueLane {
 /// keyed by its last sync; one the marketplace did not know (`3`) by when to ask again.
 pub fn sync_due_gsi2sk(lane: DueLane, at: Option<DateTime<Utc>>, id: &FederalExchangeId) -> String {
     match (lane, at) {
-        (DueLane::New, _) | (_, None) => format!("{}#{id}", DueLane::New.digit()),
-        (lane, Some(at)) => format!("{}#{}#{id}", lane.digit(), time(at)),
+        (DueLane::New, _) | (_, None) => format!("{}#{id}", lane_digit(DueLane::New)),
+        (lane, Some(at)) => format!("{}#{}#{id}", lane_digit(lane), time(at)),
     }
 }
 /// The sort-key bounds (inclusive) of a lane's applications due by `upto`: every never-synced
@@ -190,14 +178,14 @@ pub fn sync_due_range(lane: DueLane, upto: DateTime<Utc>) -> (String, String) {
     match lane {
         // `$` follows `#`: every `0#…` key is below `0$`.
         DueLane::New => ("0#".to_owned(), "0$".to_owned()),
-        lane => (format!("{}#", lane.digit()), format!("{}#{}", lane.digit(), time(upto))),
+        lane => (format!("{}#", lane_digit(lane)), format!("{}#{}", lane_digit(lane), time(upto))),
     }
 }
 /// The last sync a due-list key holds (`None` for a never-synced application's).
 pub fn sync_due_time(gsi2sk: &str) -> Option<DateTime<Utc>> {
     let mut parts = gsi2sk.splitn(3, '#');
     let lane = parts.next()?;
-    if lane != DueLane::AtRisk.digit().to_string() && lane != DueLane::Stale.digit().to_string() {
+    if lane != lane_digit(DueLane::AtRisk).to_string() && lane != lane_digit(DueLane::Stale).to_string() {
         return None;
     }
     DateTime::parse_from_rfc3339(parts.next()?).ok().map(|at| at.with_timezone(&Utc))
@@ -271,30 +259,21 @@ pub const SCAN_CHECKPOINT_SK: &str = "CHECKPOINT";
 
 // ---- at-risk rows: the lists people read ---------------------------------------------------
 
-/// Whose list an at-risk row belongs to. Every at-risk entry has a row in its agent's list and in
-/// the list of its agency and of every agency above it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
-pub enum Scope {
-    Agent(AgentId),
-    Agency(AgencyId),
-}
-
 pub const RISK_AGENCY_PREFIX: &str = "RISK#AGENCY#";
 /// Whose counters a list's rows count in: the list's owner, whose item's partition key is the
 /// list's without `RISK#` (`RISK#AGENT#ana` → `AGENT#ana`, `RISK#AGENCY#north` → `AGENCY#north`).
-pub fn tally_pk(list_pk: &str) -> &str {
+pub fn counters_pk_of_list(list_pk: &str) -> &str {
     list_pk.strip_prefix("RISK#").unwrap_or(list_pk)
 }
 /// The partition of a scope's own item, where its counters are kept.
-pub fn scope_pk(scope: &Scope) -> String {
+pub fn counters_pk(scope: &Scope) -> String {
     match scope {
         Scope::Agent(agent) => agent_pk(agent),
         Scope::Agency(agency) => agency_pk(agency),
     }
 }
 pub fn risk_pk(scope: &Scope) -> String {
-    format!("RISK#{}", scope_pk(scope))
+    format!("RISK#{}", counters_pk(scope))
 }
 /// Plan year first, so one scope's list of one year is a `begins_with`; then newest-first order
 /// comes from reading backwards.
@@ -310,7 +289,7 @@ pub fn risk_by_archived_gsi1pk(scope: &Scope, archived: bool) -> String {
 }
 /// A list's rows by when they were flagged (GSI2): `FLAGGED#{year}#AGENT#…` or `…#AGENCY#…`.
 pub fn flagged_gsi2pk(scope: &Scope, year: PlanYear) -> String {
-    format!("FLAGGED#{year}#{}", scope_pk(scope))
+    format!("FLAGGED#{year}#{}", counters_pk(scope))
 }
 pub fn flagged_gsi2sk(flagged_at: DateTime<Utc>, agent: &AgentId, id: &FederalExchangeId) -> String {
     format!("{}#{agent}#{id}", time(flagged_at))
@@ -336,6 +315,82 @@ pub fn digest_retry_sk(agent: &AgentId) -> String {
     format!("RETRY#{agent}")
 }
 pub const DIGEST_RETRY_PREFIX: &str = "RETRY#";
+
+// ---- reading keys back --------------------------------------------------------------------
+
+/// What an item is, by its key alone: for tools that read the table whole (the checker).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemKind {
+    /// A row of an at-risk list.
+    RiskRow,
+    ApplicationEntry,
+    ApplicationMeta,
+    /// A history item (the outbox's unit).
+    Trail,
+    Agency,
+    Agent,
+    /// A history item waiting for the directory item of this partition.
+    Waiter,
+    /// One shard of an agency's swap totals of a plan year.
+    SwapTotals {
+        agency: AgencyId,
+        year: u16,
+    },
+    /// One shard of an agency's swap counts by taking NPN of a plan year.
+    SwapsByNpn {
+        agency: AgencyId,
+        year: u16,
+    },
+    /// One of a list's counter items of a plan year.
+    Stats {
+        year: u16,
+    },
+    Other,
+}
+
+pub fn item_kind(pk: &str, sk: &str) -> ItemKind {
+    let year_after = |rest: &str| -> Option<u16> { rest.split('#').next().and_then(|year| year.parse().ok()) };
+    if pk.starts_with("RISK#") {
+        ItemKind::RiskRow
+    } else if pk.starts_with("APP#") && sk.starts_with(ENTRY_PREFIX) {
+        ItemKind::ApplicationEntry
+    } else if pk.starts_with("APP#") && sk == META_SK {
+        ItemKind::ApplicationMeta
+    } else if pk.starts_with("APP#") && sk.starts_with(TRAIL_PREFIX) {
+        ItemKind::Trail
+    } else if sk.starts_with(WAITER_PREFIX) {
+        ItemKind::Waiter
+    } else if let Some(agency) = agency_of_pk(pk) {
+        if sk == AGENCY_SK {
+            return ItemKind::Agency;
+        }
+        let swaps = |prefix: &str| sk.strip_prefix(prefix).and_then(year_after);
+        match (swaps("SWAPS#"), swaps("SWAPNPN#"), sk.strip_prefix("STATS#").and_then(year_after)) {
+            (Some(year), _, _) => ItemKind::SwapTotals { agency, year },
+            (_, Some(year), _) => ItemKind::SwapsByNpn { agency, year },
+            (_, _, Some(year)) => ItemKind::Stats { year },
+            _ => ItemKind::Other,
+        }
+    } else if agent_of_pk(pk).is_some() {
+        match sk.strip_prefix("STATS#").and_then(year_after) {
+            _ if sk == AGENT_SK => ItemKind::Agent,
+            Some(year) => ItemKind::Stats { year },
+            None => ItemKind::Other,
+        }
+    } else {
+        ItemKind::Other
+    }
+}
+
+/// The agency whose partition `pk` is.
+pub fn agency_of_pk(pk: &str) -> Option<AgencyId> {
+    pk.strip_prefix("AGENCY#").and_then(|id| AgencyId::parse(id).ok())
+}
+
+/// The agent whose partition `pk` is.
+pub fn agent_of_pk(pk: &str) -> Option<AgentId> {
+    pk.strip_prefix("AGENT#").and_then(|id| AgentId::parse(id).ok())
+}
 
 #[cfg(test)]
 mod tests {

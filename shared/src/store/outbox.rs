@@ -9,52 +9,24 @@ use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 
-use super::applications::{MAX_ATTEMPTS, backoff, s};
-use super::items::{CountedTake, Item, TrailItem, WaiterItem, from_item, to_item};
+use super::dynamo::{Condition, Index, SortKeys, number, retry_on_conflict, text};
+use super::items::{Item, TrailItem, WaiterItem, from_item, to_item};
 use super::{Store, StoreError, keys};
-use crate::domain::{AgencyId, AgentId, ApplicationKey, Npn, PlanYear, Take, iso_week};
-
-/// An agency's swap patterns for a plan year, as counted.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SwapPatterns {
-    /// Entries of the tree taken by an agent inside the tree, and by anyone outside it.
-    pub in_agency: i64,
-    pub outside: i64,
-    /// By ISO week (`2026-W47`), oldest first: (inside, outside).
-    pub weeks: BTreeMap<String, (i64, i64)>,
-    /// Every NPN that took entries from the tree, the most first (then by NPN).
-    pub takers: Vec<Taker>,
-}
-
-/// One NPN that took entries from a tree.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Taker {
-    pub npn: Npn,
-    /// The agent behind the NPN, where the directory knew them.
-    pub agent_id: Option<AgentId>,
-    pub takes: i64,
-    /// How many of those while the agent was inside the tree.
-    pub in_agency: i64,
-    /// By ISO week, oldest first.
-    pub weeks: BTreeMap<String, i64>,
-}
+use crate::domain::{
+    AgencyId, AgentId, ApplicationKey, DirectoryEntry, Npn, PlanYear, SwapPatterns, Take, Taker, iso_week,
+};
+use crate::ports::{self, CountedTake, OutboxItem};
 
 impl Store {
     /// A page of one shard's part of the outbox, oldest first, and where the next starts.
-    pub async fn outbox_page(
+    async fn outbox_trails(
         &self,
         shard: u32,
         limit: i32,
         start: Option<Item>,
     ) -> Result<(Vec<TrailItem>, Option<Item>), StoreError> {
         let out = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .index_name(keys::GSI1)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", keys::GSI1_PK)
-            .expression_attribute_values(":pk", s(keys::outbox_gsi1pk(shard)))
+            .query(Index::Gsi1, keys::outbox_gsi1pk(shard), SortKeys::All)
             .limit(limit)
             .set_exclusive_start_key(start)
             .send()
@@ -66,35 +38,35 @@ impl Store {
     /// Counts the take of record `index` of `trail` into each of `counts`' agencies' swap patterns,
     /// and records that on the trail item, in one transaction: once however often it is called
     /// (`false`: it was counted before, or the item has left the outbox).
-    pub async fn count_take(
+    async fn count_take_at(
         &self,
-        trail: &TrailItem,
+        trail: &TrailKey,
         index: usize,
         app: &ApplicationKey,
         take: &Take,
         counts: &[CountedTake],
     ) -> Result<bool, StoreError> {
-        for attempt in 1..=MAX_ATTEMPTS {
+        retry_on_conflict(|_| async move {
             match self.transact(self.take_writes(trail, index, app, take, counts)?).await {
-                Ok(()) => return Ok(true),
                 Err(StoreError::Conflict) => {
                     // Counted by another relay, or only a race on a counter: read and see.
                     let now: Option<TrailItem> =
                         self.get_item(trail.pk.clone(), &trail.sk).await?.map(from_item).transpose()?;
                     if now.is_none_or(|now| now.gsi1pk.is_none() || now.counted.contains_key(&index.to_string())) {
-                        return Ok(false);
+                        Ok(false)
+                    } else {
+                        Err(StoreError::Conflict)
                     }
-                    tokio::time::sleep(backoff(attempt)).await;
                 }
-                Err(other) => return Err(other),
+                other => other.map(|()| true),
             }
-        }
-        Err(StoreError::Contention(MAX_ATTEMPTS))
+        })
+        .await
     }
 
     fn take_writes(
         &self,
-        trail: &TrailItem,
+        trail: &TrailKey,
         index: usize,
         app: &ApplicationKey,
         take: &Take,
@@ -102,8 +74,8 @@ impl Store {
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let record = Update::builder()
             .table_name(self.table())
-            .key(keys::PK, s(&trail.pk))
-            .key(keys::SK, s(&trail.sk))
+            .key(keys::PK, text(&trail.pk))
+            .key(keys::SK, text(&trail.sk))
             .update_expression("SET #counted.#index = :counts")
             .condition_expression("attribute_exists(#outbox) AND attribute_not_exists(#counted.#index)")
             .expression_attribute_names("#counted", "counted")
@@ -112,33 +84,33 @@ impl Store {
             .expression_attribute_values(":counts", AttributeValue::L(counted_values(counts)?));
         let mut writes = vec![TransactWriteItem::builder().update(record.build()?).build()];
         let week = iso_week(take.at);
-        let one = AttributeValue::N("1".into());
+        let one = number(1);
         for count in counts {
             let side = if count.in_agency { "in" } else { "out" };
             let totals = Update::builder()
                 .table_name(self.table())
-                .key(keys::PK, s(keys::agency_pk(&count.agency_id)))
-                .key(keys::SK, s(keys::swaps_sk(app.year, &app.id)))
+                .key(keys::PK, text(keys::agency_pk(&count.agency_id)))
+                .key(keys::SK, text(keys::swaps_sk(app.year, &app.id)))
                 .update_expression("ADD #side :one, #week :one")
                 .expression_attribute_names("#side", side_attribute(count.in_agency))
                 .expression_attribute_names("#week", format!("{WEEK_PREFIX}{week}:{side}"))
                 .expression_attribute_values(":one", one.clone());
             let mut by_npn = Update::builder()
                 .table_name(self.table())
-                .key(keys::PK, s(keys::agency_pk(&count.agency_id)))
-                .key(keys::SK, s(keys::swap_npn_sk(app.year, &take.other_npn, &app.id)))
+                .key(keys::PK, text(keys::agency_pk(&count.agency_id)))
+                .key(keys::SK, text(keys::swap_npn_sk(app.year, &take.other_npn, &app.id)))
                 .expression_attribute_names("#side", side_attribute(count.in_agency))
                 .expression_attribute_names("#week", format!("{WEEK_PREFIX}{week}"))
                 .expression_attribute_values(":one", one.clone())
-                .expression_attribute_values(":npn", s(take.other_npn.as_str()));
+                .expression_attribute_values(":npn", text(take.other_npn.as_str()));
             by_npn = match &take.other_agent_id {
                 // The agent behind the NPN as of this take: of the shards, the latest take's says.
                 Some(agent) => by_npn
                     .update_expression(
                         "ADD takes :one, #side :one, #week :one SET npn = :npn, other_agent_id = :agent, agent_as_of = :at",
                     )
-                    .expression_attribute_values(":agent", s(agent.as_str()))
-                    .expression_attribute_values(":at", s(keys::time(take.at))),
+                    .expression_attribute_values(":agent", text(agent.as_str()))
+                    .expression_attribute_values(":at", text(keys::time(take.at))),
                 None => by_npn.update_expression("ADD takes :one, #side :one, #week :one SET npn = :npn"),
             };
             writes.push(TransactWriteItem::builder().update(totals.build()?).build());
@@ -148,16 +120,15 @@ impl Store {
     }
 
     /// Takes a trail item out of the outbox: every change in it is published and counted.
-    pub async fn relayed(&self, trail: &TrailItem) -> Result<(), StoreError> {
+    async fn relayed_at(&self, trail: &TrailKey) -> Result<(), StoreError> {
         let Some(outbox) = keys::outbox_of(&trail.pk) else { return Ok(()) };
         let taken = self
             .update_if(
                 &trail.pk,
                 &trail.sk,
-                "#gsi1pk = :outbox",
                 "REMOVE #gsi1pk, #gsi1sk",
-                &[("#gsi1pk", keys::GSI1_PK), ("#gsi1sk", keys::GSI1_SK)],
-                vec![(":outbox", s(outbox))],
+                Condition::new("#gsi1pk = :outbox").name("#gsi1pk", keys::GSI1_PK).name("#gsi1sk", keys::GSI1_SK),
+                vec![(":outbox", text(outbox))],
             )
             .await;
         match taken {
@@ -170,7 +141,7 @@ impl Store {
     /// Takes a history item out of the outbox until the directory item `missing` (its key) is
     /// known, and leaves a waiter in that item's partition; all only while `missing` is still not
     /// there. `false`: it arrived meanwhile, or another relay moved the item (it stays as it is).
-    pub async fn wait_for(&self, trail: &TrailItem, missing: (&str, &str)) -> Result<bool, StoreError> {
+    async fn wait_at(&self, trail: &TrailKey, missing: (&str, &str)) -> Result<bool, StoreError> {
         let (pk, sk) = missing;
         let Some(outbox) = keys::outbox_of(&trail.pk) else { return Ok(false) };
         let out = self.move_trail((&trail.pk, &trail.sk), &outbox, keys::WAITING_GSI1PK)?;
@@ -184,7 +155,7 @@ impl Store {
         let writes = vec![
             TransactWriteItem::builder().update(out).build(),
             TransactWriteItem::builder().put(waiter).build(),
-            self.unchanged(pk.to_owned(), sk, None)?,
+            self.check(pk.to_owned(), sk, Condition::new("attribute_not_exists(pk)"))?,
         ];
         match self.transact(writes).await {
             Ok(()) => Ok(true),
@@ -198,13 +169,13 @@ impl Store {
     fn move_trail(&self, (pk, sk): (&str, &str), from: &str, to: &str) -> Result<Update, StoreError> {
         Ok(Update::builder()
             .table_name(self.table())
-            .key(keys::PK, s(pk))
-            .key(keys::SK, s(sk))
+            .key(keys::PK, text(pk))
+            .key(keys::SK, text(sk))
             .update_expression("SET #gsi1pk = :to")
             .condition_expression("#gsi1pk = :from")
             .expression_attribute_names("#gsi1pk", keys::GSI1_PK)
-            .expression_attribute_values(":from", s(from))
-            .expression_attribute_values(":to", s(to))
+            .expression_attribute_values(":from", text(from))
+            .expression_attribute_values(":to", text(to))
             .build()?)
     }
 
@@ -221,8 +192,8 @@ impl Store {
             let back = self.move_trail(trail, keys::WAITING_GSI1PK, &outbox)?;
             let done = Delete::builder()
                 .table_name(self.table())
-                .key(keys::PK, s(&waiter.pk))
-                .key(keys::SK, s(&waiter.sk))
+                .key(keys::PK, text(&waiter.pk))
+                .key(keys::SK, text(&waiter.sk))
                 .build()?;
             let writes = vec![
                 TransactWriteItem::builder().update(back).build(),
@@ -241,8 +212,8 @@ impl Store {
                     self.client()
                         .delete_item()
                         .table_name(self.table())
-                        .key(keys::PK, s(&waiter.pk))
-                        .key(keys::SK, s(&waiter.sk))
+                        .key(keys::PK, text(&waiter.pk))
+                        .key(keys::SK, text(&waiter.sk))
                         .send()
                         .await?;
                 }
@@ -251,103 +222,142 @@ impl Store {
         }
         Ok(released)
     }
+}
 
-    /// An agency's swap patterns: one query of its totals and one of its takers (at most one item
-    /// per application shard for the totals and for each NPN in the answer, whatever the size of
-    /// the tree).
-    pub async fn swap_patterns(&self, agency: &AgencyId, year: PlanYear) -> Result<SwapPatterns, StoreError> {
-        let pk = keys::agency_pk(agency);
-        let totals = self.query_prefix(pk.clone(), &keys::swaps_prefix(year)).await?;
-        let takers = self.query_prefix(pk, &keys::swap_npn_prefix(year)).await?;
-        Ok(SwapPatterns::of_items(&totals, &takers))
+/// The patterns its counter items hold, summed over their shards: an agency's totals items
+/// (`SWAPS#…`) and its takers' (`SWAPNPN#…`).
+pub fn swap_patterns_of(totals: &[Item], takers: &[Item]) -> SwapPatterns {
+    let mut patterns = SwapPatterns::default();
+    for totals in totals {
+        patterns.in_agency += number_in(totals, side_attribute(true));
+        patterns.outside += number_in(totals, side_attribute(false));
+        for name in totals.keys() {
+            let Some(rest) = name.strip_prefix(WEEK_PREFIX) else { continue };
+            let Some((week, side)) = rest.rsplit_once(':') else { continue };
+            let slot = patterns.weeks.entry(week.to_owned()).or_default();
+            match side {
+                "in" => slot.0 += number_in(totals, name),
+                _ => slot.1 += number_in(totals, name),
+            }
+        }
+    }
+    let mut by_npn: BTreeMap<Npn, Taker> = BTreeMap::new();
+    // When each NPN's agent was last seen, over its shards.
+    let mut agent_as_of: BTreeMap<Npn, String> = BTreeMap::new();
+    for item in takers {
+        let Some(npn) = item.get("npn").and_then(|v| v.as_s().ok()).and_then(|n| Npn::parse(n).ok()) else {
+            continue;
+        };
+        let taker = by_npn.entry(npn.clone()).or_insert_with(|| Taker {
+            npn,
+            agent_id: None,
+            takes: 0,
+            in_agency: 0,
+            weeks: BTreeMap::new(),
+        });
+        let agent_id = item.get("other_agent_id").and_then(|v| v.as_s().ok()).and_then(|a| AgentId::parse(a).ok());
+        let as_of = item.get("agent_as_of").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+        if agent_id.is_some() && agent_as_of.get(&taker.npn).is_none_or(|seen| *seen <= as_of) {
+            agent_as_of.insert(taker.npn.clone(), as_of);
+            taker.agent_id = agent_id;
+        }
+        taker.takes += number_in(item, "takes");
+        taker.in_agency += number_in(item, side_attribute(true));
+        for name in item.keys() {
+            if let Some(week) = name.strip_prefix(WEEK_PREFIX) {
+                *taker.weeks.entry(week.to_owned()).or_default() += number_in(item, name);
+            }
+        }
+    }
+    patterns.takers = by_npn.into_values().collect();
+    patterns.sort_takers();
+    patterns
+}
+
+/// A history item's key: what an `OutboxItem`'s id holds.
+struct TrailKey {
+    pk: String,
+    sk: String,
+}
+
+/// Separates the parts of the strings an outbox item's id and a page's cursor are made of: no key
+/// holds it.
+const SEPARATOR: char = '\u{1f}';
+
+impl TrailKey {
+    fn of(id: &str) -> Self {
+        let (pk, sk) = id.split_once(SEPARATOR).unwrap_or((id, ""));
+        Self { pk: pk.to_owned(), sk: sk.to_owned() }
+    }
+
+    fn id(pk: &str, sk: &str) -> String {
+        format!("{pk}{SEPARATOR}{sk}")
     }
 }
 
-impl SwapPatterns {
-    /// The patterns its counter items hold, summed over their shards: an agency's totals items
-    /// (`SWAPS#…`) and its takers' (`SWAPNPN#…`).
-    pub fn of_items(totals: &[Item], takers: &[Item]) -> Self {
-        let mut patterns = SwapPatterns::default();
-        for totals in totals {
-            patterns.in_agency += number(totals, side_attribute(true));
-            patterns.outside += number(totals, side_attribute(false));
-            for name in totals.keys() {
-                let Some(rest) = name.strip_prefix(WEEK_PREFIX) else { continue };
-                let Some((week, side)) = rest.rsplit_once(':') else { continue };
-                let slot = patterns.weeks.entry(week.to_owned()).or_default();
-                match side {
-                    "in" => slot.0 += number(totals, name),
-                    _ => slot.1 += number(totals, name),
-                }
-            }
-        }
-        let mut by_npn: BTreeMap<Npn, Taker> = BTreeMap::new();
-        // When each NPN's agent was last seen, over its shards.
-        let mut agent_as_of: BTreeMap<Npn, String> = BTreeMap::new();
-        for item in takers {
-            let Some(npn) = item.get("npn").and_then(|v| v.as_s().ok()).and_then(|n| Npn::parse(n).ok()) else {
+/// A page's end (its four key attributes in the index) as a cursor string, and back.
+fn outbox_cursor(key: &Item) -> String {
+    let part = |name: &str| key.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+    [keys::PK, keys::SK, keys::GSI1_PK, keys::GSI1_SK].map(part).join(&SEPARATOR.to_string())
+}
+
+fn outbox_start(cursor: &str) -> Item {
+    [keys::PK, keys::SK, keys::GSI1_PK, keys::GSI1_SK]
+        .into_iter()
+        .zip(cursor.split(SEPARATOR))
+        .map(|(name, value)| (name.to_owned(), text(value)))
+        .collect()
+}
+
+impl ports::Outbox for Store {
+    fn outbox_parts(&self) -> u32 {
+        keys::APPLICATION_SHARDS
+    }
+
+    async fn outbox_page(
+        &self,
+        part: u32,
+        limit: i32,
+        after: Option<String>,
+    ) -> Result<(Vec<OutboxItem>, Option<String>), StoreError> {
+        let (trails, next) = self.outbox_trails(part, limit, after.as_deref().map(outbox_start)).await?;
+        let mut items = Vec::new();
+        for trail in trails {
+            let Some(application) = keys::application_of(&trail.pk) else {
+                tracing::error!(item = %trail.sk, "an outbox item outside an application's partition; left as it is");
                 continue;
             };
-            let taker = by_npn.entry(npn.clone()).or_insert_with(|| Taker {
-                npn,
-                agent_id: None,
-                takes: 0,
-                in_agency: 0,
-                weeks: BTreeMap::new(),
+            let counted = trail.counted.keys().filter_map(|index| index.parse().ok()).collect();
+            items.push(OutboxItem {
+                id: TrailKey::id(&trail.pk, &trail.sk),
+                application,
+                records: trail.records,
+                counted,
             });
-            let agent_id = item.get("other_agent_id").and_then(|v| v.as_s().ok()).and_then(|a| AgentId::parse(a).ok());
-            let as_of = item.get("agent_as_of").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-            if agent_id.is_some() && agent_as_of.get(&taker.npn).is_none_or(|seen| *seen <= as_of) {
-                agent_as_of.insert(taker.npn.clone(), as_of);
-                taker.agent_id = agent_id;
-            }
-            taker.takes += number(item, "takes");
-            taker.in_agency += number(item, side_attribute(true));
-            for name in item.keys() {
-                if let Some(week) = name.strip_prefix(WEEK_PREFIX) {
-                    *taker.weeks.entry(week.to_owned()).or_default() += number(item, name);
-                }
-            }
         }
-        patterns.takers = by_npn.into_values().collect();
-        patterns.sort();
-        patterns
+        Ok((items, next.as_ref().map(outbox_cursor)))
     }
 
-    /// Counts one take, as `count_take` does in the table: what the checker adds up.
-    pub fn add(&mut self, take: &Take, in_agency: bool) {
-        let week = iso_week(take.at);
-        let slot = self.weeks.entry(week.clone()).or_default();
-        if in_agency {
-            self.in_agency += 1;
-            slot.0 += 1;
-        } else {
-            self.outside += 1;
-            slot.1 += 1;
-        }
-        match self.takers.iter_mut().find(|t| t.npn == take.other_npn) {
-            Some(taker) => {
-                taker.takes += 1;
-                taker.in_agency += i64::from(in_agency);
-                *taker.weeks.entry(week).or_default() += 1;
-                if take.other_agent_id.is_some() {
-                    taker.agent_id.clone_from(&take.other_agent_id);
-                }
-            }
-            None => self.takers.push(Taker {
-                npn: take.other_npn.clone(),
-                agent_id: take.other_agent_id.clone(),
-                takes: 1,
-                in_agency: i64::from(in_agency),
-                weeks: BTreeMap::from([(week, 1)]),
-            }),
-        }
-        self.sort();
+    async fn count_take(
+        &self,
+        item: &OutboxItem,
+        index: usize,
+        take: &Take,
+        counts: &[CountedTake],
+    ) -> Result<bool, StoreError> {
+        self.count_take_at(&TrailKey::of(&item.id), index, &item.application, take, counts).await
     }
 
-    /// The most takes first, then by NPN.
-    fn sort(&mut self) {
-        self.takers.sort_by(|a, b| b.takes.cmp(&a.takes).then_with(|| a.npn.cmp(&b.npn)));
+    async fn relayed(&self, item: &OutboxItem) -> Result<(), StoreError> {
+        self.relayed_at(&TrailKey::of(&item.id)).await
+    }
+
+    async fn wait_for(&self, item: &OutboxItem, entry: &DirectoryEntry) -> Result<bool, StoreError> {
+        let (pk, sk) = match entry {
+            DirectoryEntry::Agent(agent) => (keys::agent_pk(agent), keys::AGENT_SK),
+            DirectoryEntry::Agency(agency) => (keys::agency_pk(agency), keys::AGENCY_SK),
+        };
+        self.wait_at(&TrailKey::of(&item.id), (&pk, sk)).await
     }
 }
 
@@ -359,12 +369,24 @@ fn side_attribute(in_agency: bool) -> &'static str {
     if in_agency { "in_agency" } else { "outside" }
 }
 
-fn number(item: &Item, name: &str) -> i64 {
+fn number_in(item: &Item, name: &str) -> i64 {
     item.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0)
 }
 
 fn counted_values(counts: &[CountedTake]) -> Result<Vec<AttributeValue>, StoreError> {
     counts.iter().map(|count| Ok(AttributeValue::M(to_item(count)?))).collect()
+}
+
+impl ports::SwapCounts for Store {
+    /// An agency's swap patterns: one query of its totals and one of its takers (at most one item
+    /// per application shard for the totals and for each NPN in the answer, whatever the size of
+    /// the tree).
+    async fn swap_patterns(&self, agency: &AgencyId, year: PlanYear) -> Result<SwapPatterns, StoreError> {
+        let pk = keys::agency_pk(agency);
+        let totals = self.query_prefix(pk.clone(), &keys::swaps_prefix(year)).await?;
+        let takers = self.query_prefix(pk, &keys::swap_npn_prefix(year)).await?;
+        Ok(swap_patterns_of(&totals, &takers))
+    }
 }
 
 #[cfg(test)]
@@ -377,7 +399,7 @@ mod tests {
             .map(|(name, value)| {
                 // Counters are numbers; the NPN, the agent and the time are strings.
                 let counter = *name != "npn" && value.parse::<i64>().is_ok();
-                let value = if counter { AttributeValue::N((*value).into()) } else { s(*value) };
+                let value = if counter { AttributeValue::N((*value).into()) } else { text(*value) };
                 ((*name).to_owned(), value)
             })
             .collect()
@@ -408,7 +430,7 @@ mod tests {
                 ("agent_as_of", "2026-01-10T00:00:00.000000Z"),
             ]),
         ];
-        let patterns = SwapPatterns::of_items(&totals, &takers);
+        let patterns = swap_patterns_of(&totals, &takers);
         assert_eq!((patterns.in_agency, patterns.outside), (1, 5));
         assert_eq!(patterns.weeks, BTreeMap::from([("2026-W03".into(), (1, 3)), ("2026-W04".into(), (0, 2))]));
         let first = &patterns.takers[0];

@@ -23,14 +23,15 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::applications::{MAX_ATTEMPTS, backoff, s};
-use super::items::{EntryItem, Job, MetaItem, Owner, RiskRow, RowFacts, from_item, to_item};
-use super::keys::{self, Scope};
-use super::{MAX_TRANSACTION_ITEMS, Store, StoreError, if_version};
+use super::counter_delta::{CounterDelta, Counting};
+use super::dynamo::{Condition, Conditional, number, retry_on_conflict_with, text};
+use super::items::{EntryItem, MetaItem, Owner, RiskRow, RowFacts, from_item, to_item};
+use super::keys;
+use super::{MAX_TRANSACTION_ITEMS, Store, StoreError};
 use crate::domain::ApplicationKey;
 use crate::domain::{AgentId, BookEntry, PlanYear};
 
@@ -38,7 +39,7 @@ use crate::domain::{AgentId, BookEntry, PlanYear};
 /// applications of the same agents): owners by agent, and the last visit of each list's counters
 /// by the counters' partition and plan year. Dropped when a placement meets a newer state.
 #[derive(Default)]
-struct Known {
+pub(super) struct AlreadyRead {
     owners: HashMap<AgentId, Owner>,
     visits: Visits,
 }
@@ -46,23 +47,6 @@ struct Known {
 /// The last visit of each list's counters, by the counters' partition (`AGENT#…`, `AGENCY#…`)
 /// and plan year.
 type Visits = HashMap<(String, PlanYear), Option<DateTime<Utc>>>;
-
-/// What one repair of writes left unplaced did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Repair {
-    /// Applications placed.
-    pub placed: u32,
-    /// Applications whose placement failed: each is set aside and tried again later.
-    pub failed: u32,
-}
-
-/// How long a write whose placement failed `failures` times in a row waits before the next try:
-/// a quarter of an hour (the scan's period), doubling, at most a day. A passing cause (a hot
-/// application) is over by the next run; a lasting one costs a read a day until a person fixes it.
-pub fn retry_after(failures: u32) -> chrono::Duration {
-    let minutes = 15i64.saturating_mul(1 << failures.saturating_sub(1).min(7));
-    chrono::Duration::minutes(minutes.min(24 * 60))
-}
 
 /// Where an entry's rows are and what it counts, as last placed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,16 +71,16 @@ pub struct PlacementItem {
 
 impl PlacementItem {
     /// The counters this placement counts in: its rows' lists' owners.
-    fn tallies(&self) -> BTreeSet<&str> {
-        self.rows.iter().map(|row| keys::tally_pk(&row.pk)).collect()
+    fn counter_pks(&self) -> BTreeSet<&str> {
+        self.rows.iter().map(|row| keys::counters_pk_of_list(&row.pk)).collect()
     }
 
     /// Where this placement still counts as new, with the visits standing now.
     fn new_under(&self, year: PlanYear, visits: &Visits) -> BTreeMap<String, Option<DateTime<Utc>>> {
         self.new_in
             .iter()
-            .filter(|(tally, visit)| visits.get(&((*tally).clone(), year)) == Some(visit))
-            .map(|(tally, visit)| (tally.clone(), *visit))
+            .filter(|(counters_pk, visit)| visits.get(&((*counters_pk).clone(), year)) == Some(visit))
+            .map(|(counters_pk, visit)| (counters_pk.clone(), *visit))
             .collect()
     }
 }
@@ -132,21 +116,21 @@ impl Placement {
             .and_then(|entry| RowFacts::of_entry(&app.id, app.year, entry, last_synced_at))
             .map(|facts| facts.rows(owner))
             .unwrap_or_default();
-        let (counted, _) = crate::domain::alert_counts(entry, None);
+        let counted = crate::domain::alert_counts(entry, None).at_risk;
         let new_in = rows
             .iter()
-            .map(|row| keys::tally_pk(&row.pk))
-            .filter_map(|tally| {
-                let visit = visit_of(tally);
-                crate::domain::alert_counts(entry, visit).1.then(|| (tally.to_owned(), visit))
+            .map(|row| keys::counters_pk_of_list(&row.pk))
+            .filter_map(|counters_pk| {
+                let visit = visit_of(counters_pk);
+                crate::domain::alert_counts(entry, visit).new_since_visit.then(|| (counters_pk.to_owned(), visit))
             })
             .collect();
         Self { rows, counted, new_in }
     }
 
     /// The counters this placement counts in: its rows' lists' owners.
-    pub fn tallies(&self) -> BTreeSet<&str> {
-        self.rows.iter().map(|row| keys::tally_pk(&row.pk)).collect()
+    pub fn counter_pks(&self) -> BTreeSet<&str> {
+        self.rows.iter().map(|row| keys::counters_pk_of_list(&row.pk)).collect()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -193,7 +177,7 @@ impl Store {
     /// Places every entry of an application as the authoritative state says now; returns how many
     /// placements were written. Safe to run any number of times, concurrently too.
     pub async fn place_application(&self, app: &ApplicationKey) -> Result<u32, StoreError> {
-        self.place_with(app, &mut Known::default()).await
+        self.place_with(app, &mut AlreadyRead::default()).await
     }
 
     /// The same, right after a write that read its entries' `owners`: they are not read again
@@ -203,7 +187,7 @@ impl Store {
         app: &ApplicationKey,
         owners: HashMap<AgentId, Owner>,
     ) -> Result<u32, StoreError> {
-        self.place_with(app, &mut Known { owners, visits: Visits::default() }).await
+        self.place_with(app, &mut AlreadyRead { owners, visits: Visits::default() }).await
     }
 
     /// The same, with what was read kept in `known` for the next applications. A placement that
@@ -212,7 +196,7 @@ impl Store {
     /// not confirm (its owner's path changed, or the check could not be read), and another placer
     /// may have taken the application's unplaced mark off meanwhile: it puts the mark back, so
     /// the scan's repair places the application again.
-    async fn place_with(&self, app: &ApplicationKey, known: &mut Known) -> Result<u32, StoreError> {
+    pub(super) async fn place_with(&self, app: &ApplicationKey, known: &mut AlreadyRead) -> Result<u32, StoreError> {
         let placed = self.place_retrying(app, known).await;
         if placed.is_err()
             && let Err(err) = self.mark_unplaced(app).await
@@ -222,22 +206,22 @@ impl Store {
         placed
     }
 
-    async fn place_retrying(&self, app: &ApplicationKey, known: &mut Known) -> Result<u32, StoreError> {
-        for attempt in 1..=MAX_ATTEMPTS {
-            match self.try_place_application(app, known).await {
-                Err(StoreError::Conflict) => {
-                    self.placement_conflicts.add(1);
-                    tracing::debug!(attempt, "the entry, its owner or a visit changed while being placed; retrying");
-                    *known = Known::default();
-                    tokio::time::sleep(backoff(attempt)).await;
-                }
-                other => return other,
+    async fn place_retrying(&self, app: &ApplicationKey, known: &mut AlreadyRead) -> Result<u32, StoreError> {
+        let (cache, placed) = retry_on_conflict_with(std::mem::take(known), |mut known, _| async move {
+            let placed = self.try_place_application(app, &mut known).await;
+            if let Err(StoreError::Conflict) = placed {
+                // The entry, its owner or a visit changed while being placed: read them all again.
+                self.placement_conflicts.add(1);
+                known = AlreadyRead::default();
             }
-        }
-        Err(StoreError::Contention(MAX_ATTEMPTS))
+            (known, placed)
+        })
+        .await;
+        *known = cache;
+        placed
     }
 
-    async fn try_place_application(&self, app: &ApplicationKey, known: &mut Known) -> Result<u32, StoreError> {
+    async fn try_place_application(&self, app: &ApplicationKey, known: &mut AlreadyRead) -> Result<u32, StoreError> {
         let pk = keys::application_pk(app.year, &app.id);
         let Some(meta) = self.get_item(pk.clone(), keys::META_SK).await?.map(from_item::<MetaItem>).transpose()? else {
             return Ok(0);
@@ -257,7 +241,7 @@ impl Store {
         let agents: BTreeSet<AgentId> = entries.keys().chain(placed.keys()).cloned().collect();
         let unread: BTreeSet<AgentId> = agents.iter().filter(|a| !known.owners.contains_key(*a)).cloned().collect();
         if !unread.is_empty() {
-            known.owners.extend(self.owners(unread).await?);
+            known.owners.extend(self.owner_items(unread).await?);
         }
         let mut written = 0;
         let mut batch = PlacementBatch::default();
@@ -268,11 +252,11 @@ impl Store {
             // The visits of every list the entry is or was in (its rows now and as placed): none
             // for the nine in ten entries that are not at risk and never were.
             let at_risk = entry.is_some_and(|e| e.entry.is_at_risk());
-            let lists = if at_risk { owner.scopes().iter().map(keys::scope_pk).collect() } else { Vec::new() };
-            let was_in = previous.map(|p| p.tallies().into_iter().map(str::to_owned).collect()).unwrap_or_default();
+            let lists = if at_risk { owner.scopes().iter().map(keys::counters_pk).collect() } else { Vec::new() };
+            let was_in = previous.map(|p| p.counter_pks().into_iter().map(str::to_owned).collect()).unwrap_or_default();
             self.read_visits(lists.into_iter().chain::<Vec<String>>(was_in), app.year, &mut known.visits).await?;
             let visits = &known.visits;
-            let visit_of = |tally: &str| visits.get(&(tally.to_owned(), app.year)).copied().flatten();
+            let visit_of = |counters_pk: &str| visits.get(&(counters_pk.to_owned(), app.year)).copied().flatten();
             let wanted = Placement::of(app, entry.map(|e| &e.entry), meta.last_synced_at, &owner, visit_of);
             if wanted.matches(previous, app.year, visits) {
                 continue;
@@ -284,148 +268,21 @@ impl Store {
             batch.add(part);
         }
         written += batch.commit(self, app, meta.version, &known.visits).await?;
-        if meta.gsi1pk.is_some() {
+        if meta.is_unplaced() {
             self.mark_placed(&meta).await?;
         }
         Ok(written)
     }
 
-    /// Marks the application unplaced (since now, or since its mark's time if it has one): always
-    /// safe, as placing an application placed right writes nothing.
-    async fn mark_unplaced(&self, app: &ApplicationKey) -> Result<(), StoreError> {
-        let marked = self
-            .update_if(
-                &keys::application_pk(app.year, &app.id),
-                keys::META_SK,
-                "attribute_exists(#pk)",
-                "SET #gsi1pk = :unplaced, #gsi1sk = if_not_exists(#gsi1sk, :now)",
-                &[("#pk", keys::PK), ("#gsi1pk", keys::GSI1_PK), ("#gsi1sk", keys::GSI1_SK)],
-                vec![(":unplaced", s(keys::UNPLACED_GSI1PK)), (":now", s(keys::time(Utc::now())))],
-            )
-            .await;
-        match marked {
-            // No application: nothing to place.
-            Err(StoreError::Conflict) => Ok(()),
-            other => other,
-        }
-    }
-
-    /// Takes the unplaced mark off the application, unless a newer write (with its own mark and
-    /// its own placement to come) has replaced the version placed.
-    async fn mark_placed(&self, meta: &MetaItem) -> Result<(), StoreError> {
-        let cleared = self
-            .update_if(
-                &meta.pk,
-                &meta.sk,
-                "version = :version",
-                "REMOVE #gsi1pk, #gsi1sk",
-                &[("#gsi1pk", keys::GSI1_PK), ("#gsi1sk", keys::GSI1_SK)],
-                vec![(":version", AttributeValue::N(meta.version.to_string()))],
-            )
-            .await;
-        match cleared {
-            Err(StoreError::Conflict) => Ok(()),
-            other => other,
-        }
-    }
-
-    /// Places applications whose write was marked unplaced before `written_before` and is still
-    /// marked: what writers that died between writing and placing left. At most `budget` of them,
-    /// stopping after the one during which `until` passes. Safe to run beside live writers:
-    /// placing is idempotent and version-conditioned. One that fails is counted and set aside
-    /// (see `set_aside`); the rest go on.
-    pub async fn place_unplaced(
-        &self,
-        written_before: DateTime<Utc>,
-        budget: u32,
-        until: Option<std::time::Instant>,
-    ) -> Result<Repair, StoreError> {
-        let mut repair = Repair::default();
-        let mut start = None;
-        loop {
-            let out = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .index_name(keys::GSI1)
-                .key_condition_expression("#pk = :pk AND #sk < :before")
-                .expression_attribute_names("#pk", keys::GSI1_PK)
-                .expression_attribute_names("#sk", keys::GSI1_SK)
-                .expression_attribute_values(":pk", s(keys::UNPLACED_GSI1PK))
-                .expression_attribute_values(":before", s(keys::time(written_before)))
-                .limit(100)
-                .set_exclusive_start_key(start)
-                .send()
-                .await?;
-            let mut known = Known::default();
-            for item in out.items.unwrap_or_default() {
-                let out_of_time = until.is_some_and(|until| std::time::Instant::now() >= until);
-                if repair.placed + repair.failed >= budget || out_of_time {
-                    return Ok(repair);
-                }
-                let meta: MetaItem = match from_item(item) {
-                    Ok(meta) => meta,
-                    Err(err) => {
-                        tracing::error!(error = %err, "an unplaced mark on an item that is not an application's meta");
-                        repair.failed += 1;
-                        continue;
-                    }
-                };
-                let app = ApplicationKey { id: meta.federal_exchange_id.clone(), year: meta.plan_year };
-                tracing::warn!(federal_exchange_id = %app.id, "placing a write its writer left unplaced");
-                match self.place_with(&app, &mut known).await {
-                    Ok(_) => repair.placed += 1,
-                    Err(err) => {
-                        repair.failed += 1;
-                        known = Known::default();
-                        let failures = meta.unplaced_failures + 1;
-                        tracing::error!(federal_exchange_id = %app.id, failures, error = %err, "could not place a write left unplaced; set aside");
-                        if let Err(err) = self.set_aside(&meta, written_before + retry_after(failures)).await {
-                            tracing::warn!(federal_exchange_id = %app.id, error = %err, "could not set a failed placement aside");
-                        }
-                    }
-                }
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(repair);
-            }
-        }
-    }
-
-    /// Moves an unplaced mark whose placement failed to `retry_at` in the index, with one more
-    /// failure counted, so that runs before then pass it by. Only while the version is the one
-    /// that failed: a newer write marks the application afresh and is tried at once.
-    async fn set_aside(&self, meta: &MetaItem, retry_at: DateTime<Utc>) -> Result<(), StoreError> {
-        let set = self
-            .update_if(
-                &meta.pk,
-                &meta.sk,
-                "version = :version AND attribute_exists(#gsi1pk)",
-                "SET #gsi1sk = :retry_at, unplaced_failures = :failures",
-                &[("#gsi1pk", keys::GSI1_PK), ("#gsi1sk", keys::GSI1_SK)],
-                vec![
-                    (":version", AttributeValue::N(meta.version.to_string())),
-                    (":retry_at", s(keys::time(retry_at))),
-                    (":failures", AttributeValue::N((meta.unplaced_failures + 1).to_string())),
-                ],
-            )
-            .await;
-        match set {
-            Err(StoreError::Conflict) => Ok(()),
-            other => other,
-        }
-    }
-
-    /// Reads the last visit of each of `tallies`' counters not read yet into `visits`.
+    /// Reads the last visit of each of `counter_pks`' counters not read yet into `visits`.
     async fn read_visits(
         &self,
-        tallies: impl IntoIterator<Item = String>,
+        counter_pks: impl IntoIterator<Item = String>,
         year: PlanYear,
         visits: &mut Visits,
     ) -> Result<(), StoreError> {
-        for tally in tallies {
-            if let std::collections::hash_map::Entry::Vacant(slot) = visits.entry((tally, year)) {
+        for counters_pk in counter_pks {
+            if let std::collections::hash_map::Entry::Vacant(slot) = visits.entry((counters_pk, year)) {
                 let visit = self.stats_of(&slot.key().0, year).await?.last_visited_at;
                 slot.insert(visit);
             }
@@ -447,7 +304,9 @@ impl Store {
         let put = Put::builder().table_name(self.table()).set_item(Some(to_item(&record)?));
         let mut part = PlacementPart {
             writes: vec![
-                TransactWriteItem::builder().put(if_version(put, previous.map(|p| p.version)).build()?).build(),
+                TransactWriteItem::builder()
+                    .put(put.when(Condition::version_is(previous.map(|p| p.version))).build()?)
+                    .build(),
             ],
             ..PlacementPart::default()
         };
@@ -462,8 +321,8 @@ impl Store {
         for old in previous.map(|p| p.rows.as_slice()).unwrap_or_default().iter().filter(|key| !keep.contains(key)) {
             let delete = Delete::builder()
                 .table_name(self.table())
-                .key(keys::PK, s(&old.pk))
-                .key(keys::SK, s(&old.sk))
+                .key(keys::PK, text(&old.pk))
+                .key(keys::SK, text(&old.sk))
                 .build()?;
             part.writes.push(TransactWriteItem::builder().delete(delete).build());
         }
@@ -472,85 +331,19 @@ impl Store {
             part.writes.push(TransactWriteItem::builder().put(put).build());
         }
         // The counters of every list the entry is or was in, where what it counts changes.
-        let (was_in, was_new) = match previous {
-            Some(p) => (p.tallies(), p.new_under(app.year, visits)),
-            None => (BTreeSet::new(), BTreeMap::new()),
+        let was_new = previous.map(|p| p.new_under(app.year, visits)).unwrap_or_default();
+        let before = previous.map_or_else(Counting::default, |p| Counting {
+            lists: p.counter_pks(),
+            at_risk: p.counted,
+            new_in: was_new.keys().map(String::as_str).collect(),
+        });
+        let after = Counting {
+            lists: wanted.counter_pks(),
+            at_risk: wanted.counted,
+            new_in: wanted.new_in.keys().map(String::as_str).collect(),
         };
-        let now_in = wanted.tallies();
-        for tally in was_in.union(&now_in) {
-            let total = i64::from(wanted.counted && now_in.contains(tally))
-                - i64::from(previous.is_some_and(|p| p.counted) && was_in.contains(tally));
-            let new = i64::from(wanted.new_in.contains_key(*tally)) - i64::from(was_new.contains_key(*tally));
-            if total != 0 || new != 0 {
-                part.counters.push(((*tally).to_owned(), total, new));
-            }
-        }
+        part.counters = CounterDelta::between(&before, &after);
         Ok(part)
-    }
-
-    /// Re-places every entry that has a row in `scope`'s list (all plan years), a page at a time:
-    /// the job after a directory change. Entries already placed right are read, not written. It
-    /// starts where `job` says it got to, saves its position after every page, and pauses once
-    /// `until` has passed (after one page at least, so every run makes progress).
-    pub async fn replace_scope(
-        &self,
-        scope: &Scope,
-        (job_pk, job_sk): (&str, &str),
-        job: &Job,
-        until: Option<std::time::Instant>,
-    ) -> Result<JobOutcome, StoreError> {
-        let list = keys::risk_pk(scope);
-        let mut start = job
-            .position
-            .as_ref()
-            .map(|sk| super::items::Item::from([(keys::PK.to_owned(), s(&list)), (keys::SK.to_owned(), s(sk))]));
-        loop {
-            let out = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", keys::PK)
-                .expression_attribute_values(":pk", s(keys::risk_pk(scope)))
-                // Consistent: a placement that wrote its rows before this job's change was
-                // accepted relies on the job to find them (see the module's docs).
-                .consistent_read(true)
-                .limit(self.job_page)
-                .set_exclusive_start_key(start)
-                .send()
-                .await?;
-            let mut applications = BTreeSet::new();
-            for item in out.items.unwrap_or_default() {
-                let row: RiskRow = from_item(item)?;
-                applications.insert(ApplicationKey { id: row.federal_exchange_id, year: row.plan_year });
-            }
-            let mut known = Known::default();
-            for app in &applications {
-                self.place_with(app, &mut known).await?;
-            }
-            start = out.last_evaluated_key;
-            let Some(position) = start.as_ref().and_then(|key| key.get(keys::SK)).and_then(|sk| sk.as_s().ok()) else {
-                return Ok(JobOutcome::Done);
-            };
-            let saved = self
-                .update_if(
-                    job_pk,
-                    job_sk,
-                    "#job.#jv = :jv",
-                    "SET #job.#position = :position",
-                    &[("#job", "job"), ("#jv", "version"), ("#position", "position")],
-                    vec![(":jv", AttributeValue::N(job.version.to_string())), (":position", s(position))],
-                )
-                .await;
-            match saved {
-                // A newer change of the same agency or agent took the job over.
-                Err(StoreError::Conflict) => return Ok(JobOutcome::Superseded),
-                other => other?,
-            }
-            if until.is_some_and(|until| std::time::Instant::now() >= until) {
-                return Ok(JobOutcome::Paused);
-            }
-        }
     }
 }
 
@@ -565,8 +358,8 @@ struct PlacementPart {
     /// The same, confirmed after the transaction commits (see the module's docs): every agency on
     /// the owner's path.
     confirms: Vec<((String, String), Option<u64>)>,
-    /// Its moves of the counters (partition, at-risk total, new since visit).
-    counters: Vec<(String, i64, i64)>,
+    /// Its moves of the counters.
+    counters: Vec<CounterDelta>,
 }
 
 /// One transaction placing entries of one application (as many as fit): the versions they were
@@ -589,7 +382,7 @@ impl PlacementBatch {
     /// among them) and the counters.
     fn size_with(&self, part: &PlacementPart) -> usize {
         let checks = part.checks.iter().filter(|(key, _)| !self.checks.contains_key(key)).count();
-        let counters = part.counters.iter().filter(|(tally, ..)| !self.counters.contains_key(tally)).count();
+        let counters = part.counters.iter().filter(|delta| !self.counters.contains_key(&delta.counters_pk)).count();
         self.writes.len() + part.writes.len() + 1 + self.checks.len() + checks + self.counters.len() + counters
     }
 
@@ -608,9 +401,9 @@ impl PlacementBatch {
         self.writes.extend(part.writes);
         self.checks.extend(part.checks);
         self.confirms.extend(part.confirms);
-        for (tally, total, new) in part.counters {
-            let sum = self.counters.entry(tally).or_default();
-            *sum = (sum.0 + total, sum.1 + new);
+        for delta in part.counters {
+            let sum = self.counters.entry(delta.counters_pk).or_default();
+            *sum = (sum.0 + delta.at_risk, sum.1 + delta.new_since_visit);
         }
         self.entries += 1;
     }
@@ -630,26 +423,30 @@ impl PlacementBatch {
             return Ok(0);
         }
         let mut writes = self.writes;
-        writes.push(store.unchanged(keys::application_pk(app.year, &app.id), keys::META_SK, Some(app_version))?);
+        writes.push(store.check(
+            keys::application_pk(app.year, &app.id),
+            keys::META_SK,
+            Condition::version_is(Some(app_version)),
+        )?);
         for ((pk, sk), version) in self.checks {
-            writes.push(store.unchanged(pk, &sk, version)?);
+            writes.push(store.check(pk, &sk, Condition::version_is(version))?);
         }
-        for (tally, (total, new)) in self.counters {
-            let visit = visits.get(&(tally.clone(), app.year)).copied().flatten();
+        for (counters_pk, (total, new)) in self.counters {
+            let visit = visits.get(&(counters_pk.clone(), app.year)).copied().flatten();
             let (condition, visit_value) = match visit {
                 None => ("attribute_not_exists(last_visited_at)", None),
-                Some(visit) => ("last_visited_at = :visit", Some(s(keys::time(visit)))),
+                Some(visit) => ("last_visited_at = :visit", Some(text(keys::time(visit)))),
             };
             // Moves that cancel out (one entry in, another out) still bump the version and hold to
             // the visit: a visit racing them reads the counters again.
             let update = Update::builder()
                 .table_name(store.table())
-                .key(keys::PK, s(&tally))
-                .key(keys::SK, s(keys::stats_sk(&tally, app.year, &app.id)))
+                .key(keys::PK, text(&counters_pk))
+                .key(keys::SK, text(keys::stats_sk(&counters_pk, app.year, &app.id)))
                 .update_expression("ADD at_risk_total :total, new_since_visit :new, version :one")
-                .expression_attribute_values(":total", AttributeValue::N(total.to_string()))
-                .expression_attribute_values(":new", AttributeValue::N(new.to_string()))
-                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                .expression_attribute_values(":total", number(total))
+                .expression_attribute_values(":new", number(new))
+                .expression_attribute_values(":one", number(1))
                 .condition_expression(condition);
             let update = match visit_value {
                 Some(v) => update.expression_attribute_values(":visit", v),
@@ -675,25 +472,4 @@ impl PlacementBatch {
 #[derive(Deserialize)]
 struct VersionOnly {
     version: u64,
-}
-
-/// How a run of a directory job ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobOutcome {
-    Done,
-    /// Out of time: its position is saved; running it again goes on from there.
-    Paused,
-    /// A newer change of the same agency or agent has its own job, which does this one's work.
-    Superseded,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::retry_after;
-
-    #[test]
-    fn a_failed_placement_waits_a_quarter_of_an_hour_doubling_to_a_day() {
-        let minutes: Vec<i64> = [1, 2, 3, 6, 7, 30].map(|n| retry_after(n).num_minutes()).to_vec();
-        assert_eq!(minutes, vec![15, 30, 60, 480, 960, 1440]);
-    }
 }

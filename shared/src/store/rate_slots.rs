@@ -3,8 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::dynamo::condition_failed;
 use super::items::to_item;
-use super::{Store, StoreError, condition_failed, keys};
+use super::{Store, StoreError, keys};
+use crate::ports::{self};
 
 #[derive(Serialize, Deserialize)]
 struct RateSlotItem {
@@ -14,9 +16,11 @@ struct RateSlotItem {
     expires_at: i64,
 }
 
-impl Store {
+impl Store {}
+
+impl ports::RateSlots for Store {
     /// Takes the turn starting at `start_micros` (since the epoch); `false` when someone has it.
-    pub async fn claim_rate_slot(&self, start_micros: i64) -> Result<bool, StoreError> {
+    async fn claim_rate_slot(&self, start_micros: i64) -> Result<bool, StoreError> {
         let item = RateSlotItem {
             pk: keys::rate_slot_pk(start_micros),
             sk: keys::RATE_SLOT_SK.to_owned(),

@@ -6,22 +6,16 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use chrono::{DateTime, SubsecRound, Utc};
 
-use super::applications::{MAX_ATTEMPTS, s};
+use super::dynamo::{Condition, Conditional, Index, SortKeys, condition_failed, number, retry_on_conflict, text};
 use super::items::{AgencyItem, AgentItem, Item, RiskRow, StatsItem, from_item};
-use super::keys::{self, Scope};
+use super::keys;
 use super::{Store, StoreError};
-use crate::domain::{AgencyId, AgentId, PlanYear, directory};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ArchivedFilter {
-    #[default]
-    Exclude,
-    Include,
-    Only,
-}
+use crate::domain::Scope;
+use crate::domain::{AgencyId, AgentId, ArchivedFilter, ListCounts, ListPage, PlanYear, directory};
+use crate::ports::{self};
 
 /// Whether rows of an agency's list are still within its reach, by the directory as it is now:
 /// a row stays while its owner is an agent of an agency whose path by the parent links holds the
@@ -128,7 +122,7 @@ impl Store {
     /// Up to `limit` rows of a list, newest at-risk first, after the position `after` (a `next`
     /// from the page before). An agency's list leaves out the rows whose owner a directory job
     /// under way has taken out of the agency's reach: reach is the directory's as it is now.
-    pub async fn risk_page(
+    pub async fn risk_rows(
         &self,
         scope: &Scope,
         year: PlanYear,
@@ -196,110 +190,44 @@ impl Store {
         filter: ArchivedFilter,
         limit: i32,
     ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
-        let query = self.client().query().table_name(self.table()).scan_index_forward(false).limit(limit);
-        let query = match filter {
-            ArchivedFilter::Include => query
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :year)")
-                .expression_attribute_names("#pk", keys::PK)
-                .expression_attribute_names("#sk", keys::SK)
-                .expression_attribute_values(":pk", s(keys::risk_pk(scope))),
-            ArchivedFilter::Exclude | ArchivedFilter::Only => query
-                .index_name(keys::GSI1)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :year)")
-                .expression_attribute_names("#pk", keys::GSI1_PK)
-                .expression_attribute_names("#sk", keys::GSI1_SK)
-                .expression_attribute_values(
-                    ":pk",
-                    s(keys::risk_by_archived_gsi1pk(scope, filter == ArchivedFilter::Only)),
-                ),
+        let (index, pk) = match filter {
+            ArchivedFilter::Include => (Index::Table, keys::risk_pk(scope)),
+            ArchivedFilter::Exclude | ArchivedFilter::Only => {
+                (Index::Gsi1, keys::risk_by_archived_gsi1pk(scope, filter == ArchivedFilter::Only))
+            }
         };
-        query.expression_attribute_values(":year", s(prefix))
+        self.query(index, pk, SortKeys::Prefix(prefix.to_owned())).scan_index_forward(false).limit(limit)
     }
 
     /// Where to start reading a list after the row at `position`.
     fn list_position(&self, scope: &Scope, filter: ArchivedFilter, position: &str) -> Item {
         let pk = keys::risk_pk(scope);
         match filter {
-            ArchivedFilter::Include => Item::from([(keys::PK.into(), s(&pk)), (keys::SK.into(), s(position))]),
+            ArchivedFilter::Include => Item::from([(keys::PK.into(), text(&pk)), (keys::SK.into(), text(position))]),
             ArchivedFilter::Exclude | ArchivedFilter::Only => Item::from([
-                (keys::GSI1_PK.into(), s(keys::risk_by_archived_gsi1pk(scope, filter == ArchivedFilter::Only))),
-                (keys::GSI1_SK.into(), s(position)),
-                (keys::PK.into(), s(&pk)),
-                (keys::SK.into(), s(position)),
+                (keys::GSI1_PK.into(), text(keys::risk_by_archived_gsi1pk(scope, filter == ArchivedFilter::Only))),
+                (keys::GSI1_SK.into(), text(position)),
+                (keys::PK.into(), text(&pk)),
+                (keys::SK.into(), text(position)),
             ]),
         }
     }
 
-    /// A list's at-risk total, new-since-visit count and last visit for a plan year — an agent's
-    /// own book or an agency's tree: one `GetItem`.
-    pub async fn stats(&self, scope: &Scope, year: PlanYear) -> Result<StatsItem, StoreError> {
-        self.stats_of(&keys::scope_pk(scope), year).await
-    }
-
-    /// The counters kept in the item partition `tally_pk` (`AGENT#…` or `AGENCY#…`): its counter
+    /// The counters kept in the item partition `counters_pk` (`AGENT#…` or `AGENCY#…`): its counter
     /// items summed (see `keys::stats_prefix`), with the visit they all carry.
-    pub(crate) async fn stats_of(&self, tally_pk: &str, year: PlanYear) -> Result<StatsItem, StoreError> {
-        Ok(StatsItem::sum(self.stats_items(tally_pk, year).await?.values()))
+    pub(crate) async fn stats_of(&self, counters_pk: &str, year: PlanYear) -> Result<StatsItem, StoreError> {
+        Ok(StatsItem::sum(self.stats_items(counters_pk, year).await?.values()))
     }
 
-    /// Each counter item of `tally_pk` for a plan year that exists, by sort key. Consistent: a
+    /// Each counter item of `counters_pk` for a plan year that exists, by sort key. Consistent: a
     /// placement decides "new since the visit" by the visit it reads here.
-    async fn stats_items(&self, tally_pk: &str, year: PlanYear) -> Result<BTreeMap<String, StatsItem>, StoreError> {
+    async fn stats_items(&self, counters_pk: &str, year: PlanYear) -> Result<BTreeMap<String, StatsItem>, StoreError> {
         let mut items = BTreeMap::new();
-        for item in self.query_prefix(tally_pk.to_owned(), &keys::stats_prefix(year)).await? {
+        for item in self.query_prefix(counters_pk.to_owned(), &keys::stats_prefix(year)).await? {
             let sk = item.get(keys::SK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
             items.insert(sk, from_item::<StatsItem>(item)?);
         }
         Ok(items)
-    }
-
-    /// Records that the list of `scope` was opened at `at` (kept to the microsecond like every
-    /// time in a key) and starts its new-since-visit count again; returns the time recorded.
-    /// Placements count an entry as new only while the visit they read stands; and the visit lands
-    /// only on the counters it read (every counter item of the list, in one transaction), with a
-    /// time after the last visit's, so a placement that counted an entry flagged after `at` makes
-    /// the visit read again and take a later time.
-    pub async fn record_visit(
-        &self,
-        scope: &Scope,
-        year: PlanYear,
-        at: DateTime<Utc>,
-    ) -> Result<DateTime<Utc>, StoreError> {
-        let pk = keys::scope_pk(scope);
-        let mut at = at.trunc_subsecs(6);
-        for attempt in 1..=MAX_ATTEMPTS {
-            let read = self.stats_items(&pk, year).await?;
-            if let Some(last) = StatsItem::sum(read.values()).last_visited_at {
-                at = at.max(last + chrono::Duration::microseconds(1));
-            }
-            let mut writes: Vec<Update> = Vec::new();
-            for sk in keys::stats_sks(&pk, year) {
-                let update = Update::builder()
-                    .table_name(self.table())
-                    .key(keys::PK, s(&pk))
-                    .key(keys::SK, s(&sk))
-                    .update_expression("SET last_visited_at = :at, new_since_visit = :zero ADD version :one")
-                    .expression_attribute_values(":zero", AttributeValue::N("0".into()))
-                    .expression_attribute_values(":one", AttributeValue::N("1".into()))
-                    .expression_attribute_values(":at", s(at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)));
-                let update = match read.get(&sk) {
-                    None => update.condition_expression("attribute_not_exists(version)"),
-                    Some(stats) => update
-                        .condition_expression("version = :version")
-                        .expression_attribute_values(":version", AttributeValue::N(stats.version.to_string())),
-                };
-                writes.push(update.build()?);
-            }
-            match self.write_all(writes).await {
-                Ok(()) => return Ok(at),
-                Err(StoreError::Conflict) => {
-                    tokio::time::sleep(super::applications::backoff(attempt)).await;
-                    at = Utc::now().trunc_subsecs(6).max(at);
-                }
-                Err(err) => return Err(err),
-            }
-        }
-        Err(StoreError::Contention(MAX_ATTEMPTS))
     }
 
     /// Writes all of `updates` or none: one alone as a plain `UpdateItem` (an agent's list has one
@@ -325,8 +253,70 @@ impl Store {
             .await;
         match sent {
             Ok(_) => Ok(()),
-            Err(err) if super::condition_failed(&err) => Err(StoreError::Conflict),
+            Err(err) if condition_failed(&err) => Err(StoreError::Conflict),
             Err(err) => Err(err.into()),
         }
+    }
+}
+
+impl ports::RiskLists for Store {
+    /// Records that the list of `scope` was opened at `at` (kept to the microsecond like every
+    /// time in a key) and starts its new-since-visit count again; returns the time recorded.
+    /// Placements count an entry as new only while the visit they read stands; and the visit lands
+    /// only on the counters it read (every counter item of the list, in one transaction), with a
+    /// time after the last visit's, so a placement that counted an entry flagged after `at` makes
+    /// the visit read again and take a later time.
+    async fn record_visit(
+        &self,
+        scope: &Scope,
+        year: PlanYear,
+        at: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, StoreError> {
+        let pk = keys::counters_pk(scope);
+        let asked = at.trunc_subsecs(6);
+        let pk = &pk;
+        retry_on_conflict(|attempt| async move {
+            // After the first try, no earlier than now; always after the last visit.
+            let mut at = if attempt > 1 { Utc::now().trunc_subsecs(6).max(asked) } else { asked };
+            let read = self.stats_items(pk, year).await?;
+            if let Some(last) = StatsItem::sum(read.values()).last_visited_at {
+                at = at.max(last + chrono::Duration::microseconds(1));
+            }
+            let mut writes: Vec<Update> = Vec::new();
+            for sk in keys::stats_sks(pk, year) {
+                let update = Update::builder()
+                    .table_name(self.table())
+                    .key(keys::PK, text(pk))
+                    .key(keys::SK, text(&sk))
+                    .update_expression("SET last_visited_at = :at, new_since_visit = :zero ADD version :one")
+                    .expression_attribute_values(":zero", number(0))
+                    .expression_attribute_values(":one", number(1))
+                    .expression_attribute_values(":at", text(at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)));
+                writes.push(update.when(Condition::version_is(read.get(&sk).map(|stats| stats.version))).build()?);
+            }
+            self.write_all(writes).await?;
+            Ok(at)
+        })
+        .await
+    }
+
+    async fn risk_page(
+        &self,
+        scope: &Scope,
+        year: PlanYear,
+        filter: ArchivedFilter,
+        limit: u16,
+        after: Option<&str>,
+    ) -> Result<ListPage, StoreError> {
+        let page = self.risk_rows(scope, year, filter, limit, after).await?;
+        Ok(ListPage {
+            entries: page.rows.into_iter().map(RiskRow::entry).collect(),
+            next: page.next,
+            items_read: page.items_read,
+        })
+    }
+
+    async fn counts(&self, scope: &Scope, year: PlanYear) -> Result<ListCounts, StoreError> {
+        Ok(self.stats_of(&keys::counters_pk(scope), year).await?.counts())
     }
 }

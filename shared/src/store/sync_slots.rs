@@ -5,18 +5,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::applications::s;
+use super::dynamo::{condition_failed, text};
 use super::items::to_item;
-use super::{Store, StoreError, condition_failed, keys};
-
-/// A slot taken: give it back with `release_sync_slot`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyncSlot {
-    pub who: String,
-    pub number: u32,
-    /// Whose hold it is: a later holder of the same slot is not released by this one.
-    pub token: String,
-}
+use super::{Store, StoreError, keys};
+use crate::ports::{self, SyncSlot};
 
 #[derive(Serialize, Deserialize)]
 struct SlotItem {
@@ -29,9 +21,11 @@ struct SlotItem {
     expires_at: i64,
 }
 
-impl Store {
+impl Store {}
+
+impl ports::SyncSlots for Store {
     /// Takes one of `slots` sync slots of `who` until `until`; `None` when all are held.
-    pub async fn take_sync_slot(
+    async fn take_sync_slot(
         &self,
         who: &str,
         slots: u32,
@@ -54,7 +48,7 @@ impl Store {
                 .set_item(Some(to_item(&item)?))
                 .condition_expression("attribute_not_exists(pk) OR #until < :now")
                 .expression_attribute_names("#until", "until")
-                .expression_attribute_values(":now", s(keys::time(now)))
+                .expression_attribute_values(":now", text(keys::time(now)))
                 .send()
                 .await;
             match put {
@@ -67,16 +61,16 @@ impl Store {
     }
 
     /// Gives a slot back (unless its time ran out and someone else holds it now).
-    pub async fn release_sync_slot(&self, slot: &SyncSlot) -> Result<(), StoreError> {
+    async fn release_sync_slot(&self, slot: &SyncSlot) -> Result<(), StoreError> {
         let deleted = self
             .client()
             .delete_item()
             .table_name(self.table())
-            .key(keys::PK, s(keys::sync_slots_pk(&slot.who)))
-            .key(keys::SK, s(keys::sync_slot_sk(slot.number)))
+            .key(keys::PK, text(keys::sync_slots_pk(&slot.who)))
+            .key(keys::SK, text(keys::sync_slot_sk(slot.number)))
             .condition_expression("#token = :token")
             .expression_attribute_names("#token", "token")
-            .expression_attribute_values(":token", s(&slot.token))
+            .expression_attribute_values(":token", text(&slot.token))
             .send()
             .await;
         match deleted {

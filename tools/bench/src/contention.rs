@@ -4,6 +4,7 @@
 //! as they do on AWS. Placement retries per placement: how much the items every placement in a
 //! tree shares (its agencies' counters and versions) cost when writers are many.
 
+use shared::ports::Applications;
 use std::collections::BTreeSet;
 
 use chrono::Utc;
@@ -22,7 +23,7 @@ pub(crate) async fn contention(store: &Store, report: &mut Report) -> Result<(),
         .map(|i| (key(&format!("3{i:07}")), vec![submission(format!("c-own-{i}"), 0, &owners[i % WRITERS], "4000")]))
         .collect();
     let ids: BTreeSet<AgentId> = owners.iter().map(AgentId::parse).collect::<Result<_, _>>()?;
-    store.import(&books, &store.owners(ids).await?, Utc::now()).await?;
+    store.import(&books, &store.owner_items(ids).await?, Utc::now()).await?;
 
     let hold_ms = shared::config::Vars::from_env().whole("BENCH_HOLD_MS", 20u32)?;
     crate::emulator::set_transaction_hold(hold_ms).await?;

@@ -88,6 +88,6 @@ async fn flag(store: &Store, owners: &[String], series: char, backlog: usize) ->
         })
         .collect();
     let ids: BTreeSet<AgentId> = owners.iter().map(AgentId::parse).collect::<Result<_, _>>()?;
-    store.import(&books, &store.owners(ids).await?, Utc::now()).await?;
+    store.import(&books, &store.owner_items(ids).await?, Utc::now()).await?;
     Ok(())
 }

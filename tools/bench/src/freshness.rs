@@ -67,7 +67,7 @@ pub(crate) async fn freshness(
         })
         .collect();
     let ids: BTreeSet<AgentId> = owners.iter().map(AgentId::parse).collect::<Result<_, _>>()?;
-    store.import(&books, &store.owners(ids).await?, Utc::now()).await?;
+    store.import(&books, &store.owner_items(ids).await?, Utc::now()).await?;
     let swaps: Vec<Swap> = (0..events)
         .map(|i| Swap {
             app: books[i].0.clone(),

@@ -12,6 +12,7 @@
 //! `BENCH_LATENCY_MS`, `BENCH_HOLD_MS`); `bench export <table> <bucket> <scope-agent> <mode>` is the child
 //! process one export measure runs in, so that its peak memory is its own.
 
+use shared::ports::{ExportRequests, RiskLists};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -21,11 +22,11 @@ use chrono::{TimeZone, Utc};
 use devkit::resources::{self, LocalResources};
 use devkit::template::Template;
 use shared::domain::ApplicationKey;
+use shared::domain::ArchivedFilter;
+use shared::domain::Scope;
 use shared::domain::{AgencyId, AgentId, Email, Evidence, FederalExchangeId, Name};
 use shared::store::Store;
 use shared::store::items::{Owner, RowFacts, to_item};
-use shared::store::keys::Scope;
-use shared::store::risk_lists::ArchivedFilter;
 
 mod contention;
 mod cost;
@@ -196,7 +197,7 @@ fn csv_encoding(report: &mut Report) {
             row.agency_name = Some(Name::parse("Smith, \"Best\" Health").expect("name"));
             row.agent_name = Some(Name::parse("=Erin Ó Briain").expect("name"));
             row.agent_email = Some(Email::parse("erin@example.com").expect("email"));
-            row
+            row.entry()
         })
         .collect();
     let mut writer =
@@ -253,7 +254,7 @@ async fn api_reads(store: &Store, report: &mut Report) -> Result<f64, Failure> {
             (ApplicationKey { id: FederalExchangeId::parse(id).expect("id"), year: year() }, evidence)
         })
         .collect();
-    let owners = store.owners(BTreeSet::from([AgentId::parse("owner")?, AgentId::parse("rival")?])).await?;
+    let owners = store.owner_items(BTreeSet::from([AgentId::parse("owner")?, AgentId::parse("rival")?])).await?;
     for chunk in applications.chunks(2_000) {
         store.import(chunk, &owners, Utc::now()).await?;
     }
@@ -268,7 +269,7 @@ async fn api_reads(store: &Store, report: &mut Report) -> Result<f64, Failure> {
         for _ in 0..10 {
             let page = store.risk_page(&scope, year(), ArchivedFilter::Exclude, 50, after.as_deref()).await?;
             read += i64::from(page.items_read);
-            returned += page.rows.len() as i64;
+            returned += page.entries.len() as i64;
             after = page.next;
         }
         let ratio = read as f64 / returned as f64;
@@ -304,7 +305,7 @@ async fn api_reads(store: &Store, report: &mut Report) -> Result<f64, Failure> {
         })
         .collect();
     store.import(&fresh, &owners, Utc::now()).await?;
-    let stats = store.stats(&Scope::Agent(owner.clone()), year()).await?;
+    let stats = store.counts(&Scope::Agent(owner.clone()), year()).await?;
     let (counted, total) = (stats.new_since_visit, stats.at_risk_total);
     report.add(
         "summary: items read for new-since-visit and total",
@@ -330,7 +331,7 @@ async fn api_reads(store: &Store, report: &mut Report) -> Result<f64, Failure> {
     // cursor.
     let moving_agency = Scope::Agency(AgencyId::parse(leaves[0].clone())?);
     let wanted = i64::from(shared::config::Vars::from_env().whole("BENCH_MOVE_AT_RISK", 0u32)?);
-    let mut moving = store.stats(&moving_agency, year()).await?.at_risk_total;
+    let mut moving = store.counts(&moving_agency, year()).await?.at_risk_total;
     if wanted > moving {
         let more: Vec<(ApplicationKey, Vec<Evidence>)> = (0..wanted - moving)
             .map(|i| {
@@ -347,7 +348,7 @@ async fn api_reads(store: &Store, report: &mut Report) -> Result<f64, Failure> {
         for chunk in more.chunks(2_000) {
             store.import(chunk, &owners, Utc::now()).await?;
         }
-        moving = store.stats(&moving_agency, year()).await?.at_risk_total;
+        moving = store.counts(&moving_agency, year()).await?.at_risk_total;
     }
     store.upsert_agency(&agency("elsewhere".into(), None), Utc::now()).await?;
     store.record_agency(&agency(leaves[0].clone(), Some("elsewhere".into())), &Utc::now().into()).await?;
@@ -357,7 +358,7 @@ async fn api_reads(store: &Store, report: &mut Report) -> Result<f64, Failure> {
     loop {
         let page = store.risk_page(&top, year(), ArchivedFilter::Exclude, 50, after.as_deref()).await?;
         (requests, most) = (requests + 1, most.max(page.items_read));
-        moved_shown += page.rows.iter().filter(|row| row.agent_id.as_str() == "owner").count();
+        moved_shown += page.entries.iter().filter(|row| row.agent_id.as_str() == "owner").count();
         after = page.next;
         if after.is_none() {
             break;
@@ -391,7 +392,7 @@ async fn onboarding_reads(store: &Store, leaves: &[String], report: &mut Report)
         .collect();
     let ids: BTreeSet<AgentId> =
         newcomers.iter().map(AgentId::parse).chain([AgentId::parse("rival")]).collect::<Result<_, _>>()?;
-    let owners = store.owners(ids).await?;
+    let owners = store.owner_items(ids).await?;
     store.import(&flagged, &owners, Utc::now()).await?;
 
     let top = Scope::Agency(AgencyId::parse("top")?);
@@ -403,7 +404,7 @@ async fn onboarding_reads(store: &Store, leaves: &[String], report: &mut Report)
                     for (i, agent) in newcomers.iter().enumerate().skip(worker).step_by(8) {
                         store.upsert_agent(&person(agent, &leaves[i % leaves.len()], "333"), Utc::now()).await?;
                     }
-                    Ok::<_, shared::store::StoreError>(())
+                    Ok::<_, shared::ports::StoreError>(())
                 })
             })
             .collect();
@@ -415,7 +416,7 @@ async fn onboarding_reads(store: &Store, leaves: &[String], report: &mut Report)
         for _ in 0..5 {
             let page = store.risk_page(&top, year(), ArchivedFilter::Exclude, 50, after.as_deref()).await?;
             (requests, most) = (requests + 1, most.max(page.items_read));
-            (read, returned) = (read + i64::from(page.items_read), returned + page.rows.len() as u64);
+            (read, returned) = (read + i64::from(page.items_read), returned + page.entries.len() as u64);
             after = page.next;
             if after.is_none() {
                 break;
@@ -425,7 +426,7 @@ async fn onboarding_reads(store: &Store, leaves: &[String], report: &mut Report)
     for worker in onboard {
         worker.await??;
     }
-    let listed = store.stats(&top, year()).await?.at_risk_total;
+    let listed = store.counts(&top, year()).await?.at_risk_total;
     report.add(
         "agency view while 3,000 agents are onboarded below it, 8 at a time: most items read by one request (pages of 50)",
         format!("{most} ({requests} requests, {:.2} items read a row; {listed} at risk listed after)", read as f64 / returned.max(1) as f64),
@@ -580,8 +581,9 @@ async fn export_child(args: &[String]) -> Result<(), Failure> {
             export_builder::csv_rows::Layout::Agent,
             "https://app.example.com",
         );
-        for row in &found {
-            writer.write(row);
+        let rows = found.len() as u64;
+        for row in found {
+            writer.write(&row.entry());
         }
         let file = writer.take();
         shared::aws::s3_client(&sdk)
@@ -591,7 +593,7 @@ async fn export_child(args: &[String]) -> Result<(), Failure> {
             .body(file.into())
             .send()
             .await?;
-        (found.len() as u64, read)
+        (rows, read)
     };
     let seconds = started.elapsed().as_secs_f64();
     println!("{:.1} {:.2} {:.4}", rows as f64 / seconds, peak_resident_mib(), items_read as f64 / rows.max(1) as f64);

@@ -69,7 +69,7 @@ pub async fn scan_at_scale(store: &Store, report: &mut Report) -> Result<(), Fai
     let year = PlanYear::parse(YEAR)?;
     store.upsert_agency(&agency("scale".into(), None), Utc::now()).await?;
     store.upsert_agent(&person("scanner", "scale", "555"), Utc::now()).await?;
-    let owners = store.owners([AgentId::parse("scanner")?].into()).await?;
+    let owners = store.owner_items([AgentId::parse("scanner")?].into()).await?;
     let loading = Instant::now();
     for chunk in (0..apps).collect::<Vec<_>>().chunks(2_000) {
         let batch: Vec<_> = chunk.iter().map(|i| synced_long_ago(*i, year)).collect();

@@ -7,6 +7,7 @@
 //! and the store's public API only, so that `tools/bench-replaced.sh` runs this same probe
 //! against the design the current one replaced.
 
+use shared::ports::Applications;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -256,7 +257,7 @@ pub async fn probe(sdk: &shared::aws::SdkConfig, table: &str) -> Result<Vec<Figu
 
 /// Loads `count` applications that `owner` submitted and `rival` then swapped, in batches.
 pub async fn swapped_book(store: &Store, prefix: &str, count: u32, owner: &str, rival: &str) -> Result<(), Failure> {
-    let owners = store.owners([owner, rival].into_iter().map(AgentId::parse).collect::<Result<_, _>>()?).await?;
+    let owners = store.owner_items([owner, rival].into_iter().map(AgentId::parse).collect::<Result<_, _>>()?).await?;
     let applications: Vec<(ApplicationKey, Vec<Evidence>)> = (0..count)
         .map(|i| {
             let id = format!("{prefix}{i:07}");

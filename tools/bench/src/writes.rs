@@ -2,6 +2,7 @@
 //! this one replaced, measured by `tools/bench-replaced.sh` (`make bench-replaced`) and kept in
 //! `tools/bench/replaced-design-writes.tsv`; and the spec's largest agency move, timed.
 
+use shared::ports::DirectoryChanges;
 use std::time::Instant;
 
 use chrono::Utc;
@@ -78,7 +79,7 @@ pub async fn write_costs(
         let until = Some(Instant::now() + std::time::Duration::from_secs(80));
         let outcome =
             store.upsert_agency_until(&agency("w-big".into(), Some("w-top".into())), &as_of.into(), until).await?;
-        if outcome != shared::store::directory::UpsertOutcome::Paused {
+        if outcome != shared::ports::UpsertOutcome::Paused {
             break;
         }
     }

@@ -21,7 +21,7 @@ pub enum DevkitError {
     #[error("AWS: {0}")]
     Aws(String),
     #[error(transparent)]
-    Store(#[from] shared::store::StoreError),
+    Store(#[from] shared::ports::StoreError),
     #[error(transparent)]
     Invalid(#[from] shared::domain::InvalidValue),
     #[error("{0}")]

@@ -25,8 +25,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use lambda_http::request::RequestContext;
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use shared::caller::AgentIdClaim;
 use shared::http::Problem;
+use shared::http::caller::AgentIdClaim;
 
 use crate::DevkitError;
 

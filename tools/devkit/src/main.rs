@@ -4,6 +4,7 @@
 //! by the local OpenID provider's key (what `tools/token.sh` prints).
 //! `devkit verify`: check every list and total against the authoritative state (exits 1 on a difference).
 
+use shared::ports::Directory;
 use std::path::PathBuf;
 
 use devkit::DevkitError;
@@ -93,7 +94,7 @@ async fn run(args: Vec<String>) -> Result<(), DevkitError> {
                 .agent(&id)
                 .await?
                 .ok_or_else(|| DevkitError::Usage(format!("the directory has no agent {agent_id}")))?;
-            let agent_id_claim = shared::caller::AgentIdClaim::from_vars(&settings.function_vars(&created));
+            let agent_id_claim = shared::http::caller::AgentIdClaim::from_vars(&settings.function_vars(&created));
             let claims = devkit::local_auth::person_claims(
                 &agent_id_claim,
                 agent.agent_id.as_str(),

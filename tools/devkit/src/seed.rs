@@ -9,12 +9,13 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use shared::domain::ApplicationKey;
 use shared::domain::Role;
+use shared::domain::SettingsChange;
 use shared::domain::{
     AgencyId, AgentId, Email, Evidence, EvidenceId, Fact, FederalExchangeId, Name, Npn, PlanYear, Policy, PolicyStatus,
 };
 use shared::domain::{AgencyUpsert, AgentUpsert, DigestScope};
+use shared::ports::PersonSettings;
 use shared::store::Store;
-use shared::store::digests::SettingsChange;
 
 use sync_trigger::marketplace::{Aor, MarketplaceApplication, MarketplacePolicy};
 
@@ -158,7 +159,7 @@ pub async fn run(store: &Store, plan: &SeedPlan) -> Result<Seeded, DevkitError> 
     // Imported in bulk: applying thousands of applications one transaction at a time would take
     // minutes on the emulator. The store computes the same entries either way.
     let owners =
-        store.owners(seeded.users.iter().map(|u| AgentId::parse(&u.agent_id)).collect::<Result<_, _>>()?).await?;
+        store.owner_items(seeded.users.iter().map(|u| AgentId::parse(&u.agent_id)).collect::<Result<_, _>>()?).await?;
     store.import(&work, &owners, Utc::now()).await?;
     Ok(seeded)
 }

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use shared::caller::AgentIdClaim;
 use shared::config::Vars;
+use shared::http::caller::AgentIdClaim;
 use sync_trigger::marketplace::MarketplaceApplication;
 use sync_trigger::scan;
 

@@ -10,14 +10,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use shared::domain::ApplicationKey;
 use shared::domain::MAX_AGENCY_DEPTH;
+use shared::domain::SwapPatterns;
 use shared::domain::{AgencyId, AgentId, BookEntry, PlanYear};
 use shared::store::Store;
 use shared::store::items::{
     AgencyItem, AgentItem, EntryItem, Item, MetaItem, Owner, RiskRow, RowFacts, StatsItem, TrailItem, WaiterItem,
     from_item,
 };
-use shared::store::keys;
-use shared::store::outbox::SwapPatterns;
+use shared::store::keys::{self, ItemKind};
 
 use crate::DevkitError;
 
@@ -148,49 +148,37 @@ async fn snapshot(store: &Store) -> Result<Snapshot, DevkitError> {
 fn sort_item(snapshot: &mut Snapshot, item: Item) -> Result<(), DevkitError> {
     let key = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
     let (pk, sk) = (key(keys::PK), key(keys::SK));
-    if pk.starts_with("RISK#") {
-        snapshot.rows.insert((pk, sk), from_item(item)?);
-    } else if pk.starts_with("APP#") && sk.starts_with(keys::ENTRY_PREFIX) {
-        let entry: EntryItem = from_item(item)?;
-        let app = ApplicationKey { id: entry.federal_exchange_id, year: entry.plan_year };
-        snapshot.entries.push((app, entry.entry));
-    } else if pk.starts_with("APP#") && sk == keys::META_SK {
-        let meta: MetaItem = from_item(item)?;
-        if meta.gsi1pk.is_some() {
-            snapshot.unplaced.push(meta.pk.clone());
+    match keys::item_kind(&pk, &sk) {
+        ItemKind::RiskRow => {
+            snapshot.rows.insert((pk, sk), from_item(item)?);
         }
-        let app = ApplicationKey { id: meta.federal_exchange_id, year: meta.plan_year };
-        snapshot.last_synced.insert(app, meta.last_synced_at);
-    } else if pk.starts_with("AGENCY#") && sk == keys::AGENCY_SK {
-        let agency: AgencyItem = from_item(item)?;
-        snapshot.agencies.insert(agency.agency_id.clone(), agency);
-    } else if pk.starts_with("AGENT#") && sk == keys::AGENT_SK {
-        let agent: AgentItem = from_item(item)?;
-        snapshot.agents.insert(agent.agent_id.clone(), agent);
-    } else if sk.starts_with(keys::WAITER_PREFIX) {
-        snapshot.waiters.push(from_item(item)?);
-    } else if pk.starts_with("APP#") && sk.starts_with(keys::TRAIL_PREFIX) {
-        snapshot.trails.push((pk, from_item(item)?));
-    } else if let (Some(agency), Some(rest)) = (pk.strip_prefix("AGENCY#"), sk.strip_prefix("SWAP")) {
-        let agency = AgencyId::parse(agency).map_err(|e| DevkitError::Usage(e.to_string()))?;
-        // `SWAPS#{year}#{shard}`, `SWAPNPN#{year}#{npn}#{shard}`.
-        let (totals, rest) = match rest.strip_prefix("S#") {
-            Some(rest) => (true, rest),
-            None => (false, rest.trim_start_matches("NPN#")),
-        };
-        let year = rest.split('#').next().unwrap_or_default();
-        let year = year.parse().map_err(|_| DevkitError::Usage(format!("a swaps item with year {year}")))?;
-        let slot = snapshot.swaps.entry((agency, year)).or_default();
-        if totals {
-            slot.0.push(item);
-        } else {
-            slot.1.push(item);
+        ItemKind::ApplicationEntry => {
+            let entry: EntryItem = from_item(item)?;
+            let app = ApplicationKey { id: entry.federal_exchange_id, year: entry.plan_year };
+            snapshot.entries.push((app, entry.entry));
         }
-    } else if let Some(rest) = sk.strip_prefix("STATS#") {
-        // `STATS#2026`, or one of an agency's counter items: `STATS#2026#07`.
-        let year = rest.split('#').next().unwrap_or_default();
-        let year = year.parse().map_err(|_| DevkitError::Usage(format!("a stats item with year {year}")))?;
-        snapshot.totals.entry((pk, year)).or_default().push(from_item(item)?);
+        ItemKind::ApplicationMeta => {
+            let meta: MetaItem = from_item(item)?;
+            if meta.is_unplaced() {
+                snapshot.unplaced.push(meta.pk.clone());
+            }
+            let app = ApplicationKey { id: meta.federal_exchange_id, year: meta.plan_year };
+            snapshot.last_synced.insert(app, meta.last_synced_at);
+        }
+        ItemKind::Agency => {
+            let agency: AgencyItem = from_item(item)?;
+            snapshot.agencies.insert(agency.agency_id.clone(), agency);
+        }
+        ItemKind::Agent => {
+            let agent: AgentItem = from_item(item)?;
+            snapshot.agents.insert(agent.agent_id.clone(), agent);
+        }
+        ItemKind::Waiter => snapshot.waiters.push(from_item(item)?),
+        ItemKind::Trail => snapshot.trails.push((pk, from_item(item)?)),
+        ItemKind::SwapTotals { agency, year } => snapshot.swaps.entry((agency, year)).or_default().0.push(item),
+        ItemKind::SwapsByNpn { agency, year } => snapshot.swaps.entry((agency, year)).or_default().1.push(item),
+        ItemKind::Stats { year } => snapshot.totals.entry((pk, year)).or_default().push(from_item(item)?),
+        ItemKind::Other => {}
     }
     Ok(())
 }
@@ -261,9 +249,10 @@ fn compare(snapshot: &Snapshot) -> Vec<Difference> {
         let last_synced = snapshot.last_synced.get(app).copied().flatten();
         let Some(facts) = RowFacts::of_entry(&app.id, app.year, entry, last_synced) else { continue };
         for row in facts.rows(&owner(&entry.agent_id)) {
-            let key = (keys::tally_pk(&row.pk).to_owned(), app.year.get());
+            let key = (keys::counters_pk_of_list(&row.pk).to_owned(), app.year.get());
             let visit = snapshot.totals.get(&key).and_then(|items| StatsItem::sum(items).last_visited_at);
-            let (counted, new) = shared::domain::alert_counts(Some(entry), visit);
+            let shared::domain::AlertCounts { at_risk: counted, new_since_visit: new } =
+                shared::domain::alert_counts(Some(entry), visit);
             let counts = expected_totals.entry(key).or_default();
             counts.0 += i64::from(counted);
             counts.1 += i64::from(new);
@@ -327,8 +316,7 @@ fn compare(snapshot: &Snapshot) -> Vec<Difference> {
     differences.extend(swap_differences(snapshot));
     // A waiter is written only while its item is not there, and the item's upsert releases it.
     let known = |pk: &str| {
-        let agent = pk.strip_prefix("AGENT#").and_then(|id| AgentId::parse(id).ok());
-        let agency = pk.strip_prefix("AGENCY#").and_then(|id| AgencyId::parse(id).ok());
+        let (agent, agency) = (keys::agent_of_pk(pk), keys::agency_of_pk(pk));
         agent.is_some_and(|a| snapshot.agents.contains_key(&a))
             || agency.is_some_and(|a| snapshot.agencies.contains_key(&a))
     };
@@ -384,8 +372,11 @@ fn swap_differences(snapshot: &Snapshot) -> Vec<Difference> {
     };
     let agencies: BTreeSet<&(AgencyId, u16)> = expected.keys().chain(snapshot.swaps.keys()).collect();
     for key in agencies {
-        let stored =
-            snapshot.swaps.get(key).map(|(totals, takers)| SwapPatterns::of_items(totals, takers)).unwrap_or_default();
+        let stored = snapshot
+            .swaps
+            .get(key)
+            .map(|(totals, takers)| shared::store::outbox::swap_patterns_of(totals, takers))
+            .unwrap_or_default();
         let want = expected.get(key).cloned().unwrap_or_default();
         if counts_only(stored) != counts_only(want) {
             differences.push(Difference::WrongSwapCounts { agency: key.0.to_string(), plan_year: key.1 });

@@ -14,10 +14,10 @@ use axum::response::{IntoResponse, Response};
 use lambda_http::request::RequestContext;
 
 use crate::config::Vars;
+use crate::domain::EntryOwner;
 use crate::domain::{AgencyId, AgentId, Role};
 use crate::http::Problem;
 use crate::ports::Directory;
-use crate::store::items::Owner;
 
 /// The token claim naming the person's agent id in the directory, as the issuer calls it: a
 /// Cognito user pool's custom attribute is `custom:agent_id`, another issuer may say `agent_id`
@@ -106,7 +106,7 @@ impl Caller {
 
     /// Whose book entries the caller may see: their own, and as an admin, those of every agent in
     /// an agency they reach.
-    pub fn reaches_owner(&self, owner: &Owner) -> bool {
+    pub fn reaches_owner(&self, owner: &EntryOwner) -> bool {
         owner.agent_id == self.agent_id || (owner.agent.is_some() && self.reaches_path(&owner.path))
     }
 }

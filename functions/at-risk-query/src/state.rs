@@ -1,0 +1,35 @@
+//! What every handler of this function shares: the store's capabilities it uses and the state
+//! the router hands each handler, and how a page's size is asked for.
+
+use shared::domain::PlanYear;
+use shared::http::Problem;
+use shared::ports::{AgencySettings, ApplicationReads, Directory, PersonSettings, RiskLists, SwapCounts};
+
+/// The store's capabilities this function uses: who is who, the lists, an agency's setting, and
+/// the applications as they stand (for a client's story), a person's settings and the swap counts.
+pub trait Ports: Directory + RiskLists + SwapCounts + AgencySettings + PersonSettings + ApplicationReads {}
+impl<S: Directory + RiskLists + SwapCounts + AgencySettings + PersonSettings + ApplicationReads> Ports for S {}
+
+#[derive(Clone, Debug)]
+pub struct ApiState<S> {
+    pub store: S,
+    pub year: PlanYear,
+    /// Where the client details page lives: list items link to
+    /// `{client_details_base_url}/clients/{id}?plan_year={year}`.
+    pub client_details_base_url: String,
+}
+
+pub const DEFAULT_LIMIT: u16 = 50;
+pub const MAX_LIMIT: u16 = 200;
+
+/// A page's size: `limit`, 1 to `MAX_LIMIT`, `DEFAULT_LIMIT` when absent.
+pub fn limit_param(query: &std::collections::HashMap<String, String>) -> Result<u16, Problem> {
+    match query.get("limit") {
+        None => Ok(DEFAULT_LIMIT),
+        Some(raw) => raw
+            .parse::<u16>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| Problem::bad_request(format!("limit must be a whole number from 1 to {MAX_LIMIT}."))),
+    }
+}
