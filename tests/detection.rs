@@ -686,7 +686,7 @@ async fn a_pass_ends_and_covers_every_shard_when_the_data_exceeds_a_run_and_new_
     let owners = system.store().owner_items([agent_id("ana")].into()).await.unwrap();
     let old: Vec<String> = (0..90).map(|i| format!("{:05}", 9000 + i)).collect();
     let shards: std::collections::BTreeSet<u32> =
-        old.iter().map(|id| shared::store::keys::application_shard(&app(id).id)).collect();
+        old.iter().map(|id| store::keys::application_shard(&app(id).id)).collect();
     assert_eq!(shards.len(), 16, "the data is in every shard");
     system
         .store()
@@ -1178,7 +1178,7 @@ async fn a_write_whose_placement_keeps_failing_is_set_aside_while_the_scan_place
     let key = [("pk", "APP#2026#0950"), ("sk", "PLACED#ghost")];
     let key = key.map(|(k, v)| (k.to_owned(), aws_sdk_dynamodb::types::AttributeValue::S(v.to_owned())));
     raw.delete_item().table_name(system.store().table()).set_key(Some(key.into())).send().await.unwrap();
-    let after_the_wait = later + shared::store::unplaced::retry_after(1) + chrono::Duration::minutes(1);
+    let after_the_wait = later + store::unplaced::retry_after(1) + chrono::Duration::minutes(1);
     let report = scan(&system.scan_store, &system.marketplace, &settings, after_the_wait, far_off()).await.unwrap();
     assert_eq!((report.placed, report.unplaced_failed), (1, 0), "{report:?}");
     assert_no_differences(&system.world).await;

@@ -1,5 +1,5 @@
 //! Every answer the HTTP API gives that is not a success is problem+json with a stable type,
-//! whatever bytes come in: the local system puts the same edge (`shared::http::edge`) in front of
+//! whatever bytes come in: the local system puts the same edge (`http_edge::edge`) in front of
 //! the handlers as Lambda does.
 
 use crate::helpers::*;
@@ -70,7 +70,7 @@ async fn cursors_paths_methods_and_bodies_of_any_bytes_get_a_problem_never_a_dro
     assert!(allow.contains("GET"), "Allow: {allow:?}");
 
     // A body over the limit, and one that is not JSON.
-    let big = vec![b' '; shared::http::MAX_BODY_BYTES + 1];
+    let big = vec![b' '; http_edge::MAX_BODY_BYTES + 1];
     let (status, _, body) = raw(&system, "POST", "/v1/exports", Some(big)).await;
     assert_eq!((status, body["type"].as_str()), (413, Some("/problems/too-large")), "{body}");
     let (status, _, body) = raw(&system, "POST", "/v1/exports", Some(vec![0xff, 0xfe, b'{'])).await;
@@ -83,7 +83,7 @@ async fn cursors_paths_methods_and_bodies_of_any_bytes_get_a_problem_never_a_dro
 
 #[tokio::test]
 async fn a_handler_that_panics_answers_a_500_problem_and_the_process_serves_on() {
-    let router = shared::http::edge(
+    let router = http_edge::edge(
         axum::Router::new()
             .route("/boom", axum::routing::get(boom))
             .route("/fine", axum::routing::get(|| async { "fine" })),

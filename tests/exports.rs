@@ -431,14 +431,14 @@ async fn only_the_requester_may_see_or_download_and_only_while_the_file_lives() 
     assert!(!download(&system, ANA, &export).await.is_empty());
 
     // Once the bucket has deleted the file, the link is gone for good.
-    let yesterday = shared::store::keys::time(Utc::now() - chrono::Duration::days(1));
+    let yesterday = store::keys::time(Utc::now() - chrono::Duration::days(1));
     system
         .store()
         .raw_client()
         .update_item()
         .table_name(system.store().table())
-        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(shared::store::keys::export_pk(&export)))
-        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(shared::store::keys::EXPORT_SK.to_owned()))
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(store::keys::export_pk(&export)))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(store::keys::EXPORT_SK.to_owned()))
         .update_expression("SET file_expires_at = :yesterday")
         .expression_attribute_values(":yesterday", aws_sdk_dynamodb::types::AttributeValue::S(yesterday))
         .send()

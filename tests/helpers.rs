@@ -12,7 +12,7 @@ use shared::domain::{AgencyId, AgentId, Email, Evidence, EvidenceId, Fact, Feder
 use shared::domain::{AgencyUpsert, AgentUpsert};
 use shared::ports::ApplyOutcome;
 use shared::ports::{Applications, RiskLists};
-use shared::store::Store;
+use store::Store;
 
 pub struct World {
     pub resources: LocalResources,
@@ -224,7 +224,7 @@ pub fn issuer() -> devkit::local_auth::LocalIssuer {
 pub fn token_for(who: (&str, &str, &str), lifetime: chrono::Duration) -> String {
     let (agent, agency, role) = who;
     let issuer = issuer();
-    let claims = devkit::local_auth::person_claims(&shared::http::caller::AgentIdClaim::cognito(), agent, agency, role);
+    let claims = devkit::local_auth::person_claims(&http_edge::caller::AgentIdClaim::cognito(), agent, agency, role);
     devkit::local_auth::mint(
         &issuer.signing_key().expect("the issuer's key"),
         &issuer.issuer,
@@ -276,7 +276,7 @@ pub async fn system(rate_per_second: f64) -> System {
         vars = vars.with(name, value);
     }
     // The claim naming the caller, as the template sets it for its user pool.
-    vars = vars.with("JWT_AGENT_ID_CLAIM", shared::http::caller::AgentIdClaim::cognito().0);
+    vars = vars.with("JWT_AGENT_ID_CLAIM", http_edge::caller::AgentIdClaim::cognito().0);
     // Each function as its own principal (its template policy); the queue pollers, which are
     // Lambda's, and the test's own looks as the harness.
     let as_function = |function| world.resources.sdk_for(&sdk, function);

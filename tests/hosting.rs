@@ -222,8 +222,8 @@ fn a_user_pool_is_made_only_without_an_issuer_and_the_api_trusts_whichever_appli
         (condition, text(pool), text(other)),
         (
             "CreateUserPool",
-            shared::http::caller::AgentIdClaim::cognito().0.as_str(),
-            shared::http::caller::AgentIdClaim::default().0.as_str()
+            http_edge::caller::AgentIdClaim::cognito().0.as_str(),
+            http_edge::caller::AgentIdClaim::default().0.as_str()
         )
     );
 }

@@ -57,7 +57,7 @@ async fn every_change_of_at_risk_state_goes_out_once_by_its_id_and_each_take_is_
     let third = system.relay().await;
     assert_eq!(third.published, 0, "nothing is left in the outbox");
     assert!(first.published + second.published > 0);
-    for shard in 0..shared::store::keys::APPLICATION_SHARDS {
+    for shard in 0..store::keys::APPLICATION_SHARDS {
         let (left, _) = system.store().outbox_page(shard, 10, None).await.unwrap();
         assert!(left.is_empty(), "every item is taken out of the outbox");
     }

@@ -23,7 +23,7 @@ async fn get_me(system: &System, bearer: Option<&str>) -> (u16, Option<String>, 
 }
 
 fn claims_of(who: (&str, &str, &str)) -> serde_json::Map<String, Value> {
-    devkit::local_auth::person_claims(&shared::http::caller::AgentIdClaim::cognito(), who.0, who.1, who.2)
+    devkit::local_auth::person_claims(&http_edge::caller::AgentIdClaim::cognito(), who.0, who.1, who.2)
 }
 
 #[tokio::test]

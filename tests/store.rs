@@ -18,7 +18,7 @@ use crate::helpers::*;
 
 /// GIVEN ana (NPN 111) in `north` and bob (NPN 222) in `south`, WHEN bob submits each of
 /// `swapped` after ana, THEN those entries of ana's are at risk.
-async fn ana_and_bob(store: &shared::store::Store, swapped: &[&str], safe: &[&str]) {
+async fn ana_and_bob(store: &store::Store, swapped: &[&str], safe: &[&str]) {
     agency(store, "top", None).await;
     agency(store, "north", Some("top")).await;
     agency(store, "south", Some("top")).await;
@@ -331,7 +331,7 @@ async fn a_placer_that_read_the_path_before_a_move_commits_and_then_places_again
 #[tokio::test]
 async fn placements_in_one_tree_of_applications_in_different_shards_share_no_item() {
     let world = world().await;
-    let shard = |id: &str| shared::store::keys::application_shard(&app(id).id);
+    let shard = |id: &str| store::keys::application_shard(&app(id).id);
     let other = (900..999).map(|n| format!("0{n}")).find(|id| shard(id) != shard("0901")).unwrap();
     agency(&world.store, "top", None).await;
     agency(&world.store, "north", Some("top")).await;
@@ -699,7 +699,7 @@ async fn the_checker_names_each_kind_of_difference_and_nothing_else() {
         .await
         .unwrap()
         .rows;
-    let key = |row: &shared::store::items::RiskRow| {
+    let key = |row: &store::items::RiskRow| {
         [("pk", row.pk.clone()), ("sk", row.sk.clone())]
             .into_iter()
             .map(|(k, v)| (k.to_owned(), aws_sdk_dynamodb::types::AttributeValue::S(v)))
@@ -722,7 +722,7 @@ async fn the_checker_names_each_kind_of_difference_and_nothing_else() {
         .send()
         .await
         .unwrap();
-    let mut stray = shared::store::items::to_item(&rows[2]).unwrap();
+    let mut stray = store::items::to_item(&rows[2]).unwrap();
     stray.insert("pk".into(), aws_sdk_dynamodb::types::AttributeValue::S("RISK#AGENCY#south".into()));
     client.put_item().table_name(table).set_item(Some(stray)).send().await.unwrap();
     client
@@ -811,9 +811,9 @@ async fn fifty_books_on_one_application_with_owners_six_levels_deep_all_change_i
 /// Every item of the table, by key, as text: to see exactly what a write changed.
 async fn table_items(world: &World) -> std::collections::BTreeMap<(String, String), String> {
     let mut items = std::collections::BTreeMap::new();
-    let keep = |item: shared::store::items::Item| {
+    let keep = |item: store::items::Item| {
         let key = (item["pk"].as_s().unwrap().clone(), item["sk"].as_s().unwrap().clone());
-        let value: serde_json::Value = shared::store::items::from_item(item).unwrap();
+        let value: serde_json::Value = store::items::from_item(item).unwrap();
         items.insert(key, value.to_string());
         Ok::<_, devkit::DevkitError>(())
     };

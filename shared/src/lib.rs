@@ -1,5 +1,7 @@
-//! What every function shares: the domain (values and the at-risk rules, pure), and the
-//! DynamoDB store that keeps book entries, agencies and agents in one table.
+//! What every function shares besides the domain, the ports, the store and the HTTP edge (crates
+//! of their own, see `docs/architecture.md`): settings, the AWS clients, logs and metrics, queues,
+//! email, links, deadlines and the one backoff. The domain and the ports are re-exported, as every
+//! function speaks them.
 
 pub mod aws;
 pub mod backoff;
@@ -8,12 +10,9 @@ pub mod deadline;
 pub use domain;
 #[cfg(feature = "email")]
 pub mod email;
-#[cfg(feature = "http")]
-pub mod http;
 pub mod links;
 pub mod metrics;
-pub mod ports;
+pub use ports;
 #[cfg(feature = "queue")]
 pub mod queue;
-pub mod store;
 pub mod telemetry;

@@ -20,12 +20,12 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use http_edge::caller::Caller;
+use http_edge::{Problem, RawQuery, reachable_agency};
 use serde::{Deserialize, Serialize};
 use shared::domain::ArchivedFilter;
 use shared::domain::RiskEntry;
 use shared::domain::Scope;
-use shared::http::caller::Caller;
-use shared::http::{Problem, RawQuery, reachable_agency};
 
 use crate::cursor::Cursor;
 use crate::state::{ApiState, Ports, limit_param};

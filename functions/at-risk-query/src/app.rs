@@ -2,10 +2,10 @@
 //! `main`, the local system, the tests and the bench all compose it here.
 
 use axum::Router;
+use http_edge::caller::AgentIdClaim;
 use shared::config::{SettingError, Vars};
 use shared::domain::PlanYear;
-use shared::http::caller::AgentIdClaim;
-use shared::store::Store;
+use store::Store;
 
 use crate::api;
 use crate::state::ApiState;
@@ -42,5 +42,5 @@ pub fn router(sdk: &shared::aws::SdkConfig, settings: Settings) -> Router {
         year: settings.year,
         client_details_base_url: settings.client_details_base_url,
     });
-    shared::http::caller::identify(routes, store, settings.agent_id_claim)
+    http_edge::caller::identify(routes, store, settings.agent_id_claim)
 }

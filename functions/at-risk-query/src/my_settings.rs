@@ -5,11 +5,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use chrono::{DateTime, Utc};
+use http_edge::Problem;
+use http_edge::caller::Caller;
 use serde::Serialize;
 use shared::domain::DigestScope;
 use shared::domain::{DigestSettings, SettingsChange};
-use shared::http::Problem;
-use shared::http::caller::Caller;
 
 use crate::state::{ApiState, Ports};
 

@@ -5,9 +5,9 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use http_edge::caller::Caller;
+use http_edge::{Problem, RawQuery, plan_year_param, reachable_agency};
 use serde::Serialize;
-use shared::http::caller::Caller;
-use shared::http::{Problem, RawQuery, plan_year_param, reachable_agency};
 
 use crate::state::{ApiState, Ports};
 

@@ -1,8 +1,8 @@
 //! What every handler of this function shares: the store's capabilities it uses and the state
 //! the router hands each handler, and how a page's size is asked for.
 
+use http_edge::Problem;
 use shared::domain::PlanYear;
-use shared::http::Problem;
 use shared::ports::{AgencySettings, ApplicationReads, Directory, PersonSettings, RiskLists, SwapCounts};
 
 /// The store's capabilities this function uses: who is who, the lists, an agency's setting, and

@@ -6,10 +6,10 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
+use http_edge::caller::Caller;
+use http_edge::{Problem, RawQuery, application_key, visible_entry};
 use serde::Serialize;
 use shared::domain::{Fact, HelpDeskReport, Moment, Npn, Policy, help_desk_report, timeline};
-use shared::http::caller::Caller;
-use shared::http::{Problem, RawQuery, application_key, visible_entry};
 
 use crate::cursor::Cursor;
 use crate::state::{ApiState, Ports, limit_param};

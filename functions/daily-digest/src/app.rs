@@ -6,7 +6,7 @@ use std::time::Duration;
 use shared::config::{SettingError, Vars};
 use shared::domain::PlanYear;
 use shared::ports::{Digests, Directory, PersonSettings};
-use shared::store::Store;
+use store::Store;
 
 #[derive(Debug, Clone)]
 pub struct Settings {

@@ -3,7 +3,7 @@
 
 use shared::config::{SettingError, Vars};
 use shared::queue::Queue;
-use shared::store::Store;
+use store::Store;
 
 use crate::handler::Deps;
 

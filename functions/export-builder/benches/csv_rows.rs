@@ -6,7 +6,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use export_builder::csv_rows::{Layout, RowWriter};
 use shared::domain::Scope;
 use shared::domain::{AgentId, Email, FederalExchangeId, Name, PlanYear, Reason};
-use shared::store::items::{Owner, RowFacts};
+use store::items::{Owner, RowFacts};
 
 fn rows() -> Vec<shared::domain::RiskEntry> {
     let owner = Owner::unknown(AgentId::parse("bench").unwrap());

@@ -2,7 +2,7 @@
 //! Lambda's `main`, the local system, the tests and the bench all compose it here.
 
 use shared::queue::Queue;
-use shared::store::Store;
+use store::Store;
 
 use crate::build::Deps;
 pub use crate::settings::Settings;

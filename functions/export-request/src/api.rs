@@ -13,11 +13,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use http_edge::caller::Caller;
+use http_edge::{Problem, reachable_agency};
 use serde::Serialize;
 use shared::domain::{ExportId, PlanYear};
 use shared::domain::{ExportJob, ExportScope, ExportStatus};
-use shared::http::caller::Caller;
-use shared::http::{Problem, reachable_agency};
 use shared::ports::{Directory, ExportRequests};
 
 /// The store's capabilities this function uses: who is who, and export jobs.

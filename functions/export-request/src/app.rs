@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use axum::Router;
+use http_edge::caller::AgentIdClaim;
 use shared::config::{SettingError, Vars};
 use shared::domain::PlanYear;
-use shared::http::caller::AgentIdClaim;
-use shared::store::Store;
+use store::Store;
 
 use crate::api::{self, ApiState};
 
@@ -51,5 +51,5 @@ pub fn router(sdk: &shared::aws::SdkConfig, settings: Settings) -> Router {
         year: settings.year,
         link_lifetime: settings.link_lifetime,
     });
-    shared::http::caller::identify(routes, store, settings.agent_id_claim)
+    http_edge::caller::identify(routes, store, settings.agent_id_claim)
 }

@@ -3,7 +3,7 @@
 
 use shared::config::{SettingError, Vars};
 use shared::ports::{ApplicationReads, Outbox};
-use shared::store::Store;
+use store::Store;
 
 #[derive(Debug, Clone)]
 pub struct Settings {

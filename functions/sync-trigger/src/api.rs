@@ -7,11 +7,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use chrono::{DateTime, Utc};
+use http_edge::caller::Caller;
+use http_edge::{Problem, RawQuery};
 use serde::Serialize;
 use shared::domain::ApplicationKey;
 use shared::domain::{BookEntry, PlanYear, PolicyStatus};
-use shared::http::caller::Caller;
-use shared::http::{Problem, RawQuery};
 use shared::metrics;
 use shared::ports::{Applications, SyncSlots};
 
@@ -79,10 +79,9 @@ async fn sync_client<S: Applications + SyncSlots>(
         ANSWER_MARGIN,
         lambda.map(|context| context.deadline()),
     ));
-    let application = shared::http::application_key(raw_id, &query, state.year)?;
+    let application = http_edge::application_key(raw_id, &query, state.year)?;
 
-    let agent =
-        shared::http::visible_entry(&state.store, &caller, &state.store.application(&application).await?).await?;
+    let agent = http_edge::visible_entry(&state.store, &caller, &state.store.application(&application).await?).await?;
     // One person firing syncs in parallel must not starve everyone else's of the partner's rate.
     let now = Utc::now();
     let Some(slot) = state.store.take_sync_slot(&caller.sub, state.syncs_in_flight, now, now + SLOT_HOLD).await? else {

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use http_edge::caller::AgentIdClaim;
 use shared::config::{SettingError, Vars};
 use shared::domain::PlanYear;
-use shared::http::caller::AgentIdClaim;
-use shared::store::Store;
+use store::Store;
 
 use crate::api::{self, ApiState};
 use crate::budget::Budget;
@@ -144,5 +144,5 @@ pub fn router(sdk: &shared::aws::SdkConfig, settings: &Settings, marketplace: Ma
         year: settings.year,
         syncs_in_flight: settings.syncs_in_flight,
     });
-    shared::http::caller::identify(routes, store, settings.agent_id_claim.clone())
+    http_edge::caller::identify(routes, store, settings.agent_id_claim.clone())
 }

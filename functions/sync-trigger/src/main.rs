@@ -7,5 +7,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init_lambda();
     let (sdk, settings) = (shared::aws::sdk_config(), Settings::from_env()?);
     let router = app::router(&sdk, &settings, app::marketplace(&sdk, &settings)?);
-    lambda_http::run(shared::http::edge(router)).await
+    lambda_http::run(http_edge::edge(router)).await
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use chrono::Utc;
 use shared::domain::{AgentId, ApplicationKey, Evidence};
-use shared::store::Store;
+use store::Store;
 
 use crate::fixtures::{agency, key, person, submission};
 use crate::{Failure, Report};

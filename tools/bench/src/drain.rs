@@ -15,8 +15,8 @@ use chrono::Utc;
 use devkit::resources::LocalResources;
 use outbox_relay::relay::{self, RelayReport};
 use shared::domain::{AgentId, ApplicationKey, Evidence};
-use shared::store::Store;
-use shared::store::keys::APPLICATION_SHARDS;
+use store::Store;
+use store::keys::APPLICATION_SHARDS;
 
 use crate::fixtures::{key, submission};
 use crate::{Failure, Report};

@@ -18,8 +18,8 @@ use chrono::Utc;
 use devkit::resources::LocalResources;
 use serde_json::json;
 use shared::domain::{AgentId, ApplicationKey, Evidence};
-use shared::store::Store;
-use shared::store::keys;
+use store::Store;
+use store::keys;
 
 use crate::fixtures::{YEAR, agency, key, minute, person, submission};
 use crate::{Failure, Report};

@@ -25,8 +25,8 @@ use shared::domain::ApplicationKey;
 use shared::domain::ArchivedFilter;
 use shared::domain::Scope;
 use shared::domain::{AgencyId, AgentId, Email, Evidence, FederalExchangeId, Name};
-use shared::store::Store;
-use shared::store::items::{Owner, RowFacts, to_item};
+use store::Store;
+use store::items::{Owner, RowFacts, to_item};
 
 mod contention;
 mod cost;
@@ -571,7 +571,7 @@ async fn export_child(args: &[String]) -> Result<(), Failure> {
         let mut found = Vec::new();
         let read = devkit::table::scan_each(&store, |item| {
             if item.get("pk").and_then(|v| v.as_s().ok()) == Some(&list) {
-                found.push(shared::store::items::from_item::<shared::store::items::RiskRow>(item)?);
+                found.push(store::items::from_item::<store::items::RiskRow>(item)?);
             }
             Ok::<_, Failure>(())
         })

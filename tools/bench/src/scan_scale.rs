@@ -10,7 +10,7 @@ use chrono::Utc;
 use devkit::marketplace_sim::{Faults, Simulator};
 use shared::domain::{AgentId, ApplicationKey, Evidence, EvidenceId, Fact, FederalExchangeId, Npn, PlanYear};
 use shared::domain::{Policy, PolicyStatus};
-use shared::store::Store;
+use store::Store;
 use sync_trigger::marketplace::{Aor, MarketplaceApplication, MarketplacePolicy};
 
 use crate::fixtures::{agency, person, submission};

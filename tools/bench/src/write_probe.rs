@@ -19,7 +19,7 @@ use aws_sdk_dynamodb::error::BoxError;
 use chrono::Utc;
 use shared::domain::ApplicationKey;
 use shared::domain::{AgentId, Evidence};
-use shared::store::Store;
+use store::Store;
 
 use crate::fixtures::{agency, archive, key, person, submission, sync};
 

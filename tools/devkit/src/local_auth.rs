@@ -20,13 +20,13 @@ use aws_lambda_events::apigw::{
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use http_edge::Problem;
+use http_edge::caller::AgentIdClaim;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use lambda_http::request::RequestContext;
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use shared::http::Problem;
-use shared::http::caller::AgentIdClaim;
 
 use crate::DevkitError;
 

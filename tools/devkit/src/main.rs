@@ -12,7 +12,7 @@ use devkit::resources::{self, LocalResources};
 use devkit::seed::{self, SeedPlan, Seeded};
 use devkit::serve::{self, DevSettings};
 use devkit::template::Template;
-use shared::store::Store;
+use store::Store;
 
 const USAGE: &str = "usage: devkit up <resources.json> [prefix] | devkit seed <resources.json> <seeded.json> \
                      [applications] | devkit serve <resources.json> <seeded.json> | devkit token <resources.json> \
@@ -94,7 +94,7 @@ async fn run(args: Vec<String>) -> Result<(), DevkitError> {
                 .agent(&id)
                 .await?
                 .ok_or_else(|| DevkitError::Usage(format!("the directory has no agent {agent_id}")))?;
-            let agent_id_claim = shared::http::caller::AgentIdClaim::from_vars(&settings.function_vars(&created));
+            let agent_id_claim = http_edge::caller::AgentIdClaim::from_vars(&settings.function_vars(&created));
             let claims = devkit::local_auth::person_claims(
                 &agent_id_claim,
                 agent.agent_id.as_str(),

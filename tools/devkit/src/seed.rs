@@ -15,7 +15,7 @@ use shared::domain::{
 };
 use shared::domain::{AgencyUpsert, AgentUpsert, DigestScope};
 use shared::ports::PersonSettings;
-use shared::store::Store;
+use store::Store;
 
 use sync_trigger::marketplace::{Aor, MarketplaceApplication, MarketplacePolicy};
 

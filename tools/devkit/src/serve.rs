@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use http_edge::caller::AgentIdClaim;
 use shared::config::Vars;
-use shared::http::caller::AgentIdClaim;
 use sync_trigger::marketplace::MarketplaceApplication;
 use sync_trigger::scan;
 
@@ -128,7 +128,7 @@ pub fn api_router(
         .merge(sync)
         .merge(exports)
         .route_layer(axum::middleware::from_fn_with_state(authorizer, local_auth::api_gateway_context));
-    Ok(shared::http::edge(routes))
+    Ok(http_edge::edge(routes))
 }
 
 /// Lambda's part of an invocation, locally: the context `lambda_http` puts in each request, with

@@ -1,8 +1,8 @@
 //! The whole table, read page by page: for tools (the checker, the tests, the bench's naive
 //! baselines), never a request path, so it lives here and not in the store the functions link.
 
-use shared::store::Store;
-use shared::store::items::Item;
+use store::Store;
+use store::items::Item;
 
 use crate::DevkitError;
 

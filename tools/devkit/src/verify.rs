@@ -12,12 +12,12 @@ use shared::domain::ApplicationKey;
 use shared::domain::MAX_AGENCY_DEPTH;
 use shared::domain::SwapPatterns;
 use shared::domain::{AgencyId, AgentId, BookEntry, PlanYear};
-use shared::store::Store;
-use shared::store::items::{
+use store::Store;
+use store::items::{
     AgencyItem, AgentItem, EntryItem, Item, MetaItem, Owner, RiskRow, RowFacts, StatsItem, TrailItem, WaiterItem,
     from_item,
 };
-use shared::store::keys::{self, ItemKind};
+use store::keys::{self, ItemKind};
 
 use crate::DevkitError;
 
@@ -375,7 +375,7 @@ fn swap_differences(snapshot: &Snapshot) -> Vec<Difference> {
         let stored = snapshot
             .swaps
             .get(key)
-            .map(|(totals, takers)| shared::store::outbox::swap_patterns_of(totals, takers))
+            .map(|(totals, takers)| store::outbox::swap_patterns_of(totals, takers))
             .unwrap_or_default();
         let want = expected.get(key).cloned().unwrap_or_default();
         if counts_only(stored) != counts_only(want) {

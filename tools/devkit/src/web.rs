@@ -50,7 +50,7 @@ pub fn object_key(path: &str) -> String {
 async fn page_file(State(state): State<WebState>, uri: Uri) -> Response {
     // A path of the API's that no route takes (API Gateway's 404; here problem+json, as the API's).
     if uri.path().starts_with("/v1/") {
-        return shared::http::no_such_route().await.into_response();
+        return http_edge::no_such_route().await.into_response();
     }
     let key = object_key(uri.path());
     let object = state.s3.get_object().bucket(&state.bucket).key(&key).send().await;

@@ -1,0 +1,187 @@
+//! What the ports answer besides domain values: how a write went, and the records of the scan and
+//! the slots. Plain data: no key or item.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use domain::{AgencyId, AgentId, ApplicationKey, BookEntry, Evidence, ExportJob, HistoryRecord};
+
+/// An application as stored.
+#[derive(Debug, Clone, Default)]
+pub struct StoredApplication {
+    pub version: u64,
+    /// When the application was last synced with the marketplace (`None`: never).
+    pub last_synced_at: Option<DateTime<Utc>>,
+    pub log: Vec<Evidence>,
+    pub entries: BTreeMap<AgentId, BookEntry>,
+    /// Whether a write's outcome is still to be placed in the lists (its writer died or failed
+    /// before placing it): the meta item's unplaced mark.
+    pub unplaced: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApplyOutcome {
+    /// This evidence was applied before: nothing was written.
+    AlreadyApplied,
+    /// Applied; one history record per entry that changed.
+    Applied(Vec<HistoryRecord>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpsertOutcome {
+    Written,
+    /// Nothing the item holds changed: only the time of the newest event was recorded.
+    Unchanged,
+    /// Written, but its job ran out of time: its position is saved, and applying the same event
+    /// again goes on from there.
+    Paused,
+    /// The stored item is from a newer event: this one changes nothing.
+    Stale,
+}
+
+/// What a builder's claim found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// This builder has it, as attempt `attempt`; the job's `upload_id`, if any, is an upload a
+    /// builder before it left behind.
+    Claimed {
+        job: Box<ExportJob>,
+        attempt: u32,
+    },
+    /// Another builder holds a live lease on it.
+    Busy,
+    /// Already finished (succeeded or failed).
+    Finished(Box<ExportJob>),
+    Missing,
+}
+
+/// A slot taken: give it back with `release_sync_slot`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncSlot {
+    pub who: String,
+    pub number: u32,
+    /// Whose hold it is: a later holder of the same slot is not released by this one.
+    pub token: String,
+}
+
+/// One application due for a sync, with its place in the due list and what the scan needs to
+/// record that the marketplace did not know it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Due {
+    pub application: ApplicationKey,
+    pub position: String,
+    /// The application's version as the index showed it.
+    pub version: u64,
+    pub unknown_count: u32,
+    /// When it was last synced, as the due list has it (`None`: never).
+    pub last_synced_at: Option<DateTime<Utc>>,
+}
+
+/// Where the scan is: the pass under way (if any), the lane and shard it is in, and the sync-due
+/// key of the last application it took up there; and how many passes have ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanCheckpoint {
+    #[serde(default)]
+    pub pass: Option<Pass>,
+    #[serde(default = "first_lane")]
+    pub lane: DueLane,
+    pub shard: u32,
+    pub position: Option<String>,
+    #[serde(default)]
+    pub passes_completed: u64,
+}
+
+/// One pass over the due list: its cut-off is fixed when it starts, so the pass ends — what was
+/// synced during it moves past the cut-off, and nothing new can keep it going.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pass {
+    pub started_at: DateTime<Utc>,
+    /// Applications last synced before this are due in this pass.
+    pub cutoff: DateTime<Utc>,
+}
+
+/// The lane a pass starts in: the never-synced lane is taken at the start of every run instead.
+fn first_lane() -> DueLane {
+    DueLane::AtRisk
+}
+
+impl Default for ScanCheckpoint {
+    fn default() -> Self {
+        Self { pass: None, lane: first_lane(), shard: 0, position: None, passes_completed: 0 }
+    }
+}
+
+/// The lanes of the due list, in the order the scan takes them: never-synced applications (as
+/// soon as possible), those with an entry at risk, the rest by their last sync, and those the
+/// marketplace did not know, by when to ask again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DueLane {
+    New,
+    AtRisk,
+    Stale,
+    Unknown,
+}
+
+/// What one repair of writes left unplaced did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Repair {
+    /// Applications placed.
+    pub placed: u32,
+    /// Applications whose placement failed: each is set aside and tried again later.
+    pub failed: u32,
+}
+
+/// How a person's day was claimed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DayClaim {
+    /// This run holds it (the lease's end, as written); it must finish or release it.
+    Mine(i64),
+    /// Done: sent, nothing was new, or given up.
+    Done,
+    /// Another run holds it now: try again once its lease has lapsed.
+    Held,
+}
+
+/// How a digest ended, for `finish_digest`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigestOutcome {
+    Sent,
+    NothingNew,
+}
+
+/// What was flagged in a list after a time: how many, and the newest few.
+#[derive(Debug, Clone, Default)]
+pub struct Flagged {
+    pub count: usize,
+    pub newest: Vec<domain::RiskEntry>,
+}
+
+/// Where a day's digest run got to (`DIGESTRUN#{day}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestRun {
+    /// The last subscriber (agent id) done.
+    pub position: Option<String>,
+    pub done: bool,
+}
+
+/// One agency's swap-pattern counts a take went into, and whether as a take from inside its tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountedTake {
+    pub agency_id: AgencyId,
+    pub in_agency: bool,
+}
+
+/// One history item in the outbox: the changes of at-risk state one write made to an application,
+/// still to publish and count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxItem {
+    /// Where the store keeps it: opaque, handed back as it is.
+    pub id: String,
+    pub application: ApplicationKey,
+    pub records: Vec<HistoryRecord>,
+    /// The records whose take is counted already, by index.
+    pub counted: std::collections::BTreeSet<usize>,
+}

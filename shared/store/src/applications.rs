@@ -1,0 +1,283 @@
+//! Applying evidence to an application: read its log and entries, run the rules, and write the
+//! authoritative outcome — the evidence, the changed entries and one history item — in one
+//! transaction that fails if anyone else wrote to the application in between; then read and try
+//! again. Its size depends on the number of entries changed only, never on the agency tree: the
+//! lists and totals people read are placed from it afterwards (`placement`).
+
+use std::collections::{BTreeSet, HashMap};
+
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
+use chrono::{DateTime, Utc};
+
+use super::dynamo::unbuilt;
+use super::dynamo::{Condition, Conditional, Index, MAX_TRANSACTION_ITEMS, SortKeys, retry_on_conflict, text};
+use super::items::{AgentItem, EntryItem, EvidenceItem, Item, MetaItem, Owner, TrailItem, from_item, to_item};
+use super::{Store, StoreError, keys};
+use domain::{AgencyOf, AgentId, ApplicationKey, Applied, BookEntry, Evidence, Fact, HistoryRecord, apply};
+use ports::{self, ApplicationReads, ApplyOutcome, DueLane, StoredApplication};
+
+/// The most entries one piece of evidence may change: the transaction also holds the meta item,
+/// the evidence and the history item. Far above real cases (an application in dozens of books).
+pub const MAX_ENTRIES_CHANGED: usize = MAX_TRANSACTION_ITEMS - 3;
+
+impl Store {
+    /// The directory's view of each agent: their agent item and agency, where known. One batch
+    /// of reads for the agents, then one per level of the tree above their agencies: a few
+    /// requests whatever the number of agents (an application submitted through many books).
+    pub async fn owner_items(&self, agents: BTreeSet<AgentId>) -> Result<HashMap<AgentId, Owner>, StoreError> {
+        let found =
+            self.get_all(agents.iter().map(|a| (keys::agent_pk(a), keys::AGENT_SK.to_owned())).collect()).await?;
+        let mut items = HashMap::new();
+        for agent_id in agents {
+            let item = found.get(&keys::agent_pk(&agent_id)).cloned().map(from_item::<AgentItem>).transpose()?;
+            items.insert(agent_id, item);
+        }
+        let chains = self.agency_chains(items.values().flatten().map(|a| a.agency_id.clone()).collect()).await?;
+        let mut owners = HashMap::new();
+        for (agent_id, item) in items {
+            let Some(agent) = item else {
+                owners.insert(agent_id.clone(), Owner::unknown(agent_id));
+                continue;
+            };
+            let chain = chains.get(&agent.agency_id).cloned().unwrap_or_default();
+            let agency = chain.last().and_then(|(_, item)| item.clone());
+            let path = chain.iter().map(|(id, _)| id.clone()).collect();
+            let path_versions = chain.iter().map(|(_, item)| item.as_ref().map(|a| a.version)).collect();
+            owners.insert(agent_id.clone(), Owner { agent_id, agent: Some(agent), agency, path, path_versions });
+        }
+        Ok(owners)
+    }
+
+    /// The authoritative outcome: the meta item (conditional on the version read), the evidence,
+    /// one history item when the at-risk state of an entry changed, and each changed entry. A sync
+    /// that changes no entry writes the meta item (its sync time) and the evidence: two items.
+    /// The meta item is marked unplaced (since `unplaced_since`) until placed.
+    fn writes_for(
+        &self,
+        app: &ApplicationKey,
+        stored: &StoredApplication,
+        evidence: &Evidence,
+        applied: &Applied,
+        unplaced_since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let pk = keys::application_pk(app.year, &app.id);
+        let version = stored.version + 1;
+        let last_synced_at = last_synced_after(stored, evidence);
+        let at_risk = applied.entries.values().any(|e| e.is_at_risk() && !e.archived);
+        let meta = meta_item(app, version, last_synced_at, at_risk, unplaced_since);
+        let meta = Put::builder().table_name(self.table()).set_item(Some(to_item(&meta)?));
+        let mut writes = vec![
+            TransactWriteItem::builder()
+                .put(
+                    meta.when(Condition::version_is((stored.version > 0).then_some(stored.version)))
+                        .build()
+                        .map_err(unbuilt)?,
+                )
+                .build(),
+        ];
+        writes.push(self.put(to_item(&evidence_item(app, evidence))?)?);
+        if !applied.history.is_empty() {
+            writes.push(self.put(to_item(&trail_item(app, evidence, &applied.history))?)?);
+        }
+        for record in &applied.changes {
+            match &record.after {
+                Some(entry) => writes.push(self.put(to_item(&entry_item(app, entry))?)?),
+                None => writes.push(self.delete(&pk, &keys::entry_sk(&record.agent_id))?),
+            }
+        }
+        Ok(writes)
+    }
+
+    fn put(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder().table_name(self.table()).set_item(Some(item)).build().map_err(unbuilt)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn delete(&self, pk: &str, sk: &str) -> Result<TransactWriteItem, StoreError> {
+        let delete = Delete::builder()
+            .table_name(self.table())
+            .key(keys::PK, text(pk))
+            .key(keys::SK, text(sk))
+            .build()
+            .map_err(unbuilt)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+}
+
+/// The application's last sync once `evidence` is applied.
+fn last_synced_after(stored: &StoredApplication, evidence: &Evidence) -> Option<DateTime<Utc>> {
+    match &evidence.fact {
+        Fact::Synced { .. } => Some(stored.last_synced_at.map_or(evidence.at, |at| at.max(evidence.at))),
+        _ => stored.last_synced_at,
+    }
+}
+
+/// Whether applying `evidence` leaves a placement owed: it changes what people read (rows show
+/// the entry and, while it is at risk, the application's last sync), or an earlier write's
+/// placement is still owed — a write must never take off a mark it has not placed.
+fn owes_placement(stored: &StoredApplication, evidence: &Evidence, applied: &Applied) -> bool {
+    let synced_at_risk = last_synced_after(stored, evidence) != stored.last_synced_at
+        && stored.entries.values().any(BookEntry::is_at_risk);
+    stored.unplaced || !applied.changes.is_empty() || synced_at_risk
+}
+
+/// The application's meta item; `at_risk`: whether an entry of it is at risk (and not archived),
+/// which puts it in the due list's at-risk lane.
+pub(crate) fn meta_item(
+    app: &ApplicationKey,
+    version: u64,
+    last_synced_at: Option<DateTime<Utc>>,
+    at_risk: bool,
+    unplaced_since: Option<DateTime<Utc>>,
+) -> MetaItem {
+    let lane = if at_risk { DueLane::AtRisk } else { DueLane::Stale };
+    MetaItem {
+        pk: keys::application_pk(app.year, &app.id),
+        sk: keys::META_SK.to_owned(),
+        federal_exchange_id: app.id.clone(),
+        plan_year: app.year,
+        version,
+        last_synced_at,
+        unknown_count: 0,
+        unplaced_failures: 0,
+        gsi2pk: keys::sync_due_gsi2pk(app.year, keys::application_shard(&app.id)),
+        gsi2sk: keys::sync_due_gsi2sk(lane, last_synced_at, &app.id),
+        gsi1pk: unplaced_since.map(|_| keys::UNPLACED_GSI1PK.to_owned()),
+        gsi1sk: unplaced_since.map(keys::time),
+    }
+}
+
+pub(crate) fn evidence_item(app: &ApplicationKey, evidence: &Evidence) -> EvidenceItem {
+    EvidenceItem {
+        pk: keys::application_pk(app.year, &app.id),
+        sk: keys::evidence_sk(evidence.at, &evidence.id),
+        evidence: evidence.clone(),
+    }
+}
+
+pub(crate) fn entry_item(app: &ApplicationKey, entry: &BookEntry) -> EntryItem {
+    EntryItem {
+        pk: keys::application_pk(app.year, &app.id),
+        sk: keys::entry_sk(&entry.agent_id),
+        gsi1pk: keys::book_gsi1pk(&entry.agent_id),
+        gsi1sk: keys::book_gsi1sk(app.year, &app.id),
+        federal_exchange_id: app.id.clone(),
+        plan_year: app.year,
+        entry: entry.clone(),
+    }
+}
+
+pub(crate) fn trail_item(app: &ApplicationKey, evidence: &Evidence, records: &[HistoryRecord]) -> TrailItem {
+    let recorded_at = records.first().map_or(evidence.at, |record| record.recorded_at);
+    let pk = keys::application_pk(app.year, &app.id);
+    let sk = keys::trail_sk(recorded_at, &evidence.id);
+    // Written with the change, so an event goes out for every change made and for no other.
+    let outbox = records.iter().any(|record| domain::at_risk_change(record).is_some());
+    TrailItem {
+        gsi1pk: outbox.then(|| keys::outbox_gsi1pk(keys::application_shard(&app.id))),
+        gsi1sk: outbox.then(|| keys::outbox_gsi1sk(&pk, &sk)),
+        pk,
+        sk,
+        records: records.to_vec(),
+        counted: Default::default(),
+    }
+}
+
+/// Every agent the rules may need to know about: owners of entries and submitters.
+fn agents_named(stored: &StoredApplication, evidence: &Evidence) -> BTreeSet<AgentId> {
+    let mut agents: BTreeSet<AgentId> = stored.entries.keys().cloned().collect();
+    for known in stored.log.iter().chain(std::iter::once(evidence)) {
+        if let Fact::Submitted { agent_id, .. } = &known.fact {
+            agents.insert(agent_id.clone());
+        }
+    }
+    agents
+}
+
+impl ports::ApplicationReads for Store {
+    /// The log, entries and version of an application: one query over one item collection,
+    /// which never reads the history.
+    async fn application(&self, app: &ApplicationKey) -> Result<StoredApplication, StoreError> {
+        let everything_but_history = SortKeys::Between(keys::ENTRY_PREFIX.to_owned(), keys::META_SK.to_owned());
+        let query = self
+            .query(Index::Table, keys::application_pk(app.year, &app.id), everything_but_history)
+            .consistent_read(true);
+        let mut stored = StoredApplication::default();
+        for item in self.query_all(query).await? {
+            let sk = item.get(keys::SK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            if sk.starts_with(keys::ENTRY_PREFIX) {
+                let entry: EntryItem = from_item(item)?;
+                stored.entries.insert(entry.entry.agent_id.clone(), entry.entry);
+            } else if sk.starts_with(keys::EVIDENCE_PREFIX) {
+                stored.log.push(from_item::<EvidenceItem>(item)?.evidence);
+            } else if sk == keys::META_SK {
+                let meta = from_item::<MetaItem>(item)?;
+                stored.version = meta.version;
+                stored.last_synced_at = meta.last_synced_at;
+                stored.unplaced = meta.is_unplaced();
+            }
+        }
+        Ok(stored)
+    }
+
+    /// Every change of at-risk state of every entry of an application, oldest first (by when
+    /// it was recorded): the history items of its partition.
+    async fn history(&self, app: &ApplicationKey) -> Result<Vec<HistoryRecord>, StoreError> {
+        let items = self.query_prefix(keys::application_pk(app.year, &app.id), keys::TRAIL_PREFIX).await?;
+        let mut records = Vec::new();
+        for item in items {
+            let trail: TrailItem = from_item(item)?;
+            records.extend(trail.records);
+        }
+        Ok(records)
+    }
+
+    async fn owners(&self, agents: BTreeSet<AgentId>) -> Result<HashMap<AgentId, domain::EntryOwner>, StoreError> {
+        let owners = self.owner_items(agents).await?;
+        Ok(owners.into_iter().map(|(agent_id, owner)| (agent_id, owner.entry_owner())).collect())
+    }
+}
+
+impl ports::Applications for Store {
+    /// Applies one piece of evidence to an application, exactly once however often it is called,
+    /// then places its entries in the lists when a write owes a placement (the meta item's
+    /// unplaced mark). A call that finds the evidence applied still places a marked application,
+    /// so a redelivery finishes what a crash between the two left undone. A write that changes
+    /// nothing people read — most syncs — keeps an earlier mark and skips the placement's reads
+    /// when there is none: about half of a quiet sync's requests.
+    async fn apply_evidence(
+        &self,
+        app: &ApplicationKey,
+        evidence: &Evidence,
+        now: DateTime<Utc>,
+    ) -> Result<ApplyOutcome, StoreError> {
+        retry_on_conflict(|_| async move {
+            let stored = self.application(app).await?;
+            let owners = self.owner_items(agents_named(&stored, evidence)).await?;
+            let agencies: AgencyOf = owners
+                .values()
+                .filter_map(|owner| Some((owner.agent_id.clone(), owner.agent.as_ref()?.agency_id.clone())))
+                .collect();
+            let Some(applied) = apply(&stored.log, &stored.entries, evidence, &agencies, now) else {
+                if stored.unplaced {
+                    self.place_application(app).await?;
+                }
+                return Ok(ApplyOutcome::AlreadyApplied);
+            };
+            if applied.changes.len() > MAX_ENTRIES_CHANGED {
+                return Err(StoreError::TooLarge(applied.changes.len() + 3));
+            }
+            let unplaced = owes_placement(&stored, evidence, &applied);
+            self.transact(self.writes_for(app, &stored, evidence, &applied, unplaced.then_some(now))?).await?;
+            if unplaced {
+                self.place_application_knowing(app, owners).await?;
+            }
+            Ok(ApplyOutcome::Applied(applied.history))
+        })
+        .await
+    }
+
+    fn take_placement_conflicts(&self) -> u64 {
+        Store::take_placement_conflicts(self)
+    }
+}

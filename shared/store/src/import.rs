@@ -1,0 +1,123 @@
+//! Loading whole applications at once, for seeding and the bench (feature `tools`: never in a
+//! Lambda function).
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+
+use super::applications::{entry_item, evidence_item, meta_item, trail_item};
+use super::dynamo::{failed, unbuilt};
+use super::dynamo::{number, text};
+use super::items::{Owner, to_item};
+use super::placement::{Placement, PlacementItem};
+use super::{Store, StoreError, keys};
+use domain::{AgencyOf, AgentId, ApplicationKey, BookEntry, Evidence, PlanYear, apply};
+
+impl Store {
+    /// Loads new applications with their whole evidence logs, with batch writes instead of one
+    /// transaction per piece of evidence: for seeding and benchmarks only, where nothing else
+    /// writes to these applications. The result is what applying the evidence one by one and
+    /// placing the entries gives.
+    pub async fn import(
+        &self,
+        applications: &[(ApplicationKey, Vec<Evidence>)],
+        owners: &HashMap<AgentId, Owner>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let agencies: AgencyOf = owners
+            .values()
+            .filter_map(|owner| Some((owner.agent_id.clone(), owner.agent.as_ref()?.agency_id.clone())))
+            .collect();
+        let mut items = Vec::new();
+        // Counters by their partition (`AGENT#…`, `AGENCY#…`) and plan year.
+        let mut totals: BTreeMap<(String, PlanYear), (i64, i64)> = BTreeMap::new();
+        // Whether an imported entry counts as new in a list depends on that list's last visit.
+        let mut visits: HashMap<(String, PlanYear), Option<DateTime<Utc>>> = HashMap::new();
+        for (app, log) in applications {
+            let mut applied_log: Vec<Evidence> = Vec::new();
+            let mut entries = BTreeMap::new();
+            for evidence in log {
+                let Some(applied) = apply(&applied_log, &entries, evidence, &agencies, now) else { continue };
+                if !applied.history.is_empty() {
+                    items.push(to_item(&trail_item(app, evidence, &applied.history))?);
+                }
+                items.push(to_item(&evidence_item(app, evidence))?);
+                applied_log.push(evidence.clone());
+                entries = applied.entries;
+            }
+            let last_synced_at = domain::last_synced_at(&applied_log);
+            let at_risk = entries.values().any(|e: &BookEntry| e.is_at_risk() && !e.archived);
+            items.push(to_item(&meta_item(app, applied_log.len() as u64, last_synced_at, at_risk, None))?);
+            for entry in entries.values() {
+                items.push(to_item(&entry_item(app, entry))?);
+            }
+            for agent in entries.keys() {
+                let owner = owners.get(agent).cloned().unwrap_or_else(|| Owner::unknown(agent.clone()));
+                for counters_pk in owner.scopes().iter().map(keys::counters_pk) {
+                    if let std::collections::hash_map::Entry::Vacant(slot) = visits.entry((counters_pk, app.year)) {
+                        let visit = self.stats_of(&slot.key().0, app.year).await?.last_visited_at;
+                        slot.insert(visit);
+                    }
+                }
+            }
+            let visit_of = |counters_pk: &str| visits.get(&(counters_pk.to_owned(), app.year)).copied().flatten();
+            for (placement, record) in imported(app, &entries, last_synced_at, owners, visit_of) {
+                for row in &placement.rows {
+                    items.push(to_item(row)?);
+                }
+                for counters_pk in placement.counter_pks() {
+                    let counts = totals.entry((counters_pk.to_owned(), app.year)).or_insert((0, 0));
+                    counts.0 += i64::from(record.counted);
+                    counts.1 += i64::from(record.new_in.contains_key(counters_pk));
+                }
+                items.push(to_item(&record)?);
+            }
+        }
+        let requests = items
+            .into_iter()
+            .map(|item| {
+                let put =
+                    aws_sdk_dynamodb::types::PutRequest::builder().set_item(Some(item)).build().map_err(unbuilt)?;
+                Ok(aws_sdk_dynamodb::types::WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.write_batch(requests).await?;
+        for ((counters_pk, year), (total, new)) in totals.iter().filter(|(_, counts)| **counts != (0, 0)) {
+            self.client()
+                .update_item()
+                .table_name(self.table())
+                .key(keys::PK, text(counters_pk))
+                // Any of the list's counter items holds a share of its counts: the first.
+                .key(keys::SK, text(&keys::stats_sks(counters_pk, *year)[0]))
+                .update_expression("ADD at_risk_total :total, new_since_visit :new, version :one")
+                .expression_attribute_values(":one", number(1))
+                .expression_attribute_values(":total", number(total))
+                .expression_attribute_values(":new", number(new))
+                .send()
+                .await
+                .map_err(failed)?;
+        }
+        Ok(())
+    }
+}
+
+/// The placements an import writes beside the entries: what placing them one by one gives.
+fn imported(
+    app: &ApplicationKey,
+    entries: &BTreeMap<AgentId, BookEntry>,
+    last_synced_at: Option<DateTime<Utc>>,
+    owners: &HashMap<AgentId, Owner>,
+    visit_of: impl Fn(&str) -> Option<DateTime<Utc>>,
+) -> Vec<(Placement, PlacementItem)> {
+    entries
+        .values()
+        .filter_map(|entry| {
+            let owner = owners.get(&entry.agent_id).cloned().unwrap_or_else(|| Owner::unknown(entry.agent_id.clone()));
+            let placement = Placement::of(app, Some(entry), last_synced_at, &owner, &visit_of);
+            (!placement.is_empty()).then(|| {
+                let record = placement.record(app, &entry.agent_id, None);
+                (placement, record)
+            })
+        })
+        .collect()
+}
