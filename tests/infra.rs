@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use devkit::resources::local_name;
+use devkit::template::local_name;
 use devkit::template::{Resolved, Template};
 use serde_json::{Value, json};
 

@@ -21,7 +21,9 @@ target/debug/devkit verify target/browser-test/resources.json >target/browser-te
     cat target/browser-test/verify-seeded.log
     exit 1
 }
-# The tests mint a token for a person (an expired one, say) as tools/token.sh does.
+# The tests mint a token for a person (an expired one, say) as tools/token.sh does. The runner
+# ends once the last test is done even if a connection is still open (an HTTP keep-alive, a body
+# left unread): the tests are over, and CI must not wait on a socket.
 APP_URL="http://127.0.0.1:${API_PORT}" TOKEN_COMMAND="target/debug/devkit token target/browser-test/resources.json" \
-    node --test web/tests/
+    node --test --test-force-exit web/tests/
 target/debug/devkit verify target/browser-test/resources.json

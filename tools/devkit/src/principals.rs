@@ -16,8 +16,7 @@ use serde_json::Value as Json;
 use shared::aws::SdkConfig;
 
 use crate::DevkitError;
-use crate::resources::local_name;
-use crate::template::{Resolved, Template};
+use crate::template::{Resolved, Template, local_name};
 
 /// The template's functions, as their logical ids name them.
 pub const AT_RISK_QUERY: &str = "AtRiskQueryFunction";

@@ -20,7 +20,7 @@ use shared::aws::SdkConfig;
 
 use crate::DevkitError;
 use crate::principals::AccessKey;
-use crate::template::{Resolved, Template, json_text};
+use crate::template::{Resolved, Template, json_text, local_name};
 
 /// Where everything is, once created: what the functions' environment variables point at.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -64,19 +64,6 @@ impl LocalResources {
             ("SENDER_EMAIL", self.sender_email.clone()),
         ]
     }
-}
-
-/// Local name of a resource: the prefix and its logical id in kebab case (`IngestQueue` →
-/// `aor-dev-ingest-queue`).
-pub fn local_name(prefix: &str, logical_id: &str) -> String {
-    let mut name = String::from(prefix);
-    for (i, c) in logical_id.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            name.push('-');
-        }
-        name.push(c.to_ascii_lowercase());
-    }
-    name
 }
 
 /// Creates every data resource of `template`, names prefixed with `prefix`; `parameters` override

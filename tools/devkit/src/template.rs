@@ -175,3 +175,16 @@ pub fn json_text(value: &Json) -> String {
         other => other.to_string(),
     }
 }
+
+/// Local name of a resource: the prefix and its logical id in kebab case (`IngestQueue` →
+/// `aor-dev-ingest-queue`).
+pub fn local_name(prefix: &str, logical_id: &str) -> String {
+    let mut name = String::from(prefix);
+    for (i, c) in logical_id.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            name.push('-');
+        }
+        name.push(c.to_ascii_lowercase());
+    }
+    name
+}
