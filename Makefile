@@ -4,7 +4,7 @@ MOTO_VERSION := 5.2.5
 VENV := .venv
 VENV_READY := $(VENV)/.ready-moto-$(MOTO_VERSION)
 
-.PHONY: dev test fuzz soak browser-test build check-template lint deploy bench bench-replaced verify page toolchain
+.PHONY: dev test fuzz soak browser-test build check-template lint deploy bench bench-before verify page toolchain
 
 ## dev: run the whole system locally (emulator, resources, demo data); Ctrl-C stops it
 dev: $(VENV_READY) toolchain
@@ -42,9 +42,9 @@ build: $(VENV_READY) $(VENV)/.ready-cargo-lambda toolchain
 bench: $(VENV_READY) toolchain
 	tools/bench.sh
 
-## bench-replaced: measure the write figures of the design the write path replaced (tools/bench/replaced-design-writes.tsv)
-bench-replaced: $(VENV_READY) toolchain
-	tools/bench-replaced.sh
+## bench-before: meter the write path before issue 29 with the same probe (tools/bench/before-writes.tsv)
+bench-before: $(VENV_READY) toolchain
+	tools/bench-before.sh
 
 ## lint: rustfmt, clippy (warnings are errors) and cargo-deny (deny.toml)
 lint: toolchain

@@ -60,9 +60,19 @@ const ON_DEMAND_PER_LIST_OPEN: f64 = 1.0;
 const MS_PER_REQUEST: f64 = 10.0;
 const MARKETPLACE_MS: f64 = 275.0;
 const LAMBDA_GB: f64 = 0.25;
-/// Assumed: 350 bytes an item on average (an evidence item with its keys); the stored evidence of
-/// an application grows by one item a sync: half a year's syncs on average.
-const ITEM_BYTES: f64 = 350.0;
+/// Stored per application: its meta item, entry, placement, history and submission, and the
+/// evidence of half a year of weekly syncs (one item a sync); each item at the mean size of the
+/// items the probe wrote (measured) plus DynamoDB's 100 bytes of overhead an item; the meta item
+/// and the entry again in their indexes (projected whole), and each at-risk entry's four rows
+/// twice (the table and the index by flagged time).
+const ITEMS_PER_APPLICATION: f64 = 5.0 + 26.0;
+const INDEXED_PER_APPLICATION: f64 = 2.0;
+const ROWS_PER_AT_RISK_ENTRY: f64 = 2.0 * 4.0;
+const ITEM_OVERHEAD_BYTES: f64 = 100.0;
+/// Assumed: each piece of work a function does (an event ingested, an API call, a sync, an export,
+/// a change relayed) logs about 1 KB (its request line and its metrics), at $0.50 a GB ingested.
+const LOG_BYTES_PER_WORK: f64 = 1_000.0;
+const LOGS_GB: f64 = 0.50;
 /// Issue 18's features (in both designs' bills), counted from the code paths, not measured by the
 /// probe: each swap is one change
 /// out when flagged and, in time, one when cleared; the relay reads the outbox item and the two
@@ -87,14 +97,6 @@ fn figure<'a>(figures: &'a [Figure], operation: &str) -> &'a Figure {
     figures.iter().find(|f| f.operation == operation).unwrap_or_else(|| panic!("the probe measures {operation}"))
 }
 
-/// The replaced design's write request units for `operation`: the current ones, less two for
-/// each item its transaction did not write then (its figures count items, as `writes.rs` shows).
-fn replaced_units(figures: &[Figure], operation: &str) -> f64 {
-    let now = figure(figures, operation);
-    let then = crate::writes::replaced(operation).parse::<f64>().unwrap_or(now.items);
-    now.write_units - 2.0 * (now.items - then)
-}
-
 struct Month {
     lines: Vec<(&'static str, f64)>,
 }
@@ -105,13 +107,11 @@ impl Month {
     }
 }
 
-/// One month's bill; `replaced`: with the replaced design's write figures and without the shared
-/// marketplace budget's turn writes.
-fn month(figures: &[Figure], list_item_reads: f64, export_row_reads: f64, submissions: f64, replaced: bool) -> Month {
-    let units = |operation: &str| {
-        if replaced { replaced_units(figures, operation) } else { figure(figures, operation).write_units }
-    };
-    let reads = |operation: &str| figure(figures, operation).reads;
+/// One month's bill from `figures`, the units each operation costs.
+fn month(figures: &[Figure], measured: &Measured, submissions: f64) -> Month {
+    let Measured { list_item_reads, export_row_reads, mean_item_bytes } = *measured;
+    let units = |operation: &str| figure(figures, operation).write_units;
+    let reads = |operation: &str| figure(figures, operation).read_units;
     let requests = |operation: &str| figure(figures, operation).requests;
     const FIRST: &str = "a first submission (a new application, not at risk)";
     const SWAP: &str = "a submission that makes a swap (owner 2 levels down)";
@@ -127,8 +127,9 @@ fn month(figures: &[Figure], list_item_reads: f64, export_row_reads: f64, submis
     let syncs_quiet = scheduled * (1.0 - AT_RISK_SHARE) + submissions * (1.0 - AT_RISK_SHARE);
     let syncs_risky = scheduled * AT_RISK_SHARE + on_demand;
     // Each marketplace request is one turn of the shared budget: one conditional put.
-    let turns = if replaced { 0.0 } else { scheduled + submissions * (1.0 - AT_RISK_SHARE) + on_demand };
-    // A list opened: `/v1/me` (2 reads), the summary (1), the visit (a read and a write), a page.
+    let turns = scheduled + submissions * (1.0 - AT_RISK_SHARE) + on_demand;
+    // A list opened: `/v1/me` (2 reads), the summary (1), the visit (a read and a write), each of
+    // at most one unit, and a page of 50 at the units per item measured.
     let list_reads = 2.0 + 1.0 + 1.0 + 50.0 * list_item_reads;
     // An export: recorded, its key, claimed, progress every 200 rows, finished.
     let export_units = 5.0 + ROWS_PER_EXPORT / 200.0;
@@ -156,14 +157,17 @@ fn month(figures: &[Figure], list_item_reads: f64, export_row_reads: f64, submis
         + takes * RELAY_READS_PER_TAKE
         + changes
         + digests * DIGEST_READS;
-    // Meta, entry, placement, history and the submission, and half a year of weekly syncs.
-    let stored_gb = APPLICATIONS * (5.0 + 26.0) * ITEM_BYTES / 1e9;
+    let item_bytes = mean_item_bytes + ITEM_OVERHEAD_BYTES;
+    let stored_items = ITEMS_PER_APPLICATION + INDEXED_PER_APPLICATION + AT_RISK_SHARE * ROWS_PER_AT_RISK_ENTRY;
+    let stored_gb = APPLICATIONS * stored_items * item_bytes / 1e9;
+    let work = submissions + api_calls_of(list_opens, on_demand, exports) + scheduled + exports + changes;
+    let logs_gb = work * LOG_BYTES_PER_WORK / 1e9;
 
     // Lambda: the ingest per event, each API call, each on-demand sync, the scan running its duty
     // cycle, the exports.
     let seconds = |requests: f64| requests * MS_PER_REQUEST / 1000.0;
     let ingest_s = first * seconds(requests(FIRST)) + swaps * seconds(requests(SWAP));
-    let api_calls = list_opens * 4.0 + on_demand * 2.0 + exports * 7.0;
+    let api_calls = api_calls_of(list_opens, on_demand, exports);
     let api_s = list_opens * seconds(4.0 + 5.0)
         + on_demand * (MARKETPLACE_MS / 1000.0 + seconds(requests(RISKY_SYNC)))
         + exports * 7.0 * seconds(2.0);
@@ -187,8 +191,23 @@ fn month(figures: &[Figure], list_item_reads: f64, export_row_reads: f64, submis
             ("API Gateway (HTTP API)", api_calls / 1e6 * p.per_million_http_api_requests),
             ("S3", exports * (3.0 * p.per_thousand_s3_puts + p.per_thousand_s3_gets) / 1e3),
             ("SES", (exports + emails) / 1e3 * p.per_thousand_emails),
+            ("CloudWatch Logs", logs_gb * LOGS_GB),
         ],
     }
+}
+
+/// The HTTP API's calls: a list opened makes 4, a client opened 2, an export 7 (polls included).
+fn api_calls_of(list_opens: f64, on_demand: f64, exports: f64) -> f64 {
+    list_opens * 4.0 + on_demand * 2.0 + exports * 7.0
+}
+
+/// What the bench measured besides the operations: read units per list item returned and per
+/// export row, and the mean size of the items the probe wrote.
+#[derive(Debug, Clone, Copy)]
+pub struct Measured {
+    pub list_item_reads: f64,
+    pub export_row_reads: f64,
+    pub mean_item_bytes: f64,
 }
 
 /// The partner requests a second the 7-day re-sync promise needs while `new_per_second` new
@@ -200,10 +219,13 @@ fn rate_needed(new_per_second: f64) -> f64 {
     (resync + new_per_second) / (SCAN_SHARE * DUTY) + on_demand / SCAN_SHARE
 }
 
-pub fn monthly(figures: &[Figure], list_item_reads: f64, export_row_reads: f64, report: &mut Report) {
-    let bill = |submissions, replaced| month(figures, list_item_reads, export_row_reads, submissions, replaced);
-    let (open, quiet) = (bill(SUBMISSIONS_OPEN_ENROLLMENT, false), bill(SUBMISSIONS_OTHERWISE, false));
-    let (open_then, quiet_then) = (bill(SUBMISSIONS_OPEN_ENROLLMENT, true), bill(SUBMISSIONS_OTHERWISE, true));
+pub fn monthly(figures: &[Figure], measured: &Measured, report: &mut Report) {
+    let bill = |figures: &[Figure], submissions| month(figures, measured, submissions);
+    let (open, quiet) = (bill(figures, SUBMISSIONS_OPEN_ENROLLMENT), bill(figures, SUBMISSIONS_OTHERWISE));
+    // The write path before issue 29, where measured, priced the same way.
+    let then: Vec<Figure> =
+        figures.iter().map(|f| crate::writes::before(f.operation).unwrap_or_else(|| f.clone())).collect();
+    let (open_then, quiet_then) = (bill(&then, SUBMISSIONS_OPEN_ENROLLMENT), bill(&then, SUBMISSIONS_OTHERWISE));
     println!("  the monthly bill at the spec's scale, prices of {PRICES_AS_OF} (docs/capacity.md):");
     println!("    {:<46} {:>14} {:>14}", "", "open enrollment", "other months");
     for ((what, in_open), (_, otherwise)) in open.lines.iter().zip(&quiet.lines) {
@@ -212,7 +234,7 @@ pub fn monthly(figures: &[Figure], list_item_reads: f64, export_row_reads: f64, 
     report.baseline(
         format!("a month at the spec's scale (10 M applications, 7-day re-sync, 30,000 agents, 2,000 exports a day; docs/capacity.md), prices of {PRICES_AS_OF}: open enrollment / other months"),
         format!(
-            "${:.0} / ${:.0} (the design this replaces: ${:.0} / ${:.0})",
+            "${:.0} / ${:.0} (before issue 29: ${:.0} / ${:.0})",
             open.total(),
             quiet.total(),
             open_then.total(),

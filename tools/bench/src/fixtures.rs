@@ -15,6 +15,11 @@ pub fn year() -> PlanYear {
     PlanYear::parse(YEAR).expect("a plan year")
 }
 
+/// An id as long as a real one (a UUID's 36 characters), readable: `name` padded with zeroes.
+pub fn uid(name: &str) -> String {
+    format!("{name:0<36}")
+}
+
 pub fn key(id: &str) -> ApplicationKey {
     ApplicationKey { id: FederalExchangeId::parse(id).expect("an id"), year: year() }
 }
@@ -53,7 +58,8 @@ pub fn submission(id: String, at: i64, by: &str, npn: &str) -> Evidence {
         fact: Fact::Submitted {
             agent_id: AgentId::parse(by).expect("id"),
             npn: Npn::parse(npn).expect("npn"),
-            client_name: Name::parse("Client").expect("name"),
+            // As long as a real client name: units follow bytes.
+            client_name: Name::parse("Maria Gonzalez-Hernandez").expect("name"),
         },
     }
 }
@@ -61,7 +67,7 @@ pub fn submission(id: String, at: i64, by: &str, npn: &str) -> Evidence {
 /// A sync that finds one effectuated policy with `npn` as its AOR.
 pub fn sync(id: &str, at: i64, npn: &str) -> Evidence {
     let policies = vec![Policy {
-        policy_id: "P1".into(),
+        policy_id: "H12345-0001-2026-000017".into(),
         status: PolicyStatus::Effectuated,
         aor_npn: Some(Npn::parse(npn).expect("an NPN")),
     }];

@@ -21,6 +21,7 @@ use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use chrono::{TimeZone, Utc};
 use devkit::resources::{self, LocalResources};
 use devkit::template::Template;
+use meter::Meter;
 use shared::domain::ApplicationKey;
 use shared::domain::ArchivedFilter;
 use shared::domain::Scope;
@@ -34,11 +35,18 @@ mod drain;
 mod emulator;
 mod fixtures;
 mod freshness;
+mod meter;
 mod scan_scale;
 mod write_probe;
 mod writes;
 
 type Failure = Box<dyn std::error::Error>;
+
+/// Read units per list item returned and per export row, as `bench reads` measured them on
+/// 2026-12-07 (0.080 a list item; an export's 1.005 items a row at a list item's units): the bill
+/// of `bench writes` prices the reads with these.
+const LIST_ITEM_READS: f64 = 0.080;
+const EXPORT_ROW_READS: f64 = 1.005 * 0.080;
 
 use fixtures::{YEAR, agency, person, submission, year};
 
@@ -61,10 +69,18 @@ async fn main() -> Result<(), Failure> {
         return Ok(());
     }
     if args.first().map(String::as_str) == Some("writes") {
-        // Only the write costs, and the bill from them with the list and export read ratios the
-        // full run measures (1.020 items a list item, 1.005 an export row): `bench writes`.
-        let figures = writes::write_costs(&sdk, &resources, &mut report).await?;
-        cost::monthly(&figures, 1.020, 1.005, &mut report);
+        // Only the write costs, and the bill from them with the list and export read units the
+        // full run measures: `bench writes`.
+        let probe = writes::write_costs(&sdk, &resources, &mut report).await?;
+        cost::monthly(
+            &probe.figures,
+            &cost::Measured {
+                list_item_reads: LIST_ITEM_READS,
+                export_row_reads: EXPORT_ROW_READS,
+                mean_item_bytes: probe.mean_item_bytes,
+            },
+            &mut report,
+        );
         println!("{}", report.render(started.elapsed()));
         return Ok(());
     }
@@ -89,13 +105,13 @@ async fn main() -> Result<(), Failure> {
     }
     if args.first().map(String::as_str) == Some("reads") {
         // Only the reads of the API and the export builder: `bench reads`.
-        api_reads(&store, &mut report).await?;
+        api_reads(&sdk, &store, &mut report).await?;
         export_builder_runs(&resources, &mut report).await?;
         println!("{}", report.render(started.elapsed()));
         return Ok(());
     }
     csv_encoding(&mut report);
-    let reads_per_list_item = api_reads(&store, &mut report).await?;
+    let reads_per_list_item = api_reads(&sdk, &store, &mut report).await?;
     let reads_per_export_row = export_builder_runs(&resources, &mut report).await?;
     scan_scale::scan_at_scale(&store, &mut report).await?;
     freshness::freshness(&sdk, &resources, &mut report).await?;
@@ -103,8 +119,14 @@ async fn main() -> Result<(), Failure> {
     drain::drain(&sdk, &resources, &mut report).await?;
     cold_start(&resources, &mut report).await?;
     sdk_clients_linked(&mut report)?;
-    let figures = writes::write_costs(&sdk, &resources, &mut report).await?;
-    cost::monthly(&figures, reads_per_list_item, reads_per_export_row, &mut report);
+    let probe = writes::write_costs(&sdk, &resources, &mut report).await?;
+    // An export reads the same rows as a list page: its items read per row at a list item's units.
+    let measured = cost::Measured {
+        list_item_reads: reads_per_list_item,
+        export_row_reads: reads_per_export_row * reads_per_list_item,
+        mean_item_bytes: probe.mean_item_bytes,
+    };
+    cost::monthly(&probe.figures, &measured, &mut report);
 
     let table = report.render(started.elapsed());
     println!("{table}");
@@ -223,9 +245,11 @@ fn csv_encoding(report: &mut Report) {
 
 /// A tree of 300 agencies (top, 19 children, 280 grandchildren), an agent at the bottom with a
 /// book of 20,000 entries of which 2,000 are at risk.
-/// Returns the items read per list item returned (the agent's list).
-async fn api_reads(store: &Store, report: &mut Report) -> Result<f64, Failure> {
+/// Returns the read units per list item returned (the agent's list), metered.
+async fn api_reads(sdk: &shared::aws::SdkConfig, store: &Store, report: &mut Report) -> Result<f64, Failure> {
     let mut per_item = f64::NAN;
+    let meter = Meter::reads_only(sdk, store.table()).await?;
+    let metered = meter.store(sdk, store.table());
     let as_of = Utc::now();
     store.upsert_agency(&agency("top".into(), None), as_of).await?;
     let mut leaves = Vec::new();
@@ -266,16 +290,22 @@ async fn api_reads(store: &Store, report: &mut Report) -> Result<f64, Failure> {
         let mut read = 0i64;
         let mut returned = 0i64;
         let mut after: Option<String> = None;
+        meter.reset().await?;
         for _ in 0..10 {
-            let page = store.risk_page(&scope, year(), ArchivedFilter::Exclude, 50, after.as_deref()).await?;
+            let page = metered.risk_page(&scope, year(), ArchivedFilter::Exclude, 50, after.as_deref()).await?;
             read += i64::from(page.items_read);
             returned += page.entries.len() as i64;
             after = page.next;
         }
+        let units = meter.take().await?.read_units;
         let ratio = read as f64 / returned as f64;
         if per_item.is_nan() {
-            per_item = ratio;
+            per_item = units / returned as f64;
         }
+        report.baseline(
+            format!("read units per item returned: {what}, 10 pages"),
+            format!("{:.3} ({units:.1} units for {returned} items)", units / returned as f64),
+        );
         // An agency page also reads its rows' owners and their agencies up to the list's (reach):
         // here one agent two levels below the top, 3 items a page of 50.
         let (target, bound) = match scope {

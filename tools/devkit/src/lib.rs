@@ -1,6 +1,7 @@
 //! Local development kit: creates the template's resources on the local AWS emulator and seeds
 //! demo data. Used by `make dev` and by the integration tests, so both run on the same resources.
 
+pub mod capacity;
 pub mod inbox;
 pub mod local_auth;
 pub mod marketplace_sim;
