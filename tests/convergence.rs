@@ -230,7 +230,7 @@ fn scenario(seed: u64, steps: usize) -> (Vec<String>, Vec<String>, Vec<Event>) {
             last_evidence_at = at;
             let aor = rng.random_bool(0.85).then(|| Npn::parse(npn(rng.random_range(0..agents.len()))).unwrap());
             let policies = vec![Policy { policy_id: "P1".into(), status: PolicyStatus::Effectuated, aor_npn: aor }];
-            Event::Evidence(app, Evidence { id, at, fact: Fact::Synced { policies } })
+            Event::Evidence(app, Evidence { id, at, fact: Fact::Synced { policies, again: Vec::new() } })
         } else if roll < 94 {
             last_evidence_at = at;
             let fact = Fact::PermissionRevoked { agent_id: agent_id(&agents[rng.random_range(0..agents.len())]) };
@@ -513,8 +513,9 @@ fn model_lists(events: &[Event]) -> BTreeMap<String, BTreeSet<ModelRow>> {
             };
         }
     }
-    // Each application's evidence (by id and plan year), in the order it is applied: time, then id.
-    type Log = BTreeMap<(chrono::DateTime<Utc>, String), Fact>;
+    // Each application's evidence (by id and plan year), in the order it is applied: time, then
+    // the platform's evidence by id before the marketplace's answers (`Evidence::order_key`).
+    type Log = BTreeMap<(chrono::DateTime<Utc>, u8, String), Fact>;
     let mut evidence: BTreeMap<(String, String), Log> = BTreeMap::new();
     for event in events {
         match event {
@@ -527,7 +528,7 @@ fn model_lists(events: &[Event]) -> BTreeMap<String, BTreeSet<ModelRow>> {
             }
             Event::Evidence(app, e) => {
                 let key = (app.id.as_str().to_owned(), app.year.to_string());
-                evidence.entry(key).or_default().insert((e.at, e.id.as_str().to_owned()), e.fact.clone());
+                evidence.entry(key).or_default().insert(e.order_key(), e.fact.clone());
             }
             _ => {}
         }
@@ -541,7 +542,7 @@ fn model_lists(events: &[Event]) -> BTreeMap<String, BTreeSet<ModelRow>> {
     let mut lists: BTreeMap<String, BTreeSet<ModelRow>> = BTreeMap::new();
     for ((app, year), log) in evidence {
         let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
-        for ((at, _), fact) in log {
+        for ((at, _, _), fact) in log {
             // Each entry's verdict from this evidence: `Some(Some(..))` at risk, `Some(None)`
             // the AOR is its own, `None` this evidence says nothing about it.
             type Verdict = Option<Option<(&'static str, Option<String>)>>;
@@ -562,7 +563,7 @@ fn model_lists(events: &[Event]) -> BTreeMap<String, BTreeSet<ModelRow>> {
                         Some((e.npn != npn).then(|| ("platform_submission", Some(npn.clone()))))
                     })
                 }
-                Fact::Synced { policies } => {
+                Fact::Synced { policies, .. } => {
                     let active: Vec<Option<String>> = policies
                         .iter()
                         .filter(|p| !matches!(p.status, PolicyStatus::Cancelled | PolicyStatus::Terminated))

@@ -672,6 +672,7 @@ fn synced_long_ago(id: &str) -> (ApplicationKey, Vec<shared::domain::Evidence>) 
                 status: PolicyStatus::Effectuated,
                 aor_npn: Some(shared::domain::Npn::parse("111").unwrap()),
             }],
+            again: Vec::new(),
         },
     };
     (app(id), vec![submission(&format!("s-{id}"), 0, "ana", "111"), sync])

@@ -338,8 +338,8 @@ impl System {
         &self.world.store
     }
 
-    /// A store as `function` has it, in a process that dies right after its first transaction
-    /// (every request after it fails): a crash between a write and what follows it.
+    /// A store as `function` has it, in a process that dies right after its first authoritative
+    /// write (every request after it fails): a crash between a write and what follows it.
     pub fn store_dying_after_a_transaction(&self, function: &str) -> Store {
         let sdk = self.function_sdk(function);
         let dying = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(DiesAfterTransaction::default()).build();
@@ -555,8 +555,9 @@ impl System {
     }
 }
 
-/// A DynamoDB client whose process "dies" right after its first transaction is sent: every
-/// request after it fails, as if the Lambda instance had been killed between two calls.
+/// A DynamoDB client whose process "dies" right after its first authoritative write is sent — a
+/// transaction, or an application's item put alone (a sync that adds only to its sync record):
+/// every request after it fails, as if the Lambda instance had been killed between two calls.
 #[derive(Debug, Default)]
 pub struct DiesAfterTransaction(std::sync::atomic::AtomicBool);
 
@@ -574,8 +575,12 @@ impl aws_sdk_dynamodb::config::Intercept for DiesAfterTransaction {
         if self.0.load(std::sync::atomic::Ordering::SeqCst) {
             return Err("the process died".into());
         }
-        let target = context.request().headers().get("x-amz-target").unwrap_or_default();
-        if target.ends_with("TransactWriteItems") {
+        let request = context.request();
+        let target = request.headers().get("x-amz-target").unwrap_or_default();
+        let body: serde_json::Value =
+            request.body().bytes().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
+        let application_put = target.ends_with("PutItem") && body["Item"]["sk"]["S"] == "META";
+        if target.ends_with("TransactWriteItems") || application_put {
             self.0.store(true, std::sync::atomic::Ordering::SeqCst);
         }
         Ok(())

@@ -794,6 +794,7 @@ async fn fifty_books_on_one_application_with_owners_six_levels_deep_all_change_i
                 status: shared::domain::PolicyStatus::Effectuated,
                 aor_npn: None,
             }],
+            again: Vec::new(),
         },
     };
     let outcome = world.store.apply_evidence(&app("0950"), &sync, Utc::now()).await.unwrap();
@@ -839,12 +840,13 @@ fn sync_showing(id: &str, minute: i64, npn: &str) -> Evidence {
                 status: shared::domain::PolicyStatus::Effectuated,
                 aor_npn: Some(shared::domain::Npn::parse(npn).unwrap()),
             }],
+            again: Vec::new(),
         },
     }
 }
 
 #[tokio::test]
-async fn a_sync_that_changes_nothing_a_person_sees_writes_the_application_item_and_the_sync_record_only() {
+async fn a_sync_that_changes_nothing_a_person_sees_writes_the_application_item_only() {
     let world = world().await;
     ana_and_bob(&world.store, &["0960"], &["0961"]).await;
     world.store.apply_evidence(&app("0961"), &sync_showing("y1", 100, "111"), Utc::now()).await.unwrap();
@@ -852,9 +854,23 @@ async fn a_sync_that_changes_nothing_a_person_sees_writes_the_application_item_a
     // WHEN a sync finds the same as the last one, for an application not at risk
     let before = table_items(&world).await;
     world.store.apply_evidence(&app("0961"), &sync_showing("y2", 200, "111"), Utc::now()).await.unwrap();
-    // THEN two items are written: the application's own (its sync time) and the sync's record
+    // THEN one item is written: the application's own (its sync time and its sync record, which
+    // now holds both syncs), and a redelivery of either sync writes nothing
     let changed = written(&before, &table_items(&world).await);
-    assert_eq!(changed, vec!["APP#2026#0961 / EVIDENCE#2026-02-01T15:20:00.000000Z#y2", "APP#2026#0961 / META"]);
+    assert_eq!(changed, vec!["APP#2026#0961 / META"]);
+    let stored = world.store.application(&app("0961")).await.unwrap();
+    let record = stored.sync_record.expect("a sync record");
+    assert_eq!(record.times().collect::<Vec<_>>(), vec![t(100), t(200)]);
+    for again in [sync_showing("y1", 100, "111"), sync_showing("y2", 200, "111")] {
+        let outcome = world.store.apply_evidence(&app("0961"), &again, Utc::now()).await.unwrap();
+        assert_eq!(outcome, ApplyOutcome::AlreadyApplied);
+    }
+    // AND a sync with another answer closes the record into an item of its own
+    let before = table_items(&world).await;
+    world.store.apply_evidence(&app("0961"), &sync_showing("y3", 250, "333"), Utc::now()).await.unwrap();
+    let changed = written(&before, &table_items(&world).await);
+    let closed = |k: &String| k.starts_with("APP#2026#0961 / EVIDENCE#") && k.ends_with("#y1");
+    assert_eq!(changed.iter().filter(|k| closed(k)).count(), 1, "{changed:#?}");
 
     // WHEN a sync finds an at-risk entry still at risk, THEN no entry and no history is rewritten
     // (only the rows, whose "last synced" a person sees, are placed again)

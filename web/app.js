@@ -405,9 +405,16 @@ function describe(moment) {
   switch (moment.kind) {
     case "submission":
       return ["Submitted", moment.npn, moment.in_your_agency ? `by ${moment.agent_id} (your agency)` : "by an agent outside your agency"];
-    case "sync":
-      return ["Synced with the marketplace", moment.policies.map((p) => p.aor_npn || "none").join(", "),
-        moment.policies.length ? moment.policies.map((p) => `${p.policy_id} ${p.status}: AOR ${p.aor_npn || "none"}`).join("; ") : "no active policy"];
+    case "sync": {
+      const answer = moment.policies.length
+        ? moment.policies.map((p) => `${p.policy_id} ${p.status}: AOR ${p.aor_npn || "none"}`).join("; ")
+        : "no active policy";
+      // Syncs in a row with the same answer are one moment: say how many, since when.
+      const what = moment.syncs > 1
+        ? `Synced ${moment.syncs} times from ${new Date(moment.first_at).toLocaleDateString()}, AOR unchanged`
+        : "Synced with the marketplace";
+      return [what, moment.policies.map((p) => p.aor_npn || "none").join(", "), answer];
+    }
     case "archived":
       return [moment.archived ? "Archived" : "Unarchived", "", ""];
     case "permission_revoked":

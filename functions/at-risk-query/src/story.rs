@@ -87,9 +87,9 @@ pub async fn client_story<S: Ports>(
         .log
         .iter()
         .filter(|e| matches!(e.fact, Fact::Synced { .. }))
-        .max_by_key(|e| e.at)
+        .max_by_key(|e| e.last_at())
         .map(|e| match &e.fact {
-            Fact::Synced { policies } => policies.clone(),
+            Fact::Synced { policies, .. } => policies.clone(),
             _ => Vec::new(),
         })
         .unwrap_or_default();

@@ -16,7 +16,7 @@ pub use directory::{
     Agency, AgencyUpsert, Agent, AgentUpsert, DirectoryEntry, EntryOwner, EventOrder, MAX_AGENCY_DEPTH, TreeRefusal,
     admin_reaches,
 };
-pub use evidence::{Evidence, Fact, Policy, PolicyStatus, SyncFailed, sync_evidence};
+pub use evidence::{Evidence, Fact, Policy, PolicyStatus, SyncFailed, record_evidence, sync_evidence};
 pub use exports::{ExportJob, ExportScope, ExportStatus, Succeeded, may_export};
 pub use lists::{ArchivedFilter, ListCounts, ListPage, RiskEntry, Scope, SwapPatterns, Taker};
 pub use rules::{

@@ -130,7 +130,7 @@ impl HistoryRecord {
 
 /// When the application was last synced: the newest sync in its log.
 pub fn last_synced_at(log: &[Evidence]) -> Option<DateTime<Utc>> {
-    log.iter().filter(|e| matches!(e.fact, Fact::Synced { .. })).map(|e| e.at).max()
+    log.iter().filter(|e| matches!(e.fact, Fact::Synced { .. })).map(Evidence::last_at).max()
 }
 
 /// Applies `evidence` to an application whose evidence so far is `log` and whose entries as stored
@@ -143,7 +143,7 @@ pub fn apply(
     agencies: &AgencyOf,
     now: DateTime<Utc>,
 ) -> Option<Applied> {
-    if log.iter().any(|known| known.id == evidence.id) {
+    if log.iter().any(|known| known.holds(evidence)) {
         return None;
     }
     let mut full_log = log.to_vec();
@@ -186,14 +186,16 @@ fn keep_flag_times(entries: &mut BTreeMap<AgentId, BookEntry>, stored: &BTreeMap
 
 /// Replays the evidence of one application in time order and returns its book entries. Every new
 /// at-risk spell is flagged at `now`.
+/// A sync record is replayed once for each of its times, as the syncs it records were.
 pub fn project(log: &[Evidence], agencies: &AgencyOf, now: DateTime<Utc>) -> BTreeMap<AgentId, BookEntry> {
-    let mut ordered: Vec<&Evidence> = log.iter().collect();
-    ordered.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
-    ordered.dedup_by(|a, b| a.id == b.id);
+    let mut ordered: Vec<(DateTime<Utc>, (u8, String), &Fact)> =
+        log.iter().flat_map(|e| e.times().map(move |at| (at, e.tiebreak(), &e.fact))).collect();
+    ordered.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    ordered.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
 
     let mut entries: BTreeMap<AgentId, BookEntry> = BTreeMap::new();
-    for evidence in ordered {
-        match &evidence.fact {
+    for (at, _, fact) in ordered {
+        match fact {
             Fact::Submitted { agent_id, npn, client_name } => {
                 submitted(&mut entries, agent_id, npn, client_name);
                 for entry in entries.values_mut() {
@@ -202,12 +204,12 @@ pub fn project(log: &[Evidence], agencies: &AgencyOf, now: DateTime<Utc>) -> BTr
                 // Whatever NPN the application was submitted under now holds the AOR.
                 let holder = |expected: &Npn| (expected != npn).then(|| Some(npn.clone()));
                 let verdicts = verdicts(&entries, holder, Reason::PlatformSubmission, Some(agent_id), agencies);
-                settle(&mut entries, verdicts, evidence.at, now);
+                settle(&mut entries, verdicts, at, now);
             }
-            Fact::Synced { policies } => {
+            Fact::Synced { policies, .. } => {
                 let holder = |expected: &Npn| foreign_aor(policies, expected);
                 let verdicts = verdicts(&entries, holder, Reason::MarketplaceAorMismatch, None, agencies);
-                settle(&mut entries, verdicts, evidence.at, now);
+                settle(&mut entries, verdicts, at, now);
             }
             Fact::ArchiveSet { agent_id, archived } => {
                 if let Some(entry) = entries.get_mut(agent_id) {
@@ -223,7 +225,7 @@ pub fn project(log: &[Evidence], agencies: &AgencyOf, now: DateTime<Utc>) -> BTr
                     other_agent_id: None,
                     other_agent_same_agency: None,
                 };
-                settle(&mut entries, vec![(agent_id.clone(), Some(revoked))], evidence.at, now);
+                settle(&mut entries, vec![(agent_id.clone(), Some(revoked))], at, now);
             }
         }
     }

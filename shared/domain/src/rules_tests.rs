@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::prelude::*;
 
 use super::*;
-use crate::evidence::{PolicyStatus, SyncFailed, sync_evidence};
+use crate::evidence::{PolicyStatus, SyncFailed, record_evidence, sync_evidence};
 
 // ---- a small language for the cases -------------------------------------------------------
 
@@ -61,19 +61,29 @@ struct Stored {
     log: Vec<Evidence>,
     entries: BTreeMap<AgentId, BookEntry>,
     history: Vec<HistoryRecord>,
+    /// The current sync record (`record_evidence`), which the store keeps in the application's item.
+    record: Option<Evidence>,
 }
 
 impl Stored {
     fn deliver(&mut self, evidence: &Evidence, agencies: &AgencyOf, now: DateTime<Utc>) -> bool {
-        match apply(&self.log, &self.entries, evidence, agencies, now) {
+        match apply(&self.everything(), &self.entries, evidence, agencies, now) {
             None => false,
             Some(applied) => {
-                self.log.push(evidence.clone());
+                // As the store keeps it: the current sync record apart, the rest as items.
+                let (record, items) = record_evidence(self.record.as_ref(), evidence);
+                self.log.extend(items);
+                self.record = record;
                 self.entries = applied.entries;
                 self.history.extend(applied.history);
                 true
             }
         }
+    }
+
+    /// The log as the rules see it: the items and the current sync record.
+    fn everything(&self) -> Vec<Evidence> {
+        self.log.iter().chain(&self.record).cloned().collect()
     }
 
     fn entry(&self, id: &str) -> &BookEntry {
@@ -98,7 +108,7 @@ fn the_first_submission_makes_an_entry_for_the_submitting_agent() {
     let entry = stored.entry("ana");
     assert_eq!(entry.expected_npn, npn("111"));
     assert!(!entry.is_at_risk());
-    assert_eq!(last_synced_at(&stored.log), None);
+    assert_eq!(last_synced_at(&stored.everything()), None);
     assert_eq!(stored.history.len(), 1, "the creation is in the history");
 }
 
@@ -189,7 +199,7 @@ fn a_sync_with_a_foreign_aor_on_an_active_policy_puts_it_at_risk() {
     assert_eq!(risk.reason, Reason::MarketplaceAorMismatch);
     assert_eq!(risk.other_npn, Some(npn("333")));
     assert_eq!(risk.since, t(5));
-    assert_eq!(last_synced_at(&stored.log), Some(t(5)));
+    assert_eq!(last_synced_at(&stored.everything()), Some(t(5)));
 }
 
 #[test]
@@ -224,7 +234,44 @@ fn a_newer_sync_that_matches_clears_it() {
         synced("y2", 9, vec![policy(PolicyStatus::Effectuated, Some("111"))]),
     ]);
     assert!(!stored.entry("ana").is_at_risk());
-    assert_eq!(last_synced_at(&stored.log), Some(t(9)));
+    assert_eq!(last_synced_at(&stored.everything()), Some(t(9)));
+}
+
+#[test]
+fn a_sync_record_replays_each_of_its_syncs_so_late_evidence_between_them_counts_as_between_syncs() {
+    let showing_333 = || vec![policy(PolicyStatus::Effectuated, Some("333"))];
+    let events = [
+        submitted("s1", 0, "ana", "111"),
+        synced("y1", 10, showing_333()),
+        synced("y2", 20, showing_333()),
+        synced("y3", 30, showing_333()),
+        // Ana submits again at 15 (it arrives last): her NPN holds the AOR from 15 to the next
+        // sync, which puts her entry at risk again — since 20, not since the record's last sync.
+        submitted("s2", 15, "ana", "111"),
+    ];
+    let stored = deliver_all(&events);
+    let everything = stored.everything();
+    assert_eq!(everything.len(), 3, "the three syncs are one record: {everything:?}");
+    let Fact::Synced { again, .. } = &everything[2].fact else { panic!("a sync record") };
+    assert_eq!(again, &[t(20), t(30)]);
+    assert_eq!(stored.entry("ana").risk.as_ref().map(|r| r.since), Some(t(20)));
+    assert_eq!(last_synced_at(&stored.everything()), Some(t(30)));
+    // Each sync of the record is known: a redelivery of any changes nothing.
+    let mut again = stored.clone();
+    assert!(!again.deliver(&events[2], &AgencyOf::new(), t(50_000)), "a redelivered sync is applied once");
+}
+
+#[test]
+fn a_sync_record_holds_a_bounded_number_of_syncs() {
+    let showing = || vec![policy(PolicyStatus::Effectuated, Some("111"))];
+    let syncs: Vec<Evidence> = (0..100).map(|m| synced(&format!("y{m}"), m, showing())).collect();
+    let mut events = vec![submitted("s1", 0, "ana", "111")];
+    events.extend(syncs);
+    let stored = deliver_all(&events);
+    let everything = stored.everything();
+    let records = everything.iter().filter(|e| matches!(e.fact, Fact::Synced { .. })).count();
+    assert_eq!(records, 100usize.div_ceil(crate::evidence::MAX_SYNCS_IN_RECORD));
+    assert_eq!(everything.iter().map(|e| e.times().count()).sum::<usize>(), 101, "every sync kept");
 }
 
 #[test]
@@ -274,7 +321,7 @@ fn a_failed_sync_changes_nothing() {
         stored.deliver(&evidence, &AgencyOf::new(), t(20_000));
     }
     assert_eq!(stored.entries, before);
-    assert_eq!(last_synced_at(&stored.log), Some(t(5)), "last synced is the last sync that succeeded");
+    assert_eq!(last_synced_at(&stored.everything()), Some(t(5)), "last synced is the last sync that succeeded");
 }
 
 #[test]
@@ -286,11 +333,12 @@ fn a_sync_that_finds_what_the_entries_already_say_changes_no_entry_and_no_histor
     ]);
     let before = (stored.entries.clone(), stored.history.len());
     let again = synced("y2", 9, vec![policy(PolicyStatus::Effectuated, Some("222"))]);
-    let applied = apply(&stored.log, &stored.entries, &again, &AgencyOf::new(), t(30_000)).expect("new evidence");
+    let applied =
+        apply(&stored.everything(), &stored.entries, &again, &AgencyOf::new(), t(30_000)).expect("new evidence");
     assert!(applied.changes.is_empty(), "{:?}", applied.changes);
     stored.deliver(&again, &AgencyOf::new(), t(30_000));
     assert_eq!((stored.entries.clone(), stored.history.len()), before);
-    assert_eq!(last_synced_at(&stored.log), Some(t(9)));
+    assert_eq!(last_synced_at(&stored.everything()), Some(t(9)));
 }
 
 #[test]
@@ -301,7 +349,7 @@ fn an_archive_flag_changes_the_entry_but_is_no_change_of_risk() {
         at: t(3),
         fact: Fact::ArchiveSet { agent_id: agent("ana"), archived: true },
     };
-    let applied = apply(&stored.log, &stored.entries, &archive, &AgencyOf::new(), t(40_000)).unwrap();
+    let applied = apply(&stored.everything(), &stored.entries, &archive, &AgencyOf::new(), t(40_000)).unwrap();
     assert_eq!(applied.changes.len(), 1);
     assert!(applied.history.is_empty());
 }
@@ -453,7 +501,7 @@ proptest! {
     ) {
         let in_order = {
             let mut sorted = events.clone();
-            sorted.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+            sorted.sort_by_key(Evidence::order_key);
             deliver_all(&sorted)
         };
         let mut shuffled = events.clone();

@@ -20,8 +20,10 @@ pub enum Happening {
     /// A submission on the platform. The submitting agent is named (by id) only when they are in
     /// the caller's agency tree: another agency's agents are known by their NPN alone.
     Submission { npn: Npn, in_your_agency: bool, agent_id: Option<AgentId> },
-    /// A sync: the AOR NPN of each active policy (`None`: the marketplace shows none).
-    Sync { policies: Vec<Policy> },
+    /// A sync, or `syncs` in a row that gave the same answer from `first_at` to the moment's
+    /// time with nothing else happening between: the AOR NPN of each active policy (`None`: the
+    /// marketplace shows none).
+    Sync { policies: Vec<Policy>, syncs: u32, first_at: DateTime<Utc> },
     /// The entry's owner archived or unarchived it.
     Archived { archived: bool },
     /// The platform reported the owner's EDE permission on the application revoked.
@@ -53,6 +55,14 @@ pub fn timeline(
 ) -> Vec<Moment> {
     let mut moments: Vec<Moment> = Vec::new();
     for evidence in log {
+        if let Fact::Synced { policies, .. } = &evidence.fact {
+            let policies: Vec<Policy> = policies.iter().filter(|p| p.status.is_active()).cloned().collect();
+            for at in evidence.times() {
+                let happening = Happening::Sync { policies: policies.clone(), syncs: 1, first_at: at };
+                moments.push(Moment { at, happening, position: position(at, "e", evidence.id.as_str()) });
+            }
+            continue;
+        }
         let happening = match &evidence.fact {
             Fact::Submitted { agent_id, npn, .. } => {
                 let in_your_agency = in_callers_agency(agent_id);
@@ -62,9 +72,7 @@ pub fn timeline(
                     agent_id: in_your_agency.then(|| agent_id.clone()),
                 }
             }
-            Fact::Synced { policies } => {
-                Happening::Sync { policies: policies.iter().filter(|p| p.status.is_active()).cloned().collect() }
-            }
+            Fact::Synced { .. } => continue,
             Fact::ArchiveSet { agent_id, archived } if agent_id == owner => Happening::Archived { archived: *archived },
             Fact::ArchiveSet { .. } => continue,
             Fact::PermissionRevoked { agent_id } if agent_id == owner => Happening::PermissionRevoked,
@@ -86,7 +94,25 @@ pub fn timeline(
         moments.push(Moment { at, happening, position: position(at, "h", record.evidence_id.as_str()) });
     }
     moments.sort_by(|a, b| b.position.cmp(&a.position));
-    moments
+    collapse_repeated_syncs(moments)
+}
+
+/// Syncs in a row (newest first, nothing between them) that gave the same answer become one
+/// moment: the newest, counting them and naming when the first was.
+fn collapse_repeated_syncs(moments: Vec<Moment>) -> Vec<Moment> {
+    let mut collapsed: Vec<Moment> = Vec::with_capacity(moments.len());
+    for moment in moments {
+        if let (Some(newer), Happening::Sync { policies, first_at, .. }) = (collapsed.last_mut(), &moment.happening)
+            && let Happening::Sync { policies: same, syncs, first_at: since } = &mut newer.happening
+            && same == policies
+        {
+            *syncs += 1;
+            *since = *first_at;
+            continue;
+        }
+        collapsed.push(moment);
+    }
+    collapsed
 }
 
 /// Time first (fixed width, so string order is time order), then what kind and whose id, so that
@@ -123,7 +149,7 @@ pub fn help_desk_report(
                 others.push(npn);
                 changes.push(format!("{date}: a submission under NPN {npn}"));
             }
-            Happening::Sync { policies } => {
+            Happening::Sync { policies, .. } => {
                 let foreign: Vec<String> = policies
                     .iter()
                     .filter(|p| p.aor_npn.as_ref() != Some(own))
@@ -229,6 +255,7 @@ mod tests {
                         Policy { policy_id: "P1".into(), status: PolicyStatus::Effectuated, aor_npn: Some(npn("222")) },
                         Policy { policy_id: "P0".into(), status: PolicyStatus::Cancelled, aor_npn: Some(npn("111")) },
                     ],
+                    again: Vec::new(),
                 },
             },
             Evidence {
@@ -244,6 +271,61 @@ mod tests {
             record("sync-1", 5, Some(entry(Some(risk()))), Some(entry(Some(confirmed)))),
         ];
         (log, history)
+    }
+
+    #[test]
+    fn syncs_in_a_row_with_the_same_answer_are_one_moment_and_anything_between_splits_them() {
+        let p1 =
+            |aor: &str| Policy { policy_id: "P1".into(), status: PolicyStatus::Effectuated, aor_npn: Some(npn(aor)) };
+        let record = |id: &str, days: &[u32], aor: &str| Evidence {
+            id: EvidenceId::parse(id).unwrap(),
+            at: at(days[0]),
+            fact: Fact::Synced { policies: vec![p1(aor)], again: days[1..].iter().map(|d| at(*d)).collect() },
+        };
+        let log = vec![
+            Evidence {
+                id: EvidenceId::parse("s1").unwrap(),
+                at: at(1),
+                fact: Fact::Submitted {
+                    agent_id: id("ana"),
+                    npn: npn("111"),
+                    client_name: Name::parse(CLIENT).unwrap(),
+                },
+            },
+            // One record of five syncs; a late submission on day 7 falls between its times.
+            record("y1", &[2, 3, 5, 8, 9], "111"),
+            Evidence {
+                id: EvidenceId::parse("s2").unwrap(),
+                at: at(7),
+                fact: Fact::Submitted {
+                    agent_id: id("ana"),
+                    npn: npn("111"),
+                    client_name: Name::parse(CLIENT).unwrap(),
+                },
+            },
+            // Another answer, then the first again, recorded apart.
+            record("y2", &[10], "222"),
+            record("y3", &[11, 12], "111"),
+        ];
+        let moments = timeline(&id("ana"), &log, &[], |_| true);
+        let shown: Vec<(u32, Option<(u32, u32)>)> = moments
+            .iter()
+            .map(|m| {
+                let day = m.at.format("%d").to_string().parse().unwrap();
+                let syncs = match &m.happening {
+                    Happening::Sync { syncs, first_at, .. } => {
+                        Some((*syncs, first_at.format("%d").to_string().parse().unwrap()))
+                    }
+                    _ => None,
+                };
+                (day, syncs)
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [(12, Some((2, 11))), (10, Some((1, 10))), (9, Some((2, 8))), (7, None), (5, Some((3, 2))), (1, None)],
+            "newest first: each run of the same answer is one moment, from its first sync to its last"
+        );
     }
 
     #[test]
@@ -280,7 +362,9 @@ mod tests {
                     policy_id: "P1".into(),
                     status: PolicyStatus::Effectuated,
                     aor_npn: Some(npn("222"))
-                }]
+                }],
+                syncs: 1,
+                first_at: at(5),
             },
             "active policies only"
         );

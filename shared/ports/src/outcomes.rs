@@ -14,7 +14,10 @@ pub struct StoredApplication {
     pub version: u64,
     /// When the application was last synced with the marketplace (`None`: never).
     pub last_synced_at: Option<DateTime<Utc>>,
+    /// Every piece of evidence, the current sync record included.
     pub log: Vec<Evidence>,
+    /// The current sync record (see `domain::record_evidence`), kept in the application's item.
+    pub sync_record: Option<Evidence>,
     pub entries: BTreeMap<AgentId, BookEntry>,
     /// Whether a write's outcome is still to be placed in the lists (its writer died or failed
     /// before placing it): the meta item's unplaced mark.

@@ -13,7 +13,9 @@ use super::dynamo::unbuilt;
 use super::dynamo::{Condition, Conditional, Index, MAX_TRANSACTION_ITEMS, SortKeys, retry_on_conflict, text};
 use super::items::{AgentItem, EntryItem, EvidenceItem, Item, MetaItem, Owner, TrailItem, from_item, to_item};
 use super::{Store, StoreError, keys};
-use domain::{AgencyOf, AgentId, ApplicationKey, Applied, BookEntry, Evidence, Fact, HistoryRecord, apply};
+use domain::{
+    AgencyOf, AgentId, ApplicationKey, Applied, BookEntry, Evidence, Fact, HistoryRecord, apply, record_evidence,
+};
 use ports::{self, ApplicationReads, ApplyOutcome, DueLane, StoredApplication};
 
 /// The most entries one piece of evidence may change: the transaction also holds the meta item,
@@ -48,10 +50,12 @@ impl Store {
         Ok(owners)
     }
 
-    /// The authoritative outcome: the meta item (conditional on the version read), the evidence,
-    /// one history item when the at-risk state of an entry changed, and each changed entry. A sync
-    /// that changes no entry writes the meta item (its sync time) and the evidence: two items.
-    /// The meta item is marked unplaced (since `unplaced_since`) until placed.
+    /// The authoritative outcome: the meta item (conditional on the version read) with the
+    /// current sync record, the evidence kept as items of their own (`record_evidence`), one
+    /// history item when the at-risk state of an entry changed, and each changed entry. A sync
+    /// that changes no entry and gives the record's answer writes the meta item alone: its sync
+    /// time, its place in the due list and the record, in one item. The meta item is marked
+    /// unplaced (since `unplaced_since`) until placed.
     fn writes_for(
         &self,
         app: &ApplicationKey,
@@ -64,7 +68,9 @@ impl Store {
         let version = stored.version + 1;
         let last_synced_at = last_synced_after(stored, evidence);
         let at_risk = applied.entries.values().any(|e| e.is_at_risk() && !e.archived);
-        let meta = meta_item(app, version, last_synced_at, at_risk, unplaced_since);
+        let (sync_record, items) = record_evidence(stored.sync_record.as_ref(), evidence);
+        let mut meta = meta_item(app, version, last_synced_at, at_risk, unplaced_since);
+        meta.sync_record = sync_record;
         let meta = Put::builder().table_name(self.table()).set_item(Some(to_item(&meta)?));
         let mut writes = vec![
             TransactWriteItem::builder()
@@ -75,7 +81,9 @@ impl Store {
                 )
                 .build(),
         ];
-        writes.push(self.put(to_item(&evidence_item(app, evidence))?)?);
+        for kept in &items {
+            writes.push(self.put(to_item(&evidence_item(app, kept))?)?);
+        }
         if !applied.history.is_empty() {
             writes.push(self.put(to_item(&trail_item(app, evidence, &applied.history))?)?);
         }
@@ -144,6 +152,7 @@ pub(crate) fn meta_item(
         gsi2sk: keys::sync_due_gsi2sk(lane, last_synced_at, &app.id),
         gsi1pk: unplaced_since.map(|_| keys::UNPLACED_GSI1PK.to_owned()),
         gsi1sk: unplaced_since.map(keys::time),
+        sync_record: None,
     }
 }
 
@@ -215,6 +224,8 @@ impl ports::ApplicationReads for Store {
                 stored.version = meta.version;
                 stored.last_synced_at = meta.last_synced_at;
                 stored.unplaced = meta.is_unplaced();
+                stored.log.extend(meta.sync_record.clone());
+                stored.sync_record = meta.sync_record;
             }
         }
         Ok(stored)

@@ -247,6 +247,10 @@ pub struct MetaItem {
     pub gsi1pk: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gsi1sk: Option<String>,
+    /// The current sync record (`domain::record_evidence`): the syncs that gave the same answer
+    /// in a row, kept here so that a quiet sync writes this one item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_record: Option<Evidence>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -60,12 +60,16 @@ const ON_DEMAND_PER_LIST_OPEN: f64 = 1.0;
 const MS_PER_REQUEST: f64 = 10.0;
 const MARKETPLACE_MS: f64 = 275.0;
 const LAMBDA_GB: f64 = 0.25;
-/// Stored per application: its meta item, entry, placement, history and submission, and the
-/// evidence of half a year of weekly syncs (one item a sync); each item at the mean size of the
-/// items the probe wrote (measured) plus DynamoDB's 100 bytes of overhead an item; the meta item
-/// and the entry again in their indexes (projected whole), and each at-risk entry's four rows
-/// twice (the table and the index by flagged time).
-const ITEMS_PER_APPLICATION: f64 = 5.0 + 26.0;
+/// Stored per application: its meta item (holding the current sync record), entry, placement,
+/// history and submission, and one more item for each sync record full or closed by another
+/// answer (a record holds 40 syncs: half a year of weekly syncs fills none, so an average of one
+/// is generous); each item at the mean size of the items the probe wrote (measured) plus
+/// DynamoDB's 100 bytes of overhead an item; the meta item and the entry again in their indexes
+/// (projected whole), and each at-risk entry's four rows twice (the table and the index by
+/// flagged time).
+const ITEMS_PER_APPLICATION: f64 = 5.0 + 1.0;
+/// Before issue 29 every sync added an item: half a year of weekly syncs, 26 on average.
+const ITEMS_PER_APPLICATION_BEFORE: f64 = 5.0 + 26.0;
 const INDEXED_PER_APPLICATION: f64 = 2.0;
 const ROWS_PER_AT_RISK_ENTRY: f64 = 2.0 * 4.0;
 const ITEM_OVERHEAD_BYTES: f64 = 100.0;
@@ -108,7 +112,7 @@ impl Month {
 }
 
 /// One month's bill from `figures`, the units each operation costs.
-fn month(figures: &[Figure], measured: &Measured, submissions: f64) -> Month {
+fn month(figures: &[Figure], measured: &Measured, submissions: f64, items_per_application: f64) -> Month {
     let Measured { list_item_reads, export_row_reads, mean_item_bytes } = *measured;
     let units = |operation: &str| figure(figures, operation).write_units;
     let reads = |operation: &str| figure(figures, operation).read_units;
@@ -158,7 +162,7 @@ fn month(figures: &[Figure], measured: &Measured, submissions: f64) -> Month {
         + changes
         + digests * DIGEST_READS;
     let item_bytes = mean_item_bytes + ITEM_OVERHEAD_BYTES;
-    let stored_items = ITEMS_PER_APPLICATION + INDEXED_PER_APPLICATION + AT_RISK_SHARE * ROWS_PER_AT_RISK_ENTRY;
+    let stored_items = items_per_application + INDEXED_PER_APPLICATION + AT_RISK_SHARE * ROWS_PER_AT_RISK_ENTRY;
     let stored_gb = APPLICATIONS * stored_items * item_bytes / 1e9;
     let work = submissions + api_calls_of(list_opens, on_demand, exports) + scheduled + exports + changes;
     let logs_gb = work * LOG_BYTES_PER_WORK / 1e9;
@@ -220,12 +224,13 @@ fn rate_needed(new_per_second: f64) -> f64 {
 }
 
 pub fn monthly(figures: &[Figure], measured: &Measured, report: &mut Report) {
-    let bill = |figures: &[Figure], submissions| month(figures, measured, submissions);
+    let bill = |figures: &[Figure], submissions| month(figures, measured, submissions, ITEMS_PER_APPLICATION);
     let (open, quiet) = (bill(figures, SUBMISSIONS_OPEN_ENROLLMENT), bill(figures, SUBMISSIONS_OTHERWISE));
     // The write path before issue 29, where measured, priced the same way.
     let then: Vec<Figure> =
         figures.iter().map(|f| crate::writes::before(f.operation).unwrap_or_else(|| f.clone())).collect();
-    let (open_then, quiet_then) = (bill(&then, SUBMISSIONS_OPEN_ENROLLMENT), bill(&then, SUBMISSIONS_OTHERWISE));
+    let bill_then = |submissions| month(&then, measured, submissions, ITEMS_PER_APPLICATION_BEFORE);
+    let (open_then, quiet_then) = (bill_then(SUBMISSIONS_OPEN_ENROLLMENT), bill_then(SUBMISSIONS_OTHERWISE));
     println!("  the monthly bill at the spec's scale, prices of {PRICES_AS_OF} (docs/capacity.md):");
     println!("    {:<46} {:>14} {:>14}", "", "open enrollment", "other months");
     for ((what, in_open), (_, otherwise)) in open.lines.iter().zip(&quiet.lines) {

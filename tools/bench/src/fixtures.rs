@@ -71,7 +71,11 @@ pub fn sync(id: &str, at: i64, npn: &str) -> Evidence {
         status: PolicyStatus::Effectuated,
         aor_npn: Some(Npn::parse(npn).expect("an NPN")),
     }];
-    Evidence { id: EvidenceId::parse(id).expect("an id"), at: minute(at), fact: Fact::Synced { policies } }
+    Evidence {
+        id: EvidenceId::parse(id).expect("an id"),
+        at: minute(at),
+        fact: Fact::Synced { policies, again: Vec::new() },
+    }
 }
 
 pub fn archive(id: &str, at: i64, agent: &str) -> Evidence {

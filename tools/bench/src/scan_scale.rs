@@ -51,6 +51,7 @@ fn synced_long_ago(i: usize, year: PlanYear) -> (ApplicationKey, Vec<Evidence>) 
                 status: PolicyStatus::Effectuated,
                 aor_npn: Some(Npn::parse("555").expect("npn")),
             }],
+            again: Vec::new(),
         },
     };
     (key, vec![submission(format!("scale-{i}"), 0, "scanner", "555"), sync])

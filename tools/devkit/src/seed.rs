@@ -226,7 +226,7 @@ fn application(
         evidence.push(Evidence {
             id: EvidenceId::parse(format!("seed-{index}-sync"))?,
             at: later(rng),
-            fact: Fact::Synced { policies: policies_seen },
+            fact: Fact::Synced { policies: policies_seen, again: Vec::new() },
         });
     }
     if rng.random_bool(0.06) {
