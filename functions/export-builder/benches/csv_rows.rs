@@ -18,7 +18,6 @@ fn rows() -> Vec<shared::domain::RiskEntry> {
                 plan_year: PlanYear::parse(2026).unwrap(),
                 agent_id: owner.agent_id.clone(),
                 client_name: Name::parse("Client").unwrap(),
-                last_synced_at: None,
                 at_risk_since: at,
                 flagged_at: at,
                 reason: Reason::PlatformSubmission,
@@ -29,7 +28,7 @@ fn rows() -> Vec<shared::domain::RiskEntry> {
             row.agency_name = Some(Name::parse("Smith, \"Best\" Health").unwrap());
             row.agent_name = Some(Name::parse("=Erin Ó Briain").unwrap());
             row.agent_email = Some(Email::parse("erin@example.com").unwrap());
-            row.entry()
+            row.entry(None)
         })
         .collect()
 }

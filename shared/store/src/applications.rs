@@ -120,13 +120,12 @@ fn last_synced_after(stored: &StoredApplication, evidence: &Evidence) -> Option<
     }
 }
 
-/// Whether applying `evidence` leaves a placement owed: it changes what people read (rows show
-/// the entry and, while it is at risk, the application's last sync), or an earlier write's
-/// placement is still owed — a write must never take off a mark it has not placed.
-fn owes_placement(stored: &StoredApplication, evidence: &Evidence, applied: &Applied) -> bool {
-    let synced_at_risk = last_synced_after(stored, evidence) != stored.last_synced_at
-        && stored.entries.values().any(BookEntry::is_at_risk);
-    stored.unplaced || !applied.changes.is_empty() || synced_at_risk
+/// Whether applying `evidence` leaves a placement owed: it changes an entry (what rows show), or
+/// an earlier write's placement is still owed — a write must never take off a mark it has not
+/// placed. A sync that changes no entry owes none: rows do not carry the last sync, a list reads
+/// it from the application's item.
+fn owes_placement(stored: &StoredApplication, applied: &Applied) -> bool {
+    stored.unplaced || !applied.changes.is_empty()
 }
 
 /// The application's meta item; `at_risk`: whether an entry of it is at risk (and not archived),
@@ -278,7 +277,7 @@ impl ports::Applications for Store {
             if applied.changes.len() > MAX_ENTRIES_CHANGED {
                 return Err(StoreError::TooLarge(applied.changes.len() + 3));
             }
-            let unplaced = owes_placement(&stored, evidence, &applied);
+            let unplaced = owes_placement(&stored, &applied);
             self.transact(self.writes_for(app, &stored, evidence, &applied, unplaced.then_some(now))?).await?;
             if unplaced {
                 self.place_application_knowing(app, owners).await?;

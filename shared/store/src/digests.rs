@@ -367,7 +367,8 @@ impl ports::Digests for Store {
                 }
                 flagged.count += 1;
                 if flagged.newest.len() < keep {
-                    flagged.newest.push(row.entry());
+                    // A digest names the entries; when each was last synced is the list's to show.
+                    flagged.newest.push(row.entry(None));
                 }
             }
             start = out.last_evaluated_key;

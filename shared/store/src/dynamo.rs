@@ -293,11 +293,36 @@ impl Store {
     /// The items of `keys` (partition and sort key) that exist, by partition key, read
     /// consistently, up to 100 a request (what DynamoDB leaves unprocessed is asked again).
     pub(crate) async fn get_all(&self, keys: Vec<(String, String)>) -> Result<HashMap<String, Item>, StoreError> {
+        self.batch_get(keys, true, None).await
+    }
+
+    /// Like `get_all`, but eventually consistent (half the read units) and only the attributes
+    /// `projection` names (the partition key among them): for what people read, where a write a
+    /// moment old may show a moment late.
+    pub(crate) async fn get_all_eventually(
+        &self,
+        keys: Vec<(String, String)>,
+        projection: &str,
+    ) -> Result<HashMap<String, Item>, StoreError> {
+        self.batch_get(keys, false, Some(projection)).await
+    }
+
+    async fn batch_get(
+        &self,
+        keys: Vec<(String, String)>,
+        consistent: bool,
+        projection: Option<&str>,
+    ) -> Result<HashMap<String, Item>, StoreError> {
         let mut found = HashMap::new();
         for chunk in keys.chunks(100) {
             let wanted: Vec<Item> = chunk.iter().map(|(pk, sk)| key_of(pk, sk)).collect();
             let mut pending = Some(
-                KeysAndAttributes::builder().set_keys(Some(wanted)).consistent_read(true).build().map_err(unbuilt)?,
+                KeysAndAttributes::builder()
+                    .set_keys(Some(wanted))
+                    .consistent_read(consistent)
+                    .set_projection_expression(projection.map(str::to_owned))
+                    .build()
+                    .map_err(unbuilt)?,
             );
             let mut attempt = 0u32;
             while let Some(ask) = pending.take() {

@@ -61,7 +61,7 @@ impl Store {
                 }
             }
             let visit_of = |counters_pk: &str| visits.get(&(counters_pk.to_owned(), app.year)).copied().flatten();
-            for (placement, record) in imported(app, &entries, last_synced_at, owners, visit_of) {
+            for (placement, record) in imported(app, &entries, owners, visit_of) {
                 for row in &placement.rows {
                     items.push(to_item(row)?);
                 }
@@ -105,7 +105,6 @@ impl Store {
 fn imported(
     app: &ApplicationKey,
     entries: &BTreeMap<AgentId, BookEntry>,
-    last_synced_at: Option<DateTime<Utc>>,
     owners: &HashMap<AgentId, Owner>,
     visit_of: impl Fn(&str) -> Option<DateTime<Utc>>,
 ) -> Vec<(Placement, PlacementItem)> {
@@ -113,7 +112,7 @@ fn imported(
         .values()
         .filter_map(|entry| {
             let owner = owners.get(&entry.agent_id).cloned().unwrap_or_else(|| Owner::unknown(entry.agent_id.clone()));
-            let placement = Placement::of(app, Some(entry), last_synced_at, &owner, &visit_of);
+            let placement = Placement::of(app, Some(entry), &owner, &visit_of);
             (!placement.is_empty()).then(|| {
                 let record = placement.record(app, &entry.agent_id, None);
                 (placement, record)

@@ -317,7 +317,6 @@ pub struct RiskRow {
     pub federal_exchange_id: FederalExchangeId,
     pub plan_year: PlanYear,
     pub client_name: Name,
-    pub last_synced_at: Option<DateTime<Utc>>,
     pub at_risk_since: DateTime<Utc>,
     pub flagged_at: DateTime<Utc>,
     pub reason: Reason,
@@ -335,14 +334,15 @@ pub struct RiskRow {
 }
 
 impl RiskRow {
-    /// The entry as its list shows it, without keys.
-    pub fn entry(self) -> domain::RiskEntry {
+    /// The entry as its list shows it, without keys; `last_synced_at` is its application's, which
+    /// rows do not carry (every sync would rewrite every row of an entry at risk).
+    pub fn entry(self, last_synced_at: Option<DateTime<Utc>>) -> domain::RiskEntry {
         domain::RiskEntry {
             scope: self.scope,
             federal_exchange_id: self.federal_exchange_id,
             plan_year: self.plan_year,
             client_name: self.client_name,
-            last_synced_at: self.last_synced_at,
+            last_synced_at,
             at_risk_since: self.at_risk_since,
             flagged_at: self.flagged_at,
             reason: self.reason,
@@ -414,7 +414,6 @@ pub struct RowFacts {
     pub plan_year: PlanYear,
     pub agent_id: AgentId,
     pub client_name: Name,
-    pub last_synced_at: Option<DateTime<Utc>>,
     pub at_risk_since: DateTime<Utc>,
     pub flagged_at: DateTime<Utc>,
     pub reason: Reason,
@@ -423,21 +422,14 @@ pub struct RowFacts {
 }
 
 impl RowFacts {
-    /// `None` when the entry is not at risk: it then has no rows. `last_synced_at` is the
-    /// application's.
-    pub fn of_entry(
-        id: &FederalExchangeId,
-        year: PlanYear,
-        entry: &BookEntry,
-        last_synced_at: Option<DateTime<Utc>>,
-    ) -> Option<Self> {
+    /// `None` when the entry is not at risk: it then has no rows.
+    pub fn of_entry(id: &FederalExchangeId, year: PlanYear, entry: &BookEntry) -> Option<Self> {
         let risk = entry.risk.as_ref()?;
         Some(Self {
             federal_exchange_id: id.clone(),
             plan_year: year,
             agent_id: entry.agent_id.clone(),
             client_name: entry.client_name.clone(),
-            last_synced_at,
             at_risk_since: risk.since,
             flagged_at: risk.flagged_at,
             reason: risk.reason,
@@ -461,7 +453,6 @@ impl RowFacts {
             federal_exchange_id: self.federal_exchange_id.clone(),
             plan_year: self.plan_year,
             client_name: self.client_name.clone(),
-            last_synced_at: self.last_synced_at,
             at_risk_since: self.at_risk_since,
             flagged_at: self.flagged_at,
             reason: self.reason,

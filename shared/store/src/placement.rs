@@ -103,18 +103,17 @@ pub struct Placement {
 }
 
 impl Placement {
-    /// The placement an entry calls for with its owner as the directory knows them now, in an
-    /// application last synced at `last_synced_at`, under each list's last visit (`visit_of` a
-    /// counters' partition). An entry not at risk (or gone) has no rows.
+    /// The placement an entry calls for with its owner as the directory knows them now, under
+    /// each list's last visit (`visit_of` a counters' partition). An entry not at risk (or gone)
+    /// has no rows.
     pub fn of(
         app: &ApplicationKey,
         entry: Option<&BookEntry>,
-        last_synced_at: Option<DateTime<Utc>>,
         owner: &Owner,
         visit_of: impl Fn(&str) -> Option<DateTime<Utc>>,
     ) -> Self {
         let rows: Vec<RiskRow> = entry
-            .and_then(|entry| RowFacts::of_entry(&app.id, app.year, entry, last_synced_at))
+            .and_then(|entry| RowFacts::of_entry(&app.id, app.year, entry))
             .map(|facts| facts.rows(owner))
             .unwrap_or_default();
         let counted = domain::alert_counts(entry, None).at_risk;
@@ -258,7 +257,7 @@ impl Store {
             self.read_visits(lists.into_iter().chain::<Vec<String>>(was_in), app.year, &mut known.visits).await?;
             let visits = &known.visits;
             let visit_of = |counters_pk: &str| visits.get(&(counters_pk.to_owned(), app.year)).copied().flatten();
-            let wanted = Placement::of(app, entry.map(|e| &e.entry), meta.last_synced_at, &owner, visit_of);
+            let wanted = Placement::of(app, entry.map(|e| &e.entry), &owner, visit_of);
             if wanted.matches(previous, app.year, visits) {
                 continue;
             }

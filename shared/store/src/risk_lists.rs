@@ -188,6 +188,31 @@ impl Store {
         Ok(RiskPage { rows, next, items_read })
     }
 
+    /// The rows as their list shows them, each with its application's last sync, read from the
+    /// applications' own items (that attribute only, eventually consistent: one batch read per
+    /// 100 rows), because rows do not carry it.
+    async fn with_last_sync(&self, rows: Vec<RiskRow>) -> Result<Vec<domain::RiskEntry>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Synced {
+            last_synced_at: Option<DateTime<Utc>>,
+        }
+        let pk_of = |row: &RiskRow| keys::application_pk(row.plan_year, &row.federal_exchange_id);
+        let wanted: BTreeSet<String> = rows.iter().map(pk_of).collect();
+        let keys = wanted.into_iter().map(|pk| (pk, keys::META_SK.to_owned())).collect();
+        let found = self.get_all_eventually(keys, "pk, last_synced_at").await?;
+        let mut synced = HashMap::new();
+        for (pk, item) in found {
+            synced.insert(pk, from_item::<Synced>(item)?.last_synced_at);
+        }
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let at = synced.get(&pk_of(&row)).copied().flatten();
+                row.entry(at)
+            })
+            .collect())
+    }
+
     /// The query of one list (with the archived filter's index), newest first.
     fn list_query(
         &self,
@@ -320,11 +345,7 @@ impl ports::RiskLists for Store {
         after: Option<&str>,
     ) -> Result<ListPage, StoreError> {
         let page = self.risk_rows(scope, year, filter, limit, after).await?;
-        Ok(ListPage {
-            entries: page.rows.into_iter().map(RiskRow::entry).collect(),
-            next: page.next,
-            items_read: page.items_read,
-        })
+        Ok(ListPage { entries: self.with_last_sync(page.rows).await?, next: page.next, items_read: page.items_read })
     }
 
     async fn counts(&self, scope: &Scope, year: PlanYear) -> Result<ListCounts, StoreError> {

@@ -40,6 +40,10 @@ const PRICES: Prices = Prices {
     per_thousand_emails: 0.10,
 };
 
+/// What a month may cost at the spec's scale (issue 29).
+const OPEN_ENROLLMENT_TARGET: f64 = 400.0;
+const OTHER_MONTH_TARGET: f64 = 250.0;
+
 /// The spec's deployment (SPEC §7 and issue 17), per 30-day month.
 const APPLICATIONS: f64 = 10_000_000.0;
 const RESYNC_DAYS: f64 = 7.0;
@@ -236,7 +240,7 @@ pub fn monthly(figures: &[Figure], measured: &Measured, report: &mut Report) {
     for ((what, in_open), (_, otherwise)) in open.lines.iter().zip(&quiet.lines) {
         println!("    {what:<46} {:>14} {:>14}", format!("${in_open:.0}"), format!("${otherwise:.0}"));
     }
-    report.baseline(
+    report.add(
         format!("a month at the spec's scale (10 M applications, 7-day re-sync, 30,000 agents, 2,000 exports a day; docs/capacity.md), prices of {PRICES_AS_OF}: open enrollment / other months"),
         format!(
             "${:.0} / ${:.0} (before issue 29: ${:.0} / ${:.0})",
@@ -245,6 +249,8 @@ pub fn monthly(figures: &[Figure], measured: &Measured, report: &mut Report) {
             open_then.total(),
             quiet_then.total()
         ),
+        format!("≤ ${OPEN_ENROLLMENT_TARGET:.0} / ≤ ${OTHER_MONTH_TARGET:.0}"),
+        open.total() <= OPEN_ENROLLMENT_TARGET && quiet.total() <= OTHER_MONTH_TARGET,
     );
     report.baseline(
         "partner requests a second the 7-day re-sync needs (scan share 0.95, duty 840 of 900 s, on-demand 1 per list opened): open enrollment / other months",

@@ -88,11 +88,14 @@ pub async fn probe(sdk: &shared::aws::SdkConfig, table: &str) -> Result<Probe, F
 
     store.apply_evidence(&key("8000000003"), &submission(uid("w-s4"), 0, &ana, "1111111111"), now).await?;
     store.apply_evidence(&key("8000000003"), &submission(uid("w-s5"), 1, &bob, "2222222222"), now).await?;
-    meter.reset().await?;
+    // The first sync after the swap confirms it from the marketplace (the reason changes); the
+    // next ones, every week while it lasts, confirm it again and change nothing.
     store.apply_evidence(&key("8000000003"), &sync(&uid("w-y3"), 5, "2222222222"), now).await?;
+    meter.reset().await?;
+    store.apply_evidence(&key("8000000003"), &sync(&uid("w-y3b"), 6, "2222222222"), now).await?;
     figures.push(Figure::of("a sync that confirms an entry at risk", meter.take().await?, 1));
     // The marketplace now shows ana's NPN: ana's entry clears and bob's is flagged.
-    store.apply_evidence(&key("8000000003"), &sync(&uid("w-y4"), 6, "1111111111"), now).await?;
+    store.apply_evidence(&key("8000000003"), &sync(&uid("w-y4"), 7, "1111111111"), now).await?;
     figures.push(Figure::of("a sync that clears one entry and flags another", meter.take().await?, 1));
 
     store.apply_evidence(&key("8000000001"), &archive(&uid("w-a1"), 5, &ana), now).await?;

@@ -14,6 +14,37 @@ use crate::meter::Meter;
 use crate::write_probe::{Figure, Probe, probe, swapped_book};
 use crate::{Failure, Report};
 
+/// Each operation's floor in write units: what it must write whatever the design, with the
+/// items and indexes the lists need (`docs/capacity.md` derives each). Items here are under 1 KB.
+pub(crate) const FLOORS: [(&str, f64); 8] = [
+    // The application's item, its evidence and the entry, in one transaction (2 × 3), and the
+    // entry and the application entering their indexes (2).
+    ("a first submission (a new application, not at risk)", 8.0),
+    // The application, the evidence, the history, the owner's entry changed and the new one (2 × 5)
+    // and their index entries (the due list's lane moves: 2, the outbox 1, the book index 2); the
+    // entry's rows in its four lists with their two index entries each (4 + 8) and the four
+    // lists' counters, rows and counters together in one transaction (2 × 8 + 8).
+    ("a submission that makes a swap (owner 2 levels down)", 39.0),
+    // The application's item (its sync record inside) and its place in the due list moved (2).
+    ("a sync that changes nothing (not at risk)", 3.0),
+    // The same: nothing people read changes but "last synced", read from that item.
+    ("a sync that confirms an entry at risk", 3.0),
+    // The application, the closed sync record, the history and two entries (2 × 5) and their index
+    // entries (outbox 1, book index 2); one entry's four rows leave (with 8 index entries), the
+    // other's four enter (with 8), six lists' counters change, in one transaction (2 × 14 + 16).
+    ("a sync that clears one entry and flags another", 57.0),
+    // The application, the archive flag's evidence and the entry (2 × 3), the entry's book index
+    // and the application's due-list lane (1 + 2); four rows move in the archived-filter index
+    // (each updated, its filter entry moved, its flagged entry rewritten: 4 × 3 beside the
+    // transaction's 2 × 4 for rows and 2 × 4 for counters).
+    ("an archive of an entry at risk", 37.0),
+    // Per entry: its row leaves one agency's list and enters another's (2 × (1 + 2)), no other
+    // row changes; counters move once per list, not per entry.
+    ("an agent move, per at-risk entry", 6.0),
+    // Per entry: its row leaves the one list the agency left (1 + 2).
+    ("an agency move, per at-risk entry", 3.0),
+];
+
 /// The earlier design's figures, by operation (see the module's docs).
 const BEFORE: &str = include_str!("../before-writes.tsv");
 
@@ -32,12 +63,23 @@ pub async fn write_costs(
 ) -> Result<Probe, Failure> {
     let measured = probe(sdk, &resources.table).await?;
     let figures = &measured.figures;
-    // What DynamoDB charges for each (docs/capacity.md prices it).
+    // What DynamoDB charges for each (docs/capacity.md prices it), against its floor.
     for figure in figures {
         let then = before(figure.operation).map_or_else(
             || "not measured".to_owned(),
             |b| format!("{:.2}, {:.2}, {:.2}", b.write_units, b.read_units, b.requests),
         );
+        if let Some((_, floor)) = FLOORS.iter().find(|(operation, _)| *operation == figure.operation) {
+            let ratio = figure.write_units / floor;
+            let units_before =
+                before(figure.operation).map_or_else(|| "not measured".to_owned(), |b| format!("{:.2}", b.write_units));
+            report.add(
+                format!("write units: {}", figure.operation),
+                format!("{:.2} (floor {floor}, ratio {ratio:.2}; before issue 29: {units_before})", figure.write_units),
+                "≤ 1.5 × its floor",
+                ratio <= 1.5,
+            );
+        }
         report.baseline(
             format!(
                 "DynamoDB work: {}: write units, read units, requests (writes refused; items written)",

@@ -105,8 +105,6 @@ struct Snapshot {
     /// The counter items, by whose (`AGENT#…`, `AGENCY#…`) and plan year.
     totals: BTreeMap<(String, u16), Vec<StatsItem>>,
     entries: Vec<(ApplicationKey, BookEntry)>,
-    /// Each application's last sync, from its meta item.
-    last_synced: HashMap<ApplicationKey, Option<chrono::DateTime<chrono::Utc>>>,
     /// Applications whose meta item is marked unplaced, by partition key.
     unplaced: Vec<String>,
     rows: BTreeMap<(String, String), RiskRow>,
@@ -162,8 +160,6 @@ fn sort_item(snapshot: &mut Snapshot, item: Item) -> Result<(), DevkitError> {
             if meta.is_unplaced() {
                 snapshot.unplaced.push(meta.pk.clone());
             }
-            let app = ApplicationKey { id: meta.federal_exchange_id, year: meta.plan_year };
-            snapshot.last_synced.insert(app, meta.last_synced_at);
         }
         ItemKind::Agency => {
             let agency: AgencyItem = from_item(item)?;
@@ -246,8 +242,7 @@ fn compare(snapshot: &Snapshot) -> Vec<Difference> {
     // and of those the ones flagged after the list's last visit.
     let mut expected_totals: BTreeMap<(String, u16), (i64, i64)> = BTreeMap::new();
     for (app, entry) in &snapshot.entries {
-        let last_synced = snapshot.last_synced.get(app).copied().flatten();
-        let Some(facts) = RowFacts::of_entry(&app.id, app.year, entry, last_synced) else { continue };
+        let Some(facts) = RowFacts::of_entry(&app.id, app.year, entry) else { continue };
         for row in facts.rows(&owner(&entry.agent_id)) {
             let key = (keys::counters_pk_of_list(&row.pk).to_owned(), app.year.get());
             let visit = snapshot.totals.get(&key).and_then(|items| StatsItem::sum(items).last_visited_at);
