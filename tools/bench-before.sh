@@ -35,9 +35,9 @@ reqwest.workspace = true
 serde_json.workspace = true
 tokio.workspace = true
 TOML
-for file in fixtures.rs write_probe.rs; do
-    cp "tools/bench/src/$file" "$tree/tools/write-probe/src/$file"
-done
+cp tools/bench/src/write_probe.rs "$tree/tools/write-probe/src/write_probe.rs"
+# That tree's syncs had no sync record (`again`).
+sed 's/, again: Vec::new() }/ }/' tools/bench/src/fixtures.rs >"$tree/tools/write-probe/src/fixtures.rs"
 sed 's/^use devkit::capacity::/use crate::capacity::/' tools/bench/src/meter.rs >"$tree/tools/write-probe/src/meter.rs"
 cp tools/devkit/src/capacity.rs "$tree/tools/write-probe/src/capacity.rs"
 cat >"$tree/tools/write-probe/src/main.rs" <<RUST
