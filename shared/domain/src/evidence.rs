@@ -28,7 +28,7 @@ impl Evidence {
     /// The order among evidence of the same time (see `order_key`).
     pub fn tiebreak(&self) -> (u8, String) {
         match &self.fact {
-            Fact::Synced { policies, .. } => (1, format!("{policies:?}")),
+            Fact::Synced { policies, .. } => (1, answer_key(policies)),
             _ => (0, self.id.as_str().to_owned()),
         }
     }
@@ -82,6 +82,21 @@ impl Evidence {
         let id = if *first == sync.at && sync.at < self.at { sync.id.clone() } else { self.id.clone() };
         Some(Evidence { id, at: *first, fact: Fact::Synced { policies: policies.clone(), again: again.to_vec() } })
     }
+}
+
+/// A marketplace answer as one text, every field in full: what orders (and tells apart) answers of
+/// the same time.
+fn answer_key(policies: &[Policy]) -> String {
+    let policy = |p: &Policy| {
+        let status = match p.status {
+            PolicyStatus::Pending => "pending",
+            PolicyStatus::Effectuated => "effectuated",
+            PolicyStatus::Cancelled => "cancelled",
+            PolicyStatus::Terminated => "terminated",
+        };
+        format!("{}\u{1f}{status}\u{1f}{}", p.policy_id, p.aor_npn.as_ref().map_or("", Npn::as_str))
+    };
+    policies.iter().map(policy).collect::<Vec<_>>().join("\u{1e}")
 }
 
 /// The most syncs one sync record holds (its times must stay within one small item): a record

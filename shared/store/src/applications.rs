@@ -278,7 +278,15 @@ impl ports::Applications for Store {
                 return Err(StoreError::TooLarge(applied.changes.len() + 3));
             }
             let unplaced = owes_placement(&stored, &applied);
-            self.transact(self.writes_for(app, &stored, evidence, &applied, unplaced.then_some(now))?).await?;
+            let writes = self.writes_for(app, &stored, evidence, &applied, unplaced.then_some(now))?;
+            // The application's item alone (a sync that joins its record): no transaction needed.
+            if let [only] = writes.as_slice()
+                && let Some(put) = only.put()
+            {
+                self.put_alone(put).await?;
+            } else {
+                self.transact(writes).await?;
+            }
             if unplaced {
                 self.place_application_knowing(app, owners).await?;
             }

@@ -9,7 +9,9 @@ use std::time::Duration;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, KeysAndAttributes, TransactWriteItem, WriteRequest};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, KeysAndAttributes, Put, TransactWriteItem, WriteRequest,
+};
 
 use super::items::Item;
 use super::{Store, StoreError, keys};
@@ -379,29 +381,6 @@ impl Store {
         if items.len() > MAX_TRANSACTION_ITEMS {
             return Err(StoreError::TooLarge(items.len()));
         }
-        // One put needs no transaction: written alone, under the same condition, it is as atomic
-        // and costs half (a transaction bills each item twice).
-        if let [only] = items.as_slice()
-            && let Some(put) = only.put()
-        {
-            let written = self
-                .client()
-                .put_item()
-                .table_name(put.table_name())
-                .set_item(Some(put.item().clone()))
-                .set_condition_expression(put.condition_expression().map(str::to_owned))
-                .set_expression_attribute_names(put.expression_attribute_names().cloned())
-                .set_expression_attribute_values(put.expression_attribute_values().cloned())
-                .send()
-                .await;
-            return match written {
-                Ok(_) => Ok(()),
-                Err(err) if condition_failed(&err) || err.code() == Some("TransactionConflictException") => {
-                    Err(StoreError::Conflict)
-                }
-                Err(err) => Err(failed(err)),
-            };
-        }
         match self.client().transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(()),
             Err(err) => match err.as_service_error() {
@@ -418,6 +397,32 @@ impl Store {
                 }
                 _ => Err(failed(err)),
             },
+        }
+    }
+
+    /// One conditional put, written alone: as atomic as a transaction of one and half its cost
+    /// (a transaction bills each item twice). A failed condition, or a transaction holding the
+    /// item, is `Conflict`. Unlike a transaction it carries no client token, so a retry of a put
+    /// whose answer was lost meets its own write as a conflict: only for writes whose caller
+    /// re-reads on a conflict and recognises what it wrote (the application's item, whose
+    /// evidence is then found applied).
+    pub(crate) async fn put_alone(&self, put: &Put) -> Result<(), StoreError> {
+        let written = self
+            .client()
+            .put_item()
+            .table_name(put.table_name())
+            .set_item(Some(put.item().clone()))
+            .set_condition_expression(put.condition_expression().map(str::to_owned))
+            .set_expression_attribute_names(put.expression_attribute_names().cloned())
+            .set_expression_attribute_values(put.expression_attribute_values().cloned())
+            .send()
+            .await;
+        match written {
+            Ok(_) => Ok(()),
+            Err(err) if condition_failed(&err) || err.code() == Some("TransactionConflictException") => {
+                Err(StoreError::Conflict)
+            }
+            Err(err) => Err(failed(err)),
         }
     }
 
