@@ -2,7 +2,7 @@
 //! ingest function; marketplace syncs through the HTTP API and the scheduled scan, against the
 //! simulator.
 
-use shared::ports::{ApplicationReads, Directory};
+use shared::ports::{ApplicationReads, Applications, Directory};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -1254,6 +1254,26 @@ async fn a_quiet_sync_after_a_write_left_unplaced_keeps_the_mark_until_the_place
     let untouched =
         sync_trigger::sync::sync_application(&dying(), &system.marketplace, &app("0315"), Utc::now(), far_off()).await;
     assert!(untouched.is_ok(), "nothing was read after the write: {untouched:?}");
+    assert_no_differences(&system.world).await;
+}
+
+#[tokio::test]
+async fn a_first_submission_never_at_risk_owes_no_placement_and_a_swap_does() {
+    let system = system(100.0).await;
+    publish_all(&system, &directory()).await;
+    let dying = || system.store_dying_after_a_transaction(devkit::principals::EVENT_INGEST);
+    let placement_owed = || async { system.store().application(&app("0330")).await.unwrap().unplaced };
+    // WHEN a first submission is applied by a process that dies right after its write
+    let first = dying().apply_evidence(&app("0330"), &submission("s1", 0, "ana", "111"), Utc::now()).await;
+    // THEN the write was all it had to do: an entry never at risk has no rows, so nothing is owed
+    assert!(matches!(first, Ok(shared::ports::ApplyOutcome::Applied(_))), "{first:?}");
+    assert!(!placement_owed().await, "a first submission marked a placement owed");
+    // AND a swap of it, dying the same way, leaves its placement owed for the repair to finish
+    let swap = dying().apply_evidence(&app("0330"), &submission("s2", 5, "bob", "222"), Utc::now()).await;
+    assert!(swap.is_err(), "the process died before placing");
+    assert!(placement_owed().await);
+    system.store().place_application(&app("0330")).await.unwrap();
+    assert!(!placement_owed().await);
     assert_no_differences(&system.world).await;
 }
 

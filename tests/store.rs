@@ -46,8 +46,12 @@ async fn the_at_risk_list_holds_only_at_risk_entries_newest_first() {
     assert!(page.next.is_none());
     let row = &page.rows[0];
     assert_eq!(row.reason.as_str(), "platform_submission");
-    assert_eq!(row.agency_name.as_ref().map(|n| n.as_str()), Some("Agency north"));
     assert_eq!(row.client_name.as_str(), "Zoë O'Brien, Jr.");
+    // The list names the owner and their agency from the directory (rows carry only ids).
+    let shown = world.store.risk_page(&Scope::Agent(agent_id("ana")), year(), ArchivedFilter::Include, 1, None).await;
+    let shown = shown.unwrap().entries.remove(0);
+    assert_eq!(shown.agency_name.as_ref().map(|n| n.as_str()), Some("Agency north"));
+    assert_eq!(shown.agent_email.as_ref().map(|e| e.as_str()), Some("ana@example.com"));
 
     // Bob's own entries exist but are not at risk; the safe ones are in ana's book but not listed.
     let bob =
@@ -88,9 +92,10 @@ async fn paging_through_hundreds_of_entries_gives_each_exactly_once_and_reads_on
         assert_eq!(ids.len(), 260, "{scope:?}: every entry once");
         assert_eq!(unique.len(), 260, "{scope:?}: no duplicates");
         assert_eq!(pages.len(), 38, "{scope:?}: 37 full pages and one of 1");
-        // An agency's page also reads its rows' owners in the directory (here ana, whose agency
-        // is the list's own): one item, whatever else is moving in the deployment.
-        let directory_reads = if matches!(scope, Scope::Agency(_)) { 1 } else { 0 };
+        // A page also reads its rows' owners and their agencies in the directory, for their names
+        // and an agency's reach (here ana and her agency): two items, whatever else is moving in
+        // the deployment.
+        let directory_reads = 2;
         for (returned, read) in pages {
             assert!(read as usize <= returned + 1 + directory_reads, "{scope:?}: read {read} for {returned}");
         }
@@ -130,13 +135,13 @@ async fn an_agency_page_reads_what_its_rows_need_whatever_directory_jobs_are_und
         };
         world.store.record_agency(&upsert, &Utc::now().into()).await.unwrap().expect("written");
     }
-    // THEN a page of north's list and of top's reads its rows and their owners, not the jobs
-    for (list, owners_read) in [("north", 1), ("top", 1)] {
+    // THEN a page of north's list and of top's reads its rows and their owners, not the jobs:
+    // ana and north (for her agency's name; top's walk passes it) once per page.
+    for list in ["north", "top"] {
         let (ids, pages) = whole_list(&world.store, &Scope::Agency(agency_id(list)), ArchivedFilter::Exclude, 5).await;
         assert_eq!(ids.len(), 12, "{list}");
         for (returned, read) in pages {
-            // ana once per page; north's walk stops at top's list in one more read.
-            let bound = returned + 1 + owners_read + usize::from(list == "top");
+            let bound = returned + 1 + 2;
             assert!(read as usize <= bound, "{list}: read {read} for {returned}");
         }
     }
@@ -456,6 +461,8 @@ async fn an_agent_moving_agency_takes_their_book_along() {
     };
     assert_eq!(list(Scope::Agency(agency_id("north"))).await, 2);
     assert_eq!(list(Scope::Agency(agency_id("south"))).await, 0);
+    mark_rows(&world.store, Scope::Agent(agent_id("ana"))).await;
+    mark_rows(&world.store, Scope::Agency(agency_id("top"))).await;
 
     agent(&world.store, "ana", "south", "111").await;
 
@@ -464,7 +471,13 @@ async fn an_agent_moving_agency_takes_their_book_along() {
     assert_eq!(list(Scope::Agency(agency_id("top"))).await, 2, "the common upline sees each once");
     let own =
         world.store.risk_rows(&Scope::Agent(agent_id("ana")), year(), ArchivedFilter::Include, 50, None).await.unwrap();
-    assert!(own.rows.iter().all(|r| r.agency_id == Some(agency_id("south"))));
+    assert_eq!(own.rows.len(), 2);
+    // Only the lists the move leaves and enters are written: the rows in her own list and in the
+    // common upline's stay as they were.
+    assert!(all_marked(&world.store, Scope::Agent(agent_id("ana"))).await, "her own rows were rewritten");
+    assert!(all_marked(&world.store, Scope::Agency(agency_id("top"))).await, "the upline's rows were rewritten");
+    let shown = world.store.risk_page(&Scope::Agent(agent_id("ana")), year(), ArchivedFilter::Include, 50, None).await;
+    assert!(shown.unwrap().entries.iter().all(|r| r.agency_id == Some(agency_id("south"))));
     assert!(world.store.agency_members(&agency_id("south")).await.unwrap().contains(&agent_id("ana")));
     assert!(!world.store.agency_members(&agency_id("north")).await.unwrap().contains(&agent_id("ana")));
     assert_eq!(world.store.agent_item(&agent_id("ana")).await.unwrap().unwrap().job, None, "the move finished");
@@ -601,11 +614,11 @@ async fn an_agency_under_a_parent_not_known_yet_is_completed_when_the_parent_arr
     for scope in ["leaf", "mid", "top"] {
         let page = world
             .store
-            .risk_rows(&Scope::Agency(agency_id(scope)), year(), ArchivedFilter::Exclude, 50, None)
+            .risk_page(&Scope::Agency(agency_id(scope)), year(), ArchivedFilter::Exclude, 50, None)
             .await
             .unwrap();
         let found: Vec<_> = page
-            .rows
+            .entries
             .iter()
             .map(|r| (r.federal_exchange_id.to_string(), r.agency_name.as_ref().map(|n| n.to_string())))
             .collect();
@@ -618,42 +631,13 @@ async fn an_agency_under_a_parent_not_known_yet_is_completed_when_the_parent_arr
     assert_no_differences(&world).await;
 }
 
-#[tokio::test]
-async fn an_agent_upsert_that_changes_nothing_a_row_shows_rewrites_no_row() {
-    let world = world().await;
-    agency(&world.store, "top", None).await;
-    agent(&world.store, "ana", "top", "111").await;
-    agent(&world.store, "bob", "top", "222").await;
-    submit(&world.store, "0910", "s1", 0, "ana", "111").await;
-    submit(&world.store, "0910", "s2", 1, "bob", "222").await;
-    // GIVEN a mark on each of ana's rows that only a rewrite would drop
-    let rows = |scope: Scope| {
-        let store = world.store.clone();
-        async move { store.risk_rows(&scope, year(), ArchivedFilter::Include, 50, None).await.unwrap().rows }
-    };
-    let marked = |scope: Scope| {
-        let store = world.store.clone();
-        async move {
-            let row = store.risk_rows(&scope, year(), ArchivedFilter::Include, 50, None).await.unwrap().rows.remove(0);
-            let out = store
-                .raw_client()
-                .get_item()
-                .table_name(store.table())
-                .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(row.pk))
-                .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(row.sk))
-                .send()
-                .await
-                .unwrap();
-            out.item.unwrap().contains_key("probe")
-        }
-    };
-    for row in rows(Scope::Agent(agent_id("ana"))).await.into_iter().chain(rows(Scope::Agency(agency_id("top"))).await)
-    {
-        world
-            .store
+/// Puts a mark on every row of `scope`'s list that only a rewrite of the row would drop.
+async fn mark_rows(store: &store::Store, scope: Scope) {
+    for row in store.risk_rows(&scope, year(), ArchivedFilter::Include, 50, None).await.unwrap().rows {
+        store
             .raw_client()
             .update_item()
-            .table_name(world.store.table())
+            .table_name(store.table())
             .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(row.pk))
             .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(row.sk))
             .update_expression("SET probe = :one")
@@ -662,6 +646,39 @@ async fn an_agent_upsert_that_changes_nothing_a_row_shows_rewrites_no_row() {
             .await
             .unwrap();
     }
+}
+
+/// Whether every row of `scope`'s list (at least one) still has the mark `mark_rows` put.
+async fn all_marked(store: &store::Store, scope: Scope) -> bool {
+    let rows = store.risk_rows(&scope, year(), ArchivedFilter::Include, 50, None).await.unwrap().rows;
+    let mut all = !rows.is_empty();
+    for row in rows {
+        let out = store
+            .raw_client()
+            .get_item()
+            .table_name(store.table())
+            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(row.pk))
+            .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(row.sk))
+            .send()
+            .await
+            .unwrap();
+        all &= out.item.is_some_and(|item| item.contains_key("probe"));
+    }
+    all
+}
+
+#[tokio::test]
+async fn an_agent_upsert_that_does_not_move_them_rewrites_no_row_and_lists_show_it() {
+    let world = world().await;
+    agency(&world.store, "top", None).await;
+    agent(&world.store, "ana", "top", "111").await;
+    agent(&world.store, "bob", "top", "222").await;
+    submit(&world.store, "0910", "s1", 0, "ana", "111").await;
+    submit(&world.store, "0910", "s2", 1, "bob", "222").await;
+    // GIVEN a mark on each of ana's rows that only a rewrite would drop
+    mark_rows(&world.store, Scope::Agent(agent_id("ana"))).await;
+    mark_rows(&world.store, Scope::Agency(agency_id("top"))).await;
+    let marked = |scope: Scope| all_marked(&world.store, scope);
     // WHEN the same agent is upserted again, and then with only a new role
     let same = AgentUpsert {
         agent_id: agent_id("ana"),
@@ -679,12 +696,18 @@ async fn an_agent_upsert_that_changes_nothing_a_row_shows_rewrites_no_row() {
     // and an older event arriving now is still recognised as older
     let older = AgentUpsert { name: shared::domain::Name::parse("Old name").unwrap(), ..same.clone() };
     assert_eq!(world.store.upsert_agent(&older, t(0)).await.unwrap(), UpsertOutcome::Stale);
-    // WHEN the email changes, THEN the rows are rewritten with it
-    let renamed = AgentUpsert { email: shared::domain::Email::parse("ana.new@example.com").unwrap(), ..promoted };
-    world.store.upsert_agent(&renamed, Utc::now()).await.unwrap();
-    assert!(!marked(Scope::Agent(agent_id("ana"))).await, "a change a row shows rewrites it");
-    let row = rows(Scope::Agency(agency_id("top"))).await.into_iter().find(|r| r.agent_id == agent_id("ana")).unwrap();
-    assert_eq!(row.agent_email.unwrap().as_str(), "ana.new@example.com");
+    // WHEN the name and email change, THEN no row is rewritten, and the lists show them at once
+    let renamed = AgentUpsert {
+        name: shared::domain::Name::parse("Ana Renamed").unwrap(),
+        email: shared::domain::Email::parse("ana.new@example.com").unwrap(),
+        ..promoted
+    };
+    assert_eq!(world.store.upsert_agent(&renamed, Utc::now()).await.unwrap(), UpsertOutcome::Written);
+    assert!(marked(Scope::Agent(agent_id("ana"))).await && marked(Scope::Agency(agency_id("top"))).await);
+    let page = world.store.risk_page(&Scope::Agency(agency_id("top")), year(), ArchivedFilter::Include, 50, None).await;
+    let shown = page.unwrap().entries.into_iter().find(|r| r.agent_id == agent_id("ana")).unwrap();
+    assert_eq!(shown.agent_email.unwrap().as_str(), "ana.new@example.com");
+    assert_eq!(shown.agent_name.unwrap().as_str(), "Ana Renamed");
     assert_no_differences(&world).await;
 }
 

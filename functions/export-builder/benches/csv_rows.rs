@@ -24,11 +24,11 @@ fn rows() -> Vec<shared::domain::RiskEntry> {
                 other_npn: None,
                 archived: i % 3 == 0,
             };
-            let mut row = facts.row(Scope::Agent(owner.agent_id.clone()), &owner);
-            row.agency_name = Some(Name::parse("Smith, \"Best\" Health").unwrap());
-            row.agent_name = Some(Name::parse("=Erin Ó Briain").unwrap());
-            row.agent_email = Some(Email::parse("erin@example.com").unwrap());
-            row.entry(None)
+            let mut entry = facts.row(Scope::Agent(owner.agent_id.clone())).entry(None, None, None);
+            entry.agency_name = Some(Name::parse("Smith, \"Best\" Health").unwrap());
+            entry.agent_name = Some(Name::parse("=Erin Ó Briain").unwrap());
+            entry.agent_email = Some(Email::parse("erin@example.com").unwrap());
+            entry
         })
         .collect()
 }

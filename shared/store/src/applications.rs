@@ -42,10 +42,9 @@ impl Store {
                 continue;
             };
             let chain = chains.get(&agent.agency_id).cloned().unwrap_or_default();
-            let agency = chain.last().and_then(|(_, item)| item.clone());
             let path = chain.iter().map(|(id, _)| id.clone()).collect();
             let path_versions = chain.iter().map(|(_, item)| item.as_ref().map(|a| a.version)).collect();
-            owners.insert(agent_id.clone(), Owner { agent_id, agent: Some(agent), agency, path, path_versions });
+            owners.insert(agent_id.clone(), Owner { agent_id, agent: Some(agent), path, path_versions });
         }
         Ok(owners)
     }
@@ -120,12 +119,14 @@ fn last_synced_after(stored: &StoredApplication, evidence: &Evidence) -> Option<
     }
 }
 
-/// Whether applying `evidence` leaves a placement owed: it changes an entry (what rows show), or
-/// an earlier write's placement is still owed — a write must never take off a mark it has not
-/// placed. A sync that changes no entry owes none: rows do not carry the last sync, a list reads
-/// it from the application's item.
+/// Whether applying `evidence` leaves a placement owed: it changes an entry that is or was at
+/// risk (what rows show and counters count), or an earlier write's placement is still owed — a
+/// write must never take off a mark it has not placed. An entry never at risk has no rows and no
+/// placement, so a first submission, and a sync that changes no entry, owe none (rows do not
+/// carry the last sync: a list reads it from the application's item).
 fn owes_placement(stored: &StoredApplication, applied: &Applied) -> bool {
-    stored.unplaced || !applied.changes.is_empty()
+    let placed = |entry: &Option<BookEntry>| entry.as_ref().is_some_and(BookEntry::is_at_risk);
+    stored.unplaced || applied.changes.iter().any(|change| placed(&change.before) || placed(&change.after))
 }
 
 /// The application's meta item; `at_risk`: whether an entry of it is at risk (and not archived),

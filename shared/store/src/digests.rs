@@ -367,8 +367,8 @@ impl ports::Digests for Store {
                 }
                 flagged.count += 1;
                 if flagged.newest.len() < keep {
-                    // A digest names the entries; when each was last synced is the list's to show.
-                    flagged.newest.push(row.entry(None));
+                    // A digest names the clients; when each was last synced, and whose book, is the list's to show.
+                    flagged.newest.push(row.entry(None, None, None));
                 }
             }
             start = out.last_evaluated_key;

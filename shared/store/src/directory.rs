@@ -1,7 +1,9 @@
 //! Agencies and agents: the tree, the membership, and what a move rewrites.
 //!
-//! Every at-risk row names its agent and agency and sits in the lists of every agency above it,
-//! so renaming or moving an agent or an agency places that subtree's entries again. The change is
+//! Every at-risk row sits in the lists of its agent's agency and every agency above it, so moving
+//! an agent or an agency places that subtree's entries again (a rename does not: rows carry ids,
+//! and lists read names from here). A new agency places again the rows of agents that arrived
+//! before it. The change is
 //! recorded with the mark of its job (`items::Job`), then the job places the entries again in
 //! chunks, then it clears the mark: a crash in between leaves the mark, and the redelivered event
 //! finishes the job from where it got to.
@@ -157,10 +159,7 @@ impl Store {
                     let from = e.job.as_ref().map_or_else(|| e.ancestors.clone(), |job| job.from.clone());
                     Some(Job { from, version, position: None })
                 }
-                Some(e) if renamed => {
-                    let from = e.job.as_ref().map(|job| job.from.clone()).unwrap_or_default();
-                    Some(Job { from, version, position: None })
-                }
+                // A rename needs none: lists read names from the directory, rows do not carry them.
                 // A job under way is carried on by this upsert, from where it got to.
                 Some(e) => e.job.as_ref().map(|job| Job { version, ..job.clone() }),
             },
@@ -284,13 +283,15 @@ impl Store {
             return Ok(UpsertOutcome::Stale);
         }
         let moved = existing.as_ref().is_some_and(|e| e.agency_id != upsert.agency_id);
-        let rows_change = match &existing {
-            None => true,
-            Some(e) => moved || e.name != upsert.name || e.email != upsert.email,
-        };
         let item_changes = match &existing {
             None => true,
-            Some(e) => rows_change || e.npn != upsert.npn || e.role != upsert.role,
+            Some(e) => {
+                moved
+                    || e.name != upsert.name
+                    || e.email != upsert.email
+                    || e.npn != upsert.npn
+                    || e.role != upsert.role
+            }
         };
         if let Some(existing) = existing.as_ref().filter(|e| !item_changes && e.job.is_none()) {
             let read = (existing.version, existing.seen);
@@ -308,10 +309,7 @@ impl Store {
                 };
                 Some(Job { from, version, position: None })
             }
-            Some(e) if rows_change => {
-                let from = e.job.as_ref().map(|job| job.from.clone()).unwrap_or_default();
-                Some(Job { from, version, position: None })
-            }
+            // A new name or email needs none: rows carry neither (lists read them from here).
             Some(e) => e.job.as_ref().map(|job| Job { version, ..job.clone() }),
         };
         let pk = keys::agent_pk(&upsert.agent_id);

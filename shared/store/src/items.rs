@@ -299,8 +299,10 @@ pub struct WaiterItem {
     pub trail_sk: String,
 }
 
-/// One at-risk entry as it appears in one list (an agent's or an agency's): everything a list
-/// item shows, so that a page is one query and nothing more.
+/// One at-risk entry as it appears in one list (an agent's or an agency's): what the entry says,
+/// and nothing of its owner but their id. A list joins the owner's name, email and agency from
+/// the directory as it is when read (`risk_lists`), and the application's last sync from its item:
+/// a rename, a move that keeps a list, or a sync would otherwise rewrite every row they touch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RiskRow {
     pub pk: String,
@@ -323,20 +325,17 @@ pub struct RiskRow {
     pub other_npn: Option<Npn>,
     pub archived: bool,
     pub agent_id: AgentId,
-    pub agent_name: Option<Name>,
-    pub agent_email: Option<Email>,
-    pub agency_id: Option<AgencyId>,
-    pub agency_name: Option<Name>,
-    /// The owner's agency path when the row was placed, top first: what lets a list hide a row
-    /// whose owner a move under way has taken out of its reach.
-    #[serde(default)]
-    pub path: Vec<AgencyId>,
 }
 
 impl RiskRow {
-    /// The entry as its list shows it, without keys; `last_synced_at` is its application's, which
-    /// rows do not carry (every sync would rewrite every row of an entry at risk).
-    pub fn entry(self, last_synced_at: Option<DateTime<Utc>>) -> domain::RiskEntry {
+    /// The entry as its list shows it, without keys: with its application's last sync and its
+    /// owner's agent and agency items as read now (`None`: not known, or not asked for).
+    pub fn entry(
+        self,
+        last_synced_at: Option<DateTime<Utc>>,
+        agent: Option<&AgentItem>,
+        agency: Option<&AgencyItem>,
+    ) -> domain::RiskEntry {
         domain::RiskEntry {
             scope: self.scope,
             federal_exchange_id: self.federal_exchange_id,
@@ -349,10 +348,10 @@ impl RiskRow {
             other_npn: self.other_npn,
             archived: self.archived,
             agent_id: self.agent_id,
-            agent_name: self.agent_name,
-            agent_email: self.agent_email,
-            agency_id: self.agency_id,
-            agency_name: self.agency_name,
+            agent_name: agent.map(|a| a.name.clone()),
+            agent_email: agent.map(|a| a.email.clone()),
+            agency_id: agent.map(|a| a.agency_id.clone()),
+            agency_name: agency.map(|a| a.name.clone()),
         }
     }
 }
@@ -362,7 +361,6 @@ impl RiskRow {
 pub struct Owner {
     pub agent_id: AgentId,
     pub agent: Option<AgentItem>,
-    pub agency: Option<AgencyItem>,
     /// The agent's agency and every agency above it, top first, as the parent links are now
     /// (`Store::agency_path`); empty while the agent is not known.
     pub path: Vec<AgencyId>,
@@ -374,7 +372,7 @@ pub struct Owner {
 impl Owner {
     /// An agent the directory does not know (yet): their rows are in their own list only.
     pub fn unknown(agent_id: AgentId) -> Self {
-        Self { agent_id, agent: None, agency: None, path: Vec::new(), path_versions: Vec::new() }
+        Self { agent_id, agent: None, path: Vec::new(), path_versions: Vec::new() }
     }
 
     /// The directory item (its key) still to arrive before the agent's agency path is whole: the
@@ -408,7 +406,7 @@ impl Owner {
 }
 
 /// What a row says about its entry, whichever list it is in.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RowFacts {
     pub federal_exchange_id: FederalExchangeId,
     pub plan_year: PlanYear,
@@ -439,7 +437,7 @@ impl RowFacts {
     }
 
     /// The row of this entry in one list.
-    pub fn row(&self, scope: Scope, owner: &Owner) -> RiskRow {
+    pub fn row(&self, scope: Scope) -> RiskRow {
         let pk = keys::risk_pk(&scope);
         let sk = keys::risk_sk(self.plan_year, self.at_risk_since, &self.agent_id, &self.federal_exchange_id);
         RiskRow {
@@ -459,16 +457,11 @@ impl RowFacts {
             other_npn: self.other_npn.clone(),
             archived: self.archived,
             agent_id: self.agent_id.clone(),
-            agent_name: owner.agent.as_ref().map(|a| a.name.clone()),
-            agent_email: owner.agent.as_ref().map(|a| a.email.clone()),
-            agency_id: owner.agency.as_ref().map(|a| a.agency_id.clone()),
-            agency_name: owner.agency.as_ref().map(|a| a.name.clone()),
-            path: owner.path.clone(),
         }
     }
 
     /// The rows of this entry in every list its owner's rows belong to.
     pub fn rows(&self, owner: &Owner) -> Vec<RiskRow> {
-        owner.scopes().into_iter().map(|scope| self.row(scope, owner)).collect()
+        owner.scopes().into_iter().map(|scope| self.row(scope)).collect()
     }
 }

@@ -1,5 +1,5 @@
-//! Directory jobs: after an agency or an agent changes in a way the lists show (a move, a new
-//! name, a new parent), every entry with a row in its list is placed again. The invariant they
+//! Directory jobs: after an agency or an agent changes which lists its rows are in (a move, a new
+//! parent, its arrival), every entry with a row in its list is placed again. The invariant they
 //! keep: while a change's rows are not all re-placed, its item carries the job's mark (`items::Job`,
 //! with the position reached), so a crash, a time-out or a redelivery finishes the job from where
 //! it got to, and the mark comes off only once every row is placed by the directory as it is now.

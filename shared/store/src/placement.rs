@@ -59,7 +59,8 @@ pub struct PlacementItem {
     /// Bumped by every placement: the condition that serialises placers of one entry.
     pub version: u64,
     pub rows: Vec<RowKey>,
-    /// A fingerprint of the rows' content, so that an unchanged placement is recognised unread.
+    /// A fingerprint of what its rows say (`Placement::digest`), so that an unchanged placement
+    /// is recognised unread and a row in place is not written again.
     pub digest: String,
     /// Whether the entry counts in the at-risk total of every list it has a row in.
     pub counted: bool,
@@ -97,6 +98,10 @@ pub struct RowKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placement {
     pub rows: Vec<RiskRow>,
+    /// A fingerprint of what the rows say, the same in every list (`fingerprint`): while it
+    /// stands, a row already in its list needs no rewrite, and a move writes only the rows of the
+    /// lists it leaves and enters.
+    pub digest: String,
     pub counted: bool,
     /// The lists' counters it counts in as new, each with the visit that was decided against.
     pub new_in: BTreeMap<String, Option<DateTime<Utc>>>,
@@ -112,10 +117,9 @@ impl Placement {
         owner: &Owner,
         visit_of: impl Fn(&str) -> Option<DateTime<Utc>>,
     ) -> Self {
-        let rows: Vec<RiskRow> = entry
-            .and_then(|entry| RowFacts::of_entry(&app.id, app.year, entry))
-            .map(|facts| facts.rows(owner))
-            .unwrap_or_default();
+        let facts = entry.and_then(|entry| RowFacts::of_entry(&app.id, app.year, entry));
+        let rows: Vec<RiskRow> = facts.as_ref().map(|facts| facts.rows(owner)).unwrap_or_default();
+        let digest = facts.as_ref().map(fingerprint).unwrap_or_default();
         let counted = domain::alert_counts(entry, None).at_risk;
         let new_in = rows
             .iter()
@@ -125,7 +129,7 @@ impl Placement {
                 domain::alert_counts(entry, visit).new_since_visit.then(|| (counters_pk.to_owned(), visit))
             })
             .collect();
-        Self { rows, counted, new_in }
+        Self { rows, digest, counted, new_in }
     }
 
     /// The counters this placement counts in: its rows' lists' owners.
@@ -137,12 +141,8 @@ impl Placement {
         self.rows.is_empty() && !self.counted
     }
 
-    /// FNV-1a over the rows as JSON: stable across processes and releases.
-    pub fn digest(&self) -> String {
-        let json = serde_json::to_vec(&self.rows).unwrap_or_default();
-        let hash =
-            json.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3));
-        format!("{hash:016x}")
+    fn row_keys(&self) -> Vec<RowKey> {
+        self.rows.iter().map(|row| RowKey { pk: row.pk.clone(), sk: row.sk.clone() }).collect()
     }
 
     /// The record of this placement, replacing `previous`.
@@ -153,8 +153,8 @@ impl Placement {
             agent_id: agent_id.clone(),
             plan_year: app.year,
             version: previous.map_or(1, |p| p.version + 1),
-            rows: self.rows.iter().map(|row| RowKey { pk: row.pk.clone(), sk: row.sk.clone() }).collect(),
-            digest: self.digest(),
+            rows: self.row_keys(),
+            digest: self.digest.clone(),
             counted: self.counted,
             new_in: self.new_in.clone(),
         }
@@ -165,12 +165,20 @@ impl Placement {
         match placed {
             None => self.is_empty(),
             Some(placed) => {
-                placed.digest == self.digest()
+                placed.digest == self.digest
+                    && placed.rows == self.row_keys()
                     && placed.counted == self.counted
                     && placed.new_under(year, visits) == self.new_in
             }
         }
     }
+}
+
+/// FNV-1a over what the rows say, as JSON: stable across processes and releases.
+fn fingerprint(facts: &RowFacts) -> String {
+    let json = serde_json::to_vec(facts).unwrap_or_default();
+    let hash = json.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3));
+    format!("{hash:016x}")
 }
 
 impl Store {
@@ -327,7 +335,12 @@ impl Store {
                 .map_err(unbuilt)?;
             part.writes.push(TransactWriteItem::builder().delete(delete).build());
         }
-        for row in &wanted.rows {
+        // Rows already in their list say what they should while the fingerprint stands.
+        let in_place: BTreeSet<&RowKey> =
+            previous.filter(|p| p.digest == record.digest).map(|p| p.rows.iter().collect()).unwrap_or_default();
+        for row in
+            wanted.rows.iter().filter(|row| !in_place.contains(&RowKey { pk: row.pk.clone(), sk: row.sk.clone() }))
+        {
             let put = Put::builder().table_name(self.table()).set_item(Some(to_item(row)?)).build().map_err(unbuilt)?;
             part.writes.push(TransactWriteItem::builder().put(put).build());
         }

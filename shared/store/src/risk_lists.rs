@@ -18,6 +18,61 @@ use domain::Scope;
 use domain::{AgencyId, AgentId, ArchivedFilter, ListCounts, ListPage, PlanYear, directory};
 use ports::{self};
 
+/// The directory's agent and agency items one request has read, each read at most once
+/// (consistently): what decides an agency list's reach, and the names a list shows.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DirectoryRead {
+    /// `None`: not known to the directory.
+    agents: HashMap<AgentId, Option<AgentItem>>,
+    agencies: HashMap<AgencyId, Option<AgencyItem>>,
+    /// Items read.
+    pub(crate) read: i32,
+}
+
+impl DirectoryRead {
+    /// Reads those of `agents` not read yet: one batch.
+    async fn read_agents(&mut self, store: &Store, agents: BTreeSet<AgentId>) -> Result<(), StoreError> {
+        let unread: Vec<AgentId> = agents.into_iter().filter(|agent| !self.agents.contains_key(agent)).collect();
+        if unread.is_empty() {
+            return Ok(());
+        }
+        let keys = unread.iter().map(|agent| (keys::agent_pk(agent), keys::AGENT_SK.to_owned())).collect();
+        let mut found = store.get_all(keys).await?;
+        self.read += i32::try_from(found.len()).unwrap_or(i32::MAX);
+        for agent in unread {
+            let item = found.remove(&keys::agent_pk(&agent)).map(from_item::<AgentItem>).transpose()?;
+            self.agents.insert(agent, item);
+        }
+        Ok(())
+    }
+
+    /// Reads those of `agencies` not read yet: one batch.
+    async fn read_agencies(&mut self, store: &Store, agencies: BTreeSet<AgencyId>) -> Result<(), StoreError> {
+        let unread: Vec<AgencyId> = agencies.into_iter().filter(|agency| !self.agencies.contains_key(agency)).collect();
+        if unread.is_empty() {
+            return Ok(());
+        }
+        let keys = unread.iter().map(|agency| (keys::agency_pk(agency), keys::AGENCY_SK.to_owned())).collect();
+        let mut found = store.get_all(keys).await?;
+        self.read += i32::try_from(found.len()).unwrap_or(i32::MAX);
+        for agency in unread {
+            let item = found.remove(&keys::agency_pk(&agency)).map(from_item::<AgencyItem>).transpose()?;
+            self.agencies.insert(agency, item);
+        }
+        Ok(())
+    }
+
+    /// The agent's item, as read.
+    fn agent(&self, agent: &AgentId) -> Option<&AgentItem> {
+        self.agents.get(agent).and_then(Option::as_ref)
+    }
+
+    /// The agent's agency's item, as read.
+    fn agency_of(&self, agent: &AgentId) -> Option<&AgencyItem> {
+        self.agencies.get(&self.agent(agent)?.agency_id).and_then(Option::as_ref)
+    }
+}
+
 /// Whether rows of an agency's list are still within its reach, by the directory as it is now:
 /// a row stays while its owner is an agent of an agency whose path by the parent links holds the
 /// list's agency. Read consistently, so a move or an agent's change counts from the moment it is
@@ -26,38 +81,26 @@ use ports::{self};
 /// bounded by the rows read and the tree's depth, whatever else the deployment is doing.
 pub(crate) struct Reach {
     agency: AgencyId,
-    /// Each owner's agency now (`None`: not known to the directory).
-    agents: HashMap<AgentId, Option<AgencyId>>,
     /// Whether each agency is the list's agency or below it now.
     below: HashMap<AgencyId, bool>,
-    /// Each agency's parent as read (`None`: a top, or not known).
-    parents: HashMap<AgencyId, Option<AgencyId>>,
-    /// Items read.
-    pub(crate) read: i32,
+    pub(crate) directory: DirectoryRead,
 }
 
 impl Reach {
     pub(crate) fn of(agency: &AgencyId) -> Self {
-        Self { agency: agency.clone(), agents: HashMap::new(), below: HashMap::new(), parents: HashMap::new(), read: 0 }
+        Self { agency: agency.clone(), below: HashMap::new(), directory: DirectoryRead::default() }
     }
 
     /// Which of `rows` the list still reaches (in order).
     pub(crate) async fn keeps(&mut self, store: &Store, rows: &[RiskRow]) -> Result<Vec<bool>, StoreError> {
-        let unread: BTreeSet<AgentId> =
-            rows.iter().map(|row| row.agent_id.clone()).filter(|agent| !self.agents.contains_key(agent)).collect();
-        let keys = unread.iter().map(|agent| (keys::agent_pk(agent), keys::AGENT_SK.to_owned())).collect();
-        let found = store.get_all(keys).await?;
-        self.read += i32::try_from(found.len()).unwrap_or(i32::MAX);
-        for agent in unread {
-            let item = found.get(&keys::agent_pk(&agent)).cloned().map(from_item::<AgentItem>).transpose()?;
-            self.agents.insert(agent, item.map(|a| a.agency_id));
-        }
-        let owners: BTreeSet<AgencyId> = self.agents.values().flatten().cloned().collect();
+        self.directory.read_agents(store, rows.iter().map(|row| row.agent_id.clone()).collect()).await?;
+        let owners: BTreeSet<AgencyId> =
+            rows.iter().filter_map(|row| Some(self.directory.agent(&row.agent_id)?.agency_id.clone())).collect();
         self.walk_up(store, owners).await?;
         Ok(rows
             .iter()
-            .map(|row| match &self.agents[&row.agent_id] {
-                Some(agency) => self.below[agency],
+            .map(|row| match self.directory.agent(&row.agent_id) {
+                Some(agent) => self.below[&agent.agency_id],
                 // An agent the directory does not know has rows in their own list only.
                 None => false,
             })
@@ -72,15 +115,11 @@ impl Reach {
             agencies.into_iter().filter(|a| !self.below.contains_key(a)).map(|a| (a.clone(), vec![a])).collect();
         for _ in 0..=directory::MAX_AGENCY_DEPTH {
             let mut waiting = HashMap::new();
-            let mut unread = Vec::new();
             for (at, walkers) in walks {
                 let decided = if at == self.agency { Some(true) } else { self.below.get(&at).copied() };
                 match decided {
                     Some(below) => self.below.extend(walkers.into_iter().map(|w| (w, below))),
                     None => {
-                        if !self.parents.contains_key(&at) {
-                            unread.push((keys::agency_pk(&at), keys::AGENCY_SK.to_owned()));
-                        }
                         waiting.insert(at, walkers);
                     }
                 }
@@ -88,15 +127,10 @@ impl Reach {
             if waiting.is_empty() {
                 return Ok(());
             }
-            let found = store.get_all(unread).await?;
-            self.read += i32::try_from(found.len()).unwrap_or(i32::MAX);
-            for item in found.into_values() {
-                let agency: AgencyItem = from_item(item)?;
-                self.parents.insert(agency.agency_id, agency.parent_agency_id);
-            }
+            self.directory.read_agencies(store, waiting.keys().cloned().collect()).await?;
             walks = HashMap::new();
             for (at, mut walkers) in waiting {
-                let parent = self.parents.entry(at.clone()).or_insert(None).clone();
+                let parent = self.directory.agencies[&at].as_ref().and_then(|a| a.parent_agency_id.clone());
                 // The agency passed is decided with the walks that passed it.
                 walkers.push(at);
                 match parent {
@@ -117,6 +151,8 @@ pub struct RiskPage {
     pub next: Option<String>,
     /// Items DynamoDB read for this page, to prove the reads stay bounded.
     pub items_read: i32,
+    /// The directory items read to decide the page's reach (an agency's list), for its names.
+    pub(crate) directory: DirectoryRead,
 }
 
 impl Store {
@@ -184,14 +220,19 @@ impl Store {
         } else {
             short_at
         };
-        items_read += reach.map_or(0, |reach| reach.read);
-        Ok(RiskPage { rows, next, items_read })
+        let directory = reach.map(|reach| reach.directory).unwrap_or_default();
+        Ok(RiskPage { rows, next, items_read, directory })
     }
 
-    /// The rows as their list shows them, each with its application's last sync, read from the
-    /// applications' own items (that attribute only, eventually consistent: one batch read per
-    /// 100 rows), because rows do not carry it.
-    async fn with_last_sync(&self, rows: Vec<RiskRow>) -> Result<Vec<domain::RiskEntry>, StoreError> {
+    /// The rows as their list shows them: each with its owner's agent and agency as the directory
+    /// has them now (read once each, or already read in `directory`), and its application's last
+    /// sync, read from the applications' own items (that attribute only, eventually consistent:
+    /// one batch read per 100 rows). Rows carry neither: a rename or a sync would rewrite them.
+    async fn shown(
+        &self,
+        rows: Vec<RiskRow>,
+        directory: &mut DirectoryRead,
+    ) -> Result<Vec<domain::RiskEntry>, StoreError> {
         #[derive(serde::Deserialize)]
         struct Synced {
             last_synced_at: Option<DateTime<Utc>>,
@@ -204,11 +245,15 @@ impl Store {
         for (pk, item) in found {
             synced.insert(pk, from_item::<Synced>(item)?.last_synced_at);
         }
+        directory.read_agents(self, rows.iter().map(|row| row.agent_id.clone()).collect()).await?;
+        let agencies = rows.iter().filter_map(|row| Some(directory.agent(&row.agent_id)?.agency_id.clone())).collect();
+        directory.read_agencies(self, agencies).await?;
         Ok(rows
             .into_iter()
             .map(|row| {
                 let at = synced.get(&pk_of(&row)).copied().flatten();
-                row.entry(at)
+                let (agent, agency) = (directory.agent(&row.agent_id), directory.agency_of(&row.agent_id));
+                row.entry(at, agent, agency)
             })
             .collect())
     }
@@ -344,8 +389,11 @@ impl ports::RiskLists for Store {
         limit: u16,
         after: Option<&str>,
     ) -> Result<ListPage, StoreError> {
-        let page = self.risk_rows(scope, year, filter, limit, after).await?;
-        Ok(ListPage { entries: self.with_last_sync(page.rows).await?, next: page.next, items_read: page.items_read })
+        let mut page = self.risk_rows(scope, year, filter, limit, after).await?;
+        let entries = self.shown(page.rows, &mut page.directory).await?;
+        // The list's query and the directory read for it (reach and names); not the last syncs.
+        let items_read = page.items_read + page.directory.read;
+        Ok(ListPage { entries, next: page.next, items_read })
     }
 
     async fn counts(&self, scope: &Scope, year: PlanYear) -> Result<ListCounts, StoreError> {

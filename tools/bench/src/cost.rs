@@ -113,6 +113,10 @@ impl Month {
     fn total(&self) -> f64 {
         self.lines.iter().map(|(_, dollars)| dollars).sum()
     }
+
+    fn line(&self, what: &str) -> f64 {
+        self.lines.iter().find(|(name, _)| *name == what).map_or(0.0, |(_, dollars)| *dollars)
+    }
 }
 
 /// One month's bill from `figures`, the units each operation costs.
@@ -251,6 +255,27 @@ pub fn monthly(figures: &[Figure], measured: &Measured, report: &mut Report) {
         ),
         format!("≤ ${OPEN_ENROLLMENT_TARGET:.0} / ≤ ${OTHER_MONTH_TARGET:.0}"),
         open.total() <= OPEN_ENROLLMENT_TARGET && quiet.total() <= OTHER_MONTH_TARGET,
+    );
+    // The least the same month can cost with these reads and services: every operation at its
+    // floor (docs/capacity.md), which says whether a target is within the design's reach at all.
+    let floored: Vec<Figure> = figures
+        .iter()
+        .map(|f| match crate::writes::FLOORS.iter().find(|(operation, _)| *operation == f.operation) {
+            Some((_, floor)) => Figure { write_units: *floor, ..f.clone() },
+            None => f.clone(),
+        })
+        .collect();
+    let (open_floor, quiet_floor) =
+        (bill(&floored, SUBMISSIONS_OPEN_ENROLLMENT), bill(&floored, SUBMISSIONS_OTHERWISE));
+    report.baseline(
+        "the same month with every operation's write units at its floor: open enrollment / other months (DynamoDB writes in it)",
+        format!(
+            "${:.0} / ${:.0} (${:.0} / ${:.0})",
+            open_floor.total(),
+            quiet_floor.total(),
+            open_floor.line("DynamoDB writes"),
+            quiet_floor.line("DynamoDB writes")
+        ),
     );
     report.baseline(
         "partner requests a second the 7-day re-sync needs (scan share 0.95, duty 840 of 900 s, on-demand 1 per list opened): open enrollment / other months",

@@ -214,11 +214,11 @@ fn csv_encoding(report: &mut Report) {
                 other_npn: None,
                 archived: i % 3 == 0,
             };
-            let mut row = facts.row(Scope::Agent(owner.agent_id.clone()), &owner);
-            row.agency_name = Some(Name::parse("Smith, \"Best\" Health").expect("name"));
-            row.agent_name = Some(Name::parse("=Erin Ó Briain").expect("name"));
-            row.agent_email = Some(Email::parse("erin@example.com").expect("email"));
-            row.entry(None)
+            let mut entry = facts.row(Scope::Agent(owner.agent_id.clone())).entry(None, None, None);
+            entry.agency_name = Some(Name::parse("Smith, \"Best\" Health").expect("name"));
+            entry.agent_name = Some(Name::parse("=Erin Ó Briain").expect("name"));
+            entry.agent_email = Some(Email::parse("erin@example.com").expect("email"));
+            entry
         })
         .collect();
     let mut writer =
@@ -546,7 +546,7 @@ async fn write_risk_rows(store: &Store, agent: &str, rows: u32) -> Result<(), Fa
             other_npn: None,
             archived: i % 7 == 0,
         };
-        let row = facts.row(Scope::Agent(owner.agent_id.clone()), &owner);
+        let row = facts.row(Scope::Agent(owner.agent_id.clone()));
         requests.push(
             WriteRequest::builder().put_request(PutRequest::builder().set_item(Some(to_item(&row)?)).build()?).build(),
         );
@@ -613,7 +613,7 @@ async fn export_child(args: &[String]) -> Result<(), Failure> {
         );
         let rows = found.len() as u64;
         for row in found {
-            writer.write(&row.entry(None));
+            writer.write(&row.entry(None, None, None));
         }
         let file = writer.take();
         shared::aws::s3_client(&sdk)

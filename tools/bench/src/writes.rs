@@ -38,11 +38,13 @@ pub(crate) const FLOORS: [(&str, f64); 8] = [
     // (each updated, its filter entry moved, its flagged entry rewritten: 4 × 3 beside the
     // transaction's 2 × 4 for rows and 2 × 4 for counters).
     ("an archive of an entry at risk", 37.0),
-    // Per entry: its row leaves one agency's list and enters another's (2 × (1 + 2)), no other
-    // row changes; counters move once per list, not per entry.
-    ("an agent move, per at-risk entry", 6.0),
-    // Per entry: its row leaves the one list the agency left (1 + 2).
-    ("an agency move, per at-risk entry", 3.0),
+    // Per entry: its row leaves one agency's list and enters another's, in a transaction with
+    // the lists' counters (2 × 2), and their index entries (2 × 2); no other row changes, and
+    // counters move once per list for the whole job, not per entry.
+    ("an agent move, per at-risk entry", 8.0),
+    // Per entry: its row leaves the one list the agency left, in a transaction (2), with its two
+    // index entries (2).
+    ("an agency move, per at-risk entry", 4.0),
 ];
 
 /// The earlier design's figures, by operation (see the module's docs).

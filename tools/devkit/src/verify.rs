@@ -231,7 +231,6 @@ fn compare(snapshot: &Snapshot) -> Vec<Difference> {
         Some(agent) => Owner {
             agent_id: agent_id.clone(),
             agent: Some(agent.clone()),
-            agency: snapshot.agencies.get(&agent.agency_id).cloned(),
             path: paths.get(&agent.agency_id).cloned().unwrap_or_else(|| vec![agent.agency_id.clone()]),
             // Versions say nothing of what a row shows.
             path_versions: Vec::new(),
