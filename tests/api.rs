@@ -192,6 +192,16 @@ async fn an_admins_home_shows_the_trees_figures_its_own_watermark_and_where_to_l
     let (_, home) = system.call(ADMIN_TOP, "GET", "/v1/agencies/top/at-risk/summary", None).await;
     assert_eq!((home["new_since_last_visit"].as_i64(), home["total"].as_i64()), (Some(1), Some(8)));
 
+    // A sub-agency moved up follows its new parent: top's home finds it among its children (one
+    // query over the counters filed under top), north's no longer does.
+    agency(system.store(), "north-east", Some("top")).await;
+    let (_, home) = system.call(ADMIN_TOP, "GET", "/v1/agencies/top/at-risk/summary", None).await;
+    let north_east = json!({"agency_id": "north-east", "name": "Agency north-east", "total": 5});
+    let north = json!({"agency_id": "north", "name": "Agency north", "total": 3});
+    assert_eq!(home["top_agencies"], json!([north_east, north]));
+    let (_, north) = system.call(ADMIN_NORTH, "GET", "/v1/agencies/north/at-risk/summary", None).await;
+    assert_eq!(north["top_agencies"], json!([]));
+
     // Nobody sees upward or sideways, and an agent has no agency home.
     let (status, _) = system.call(ADMIN_NORTH, "GET", "/v1/agencies/top/at-risk/summary", None).await;
     assert_eq!(status, 404);

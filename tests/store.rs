@@ -60,6 +60,10 @@ async fn the_at_risk_list_holds_only_at_risk_entries_newest_first() {
     let stored = world.store.application(&app("201")).await.unwrap();
     assert!(!stored.entries[&agent_id("ana")].is_at_risk());
     assert_eq!(world.store.counts(&Scope::Agent(agent_id("ana")), year()).await.unwrap().at_risk_total, 3);
+    // The placements filed north's counters under top: top's admins find the sub-agency to look at.
+    let children = world.store.top_children(&agency_id("top"), year(), 5).await.unwrap();
+    let children: Vec<_> = children.into_iter().map(|(agency, total)| (agency.agency_id.to_string(), total)).collect();
+    assert_eq!(children, vec![("north".to_owned(), 3)]);
     assert_no_differences(&world).await;
 }
 
@@ -730,8 +734,8 @@ async fn the_checker_names_each_kind_of_difference_and_nothing_else() {
     };
     let client = world.store.raw_client();
     let table = world.store.table();
-    // GIVEN one row deleted, one row's reason changed, a stray row, a wrong total, and a wrong
-    // agency alert count
+    // GIVEN one row deleted, one row's reason changed, a stray row, a wrong total, a wrong agency
+    // alert count, and a top agency's counters filed under another agency
     client.delete_item().table_name(table).set_key(Some(key(&rows[0]))).send().await.unwrap();
     client
         .update_item()
@@ -768,6 +772,17 @@ async fn the_checker_names_each_kind_of_difference_and_nothing_else() {
         .send()
         .await
         .unwrap();
+    client
+        .update_item()
+        .table_name(table)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("AGENCY#top".into()))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(format!("STATS#{YEAR}#00")))
+        .update_expression("SET gsi1pk = :under, gsi1sk = :as")
+        .expression_attribute_values(":under", aws_sdk_dynamodb::types::AttributeValue::S("CHILDSTATS#north".into()))
+        .expression_attribute_values(":as", aws_sdk_dynamodb::types::AttributeValue::S(format!("{YEAR}#top")))
+        .send()
+        .await
+        .unwrap();
     // THEN the checker reports exactly those
     let report: Vec<String> =
         devkit::verify::verify(&world.store).await.unwrap().iter().map(ToString::to_string).collect();
@@ -777,6 +792,7 @@ async fn the_checker_names_each_kind_of_difference_and_nothing_else() {
         format!("stale fields     RISK#AGENT#ana / {}: reason", rows[1].sk),
         format!("wrong total      agent bob, plan year {YEAR}: stored 7, expected 0"),
         format!("wrong alert      agency north, plan year {YEAR}: stored 4, expected 3"),
+        format!("misfiled counts  agency top, plan year {YEAR}"),
     ];
     let mut sorted = expected.clone();
     sorted.sort();

@@ -221,8 +221,9 @@ async fn visit<S: Ports>(State(state): State<ApiState<S>>, caller: Caller) -> Re
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The tree's counters (one read) and its sub-agencies with the most at risk: their counters,
-/// one read each of the direct children — never a count over the tree's entries.
+/// The tree's counters (one read) and its sub-agencies with the most at risk: their counters
+/// filed under it (one query, whatever the number of children) and the leaders' names — never a
+/// count over the tree's entries.
 async fn agency_summary<S: Ports>(
     State(state): State<ApiState<S>>,
     caller: Caller,
@@ -230,17 +231,13 @@ async fn agency_summary<S: Ports>(
 ) -> Result<Json<AgencySummary>, Problem> {
     let agency = reachable_agency(&state.store, &caller, &agency_id).await?;
     let stats = state.store.counts(&Scope::Agency(agency.agency_id.clone()), state.year).await?;
-    let mut top_agencies = Vec::new();
-    for child in state.store.child_agencies(&agency.agency_id).await? {
-        let total = state.store.counts(&Scope::Agency(child.clone()), state.year).await?.at_risk_total;
-        if total <= 0 {
-            continue;
-        }
-        let name = state.store.agency(&child).await?.map_or_else(|| child.to_string(), |a| a.name.to_string());
-        top_agencies.push(TopAgency { agency_id: child.to_string(), name, total });
-    }
-    top_agencies.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.name.cmp(&b.name)));
-    top_agencies.truncate(TOP_AGENCIES);
+    let top_agencies = state
+        .store
+        .top_children(&agency.agency_id, state.year, TOP_AGENCIES)
+        .await?
+        .into_iter()
+        .map(|(child, total)| TopAgency { agency_id: child.agency_id.to_string(), name: child.name.to_string(), total })
+        .collect();
     Ok(Json(AgencySummary {
         new_since_last_visit: stats.new_since_visit.max(0),
         total: stats.at_risk_total.max(0),
@@ -468,6 +465,15 @@ mod tests {
             self.read("stats");
             Ok(ListCounts { at_risk_total: 7, new_since_visit: 2, last_visited_at: None })
         }
+        async fn top_children(
+            &self,
+            parent: &AgencyId,
+            _year: PlanYear,
+            _n: usize,
+        ) -> Result<Vec<(Agency, i64)>, StoreError> {
+            self.read("children's counters");
+            Ok(if parent.as_str() == "top" { vec![(agency("north", Some("top")), 7)] } else { Vec::new() })
+        }
         async fn record_visit(
             &self,
             _scope: &Scope,
@@ -558,14 +564,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_admins_home_reads_the_trees_counters_and_one_set_per_sub_agency_never_the_entries() {
+    async fn an_admins_home_reads_the_trees_counters_and_its_childrens_in_one_go_never_the_entries() {
         let fake = Fake::default();
         let Json(home) =
             agency_summary(state(&fake), caller("top", Role::AgencyAdmin), Path("top".into())).await.unwrap();
         assert_eq!((home.new_since_last_visit, home.total), (2, 7));
         assert_eq!(home.top_agencies.len(), 1);
         assert_eq!((home.top_agencies[0].agency_id.as_str(), home.top_agencies[0].total), ("north", 7));
-        assert_eq!(fake.reads(), vec!["agency", "agency path", "stats", "children", "stats", "agency"]);
+        assert_eq!(fake.reads(), vec!["agency", "agency path", "stats", "children's counters"]);
     }
 
     #[tokio::test]

@@ -141,6 +141,15 @@ pub trait RiskLists: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<ListPage>> + Send;
     /// The counters of an agent's own list or of an agency's tree.
     fn counts(&self, scope: &Scope, year: PlanYear) -> impl Future<Output = StoreResult<ListCounts>> + Send;
+    /// The direct sub-agencies of `agency` with the most at risk in a plan year (their trees'
+    /// totals), at most `n`, the most first and then by name; those with none left out. A few
+    /// reads whatever the number of children.
+    fn top_children(
+        &self,
+        agency: &AgencyId,
+        year: PlanYear,
+        n: usize,
+    ) -> impl Future<Output = StoreResult<Vec<(Agency, i64)>>> + Send;
     fn record_visit(
         &self,
         scope: &Scope,

@@ -11,7 +11,7 @@ use super::dynamo::{number, text};
 use super::items::{Owner, to_item};
 use super::placement::{Placement, PlacementItem};
 use super::{Store, StoreError, keys};
-use domain::{AgencyOf, AgentId, ApplicationKey, BookEntry, Evidence, PlanYear, apply};
+use domain::{AgencyId, AgencyOf, AgentId, ApplicationKey, BookEntry, Evidence, PlanYear, apply};
 
 impl Store {
     /// Loads new applications with their whole evidence logs, with batch writes instead of one
@@ -82,14 +82,21 @@ impl Store {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         self.write_batch(requests).await?;
+        let filings: HashMap<String, (AgencyId, Option<AgencyId>)> =
+            owners.values().flat_map(Owner::filings).map(|(pk, agency, parent)| (pk, (agency, parent))).collect();
         for ((counters_pk, year), (total, new)) in totals.iter().filter(|(_, counts)| **counts != (0, 0)) {
+            let (filing, filed) = match filings.get(counters_pk) {
+                Some((agency, parent)) => super::child_counters::filing(agency, parent.as_ref(), *year),
+                None => ("", Vec::new()),
+            };
             self.client()
                 .update_item()
                 .table_name(self.table())
                 .key(keys::PK, text(counters_pk))
                 // Any of the list's counter items holds a share of its counts: the first.
                 .key(keys::SK, text(&keys::stats_sks(counters_pk, *year)[0]))
-                .update_expression("ADD at_risk_total :total, new_since_visit :new, version :one")
+                .update_expression(format!("ADD at_risk_total :total, new_since_visit :new, version :one {filing}"))
+                .set_expression_attribute_values(Some(filed.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()))
                 .expression_attribute_values(":one", number(1))
                 .expression_attribute_values(":total", number(total))
                 .expression_attribute_values(":new", number(new))

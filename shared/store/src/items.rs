@@ -198,6 +198,12 @@ pub struct StatsItem {
     /// counters it read, so its time is never older than a count it resets.
     #[serde(default)]
     pub version: u64,
+    /// Where an agency's counter item is filed: under its parent (`child_counters`), or not at
+    /// all (a top, an agent's).
+    #[serde(default)]
+    pub gsi1pk: Option<String>,
+    #[serde(default)]
+    pub gsi1sk: Option<String>,
 }
 
 impl StatsItem {
@@ -218,6 +224,7 @@ impl StatsItem {
             new_since_visit: sum.new_since_visit + item.new_since_visit,
             last_visited_at: sum.last_visited_at.max(item.last_visited_at),
             version: sum.version + item.version,
+            ..Self::default()
         })
     }
 }
@@ -395,6 +402,17 @@ impl Owner {
             path: self.path,
             waiting_for,
         }
+    }
+
+    /// Each agency on the path, by its counters' partition, with its parent on the path (`None`:
+    /// the top as known): where its counter items are filed (`child_counters`).
+    pub fn filings(&self) -> Vec<(String, AgencyId, Option<AgencyId>)> {
+        let parents = std::iter::once(None).chain(self.path.iter().map(Some));
+        self.path
+            .iter()
+            .zip(parents)
+            .map(|(agency, parent)| (keys::agency_pk(agency), agency.clone(), parent.cloned()))
+            .collect()
     }
 
     /// The agent's own list, their agency's, and every upline agency's.

@@ -36,6 +36,9 @@ impl Store {
     ) -> Result<JobOutcome, StoreError> {
         let Some(job) = &item.job else { return Ok(JobOutcome::Done) };
         Box::pin(self.reparent_downline(&item.agency_id)).await?;
+        // Its counters, filed under its parent (`child_counters`): its rows may all stay in its
+        // list, so no placement of the job need touch them.
+        self.refile_counters(&item.agency_id).await?;
         self.run_job(&item.pk, &item.sk, job, &Scope::Agency(item.agency_id.clone()), until).await
     }
 
@@ -60,6 +63,11 @@ impl Store {
     ) -> Result<JobOutcome, StoreError> {
         let outcome = Box::pin(self.re_place_list(scope, (pk, sk), job, until)).await?;
         if outcome == JobOutcome::Done {
+            // The lists the rows left had their counters moved by placements that no longer
+            // knew those agencies' parents: filed again here (`child_counters`).
+            for agency in &job.from {
+                self.refile_counters(agency).await?;
+            }
             // A new version, so that a writer holding a copy read before (a move above it
             // rewriting its ancestors) cannot put the mark back. A newer upsert carries the mark
             // on under its own version, and its own job clears it.

@@ -53,6 +53,21 @@ pub const AGENT_SK: &str = "AGENT";
 pub fn stats_prefix(year: PlanYear) -> String {
     format!("STATS#{year}")
 }
+/// An agency's counter items filed under its parent (GSI1): an admin's home finds every direct
+/// sub-agency's counters in one query. `gsi1sk` begins with the plan year, then the child.
+pub fn child_stats_gsi1pk(parent: &AgencyId) -> String {
+    format!("CHILDSTATS#{parent}")
+}
+pub fn child_stats_gsi1sk(year: PlanYear, child: &AgencyId) -> String {
+    format!("{}{child}", child_stats_year_prefix(year))
+}
+pub fn child_stats_year_prefix(year: PlanYear) -> String {
+    format!("{year}#")
+}
+/// The plan year of a counter item, from its sort key (`STATS#2026…`).
+pub fn stats_year(sk: &str) -> Option<PlanYear> {
+    sk.strip_prefix("STATS#")?.get(..4)?.parse::<u16>().ok().and_then(|year| PlanYear::parse(year).ok())
+}
 /// The counter items of list owner `counters_pk` for a plan year: all of them (a visit sets them all).
 pub fn stats_sks(counters_pk: &str, year: PlanYear) -> Vec<String> {
     if counters_pk.starts_with("AGENCY#") {

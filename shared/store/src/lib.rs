@@ -2,6 +2,7 @@
 //! with `serde_dynamo`; keys are built only in `keys`.
 
 pub mod applications;
+mod child_counters;
 pub mod counter_delta;
 pub mod digests;
 pub mod directory;

@@ -27,6 +27,7 @@ use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::child_counters;
 use super::counter_delta::{CounterDelta, Counting};
 use super::dynamo::unbuilt;
 use super::dynamo::{Condition, Conditional, number, retry_on_conflict_with, text};
@@ -34,7 +35,7 @@ use super::items::{EntryItem, MetaItem, Owner, RiskRow, RowFacts, from_item, to_
 use super::keys;
 use super::{MAX_TRANSACTION_ITEMS, Store, StoreError};
 use domain::ApplicationKey;
-use domain::{AgentId, BookEntry, PlanYear};
+use domain::{AgencyId, AgentId, BookEntry, PlanYear};
 
 /// What one placement run has read and may reuse for the next applications (a job places many
 /// applications of the same agents): owners by agent, and the last visit of each list's counters
@@ -357,6 +358,7 @@ impl Store {
             new_in: wanted.new_in.keys().map(String::as_str).collect(),
         };
         part.counters = CounterDelta::between(&before, &after);
+        part.filings = owner.filings();
         Ok(part)
     }
 }
@@ -374,6 +376,8 @@ struct PlacementPart {
     confirms: Vec<((String, String), Option<u64>)>,
     /// Its moves of the counters.
     counters: Vec<CounterDelta>,
+    /// Where the counter items of the agencies on its owner's path are filed (`child_counters`).
+    filings: Vec<(String, AgencyId, Option<AgencyId>)>,
 }
 
 /// One transaction placing entries of one application (as many as fit): the versions they were
@@ -388,6 +392,8 @@ struct PlacementBatch {
     confirms: BTreeMap<(String, String), Option<u64>>,
     /// Per counter: the moves of its entries summed (at-risk total, new since visit).
     counters: BTreeMap<String, (i64, i64)>,
+    /// Per agency's counters: the agency and its parent on the paths read (one version of each).
+    filings: BTreeMap<String, (AgencyId, Option<AgencyId>)>,
     entries: u32,
 }
 
@@ -415,6 +421,7 @@ impl PlacementBatch {
         self.writes.extend(part.writes);
         self.checks.extend(part.checks);
         self.confirms.extend(part.confirms);
+        self.filings.extend(part.filings.into_iter().map(|(pk, agency, parent)| (pk, (agency, parent))));
         for delta in part.counters {
             let sum = self.counters.entry(delta.counters_pk).or_default();
             *sum = (sum.0 + delta.at_risk, sum.1 + delta.new_since_visit);
@@ -445,7 +452,7 @@ impl PlacementBatch {
         for ((pk, sk), version) in self.checks {
             writes.push(store.check(pk, &sk, Condition::version_is(version))?);
         }
-        for (counters_pk, (total, new)) in self.counters {
+        for (counters_pk, (total, new)) in self.counters.clone() {
             let visit = visits.get(&(counters_pk.clone(), app.year)).copied().flatten();
             let (condition, visit_value) = match visit {
                 None => ("attribute_not_exists(last_visited_at)", None),
@@ -453,11 +460,17 @@ impl PlacementBatch {
             };
             // Moves that cancel out (one entry in, another out) still bump the version and hold to
             // the visit: a visit racing them reads the counters again.
+            // An agency's counters are filed under its parent on the path read (`child_counters`).
+            let (filing, filed) = match self.filings.get(&counters_pk) {
+                Some((agency, parent)) => child_counters::filing(agency, parent.as_ref(), app.year),
+                None => ("", Vec::new()),
+            };
             let update = Update::builder()
                 .table_name(store.table())
                 .key(keys::PK, text(&counters_pk))
                 .key(keys::SK, text(keys::stats_sk(&counters_pk, app.year, &app.id)))
-                .update_expression("ADD at_risk_total :total, new_since_visit :new, version :one")
+                .update_expression(format!("ADD at_risk_total :total, new_since_visit :new, version :one {filing}"))
+                .set_expression_attribute_values(Some(filed.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()))
                 .expression_attribute_values(":total", number(total))
                 .expression_attribute_values(":new", number(new))
                 .expression_attribute_values(":one", number(1))
@@ -471,14 +484,23 @@ impl PlacementBatch {
         }
         store.transact(writes).await?;
         let read = store.get_all(self.confirms.keys().cloned().collect()).await?;
+        let mut changed = Vec::new();
         for ((pk, _), version) in &self.confirms {
             let now = read.get(pk).map(|item| from_item::<VersionOnly>(item.clone())).transpose()?.map(|v| v.version);
             if now != *version {
-                tracing::debug!("an agency on an owner's path changed while being placed; placing again");
-                return Err(StoreError::Conflict);
+                changed.push(pk);
             }
         }
-        Ok(self.entries)
+        if changed.is_empty() {
+            return Ok(self.entries);
+        }
+        tracing::debug!("an agency on an owner's path changed while being placed; placing again");
+        // The agencies' counters this batch moved, filed by a path since changed: filed again by
+        // the directory as it is now (`child_counters`).
+        for agency in self.counters.keys().filter_map(|pk| keys::agency_of_pk(pk)) {
+            store.refile_counters(&agency).await?;
+        }
+        Err(StoreError::Conflict)
     }
 }
 

@@ -399,4 +399,13 @@ impl ports::RiskLists for Store {
     async fn counts(&self, scope: &Scope, year: PlanYear) -> Result<ListCounts, StoreError> {
         Ok(self.stats_of(&keys::counters_pk(scope), year).await?.counts())
     }
+
+    async fn top_children(
+        &self,
+        agency: &AgencyId,
+        year: PlanYear,
+        n: usize,
+    ) -> Result<Vec<(domain::Agency, i64)>, StoreError> {
+        self.top_children_of(agency, year, n).await
+    }
 }

@@ -43,10 +43,11 @@ mod writes;
 type Failure = Box<dyn std::error::Error>;
 
 /// Read units per list item returned and per export row, as `bench reads` measured them on
-/// 2026-12-07 (0.570 a list item, the last-sync join included; an export's 1.005 items a row at a list item's units): the bill
-/// of `bench writes` prices the reads with these.
-const LIST_ITEM_READS: f64 = 0.570;
-const EXPORT_ROW_READS: f64 = 1.005 * 0.570;
+/// 2026-12-07 (0.600 an agent's list item, the last-sync and directory joins included; an
+/// export's 1.005 items a row at a list item's units): the bill of `bench writes` prices the
+/// reads with these.
+const LIST_ITEM_READS: f64 = 0.600;
+const EXPORT_ROW_READS: f64 = 1.005 * LIST_ITEM_READS;
 
 use fixtures::{YEAR, agency, person, submission, year};
 
@@ -305,11 +306,12 @@ async fn api_reads(sdk: &shared::aws::SdkConfig, store: &Store, report: &mut Rep
             format!("read units per item returned: {what}, 10 pages"),
             format!("{:.3} ({units:.1} units for {returned} items)", units / returned as f64),
         );
-        // An agency page also reads its rows' owners and their agencies up to the list's (reach):
-        // here one agent two levels below the top, 3 items a page of 50.
+        // A page also reads its rows' owners and their agencies (names), and an agency page the
+        // agencies up to the list's (reach): here one agent, 2 items a page of 50 in her own list
+        // and 3 two levels below the top.
         let (target, bound) = match scope {
-            Scope::Agent(_) => ("≤ 1.05", 1.05),
-            Scope::Agency(_) => ("≤ 1.10 (reach: the owners' directory items)", 1.10),
+            Scope::Agent(_) => ("≤ 1.10 (the owners' directory items)", 1.10),
+            Scope::Agency(_) => ("≤ 1.10 (the owners' directory items and reach)", 1.10),
         };
         report.add(
             format!("items read per item returned: {what}, 10 pages"),

@@ -148,7 +148,19 @@ impl Meter {
         for record in records {
             let change = &record["dynamodb"];
             let key = self.key_of(&change["Keys"]);
-            changes.entry(key).or_default().push_back((image(&change["OldImage"]), image(&change["NewImage"])));
+            let (before, after) = (image(&change["OldImage"]), image(&change["NewImage"]));
+            let queue = changes.entry(key).or_default();
+            // The emulator makes an item an update creates in two steps, each with a record of
+            // its own: its keys alone, then the item. One write: the second record says it.
+            let keys_alone = |item: &Value| {
+                item.as_object().is_some_and(|attributes| attributes.keys().all(|name| self.table_keys.contains(name)))
+            };
+            if before.is_none()
+                && queue.back().is_some_and(|(old, new)| old.is_none() && new.as_ref().is_some_and(keys_alone))
+            {
+                queue.pop_back();
+            }
+            queue.push_back((before, after));
         }
         let mut sizes = self.sizes.lock().map_err(|_| "poisoned")?;
         let mut units = Units { requests: sent.len() as u64, ..Units::default() };

@@ -2,14 +2,19 @@
 //! at `BENCH_SCAN_RATE` requests a second against the simulator answering in 50 to 500 ms, with 1%
 //! 5xx answers and a one-second burst of 429s with `Retry-After` every minute, in runs of
 //! `BENCH_SCAN_RUN_SECONDS` as the schedule would start them — until the pass ends — while a new
-//! application arrives every two seconds.
+//! application arrives every two seconds. One application in ten is at risk (another agent of the
+//! tree, `rival`, submitted it since), and the answers change what the lists show for one in fifty:
+//! one in a hundred gives an at-risk application back to its agent (clearing that entry and
+//! flagging the rival's), one in a hundred takes a quiet one away. The lists' totals after the
+//! pass are checked against what the answers say.
 
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use devkit::marketplace_sim::{Faults, Simulator};
-use shared::domain::{AgentId, ApplicationKey, Evidence, EvidenceId, Fact, FederalExchangeId, Npn, PlanYear};
+use shared::domain::{AgencyId, AgentId, ApplicationKey, Evidence, EvidenceId, Fact, FederalExchangeId, Npn, PlanYear};
 use shared::domain::{Policy, PolicyStatus};
+use shared::ports::RiskLists;
 use store::Store;
 use sync_trigger::marketplace::{Aor, MarketplaceApplication, MarketplacePolicy};
 
@@ -26,7 +31,32 @@ fn id(i: usize) -> FederalExchangeId {
     FederalExchangeId::parse(format!("8{i:09}")).expect("an id")
 }
 
-fn answer(id: &FederalExchangeId) -> MarketplaceApplication {
+/// Whether application `i` is at risk before the pass: `rival` (NPN 556) submitted it after
+/// `scanner` (NPN 555), and the last sync showed the rival.
+fn at_risk(i: usize) -> bool {
+    i.is_multiple_of(10)
+}
+
+/// The AOR the marketplace shows for application `i` in the pass.
+fn aor_now(i: usize) -> &'static str {
+    match i % 100 {
+        // Back to the scanner: the scanner's entry clears, the rival's is flagged.
+        0 => "555",
+        // Taken by someone outside the tree: the scanner's entry is flagged.
+        1 => "777",
+        _ if at_risk(i) => "556",
+        _ => "555",
+    }
+}
+
+/// The scanner's and the rival's at-risk totals once every one of `apps` is synced.
+fn totals_after(apps: usize) -> (i64, i64) {
+    let scanner = (0..apps).filter(|i| (at_risk(*i) && aor_now(*i) == "556") || aor_now(*i) == "777").count();
+    let rival = (0..apps).filter(|i| at_risk(*i) && aor_now(*i) == "555").count();
+    (scanner as i64, rival as i64)
+}
+
+fn answer(id: &FederalExchangeId, aor: &str) -> MarketplaceApplication {
     MarketplaceApplication {
         federal_exchange_id: id.to_string(),
         plan_year: YEAR,
@@ -34,14 +64,16 @@ fn answer(id: &FederalExchangeId) -> MarketplaceApplication {
             policy_id: "P1".into(),
             issuer_name: "Issuer".into(),
             status: PolicyStatus::Effectuated,
-            aor: Some(Aor { npn: "555".into(), name: "Scanner".into() }),
+            aor: Some(Aor { npn: aor.into(), name: "Agent".into() }),
         }],
     }
 }
 
-/// An application submitted and synced a year ago: due.
+/// An application submitted and synced a year ago: due. At risk (`at_risk`) when the rival
+/// submitted it after the scanner and that sync showed the rival.
 fn synced_long_ago(i: usize, year: PlanYear) -> (ApplicationKey, Vec<Evidence>) {
     let key = ApplicationKey { id: id(i), year };
+    let shown = if at_risk(i) { "556" } else { "555" };
     let sync = Evidence {
         id: EvidenceId::parse(format!("scale-sync-{i}")).expect("id"),
         at: Utc::now() - chrono::Duration::days(365),
@@ -49,12 +81,16 @@ fn synced_long_ago(i: usize, year: PlanYear) -> (ApplicationKey, Vec<Evidence>) 
             policies: vec![Policy {
                 policy_id: "P1".into(),
                 status: PolicyStatus::Effectuated,
-                aor_npn: Some(Npn::parse("555").expect("npn")),
+                aor_npn: Some(Npn::parse(shown).expect("npn")),
             }],
             again: Vec::new(),
         },
     };
-    (key, vec![submission(format!("scale-{i}"), 0, "scanner", "555"), sync])
+    let mut evidence = vec![submission(format!("scale-{i}"), 0, "scanner", "555"), sync];
+    if at_risk(i) {
+        evidence.push(submission(format!("scale-rival-{i}"), 1, "rival", "556"));
+    }
+    (key, evidence)
 }
 
 pub async fn scan_at_scale(store: &Store, report: &mut Report) -> Result<(), Failure> {
@@ -70,7 +106,8 @@ pub async fn scan_at_scale(store: &Store, report: &mut Report) -> Result<(), Fai
     let year = PlanYear::parse(YEAR)?;
     store.upsert_agency(&agency("scale".into(), None), Utc::now()).await?;
     store.upsert_agent(&person("scanner", "scale", "555"), Utc::now()).await?;
-    let owners = store.owner_items([AgentId::parse("scanner")?].into()).await?;
+    store.upsert_agent(&person("rival", "scale", "556"), Utc::now()).await?;
+    let owners = store.owner_items([AgentId::parse("scanner")?, AgentId::parse("rival")?].into()).await?;
     let loading = Instant::now();
     for chunk in (0..apps).collect::<Vec<_>>().chunks(2_000) {
         let batch: Vec<_> = chunk.iter().map(|i| synced_long_ago(*i, year)).collect();
@@ -78,7 +115,7 @@ pub async fn scan_at_scale(store: &Store, report: &mut Report) -> Result<(), Fai
     }
     println!("  (loaded {apps} applications in {:.0} s)", loading.elapsed().as_secs_f64());
 
-    let simulator = Simulator::new((0..apps).map(|i| answer(&id(i))));
+    let simulator = Simulator::new((0..apps).map(|i| answer(&id(i), aor_now(i))));
     simulator.put_faults(Faults {
         latency_ms: 50,
         latency_max_ms: 500,
@@ -113,7 +150,7 @@ pub async fn scan_at_scale(store: &Store, report: &mut Report) -> Result<(), Fai
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 let i = apps + n;
                 let key = ApplicationKey { id: id(i), year };
-                simulator.put(&answer(&key.id));
+                simulator.put(&answer(&key.id, "555"));
                 let arrived = simulator.clock_ms();
                 if store
                     .import(&[(key, vec![submission(format!("scale-{i}"), 0, "scanner", "555")])], &owners, Utc::now())
@@ -198,6 +235,19 @@ pub async fn scan_at_scale(store: &Store, report: &mut Report) -> Result<(), Fai
         format!("{median:.0} s, {worst:.0} s ({} arrived, {never} not yet synced at the end)", arrivals.len()),
         format!("≤ {} s (the run looks for them every {} s)", 2 * every.as_secs(), every.as_secs()),
         never <= 1 && worst <= (2 * every.as_secs()) as f64,
+    );
+    let total = |agent: &str| {
+        let scope = shared::domain::Scope::Agent(AgentId::parse(agent).expect("id"));
+        async move { store.counts(&scope, year).await.map(|c| c.at_risk_total) }
+    };
+    let (scanner, rival) = (total("scanner").await?, total("rival").await?);
+    let scale = store.counts(&shared::domain::Scope::Agency(AgencyId::parse("scale")?), year).await?.at_risk_total;
+    let want = totals_after(apps);
+    report.add(
+        format!("{what}: at-risk totals after the pass — the scanner's, the rival's, their agency's (10 % at risk before; 1 % given back, 1 % taken)"),
+        format!("{scanner}, {rival}, {scale} (the answers say {}, {}, {})", want.0, want.1, want.0 + want.1),
+        "as the answers say",
+        (scanner, rival, scale) == (want.0, want.1, want.0 + want.1),
     );
     Ok(())
 }

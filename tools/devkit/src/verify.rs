@@ -37,6 +37,9 @@ pub enum Difference {
     WrongTotal { list: String, plan_year: u16, stored: i64, expected: i64 },
     /// A list's stored new-since-visit count is not the number of those flagged after its visit.
     WrongAlertCount { list: String, plan_year: u16, stored: i64, expected: i64 },
+    /// An agency's counter items are not filed under its parent as the directory has it (an
+    /// admin's home would miss it, or show it in another tree).
+    MisfiledCounters { list: String, plan_year: u16 },
     /// A list's counter items do not all carry its last visit (a visit sets every one, and each
     /// placement counts "new" by the visit on the item it moves).
     SplitVisit { list: String, plan_year: u16 },
@@ -72,6 +75,9 @@ impl std::fmt::Display for Difference {
             Self::WrongAlertCount { list, plan_year, stored, expected } => {
                 let whose = whose(list);
                 write!(f, "wrong alert      {whose}, plan year {plan_year}: stored {stored}, expected {expected}")
+            }
+            Self::MisfiledCounters { list, plan_year } => {
+                write!(f, "misfiled counts  {}, plan year {plan_year}", whose(list))
             }
             Self::SplitVisit { list, plan_year } => {
                 write!(f, "split visit      {}, plan year {plan_year}", whose(list))
@@ -292,6 +298,19 @@ fn compare(snapshot: &Snapshot) -> Vec<Difference> {
         let every_item = PlanYear::parse(key.1).is_ok_and(|year| items.len() == keys::stats_sks(&key.0, year).len());
         if stats.last_visited_at.is_some() && (visits.len() > 1 || !every_item) {
             differences.insert(Difference::SplitVisit { list: key.0.clone(), plan_year: key.1 });
+        }
+        if let (Some(agency), Ok(year)) = (keys::agency_of_pk(&key.0), PlanYear::parse(key.1)) {
+            // Filed under its parent as the directory has it; a top, or an agency not known yet,
+            // not at all. An item never counted in (made by a visit alone) need not be filed.
+            let parent = snapshot.agencies.get(&agency).and_then(|a| a.parent_agency_id.as_ref());
+            let filed = parent.map(|p| (keys::child_stats_gsi1pk(p), keys::child_stats_gsi1sk(year, &agency)));
+            let misfiled = items.iter().any(|item| {
+                let counted_in = item.gsi1pk.is_some() || item.at_risk_total != 0;
+                counted_in && item.gsi1pk.clone().zip(item.gsi1sk.clone()) != filed
+            });
+            if misfiled {
+                differences.insert(Difference::MisfiledCounters { list: key.0.clone(), plan_year: key.1 });
+            }
         }
         let want = expected_totals.get(key).copied().unwrap_or((0, 0));
         let (list, plan_year) = (key.0.clone(), key.1);
