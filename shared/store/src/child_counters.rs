@@ -9,8 +9,8 @@
 //!   its end files those of the lists its rows left (moved by placements that no longer had
 //!   those agencies on their path);
 //! - a placement that read a path since changed finds it when it confirms the path's versions,
-//!   and files every agency whose counters it moved again, so a filing from a stale path does
-//!   not stand.
+//!   and files again every agency whose counters it moved under a parent it no longer has (or
+//!   moved unfiled), so a filing from a stale path does not stand.
 //!
 //! The home keeps only children whose parent is the agency now, so a filing that is still being
 //! corrected shows no other tree's agency.
@@ -47,7 +47,7 @@ pub(crate) fn filing(
 impl Store {
     /// Files every counter item of `agency` (every plan year) under its parent as the directory
     /// has it now.
-    pub(crate) async fn refile_counters(&self, agency: &AgencyId) -> Result<(), StoreError> {
+    pub async fn refile_counters(&self, agency: &AgencyId) -> Result<(), StoreError> {
         let parent = self.agency_item(agency).await?.and_then(|a| a.parent_agency_id);
         for item in self.query_prefix(keys::agency_pk(agency), "STATS#").await? {
             let sk = item.get(keys::SK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();

@@ -470,7 +470,7 @@ impl ports::DirectoryChanges for Store {
     /// past the depth cap, also when two moves race: the write holds only while the tree's shape
     /// is the version read before the chain and the downline were.
     /// A parent not known yet is accepted; the agency is completed when the parent arrives. A new
-    /// agency, a move or a rename then re-places the rows of its subtree, in a job that pauses once
+    /// agency or a move then re-places the rows of its subtree, in a job that pauses once
     /// `until` has passed (its position saved; applying the same change again goes on from there).
     async fn upsert_agency_until(
         &self,

@@ -64,8 +64,14 @@ impl Store {
         let outcome = Box::pin(self.re_place_list(scope, (pk, sk), job, until)).await?;
         if outcome == JobOutcome::Done {
             // The lists the rows left had their counters moved by placements that no longer
-            // knew those agencies' parents: filed again here (`child_counters`).
-            for agency in &job.from {
+            // knew those agencies' parents, and a moved agency's own counters may have been filed
+            // by a placement that read its path before the move: all filed again here, after the
+            // last placement of the job (`child_counters`).
+            let moved = match scope {
+                Scope::Agency(agency) => Some(agency),
+                Scope::Agent(_) => None,
+            };
+            for agency in job.from.iter().chain(moved) {
                 self.refile_counters(agency).await?;
             }
             // A new version, so that a writer holding a copy read before (a move above it

@@ -241,7 +241,7 @@ pub fn idempotency_pk(sub: &str, key: &str) -> String {
 }
 pub const IDEMPOTENCY_SK: &str = "IDEMPOTENCY";
 
-/// Agencies and agents whose move (or rename, or arrival) is not all re-placed yet (GSI1, sparse).
+/// Agencies and agents whose move (or arrival) is not all re-placed yet (GSI1, sparse).
 pub const MOVING_GSI1PK: &str = "MOVING";
 pub fn moving_gsi1sk(item_pk: &str) -> String {
     item_pk.to_owned()

@@ -175,9 +175,14 @@ impl Placement {
     }
 }
 
-/// FNV-1a over what the rows say, as JSON: stable across processes and releases.
+/// What the rows a fingerprint stands for are made of: a change to `RowFacts::row` (a new key, a
+/// new field) changes this, so that every record made before it no longer matches and its rows
+/// are written again.
+const ROW_FORMAT: &str = "rows-2026-12-07";
+
+/// FNV-1a over the rows' format and what they say, as JSON: stable across processes and releases.
 fn fingerprint(facts: &RowFacts) -> String {
-    let json = serde_json::to_vec(facts).unwrap_or_default();
+    let json = serde_json::to_vec(&(ROW_FORMAT, facts)).unwrap_or_default();
     let hash = json.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3));
     format!("{hash:016x}")
 }
@@ -484,28 +489,38 @@ impl PlacementBatch {
         }
         store.transact(writes).await?;
         let read = store.get_all(self.confirms.keys().cloned().collect()).await?;
-        let mut changed = Vec::new();
+        let mut parents_now: BTreeMap<&str, Option<AgencyId>> = BTreeMap::new();
+        let mut changed = false;
         for ((pk, _), version) in &self.confirms {
-            let now = read.get(pk).map(|item| from_item::<VersionOnly>(item.clone())).transpose()?.map(|v| v.version);
-            if now != *version {
-                changed.push(pk);
-            }
+            let now = read.get(pk).map(|item| from_item::<Confirmed>(item.clone())).transpose()?;
+            changed |= now.as_ref().map(|c| c.version) != *version;
+            parents_now.insert(pk, now.and_then(|c| c.parent_agency_id));
         }
-        if changed.is_empty() {
+        if !changed {
             return Ok(self.entries);
         }
         tracing::debug!("an agency on an owner's path changed while being placed; placing again");
-        // The agencies' counters this batch moved, filed by a path since changed: filed again by
-        // the directory as it is now (`child_counters`).
-        for agency in self.counters.keys().filter_map(|pk| keys::agency_of_pk(pk)) {
-            store.refile_counters(&agency).await?;
+        // The agencies' counters this batch moved and filed under a parent they no longer have,
+        // or moved without filing (a list the rows left): filed again by the directory as it is
+        // now (`child_counters`). A rename, which changes no parent, files nothing again.
+        for pk in self.counters.keys() {
+            let Some(agency) = keys::agency_of_pk(pk) else { continue };
+            let stale = match self.filings.get(pk) {
+                Some((_, filed_under)) => parents_now.get(pk.as_str()).is_none_or(|now| now != filed_under),
+                None => true,
+            };
+            if stale {
+                store.refile_counters(&agency).await?;
+            }
         }
         Err(StoreError::Conflict)
     }
 }
 
-/// An item's version, whatever else it holds.
+/// An agency's version and parent as a placement confirms them, whatever else it holds.
 #[derive(Deserialize)]
-struct VersionOnly {
+struct Confirmed {
     version: u64,
+    #[serde(default)]
+    parent_agency_id: Option<AgencyId>,
 }
