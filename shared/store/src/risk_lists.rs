@@ -32,33 +32,13 @@ pub(crate) struct DirectoryRead {
 impl DirectoryRead {
     /// Reads those of `agents` not read yet: one batch.
     async fn read_agents(&mut self, store: &Store, agents: BTreeSet<AgentId>) -> Result<(), StoreError> {
-        let unread: Vec<AgentId> = agents.into_iter().filter(|agent| !self.agents.contains_key(agent)).collect();
-        if unread.is_empty() {
-            return Ok(());
-        }
-        let keys = unread.iter().map(|agent| (keys::agent_pk(agent), keys::AGENT_SK.to_owned())).collect();
-        let mut found = store.get_all(keys).await?;
-        self.read += i32::try_from(found.len()).unwrap_or(i32::MAX);
-        for agent in unread {
-            let item = found.remove(&keys::agent_pk(&agent)).map(from_item::<AgentItem>).transpose()?;
-            self.agents.insert(agent, item);
-        }
+        self.read += read_unread(store, &mut self.agents, agents, keys::agent_pk, keys::AGENT_SK).await?;
         Ok(())
     }
 
     /// Reads those of `agencies` not read yet: one batch.
     async fn read_agencies(&mut self, store: &Store, agencies: BTreeSet<AgencyId>) -> Result<(), StoreError> {
-        let unread: Vec<AgencyId> = agencies.into_iter().filter(|agency| !self.agencies.contains_key(agency)).collect();
-        if unread.is_empty() {
-            return Ok(());
-        }
-        let keys = unread.iter().map(|agency| (keys::agency_pk(agency), keys::AGENCY_SK.to_owned())).collect();
-        let mut found = store.get_all(keys).await?;
-        self.read += i32::try_from(found.len()).unwrap_or(i32::MAX);
-        for agency in unread {
-            let item = found.remove(&keys::agency_pk(&agency)).map(from_item::<AgencyItem>).transpose()?;
-            self.agencies.insert(agency, item);
-        }
+        self.read += read_unread(store, &mut self.agencies, agencies, keys::agency_pk, keys::AGENCY_SK).await?;
         Ok(())
     }
 
@@ -71,6 +51,28 @@ impl DirectoryRead {
     fn agency_of(&self, agent: &AgentId) -> Option<&AgencyItem> {
         self.agencies.get(&self.agent(agent)?.agency_id).and_then(Option::as_ref)
     }
+}
+
+/// Reads into `known` each of `wanted` not in it yet (`None`: no such item), in one batch of
+/// consistent reads of the items at `pk(id)` / `sk`; returns how many items were found.
+async fn read_unread<Id: Clone + Eq + std::hash::Hash, T: serde::de::DeserializeOwned>(
+    store: &Store,
+    known: &mut HashMap<Id, Option<T>>,
+    wanted: BTreeSet<Id>,
+    pk: impl Fn(&Id) -> String,
+    sk: &str,
+) -> Result<i32, StoreError> {
+    let unread: Vec<Id> = wanted.into_iter().filter(|id| !known.contains_key(id)).collect();
+    if unread.is_empty() {
+        return Ok(0);
+    }
+    let mut found = store.get_all(unread.iter().map(|id| (pk(id), sk.to_owned())).collect()).await?;
+    let read = i32::try_from(found.len()).unwrap_or(i32::MAX);
+    for id in unread {
+        let item = found.remove(&pk(&id)).map(from_item::<T>).transpose()?;
+        known.insert(id, item);
+    }
+    Ok(read)
 }
 
 /// Whether rows of an agency's list are still within its reach, by the directory as it is now:
