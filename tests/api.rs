@@ -4,7 +4,7 @@
 use shared::ports::Applications;
 use std::collections::BTreeSet;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use shared::domain::ApplicationKey;
 use shared::domain::{Evidence, EvidenceId, Fact};
@@ -112,6 +112,10 @@ async fn paging_through_hundreds_of_entries_while_new_ones_arrive_has_no_duplica
         format!("{CLIENT_DETAILS}/clients/{}?plan_year={YEAR}", item["federal_exchange_id"].as_str().unwrap())
     );
     assert!(item.get("agent_email").is_none(), "the agent's own list does not repeat who they are");
+    // Each item says when it entered the list (the order) beside the evidence's time.
+    let time = |item: &serde_json::Value, field: &str| item[field].as_str().unwrap().parse::<DateTime<Utc>>().unwrap();
+    assert!(time(item, "listed_at") > time(&first["items"][1], "listed_at"), "{first}");
+    assert_eq!(time(item, "at_risk_since"), t(100_000));
     assert_no_differences(&system.world).await;
 }
 
@@ -238,9 +242,12 @@ async fn a_clients_story_is_the_timeline_newest_first_paged_with_a_help_desk_rep
     assert_eq!(story["entry"]["other_npn"], "222");
     assert_eq!(story["policies"], json!([{"policy_id": "P1", "status": "effectuated", "aor_npn": "222"}]));
     let kinds: Vec<&str> = story["timeline"].as_array().unwrap().iter().map(|m| m["kind"].as_str().unwrap()).collect();
-    // Newest first; the sync changed why the entry is at risk (the marketplace now shows bob).
-    assert_eq!(kinds, ["at_risk", "sync", "at_risk", "submission", "submission", "submission"]);
+    // Newest first; the sync changed why the entry is at risk (the marketplace now shows bob): a
+    // reason changed, not a second flag.
+    assert_eq!(kinds, ["reason_changed", "sync", "at_risk", "submission", "submission", "submission"]);
     assert_eq!(story["timeline"][0]["reason"], "marketplace_aor_mismatch");
+    assert_eq!(story["timeline"][0]["previous_reason"], "platform_submission");
+    assert_eq!(story["entry"]["agent_name"], "Agent ana", "the page names the book's agent");
     assert_eq!(story["timeline"][2]["reason"], "platform_submission");
     let submissions: Vec<&Value> =
         story["timeline"].as_array().unwrap().iter().filter(|m| m["kind"] == "submission").collect();

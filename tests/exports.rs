@@ -132,7 +132,18 @@ async fn the_agent_and_agency_exports_are_byte_for_byte_what_the_spec_says() {
     assert!(!email.body.contains("/v1/"), "no API address in an email");
     assert!(!email.body.contains("X-Amz"), "never a storage link");
     assert!(email.body.contains("FFMProducer-AssisterHelpDesk@cms.hhs.gov"));
-    assert!(email.body.contains("kept until"));
+    assert!(email.body.contains("Kept until: "));
+    assert!(email.body.contains("in your book, plan year"), "which list and year: {}", email.body);
+    let html = email.html.as_deref().expect("an HTML part too");
+    assert!(html.contains(&format!("<a href=\"{}/exports/{mine}\">Download the export</a>", system.api)), "{html}");
+    assert!(html.contains("<dt>Rows</dt><dd>3</dd>"), "{html}");
+    // The agency export's email names the agency.
+    let admin_inbox = system.inbox(&format!("admin-top.{}@example.com", system.world.tag)).await;
+    assert!(
+        admin_inbox[0].body.contains("in Top Agency and the agencies below it, plan year"),
+        "{}",
+        admin_inbox[0].body
+    );
 
     let (_, list) = system.call(ANA, "GET", "/v1/exports", None).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1, "only the caller's own exports");

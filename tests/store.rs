@@ -67,6 +67,108 @@ async fn the_at_risk_list_holds_only_at_risk_entries_newest_first() {
     assert_no_differences(&world).await;
 }
 
+/// The seed article: the list is "sorted with the most recent entry first", and counts "new records
+/// since the agent last visited": an event that arrives late with an old swap is flagged now, so
+/// it is listed now — on top, and counted new.
+#[tokio::test]
+async fn a_late_event_flagging_an_old_swap_is_listed_on_top_and_counted_new() {
+    let world = world().await;
+    ana_and_bob(&world.store, &["101", "102"], &[]).await;
+    let ana = Scope::Agent(agent_id("ana"));
+    world.store.record_visit(&ana, year(), Utc::now()).await.unwrap();
+    // The swap of 103 happened before the others' (minute 10, theirs 1,000) but arrives last.
+    submit(&world.store, "103", "own-103", 0, "ana", "111").await;
+    submit(&world.store, "103", "swap-103", 10, "bob", "222").await;
+
+    let page = world.store.risk_page(&ana, year(), ArchivedFilter::Exclude, 50, None).await.unwrap();
+    let ids: Vec<_> = page.entries.iter().map(|e| e.federal_exchange_id.to_string()).collect();
+    assert_eq!(ids, vec!["103", "102", "101"], "the newest listed first, whatever the evidence's time");
+    let (late, earlier) = (&page.entries[0], &page.entries[1]);
+    assert!(late.at_risk_since < earlier.at_risk_since, "its evidence is the oldest");
+    assert!(late.listed_at > earlier.listed_at, "its listing is the newest");
+    assert_eq!(world.store.counts(&ana, year()).await.unwrap().new_since_visit, 1, "and it is what the badge counts");
+    // The agency's view and the export read the same order.
+    let top = world.store.risk_page(&Scope::Agency(agency_id("top")), year(), ArchivedFilter::Include, 1, None).await;
+    assert_eq!(top.unwrap().entries[0].federal_exchange_id.as_str(), "103");
+    assert_no_differences(&world).await;
+}
+
+/// A table written before rows were keyed by when they were listed: each row as that release
+/// keyed it (by the evidence's time), and placement records that name those keys.
+async fn key_rows_as_before(store: &store::Store) {
+    use store::items::{from_item, to_item};
+    use store::placement::PlacementItem;
+    let mut items = Vec::new();
+    devkit::table::scan_each(store, |item| {
+        items.push(item);
+        Ok::<_, devkit::DevkitError>(())
+    })
+    .await
+    .unwrap();
+    let text = |s: &str| aws_sdk_dynamodb::types::AttributeValue::S(s.to_owned());
+    let before = |row: &store::items::RiskRow| {
+        let time = store::keys::time(row.at_risk_since);
+        format!("{}#{time}#{}#{}", row.plan_year, row.agent_id, row.federal_exchange_id)
+    };
+    let mut moved = std::collections::BTreeMap::new();
+    for item in &items {
+        let pk = item["pk"].as_s().unwrap();
+        if !pk.starts_with("RISK#") {
+            continue;
+        }
+        let row: store::items::RiskRow = from_item(item.clone()).unwrap();
+        let (old_sk, sk) = (before(&row), row.sk.clone());
+        let mut aged = item.clone();
+        aged.insert("sk".into(), text(&old_sk));
+        aged.insert("gsi1sk".into(), text(&old_sk));
+        let client = store.raw_client();
+        client.put_item().table_name(store.table()).set_item(Some(aged)).send().await.unwrap();
+        client.delete_item().table_name(store.table()).key("pk", text(pk)).key("sk", text(&sk)).send().await.unwrap();
+        moved.insert((pk.clone(), sk), old_sk);
+    }
+    for item in items {
+        if !item["sk"].as_s().unwrap().starts_with(store::keys::PLACED_PREFIX) {
+            continue;
+        }
+        let mut placed: PlacementItem = from_item(item).unwrap();
+        for row in &mut placed.rows {
+            row.sk = moved[&(row.pk.clone(), row.sk.clone())].clone();
+        }
+        placed.digest = "a fingerprint of the release before".into();
+        store
+            .raw_client()
+            .put_item()
+            .table_name(store.table())
+            .set_item(Some(to_item(&placed).unwrap()))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn migrate_keys_the_rows_of_an_earlier_release_by_when_they_were_listed_and_can_run_twice() {
+    let world = world().await;
+    ana_and_bob(&world.store, &["101", "102"], &["201"]).await;
+    submit(&world.store, "103", "own-103", 0, "ana", "111").await;
+    submit(&world.store, "103", "swap-103", 10, "bob", "222").await;
+    key_rows_as_before(&world.store).await;
+    let ana = Scope::Agent(agent_id("ana"));
+    let listed = || async { whole_list(&world.store, &ana, ArchivedFilter::Include, 50).await.0 };
+    assert_eq!(listed().await, vec!["102", "101", "103"], "the earlier release's order");
+    assert!(!devkit::verify::verify(&world.store).await.unwrap().is_empty(), "the checker names the rows left over");
+
+    let migrated = devkit::migrate::run(&world.store).await.unwrap();
+    assert_eq!(migrated.applications_placed, 3, "the three applications with rows");
+    assert_eq!(migrated.agencies_refiled, 3);
+    assert_eq!(listed().await, vec!["103", "102", "101"]);
+    assert_no_differences(&world).await;
+    let again = devkit::migrate::run(&world.store).await.unwrap();
+    assert_eq!(again.applications_placed, 3);
+    assert_eq!(listed().await, vec!["103", "102", "101"]);
+    assert_no_differences(&world).await;
+}
+
 #[tokio::test]
 async fn paging_through_hundreds_of_entries_gives_each_exactly_once_and_reads_one_more_at_most() {
     let world = world().await;

@@ -25,5 +25,6 @@ target/debug/devkit verify target/browser-test/resources.json >target/browser-te
 # ends once the last test is done even if a connection is still open (an HTTP keep-alive, a body
 # left unread): the tests are over, and CI must not wait on a socket.
 APP_URL="http://127.0.0.1:${API_PORT}" TOKEN_COMMAND="target/debug/devkit token target/browser-test/resources.json" \
+    RESOURCES_FILE=target/browser-test/resources.json SEEDED_FILE=target/browser-test/seeded.json \
     node --test --test-force-exit web/tests/
 target/debug/devkit verify target/browser-test/resources.json

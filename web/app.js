@@ -52,14 +52,22 @@ function show(message) {
   box.hidden = !message;
 }
 
+const setTitle = (what) => (document.title = `${what} — AOR at-risk reporting`);
 const when = (iso) => (iso ? new Date(iso).toLocaleString() : "never");
 const exportPath = () => location.pathname.match(/^\/exports\/([\w-]+)$/);
 const reasons = { platform_submission: "Submitted by another NPN", marketplace_aor_mismatch: "Marketplace shows another AOR", ede_permission_revoked: "EDE permission revoked" };
-const labels = ["Client", "Federal Exchange ID", "Last synced", "At risk since", "Why", "Agent"];
+const labels = ["Client", "Federal Exchange ID", "Last synced", "Listed", "At risk since", "Why", "Agent"];
 
 function cell(text) {
   const td = document.createElement("td");
   td.textContent = text;
+  return td;
+}
+
+// A time as people read it, with the exact instant for machines.
+function timeCell(iso) {
+  const td = document.createElement("td");
+  td.append(iso ? Object.assign(document.createElement("time"), { dateTime: iso, textContent: when(iso) }) : when(iso));
   return td;
 }
 
@@ -161,6 +169,8 @@ async function start() {
   $("#who-name").textContent = `${me.name || me.agent_id} · ${isAdmin() ? "admin" : "agent"}, ${me.agency_name || me.agency_id}`;
   // Admin controls carry data-admin: one place decides who sees them (views: see route).
   document.querySelectorAll("[data-admin]:not(.view)").forEach((e) => (e.hidden = !isAdmin()));
+  // An agent whose agency turned agent exports off has no Exports tab (a typed address says why).
+  $("#tab-exports").hidden = !me.can_export;
   await prepareScopes();
   await refreshBadge();
   route();
@@ -183,6 +193,14 @@ function route() {
   document.querySelectorAll("#tabs a").forEach((a) => a.removeAttribute("aria-current"));
   const tab = $(`#tab-${view}`);
   if (tab) tab.setAttribute("aria-current", "page");
+  // Each view says where one is: the document's title names it, and focus moves to its heading
+  // (where a screen reader goes on reading).
+  const heading = $(`#${view} h2`);
+  if (heading) {
+    setTitle(heading.textContent);
+    heading.tabIndex = -1;
+    heading.focus();
+  }
   const open = { home: openHome, "at-risk": () => openAtRisk(hashParam), client: () => openClient(clientMatch[1]), evidence: () => openEvidence(evidenceMatch[1]), export: () => openExport(exportMatch[1]), exports: openExports, settings: openSettings, "my-settings": openMySettings, inbox: openInbox }[view];
   if (open) open().catch((e) => show(e.message));
 }
@@ -190,6 +208,9 @@ function route() {
 // ---- the at-risk list ------------------------------------------------------------------------
 
 let cursor = null;
+// When the list shown was visited before this opening (null: never): what is marked new.
+let visitedBefore = null;
+const agencyNames = new Map();
 
 async function prepareScopes() {
   const select = $("#list-scope");
@@ -199,6 +220,7 @@ async function prepareScopes() {
   if (isAdmin()) {
     const { items } = await api(`/v1/agencies/${me.agency_id}/downline`);
     for (const agency of items) {
+      agencyNames.set(agency.agency_id, agency.name);
       const label = `${"· ".repeat(agency.depth)}${agency.name}`;
       select.append(new Option(`Agency: ${label}`, agency.agency_id));
       agencySelects.forEach((s) => s.append(new Option(label, agency.agency_id)));
@@ -295,18 +317,32 @@ function drawWeeks(weeks) {
 
 async function openAtRisk(scope) {
   if (scope && [...$("#list-scope").options].some((o) => o.value === scope)) $("#list-scope").value = scope;
-  // Opening the list is the visit: the badge resets.
-  await api("/v1/at-risk/visits", { method: "POST" });
-  const summary = await refreshBadge();
-  $("#at-risk-summary").textContent = `${summary.total} at risk in your book.`;
+  await openList();
+}
+
+// Opening a list is its visit, and each list has its own: an agent's book moves the badge's
+// watermark, an admin's own agency view the one its admins share; an admin looking into a
+// sub-agency moves none. What was listed after the visit before is on top, marked new.
+async function openList() {
+  const scope = $("#list-scope").value;
+  const base = scope === "mine" ? "/v1/at-risk" : `/v1/agencies/${scope}/at-risk`;
+  const before = await api(`${base}/summary`);
+  const ours = scope === "mine" || scope === me.agency_id;
+  if (ours) await api(`${base}/visits`, { method: "POST" });
+  if (scope === "mine") await refreshBadge();
+  visitedBefore = before.last_visited_at;
+  const list = scope === "mine" ? "your book" : `${agencyNames.get(scope) || scope} and below`;
+  const visit = scope === "mine" ? "your last visit" : "this list was last opened by its agency's admins";
+  $("#at-risk-summary").textContent =
+    `${before.total} at risk in ${list}; ${before.new_since_last_visit} new since ${visit} (${when(before.last_visited_at)}), marked “New”.`;
   cursor = null;
   await loadPage();
 }
 
+const listedSinceVisit = (item) => !visitedBefore || new Date(item.listed_at) > new Date(visitedBefore);
+
 async function loadPage() {
   const scope = $("#list-scope").value;
-  // An admin opening their own agency's list is that view's visit (its own watermark).
-  if (!cursor && isAdmin() && scope === me.agency_id) await api(`/v1/agencies/${scope}/at-risk/visits`, { method: "POST" });
   const params = new URLSearchParams({ limit: "25", archived: $("#archived").value });
   if (cursor) params.set("cursor", cursor);
   const path = scope === "mine" ? `/v1/at-risk?${params}` : `/v1/agencies/${scope}/at-risk?${params}`;
@@ -322,7 +358,11 @@ async function loadPage() {
     link.textContent = item.client_name;
     name.append(link);
     if (item.archived) name.append(" (archived)");
-    tr.append(name, cell(item.federal_exchange_id), cell(when(item.last_synced_at)), cell(when(item.at_risk_since)), cell(reasons[item.reason] || item.reason));
+    if (listedSinceVisit(item)) {
+      tr.classList.add("new");
+      name.append(" ", Object.assign(document.createElement("strong"), { className: "new-mark", textContent: "New" }));
+    }
+    tr.append(name, cell(item.federal_exchange_id), timeCell(item.last_synced_at), timeCell(item.listed_at), timeCell(item.at_risk_since), cell(reasons[item.reason] || item.reason));
     const agent = cell(item.agent_name ? `${item.agent_name} · ${item.agency_name || ""}` : "");
     agent.className = "agency-col";
     agent.hidden = scope === "mine";
@@ -335,7 +375,7 @@ async function loadPage() {
     const tr = document.createElement("tr");
     // A page can come back empty with more to follow while a move takes entries out of this list.
     const td = cell(page.next_cursor ? "Entries here are being moved to another agency; the next page goes on." : "Nothing at risk here.");
-    td.colSpan = 6;
+    td.colSpan = 7;
     tr.append(td);
     body.append(tr);
   }
@@ -348,7 +388,9 @@ async function loadPage() {
 // Opening the page syncs (the spec's client details sync); the story below is what is known.
 async function openClient(id) {
   const year = new URLSearchParams(location.search).get("plan_year");
-  $("#client-title").textContent = `Client ${id}`;
+  // Named by the FFM ID until the story brings the client's name.
+  $("#client-title").textContent = `Client · FFM ID ${id}`;
+  setTitle($("#client-title").textContent);
   $("#client-status").textContent = "Syncing with the marketplace…";
   $("#policies").hidden = true;
   $("#story").hidden = true;
@@ -369,7 +411,6 @@ function showSync(result) {
   const facts = [
     ["Plan year", result.plan_year],
     ["Expected NPN", result.expected_npn],
-    ["Book of", result.agent_id],
     ["Last synced", when(result.last_synced_at)],
   ];
   for (const [term, value] of facts) {
@@ -421,6 +462,8 @@ function describe(moment) {
       return ["EDE permission revoked", "", "the platform reported your enhanced direct enrollment permission revoked"];
     case "at_risk":
       return ["Flagged at risk", moment.other_npn || "", reasons[moment.reason] || moment.reason];
+    case "reason_changed":
+      return ["Reason changed", moment.other_npn || "", `${reasons[moment.previous_reason] || moment.previous_reason} → ${reasons[moment.reason] || moment.reason}`];
     case "cleared":
       return ["No longer at risk", "", ""];
     default:
@@ -431,7 +474,10 @@ function describe(moment) {
 async function loadStory(id, year) {
   const story = await api(storyPath(id, year, storyCursor));
   const entry = story.entry;
-  $("#story-entry").textContent = `${entry.client_name} · book of ${entry.agent_id} · NPN ${entry.expected_npn}${entry.archived ? " · archived" : ""}`;
+  // The client's name and FFM ID, and whose book it is, as people name them.
+  $("#client-title").textContent = `${entry.client_name} · FFM ID ${story.federal_exchange_id}`;
+  setTitle($("#client-title").textContent);
+  $("#story-entry").textContent = `In the book of ${entry.agent_name || entry.agent_id} · expected NPN ${entry.expected_npn}${entry.archived ? " · archived" : ""}`;
   for (const moment of story.timeline) {
     const [what, npn, details] = describe(moment);
     const li = document.createElement("li");
@@ -487,6 +533,7 @@ async function openEvidence(id) {
     body.append(tr);
   }
   $("#evidence-title").textContent = `Evidence: FFM application ${story.federal_exchange_id}, plan year ${story.plan_year}`;
+  setTitle($("#evidence-title").textContent);
 }
 
 // RFC 4180, and a cell that could start a formula is neutralised (as the exports are).
@@ -511,7 +558,9 @@ async function openExports() {
   const allowed = me.can_export;
   $("#export-mine").hidden = !allowed;
   $("#exports-disabled").hidden = allowed;
-  $("#exports-disabled").textContent = allowed ? "" : "Exports are turned off: your agency admin has disabled exports for agents.";
+  $("#exports-disabled").textContent = allowed
+    ? ""
+    : "Exports are turned off: your agency admin has disabled exports for agents, so there is no Exports tab. Exports you made before are below.";
   await listExports();
 }
 
@@ -656,9 +705,18 @@ async function openInbox() {
     const meta = document.createElement("div");
     meta.className = "quiet";
     meta.textContent = `To ${email.to.join(", ")}`;
+    li.append(title, meta);
+    // As a mail client shows it: the HTML part (in a sandbox: no script, no reach into this page),
+    // and the plain text part beside it.
+    if (email.html) {
+      li.append(Object.assign(document.createElement("iframe"), { sandbox: "", srcdoc: email.html, title: `The email as HTML: ${email.subject}`, className: "email-html" }));
+    }
+    const text = document.createElement("details");
+    text.open = !email.html;
     const body = document.createElement("pre");
     body.textContent = email.body;
-    li.append(title, meta, body);
+    text.append(Object.assign(document.createElement("summary"), { textContent: "Plain text" }), body);
+    li.append(text);
     // The link an email gives: an export's download page, or a digest's list.
     const link = email.body.match(/https?:\/\/\S+\/(exports\/[\w-]+|#at-risk[\w:-]*)/);
     if (link) li.append(Object.assign(document.createElement("a"), { href: link[0], textContent: link[1].startsWith("exports") ? "Open the download page" : "Open the list", className: "email-link" }));
@@ -674,7 +732,7 @@ window.addEventListener("DOMContentLoaded", () => {
   $("#sign-out").addEventListener("click", () => signOut());
   $("#sign-in-button").addEventListener("click", () => signIn().catch((e) => show(e.message)));
   $("#archived").addEventListener("change", () => { cursor = null; loadPage().catch((e) => show(e.message)); });
-  $("#list-scope").addEventListener("change", () => { cursor = null; loadPage().catch((e) => show(e.message)); });
+  $("#list-scope").addEventListener("change", () => openList().catch((e) => show(e.message)));
   $("#first-page").addEventListener("click", () => { cursor = null; loadPage().catch((e) => show(e.message)); });
   $("#next-page").addEventListener("click", () => loadPage().catch((e) => show(e.message)));
   $("#export-mine").addEventListener("click", () => requestExport({ scope: "agent" }));

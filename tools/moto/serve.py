@@ -528,10 +528,33 @@ DynamoResult.execute_result = _execute_items_as_json
 
 SENT_EMAILS_PATH = "/_local/ses/messages"
 
+# moto keeps one body of an email sent with both a text and an HTML part (the HTML): the local
+# inbox keeps both, by message id, as a mail client receives them.
+from moto.sesv2.responses import SESV2Response
+
+_send_email_v2 = SESV2Response.send_email
+_sent_parts = {}  # message id -> {"text": ..., "html": ...}
+
+
+def _send_email_keeping_both_parts(self):
+    result = _send_email_v2(self)
+    simple = (json.loads(self.body).get("Content") or {}).get("Simple")
+    if simple:
+        body = simple.get("Body", {})
+        _sent_parts[json.loads(result)["MessageId"]] = {
+            "text": body.get("Text", {}).get("Data"),
+            "html": body.get("Html", {}).get("Data"),
+        }
+    return result
+
+
+SESV2Response.send_email = _send_email_keeping_both_parts
+
 
 def sent_emails(start_response):
-    """Every email SES was asked to send, as JSON: the local inbox. (moto's /moto-api/data.json
-    has them too, but it serialises every service's whole state, tables included.)"""
+    """Every email SES was asked to send, as JSON: the local inbox, each with its text (`body`)
+    and its HTML (`html`, null when it had none). (moto's /moto-api/data.json has them too, but it
+    serialises every service's whole state, tables included.)"""
     from moto.ses.models import ses_backends
 
     sent = []
@@ -539,13 +562,15 @@ def sent_emails(start_response):
         for backend in account.values():
             for message in getattr(backend, "sent_messages", []):
                 if hasattr(message, "subject"):
+                    parts = _sent_parts.get(message.id, {})
                     sent.append(
                         {
                             "id": message.id,
                             "source": message.source,
                             "to": message.destinations.get("ToAddresses", []),
                             "subject": message.subject,
-                            "body": message.body,
+                            "body": parts.get("text") or message.body,
+                            "html": parts.get("html"),
                         }
                     )
     body = json.dumps(sent).encode("utf-8")

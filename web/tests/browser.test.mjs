@@ -3,8 +3,11 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
-import { execSync } from "node:child_process";
+import { readFile, writeFile, mkdtemp } from "node:fs/promises";
+import { execSync, execFileSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { chromium } from "playwright-core";
 
 const APP = process.env.APP_URL ?? "http://127.0.0.1:3000";
@@ -51,6 +54,56 @@ async function signIn(agentId, viewport = { width: 1100, height: 800 }) {
   return { page, errors };
 }
 
+// The local system's resources and the seeded people (tools/browser-test.sh says where).
+const resources = JSON.parse(await readFile(process.env.RESOURCES_FILE, "utf8"));
+const people = JSON.parse(await readFile(process.env.SEEDED_FILE, "utf8")).users;
+const YEAR = new Date().getUTCFullYear();
+
+// An application submitted on the platform, as the platform's event says it (events/platform/),
+// published on the local bus by tools/publish_event.py; the dev server's ingest consumer takes it
+// from there. `at` is when it was submitted: an old time arriving now is a late event.
+async function submitOnThePlatform({ application, submission, agent, at, client = "Late Event Client" }) {
+  const { npn } = people.find((p) => p.agent_id === agent);
+  const envelope = {
+    version: "0", id: randomUUID(), "detail-type": "Application Submitted", source: "enrollment-platform",
+    account: "123456789012", time: new Date().toISOString(), region: "us-east-1", resources: [],
+    detail: { submission_id: submission, federal_exchange_id: application, plan_year: YEAR, client_name: client, agent_id: agent, npn, submitted_at: at },
+  };
+  const file = join(await mkdtemp(join(tmpdir(), "event-")), "event.json");
+  await writeFile(file, JSON.stringify(envelope));
+  execFileSync(".venv/bin/python", ["tools/publish_event.py", file], { env: { ...process.env, PLATFORM_EVENT_BUS: resources.event_bus } });
+}
+
+// A swap that happened long ago and arrives only now: `owner`'s client taken by `taker`.
+async function lateSwap(application, owner, taker) {
+  await submitOnThePlatform({ application, submission: `own-${application}`, agent: owner, at: `${YEAR}-01-20T10:00:00Z` });
+  await submitOnThePlatform({ application, submission: `swap-${application}`, agent: taker, at: `${YEAR}-01-21T10:00:00Z` });
+}
+
+// Opens the at-risk tab (the list's visit) and waits for its rows.
+async function openList(page) {
+  await page.click("#tab-at-risk");
+  await page.waitForSelector("#at-risk-table tbody tr a");
+  await page.waitForFunction(() => /at risk in/.test(document.querySelector("#at-risk-summary").textContent));
+}
+
+const rowsShown = (page) =>
+  page.$$eval("#at-risk-table tbody tr", (rows) =>
+    rows.map((r) => ({ id: r.children[1]?.textContent, isNew: r.classList.contains("new"), listed: r.children[3]?.querySelector("time")?.dateTime, since: r.children[4]?.querySelector("time")?.dateTime })));
+
+// Loads `address` afresh until `ready` holds: an event published now takes the ingest a moment.
+async function reloadUntil(page, address, ready, arg) {
+  for (let attempt = 0; attempt < 30; attempt++) {
+    await page.goto(`${APP}/${address}`);
+    await page.reload();
+    try {
+      await page.waitForFunction(ready, arg, { timeout: 2_000 });
+      return;
+    } catch {}
+  }
+  throw new Error(`${address}: never ready`);
+}
+
 // A token for a person as tools/token.sh mints it (the provider's own key).
 function mintToken(agentId, expiresIn) {
   return execSync(`${process.env.TOKEN_COMMAND} ${agentId} --expires-in ${expiresIn}`, { encoding: "utf8" }).trim();
@@ -94,6 +147,18 @@ test("an agent generates an export, watches it finish and downloads the CSV", as
 
   await page.click("#tab-inbox");
   await page.waitForFunction(() => /Your AOR at-risk export is ready/.test(document.querySelector("#emails").textContent));
+  // The email in HTML as a mail client shows it: which list and plan year, the rows, the link.
+  const ready = "#emails li:has(strong:text-matches('export is ready'))";
+  const html = await (await page.$(`${ready} iframe.email-html`)).contentFrame();
+  assert.equal(await html.textContent("h1"), "Your AOR at-risk export is ready");
+  assert.match(await html.textContent("body"), new RegExp(`in your book, plan year ${YEAR}`));
+  assert.equal(await html.textContent("dl dt:nth-of-type(3) + dd"), String(rowsWritten));
+  assert.match(await html.getAttribute("a", "href"), /\/exports\/[\w-]+$/);
+  assert.match(await html.textContent("body"), /FFMProducer-AssisterHelpDesk@cms\.hhs\.gov/);
+  assert.match(await page.textContent(`${ready} details pre`), /Download the export: http/, "and the plain text part");
+  // The README's picture of an email (docs/email.png is a copy of it).
+  await page.$eval(ready, (li) => li.scrollIntoView());
+  await (await page.$(ready)).screenshot({ path: "target/browser-test/email.png" });
   assert.deepEqual(errors, []);
 });
 
@@ -205,7 +270,8 @@ test("an admin turns agent exports off, and the agent then sees why they cannot 
   assert.equal(await admin.page.isVisible("#exports-disabled"), false);
 
   const agent = await signIn("agent-summit-east-1");
-  await agent.page.click("#tab-exports");
+  assert.equal(await agent.page.isVisible("#tab-exports"), false, "no Exports tab");
+  await agent.page.goto(`${APP}/#exports`);
   await agent.page.waitForSelector("#exports-disabled:not([hidden])");
   assert.match(await agent.page.textContent("#exports-disabled"), /agency admin has disabled exports/);
   assert.equal(await agent.page.isVisible("#export-mine"), false);
@@ -438,5 +504,77 @@ test("someone signed in whom the directory does not know is told so and can sign
   await page.waitForSelector("#sign-in-button:not([hidden])");
   assert.match(await page.textContent("#sign-in-why"), /signed out|^$/);
   await context.close();
+  assert.deepEqual(errors, []);
+});
+
+// The seed article: the list is "sorted with the most recent entry first", and the indicator
+// counts "new records since the agent last visited".
+test("the list is sorted with the most recent entry first, and the entries new since the last visit are marked", async () => {
+  const { page, errors } = await signIn("agent-summit-3");
+  await openList(page);
+  assert.match(await page.textContent("#at-risk-summary"), /at risk in your book/);
+  await page.waitForFunction(() => document.querySelector("#badge").textContent === "0");
+
+  // A swap from January arrives now: it is listed now, so it is on top, and it is the one new entry.
+  await lateSwap("0900000301", "agent-summit-3", "agent-harbor-1");
+  await reloadUntil(page, "#home", () => document.querySelector("#badge").textContent === "1");
+  await page.goto(`${APP}/#at-risk:mine`);
+  await page.waitForFunction(() => /1 new since your last visit/.test(document.querySelector("#at-risk-summary").textContent));
+  await page.waitForSelector("#at-risk-table tbody tr.new");
+  const rows = await rowsShown(page);
+  assert.equal(rows[0].id, "0900000301", "the late swap is on top");
+  assert.deepEqual(rows.map((r) => r.isNew), rows.map((_, i) => i === 0), "and it alone is marked new");
+  assert.match(await page.textContent("#at-risk-table tbody tr.new .new-mark"), /New/);
+  assert.ok(rows.length > 1 && Date.parse(rows[0].since) < Date.parse(rows[1].since), `though its evidence is older than the next entry's: ${JSON.stringify(rows.slice(0, 2))}`);
+  const listed = rows.map((r) => Date.parse(r.listed));
+  assert.deepEqual(listed, [...listed].sort((a, b) => b - a), "the most recent entry first");
+  assert.equal(await page.textContent("#badge"), "0", "opening the list was the visit");
+  // The README's picture of the list (docs/list.png is a copy of it).
+  await page.screenshot({ path: "target/browser-test/list.png" });
+  assert.deepEqual(errors, []);
+});
+
+test("an admin's visit to an agency list moves that list's watermark only, and the summary names the list", async () => {
+  // The admin's own book gets a new entry at risk: their badge counts it.
+  await lateSwap("0900000302", "admin-summit-0", "agent-harbor-2");
+  const { page, errors } = await signIn("admin-summit-0");
+  await reloadUntil(page, "#home", () => document.querySelector("#badge").textContent === "1");
+
+  await page.goto(`${APP}/#at-risk:summit`);
+  await page.waitForSelector("#at-risk-table tbody tr a");
+  await page.waitForFunction(() => /at risk in Summit Health Partners and below/.test(document.querySelector("#at-risk-summary").textContent));
+  await page.goto(`${APP}/#home`);
+  await page.waitForFunction(() => /^0 entries newly at risk/.test(document.querySelector("#agency-summary").textContent));
+  assert.equal(await page.textContent("#badge"), "1", "the agency list's visit leaves the admin's own badge");
+
+  await page.goto(`${APP}/#at-risk:mine`);
+  await page.waitForFunction(() => /at risk in your book/.test(document.querySelector("#at-risk-summary").textContent));
+  await page.waitForFunction(() => document.querySelector("#badge").textContent === "0");
+  assert.deepEqual(errors, []);
+});
+
+test("an agent whose admin disabled exports does not see the Exports tab, and a typed address says why", async () => {
+  // harbor-north's admin turned agent exports off (the seed).
+  const agent = await signIn("agent-harbor-north-1");
+  assert.equal(await agent.page.isVisible("#tab-exports"), false);
+  await agent.page.goto(`${APP}/#exports`);
+  await agent.page.waitForSelector("#exports-disabled:not([hidden])");
+  assert.match(await agent.page.textContent("#exports-disabled"), /agency admin has disabled exports/);
+  const admin = await signIn("admin-harbor-north-0");
+  assert.equal(await admin.page.isVisible("#tab-exports"), true, "an admin still exports");
+  assert.deepEqual([...agent.errors, ...admin.errors], []);
+});
+
+test("a client's page is titled with the client's name and FFM ID and names the book's agent", async () => {
+  const { page, errors } = await signIn("agent-summit-1");
+  await openList(page);
+  const name = (await page.textContent("#at-risk-table tbody tr:first-child a")).trim();
+  const id = (await page.textContent("#at-risk-table tbody tr:first-child td:nth-child(2)")).trim();
+  await page.click("#at-risk-table tbody tr:first-child a");
+  await page.waitForFunction((id) => document.querySelector("#client-title").textContent.includes(`FFM ID ${id}`) && !/^Client/.test(document.querySelector("#client-title").textContent), id);
+  assert.equal(await page.textContent("#client-title"), `${name} · FFM ID ${id}`);
+  assert.equal(await page.title(), `${name} · FFM ID ${id} — AOR at-risk reporting`);
+  const agentName = people.find((p) => p.agent_id === "agent-summit-1").name;
+  assert.match(await page.textContent("#story-entry"), new RegExp(`In the book of ${agentName}`));
   assert.deepEqual(errors, []);
 });

@@ -62,6 +62,9 @@ pub struct Item {
     pub plan_year: u16,
     pub client_name: String,
     pub last_synced_at: Option<DateTime<Utc>>,
+    /// When the entry entered the list (this system flagged it): the list's order.
+    pub listed_at: DateTime<Utc>,
+    /// The time of the evidence that put it at risk.
     pub at_risk_since: DateTime<Utc>,
     pub reason: &'static str,
     pub archived: bool,
@@ -346,6 +349,7 @@ fn item<S>(state: &ApiState<S>, row: RiskEntry, with_owner: bool) -> Item {
         plan_year: row.plan_year.get(),
         client_name: row.client_name.to_string(),
         last_synced_at: row.last_synced_at,
+        listed_at: row.listed_at,
         at_risk_since: row.at_risk_since,
         reason: row.reason.as_str(),
         archived: row.archived,

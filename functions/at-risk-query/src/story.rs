@@ -32,6 +32,8 @@ pub struct Story {
 #[derive(Debug, Serialize)]
 pub struct EntryView {
     pub agent_id: String,
+    /// The book's agent as the directory names them now (`None` while not known).
+    pub agent_name: Option<String>,
     pub client_name: String,
     pub expected_npn: Npn,
     pub at_risk: bool,
@@ -63,6 +65,7 @@ pub async fn client_story<S: Ports>(
 
     // Who submitted is named only within what the caller reaches (by the directory now): an
     // admin, their agency's tree; an agent, their own agency. Anyone else is an NPN.
+    // (And the book's own agent, for their name.)
     let submitters = stored
         .log
         .iter()
@@ -70,6 +73,7 @@ pub async fn client_story<S: Ports>(
             Fact::Submitted { agent_id, .. } => Some(agent_id.clone()),
             _ => None,
         })
+        .chain(std::iter::once(owner.clone()))
         .collect();
     let owners = state.store.owners(submitters).await?;
     let in_callers_agency = |agent: &shared::domain::AgentId| {
@@ -109,6 +113,7 @@ pub async fn client_story<S: Ports>(
         plan_year: application.year.get(),
         entry: EntryView {
             agent_id: entry.agent_id.to_string(),
+            agent_name: owners.get(&owner).and_then(|o| o.agent.as_ref()).map(|a| a.name.to_string()),
             client_name: entry.client_name.to_string(),
             expected_npn: entry.expected_npn.clone(),
             at_risk: entry.is_at_risk(),

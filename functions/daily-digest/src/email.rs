@@ -1,9 +1,10 @@
 //! What a digest says: how many entries became at risk in the person's list, the newest ten (the
-//! client, the Federal Exchange ID, why, when), and a link to the list.
+//! client, the Federal Exchange ID, why, when, and in an agency's digest whose book and which
+//! agency), the plan year, a link to the list and the CMS help desk — as plain text and as HTML.
 
 use chrono::{DateTime, Utc};
-use shared::domain::{FRAUD_HELP_DESK, Reason};
-use shared::email::Composed;
+use shared::domain::{FRAUD_HELP_DESK, PlanYear, Reason, RiskEntry};
+use shared::email::{Composed, Letter, Part};
 use shared::ports::Flagged;
 
 /// Whose list a digest is about, as its email names it.
@@ -12,35 +13,60 @@ pub enum Whose<'a> {
     Agency(&'a str),
 }
 
-pub fn compose(whose: &Whose<'_>, flagged: &Flagged, since: DateTime<Utc>, link: &str) -> Composed {
+pub fn compose(whose: &Whose<'_>, flagged: &Flagged, since: DateTime<Utc>, year: PlanYear, link: &str) -> Composed {
     let n = flagged.count;
     let entries = if n == 1 { "1 entry".to_owned() } else { format!("{n} entries") };
     let place = match whose {
         Whose::Book => "your book".to_owned(),
         Whose::Agency(name) => format!("{name} and the agencies below it"),
     };
-    let mut text = format!(
-        "{entries} became at risk in {place} since {since} (UTC): another agent may have taken the client.\r\n\r\n",
-        since = since.format("%B %-d, %Y %H:%M"),
-    );
-    for row in &flagged.newest {
-        text.push_str(&format!(
-            "- {client} · Federal Exchange ID {id} · {why} · {when}\r\n",
-            client = row.client_name,
-            id = row.federal_exchange_id,
-            why = reason_text(row.reason),
-            when = row.flagged_at.format("%b %-d, %H:%M UTC"),
-        ));
-    }
+    let mut items: Vec<String> = flagged.newest.iter().map(|row| line(whose, row)).collect();
     if n > flagged.newest.len() {
-        text.push_str(&format!("…and {} more.\r\n", n - flagged.newest.len()));
+        items.push(format!("…and {} more.", n - flagged.newest.len()));
     }
-    text.push_str(&format!(
-        "\r\nOpen the list: {link}\r\n\r\n\
-         Suspect an AOR swap was fraud? Open the client's page and choose \"Prepare a report\" for the CMS Agent/Broker help desk ({FRAUD_HELP_DESK}).\r\n\r\n\
-         You get this email because you turned on the daily digest; turn it off under \"My settings\" on the page.\r\n"
-    ));
-    Composed { subject: format!("AOR at-risk digest: {entries} newly at risk"), text }
+    Letter {
+        subject: format!("AOR at-risk digest: {entries} newly at risk"),
+        parts: vec![
+            Part::Text(format!(
+                "{entries} became at risk in {place}, plan year {year}, since {since} (UTC): another agent may have taken the client.",
+                since = since.format("%B %-d, %Y %H:%M"),
+            )),
+            Part::Items(items),
+            Part::Link { words: "Open the list".into(), href: link.to_owned() },
+            Part::Text(format!(
+                "Suspect an AOR swap was fraud? Open the client's page and choose \"Prepare a report\" for the CMS Agent/Broker help desk ({FRAUD_HELP_DESK})."
+            )),
+            Part::Text(
+                "You get this email because you turned on the daily digest; turn it off under \"My settings\" on the page."
+                    .into(),
+            ),
+        ],
+    }
+    .compose()
+}
+
+/// One entry: the client, why, when, and in an agency's digest whose book it is in and where.
+fn line(whose: &Whose<'_>, row: &RiskEntry) -> String {
+    let mut line = format!(
+        "{client} · Federal Exchange ID {id} · {why}",
+        client = row.client_name,
+        id = row.federal_exchange_id,
+        why = reason_text(row.reason),
+    );
+    if let Whose::Agency(_) = whose {
+        let agent = row.agent_name.as_ref().map_or_else(|| row.agent_id.to_string(), ToString::to_string);
+        let agency = row
+            .agency_name
+            .as_ref()
+            .map(ToString::to_string)
+            .or_else(|| row.agency_id.as_ref().map(ToString::to_string));
+        match agency {
+            Some(agency) => line.push_str(&format!(" · {agency}, book of {agent}")),
+            None => line.push_str(&format!(" · book of {agent}")),
+        }
+    }
+    line.push_str(&format!(" · {}", row.listed_at.format("%b %-d, %H:%M UTC")));
+    line
 }
 
 fn reason_text(reason: Reason) -> &'static str {
@@ -59,12 +85,50 @@ mod tests {
     fn a_digest_counts_all_names_the_newest_and_links_to_the_list() {
         let flagged = Flagged { count: 12, newest: Vec::new() };
         let since = DateTime::parse_from_rfc3339("2026-11-26T13:00:00Z").unwrap().to_utc();
-        let mail = compose(&Whose::Agency("Summit"), &flagged, since, "https://app.example.com/#at-risk:summit");
+        let year = PlanYear::parse(2026).unwrap();
+        let mail = compose(&Whose::Agency("Summit"), &flagged, since, year, "https://app.example.com/#at-risk:summit");
         assert_eq!(mail.subject, "AOR at-risk digest: 12 entries newly at risk");
         assert!(mail.text.starts_with(
-            "12 entries became at risk in Summit and the agencies below it since November 26, 2026 13:00"
+            "12 entries became at risk in Summit and the agencies below it, plan year 2026, since November 26, 2026 13:00"
         ));
         assert!(mail.text.contains("…and 12 more."));
         assert!(mail.text.contains("Open the list: https://app.example.com/#at-risk:summit"));
+        assert!(mail.html.contains("<a href=\"https://app.example.com/#at-risk:summit\">Open the list</a>"));
+    }
+
+    #[test]
+    fn an_agency_digest_names_each_entrys_agency_and_agent_and_a_book_digest_does_not() {
+        use shared::domain::{AgencyId, AgentId, FederalExchangeId, Name, Scope};
+        let at = DateTime::parse_from_rfc3339("2026-11-27T09:30:00Z").unwrap().to_utc();
+        let year = PlanYear::parse(2026).unwrap();
+        let row = RiskEntry {
+            scope: Scope::Agency(AgencyId::parse("summit").unwrap()),
+            federal_exchange_id: FederalExchangeId::parse("0042").unwrap(),
+            plan_year: year,
+            client_name: Name::parse("Zoë O'Brien").unwrap(),
+            last_synced_at: None,
+            at_risk_since: at,
+            listed_at: at,
+            reason: Reason::PlatformSubmission,
+            other_npn: None,
+            archived: false,
+            agent_id: AgentId::parse("ana").unwrap(),
+            agent_name: Some(Name::parse("Ana Díaz").unwrap()),
+            agent_email: None,
+            agency_id: Some(AgencyId::parse("summit-east").unwrap()),
+            agency_name: Some(Name::parse("Summit East").unwrap()),
+        };
+        let flagged = Flagged { count: 1, newest: vec![row] };
+        let agency = compose(&Whose::Agency("Summit"), &flagged, at, year, "https://app.example.com/");
+        assert!(
+            agency.text.contains(
+                "- Zoë O'Brien · Federal Exchange ID 0042 · submitted by another NPN · Summit East, book of Ana Díaz · Nov 27, 09:30 UTC\r\n"
+            ),
+            "{}",
+            agency.text
+        );
+        assert!(agency.html.contains("<li>Zoë O&#39;Brien · Federal Exchange ID 0042"), "{}", agency.html);
+        let book = compose(&Whose::Book, &flagged, at, year, "https://app.example.com/");
+        assert!(!book.text.contains("Summit East") && !book.text.contains("book of"), "{}", book.text);
     }
 }

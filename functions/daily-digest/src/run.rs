@@ -222,7 +222,7 @@ async fn claimed<S: Ports>(
     };
     let whose = agency_name.as_deref().map_or(Whose::Book, Whose::Agency);
     let link = shared::links::list_page_url(&deps.settings.web_base_url, whose_agency.as_ref().map(|a| a.as_str()));
-    let message = email::compose(&whose, &flagged, since, &link);
+    let message = email::compose(&whose, &flagged, since, deps.settings.year, &link);
     // The day stays ours while the email is on its way.
     let renewed = (Utc::now() + LEASE).timestamp_millis();
     deps.store.renew_digest_day(agent_id, day, lease, renewed).await?;

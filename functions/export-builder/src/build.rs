@@ -263,7 +263,12 @@ async fn send_email_once<S: Ports>(deps: &Deps<S>, job: &ExportJob) -> Result<()
     if !deps.store.claim_email(&job.export_id, Utc::now()).await? {
         return Ok(());
     }
-    let message = email::compose(job, &deps.settings.web_base_url);
+    // An agency export's email names the agency as the directory does now.
+    let agency_name = match &job.scope {
+        ExportScope::Agency { agency_id } => deps.store.agency(agency_id).await?.map(|a| a.name.to_string()),
+        ExportScope::Agent { .. } => None,
+    };
+    let message = email::compose(job, agency_name.as_deref(), &deps.settings.web_base_url);
     if let Err(err) = email::send(&deps.ses, &deps.settings.sender, &job.email, &message).await {
         deps.store.release_email(&job.export_id).await?;
         return Err(BuildError::Email(err));

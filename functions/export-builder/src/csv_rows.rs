@@ -149,7 +149,7 @@ mod tests {
             client_name: Name::parse("Client").unwrap(),
             last_synced_at: None,
             at_risk_since: at,
-            flagged_at: at,
+            listed_at: at,
             reason: Reason::MarketplaceAorMismatch,
             other_npn: None,
             archived: false,

@@ -36,7 +36,9 @@ pub struct RiskEntry {
     pub client_name: Name,
     pub last_synced_at: Option<DateTime<Utc>>,
     pub at_risk_since: DateTime<Utc>,
-    pub flagged_at: DateTime<Utc>,
+    /// When the entry entered the list: when this system flagged it at risk, whatever the time of
+    /// the evidence. Lists are in this order, newest first, and the alert counts by it.
+    pub listed_at: DateTime<Utc>,
     pub reason: Reason,
     pub other_npn: Option<Npn>,
     pub archived: bool,
@@ -47,7 +49,7 @@ pub struct RiskEntry {
     pub agency_name: Option<Name>,
 }
 
-/// One page of a list, newest at risk first. `next` is where the next page starts, `None` on the
+/// One page of a list, the newest listed first. `next` is where the next page starts, `None` on the
 /// last page.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListPage {

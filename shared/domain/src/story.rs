@@ -28,8 +28,10 @@ pub enum Happening {
     Archived { archived: bool },
     /// The platform reported the owner's EDE permission on the application revoked.
     PermissionRevoked,
-    /// The entry became at risk, or its reason or other NPN changed.
+    /// The entry became at risk.
     AtRisk { reason: Reason, other_npn: Option<Npn> },
+    /// The entry stayed at risk for another reason, or another NPN: no new flag.
+    ReasonChanged { reason: Reason, other_npn: Option<Npn>, previous_reason: Reason },
     /// The entry is no longer at risk.
     Cleared,
 }
@@ -84,10 +86,16 @@ pub fn timeline(
         let before = record.before.as_ref().and_then(|e| e.risk.as_ref());
         let after = record.after.as_ref().and_then(|e| e.risk.as_ref());
         let happening = match (before, after) {
-            (_, Some(risk)) if before != after => {
-                Happening::AtRisk { reason: risk.reason, other_npn: risk.other_npn.clone() }
+            (None, Some(risk)) => Happening::AtRisk { reason: risk.reason, other_npn: risk.other_npn.clone() },
+            (Some(was), Some(risk)) if (was.reason, &was.other_npn) != (risk.reason, &risk.other_npn) => {
+                Happening::ReasonChanged {
+                    reason: risk.reason,
+                    other_npn: risk.other_npn.clone(),
+                    previous_reason: was.reason,
+                }
             }
             (Some(_), None) => Happening::Cleared,
+            // The same risk with newer evidence: the evidence's own moment says it.
             _ => continue,
         };
         let at = record.recorded_at;
@@ -340,12 +348,22 @@ mod tests {
                 Happening::Archived { .. } => "archived",
                 Happening::PermissionRevoked => "permission_revoked",
                 Happening::AtRisk { .. } => "at_risk",
+                Happening::ReasonChanged { .. } => "reason_changed",
                 Happening::Cleared => "cleared",
             })
             .collect();
         // Bob's archive flag is his entry's, not ana's: not in her story. A change of at-risk state
-        // comes after the evidence that made it.
-        assert_eq!(kinds, ["at_risk", "sync", "at_risk", "submission", "submission"]);
+        // comes after the evidence that made it; a sync that only gives the risk another reason
+        // is no second flag.
+        assert_eq!(kinds, ["reason_changed", "sync", "at_risk", "submission", "submission"]);
+        assert_eq!(
+            moments[0].happening,
+            Happening::ReasonChanged {
+                reason: Reason::MarketplaceAorMismatch,
+                other_npn: Some(npn("222")),
+                previous_reason: Reason::PlatformSubmission,
+            }
+        );
         assert_eq!(
             moments[3].happening,
             Happening::Submission { npn: npn("222"), in_your_agency: false, agent_id: None },

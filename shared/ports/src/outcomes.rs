@@ -155,7 +155,8 @@ pub enum DigestOutcome {
     NothingNew,
 }
 
-/// What was flagged in a list after a time: how many, and the newest few.
+/// What was flagged in a list after a time: how many, and the newest few as the list shows them
+/// (with their owner and agency as the directory names them now).
 #[derive(Debug, Clone, Default)]
 pub struct Flagged {
     pub count: usize,

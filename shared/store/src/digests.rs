@@ -337,13 +337,13 @@ impl ports::Digests for Store {
         through: DateTime<Utc>,
         keep: usize,
     ) -> Result<Flagged, StoreError> {
-        // `$` follows `#`: every key of a time up to `through` is below `{through}$`.
-        let from = keys::time(after + chrono::Duration::microseconds(1));
-        let to = format!("{}$", keys::time(through));
+        // The list's active rows, by when each was listed (flagged). `$` follows `#`: every key of
+        // a time up to `through` is below `{year}#{through}$`.
+        let year_prefix = keys::risk_year_prefix(year);
+        let from = format!("{year_prefix}{}", keys::time(after + chrono::Duration::microseconds(1)));
+        let to = format!("{year_prefix}{}$", keys::time(through));
         let query = self
-            .query(Index::Gsi2, keys::flagged_gsi2pk(scope, year), SortKeys::Between(from, to))
-            .filter_expression("archived = :false")
-            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .query(Index::Gsi1, keys::risk_by_archived_gsi1pk(scope, false), SortKeys::Between(from, to))
             .scan_index_forward(false);
         // An agency's digest, like its list, leaves out the rows a move under way takes out of its
         // reach: never a client its admins may no longer see.
@@ -352,6 +352,7 @@ impl ports::Digests for Store {
             Scope::Agent(_) => None,
         };
         let mut flagged = Flagged::default();
+        let mut newest = Vec::new();
         let mut start = None;
         loop {
             let out = query.clone().set_exclusive_start_key(start).send().await.map_err(failed)?;
@@ -366,13 +367,16 @@ impl ports::Digests for Store {
                     continue;
                 }
                 flagged.count += 1;
-                if flagged.newest.len() < keep {
-                    // A digest names the clients; when each was last synced, and whose book, is the list's to show.
-                    flagged.newest.push(row.entry(None, None, None));
+                if newest.len() < keep {
+                    newest.push(row);
                 }
             }
             start = out.last_evaluated_key;
             if start.is_none() {
+                // The newest as the list shows them: whose book, and which agency, by the
+                // directory now (what the reach already read is not read again).
+                let mut directory = reach.map(|reach| reach.directory).unwrap_or_default();
+                flagged.newest = self.shown(newest, &mut directory).await?;
                 return Ok(flagged);
             }
         }

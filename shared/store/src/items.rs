@@ -316,12 +316,6 @@ pub struct RiskRow {
     pub sk: String,
     pub gsi1pk: String,
     pub gsi1sk: String,
-    /// The same rows by when this system flagged them (GSI2): what the daily digest reads.
-    /// (Rows placed before it existed read as empty until placed again.)
-    #[serde(default)]
-    pub gsi2pk: String,
-    #[serde(default)]
-    pub gsi2sk: String,
     pub scope: Scope,
     pub federal_exchange_id: FederalExchangeId,
     pub plan_year: PlanYear,
@@ -350,7 +344,7 @@ impl RiskRow {
             client_name: self.client_name,
             last_synced_at,
             at_risk_since: self.at_risk_since,
-            flagged_at: self.flagged_at,
+            listed_at: self.flagged_at,
             reason: self.reason,
             other_npn: self.other_npn,
             archived: self.archived,
@@ -457,12 +451,10 @@ impl RowFacts {
     /// The row of this entry in one list.
     pub fn row(&self, scope: Scope) -> RiskRow {
         let pk = keys::risk_pk(&scope);
-        let sk = keys::risk_sk(self.plan_year, self.at_risk_since, &self.agent_id, &self.federal_exchange_id);
+        let sk = keys::risk_sk(self.plan_year, self.flagged_at, &self.agent_id, &self.federal_exchange_id);
         RiskRow {
             gsi1pk: keys::risk_by_archived_gsi1pk(&scope, self.archived),
             gsi1sk: sk.clone(),
-            gsi2pk: keys::flagged_gsi2pk(&scope, self.plan_year),
-            gsi2sk: keys::flagged_gsi2sk(self.flagged_at, &self.agent_id, &self.federal_exchange_id),
             pk,
             sk,
             scope,

@@ -290,24 +290,19 @@ pub fn counters_pk(scope: &Scope) -> String {
 pub fn risk_pk(scope: &Scope) -> String {
     format!("RISK#{}", counters_pk(scope))
 }
-/// Plan year first, so one scope's list of one year is a `begins_with`; then newest-first order
-/// comes from reading backwards.
-pub fn risk_sk(year: PlanYear, since: DateTime<Utc>, agent: &AgentId, id: &FederalExchangeId) -> String {
-    format!("{year}#{}#{agent}#{id}", time(since))
+/// Plan year first, so one scope's list of one year is a `begins_with`; then when the entry entered
+/// the list (`listed_at`: when this system flagged it), so that reading backwards gives the newest
+/// first — what the alert counts as new is on top, and a late event flagging an old swap too.
+pub fn risk_sk(year: PlanYear, listed_at: DateTime<Utc>, agent: &AgentId, id: &FederalExchangeId) -> String {
+    format!("{year}#{}#{agent}#{id}", time(listed_at))
 }
 pub fn risk_year_prefix(year: PlanYear) -> String {
     format!("{year}#")
 }
-/// The same rows split by archived state (GSI1), so both filters read only what they return.
+/// The same rows split by archived state (GSI1, the same sort key), so both filters read only
+/// what they return, and a digest finds what was listed in a window among the active rows.
 pub fn risk_by_archived_gsi1pk(scope: &Scope, archived: bool) -> String {
     format!("{}#{}", risk_pk(scope), if archived { "ARCHIVED" } else { "ACTIVE" })
-}
-/// A list's rows by when they were flagged (GSI2): `FLAGGED#{year}#AGENT#…` or `…#AGENCY#…`.
-pub fn flagged_gsi2pk(scope: &Scope, year: PlanYear) -> String {
-    format!("FLAGGED#{year}#{}", counters_pk(scope))
-}
-pub fn flagged_gsi2sk(flagged_at: DateTime<Utc>, agent: &AgentId, id: &FederalExchangeId) -> String {
-    format!("{}#{agent}#{id}", time(flagged_at))
 }
 
 // ---- a person's settings and daily digest ---------------------------------------------------

@@ -178,7 +178,7 @@ impl Placement {
 /// What the rows a fingerprint stands for are made of: a change to `RowFacts::row` (a new key, a
 /// new field) changes this, so that every record made before it no longer matches and its rows
 /// are written again.
-const ROW_FORMAT: &str = "rows-2026-12-07";
+const ROW_FORMAT: &str = "rows-by-listed-at";
 
 /// FNV-1a over the rows' format and what they say, as JSON: stable across processes and releases.
 fn fingerprint(facts: &RowFacts) -> String {

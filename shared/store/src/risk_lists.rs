@@ -230,7 +230,7 @@ impl Store {
     /// has them now (read once each, or already read in `directory`), and its application's last
     /// sync, read from the applications' own items (that attribute only, eventually consistent:
     /// one batch read per 100 rows). Rows carry neither: a rename or a sync would rewrite them.
-    async fn shown(
+    pub(crate) async fn shown(
         &self,
         rows: Vec<RiskRow>,
         directory: &mut DirectoryRead,

@@ -11,7 +11,11 @@ pub struct SentEmail {
     pub source: String,
     pub to: Vec<String>,
     pub subject: String,
+    /// The plain text part.
     pub body: String,
+    /// The HTML part, when the email had one.
+    #[serde(default)]
+    pub html: Option<String>,
 }
 
 /// Every email sent through the emulator at `endpoint`, oldest first.

@@ -5,6 +5,7 @@ pub mod capacity;
 pub mod inbox;
 pub mod local_auth;
 pub mod marketplace_sim;
+pub mod migrate;
 pub mod principals;
 pub mod resources;
 pub mod seed;

@@ -16,7 +16,7 @@ use store::Store;
 
 const USAGE: &str = "usage: devkit up <resources.json> [prefix] | devkit seed <resources.json> <seeded.json> \
                      [applications] | devkit serve <resources.json> <seeded.json> | devkit token <resources.json> \
-                     <agent_id> [--expires-in SECONDS] | devkit verify <resources.json> | devkit refile-counters <table>";
+                     <agent_id> [--expires-in SECONDS] | devkit verify <resources.json> | devkit migrate <table>";
 
 #[tokio::main]
 async fn main() {
@@ -118,23 +118,13 @@ async fn run(args: Vec<String>) -> Result<(), DevkitError> {
             println!("verify: {} differences between the lists and the authoritative state", differences.len());
             if differences.is_empty() { Ok(()) } else { Err(DevkitError::Usage("the lists are not consistent".into())) }
         }
-        ["refile-counters", table] => {
-            // Once, on a table written before agencies' counters were filed under their parents
-            // (2026-12-07): every agency's counters filed as its parent is now.
+        ["migrate", table] => {
             let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), *table);
-            let mut agencies = Vec::new();
-            devkit::table::scan_each(&store, |item| {
-                let key = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                if let store::keys::ItemKind::Agency = store::keys::item_kind(&key("pk"), &key("sk")) {
-                    agencies.extend(store::keys::agency_of_pk(&key("pk")));
-                }
-                Ok::<_, DevkitError>(())
-            })
-            .await?;
-            for agency in &agencies {
-                store.refile_counters(agency).await?;
-            }
-            println!("refile-counters: {} agencies' counters filed under their parents", agencies.len());
+            let migrated = devkit::migrate::run(&store).await?;
+            println!(
+                "migrate: {} agencies' counters filed under their parents, {} applications' rows placed again",
+                migrated.agencies_refiled, migrated.applications_placed
+            );
             Ok(())
         }
         _ => Err(DevkitError::Usage(USAGE.into())),
