@@ -18,9 +18,10 @@ const RETURN_KEY = "aor-return-to";
 
 // ---- the API ---------------------------------------------------------------------------------
 
-async function api(path, { method = "GET", body, accept } = {}) {
+async function api(path, { method = "GET", body, accept, idempotencyKey } = {}) {
   const user = await auth.getUser();
   const headers = { Authorization: `Bearer ${user?.id_token}` };
+  if (idempotencyKey) headers["Idempotency-Key"] = idempotencyKey;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (accept) headers.Accept = accept;
   const response = await fetch(`${config.api_base_url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
@@ -178,17 +179,24 @@ async function start() {
 
 // ---- navigation ------------------------------------------------------------------------------
 
+let routed = null;
+
 function route() {
   if (!me) return;
+  routed = location.href;
   show("");
   const clientMatch = location.pathname.match(/^\/clients\/(\d+)$/);
   const evidenceMatch = location.pathname.match(/^\/clients\/(\d+)\/evidence$/);
   const exportMatch = exportPath();
-  // A hash may carry one parameter after a colon: `#at-risk:north` is north's list.
-  const [hashView, hashParam] = (location.hash || "#home").slice(1).split(":");
+  // A hash may carry one parameter after a colon (`#at-risk:north` is north's list) and a query
+  // after a `?` (`#at-risk:north?archived=include&cursor=…`: where in the list one is).
+  const [hashPath, hashQuery = ""] = (location.hash || "#home").slice(1).split("?");
+  const [hashView, hashParam] = hashPath.split(":");
   let view = clientMatch ? "client" : evidenceMatch ? "evidence" : exportMatch ? "export" : hashView;
   if (document.getElementById(view)?.hasAttribute("data-admin") && !isAdmin()) view = "home";
   if (document.getElementById(view)?.hasAttribute("data-local") && !config.local) view = "home";
+  const from = viewShown;
+  viewShown = view;
   document.querySelectorAll(".view").forEach((v) => (v.hidden = v.id !== view));
   document.querySelectorAll("#tabs a").forEach((a) => a.removeAttribute("aria-current"));
   const tab = $(`#tab-${view}`);
@@ -196,19 +204,25 @@ function route() {
   // Each view says where one is: the document's title names it, and focus moves to its heading
   // (where a screen reader goes on reading).
   const heading = $(`#${view} h2`);
-  if (heading) {
+  // (Paging or filtering the list shown keeps the reader where they are.)
+  const withinList = from === "at-risk" && view === "at-risk";
+  if (heading && !withinList) {
     setTitle(heading.textContent);
     heading.tabIndex = -1;
-    heading.focus();
+    // After the browser is done with the address: going to `#exports` also moves the focus
+    // starting point to the element of that id, after this runs.
+    setTimeout(() => heading.focus());
   }
-  const open = { home: openHome, "at-risk": () => openAtRisk(hashParam), client: () => openClient(clientMatch[1]), evidence: () => openEvidence(evidenceMatch[1]), export: () => openExport(exportMatch[1]), exports: openExports, settings: openSettings, "my-settings": openMySettings, inbox: openInbox }[view];
+  const open = { home: openHome, "at-risk": () => openAtRisk(hashParam, new URLSearchParams(hashQuery), withinList), client: () => openClient(clientMatch[1]), evidence: () => openEvidence(evidenceMatch[1]), export: () => openExport(exportMatch[1]), exports: openExports, settings: openSettings, "my-settings": openMySettings, inbox: openInbox }[view];
   if (open) open().catch((e) => show(e.message));
 }
 
 // ---- the at-risk list ------------------------------------------------------------------------
 
-let cursor = null;
-// When the list shown was visited before this opening (null: never): what is marked new.
+let viewShown = null;
+// The list shown: whose (`mine` or an agency id), and when it was visited before this opening
+// (null: never): what is marked new.
+let listShown = null;
 let visitedBefore = null;
 const agencyNames = new Map();
 
@@ -315,9 +329,30 @@ function drawWeeks(weeks) {
   });
 }
 
-async function openAtRisk(scope) {
-  if (scope && [...$("#list-scope").options].some((o) => o.value === scope)) $("#list-scope").value = scope;
-  await openList();
+// The list's place is in the address: whose list, the archived filter, the page size and the
+// page's cursor (`#at-risk:{scope}?archived=…&size=…&cursor=…`), so Back, a reload and a shared
+// link keep it. The pages before this one are in the history entry's state: Previous is Back.
+function listAddress({ scope = $("#list-scope").value, archived = $("#archived").value, size = $("#page-size").value, cursor = null } = {}) {
+  const query = new URLSearchParams({ archived, size });
+  if (cursor) query.set("cursor", cursor);
+  return `/#at-risk:${scope}?${query}`;
+}
+
+function goToList(place, trail = []) {
+  history.pushState({ trail }, "", listAddress(place));
+  route();
+}
+
+async function openAtRisk(scope, query, withinList) {
+  const select = $("#list-scope");
+  if (scope && [...select.options].some((o) => o.value === scope)) select.value = scope;
+  const archived = query.get("archived");
+  $("#archived").value = ["exclude", "include", "only"].includes(archived) ? archived : "exclude";
+  const size = query.get("size");
+  $("#page-size").value = ["10", "25", "50", "100"].includes(size) ? size : "25";
+  // Opening a list (not paging or filtering the one shown) is its visit.
+  if (!withinList || listShown !== select.value) await openList();
+  await loadPage(query.get("cursor"));
 }
 
 // Opening a list is its visit, and each list has its own: an agent's book moves the badge's
@@ -330,23 +365,34 @@ async function openList() {
   const ours = scope === "mine" || scope === me.agency_id;
   if (ours) await api(`${base}/visits`, { method: "POST" });
   if (scope === "mine") await refreshBadge();
+  listShown = scope;
   visitedBefore = before.last_visited_at;
   const list = scope === "mine" ? "your book" : `${agencyNames.get(scope) || scope} and below`;
   const visit = scope === "mine" ? "your last visit" : "this list was last opened by its agency's admins";
   $("#at-risk-summary").textContent =
     `${before.total} at risk in ${list}; ${before.new_since_last_visit} new since ${visit} (${when(before.last_visited_at)}), marked “New”.`;
-  cursor = null;
-  await loadPage();
 }
 
 const listedSinceVisit = (item) => !visitedBefore || new Date(item.listed_at) > new Date(visitedBefore);
 
-async function loadPage() {
+async function loadPage(cursor) {
   const scope = $("#list-scope").value;
-  const params = new URLSearchParams({ limit: "25", archived: $("#archived").value });
+  const params = new URLSearchParams({ limit: $("#page-size").value, archived: $("#archived").value });
   if (cursor) params.set("cursor", cursor);
   const path = scope === "mine" ? `/v1/at-risk?${params}` : `/v1/agencies/${scope}/at-risk?${params}`;
-  const page = await api(path);
+  const table = $("#at-risk-table");
+  table.setAttribute("aria-busy", "true");
+  $("#list-status").textContent = "Loading…";
+  let page;
+  try {
+    page = await api(path);
+  } catch (e) {
+    $("#list-status").textContent = `The list could not be loaded: ${e.message}`;
+    throw e;
+  } finally {
+    table.removeAttribute("aria-busy");
+  }
+  $("#list-status").textContent = "";
   document.querySelectorAll(".agency-col").forEach((c) => (c.hidden = scope === "mine"));
   const body = $("#at-risk-table tbody");
   body.replaceChildren();
@@ -379,8 +425,11 @@ async function loadPage() {
     tr.append(td);
     body.append(tr);
   }
-  cursor = page.next_cursor;
-  $("#next-page").disabled = !cursor;
+  const trail = history.state?.trail || [];
+  $("#first-page").disabled = !cursor;
+  $("#previous-page").disabled = trail.length === 0;
+  $("#next-page").disabled = !page.next_cursor;
+  $("#next-page").onclick = () => goToList({ cursor: page.next_cursor }, [...trail, cursor]);
 }
 
 // ---- a client: sync now and show each policy's AOR ----------------------------------------------
@@ -635,21 +684,29 @@ async function openExport(id) {
   }
 }
 
+// One export per Generate: the request carries a key of its own (a retried or doubled request
+// gets the same export back), and the buttons wait while it is asked for and built.
 async function requestExport(body) {
   show("");
-  let accepted;
+  const buttons = [$("#export-mine"), $("#export-agency-submit")];
+  buttons.forEach((b) => (b.disabled = true));
   try {
-    accepted = await api("/v1/exports", { method: "POST", body });
+    const accepted = await api("/v1/exports", { method: "POST", body, idempotencyKey: crypto.randomUUID() });
+    await followExport(accepted.export_id);
   } catch (e) {
     show(e.message);
-    return;
+  } finally {
+    buttons.forEach((b) => (b.disabled = false));
   }
+}
+
+async function followExport(exportId) {
   const progress = $("#export-progress");
   progress.hidden = false;
-  $("#progress-id").textContent = accepted.export_id;
+  $("#progress-id").textContent = exportId;
   $("#progress-bar").removeAttribute("value");
   for (;;) {
-    const job = await api(`/v1/exports/${accepted.export_id}`);
+    const job = await api(`/v1/exports/${exportId}`);
     $("#progress-rows").textContent = job.status === "failed"
       ? `Failed: ${job.error || "an unexpected error"}. Ask for a new export.`
       : `${job.rows_written} rows written · ${job.status}`;
@@ -727,14 +784,18 @@ async function openInbox() {
 
 // ---- wiring ----------------------------------------------------------------------------------
 
-window.addEventListener("hashchange", route);
+// A new address by a link (hashchange) or by Back and Forward (popstate; both fire for some).
+const routeIfMoved = () => location.href !== routed && route();
+window.addEventListener("hashchange", routeIfMoved);
+window.addEventListener("popstate", routeIfMoved);
 window.addEventListener("DOMContentLoaded", () => {
   $("#sign-out").addEventListener("click", () => signOut());
   $("#sign-in-button").addEventListener("click", () => signIn().catch((e) => show(e.message)));
-  $("#archived").addEventListener("change", () => { cursor = null; loadPage().catch((e) => show(e.message)); });
-  $("#list-scope").addEventListener("change", () => openList().catch((e) => show(e.message)));
-  $("#first-page").addEventListener("click", () => { cursor = null; loadPage().catch((e) => show(e.message)); });
-  $("#next-page").addEventListener("click", () => loadPage().catch((e) => show(e.message)));
+  $("#archived").addEventListener("change", () => goToList());
+  $("#page-size").addEventListener("change", () => goToList());
+  $("#list-scope").addEventListener("change", () => goToList());
+  $("#first-page").addEventListener("click", () => goToList());
+  $("#previous-page").addEventListener("click", () => history.back());
   $("#export-mine").addEventListener("click", () => requestExport({ scope: "agent" }));
   $("#export-agency-form").addEventListener("submit", (event) => {
     event.preventDefault();

@@ -8,6 +8,7 @@ import { execSync, execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
 
 const APP = process.env.APP_URL ?? "http://127.0.0.1:3000";
@@ -102,6 +103,32 @@ async function reloadUntil(page, address, ready, arg) {
     } catch {}
   }
   throw new Error(`${address}: never ready`);
+}
+
+// axe-core (pinned in web/package-lock.json), run in the page as it stands.
+const axeSource = await readFile(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+// Every violation of WCAG 2.1 A and AA that axe-core finds on the page now, one line each.
+async function accessibilityViolations(page) {
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(() =>
+    window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } }));
+  return result.violations.map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join("; ")}`);
+}
+
+// Presses Tab until `selector` has focus (on whichever origin the page is on), as a keyboard user does.
+async function tabTo(page, selector) {
+  for (let presses = 0; presses < 150; presses++) {
+    if (await page.evaluate((s) => document.activeElement?.matches(s) ?? false, selector)) return;
+    await page.keyboard.press("Tab");
+  }
+  throw new Error(`Tab never reached ${selector}`);
+}
+
+// The API as a person calls it, with a token minted for them.
+async function callApi(agentId, path, init = {}) {
+  const response = await fetch(`${APP}${path}`, { ...init, headers: { Authorization: `Bearer ${mintToken(agentId, 600)}`, ...(init.headers || {}) } });
+  return response.json();
 }
 
 // A token for a person as tools/token.sh mints it (the provider's own key).
@@ -378,7 +405,7 @@ test("a person turns the daily digest on, and an admin's digest of the tree link
   await admin.page.click("#tab-my-settings");
   await admin.page.waitForFunction(() => document.querySelector("#digest-scope").value === "agency");
   await admin.page.click("#tab-inbox");
-  const digest = "#emails li:has(strong:text-matches('AOR at-risk digest'))";
+  const digest = "#emails li:has(strong:text-matches('AOR at-risk digest')):has(div:text-matches('To admin-summit-0@'))";
   for (let tries = 0; !(await admin.page.$(digest)) && tries < 30; tries++) {
     await admin.page.waitForTimeout(1000);
     await admin.page.reload();
@@ -509,7 +536,7 @@ test("someone signed in whom the directory does not know is told so and can sign
 
 // The seed article: the list is "sorted with the most recent entry first", and the indicator
 // counts "new records since the agent last visited".
-test("the list is sorted with the most recent entry first, and the entries new since the last visit are marked", async () => {
+test("the list is sorted with the most recent entry first, the badge counts the records new since the agent last visited, and they are marked", async () => {
   const { page, errors } = await signIn("agent-summit-3");
   await openList(page);
   assert.match(await page.textContent("#at-risk-summary"), /at risk in your book/);
@@ -576,5 +603,158 @@ test("a client's page is titled with the client's name and FFM ID and names the 
   assert.equal(await page.title(), `${name} · FFM ID ${id} — AOR at-risk reporting`);
   const agentName = people.find((p) => p.agent_id === "agent-summit-1").name;
   assert.match(await page.textContent("#story-entry"), new RegExp(`In the book of ${agentName}`));
+  assert.deepEqual(errors, []);
+});
+
+test("the list keeps its place in the address: filters, page size and cursor; Back and Previous return, First starts again", async () => {
+  const { page, errors } = await signIn("admin-summit-0");
+  const { items } = await callApi("admin-summit-0", "/v1/agencies/summit/at-risk?archived=include&limit=200");
+  assert.ok(items.length > 10, `the seed gives summit's tree more than a page of 10 (${items.length})`);
+  await page.goto(`${APP}/#at-risk:summit?archived=include&size=10`);
+  await page.waitForSelector("#at-risk-table tbody tr a");
+  assert.equal(await page.$eval("#archived", (s) => s.value), "include");
+  const firstPage = await page.$$eval("#at-risk-table tbody tr td:nth-child(2)", (cells) => cells.map((c) => c.textContent));
+  assert.equal(firstPage.length, 10);
+  assert.deepEqual(firstPage, items.slice(0, 10).map((i) => i.federal_exchange_id), "the list as the API gives it");
+  assert.equal(await page.isDisabled("#previous-page"), true);
+
+  await page.click("#next-page");
+  await page.waitForFunction(() => /cursor=/.test(location.hash));
+  await page.waitForFunction((first) => document.querySelector("#at-risk-table tbody tr td:nth-child(2)")?.textContent !== first, firstPage[0]);
+  const secondPage = await page.$$eval("#at-risk-table tbody tr td:nth-child(2)", (cells) => cells.map((c) => c.textContent));
+  assert.deepEqual(secondPage, items.slice(10, 20).map((i) => i.federal_exchange_id));
+  // A reload keeps the place.
+  await page.reload();
+  await page.waitForFunction((first) => document.querySelector("#at-risk-table tbody tr td:nth-child(2)")?.textContent === first, secondPage[0]);
+  // Previous (Back) returns to the first page, Forward to the second, First starts again.
+  await page.goBack();
+  await page.waitForFunction((first) => document.querySelector("#at-risk-table tbody tr td:nth-child(2)")?.textContent === first, firstPage[0]);
+  await page.goForward();
+  await page.waitForFunction((first) => document.querySelector("#at-risk-table tbody tr td:nth-child(2)")?.textContent === first, secondPage[0]);
+  await page.waitForFunction(() => !document.querySelector("#previous-page").disabled);
+  await page.click("#previous-page");
+  await page.waitForFunction((first) => document.querySelector("#at-risk-table tbody tr td:nth-child(2)")?.textContent === first, firstPage[0]);
+  await page.click("#next-page");
+  await page.waitForFunction((first) => document.querySelector("#at-risk-table tbody tr td:nth-child(2)")?.textContent === first, secondPage[0]);
+  await page.click("#first-page");
+  await page.waitForFunction((first) => document.querySelector("#at-risk-table tbody tr td:nth-child(2)")?.textContent === first, firstPage[0]);
+  assert.doesNotMatch(page.url(), /cursor=/);
+  assert.deepEqual(errors, []);
+});
+
+test("the list shows that it is loading, and says so when it cannot load", async () => {
+  const { page, errors } = await signIn("agent-summit-2");
+  let release;
+  const held = new Promise((resolve) => (release = resolve));
+  await page.route("**/v1/at-risk?*", async (route) => {
+    await held;
+    await route.continue();
+  });
+  await page.goto(`${APP}/#at-risk:mine`);
+  await page.waitForFunction(() => document.querySelector("#list-status").textContent === "Loading…");
+  assert.equal(await page.getAttribute("#at-risk-table", "aria-busy"), "true");
+  release();
+  await page.waitForSelector("#at-risk-table tbody tr a");
+  assert.equal(await page.textContent("#list-status"), "");
+  assert.equal(await page.getAttribute("#at-risk-table", "aria-busy"), null);
+
+  await page.unroute("**/v1/at-risk?*");
+  await page.route("**/v1/at-risk?*", (route) =>
+    route.fulfill({ status: 503, contentType: "application/problem+json", body: JSON.stringify({ type: "about:blank", title: "Unavailable", status: 503, detail: "The service is busy; try again." }) }));
+  await page.selectOption("#archived", "only");
+  await page.waitForFunction(() => /could not be loaded: The service is busy/.test(document.querySelector("#list-status").textContent));
+  assert.match(await page.textContent("#message"), /The service is busy/);
+  assert.deepEqual(errors, []);
+});
+
+test("each view moves focus to its heading and names itself in the document's title", async () => {
+  const { page, errors } = await signIn("agent-summit-2");
+  for (const [tab, heading, title] of [["#tab-exports", "exports-title", "Exports"], ["#tab-my-settings", "my-settings-title", "My settings"], ["#tab-at-risk", "at-risk-title", "At-risk AOR"]]) {
+    await page.click(tab);
+    await page.waitForFunction((id) => document.activeElement?.id === id, heading);
+    assert.equal(await page.title(), `${title} — AOR at-risk reporting`);
+  }
+  assert.deepEqual(errors, []);
+});
+
+test("a double click on Generate makes one export, and an error while it is followed is shown", async () => {
+  const { page, errors } = await signIn("agent-summit-3");
+  const before = (await callApi("agent-summit-3", "/v1/exports")).items.length;
+  await page.click("#tab-exports");
+  await page.dblclick("#export-mine");
+  await page.waitForFunction(() => /succeeded/.test(document.querySelector("#progress-rows").textContent), null, { timeout: 30_000 });
+  await page.waitForFunction(() => !document.querySelector("#export-mine").disabled, null, { timeout: 5_000 });
+  const after = (await callApi("agent-summit-3", "/v1/exports")).items.length;
+  assert.equal(after - before, 1, "one export");
+
+  await page.route("**/v1/exports/*", (route) =>
+    route.fulfill({ status: 500, contentType: "application/problem+json", body: JSON.stringify({ type: "about:blank", title: "Internal", status: 500, detail: "Something went wrong on our side." }) }));
+  await page.click("#export-mine");
+  await page.waitForFunction(() => /Something went wrong on our side/.test(document.querySelector("#message").textContent));
+  assert.equal(await page.isDisabled("#export-mine"), false);
+  assert.deepEqual(errors, []);
+});
+
+test("every view passes axe-core's WCAG 2.1 A and AA checks, at desktop and at phone width", async () => {
+  const client = (await callApi("admin-summit-0", "/v1/agencies/summit/at-risk?limit=1")).items[0].federal_exchange_id;
+  const { export_id: exportId } = await callApi("admin-summit-0", "/v1/exports", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ scope: "agency", agency_id: "summit" }),
+  });
+  const views = [
+    ["/#home", "#home-summary:not(:empty)"],
+    ["/#at-risk:mine", "#at-risk-summary:not(:empty)"],
+    ["/#at-risk:summit", "#at-risk-table tbody tr a"],
+    [`/clients/${client}`, "#story:not([hidden])"],
+    [`/clients/${client}/evidence`, "#evidence-table tbody tr"],
+    ["/#exports", "#exports:not([hidden])"],
+    [`/exports/${exportId}`, "#export:not([hidden])"],
+    ["/#settings", "#settings:not([hidden])"],
+    ["/#my-settings", "#my-settings:not([hidden])"],
+    ["/#inbox", "#emails li"],
+  ];
+  const found = [];
+  for (const viewport of [{ width: 1100, height: 800 }, { width: 390, height: 844 }]) {
+    const signedOut = await (await browser.newContext({ viewport })).newPage();
+    await signedOut.goto(`${APP}/`);
+    await signedOut.waitForSelector("#sign-in:not([hidden])");
+    found.push(...(await accessibilityViolations(signedOut)).map((v) => `${viewport.width}px sign-in: ${v}`));
+    const { page, errors } = await signIn("admin-summit-0", viewport);
+    for (const [address, ready] of views) {
+      await page.goto(`${APP}${address}`);
+      await page.waitForSelector(ready);
+      // (What the view fetches after it shows, settled.)
+      await page.waitForTimeout(500);
+      found.push(...(await accessibilityViolations(page)).map((v) => `${viewport.width}px ${address}: ${v}`));
+    }
+    assert.deepEqual(errors, []);
+  }
+  assert.deepEqual(found, []);
+});
+
+test("by keyboard alone: sign in, generate an export and download it", async () => {
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1100, height: 800 } });
+  const page = await context.newPage();
+  const errors = watch(page);
+  await page.goto(`${APP}/`);
+  await page.waitForSelector("#sign-in:not([hidden])");
+  await tabTo(page, "#sign-in-button");
+  await page.keyboard.press("Enter");
+  await page.waitForURL((url) => url.origin !== APP_ORIGIN);
+  await tabTo(page, 'button[name="login"][value="agent-summit-2"]');
+  await page.keyboard.press("Enter");
+  await page.waitForURL((url) => url.origin === APP_ORIGIN && url.pathname !== "/callback");
+  await page.waitForSelector("#home:not([hidden])");
+  await tabTo(page, "#tab-exports");
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(() => document.activeElement?.id === "exports-title");
+  await tabTo(page, "#export-mine");
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(() => /succeeded/.test(document.querySelector("#progress-rows").textContent), null, { timeout: 30_000 });
+  await tabTo(page, "#past-exports li:first-child button.download");
+  const [download] = await Promise.all([page.waitForEvent("download"), page.keyboard.press("Enter")]);
+  const csv = await readFile(await download.path(), "utf8");
+  assert.equal(csv.split("\r\n")[0], "Federal Exchange ID,Client Details Page URL,Archived Status");
   assert.deepEqual(errors, []);
 });

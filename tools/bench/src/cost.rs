@@ -69,8 +69,8 @@ const LAMBDA_GB: f64 = 0.25;
 /// answer (a record holds 40 syncs: half a year of weekly syncs fills none, so an average of one
 /// is generous); each item at the mean size of the items the probe wrote (measured) plus
 /// DynamoDB's 100 bytes of overhead an item; the meta item and the entry again in their indexes
-/// (projected whole), and each at-risk entry's four rows twice (the table and the index by
-/// flagged time).
+/// (projected whole), and each at-risk entry's four rows twice (the table and the archived
+/// filter's index).
 const ITEMS_PER_APPLICATION: f64 = 5.0 + 1.0;
 /// Before issue 29 every sync added an item: half a year of weekly syncs, 26 on average.
 const ITEMS_PER_APPLICATION_BEFORE: f64 = 5.0 + 26.0;

@@ -22,29 +22,29 @@ pub(crate) const FLOORS: [(&str, f64); 8] = [
     ("a first submission (a new application, not at risk)", 8.0),
     // The application, the evidence, the history, the owner's entry changed and the new one (2 × 5)
     // and their index entries (the due list's lane moves: 2, the outbox 1, the book index 2); the
-    // entry's rows in its four lists with their two index entries each (4 + 8) and the four
-    // lists' counters, rows and counters together in one transaction (2 × 8 + 8).
-    ("a submission that makes a swap (owner 2 levels down)", 39.0),
+    // entry's rows in its four lists with their archived-filter index entry each (4 + 4) and the
+    // four lists' counters, rows and counters together in one transaction (2 × 8 + 4).
+    ("a submission that makes a swap (owner 2 levels down)", 35.0),
     // The application's item (its sync record inside) and its place in the due list moved (2).
     ("a sync that changes nothing (not at risk)", 3.0),
     // The same: nothing people read changes but "last synced", read from that item.
     ("a sync that confirms an entry at risk", 3.0),
     // The application, the closed sync record, the history and two entries (2 × 5) and their index
-    // entries (outbox 1, book index 2); one entry's four rows leave (with 8 index entries), the
-    // other's four enter (with 8), six lists' counters change, in one transaction (2 × 14 + 16).
-    ("a sync that clears one entry and flags another", 57.0),
+    // entries (outbox 1, book index 2); one entry's four rows leave (with 4 index entries), the
+    // other's four enter (with 4), six lists' counters change, in one transaction (2 × 14 + 8).
+    ("a sync that clears one entry and flags another", 49.0),
     // The application, the archive flag's evidence and the entry (2 × 3), the entry's book index
     // and the application's due-list lane (1 + 2); four rows move in the archived-filter index
-    // (each updated, its filter entry moved, its flagged entry rewritten: 4 × 3 beside the
-    // transaction's 2 × 4 for rows and 2 × 4 for counters).
-    ("an archive of an entry at risk", 37.0),
+    // (each updated, its filter entry moved: 4 × 2 beside the transaction's 2 × 4 for rows and
+    // 2 × 4 for counters).
+    ("an archive of an entry at risk", 33.0),
     // Per entry: its row leaves one agency's list and enters another's, in a transaction with
-    // the lists' counters (2 × 2), and their index entries (2 × 2); no other row changes, and
-    // counters move once per list for the whole job, not per entry.
-    ("an agent move, per at-risk entry", 8.0),
-    // Per entry: its row leaves the one list the agency left, in a transaction (2), with its two
-    // index entries (2).
-    ("an agency move, per at-risk entry", 4.0),
+    // the lists' counters (2 × 2), and their archived-filter index entries (2); no other row
+    // changes, and counters move once per list for the whole job, not per entry.
+    ("an agent move, per at-risk entry", 6.0),
+    // Per entry: its row leaves the one list the agency left, in a transaction (2), with its
+    // index entry (1).
+    ("an agency move, per at-risk entry", 3.0),
 ];
 
 /// The earlier design's figures, by operation (see the module's docs).
