@@ -461,3 +461,71 @@ async fn bad_parameters_get_a_400_that_says_what_is_wrong() {
     assert_eq!(response.headers()["content-type"], "application/problem+json");
     assert_no_differences(&system.world).await;
 }
+
+/// Open enrollment: agents submit for the coming year while the current one runs. Each year's
+/// list is a list of its own — its entries, its counts, its watermark, its exports — and every
+/// route takes `plan_year` (the current year when absent).
+#[tokio::test]
+async fn the_coming_years_list_is_a_list_of_its_own_on_every_route() {
+    let system = system(100.0).await;
+    tree(&system).await;
+    let current = swapped(&system, "ana", "111", 3, 2).await;
+    let coming_app =
+        ApplicationKey { id: shared::domain::FederalExchangeId::parse("800001").unwrap(), year: next_year() };
+    for evidence in [submission("own-800001", 0, "ana", "111"), submission("swap-800001", 10, "bob", "222")] {
+        system.store().apply_evidence(&coming_app, &evidence, Utc::now()).await.unwrap();
+    }
+    let next = YEAR + 1;
+
+    let (_, mine) = system.call(ANA, "GET", "/v1/at-risk", None).await;
+    let mut expected = current.clone();
+    expected.sort();
+    let mut listed = ids(&mine);
+    listed.sort();
+    assert_eq!(listed, expected, "the current year by default");
+    let (status, coming) = system.call(ANA, "GET", &format!("/v1/at-risk?plan_year={next}"), None).await;
+    assert_eq!(status, 200, "{coming}");
+    assert_eq!(ids(&coming), vec!["800001"]);
+    assert_eq!(coming["items"][0]["plan_year"], next);
+    assert!(coming["items"][0]["client_details_url"].as_str().unwrap().ends_with(&format!("plan_year={next}")));
+
+    // Its own counts and watermark: visiting one year's list leaves the other's badge.
+    let summary = |year: u16| {
+        let system = &system;
+        async move { system.call(ANA, "GET", &format!("/v1/at-risk/summary?plan_year={year}"), None).await.1 }
+    };
+    assert_eq!(
+        (summary(next).await["total"].as_i64(), summary(next).await["new_since_last_visit"].as_i64()),
+        (Some(1), Some(1))
+    );
+    let (status, _) = system.call(ANA, "POST", &format!("/v1/at-risk/visits?plan_year={next}"), None).await;
+    assert_eq!(status, 204);
+    assert_eq!(summary(next).await["new_since_last_visit"], 0);
+    assert_eq!(summary(YEAR).await["new_since_last_visit"], 2, "the current year's badge is its own");
+    let (_, tree_next) = system
+        .call(
+            Some(("admin-north", "north", "agency_admin")),
+            "GET",
+            &format!("/v1/agencies/north/at-risk/summary?plan_year={next}"),
+            None,
+        )
+        .await;
+    assert_eq!(tree_next["total"], 1);
+
+    // A year that is none is refused, and so is a parameter the route does not take.
+    let (status, problem) = system.call(ANA, "GET", "/v1/at-risk/summary?plan_year=1999", None).await;
+    assert_eq!(status, 400, "{problem}");
+    let (status, _) = system.call(ANA, "POST", "/v1/at-risk/visits?year=2027", None).await;
+    assert_eq!(status, 400);
+
+    // An export of the coming year; `/v1/me` says which years are served today.
+    let (status, accepted) =
+        system.call(ANA, "POST", "/v1/exports", Some(json!({"scope": "agent", "plan_year": next}))).await;
+    assert_eq!(status, 202, "{accepted}");
+    let (_, job) =
+        system.call(ANA, "GET", &format!("/v1/exports/{}", accepted["export_id"].as_str().unwrap()), None).await;
+    assert_eq!(job["plan_year"], next, "{job}");
+    let (_, me) = system.call(ANA, "GET", "/v1/me", None).await;
+    assert_eq!(me["plan_years"]["current"], YEAR, "{me}");
+    assert_no_differences(&system.world).await;
+}

@@ -213,16 +213,14 @@ function route() {
     // starting point to the element of that id, after this runs.
     setTimeout(() => heading.focus());
   }
-  const open = { home: openHome, "at-risk": () => openAtRisk(hashParam, new URLSearchParams(hashQuery), withinList), client: () => openClient(clientMatch[1]), evidence: () => openEvidence(evidenceMatch[1]), export: () => openExport(exportMatch[1]), exports: openExports, settings: openSettings, "my-settings": openMySettings, inbox: openInbox }[view];
+  const open = { home: openHome, "at-risk": () => openAtRisk(hashParam, new URLSearchParams(hashQuery)), client: () => openClient(clientMatch[1]), evidence: () => openEvidence(evidenceMatch[1]), export: () => openExport(exportMatch[1]), exports: openExports, settings: openSettings, "my-settings": openMySettings, inbox: openInbox }[view];
   if (open) open().catch((e) => show(e.message));
 }
 
 // ---- the at-risk list ------------------------------------------------------------------------
 
 let viewShown = null;
-// The list shown: whose (`mine` or an agency id), and when it was visited before this opening
-// (null: never): what is marked new.
-let listShown = null;
+// When the list shown was visited before its opening (null: never): what is marked new.
 let visitedBefore = null;
 const agencyNames = new Map();
 
@@ -338,42 +336,55 @@ function listAddress({ scope = $("#list-scope").value, archived = $("#archived")
   return `/#at-risk:${scope}?${query}`;
 }
 
+// A page, a filter or a page size of the same list carries its opening along (what is new stays
+// marked); another list is opened afresh.
 function goToList(place, trail = []) {
-  history.pushState({ trail }, "", listAddress(place));
+  const opening = history.state?.opening;
+  const sameList = !place.scope || place.scope === opening?.scope;
+  history.pushState({ trail, opening: sameList ? opening : undefined }, "", listAddress(place));
   route();
 }
 
-async function openAtRisk(scope, query, withinList) {
+async function openAtRisk(scope, query) {
   const select = $("#list-scope");
   if (scope && [...select.options].some((o) => o.value === scope)) select.value = scope;
   const archived = query.get("archived");
   $("#archived").value = ["exclude", "include", "only"].includes(archived) ? archived : "exclude";
   const size = query.get("size");
   $("#page-size").value = ["10", "25", "50", "100"].includes(size) ? size : "25";
-  // Opening a list (not paging or filtering the one shown) is its visit.
-  if (!withinList || listShown !== select.value) await openList();
+  // Opening a list is its visit; coming back to it (Back, a reload, paging) is not: the history
+  // entry keeps its opening, so what was new then stays marked.
+  const kept = history.state?.opening;
+  const opening = kept?.scope === select.value ? kept : await openList(select.value);
+  showOpening(opening);
   await loadPage(query.get("cursor"));
 }
 
 // Opening a list is its visit, and each list has its own: an agent's book moves the badge's
 // watermark, an admin's own agency view the one its admins share; an admin looking into a
-// sub-agency moves none. What was listed after the visit before is on top, marked new.
-async function openList() {
-  const scope = $("#list-scope").value;
+// sub-agency moves none. What was listed after the visit before is on top, marked new. The
+// opening is kept in the history entry.
+async function openList(scope) {
   const base = scope === "mine" ? "/v1/at-risk" : `/v1/agencies/${scope}/at-risk`;
   const before = await api(`${base}/summary`);
   const ours = scope === "mine" || scope === me.agency_id;
   if (ours) await api(`${base}/visits`, { method: "POST" });
   if (scope === "mine") await refreshBadge();
-  listShown = scope;
-  visitedBefore = before.last_visited_at;
+  const opening = { scope, summary: before };
+  history.replaceState({ ...(history.state || {}), opening }, "");
+  return opening;
+}
+
+function showOpening({ scope, summary }) {
+  visitedBefore = summary.last_visited_at;
   const list = scope === "mine" ? "your book" : `${agencyNames.get(scope) || scope} and below`;
   const visit = scope === "mine" ? "your last visit" : "this list was last opened by its agency's admins";
   $("#at-risk-summary").textContent =
-    `${before.total} at risk in ${list}; ${before.new_since_last_visit} new since ${visit} (${when(before.last_visited_at)}), marked “New”.`;
+    `${summary.total} at risk in ${list}; ${summary.new_since_last_visit} new since ${visit} (${when(summary.last_visited_at)}), marked “New”.`;
 }
 
-const listedSinceVisit = (item) => !visitedBefore || new Date(item.listed_at) > new Date(visitedBefore);
+// New as the badge counts it: listed after the visit before, and not archived.
+const listedSinceVisit = (item) => !item.archived && (!visitedBefore || new Date(item.listed_at) > new Date(visitedBefore));
 
 async function loadPage(cursor) {
   const scope = $("#list-scope").value;
@@ -382,6 +393,8 @@ async function loadPage(cursor) {
   const path = scope === "mine" ? `/v1/at-risk?${params}` : `/v1/agencies/${scope}/at-risk?${params}`;
   const table = $("#at-risk-table");
   table.setAttribute("aria-busy", "true");
+  // (No second Next while this page loads.)
+  ["#first-page", "#previous-page", "#next-page"].forEach((b) => ($(b).disabled = true));
   $("#list-status").textContent = "Loading…";
   let page;
   try {
@@ -512,7 +525,9 @@ function describe(moment) {
     case "at_risk":
       return ["Flagged at risk", moment.other_npn || "", reasons[moment.reason] || moment.reason];
     case "reason_changed":
-      return ["Reason changed", moment.other_npn || "", `${reasons[moment.previous_reason] || moment.previous_reason} → ${reasons[moment.reason] || moment.reason}`];
+      return moment.previous_reason === moment.reason
+        ? ["Another NPN now", moment.other_npn || "", reasons[moment.reason] || moment.reason]
+        : ["Reason changed", moment.other_npn || "", `${reasons[moment.previous_reason] || moment.previous_reason} → ${reasons[moment.reason] || moment.reason}`];
     case "cleared":
       return ["No longer at risk", "", ""];
     default:
@@ -686,12 +701,21 @@ async function openExport(id) {
 
 // One export per Generate: the request carries a key of its own (a retried or doubled request
 // gets the same export back), and the buttons wait while it is asked for and built.
+const exportKeys = new Map();
+
 async function requestExport(body) {
   show("");
   const buttons = [$("#export-mine"), $("#export-agency-submit")];
   buttons.forEach((b) => (b.disabled = true));
+  // A request whose answer was lost is asked again with the same key: the same export comes back.
+  const asked = JSON.stringify(body);
+  if (!exportKeys.has(asked)) exportKeys.set(asked, crypto.randomUUID());
   try {
-    const accepted = await api("/v1/exports", { method: "POST", body, idempotencyKey: crypto.randomUUID() });
+    const accepted = await api("/v1/exports", { method: "POST", body, idempotencyKey: exportKeys.get(asked) }).catch((e) => {
+      if (e.status) exportKeys.delete(asked);
+      throw e;
+    });
+    exportKeys.delete(asked);
     await followExport(accepted.export_id);
   } catch (e) {
     show(e.message);
@@ -793,7 +817,7 @@ window.addEventListener("DOMContentLoaded", () => {
   $("#sign-in-button").addEventListener("click", () => signIn().catch((e) => show(e.message)));
   $("#archived").addEventListener("change", () => goToList());
   $("#page-size").addEventListener("change", () => goToList());
-  $("#list-scope").addEventListener("change", () => goToList());
+  $("#list-scope").addEventListener("change", () => goToList({ scope: $("#list-scope").value }));
   $("#first-page").addEventListener("click", () => goToList());
   $("#previous-page").addEventListener("click", () => history.back());
   $("#export-mine").addEventListener("click", () => requestExport({ scope: "agent" }));

@@ -8,9 +8,7 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::Datelike;
-
-use crate::domain::PlanYear;
+use crate::domain::{EnrollmentCalendar, MonthDay, PlanYear};
 
 /// A setting that is missing or does not parse.
 #[derive(Debug, thiserror::Error)]
@@ -86,15 +84,32 @@ impl Vars {
         }
     }
 
-    /// The plan year reports cover: `CURRENT_PLAN_YEAR`, or (unset, as the template's default
-    /// leaves it) this calendar year.
+    /// The plan year reports cover today: the enrollment calendar's current year.
     pub fn plan_year(&self) -> Result<PlanYear, SettingError> {
-        const NAME: &str = "CURRENT_PLAN_YEAR";
-        let year = match self.optional(NAME) {
-            Some(raw) => raw.parse::<u16>().map_err(|_| invalid(NAME, "not a year"))?,
-            None => u16::try_from(chrono::Utc::now().year()).map_err(|_| invalid(NAME, "the clock is off"))?,
+        Ok(self.enrollment_calendar()?.years_on(chrono::Utc::now().date_naive()).current)
+    }
+
+    /// Which plan years are served on a day, in one place: open enrollment from
+    /// `OPEN_ENROLLMENT_OPENS` (`MM-DD`, default `11-01`) to `OPEN_ENROLLMENT_CLOSES` (default
+    /// `01-15`), and `CURRENT_PLAN_YEAR` to pin the current coverage year (unset, as the
+    /// template's default leaves it: the calendar year).
+    pub fn enrollment_calendar(&self) -> Result<EnrollmentCalendar, SettingError> {
+        let month_day = |name: &'static str, default: MonthDay| match self.optional(name) {
+            None => Ok(default),
+            Some(raw) => MonthDay::parse(&raw).map_err(|e| invalid(name, &e.to_string())),
         };
-        PlanYear::parse(year).map_err(|e| invalid(NAME, &e.to_string()))
+        let standard = EnrollmentCalendar::default();
+        let opens = month_day("OPEN_ENROLLMENT_OPENS", standard.opens())?;
+        let closes = month_day("OPEN_ENROLLMENT_CLOSES", standard.closes())?;
+        const PINNED: &str = "CURRENT_PLAN_YEAR";
+        let pinned = match self.optional(PINNED) {
+            None => None,
+            Some(raw) => {
+                let year = raw.parse::<u16>().map_err(|_| invalid(PINNED, "not a year"))?;
+                Some(PlanYear::parse(year).map_err(|e| invalid(PINNED, &e.to_string()))?)
+            }
+        };
+        EnrollmentCalendar::new(opens, closes, pinned).map_err(|e| invalid("OPEN_ENROLLMENT_CLOSES", &e.to_string()))
     }
 
     /// How far ahead of this system's clock an event may be dated: `FUTURE_ALLOWANCE_SECONDS`,
@@ -127,11 +142,28 @@ mod tests {
 
     #[test]
     fn an_empty_or_missing_plan_year_means_this_calendar_year() {
+        use chrono::Datelike;
         let this_year = u16::try_from(chrono::Utc::now().year()).unwrap();
         assert_eq!(Vars::default().plan_year().unwrap().get(), this_year);
         assert_eq!(Vars::default().with("CURRENT_PLAN_YEAR", "").plan_year().unwrap().get(), this_year);
         assert_eq!(Vars::default().with("CURRENT_PLAN_YEAR", "2025").plan_year().unwrap().get(), 2025);
         assert!(Vars::default().with("CURRENT_PLAN_YEAR", "next").plan_year().is_err());
+    }
+
+    #[test]
+    fn the_open_enrollment_window_is_set_in_one_place_and_nonsense_is_refused() {
+        let window = |opens: &str, closes: &str| {
+            Vars::default()
+                .with("OPEN_ENROLLMENT_OPENS", opens)
+                .with("OPEN_ENROLLMENT_CLOSES", closes)
+                .enrollment_calendar()
+        };
+        let standard = Vars::default().enrollment_calendar().unwrap();
+        assert_eq!((standard.opens().to_string(), standard.closes().to_string()), ("11-01".into(), "01-15".into()));
+        let custom = window("10-15", "02-01").unwrap();
+        assert_eq!((custom.opens().to_string(), custom.closes().to_string()), ("10-15".into(), "02-01".into()));
+        assert!(window("11-31", "01-15").is_err(), "no such day");
+        assert!(window("01-15", "11-01").is_err(), "it must span the new year");
     }
 
     #[test]

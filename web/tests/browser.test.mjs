@@ -558,6 +558,15 @@ test("the list is sorted with the most recent entry first, the badge counts the 
   assert.equal(await page.textContent("#badge"), "0", "opening the list was the visit");
   // The README's picture of the list (docs/list.png is a copy of it).
   await page.screenshot({ path: "target/browser-test/list.png" });
+  // Looking at the client and coming Back (a reload too) is no new visit: it stays marked.
+  await page.click("#at-risk-table tbody tr.new a");
+  await page.waitForSelector("#client:not([hidden])");
+  await page.goBack();
+  await page.waitForSelector("#at-risk-table tbody tr.new");
+  await page.reload();
+  await page.waitForSelector("#at-risk-table tbody tr.new");
+  assert.match(await page.textContent("#at-risk-summary"), /1 new since your last visit/);
+  assert.equal((await rowsShown(page))[0].id, "0900000301");
   assert.deepEqual(errors, []);
 });
 

@@ -28,7 +28,7 @@ use shared::domain::RiskEntry;
 use shared::domain::Scope;
 
 use crate::cursor::Cursor;
-use crate::state::{ApiState, Ports, limit_param};
+use crate::state::{ApiState, Ports, limit_param, only_params};
 
 pub fn router<S: Ports>(state: ApiState<S>) -> Router {
     Router::new()
@@ -128,6 +128,25 @@ pub struct Me {
     /// Whether the caller may export their own book (false when their agency turned agent
     /// exports off and they are not an admin).
     pub can_export: bool,
+    /// The plan years served today: what a page offers beside the current one.
+    pub plan_years: PlanYearsView,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlanYearsView {
+    pub current: u16,
+    /// The next coverage year, while its open enrollment is open before it starts.
+    pub coming: Option<u16>,
+    /// The open-enrollment window of the year being enrolled for now or next (the coming year,
+    /// else the one after the current), both days included.
+    pub open_enrollment: EnrollmentWindow,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EnrollmentWindow {
+    pub plan_year: u16,
+    pub opens: chrono::NaiveDate,
+    pub closes: chrono::NaiveDate,
 }
 
 #[derive(Debug, Serialize)]
@@ -155,7 +174,24 @@ async fn me<S: Ports>(State(state): State<ApiState<S>>, caller: Caller) -> Resul
         name: agent.map(|a| a.name.to_string()),
         agency_name: agency.map(|a| a.name.to_string()),
         can_export: exports_on || caller.is_admin(),
+        plan_years: plan_years_view(&state.calendar, Utc::now().date_naive()),
     }))
+}
+
+fn plan_years_view(calendar: &shared::domain::EnrollmentCalendar, today: chrono::NaiveDate) -> PlanYearsView {
+    let years = calendar.years_on(today);
+    // The coming year's window; in January, the current year's until it closes; else the next.
+    let enrolling = match years.coming {
+        Some(coming) => coming,
+        None if today <= calendar.window(years.current).1 => years.current,
+        None => shared::domain::PlanYear::parse(years.current.get() + 1).unwrap_or(years.current),
+    };
+    let (opens, closes) = calendar.window(enrolling);
+    PlanYearsView {
+        current: years.current.get(),
+        coming: years.coming.map(|y| y.get()),
+        open_enrollment: EnrollmentWindow { plan_year: enrolling.get(), opens, closes },
+    }
 }
 
 /// The agency and every agency below it, walked through the child links (one read per agency:
@@ -209,9 +245,14 @@ async fn agency_list<S: Ports>(
     page(&state, Scope::Agency(agency.agency_id), &query, true).await.map(Json)
 }
 
-async fn summary<S: Ports>(State(state): State<ApiState<S>>, caller: Caller) -> Result<Json<Summary>, Problem> {
+async fn summary<S: Ports>(
+    State(state): State<ApiState<S>>,
+    caller: Caller,
+    query: RawQuery,
+) -> Result<Json<Summary>, Problem> {
+    only_params(&query, &["plan_year"])?;
     // One read: the counters the placements keep.
-    let stats = state.store.counts(&Scope::Agent(caller.agent_id.clone()), state.year).await?;
+    let stats = state.store.counts(&Scope::Agent(caller.agent_id.clone()), state.year_param(&query)?).await?;
     Ok(Json(Summary {
         new_since_last_visit: stats.new_since_visit.max(0),
         total: stats.at_risk_total.max(0),
@@ -219,8 +260,15 @@ async fn summary<S: Ports>(State(state): State<ApiState<S>>, caller: Caller) -> 
     }))
 }
 
-async fn visit<S: Ports>(State(state): State<ApiState<S>>, caller: Caller) -> Result<StatusCode, Problem> {
-    state.store.record_visit(&Scope::Agent(caller.agent_id.clone()), state.year, Utc::now()).await?;
+/// Each plan year's list has its own watermark.
+async fn visit<S: Ports>(
+    State(state): State<ApiState<S>>,
+    caller: Caller,
+    query: RawQuery,
+) -> Result<StatusCode, Problem> {
+    only_params(&query, &["plan_year"])?;
+    let year = state.year_param(&query)?;
+    state.store.record_visit(&Scope::Agent(caller.agent_id.clone()), year, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -231,12 +279,15 @@ async fn agency_summary<S: Ports>(
     State(state): State<ApiState<S>>,
     caller: Caller,
     Path(agency_id): Path<String>,
+    query: RawQuery,
 ) -> Result<Json<AgencySummary>, Problem> {
+    only_params(&query, &["plan_year"])?;
+    let year = state.year_param(&query)?;
     let agency = reachable_agency(&state.store, &caller, &agency_id).await?;
-    let stats = state.store.counts(&Scope::Agency(agency.agency_id.clone()), state.year).await?;
+    let stats = state.store.counts(&Scope::Agency(agency.agency_id.clone()), year).await?;
     let top_agencies = state
         .store
-        .top_children(&agency.agency_id, state.year, TOP_AGENCIES)
+        .top_children(&agency.agency_id, year, TOP_AGENCIES)
         .await?
         .into_iter()
         .map(|(child, total)| TopAgency { agency_id: child.agency_id.to_string(), name: child.name.to_string(), total })
@@ -255,12 +306,15 @@ async fn agency_visit<S: Ports>(
     State(state): State<ApiState<S>>,
     caller: Caller,
     Path(agency_id): Path<String>,
+    query: RawQuery,
 ) -> Result<StatusCode, Problem> {
+    only_params(&query, &["plan_year"])?;
+    let year = state.year_param(&query)?;
     let agency = reachable_agency(&state.store, &caller, &agency_id).await?;
     if agency.agency_id != caller.agency_id {
         return Err(Problem::forbidden("Only the agency's own admins record visits to its view."));
     }
-    state.store.record_visit(&Scope::Agency(agency.agency_id), state.year, Utc::now()).await?;
+    state.store.record_visit(&Scope::Agency(agency.agency_id), year, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -297,9 +351,10 @@ async fn page<S: Ports>(
     query: &RawQuery,
     with_owner: bool,
 ) -> Result<Page, Problem> {
-    let list = |filter| format!("{}/{}/{:?}", scope_name(&scope), state.year, filter);
+    let year = state.year_param(query)?;
+    let list = |filter| format!("{}/{}/{:?}", scope_name(&scope), year, filter);
     let (filter, limit, after) = list_params(query, list)?;
-    let page = state.store.risk_page(&scope, state.year, filter, limit, after.as_deref()).await?;
+    let page = state.store.risk_page(&scope, year, filter, limit, after.as_deref()).await?;
     Ok(Page {
         items: page.entries.into_iter().map(|row| item(state, row, with_owner)).collect(),
         next_cursor: page.next.map(|position| Cursor { list: list(filter), position }.encode()),
@@ -319,9 +374,7 @@ fn list_params(
     query: &std::collections::HashMap<String, String>,
     list: impl Fn(ArchivedFilter) -> String,
 ) -> Result<(ArchivedFilter, u16, Option<String>), Problem> {
-    if let Some(unknown) = query.keys().find(|k| !matches!(k.as_str(), "limit" | "cursor" | "archived")) {
-        return Err(Problem::bad_request(format!("Unknown parameter {unknown}; use limit, cursor and archived.")));
-    }
+    only_params(query, &["plan_year", "limit", "cursor", "archived"])?;
     let filter = match query.get("archived").map(String::as_str) {
         None | Some("exclude") => ArchivedFilter::Exclude,
         Some("include") => ArchivedFilter::Include,
@@ -545,9 +598,30 @@ mod tests {
     fn state(fake: &Fake) -> State<ApiState<Fake>> {
         State(ApiState {
             store: fake.clone(),
-            year: PlanYear::parse(2026).unwrap(),
+            calendar: shared::domain::EnrollmentCalendar::default(),
             client_details_base_url: "https://app.example.com".into(),
         })
+    }
+
+    fn no_query() -> RawQuery {
+        axum::extract::Query(std::collections::HashMap::new())
+    }
+
+    #[test]
+    fn me_names_the_plan_years_served_and_the_window_being_enrolled_for() {
+        let calendar = shared::domain::EnrollmentCalendar::default();
+        let day = |raw: &str| chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d").unwrap();
+        let during = plan_years_view(&calendar, day("2026-12-07"));
+        assert_eq!((during.current, during.coming), (2026, Some(2027)));
+        assert_eq!(
+            (during.open_enrollment.plan_year, during.open_enrollment.opens, during.open_enrollment.closes),
+            (2027, day("2026-11-01"), day("2027-01-15"))
+        );
+        let january = plan_years_view(&calendar, day("2027-01-10"));
+        assert_eq!((january.current, january.coming), (2027, None), "2027 is current");
+        assert_eq!(january.open_enrollment.plan_year, 2027, "its enrollment closes on the 15th");
+        let summer = plan_years_view(&calendar, day("2027-07-01"));
+        assert_eq!((summer.open_enrollment.plan_year, summer.open_enrollment.opens), (2028, day("2027-11-01")));
     }
 
     fn caller(agency: &str, role: Role) -> Caller {
@@ -562,7 +636,7 @@ mod tests {
     #[tokio::test]
     async fn the_summary_is_one_read_of_the_counters() {
         let fake = Fake::default();
-        let Json(summary) = summary(state(&fake), caller("north", Role::Agent)).await.unwrap();
+        let Json(summary) = summary(state(&fake), caller("north", Role::Agent), no_query()).await.unwrap();
         assert_eq!((summary.new_since_last_visit, summary.total), (2, 7));
         assert_eq!(fake.reads(), vec!["stats"]);
     }
@@ -570,8 +644,9 @@ mod tests {
     #[tokio::test]
     async fn an_admins_home_reads_the_trees_counters_and_its_childrens_in_one_go_never_the_entries() {
         let fake = Fake::default();
-        let Json(home) =
-            agency_summary(state(&fake), caller("top", Role::AgencyAdmin), Path("top".into())).await.unwrap();
+        let Json(home) = agency_summary(state(&fake), caller("top", Role::AgencyAdmin), Path("top".into()), no_query())
+            .await
+            .unwrap();
         assert_eq!((home.new_since_last_visit, home.total), (2, 7));
         assert_eq!(home.top_agencies.len(), 1);
         assert_eq!((home.top_agencies[0].agency_id.as_str(), home.top_agencies[0].total), ("north", 7));

@@ -4,7 +4,7 @@
 use axum::Router;
 use http_edge::caller::AgentIdClaim;
 use shared::config::{SettingError, Vars};
-use shared::domain::PlanYear;
+use shared::domain::EnrollmentCalendar;
 use store::Store;
 
 use crate::api;
@@ -13,7 +13,8 @@ use crate::state::ApiState;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub table: String,
-    pub year: PlanYear,
+    /// Which plan years are served on a day (`Vars::enrollment_calendar`).
+    pub calendar: EnrollmentCalendar,
     /// Where the client details page lives (`CLIENT_DETAILS_BASE_URL`).
     pub client_details_base_url: String,
     /// The token's claim naming the caller (`JWT_AGENT_ID_CLAIM`).
@@ -28,7 +29,7 @@ impl Settings {
     pub fn from_vars(vars: &Vars) -> Result<Self, SettingError> {
         Ok(Self {
             table: vars.required("TABLE_NAME")?,
-            year: vars.plan_year()?,
+            calendar: vars.enrollment_calendar()?,
             client_details_base_url: vars.required("CLIENT_DETAILS_BASE_URL")?,
             agent_id_claim: AgentIdClaim::from_vars(vars),
         })
@@ -39,7 +40,7 @@ pub fn router(sdk: &shared::aws::SdkConfig, settings: Settings) -> Router {
     let store = Store::new(aws_sdk_dynamodb::Client::new(sdk), settings.table);
     let routes = api::router(ApiState {
         store: store.clone(),
-        year: settings.year,
+        calendar: settings.calendar,
         client_details_base_url: settings.client_details_base_url,
     });
     http_edge::caller::identify(routes, store, settings.agent_id_claim)

@@ -6,7 +6,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use http_edge::caller::Caller;
-use http_edge::{Problem, RawQuery, plan_year_param, reachable_agency};
+use http_edge::{Problem, RawQuery, reachable_agency};
 use serde::Serialize;
 
 use crate::state::{ApiState, Ports};
@@ -55,10 +55,8 @@ pub async fn swap_patterns<S: Ports>(
     Path(agency_id): Path<String>,
     query: RawQuery,
 ) -> Result<Json<SwapPatterns>, Problem> {
-    if let Some(unknown) = query.keys().find(|k| k.as_str() != "plan_year") {
-        return Err(Problem::bad_request(format!("Unknown parameter {unknown}; use plan_year.")));
-    }
-    let year = plan_year_param(&query, state.year)?;
+    crate::state::only_params(&query, &["plan_year"])?;
+    let year = state.year_param(&query)?;
     let agency = reachable_agency(&state.store, &caller, &agency_id).await?;
     let mut counted = state.store.swap_patterns(&agency.agency_id, year).await?;
     // A taker is named only while inside the agency's tree (by the directory now): another

@@ -2,7 +2,7 @@
 //! the router hands each handler, and how a page's size is asked for.
 
 use http_edge::Problem;
-use shared::domain::PlanYear;
+use shared::domain::{EnrollmentCalendar, PlanYear, PlanYears};
 use shared::ports::{AgencySettings, ApplicationReads, Directory, PersonSettings, RiskLists, SwapCounts};
 
 /// The store's capabilities this function uses: who is who, the lists, an agency's setting, and
@@ -13,10 +13,36 @@ impl<S: Directory + RiskLists + SwapCounts + AgencySettings + PersonSettings + A
 #[derive(Clone, Debug)]
 pub struct ApiState<S> {
     pub store: S,
-    pub year: PlanYear,
+    /// Which plan years are served on a day (the current one by default).
+    pub calendar: EnrollmentCalendar,
     /// Where the client details page lives: list items link to
     /// `{client_details_base_url}/clients/{id}?plan_year={year}`.
     pub client_details_base_url: String,
+}
+
+impl<S> ApiState<S> {
+    /// The plan years served today (UTC): asked for each request, so an instance that lives
+    /// across the new year or the opening of enrollment serves what the calendar says then.
+    pub fn years(&self) -> PlanYears {
+        self.calendar.years_on(chrono::Utc::now().date_naive())
+    }
+
+    /// A query's `plan_year`, the current one when absent.
+    pub fn year_param(&self, query: &std::collections::HashMap<String, String>) -> Result<PlanYear, Problem> {
+        http_edge::plan_year_param(query, self.years().current)
+    }
+}
+
+/// Refuses a query naming anything but `known` (for its message: "use a, b and c").
+pub fn only_params(query: &std::collections::HashMap<String, String>, known: &[&str]) -> Result<(), Problem> {
+    match query.keys().find(|k| !known.contains(&k.as_str())) {
+        None => Ok(()),
+        Some(unknown) => {
+            let (last, rest) = known.split_last().unwrap_or((&"", &[]));
+            let names = if rest.is_empty() { (*last).to_owned() } else { format!("{} and {last}", rest.join(", ")) };
+            Err(Problem::bad_request(format!("Unknown parameter {unknown}; use {names}.")))
+        }
+    }
 }
 
 pub const DEFAULT_LIMIT: u16 = 50;

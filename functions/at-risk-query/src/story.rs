@@ -49,10 +49,8 @@ pub async fn client_story<S: Ports>(
     Path(raw_id): Path<String>,
     query: RawQuery,
 ) -> Result<Json<Story>, Problem> {
-    if let Some(unknown) = query.keys().find(|k| !matches!(k.as_str(), "plan_year" | "limit" | "cursor")) {
-        return Err(Problem::bad_request(format!("Unknown parameter {unknown}; use plan_year, limit and cursor.")));
-    }
-    let application = application_key(raw_id, &query, state.year)?;
+    crate::state::only_params(&query, &["plan_year", "limit", "cursor"])?;
+    let application = application_key(raw_id, &query, state.years().current)?;
     let stored = state.store.application(&application).await?;
     let owner = visible_entry(&state.store, &caller, &stored).await?;
     let entry = stored.entries.get(&owner).ok_or_else(|| Problem::not_found("No such client in your book."))?;

@@ -260,14 +260,15 @@ pub async fn fail<S: Ports>(deps: &Deps<S>, export_id: &ExportId, reason: &str) 
 }
 
 async fn send_email_once<S: Ports>(deps: &Deps<S>, job: &ExportJob) -> Result<(), BuildError> {
-    if !deps.store.claim_email(&job.export_id, Utc::now()).await? {
-        return Ok(());
-    }
-    // An agency export's email names the agency as the directory does now.
+    // An agency export's email names the agency as the directory does now (read before the
+    // claim: a failed read leaves no claim for the sweep to wait out).
     let agency_name = match &job.scope {
         ExportScope::Agency { agency_id } => deps.store.agency(agency_id).await?.map(|a| a.name.to_string()),
         ExportScope::Agent { .. } => None,
     };
+    if !deps.store.claim_email(&job.export_id, Utc::now()).await? {
+        return Ok(());
+    }
     let message = email::compose(job, agency_name.as_deref(), &deps.settings.web_base_url);
     if let Err(err) = email::send(&deps.ses, &deps.settings.sender, &job.email, &message).await {
         deps.store.release_email(&job.export_id).await?;

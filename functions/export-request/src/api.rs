@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use http_edge::caller::Caller;
 use http_edge::{Problem, reachable_agency};
 use serde::Serialize;
-use shared::domain::{ExportId, PlanYear};
+use shared::domain::{EnrollmentCalendar, ExportId, PlanYear};
 use shared::domain::{ExportJob, ExportScope, ExportStatus};
 use shared::ports::{Directory, ExportRequests};
 
@@ -31,7 +31,8 @@ pub struct ApiState<S> {
     pub s3: aws_sdk_s3::Client,
     pub exports_queue_url: String,
     pub bucket: String,
-    pub year: PlanYear,
+    /// Which plan years are served on a day (an export's default is the current one).
+    pub calendar: EnrollmentCalendar,
     /// How long a download link works.
     pub link_lifetime: Duration,
 }
@@ -50,6 +51,7 @@ pub struct ExportView {
     pub export_id: String,
     pub scope: &'static str,
     pub agency_id: Option<String>,
+    pub plan_year: u16,
     pub status: &'static str,
     pub rows_written: u64,
     pub created_at: DateTime<Utc>,
@@ -67,6 +69,7 @@ impl From<&ExportJob> for ExportView {
             export_id: job.export_id.to_string(),
             scope,
             agency_id,
+            plan_year: job.plan_year,
             status: job.status.as_str(),
             rows_written: job.rows_written,
             created_at: job.created_at,
@@ -93,15 +96,23 @@ async fn request_export<S: Ports>(
     headers: HeaderMap,
     body: Result<Json<serde_json::Value>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, Problem> {
-    const SHAPE: &str = "The body must be {\"scope\": \"agent\"} or {\"scope\": \"agency\", \"agency_id\": \"…\"}.";
+    const SHAPE: &str = "The body must be {\"scope\": \"agent\"} or {\"scope\": \"agency\", \"agency_id\": \"…\"}, with an optional \"plan_year\".";
     let Json(body) = body.map_err(|rejection| Problem::unreadable_body(&rejection, SHAPE))?;
     let idempotency_key = headers.get("idempotency-key").map(idempotency_key).transpose()?;
     // Only what the document names: a property it does not (a misspelt `agency_id`) is refused,
     // never quietly ignored.
-    let known = |name: &String| matches!(name.as_str(), "scope" | "agency_id");
+    let known = |name: &String| matches!(name.as_str(), "scope" | "agency_id" | "plan_year");
     if !body.as_object().is_some_and(|fields| fields.keys().all(known)) {
         return Err(Problem::bad_request(SHAPE));
     }
+    let year = match body.get("plan_year") {
+        None => state.calendar.years_on(Utc::now().date_naive()).current,
+        Some(year) => year
+            .as_u64()
+            .and_then(|y| u16::try_from(y).ok())
+            .and_then(|y| PlanYear::parse(y).ok())
+            .ok_or_else(|| Problem::bad_request("plan_year must be a year between 2014 and 2100."))?,
+    };
     let scope = match (body.get("scope").and_then(|s| s.as_str()), body.get("agency_id")) {
         (Some("agent"), None) => {
             let agency = state.store.agency(&caller.agency_id).await?;
@@ -137,7 +148,7 @@ async fn request_export<S: Ports>(
         caller.agent_id.clone(),
         me.email,
         scope,
-        state.year.get(),
+        year.get(),
         Utc::now(),
     );
     let asked = (job.scope.clone(), job.plan_year);

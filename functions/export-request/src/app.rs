@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::Router;
 use http_edge::caller::AgentIdClaim;
 use shared::config::{SettingError, Vars};
-use shared::domain::PlanYear;
+use shared::domain::EnrollmentCalendar;
 use store::Store;
 
 use crate::api::{self, ApiState};
@@ -16,7 +16,8 @@ pub struct Settings {
     pub table: String,
     pub exports_queue_url: String,
     pub bucket: String,
-    pub year: PlanYear,
+    /// Which plan years are served on a day (`Vars::enrollment_calendar`).
+    pub calendar: EnrollmentCalendar,
     /// How long a download link works (`DOWNLOAD_LINK_SECONDS`, default 300).
     pub link_lifetime: Duration,
     /// The token's claim naming the caller (`JWT_AGENT_ID_CLAIM`).
@@ -33,7 +34,7 @@ impl Settings {
             table: vars.required("TABLE_NAME")?,
             exports_queue_url: vars.required("EXPORTS_QUEUE_URL")?,
             bucket: vars.required("EXPORTS_BUCKET")?,
-            year: vars.plan_year()?,
+            calendar: vars.enrollment_calendar()?,
             link_lifetime: vars.seconds("DOWNLOAD_LINK_SECONDS", 300)?,
             agent_id_claim: AgentIdClaim::from_vars(vars),
         })
@@ -48,7 +49,7 @@ pub fn router(sdk: &shared::aws::SdkConfig, settings: Settings) -> Router {
         s3: shared::aws::s3_client(sdk),
         exports_queue_url: settings.exports_queue_url,
         bucket: settings.bucket,
-        year: settings.year,
+        calendar: settings.calendar,
         link_lifetime: settings.link_lifetime,
     });
     http_edge::caller::identify(routes, store, settings.agent_id_claim)

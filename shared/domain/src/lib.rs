@@ -6,6 +6,7 @@ pub mod directory;
 pub mod evidence;
 pub mod exports;
 pub mod lists;
+pub mod plan_years;
 pub mod rules;
 pub mod story;
 pub mod values;
@@ -19,6 +20,7 @@ pub use directory::{
 pub use evidence::{Evidence, Fact, Policy, PolicyStatus, SyncFailed, record_evidence, sync_evidence};
 pub use exports::{ExportJob, ExportScope, ExportStatus, Succeeded, may_export};
 pub use lists::{ArchivedFilter, ListCounts, ListPage, RiskEntry, Scope, SwapPatterns, Taker};
+pub use plan_years::{EnrollmentCalendar, MonthDay, PlanYears};
 pub use rules::{
     AgencyOf, AlertCounts, Applied, BookEntry, HistoryRecord, Reason, Risk, alert_counts, apply, last_synced_at,
     project,
