@@ -1313,3 +1313,44 @@ async fn one_person_firing_syncs_in_parallel_gets_a_429_past_their_share_and_the
     assert_eq!(status, 200);
     assert_no_differences(&system.world).await;
 }
+
+/// During open enrollment the scheduled scan covers the coming plan year too: each year's
+/// never-synced applications are synced, each year with its own pass.
+#[tokio::test]
+async fn the_scan_covers_every_plan_year_served_the_coming_one_in_open_enrollment() {
+    let system = system(100.0).await;
+    agency(system.store(), "top", None).await;
+    agent(system.store(), "ana", "top", "111").await;
+    let coming = ApplicationKey { id: shared::domain::FederalExchangeId::parse("07500").unwrap(), year: next_year() };
+    submit(system.store(), "07400", "s-07400", 0, "ana", "111").await;
+    system.store().apply_evidence(&coming, &submission("s-07500", 0, "ana", "111"), Utc::now()).await.unwrap();
+    system.put_marketplace(&answer("07400", &[(PolicyStatus::Effectuated, Some("111"))])).await;
+    let mut next = answer("07500", &[(PolicyStatus::Pending, Some("222"))]);
+    next.plan_year = YEAR + 1;
+    system.put_marketplace(&next).await;
+    let of_year = |year| ScanSettings {
+        year,
+        stale_after: chrono::Duration::hours(24),
+        concurrency: 4,
+        page_size: 10,
+        new_lane_every: NEW_LANE_EVERY,
+        repair_budget: 0,
+    };
+
+    let far = tokio::time::Instant::now() + Duration::from_secs(60);
+    let report = sync_trigger::scan::scan_years(
+        &system.scan_store,
+        &system.marketplace,
+        &[of_year(year()), of_year(next_year())],
+        Utc::now(),
+        far,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.first_synced, 2, "{report:?}");
+    assert!(system.store().application(&app("07400")).await.unwrap().last_synced_at.is_some());
+    let stored = system.store().application(&coming).await.unwrap();
+    assert!(stored.last_synced_at.is_some(), "the coming year's application was synced");
+    assert!(stored.entries[&agent_id("ana")].is_at_risk(), "and the marketplace's other AOR flagged it");
+    assert_no_differences(&system.world).await;
+}

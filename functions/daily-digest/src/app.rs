@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use shared::config::{SettingError, Vars};
-use shared::domain::PlanYear;
+use shared::domain::EnrollmentCalendar;
 use shared::ports::{Digests, Directory, PersonSettings};
 use store::Store;
 
@@ -14,7 +14,8 @@ pub struct Settings {
     pub sender: String,
     /// Where the web page is served: the digest links to the person's list there.
     pub web_base_url: String,
-    pub year: PlanYear,
+    /// Which plan years are served on a day: a digest names what was flagged in each.
+    pub calendar: EnrollmentCalendar,
     /// The hour (UTC) from which a day's digests go out (`DIGEST_HOUR_UTC`, default 13: 8 am in
     /// New York, 5 am in Los Angeles).
     pub hour_utc: u32,
@@ -41,7 +42,7 @@ impl Settings {
             table: vars.required("TABLE_NAME")?,
             sender: vars.required("SENDER_EMAIL")?,
             web_base_url: vars.optional("WEB_BASE_URL").unwrap_or(client_details_base_url),
-            year: vars.plan_year()?,
+            calendar: vars.enrollment_calendar()?,
             hour_utc: vars.whole("DIGEST_HOUR_UTC", 13)?,
             settle: chrono::Duration::minutes(vars.whole("DIGEST_SETTLE_MINUTES", 30)?),
             budget: vars.seconds("DIGEST_BUDGET_SECONDS", 840)?,

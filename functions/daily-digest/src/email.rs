@@ -13,14 +13,20 @@ pub enum Whose<'a> {
     Agency(&'a str),
 }
 
-pub fn compose(whose: &Whose<'_>, flagged: &Flagged, since: DateTime<Utc>, year: PlanYear, link: &str) -> Composed {
+/// `years`: the plan years served (the current one, and during open enrollment the coming one).
+pub fn compose(whose: &Whose<'_>, flagged: &Flagged, since: DateTime<Utc>, years: &[PlanYear], link: &str) -> Composed {
     let n = flagged.count;
     let entries = if n == 1 { "1 entry".to_owned() } else { format!("{n} entries") };
     let place = match whose {
         Whose::Book => "your book".to_owned(),
         Whose::Agency(name) => format!("{name} and the agencies below it"),
     };
-    let mut items: Vec<String> = flagged.newest.iter().map(|row| line(whose, row)).collect();
+    let several = years.len() > 1;
+    let mut items: Vec<String> = flagged.newest.iter().map(|row| line(whose, row, several)).collect();
+    let years = match years {
+        [one] => format!("plan year {one}"),
+        _ => format!("plan years {}", years.iter().map(ToString::to_string).collect::<Vec<_>>().join(" and ")),
+    };
     if n > flagged.newest.len() {
         items.push(format!("…and {} more.", n - flagged.newest.len()));
     }
@@ -28,7 +34,7 @@ pub fn compose(whose: &Whose<'_>, flagged: &Flagged, since: DateTime<Utc>, year:
         subject: format!("AOR at-risk digest: {entries} newly at risk"),
         parts: vec![
             Part::Text(format!(
-                "{entries} became at risk in {place}, plan year {year}, since {since} (UTC): another agent may have taken the client.",
+                "{entries} became at risk in {place}, {years}, since {since} (UTC): another agent may have taken the client.",
                 since = since.format("%B %-d, %Y %H:%M"),
             )),
             Part::Items(items),
@@ -45,8 +51,9 @@ pub fn compose(whose: &Whose<'_>, flagged: &Flagged, since: DateTime<Utc>, year:
     .compose()
 }
 
-/// One entry: the client, why, when, and in an agency's digest whose book it is in and where.
-fn line(whose: &Whose<'_>, row: &RiskEntry) -> String {
+/// One entry: the client, why, when, in an agency's digest whose book it is in and where, and the
+/// plan year when the digest covers several.
+fn line(whose: &Whose<'_>, row: &RiskEntry, several_years: bool) -> String {
     let mut line = format!(
         "{client} · Federal Exchange ID {id} · {why}",
         client = row.client_name,
@@ -64,6 +71,9 @@ fn line(whose: &Whose<'_>, row: &RiskEntry) -> String {
             Some(agency) => line.push_str(&format!(" · {agency}, book of {agent}")),
             None => line.push_str(&format!(" · book of {agent}")),
         }
+    }
+    if several_years {
+        line.push_str(&format!(" · plan year {}", row.plan_year));
     }
     line.push_str(&format!(" · {}", row.listed_at.format("%b %-d, %H:%M UTC")));
     line
@@ -86,7 +96,8 @@ mod tests {
         let flagged = Flagged { count: 12, newest: Vec::new() };
         let since = DateTime::parse_from_rfc3339("2026-11-26T13:00:00Z").unwrap().to_utc();
         let year = PlanYear::parse(2026).unwrap();
-        let mail = compose(&Whose::Agency("Summit"), &flagged, since, year, "https://app.example.com/#at-risk:summit");
+        let mail =
+            compose(&Whose::Agency("Summit"), &flagged, since, &[year], "https://app.example.com/#at-risk:summit");
         assert_eq!(mail.subject, "AOR at-risk digest: 12 entries newly at risk");
         assert!(mail.text.starts_with(
             "12 entries became at risk in Summit and the agencies below it, plan year 2026, since November 26, 2026 13:00"
@@ -119,7 +130,7 @@ mod tests {
             agency_name: Some(Name::parse("Summit East").unwrap()),
         };
         let flagged = Flagged { count: 1, newest: vec![row] };
-        let agency = compose(&Whose::Agency("Summit"), &flagged, at, year, "https://app.example.com/");
+        let agency = compose(&Whose::Agency("Summit"), &flagged, at, &[year], "https://app.example.com/");
         assert!(
             agency.text.contains(
                 "- Zoë O'Brien · Federal Exchange ID 0042 · submitted by another NPN · Summit East, book of Ana Díaz · Nov 27, 09:30 UTC\r\n"
@@ -128,7 +139,12 @@ mod tests {
             agency.text
         );
         assert!(agency.html.contains("<li>Zoë O&#39;Brien · Federal Exchange ID 0042"), "{}", agency.html);
-        let book = compose(&Whose::Book, &flagged, at, year, "https://app.example.com/");
+        let book = compose(&Whose::Book, &flagged, at, &[year], "https://app.example.com/");
         assert!(!book.text.contains("Summit East") && !book.text.contains("book of"), "{}", book.text);
+        // In open enrollment a digest covers both years, and says which each entry is of.
+        let coming = PlanYear::parse(2027).unwrap();
+        let both = compose(&Whose::Book, &flagged, at, &[year, coming], "https://app.example.com/");
+        assert!(both.text.contains("in your book, plan years 2026 and 2027, since"), "{}", both.text);
+        assert!(both.text.contains("submitted by another NPN · plan year 2026 · Nov 27"), "{}", both.text);
     }
 }

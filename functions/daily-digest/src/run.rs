@@ -11,7 +11,7 @@ use chrono::{DateTime, Timelike, Utc};
 use shared::domain::Scope;
 use shared::domain::{Agent, AgentId, DIGEST_ENTRIES, DigestScope, DigestSettings, digest_day};
 use shared::ports::StoreError;
-use shared::ports::{DayClaim, DigestOutcome};
+use shared::ports::{DayClaim, DigestOutcome, Flagged};
 
 use crate::app::{Deps, Ports};
 use crate::email::{self, Whose};
@@ -205,11 +205,18 @@ async fn claimed<S: Ports>(
         DigestScope::Book => (Scope::Agent(agent_id.clone()), None),
         DigestScope::Agency => (Scope::Agency(agent.agency_id.clone()), Some(agent.agency_id.clone())),
     };
-    let flagged = if since < through {
-        deps.store.flagged_between(&scope, deps.settings.year, since, through, DIGEST_ENTRIES).await?
-    } else {
-        Default::default()
-    };
+    // Each plan year served (during open enrollment the coming one too), newest first together.
+    let years = deps.settings.calendar.years_on(through.date_naive()).served();
+    let mut flagged = Flagged::default();
+    if since < through {
+        for year in &years {
+            let of_year = deps.store.flagged_between(&scope, *year, since, through, DIGEST_ENTRIES).await?;
+            flagged.count += of_year.count;
+            flagged.newest.extend(of_year.newest);
+        }
+        flagged.newest.sort_by(|a, b| b.listed_at.cmp(&a.listed_at));
+        flagged.newest.truncate(DIGEST_ENTRIES);
+    }
     // The watermark moves to `through` even when nothing was new: the next digest starts there.
     let through = through.max(since);
     if flagged.count == 0 {
@@ -222,7 +229,7 @@ async fn claimed<S: Ports>(
     };
     let whose = agency_name.as_deref().map_or(Whose::Book, Whose::Agency);
     let link = shared::links::list_page_url(&deps.settings.web_base_url, whose_agency.as_ref().map(|a| a.as_str()));
-    let message = email::compose(&whose, &flagged, since, deps.settings.year, &link);
+    let message = email::compose(&whose, &flagged, since, &years, &link);
     // The day stays ours while the email is on its way.
     let renewed = (Utc::now() + LEASE).timestamp_millis();
     deps.store.renew_digest_day(agent_id, day, lease, renewed).await?;

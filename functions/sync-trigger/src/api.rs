@@ -11,7 +11,7 @@ use http_edge::caller::Caller;
 use http_edge::{Problem, RawQuery};
 use serde::Serialize;
 use shared::domain::ApplicationKey;
-use shared::domain::{BookEntry, PlanYear, PolicyStatus};
+use shared::domain::{BookEntry, EnrollmentCalendar, PolicyStatus};
 use shared::metrics;
 use shared::ports::{Applications, SyncSlots};
 
@@ -22,7 +22,8 @@ use crate::sync::{SyncError, sync_application};
 pub struct ApiState<S> {
     pub store: S,
     pub marketplace: MarketplaceClient,
-    pub year: PlanYear,
+    /// Which plan years are served on a day (a sync's default is the current one).
+    pub calendar: EnrollmentCalendar,
     /// How many on-demand syncs one person may have in flight at once, across every instance.
     pub syncs_in_flight: u32,
 }
@@ -79,7 +80,8 @@ async fn sync_client<S: Applications + SyncSlots>(
         ANSWER_MARGIN,
         lambda.map(|context| context.deadline()),
     ));
-    let application = http_edge::application_key(raw_id, &query, state.year)?;
+    let current = state.calendar.years_on(Utc::now().date_naive()).current;
+    let application = http_edge::application_key(raw_id, &query, current)?;
 
     let agent = http_edge::visible_entry(&state.store, &caller, &state.store.application(&application).await?).await?;
     // One person firing syncs in parallel must not starve everyone else's of the partner's rate.

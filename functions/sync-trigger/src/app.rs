@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::Router;
 use http_edge::caller::AgentIdClaim;
 use shared::config::{SettingError, Vars};
-use shared::domain::PlanYear;
+use shared::domain::{EnrollmentCalendar, PlanYear};
 use store::Store;
 
 use crate::api::{self, ApiState};
@@ -21,7 +21,8 @@ pub struct Settings {
     pub table: String,
     pub marketplace_base_url: String,
     pub marketplace_key: ApiKey,
-    pub year: PlanYear,
+    /// Which plan years are served on a day (`Vars::enrollment_calendar`).
+    pub calendar: EnrollmentCalendar,
     /// Requests per second the partner allows this deployment, retries included: one budget that
     /// the scan and the on-demand syncs of every instance share.
     pub rate_per_second: f64,
@@ -78,7 +79,7 @@ impl Settings {
             table: vars.required("TABLE_NAME")?,
             marketplace_base_url: vars.required("MARKETPLACE_BASE_URL")?,
             marketplace_key,
-            year: vars.plan_year()?,
+            calendar: vars.enrollment_calendar()?,
             rate_per_second: vars.positive("SYNC_RATE_PER_SECOND", 40.0)?,
             retry: RetryPolicy {
                 attempts: vars.whole("MARKETPLACE_ATTEMPTS", default.attempts)?,
@@ -94,9 +95,28 @@ impl Settings {
         })
     }
 
+    /// The scan of the current plan year.
     pub fn scan(&self) -> ScanSettings {
+        self.scan_of(self.calendar.years_on(chrono::Utc::now().date_naive()).current)
+    }
+
+    /// The scans of every plan year served on `today` (the current one first): the writes left
+    /// unplaced, which are no year's, are placed by the first.
+    pub fn scans(&self, today: chrono::NaiveDate) -> Vec<ScanSettings> {
+        let years = self.calendar.years_on(today).served();
+        years
+            .into_iter()
+            .enumerate()
+            .map(|(i, year)| ScanSettings {
+                repair_budget: if i == 0 { crate::scan::REPAIR_BUDGET } else { 0 },
+                ..self.scan_of(year)
+            })
+            .collect()
+    }
+
+    fn scan_of(&self, year: PlanYear) -> ScanSettings {
         ScanSettings {
-            year: self.year,
+            year,
             stale_after: self.stale_after,
             concurrency: self.concurrency,
             page_size: 100,
@@ -141,8 +161,29 @@ pub fn router(sdk: &shared::aws::SdkConfig, settings: &Settings, marketplace: Ma
     let routes = api::router(ApiState {
         store: store.clone(),
         marketplace,
-        year: settings.year,
+        calendar: settings.calendar,
         syncs_in_flight: settings.syncs_in_flight,
     });
     http_edge::caller::identify(routes, store, settings.agent_id_claim.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scan_covers_the_coming_year_from_the_day_enrollment_opens_and_repairs_once() {
+        let vars = Vars::from_pairs([
+            ("TABLE_NAME", "t"),
+            ("MARKETPLACE_BASE_URL", "http://127.0.0.1:1"),
+            ("MARKETPLACE_API_KEY", "k"),
+            ("CURRENT_PLAN_YEAR", "2026"),
+        ]);
+        let settings = Settings::from_vars(&vars).unwrap();
+        let day = |raw: &str| chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d").unwrap();
+        let years =
+            |raw: &str| settings.scans(day(raw)).iter().map(|s| (s.year.get(), s.repair_budget)).collect::<Vec<_>>();
+        assert_eq!(years("2026-06-01"), vec![(2026, crate::scan::REPAIR_BUDGET)]);
+        assert_eq!(years("2026-11-01"), vec![(2026, crate::scan::REPAIR_BUDGET), (2027, 0)]);
+    }
 }

@@ -1,6 +1,7 @@
-//! The scheduled scan: keeps every current plan year application synced with the marketplace
-//! within the staleness window, within the deployment's marketplace budget and a time budget well
-//! inside the Lambda limit.
+//! The scheduled scan: keeps every application of each plan year served (the current one, and
+//! during open enrollment the coming one: `scan_years`) synced with the marketplace within the
+//! staleness window, within the deployment's marketplace budget and a time budget well inside the
+//! Lambda limit.
 //!
 //! The due list (see `docs/table-design.md`) has lanes and is spread over shards. Every run first
 //! syncs the never-synced applications, and looks for new ones again every minute (the priority
@@ -133,6 +134,47 @@ pub async fn scan<S: Applications + SyncDue + UnplacedRepair>(
     // Printed however the run ended: what it did counts, and its counts start again.
     emit_metrics(&report, store, marketplace);
     ran.map(|()| report)
+}
+
+/// The scan of each plan year served (`Settings::scans`), one after the other, each with an equal
+/// share of the time left (a year done early leaves the rest to the next): each keeps its own
+/// pass and checkpoint. The reports, added up.
+pub async fn scan_years<S: Applications + SyncDue + UnplacedRepair>(
+    store: &S,
+    marketplace: &MarketplaceClient,
+    years: &[ScanSettings],
+    now: DateTime<Utc>,
+    deadline: Instant,
+) -> Result<ScanReport, StoreError> {
+    let mut total = ScanReport::default();
+    for (done, settings) in years.iter().enumerate() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let share = left.div_f64((years.len() - done) as f64);
+        let report = scan(store, marketplace, settings, now, Instant::now() + share).await?;
+        total.add(&report);
+    }
+    Ok(total)
+}
+
+impl ScanReport {
+    /// Another year's run, added to this one's.
+    fn add(&mut self, other: &ScanReport) {
+        self.placed += other.placed;
+        self.unplaced_failed += other.unplaced_failed;
+        self.first_synced += other.first_synced;
+        self.synced += other.synced;
+        self.failed += other.failed;
+        self.unknown += other.unknown;
+        self.pass_completed |= other.pass_completed;
+        self.out_of_time |= other.out_of_time;
+        for (outcome, n) in &other.outcomes {
+            *self.outcomes.entry(outcome).or_default() += n;
+        }
+        self.lag = match (self.lag, other.lag) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
 }
 
 async fn run<S: Applications + SyncDue>(

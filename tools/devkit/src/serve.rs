@@ -231,12 +231,15 @@ pub async fn run(
     // One client, one share of the rate, for the on-demand syncs and the scan (their policies are one).
     let marketplace = sync_trigger::app::marketplace(&as_function(principals::SYNC_TRIGGER), &sync_settings)?;
     let scan_marketplace = marketplace.clone();
-    let (scan_settings, interval) = (sync_settings.scan(), settings.scan_interval);
+    let interval = settings.scan_interval;
+    let scan_settings = sync_settings.clone();
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(interval).await;
             let deadline = tokio::time::Instant::now() + interval.mul_f64(0.8);
-            match scan::scan(&scan_store, &scan_marketplace, &scan_settings, chrono::Utc::now(), deadline).await {
+            let now = chrono::Utc::now();
+            let years = scan_settings.scans(now.date_naive());
+            match scan::scan_years(&scan_store, &scan_marketplace, &years, now, deadline).await {
                 Ok(report) => tracing::info!(
                     placed = report.placed,
                     synced = report.synced,

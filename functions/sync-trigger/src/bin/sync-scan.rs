@@ -11,10 +11,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = shared::aws::sdk_config();
     let settings = Settings::from_env()?;
     let (store, marketplace) = (app::store(&sdk, &settings), app::marketplace(&sdk, &settings)?);
-    let (store, marketplace, scan_settings, budget) = (&store, &marketplace, &settings.scan(), settings.scan_budget);
+    let (store, marketplace, settings) = (&store, &marketplace, &settings);
     lambda_runtime::run(service_fn(|event: LambdaEvent<CloudWatchEvent>| async move {
-        let deadline = scan::deadline(budget, Some(event.context.deadline()));
-        let report = scan::scan(store, marketplace, scan_settings, chrono::Utc::now(), deadline).await?;
+        let deadline = scan::deadline(settings.scan_budget, Some(event.context.deadline()));
+        // Every plan year served today: during open enrollment, the coming one too.
+        let now = chrono::Utc::now();
+        let report = scan::scan_years(store, marketplace, &settings.scans(now.date_naive()), now, deadline).await?;
         tracing::info!(
             placed = report.placed,
             first_synced = report.first_synced,
