@@ -13,6 +13,10 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 npm_install web
 
+# Open enrollment all year (but January 1): the page meets the coming plan year beside the current
+# one whatever the day the tests run (shared/domain/src/plan_years.rs).
+export OPEN_ENROLLMENT_OPENS=01-02 OPEN_ENROLLMENT_CLOSES=01-01
+
 start_local_system target/browser-test bt-
 
 # The seed, then what the tests did as people: every list and total must still agree with the

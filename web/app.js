@@ -76,6 +76,9 @@ function timeCell(iso) {
 
 let me = null;
 const isAdmin = () => me?.role === "agency_admin";
+// The plan years served today: the current one, and during open enrollment the coming one.
+const servedYears = () => [me.plan_years.current, me.plan_years.coming].filter(Boolean);
+const yearLabel = (year) => (year === me.plan_years.coming ? `${year} (open enrollment)` : String(year));
 const here = () => location.pathname + location.search + location.hash;
 
 async function loadConfig() {
@@ -172,6 +175,11 @@ async function start() {
   document.querySelectorAll("[data-admin]:not(.view)").forEach((e) => (e.hidden = !isAdmin()));
   // An agent whose agency turned agent exports off has no Exports tab (a typed address says why).
   $("#tab-exports").hidden = !me.can_export;
+  // During open enrollment each list and export offers the coming year beside the current one.
+  for (const [choice, select] of [["#plan-year-choice", "#plan-year"], ["#export-year-choice", "#export-year"]]) {
+    $(select).replaceChildren(...servedYears().map((y) => new Option(yearLabel(y), String(y))));
+    $(choice).hidden = servedYears().length < 2;
+  }
   await prepareScopes();
   await refreshBadge();
   route();
@@ -240,11 +248,22 @@ async function prepareScopes() {
   }
 }
 
+// The badge counts the current year's list; during open enrollment a second one the coming
+// year's (each list has its own watermark).
 async function refreshBadge() {
   const summary = await api("/v1/at-risk/summary");
   const badge = $("#badge");
   badge.textContent = summary.new_since_last_visit;
   badge.dataset.count = summary.new_since_last_visit;
+  const coming = me.plan_years.coming;
+  $("#badge-coming").hidden = !coming;
+  if (coming) {
+    const next = await api(`/v1/at-risk/summary?plan_year=${coming}`);
+    $("#badge-coming").textContent = `${coming}: ${next.new_since_last_visit}`;
+    $("#badge-coming").dataset.count = next.new_since_last_visit;
+    $("#badge-coming").setAttribute("aria-label", `${next.new_since_last_visit} new in plan year ${coming}`);
+    summary.coming = next;
+  }
   return summary;
 }
 
@@ -254,8 +273,12 @@ async function openHome() {
   if (isAdmin()) await Promise.all([openAgencyHome(), showSwapPatterns(me.agency_id)]);
   const summary = await refreshBadge();
   const fresh = summary.new_since_last_visit;
-  $("#home-summary").textContent =
-    `${fresh} new at-risk ${fresh === 1 ? "entry" : "entries"} since your last visit (${when(summary.last_visited_at)}); ${summary.total} at risk in all.`;
+  let text = `${fresh} new at-risk ${fresh === 1 ? "entry" : "entries"} since your last visit (${when(summary.last_visited_at)}); ${summary.total} at risk in all.`;
+  if (summary.coming) {
+    const { plan_year: year, closes } = me.plan_years.open_enrollment;
+    text += ` Open enrollment for ${year} (until ${new Date(`${closes}T00:00:00`).toLocaleDateString()}): ${summary.coming.new_since_last_visit} new, ${summary.coming.total} at risk in its list.`;
+  }
+  $("#home-summary").textContent = text;
 }
 
 // An admin lands on their agency's tree: its figures, and the sub-agencies to look at first.
@@ -330,17 +353,17 @@ function drawWeeks(weeks) {
 // The list's place is in the address: whose list, the archived filter, the page size and the
 // page's cursor (`#at-risk:{scope}?archived=…&size=…&cursor=…`), so Back, a reload and a shared
 // link keep it. The pages before this one are in the history entry's state: Previous is Back.
-function listAddress({ scope = $("#list-scope").value, archived = $("#archived").value, size = $("#page-size").value, cursor = null } = {}) {
-  const query = new URLSearchParams({ archived, size });
+function listAddress({ scope = $("#list-scope").value, year = $("#plan-year").value, archived = $("#archived").value, size = $("#page-size").value, cursor = null } = {}) {
+  const query = new URLSearchParams({ year, archived, size });
   if (cursor) query.set("cursor", cursor);
   return `/#at-risk:${scope}?${query}`;
 }
 
 // A page, a filter or a page size of the same list carries its opening along (what is new stays
 // marked); another list is opened afresh.
-function goToList(place, trail = []) {
+function goToList(place = {}, trail = []) {
   const opening = history.state?.opening;
-  const sameList = !place.scope || place.scope === opening?.scope;
+  const sameList = (!place.scope || place.scope === opening?.scope) && (!place.year || place.year === opening?.year);
   history.pushState({ trail, opening: sameList ? opening : undefined }, "", listAddress(place));
   route();
 }
@@ -352,10 +375,13 @@ async function openAtRisk(scope, query) {
   $("#archived").value = ["exclude", "include", "only"].includes(archived) ? archived : "exclude";
   const size = query.get("size");
   $("#page-size").value = ["10", "25", "50", "100"].includes(size) ? size : "25";
+  const year = query.get("year");
+  $("#plan-year").value = servedYears().map(String).includes(year) ? year : String(me.plan_years.current);
   // Opening a list is its visit; coming back to it (Back, a reload, paging) is not: the history
-  // entry keeps its opening, so what was new then stays marked.
+  // entry keeps its opening, so what was new then stays marked. Each plan year's list is its own.
   const kept = history.state?.opening;
-  const opening = kept?.scope === select.value ? kept : await openList(select.value);
+  const sameList = kept?.scope === select.value && kept?.year === $("#plan-year").value;
+  const opening = sameList ? kept : await openList(select.value, $("#plan-year").value);
   showOpening(opening);
   await loadPage(query.get("cursor"));
 }
@@ -364,20 +390,21 @@ async function openAtRisk(scope, query) {
 // watermark, an admin's own agency view the one its admins share; an admin looking into a
 // sub-agency moves none. What was listed after the visit before is on top, marked new. The
 // opening is kept in the history entry.
-async function openList(scope) {
+async function openList(scope, year) {
   const base = scope === "mine" ? "/v1/at-risk" : `/v1/agencies/${scope}/at-risk`;
-  const before = await api(`${base}/summary`);
+  const before = await api(`${base}/summary?plan_year=${year}`);
   const ours = scope === "mine" || scope === me.agency_id;
-  if (ours) await api(`${base}/visits`, { method: "POST" });
+  if (ours) await api(`${base}/visits?plan_year=${year}`, { method: "POST" });
   if (scope === "mine") await refreshBadge();
-  const opening = { scope, summary: before };
+  const opening = { scope, year, summary: before };
   history.replaceState({ ...(history.state || {}), opening }, "");
   return opening;
 }
 
-function showOpening({ scope, summary }) {
+function showOpening({ scope, year, summary }) {
   visitedBefore = summary.last_visited_at;
-  const list = scope === "mine" ? "your book" : `${agencyNames.get(scope) || scope} and below`;
+  const whose = scope === "mine" ? "your book" : `${agencyNames.get(scope) || scope} and below`;
+  const list = servedYears().length > 1 ? `${whose}, plan year ${year}` : whose;
   const visit = scope === "mine" ? "your last visit" : "this list was last opened by its agency's admins";
   $("#at-risk-summary").textContent =
     `${summary.total} at risk in ${list}; ${summary.new_since_last_visit} new since ${visit} (${when(summary.last_visited_at)}), marked “New”.`;
@@ -388,7 +415,7 @@ const listedSinceVisit = (item) => !item.archived && (!visitedBefore || new Date
 
 async function loadPage(cursor) {
   const scope = $("#list-scope").value;
-  const params = new URLSearchParams({ limit: $("#page-size").value, archived: $("#archived").value });
+  const params = new URLSearchParams({ plan_year: $("#plan-year").value, limit: $("#page-size").value, archived: $("#archived").value });
   if (cursor) params.set("cursor", cursor);
   const path = scope === "mine" ? `/v1/at-risk?${params}` : `/v1/agencies/${scope}/at-risk?${params}`;
   const table = $("#at-risk-table");
@@ -635,8 +662,8 @@ async function listExports() {
   for (const job of items) {
     const li = document.createElement("li");
     li.dataset.exportId = job.export_id;
-    const what = job.scope === "agency" ? `Agency ${job.agency_id}` : "My book";
-    li.append(`${what} · ${when(job.created_at)} · ${job.status} · ${job.rows_written} rows `);
+    const what = job.scope === "agency" ? `${agencyNames.get(job.agency_id) || job.agency_id} and below` : "My book";
+    li.append(`${what} · plan year ${job.plan_year} · ${when(job.created_at)} · ${job.status} · ${job.rows_written} rows `);
     if (job.status === "succeeded") li.append(downloadButton(job.export_id));
     if (job.error) li.append(` (${job.error})`);
     list.append(li);
@@ -817,13 +844,15 @@ window.addEventListener("DOMContentLoaded", () => {
   $("#sign-in-button").addEventListener("click", () => signIn().catch((e) => show(e.message)));
   $("#archived").addEventListener("change", () => goToList());
   $("#page-size").addEventListener("change", () => goToList());
+  $("#plan-year").addEventListener("change", () => goToList({ year: $("#plan-year").value }));
   $("#list-scope").addEventListener("change", () => goToList({ scope: $("#list-scope").value }));
   $("#first-page").addEventListener("click", () => goToList());
   $("#previous-page").addEventListener("click", () => history.back());
-  $("#export-mine").addEventListener("click", () => requestExport({ scope: "agent" }));
+  const exportYear = () => Number($("#export-year").value || me.plan_years.current);
+  $("#export-mine").addEventListener("click", () => requestExport({ scope: "agent", plan_year: exportYear() }));
   $("#export-agency-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    requestExport({ scope: "agency", agency_id: $("#export-agency").value });
+    requestExport({ scope: "agency", agency_id: $("#export-agency").value, plan_year: exportYear() });
   });
   $("#story-more").addEventListener("click", () => {
     const id = location.pathname.split("/")[2];

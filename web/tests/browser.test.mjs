@@ -63,12 +63,12 @@ const YEAR = new Date().getUTCFullYear();
 // An application submitted on the platform, as the platform's event says it (events/platform/),
 // published on the local bus by tools/publish_event.py; the dev server's ingest consumer takes it
 // from there. `at` is when it was submitted: an old time arriving now is a late event.
-async function submitOnThePlatform({ application, submission, agent, at, client = "Late Event Client" }) {
+async function submitOnThePlatform({ application, submission, agent, at, client = "Late Event Client", year = YEAR }) {
   const { npn } = people.find((p) => p.agent_id === agent);
   const envelope = {
     version: "0", id: randomUUID(), "detail-type": "Application Submitted", source: "enrollment-platform",
     account: "123456789012", time: new Date().toISOString(), region: "us-east-1", resources: [],
-    detail: { submission_id: submission, federal_exchange_id: application, plan_year: YEAR, client_name: client, agent_id: agent, npn, submitted_at: at },
+    detail: { submission_id: submission, federal_exchange_id: application, plan_year: year, client_name: client, agent_id: agent, npn, submitted_at: at },
   };
   const file = join(await mkdtemp(join(tmpdir(), "event-")), "event.json");
   await writeFile(file, JSON.stringify(envelope));
@@ -76,9 +76,9 @@ async function submitOnThePlatform({ application, submission, agent, at, client 
 }
 
 // A swap that happened long ago and arrives only now: `owner`'s client taken by `taker`.
-async function lateSwap(application, owner, taker) {
-  await submitOnThePlatform({ application, submission: `own-${application}`, agent: owner, at: `${YEAR}-01-20T10:00:00Z` });
-  await submitOnThePlatform({ application, submission: `swap-${application}`, agent: taker, at: `${YEAR}-01-21T10:00:00Z` });
+async function lateSwap(application, owner, taker, year = YEAR) {
+  await submitOnThePlatform({ application, submission: `own-${application}`, agent: owner, at: `${YEAR}-01-20T10:00:00Z`, year });
+  await submitOnThePlatform({ application, submission: `swap-${application}`, agent: taker, at: `${YEAR}-01-21T10:00:00Z`, year });
 }
 
 // Opens the at-risk tab (the list's visit) and waits for its rows.
@@ -218,7 +218,7 @@ test("an admin lands on the tree's figures and the sub-agencies to look at first
   assert.equal(await page.$eval("#list-scope", (s) => s.value), places[0].href.split(":")[1]);
   // Opening the agency's own list is its view's visit: the count of new ones starts again.
   await Promise.all([
-    page.waitForResponse((r) => r.url().endsWith("/v1/agencies/summit/at-risk/visits") && r.status() === 204),
+    page.waitForResponse((r) => new URL(r.url()).pathname === "/v1/agencies/summit/at-risk/visits" && r.status() === 204),
     page.selectOption("#list-scope", "summit"),
   ]);
   await page.waitForSelector("#at-risk-table tbody tr a");
@@ -765,5 +765,45 @@ test("by keyboard alone: sign in, generate an export and download it", async () 
   const [download] = await Promise.all([page.waitForEvent("download"), page.keyboard.press("Enter")]);
   const csv = await readFile(await download.path(), "utf8");
   assert.equal(csv.split("\r\n")[0], "Federal Exchange ID,Client Details Page URL,Archived Status");
+  assert.deepEqual(errors, []);
+});
+
+test("during open enrollment the coming year's list is beside the current one, with its own badge and exports", async (t) => {
+  const { plan_years: years } = await callApi("agent-summit-2", "/v1/me");
+  // (tools/browser-test.sh keeps open enrollment open every day but January 1.)
+  if (!years.coming) return t.skip("open enrollment is closed today");
+  const coming = years.coming;
+  await lateSwap("0900000401", "agent-summit-2", "agent-harbor-1", coming);
+  const { page, errors } = await signIn("agent-summit-2");
+  await reloadUntil(page, "#home", (coming) => document.querySelector("#badge-coming").textContent === `${coming}: 1`, coming);
+  const current = await page.textContent("#badge");
+  await page.waitForFunction(() => /Open enrollment/.test(document.querySelector("#home-summary").textContent));
+  assert.match(await page.textContent("#home-summary"), new RegExp(`Open enrollment for ${coming} \\(until .+\\): 1 new`));
+
+  await page.goto(`${APP}/#at-risk:mine?year=${coming}`);
+  await page.waitForFunction((coming) => document.querySelector("#at-risk-summary").textContent.includes(`plan year ${coming}`), coming);
+  assert.equal(await page.$eval("#plan-year", (s) => s.value), String(coming));
+  await page.waitForSelector("#at-risk-table tbody tr a");
+  const rows = await rowsShown(page);
+  assert.equal(rows[0].id, "0900000401");
+  assert.ok(rows[0].isNew);
+  assert.match(await page.getAttribute("#at-risk-table tbody tr:first-child a", "href"), new RegExp(`plan_year=${coming}`));
+  await page.waitForFunction((coming) => document.querySelector("#badge-coming").textContent === `${coming}: 0`, coming);
+  assert.equal(await page.textContent("#badge"), current, "the current year's badge is its own");
+
+  // The current year's list holds none of it, and an export of the coming year is of that year.
+  await page.selectOption("#plan-year", String(years.current));
+  // (The summary shows as the page starts loading: then the rows.)
+  await page.waitForFunction(
+    (year) => document.querySelector("#at-risk-summary").textContent.includes(`plan year ${year}`) && !document.querySelector("#at-risk-table").hasAttribute("aria-busy"),
+    years.current,
+  );
+  assert.ok(!(await rowsShown(page)).some((r) => r.id === "0900000401"));
+  await page.click("#tab-exports");
+  await page.selectOption("#export-year", String(coming));
+  await page.click("#export-mine");
+  await page.waitForFunction(() => /succeeded/.test(document.querySelector("#progress-rows").textContent), null, { timeout: 30_000 });
+  await page.waitForFunction((coming) => document.querySelector("#past-exports li")?.textContent.includes(`plan year ${coming}`), coming);
+  assert.match(await page.textContent("#progress-rows"), /^[1-9]\d* rows written/);
   assert.deepEqual(errors, []);
 });

@@ -214,7 +214,7 @@ async fn claimed<S: Ports>(
             flagged.count += of_year.count;
             flagged.newest.extend(of_year.newest);
         }
-        flagged.newest.sort_by(|a, b| b.listed_at.cmp(&a.listed_at));
+        flagged.newest.sort_by_key(|entry| std::cmp::Reverse(entry.listed_at));
         flagged.newest.truncate(DIGEST_ENTRIES);
     }
     // The watermark moves to `through` even when nothing was new: the next digest starts there.

@@ -45,10 +45,14 @@ async fn run(args: Vec<String>) -> Result<(), DevkitError> {
                 Some(n) => n.parse().map_err(|_| DevkitError::Usage(USAGE.into()))?,
                 None => 3000,
             };
+            // During open enrollment, a tenth as many of the coming year's as of the current one.
+            let years =
+                shared::config::Vars::from_env().enrollment_calendar()?.years_on(chrono::Utc::now().date_naive());
             let plan = SeedPlan {
                 applications,
                 last_year_applications: 60,
-                year: shared::config::Vars::from_env().plan_year()?,
+                year: years.current,
+                coming: years.coming.map(|year| (year, applications / 10)),
                 random_seed: 2026,
             };
             let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), created.table);

@@ -27,6 +27,8 @@ pub struct SeedPlan {
     pub applications: usize,
     pub last_year_applications: usize,
     pub year: PlanYear,
+    /// During open enrollment, the coming plan year and how many of its applications to seed.
+    pub coming: Option<(PlanYear, usize)>,
     pub random_seed: u64,
 }
 
@@ -146,8 +148,13 @@ pub async fn run(store: &Store, plan: &SeedPlan) -> Result<Seeded, DevkitError> 
     let agents: Vec<DemoUser> = seeded.users.iter().filter(|u| u.role == Role::Agent.as_str()).cloned().collect();
     let mut work: Vec<(ApplicationKey, Vec<Evidence>)> = Vec::new();
     let last_year = PlanYear::parse(plan.year.get() - 1)?;
-    for i in 0..plan.applications + plan.last_year_applications {
-        let year = if i < plan.applications { plan.year } else { last_year };
+    let (coming_year, coming) = plan.coming.unwrap_or((plan.year, 0));
+    for i in 0..plan.applications + plan.last_year_applications + coming {
+        let year = match i {
+            i if i < plan.applications => plan.year,
+            i if i < plan.applications + plan.last_year_applications => last_year,
+            _ => coming_year,
+        };
         // The first agent gets a good share of the book, so the demo agent has a list to look at.
         let owner = if rng.random_bool(0.15) { &agents[0] } else { &agents[rng.random_range(0..agents.len())] };
         let (app, evidence, marketplace) = application(&mut rng, i, year, owner, &agents)?;
@@ -176,8 +183,10 @@ fn application(
     // Ten digits, some with leading zeros, as FFM ids can have.
     let id = FederalExchangeId::parse(format!("{:010}", rng.random_range(0..3_000_000_000u64) + index as u64))?;
     let app = ApplicationKey { id: id.clone(), year };
-    let year_start = Utc.with_ymd_and_hms(i32::from(year.get()) - 1, 11, 1, 0, 0, 0).single().unwrap_or_else(Utc::now);
     let now = Utc::now();
+    // (Never in the future: a coming year's enrollment may have opened only days ago.)
+    let year_start = Utc.with_ymd_and_hms(i32::from(year.get()) - 1, 11, 1, 0, 0, 0).single().unwrap_or(now);
+    let year_start = year_start.min(now - Duration::days(30));
     let span = (now - year_start).num_minutes().max(60 * 24 * 30);
     let submitted_at = year_start + Duration::minutes(rng.random_range(0..span / 2));
     let client = format!("{} {}", FIRST[rng.random_range(0..FIRST.len())], LAST[rng.random_range(0..LAST.len())]);
