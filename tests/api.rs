@@ -512,6 +512,21 @@ async fn the_coming_years_list_is_a_list_of_its_own_on_every_route() {
         .await;
     assert_eq!(tree_next["total"], 1);
 
+    // The agency view and the story of that year; a cursor of one year's list is refused for the other's.
+    let admin_north = Some(("admin-north", "north", "agency_admin"));
+    let (_, view) =
+        system.call(admin_north, "GET", &format!("/v1/agencies/north/at-risk?plan_year={next}"), None).await;
+    assert_eq!(ids(&view), vec!["800001"]);
+    let (status, story) = system.call(ANA, "GET", &format!("/v1/clients/800001?plan_year={next}"), None).await;
+    assert_eq!((status, &story["plan_year"]), (200, &json!(next)), "{story}");
+    let (status, _) = system.call(ANA, "GET", "/v1/clients/800001", None).await;
+    assert_eq!(status, 404, "not of the current year");
+    let (_, first) = system.call(ANA, "GET", "/v1/at-risk?limit=1", None).await;
+    let cursor = first["next_cursor"].as_str().expect("two entries this year");
+    let (status, problem) =
+        system.call(ANA, "GET", &format!("/v1/at-risk?limit=1&plan_year={next}&cursor={cursor}"), None).await;
+    assert_eq!(status, 400, "a cursor of one year's list is not another's: {problem}");
+
     // A year that is none is refused, and so is a parameter the route does not take.
     let (status, problem) = system.call(ANA, "GET", "/v1/at-risk/summary?plan_year=1999", None).await;
     assert_eq!(status, 400, "{problem}");

@@ -251,7 +251,7 @@ async function prepareScopes() {
 // The badge counts the current year's list; during open enrollment a second one the coming
 // year's (each list has its own watermark).
 async function refreshBadge() {
-  const summary = await api("/v1/at-risk/summary");
+  const summary = await api(`/v1/at-risk/summary?plan_year=${me.plan_years.current}`);
   const badge = $("#badge");
   badge.textContent = summary.new_since_last_visit;
   badge.dataset.count = summary.new_since_last_visit;
@@ -283,11 +283,16 @@ async function openHome() {
 
 // An admin lands on their agency's tree: its figures, and the sub-agencies to look at first.
 async function openAgencyHome() {
-  const summary = await api(`/v1/agencies/${me.agency_id}/at-risk/summary`);
+  const summary = await api(`/v1/agencies/${me.agency_id}/at-risk/summary?plan_year=${me.plan_years.current}`);
   const agency = me.agency_name || me.agency_id;
   $("#agency-home-title").textContent = `${agency} and below`;
-  $("#agency-summary").textContent =
-    `${entries(summary.new_since_last_visit)} newly at risk since your agency's view was last opened (${when(summary.last_visited_at)}); ${entries(summary.total)} at risk in all.`;
+  let text = `${entries(summary.new_since_last_visit)} newly at risk since your agency's view was last opened (${when(summary.last_visited_at)}); ${entries(summary.total)} at risk in all.`;
+  const coming = me.plan_years.coming;
+  if (coming) {
+    const next = await api(`/v1/agencies/${me.agency_id}/at-risk/summary?plan_year=${coming}`);
+    text += ` Open enrollment for ${coming}: ${entries(next.new_since_last_visit)} newly at risk, ${entries(next.total)} at risk in its list.`;
+  }
+  $("#agency-summary").textContent = text;
   $("#agency-list-link").href = `/#at-risk:${me.agency_id}`;
   $("#agency-list-link").textContent = `Open ${agency}'s at-risk list`;
   const list = $("#top-agencies");
@@ -375,15 +380,25 @@ async function openAtRisk(scope, query) {
   $("#archived").value = ["exclude", "include", "only"].includes(archived) ? archived : "exclude";
   const size = query.get("size");
   $("#page-size").value = ["10", "25", "50", "100"].includes(size) ? size : "25";
-  const year = query.get("year");
-  $("#plan-year").value = servedYears().map(String).includes(year) ? year : String(me.plan_years.current);
+  let year = query.get("year") ?? String(me.plan_years.current);
+  let cursor = query.get("cursor");
+  if (!servedYears().map(String).includes(year)) {
+    // A year no longer served (a bookmark from last season): the current year's first page, and
+    // the address says so (this is where the router now is).
+    year = String(me.plan_years.current);
+    cursor = null;
+    $("#plan-year").value = year;
+    history.replaceState({ ...(history.state || {}), trail: [] }, "", listAddress({ year }));
+    routed = location.href;
+  }
+  $("#plan-year").value = year;
   // Opening a list is its visit; coming back to it (Back, a reload, paging) is not: the history
   // entry keeps its opening, so what was new then stays marked. Each plan year's list is its own.
   const kept = history.state?.opening;
   const sameList = kept?.scope === select.value && kept?.year === $("#plan-year").value;
   const opening = sameList ? kept : await openList(select.value, $("#plan-year").value);
   showOpening(opening);
-  await loadPage(query.get("cursor"));
+  await loadPage(cursor);
 }
 
 // Opening a list is its visit, and each list has its own: an agent's book moves the badge's

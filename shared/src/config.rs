@@ -109,7 +109,8 @@ impl Vars {
                 Some(PlanYear::parse(year).map_err(|e| invalid(PINNED, &e.to_string()))?)
             }
         };
-        EnrollmentCalendar::new(opens, closes, pinned).map_err(|e| invalid("OPEN_ENROLLMENT_CLOSES", &e.to_string()))
+        EnrollmentCalendar::new(opens, closes, pinned)
+            .map_err(|e| invalid("OPEN_ENROLLMENT_OPENS / OPEN_ENROLLMENT_CLOSES", &e.to_string()))
     }
 
     /// How far ahead of this system's clock an event may be dated: `FUTURE_ALLOWANCE_SECONDS`,

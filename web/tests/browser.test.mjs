@@ -75,10 +75,12 @@ async function submitOnThePlatform({ application, submission, agent, at, client 
   execFileSync(".venv/bin/python", ["tools/publish_event.py", file], { env: { ...process.env, PLATFORM_EVENT_BUS: resources.event_bus } });
 }
 
-// A swap that happened long ago and arrives only now: `owner`'s client taken by `taker`.
+// A swap that happened long ago and arrives only now: `owner`'s client taken by `taker`. (Over
+// 400 days ago: older than anything the seed made, never in the future whatever the day.)
 async function lateSwap(application, owner, taker, year = YEAR) {
-  await submitOnThePlatform({ application, submission: `own-${application}`, agent: owner, at: `${YEAR}-01-20T10:00:00Z`, year });
-  await submitOnThePlatform({ application, submission: `swap-${application}`, agent: taker, at: `${YEAR}-01-21T10:00:00Z`, year });
+  const daysAgo = (days) => new Date(Date.now() - days * 86_400_000).toISOString();
+  await submitOnThePlatform({ application, submission: `own-${application}`, agent: owner, at: daysAgo(401), year });
+  await submitOnThePlatform({ application, submission: `swap-${application}`, agent: taker, at: daysAgo(400), year });
 }
 
 // Opens the at-risk tab (the list's visit) and waits for its rows.
@@ -648,6 +650,11 @@ test("the list keeps its place in the address: filters, page size and cursor; Ba
   await page.click("#first-page");
   await page.waitForFunction((first) => document.querySelector("#at-risk-table tbody tr td:nth-child(2)")?.textContent === first, firstPage[0]);
   assert.doesNotMatch(page.url(), /cursor=/);
+  // A bookmark of a plan year no longer served opens the current year's first page, and says so.
+  await page.goto(`${APP}/#at-risk:summit?year=2019&archived=include&size=10&cursor=${encodeURIComponent("from-another-year")}`);
+  await page.waitForFunction((first) => document.querySelector("#at-risk-table tbody tr td:nth-child(2)")?.textContent === first, firstPage[0]);
+  assert.match(page.url(), new RegExp(`year=${YEAR}`));
+  assert.doesNotMatch(page.url(), /cursor=/);
   assert.deepEqual(errors, []);
 });
 
@@ -773,12 +780,14 @@ test("during open enrollment the coming year's list is beside the current one, w
   // (tools/browser-test.sh keeps open enrollment open every day but January 1.)
   if (!years.coming) return t.skip("open enrollment is closed today");
   const coming = years.coming;
-  await lateSwap("0900000401", "agent-summit-2", "agent-harbor-1", coming);
   const { page, errors } = await signIn("agent-summit-2");
-  await reloadUntil(page, "#home", (coming) => document.querySelector("#badge-coming").textContent === `${coming}: 1`, coming);
+  await page.waitForFunction(() => /Open enrollment/.test(document.querySelector("#home-summary").textContent));
+  const before = Number((await page.textContent("#badge-coming")).split(": ")[1]);
+  await lateSwap("0900000401", "agent-summit-2", "agent-harbor-1", coming);
+  await reloadUntil(page, "#home", (badge) => document.querySelector("#badge-coming").textContent === badge, `${coming}: ${before + 1}`);
   const current = await page.textContent("#badge");
   await page.waitForFunction(() => /Open enrollment/.test(document.querySelector("#home-summary").textContent));
-  assert.match(await page.textContent("#home-summary"), new RegExp(`Open enrollment for ${coming} \\(until .+\\): 1 new`));
+  assert.match(await page.textContent("#home-summary"), new RegExp(`Open enrollment for ${coming} \\(until .+\\): ${before + 1} new`));
 
   await page.goto(`${APP}/#at-risk:mine?year=${coming}`);
   await page.waitForFunction((coming) => document.querySelector("#at-risk-summary").textContent.includes(`plan year ${coming}`), coming);

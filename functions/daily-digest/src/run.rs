@@ -205,8 +205,13 @@ async fn claimed<S: Ports>(
         DigestScope::Book => (Scope::Agent(agent_id.clone()), None),
         DigestScope::Agency => (Scope::Agency(agent.agency_id.clone()), Some(agent.agency_id.clone())),
     };
-    // Each plan year served (during open enrollment the coming one too), newest first together.
-    let years = deps.settings.calendar.years_on(through.date_naive()).served();
+    // Each plan year served at any time since the last digest (during open enrollment the coming
+    // one too; on January 1 still the year just ended), newest first together.
+    let calendar = &deps.settings.calendar;
+    let mut years = calendar.years_on(since.date_naive()).served();
+    years.extend(calendar.years_on(through.date_naive()).served());
+    years.sort();
+    years.dedup();
     let mut flagged = Flagged::default();
     if since < through {
         for year in &years {

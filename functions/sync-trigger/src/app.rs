@@ -100,10 +100,12 @@ impl Settings {
         self.scan_of(self.calendar.years_on(chrono::Utc::now().date_naive()).current)
     }
 
-    /// The scans of every plan year served on `today` (the current one first): the writes left
+    /// The scans of every plan year served on `today`, the coming one first (during open
+    /// enrollment its applications are mostly new: their first sync goes first). The writes left
     /// unplaced, which are no year's, are placed by the first.
     pub fn scans(&self, today: chrono::NaiveDate) -> Vec<ScanSettings> {
-        let years = self.calendar.years_on(today).served();
+        let mut years = self.calendar.years_on(today).served();
+        years.reverse();
         years
             .into_iter()
             .enumerate()
@@ -184,6 +186,6 @@ mod tests {
         let years =
             |raw: &str| settings.scans(day(raw)).iter().map(|s| (s.year.get(), s.repair_budget)).collect::<Vec<_>>();
         assert_eq!(years("2026-06-01"), vec![(2026, crate::scan::REPAIR_BUDGET)]);
-        assert_eq!(years("2026-11-01"), vec![(2026, crate::scan::REPAIR_BUDGET), (2027, 0)]);
+        assert_eq!(years("2026-11-01"), vec![(2027, crate::scan::REPAIR_BUDGET), (2026, 0)]);
     }
 }

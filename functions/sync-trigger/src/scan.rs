@@ -136,9 +136,11 @@ pub async fn scan<S: Applications + SyncDue + UnplacedRepair>(
     ran.map(|()| report)
 }
 
-/// The scan of each plan year served (`Settings::scans`), one after the other, each with an equal
-/// share of the time left (a year done early leaves the rest to the next): each keeps its own
-/// pass and checkpoint. The reports, added up.
+/// The scan of each plan year served (`Settings::scans`: the coming one first), each keeping its
+/// own pass and checkpoint. Each year first gets an equal share of the time left (a year done
+/// early leaves the rest to the next); then the years that ran out of time get, in turn, what is
+/// still left: no year's unused share is lost to another. One year's failure does not keep the
+/// others from their turn; the run reports the first. The reports, added up.
 pub async fn scan_years<S: Applications + SyncDue + UnplacedRepair>(
     store: &S,
     marketplace: &MarketplaceClient,
@@ -147,13 +149,41 @@ pub async fn scan_years<S: Applications + SyncDue + UnplacedRepair>(
     deadline: Instant,
 ) -> Result<ScanReport, StoreError> {
     let mut total = ScanReport::default();
+    let mut failed = None;
+    let mut behind = Vec::new();
     for (done, settings) in years.iter().enumerate() {
         let left = deadline.saturating_duration_since(Instant::now());
         let share = left.div_f64((years.len() - done) as f64);
-        let report = scan(store, marketplace, settings, now, Instant::now() + share).await?;
-        total.add(&report);
+        match scan(store, marketplace, settings, now, Instant::now() + share).await {
+            Ok(report) => {
+                if report.out_of_time {
+                    behind.push(settings);
+                }
+                total.add(&report);
+            }
+            Err(err) => {
+                tracing::error!(plan_year = %settings.year, error = %err, "the scan of a plan year failed");
+                failed.get_or_insert(err);
+            }
+        }
     }
-    Ok(total)
+    for settings in behind {
+        if Instant::now() >= deadline {
+            break;
+        }
+        let more = ScanSettings { repair_budget: 0, ..settings.clone() };
+        match scan(store, marketplace, &more, now, deadline).await {
+            Ok(report) => total.add(&report),
+            Err(err) => {
+                tracing::error!(plan_year = %settings.year, error = %err, "the scan of a plan year failed");
+                failed.get_or_insert(err);
+            }
+        }
+    }
+    match failed {
+        Some(err) => Err(err),
+        None => Ok(total),
+    }
 }
 
 impl ScanReport {

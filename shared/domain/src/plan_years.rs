@@ -21,6 +21,10 @@ impl MonthDay {
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
         const PROBLEM: InvalidValue = InvalidValue { field: "month_day", problem: "must be MM-DD, a day of the year" };
         let (month, day) = raw.split_once('-').ok_or(PROBLEM)?;
+        let two_digits = |part: &str| part.len() == 2 && part.bytes().all(|b| b.is_ascii_digit());
+        if !two_digits(month) || !two_digits(day) {
+            return Err(PROBLEM);
+        }
         let (month, day) = (month.parse().map_err(|_| PROBLEM)?, day.parse().map_err(|_| PROBLEM)?);
         // 2024 is a leap year: every day of the year exists in it.
         NaiveDate::from_ymd_opt(2024, month, day).ok_or(PROBLEM)?;
@@ -149,7 +153,7 @@ mod tests {
         let md = |raw| MonthDay::parse(raw).unwrap();
         assert!(EnrollmentCalendar::new(md("01-15"), md("11-01"), None).is_err());
         assert!(EnrollmentCalendar::new(md("11-01"), md("11-01"), None).is_err());
-        for bad in ["13-01", "11-31", "1101", "11-", "-01", "aa-bb", ""] {
+        for bad in ["13-01", "11-31", "1101", "11-", "-01", "aa-bb", "", "+1-01", "11-1", "011-01"] {
             assert!(MonthDay::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(md("02-29").to_string(), "02-29");
