@@ -107,8 +107,10 @@ async fn request_export<S: Ports>(
     }
     let year = match body.get("plan_year") {
         None => state.calendar.years_on(Utc::now().date_naive()).current,
+        // (JSON has one kind of number: 2027.0 is the year 2027.)
         Some(year) => year
             .as_u64()
+            .or_else(|| year.as_f64().filter(|y| y.fract() == 0.0 && *y >= 0.0).map(|y| y as u64))
             .and_then(|y| u16::try_from(y).ok())
             .and_then(|y| PlanYear::parse(y).ok())
             .ok_or_else(|| Problem::bad_request("plan_year must be a year between 2014 and 2100."))?,
