@@ -84,11 +84,6 @@ impl Vars {
         }
     }
 
-    /// The plan year reports cover today: the enrollment calendar's current year.
-    pub fn plan_year(&self) -> Result<PlanYear, SettingError> {
-        Ok(self.enrollment_calendar()?.years_on(chrono::Utc::now().date_naive()).current)
-    }
-
     /// Which plan years are served on a day, in one place: open enrollment from
     /// `OPEN_ENROLLMENT_OPENS` (`MM-DD`, default `11-01`) to `OPEN_ENROLLMENT_CLOSES` (default
     /// `01-15`), and `CURRENT_PLAN_YEAR` to pin the current coverage year (unset, as the
@@ -144,11 +139,13 @@ mod tests {
     #[test]
     fn an_empty_or_missing_plan_year_means_this_calendar_year() {
         use chrono::Datelike;
-        let this_year = u16::try_from(chrono::Utc::now().year()).unwrap();
-        assert_eq!(Vars::default().plan_year().unwrap().get(), this_year);
-        assert_eq!(Vars::default().with("CURRENT_PLAN_YEAR", "").plan_year().unwrap().get(), this_year);
-        assert_eq!(Vars::default().with("CURRENT_PLAN_YEAR", "2025").plan_year().unwrap().get(), 2025);
-        assert!(Vars::default().with("CURRENT_PLAN_YEAR", "next").plan_year().is_err());
+        let today = chrono::Utc::now().date_naive();
+        let this_year = u16::try_from(today.year()).unwrap();
+        let current = |vars: Vars| vars.enrollment_calendar().map(|c| c.years_on(today).current.get());
+        assert_eq!(current(Vars::default()).unwrap(), this_year);
+        assert_eq!(current(Vars::default().with("CURRENT_PLAN_YEAR", "")).unwrap(), this_year);
+        assert_eq!(current(Vars::default().with("CURRENT_PLAN_YEAR", "2025")).unwrap(), 2025);
+        assert!(current(Vars::default().with("CURRENT_PLAN_YEAR", "next")).is_err());
     }
 
     #[test]
