@@ -10,16 +10,19 @@ use shared::domain::{ChangeKind, at_risk_change, change_id};
 use crate::detection::{directory, publish_all, submitted};
 use crate::helpers::*;
 
-/// The JSON Schema of an event's `detail`, as `docs/events.md` documents it.
-fn detail_schema() -> jsonschema::Validator {
+/// The JSON Schema of the `detail` of an event of `detail_type`, as `docs/events.md` documents it
+/// (the schema whose title names it).
+fn detail_schema(detail_type: &str) -> jsonschema::Validator {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/events.md")).unwrap();
-    let block = doc
+    let schema: Value = doc
         .split("```json")
         .skip(1)
         .filter_map(|rest| rest.split("```").next())
-        .find(|block| block.contains("$schema"))
-        .expect("docs/events.md holds the schema");
-    jsonschema::validator_for(&serde_json::from_str(block).unwrap()).unwrap()
+        .filter(|block| block.contains("$schema"))
+        .map(|block| serde_json::from_str::<Value>(block).unwrap())
+        .find(|schema| schema["title"].as_str().is_some_and(|title| title.split(", ").any(|t| t == detail_type)))
+        .unwrap_or_else(|| panic!("docs/events.md holds the schema of {detail_type}"));
+    jsonschema::validator_for(&schema).unwrap()
 }
 
 /// The changes the history holds for `ids`, by change id: what must go out, each once.
@@ -72,8 +75,8 @@ async fn every_change_of_at_risk_state_goes_out_once_by_its_id_and_each_take_is_
         assert!(!text.contains("Zoë") && !text.contains("example.com"), "no personal data: {text}");
         by_id.entry(event["detail"]["change_id"].as_str().unwrap().to_owned()).or_default().push(event);
     }
-    let schema = detail_schema();
     for event in &received {
+        let schema = detail_schema(event["detail-type"].as_str().unwrap());
         let errors: Vec<String> = schema.iter_errors(&event["detail"]).map(|e| e.to_string()).collect();
         assert!(errors.is_empty(), "the detail is as docs/events.md says: {errors:?}");
     }
@@ -208,6 +211,140 @@ async fn an_admin_reads_who_takes_their_trees_clients_and_others_may_not() {
     assert_eq!(status, 404, "nor an admin of another tree: to them it does not exist");
     let (status, _) = system.call(admin_north, "GET", "/v1/agencies/north/swap-patterns?plan_year=1999", None).await;
     assert_eq!(status, 400);
+}
+
+// ---- conduct: what the tree's own agents take ---------------------------------------------------
+
+#[tokio::test]
+async fn an_agent_suddenly_taking_clients_is_a_spike_shown_to_their_admins_digested_and_published_once() {
+    let system = system(100.0).await;
+    let crm = system.subscribe_to_aor_events().await;
+    publish_all(&system, &directory()).await;
+    // An admin of north of this test's own (the inbox is shared), who gets the agency's digest.
+    let admin = format!("{}-admin", system.world.tag);
+    publish_all(&system, &[crate::detection::agent_event(&admin, "north", "904", "agency_admin")]).await;
+    let admin_north = Some((admin.as_str(), "north", "agency_admin"));
+    let (status, _) = system
+        .call(admin_north, "PATCH", "/v1/me/settings", Some(json!({"daily_digest": true, "digest_scope": "agency"})))
+        .await;
+    assert_eq!(status, 200);
+
+    // GIVEN, in one week, carl (north) takes five entries: three of ana's (north: inside) and two
+    // of bob's (south: outside north, inside top); and bob takes four of ana's (below the floor)
+    let mut events = Vec::new();
+    for n in 0..9 {
+        let (owner, npn, taker, taker_npn) = match n {
+            0..3 => ("ana", "111", "carl", "333"),
+            3..5 => ("bob", "222", "carl", "333"),
+            _ => ("ana", "111", "bob", "222"),
+        };
+        let fx = format!("07{n:02}");
+        events.push(submitted(&format!("own-{n}"), &fx, owner, npn, 0));
+        events.push(submitted(&format!("take-{n}"), &fx, taker, taker_npn, 10 + n));
+    }
+    publish_all(&system, &events).await;
+
+    // WHEN two relays run at once, then another
+    tokio::join!(system.relay(), system.relay());
+    system.relay().await;
+
+    // THEN one spike goes out (two runs at once may both publish it: with the same id), carl's,
+    // with ids and NPNs only; and no run publishes it again
+    let received = system.take_all(&crm).await;
+    let spikes: Vec<&Value> = received.iter().filter(|e| e["detail-type"] == "AOR Taker Spike").collect();
+    assert!(!spikes.is_empty());
+    assert!(spikes.iter().all(|copy| copy["detail"] == spikes[0]["detail"]), "one spike: {spikes:?}");
+    system.relay().await;
+    assert!(system.take_all(&crm).await.is_empty(), "published, it stays published");
+    let week = shared::domain::iso_week(t(10));
+    let detail = &spikes[0]["detail"];
+    assert_eq!(
+        detail,
+        &json!({"spike_id": format!("2026/{week}/carl"), "plan_year": 2026, "agent_id": "carl", "npn": "333",
+                "agency_path": ["top", "north"], "week": week, "takes": 5, "median_before": 0.0,
+                "recorded_at": detail["recorded_at"]})
+    );
+    let errors: Vec<String> = detail_schema("AOR Taker Spike").iter_errors(detail).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "the detail is as docs/events.md says: {errors:?}");
+
+    // AND north's admins see it in their conduct: carl's takes, split, with the spike
+    let (status, north) = system.call(admin_north, "GET", "/v1/agencies/north/conduct?plan_year=2026", None).await;
+    assert_eq!(status, 200, "{north}");
+    assert_eq!((north["from_inside"].as_i64(), north["from_outside"].as_i64()), (Some(3), Some(2)));
+    assert_eq!(north["agents"].as_array().map(Vec::len), Some(1), "bob is not north's: {north}");
+    let carl = &north["agents"][0];
+    assert_eq!(
+        (carl["agent_id"].as_str(), carl["name"].as_str(), carl["takes"].as_i64()),
+        (Some("carl"), Some("Agent carl"), Some(5))
+    );
+    assert_eq!(carl["weeks"], json!([{"week": week, "from_inside": 3, "from_outside": 2}]));
+    assert_eq!(
+        north["spikes"],
+        json!([{"agent_id": "carl", "name": "Agent carl", "npn": "333", "week": week, "takes": 5, "median_before": 0.0}])
+    );
+    // bob's four are below the floor: no spike in south's, nor in top's
+    let (_, south) =
+        system.call(Some(("admin-south", "south", "agency_admin")), "GET", "/v1/agencies/south/conduct", None).await;
+    assert_eq!(
+        (south["agents"][0]["agent_id"].as_str(), south["agents"][0]["from_outside"].as_i64()),
+        (Some("bob"), Some(4))
+    );
+    assert_eq!(south["spikes"], json!([]), "four takes are no spike");
+    let (_, top) =
+        system.call(Some(("admin-top", "top", "agency_admin")), "GET", "/v1/agencies/top/conduct", None).await;
+    assert_eq!(
+        (top["from_inside"].as_i64(), top["from_outside"].as_i64()),
+        (Some(9), Some(0)),
+        "all inside top: {top}"
+    );
+    let spiking: Vec<&str> = top["spikes"].as_array().unwrap().iter().filter_map(|s| s["agent_id"].as_str()).collect();
+    assert_eq!(spiking, ["carl"]);
+
+    // AND an agent may not read it, nor an admin of another tree
+    let (status, _) = system.call(Some(("ana", "north", "agent")), "GET", "/v1/agencies/north/conduct", None).await;
+    assert_eq!(status, 403, "an agent does not");
+    let (status, _) =
+        system.call(Some(("admin-south", "south", "agency_admin")), "GET", "/v1/agencies/north/conduct", None).await;
+    assert_eq!(status, 404);
+
+    // AND the admin's daily digest names it
+    digest_run(&system, chrono::Utc::now()).await;
+    let mail = digests_to(&system, &format!("{admin}@example.com")).await;
+    assert_eq!(mail.len(), 1);
+    assert!(mail[0].subject.ends_with(", 1 spike of takes"), "{}", mail[0].subject);
+    assert!(
+        mail[0].body.contains(&format!("Agent carl (NPN 333) took 5 entries in week {week} of plan year 2026")),
+        "{}",
+        mail[0].body
+    );
+    assert_no_differences(&system.world).await;
+
+    // AND the checker adds the conduct counters up: one counted wrong is found
+    let store = system.store();
+    store
+        .raw_client()
+        .update_item()
+        .table_name(store.table())
+        .key(store::keys::PK, aws_sdk_dynamodb::types::AttributeValue::S(store::keys::agency_pk(&agency_id("north"))))
+        .key(
+            store::keys::SK,
+            aws_sdk_dynamodb::types::AttributeValue::S(store::keys::conduct_sk(
+                year(),
+                &agent_id("carl"),
+                &app("0700").id,
+            )),
+        )
+        .update_expression("ADD from_outside :one")
+        .expression_attribute_values(":one", aws_sdk_dynamodb::types::AttributeValue::N("1".into()))
+        .send()
+        .await
+        .unwrap();
+    let differences = devkit::verify::verify(&store.clone()).await.unwrap();
+    assert_eq!(
+        differences,
+        [devkit::verify::Difference::WrongConductCounts { agency: "north".into(), plan_year: 2026 }],
+        "{differences:?}"
+    );
 }
 
 // ---- the daily digest ------------------------------------------------------------------------

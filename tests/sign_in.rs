@@ -137,6 +137,7 @@ async fn the_directory_not_the_token_decides_what_a_person_may_do() {
         ("PATCH", "/v1/agencies/north/settings", Some(serde_json::json!({"agent_exports_enabled": false}))),
         ("GET", "/v1/agencies/north/downline", None),
         ("GET", "/v1/agencies/north/swap-patterns", None),
+        ("GET", "/v1/agencies/north/conduct", None),
         ("POST", "/v1/exports", Some(serde_json::json!({"scope": "agency", "agency_id": "north"}))),
     ];
     for (method, path, body) in &admins_routes {

@@ -270,7 +270,7 @@ async function refreshBadge() {
 const entries = (n) => `${n} ${n === 1 ? "entry" : "entries"}`;
 
 async function openHome() {
-  if (isAdmin()) await Promise.all([openAgencyHome(), showSwapPatterns(me.agency_id)]);
+  if (isAdmin()) await Promise.all([openAgencyHome(), showSwapPatterns(me.agency_id), showConduct(me.agency_id)]);
   const summary = await refreshBadge();
   const fresh = summary.new_since_last_visit;
   let text = `${fresh} new at-risk ${fresh === 1 ? "entry" : "entries"} since your last visit (${when(summary.last_visited_at)}); ${summary.total} at risk in all.`;
@@ -328,6 +328,32 @@ async function showSwapPatterns(agency) {
     const tr = document.createElement("tr");
     tr.append(cell(taker.npn), cell(taker.agent_id || "not in the directory"), cell(String(taker.takes)), cell(String(taker.in_agency)));
     takerRows.append(tr);
+  }
+}
+
+// What the tree's own agents take from other books: the spikes first (a week far above an
+// agent's usual), then the agents, the most first.
+async function showConduct(agency) {
+  const conduct = await api(`/v1/agencies/${agency}/conduct`);
+  const taken = conduct.from_inside + conduct.from_outside;
+  $("#conduct-split").textContent = taken === 0
+    ? "The agency's agents took no entries from other books this plan year."
+    : `The agency's agents took ${entries(taken)} from other books this plan year: ${conduct.from_outside} from outside the agency, ${conduct.from_inside} from inside it.`;
+  const named = (who) => who.name ? `${who.name} (NPN ${who.npn})` : `NPN ${who.npn}, no longer in the agency`;
+  const spikes = $("#conduct-spikes");
+  spikes.replaceChildren();
+  for (const spike of conduct.spikes.slice(0, 10)) {
+    const li = document.createElement("li");
+    li.textContent = `Spike: ${named(spike)} took ${entries(spike.takes)} in week ${spike.week}; the median of the eight weeks before was ${spike.median_before}.`;
+    spikes.append(li);
+  }
+  spikes.hidden = conduct.spikes.length === 0;
+  const rows = $("#conduct-agents tbody");
+  rows.replaceChildren();
+  for (const agent of conduct.agents.slice(0, 20)) {
+    const tr = document.createElement("tr");
+    tr.append(cell(agent.name || "no longer in the agency"), cell(agent.npn), cell(String(agent.takes)), cell(String(agent.from_inside)), cell(String(agent.from_outside)));
+    rows.append(tr);
   }
 }
 

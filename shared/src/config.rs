@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::domain::{EnrollmentCalendar, MonthDay, PlanYear};
+use crate::domain::{EnrollmentCalendar, MonthDay, PlanYear, SpikeRule};
 
 /// A setting that is missing or does not parse.
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +106,17 @@ impl Vars {
         };
         EnrollmentCalendar::new(opens, closes, pinned)
             .map_err(|e| invalid("OPEN_ENROLLMENT_OPENS / OPEN_ENROLLMENT_CLOSES", &e.to_string()))
+    }
+
+    /// When an agent's week of takes is a spike: `SPIKE_MIN_TAKES` (default 5) and
+    /// `SPIKE_FACTOR` times the median of the weeks before (default 3).
+    pub fn spike_rule(&self) -> Result<SpikeRule, SettingError> {
+        let standard = SpikeRule::default();
+        let min_takes = self.whole("SPIKE_MIN_TAKES", standard.min_takes)?;
+        if min_takes == 0 {
+            return Err(invalid("SPIKE_MIN_TAKES", "must be at least 1"));
+        }
+        Ok(SpikeRule { min_takes, factor: self.positive("SPIKE_FACTOR", standard.factor)? })
     }
 
     /// How far ahead of this system's clock an event may be dated: `FUTURE_ALLOWANCE_SECONDS`,

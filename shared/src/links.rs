@@ -20,6 +20,11 @@ pub fn list_page_url(web_base: &str, agency: Option<&str>) -> String {
     }
 }
 
+/// The web page's home: an admin's shows their agency's figures, swap patterns and conduct.
+pub fn home_page_url(web_base: &str) -> String {
+    format!("{}/#home", web_base.trim_end_matches('/'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -201,7 +201,7 @@ test("an admin lands on the tree's figures and the sub-agencies to look at first
   assert.ok(places.length > 0, "sub-agencies to look at");
   // Who takes the tree's clients (counted by the outbox relay within seconds of the seed): a
   // chart, and the same figures in tables.
-  await page.waitForFunction(() => /taken this plan year/.test(document.querySelector("#swaps-split").textContent), null, { timeout: 30_000 });
+  await reloadUntil(page, "#home", () => /taken this plan year/.test(document.querySelector("#swaps-split").textContent));
   const split = (await page.textContent("#swaps-split")).match(/(\d+) entr(?:y|ies) taken this plan year: (\d+) by NPNs outside the agency, (\d+) by its own agents/);
   assert.ok(split, "the split inside vs outside");
   assert.equal(Number(split[1]), Number(split[2]) + Number(split[3]));
@@ -815,4 +815,31 @@ test("during open enrollment the coming year's list is beside the current one, w
   await page.waitForFunction((coming) => document.querySelector("#past-exports li")?.textContent.includes(`plan year ${coming}`), coming);
   assert.match(await page.textContent("#progress-rows"), /^[1-9]\d* rows written/);
   assert.deepEqual(errors, []);
+});
+
+test("an admin sees a spike when an agent of the tree suddenly takes clients, and the agents ranked", async () => {
+  // Long ago (older than anything the seed made, so no week before it had takes), in one week:
+  // an agent of Summit West takes five clients of an agent of Summit West — Valley.
+  const taker = people.find((p) => p.agent_id === "agent-summit-west-2");
+  const at = (days) => new Date(Date.now() - days * 86_400_000).toISOString();
+  for (let i = 0; i < 5; i++) {
+    const application = `09000005${String(i).padStart(2, "0")}`;
+    await submitOnThePlatform({ application, submission: `own-${application}`, agent: "agent-summit-west-valley-1", at: at(470) });
+    await submitOnThePlatform({ application, submission: `spike-${application}`, agent: taker.agent_id, at: at(469) });
+  }
+  const { page, errors } = await signIn("admin-summit-0");
+  // Counted and looked at by the outbox relay, on its schedule.
+  await reloadUntil(page, "#home", (name) => [...document.querySelectorAll("#conduct-spikes li")].some((li) => li.textContent.includes(name)), taker.name);
+  const spike = await page.$$eval("#conduct-spikes li", (items, name) => items.map((li) => li.textContent).find((t) => t.includes(name)), taker.name);
+  assert.match(spike, new RegExp(`^Spike: ${taker.name} \\(NPN ${taker.npn}\\) took 5 entries in week \\d{4}-W\\d{2}; the median of the eight weeks before was 0\\.$`));
+  assert.match(await page.textContent("#conduct-split"), /^The agency's agents took \d+ entr(y|ies) from other books this plan year: \d+ from outside the agency, \d+ from inside it\.$/);
+  const agents = await page.$$eval("#conduct-agents tbody tr", (rows) => rows.map((r) => ({ name: r.children[0].textContent, takes: Number(r.children[2].textContent) })));
+  assert.ok(agents.some((a) => a.name === taker.name && a.takes >= 5), JSON.stringify(agents));
+  assert.deepEqual(agents.map((a) => a.takes), agents.map((a) => a.takes).sort((a, b) => b - a), "the most first");
+  // An agent's own page has no such section.
+  const agent = await signIn("agent-summit-west-valley-1");
+  await agent.page.waitForFunction(() => /at risk in all/.test(document.querySelector("#home-summary").textContent));
+  assert.ok(await agent.page.$eval("#agency-home", (e) => e.hidden));
+  assert.deepEqual(errors, []);
+  assert.deepEqual(agent.errors, []);
 });

@@ -41,6 +41,7 @@ pub fn router<S: Ports>(state: ApiState<S>) -> Router {
         .route("/v1/agencies/{agency_id}/settings", get(settings::<S>).patch(change_settings::<S>))
         .route("/v1/agencies/{agency_id}/downline", get(downline::<S>))
         .route("/v1/agencies/{agency_id}/swap-patterns", get(crate::patterns::swap_patterns::<S>))
+        .route("/v1/agencies/{agency_id}/conduct", get(crate::conduct::conduct::<S>))
         .route("/v1/me", get(me::<S>))
         .route(
             "/v1/me/settings",
@@ -549,6 +550,23 @@ mod tests {
         }
     }
 
+    impl shared::ports::ConductCounts for Fake {
+        async fn conduct(&self, _agency: &AgencyId, _year: PlanYear) -> Result<shared::domain::Conduct, StoreError> {
+            self.read("conduct");
+            Ok(shared::domain::Conduct::default())
+        }
+        async fn spikes_recorded(
+            &self,
+            _agency: &AgencyId,
+            _year: PlanYear,
+            _since: DateTime<Utc>,
+            _through: DateTime<Utc>,
+        ) -> Result<Vec<shared::ports::TakerSpike>, StoreError> {
+            self.read("spikes");
+            Ok(Vec::new())
+        }
+    }
+
     impl ApplicationReads for Fake {
         async fn application(&self, _app: &ApplicationKey) -> Result<StoredApplication, StoreError> {
             self.read("application");
@@ -599,6 +617,7 @@ mod tests {
         State(ApiState {
             store: fake.clone(),
             calendar: shared::domain::EnrollmentCalendar::default(),
+            spike_rule: shared::domain::SpikeRule::default(),
             client_details_base_url: "https://app.example.com".into(),
         })
     }

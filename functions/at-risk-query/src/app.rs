@@ -4,7 +4,7 @@
 use axum::Router;
 use http_edge::caller::AgentIdClaim;
 use shared::config::{SettingError, Vars};
-use shared::domain::EnrollmentCalendar;
+use shared::domain::{EnrollmentCalendar, SpikeRule};
 use store::Store;
 
 use crate::api;
@@ -15,6 +15,8 @@ pub struct Settings {
     pub table: String,
     /// Which plan years are served on a day (`Vars::enrollment_calendar`).
     pub calendar: EnrollmentCalendar,
+    /// When an agent's week of takes is a spike (`Vars::spike_rule`).
+    pub spike_rule: SpikeRule,
     /// Where the client details page lives (`CLIENT_DETAILS_BASE_URL`).
     pub client_details_base_url: String,
     /// The token's claim naming the caller (`JWT_AGENT_ID_CLAIM`).
@@ -30,6 +32,7 @@ impl Settings {
         Ok(Self {
             table: vars.required("TABLE_NAME")?,
             calendar: vars.enrollment_calendar()?,
+            spike_rule: vars.spike_rule()?,
             client_details_base_url: vars.required("CLIENT_DETAILS_BASE_URL")?,
             agent_id_claim: AgentIdClaim::from_vars(vars),
         })
@@ -41,6 +44,7 @@ pub fn router(sdk: &shared::aws::SdkConfig, settings: Settings) -> Router {
     let routes = api::router(ApiState {
         store: store.clone(),
         calendar: settings.calendar,
+        spike_rule: settings.spike_rule,
         client_details_base_url: settings.client_details_base_url,
     });
     http_edge::caller::identify(routes, store, settings.agent_id_claim)

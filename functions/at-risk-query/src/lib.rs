@@ -1,8 +1,9 @@
 //! `at-risk-query`: the at-risk list, the alert count and visits, the agency view and an admin's
-//! home, the agency settings, swap patterns, and a client's story, behind API Gateway.
+//! home, the agency settings, swap patterns and conduct, and a client's story, behind API Gateway.
 
 pub mod api;
 pub mod app;
+pub mod conduct;
 pub mod cursor;
 pub mod my_settings;
 pub mod patterns;

@@ -8,6 +8,9 @@ use axum::extract::{Path, State};
 use http_edge::caller::Caller;
 use http_edge::{Problem, RawQuery, reachable_agency};
 use serde::Serialize;
+use shared::domain::{AgencyId, Agent, AgentId};
+use shared::ports::StoreError;
+use std::collections::HashMap;
 
 use crate::state::{ApiState, Ports};
 
@@ -61,20 +64,10 @@ pub async fn swap_patterns<S: Ports>(
     let mut counted = state.store.swap_patterns(&agency.agency_id, year).await?;
     // A taker is named only while inside the agency's tree (by the directory now): another
     // agency's agents are NPNs to it, as in a client's story.
-    let mut inside: std::collections::HashMap<shared::domain::AgencyId, bool> = Default::default();
+    let ids = counted.takers.iter().filter_map(|taker| taker.agent_id.clone()).collect();
+    let inside = agents_inside(&state.store, &agency.agency_id, ids).await?;
     for taker in &mut counted.takers {
-        let Some(agent_id) = &taker.agent_id else { continue };
-        let named = match state.store.agent(agent_id).await? {
-            None => false,
-            Some(agent) => match inside.get(&agent.agency_id) {
-                Some(inside) => *inside,
-                None => {
-                    let path = state.store.agency_path(&agent.agency_id).await?;
-                    *inside.entry(agent.agency_id).or_insert(path.contains(&agency.agency_id))
-                }
-            },
-        };
-        if !named {
+        if taker.agent_id.as_ref().is_some_and(|agent| !inside.contains_key(agent)) {
             taker.agent_id = None;
         }
     }
@@ -101,4 +94,29 @@ pub async fn swap_patterns<S: Ports>(
             })
             .collect(),
     }))
+}
+
+/// The agents of `ids` inside `agency`'s tree by the directory now, as it knows them: only these
+/// may be named to the tree's admins.
+pub(crate) async fn agents_inside<S: Ports>(
+    store: &S,
+    agency: &AgencyId,
+    ids: Vec<AgentId>,
+) -> Result<HashMap<AgentId, Agent>, StoreError> {
+    let mut paths: HashMap<AgencyId, bool> = HashMap::new();
+    let mut inside = HashMap::new();
+    for id in ids {
+        let Some(agent) = store.agent(&id).await? else { continue };
+        let within = match paths.get(&agent.agency_id) {
+            Some(within) => *within,
+            None => {
+                let within = store.agency_path(&agent.agency_id).await?.contains(agency);
+                *paths.entry(agent.agency_id.clone()).or_insert(within)
+            }
+        };
+        if within {
+            inside.insert(id, agent);
+        }
+    }
+    Ok(inside)
 }

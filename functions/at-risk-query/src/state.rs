@@ -2,19 +2,30 @@
 //! the router hands each handler, and how a page's size is asked for.
 
 use http_edge::Problem;
-use shared::domain::{EnrollmentCalendar, PlanYear, PlanYears};
-use shared::ports::{AgencySettings, ApplicationReads, Directory, PersonSettings, RiskLists, SwapCounts};
+use shared::domain::{EnrollmentCalendar, PlanYear, PlanYears, SpikeRule};
+use shared::ports::{
+    AgencySettings, ApplicationReads, ConductCounts, Directory, PersonSettings, RiskLists, SwapCounts,
+};
 
 /// The store's capabilities this function uses: who is who, the lists, an agency's setting, and
-/// the applications as they stand (for a client's story), a person's settings and the swap counts.
-pub trait Ports: Directory + RiskLists + SwapCounts + AgencySettings + PersonSettings + ApplicationReads {}
-impl<S: Directory + RiskLists + SwapCounts + AgencySettings + PersonSettings + ApplicationReads> Ports for S {}
+/// the applications as they stand (for a client's story), a person's settings, the swap counts
+/// and the conduct counts.
+pub trait Ports:
+    Directory + RiskLists + SwapCounts + ConductCounts + AgencySettings + PersonSettings + ApplicationReads
+{
+}
+impl<S: Directory + RiskLists + SwapCounts + ConductCounts + AgencySettings + PersonSettings + ApplicationReads> Ports
+    for S
+{
+}
 
 #[derive(Clone, Debug)]
 pub struct ApiState<S> {
     pub store: S,
     /// Which plan years are served on a day (the current one by default).
     pub calendar: EnrollmentCalendar,
+    /// When an agent's week of takes is a spike.
+    pub spike_rule: SpikeRule,
     /// Where the client details page lives: list items link to
     /// `{client_details_base_url}/clients/{id}?plan_year={year}`.
     pub client_details_base_url: String,

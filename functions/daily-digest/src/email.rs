@@ -1,11 +1,12 @@
 //! What a digest says: how many entries became at risk in the person's list, the newest ten (the
 //! client, the Federal Exchange ID, why, when, and in an agency's digest whose book and which
-//! agency), the plan year, a link to the list and the CMS help desk — as plain text and as HTML.
+//! agency), the plan year, a link to the list and the CMS help desk; in an admin's, the spikes of
+//! their own agents' takes found since the last — as plain text and as HTML.
 
 use chrono::{DateTime, Utc};
 use shared::domain::{FRAUD_HELP_DESK, PlanYear, Reason, RiskEntry};
 use shared::email::{Composed, Letter, Part};
-use shared::ports::Flagged;
+use shared::ports::{Flagged, TakerSpike};
 
 /// Whose list a digest is about, as its email names it.
 pub enum Whose<'a> {
@@ -13,8 +14,34 @@ pub enum Whose<'a> {
     Agency(&'a str),
 }
 
+/// A spike of an agent's takes, with how the digest names the agent (their name, or their id).
+pub struct NamedSpike {
+    pub agent: String,
+    pub spike: TakerSpike,
+}
+
+/// What a digest names since the last: the entries flagged in the list, and (an admin's) the
+/// spikes of the tree's agents' takes recorded.
+pub struct News<'a> {
+    pub flagged: &'a Flagged,
+    pub spikes: &'a [NamedSpike],
+}
+
+/// Where a digest's links go: the list, and the home with the agents' conduct.
+pub struct Links<'a> {
+    pub list: &'a str,
+    pub home: &'a str,
+}
+
 /// `years`: the plan years served (the current one, and during open enrollment the coming one).
-pub fn compose(whose: &Whose<'_>, flagged: &Flagged, since: DateTime<Utc>, years: &[PlanYear], link: &str) -> Composed {
+pub fn compose(
+    whose: &Whose<'_>,
+    news: &News<'_>,
+    since: DateTime<Utc>,
+    years: &[PlanYear],
+    links: &Links<'_>,
+) -> Composed {
+    let flagged = news.flagged;
     let n = flagged.count;
     let entries = if n == 1 { "1 entry".to_owned() } else { format!("{n} entries") };
     let place = match whose {
@@ -30,25 +57,57 @@ pub fn compose(whose: &Whose<'_>, flagged: &Flagged, since: DateTime<Utc>, years
     if n > flagged.newest.len() {
         items.push(format!("…and {} more.", n - flagged.newest.len()));
     }
-    Letter {
-        subject: format!("AOR at-risk digest: {entries} newly at risk"),
-        parts: vec![
+    let since = since.format("%B %-d, %Y %H:%M");
+    let spikes = match news.spikes.len() {
+        1 => "1 spike of takes".to_owned(),
+        k => format!("{k} spikes of takes"),
+    };
+    let mut parts = Vec::new();
+    if n > 0 {
+        parts.extend([
             Part::Text(format!(
-                "{entries} became at risk in {place}, {years}, since {since} (UTC): another agent may have taken the client.",
-                since = since.format("%B %-d, %Y %H:%M"),
+                "{entries} became at risk in {place}, {years}, since {since} (UTC): another agent may have taken the client."
             )),
             Part::Items(items),
-            Part::Link { words: "Open the list".into(), href: link.to_owned() },
+            Part::Link { words: "Open the list".into(), href: links.list.to_owned() },
             Part::Text(format!(
                 "Suspect an AOR swap was fraud? Open the client's page and choose \"Prepare a report\" for the CMS Agent/Broker help desk ({FRAUD_HELP_DESK})."
             )),
-            Part::Text(
-                "You get this email because you turned on the daily digest; turn it off under \"My settings\" on the page."
-                    .into(),
-            ),
-        ],
+        ]);
     }
-    .compose()
+    if !news.spikes.is_empty() {
+        parts.extend([
+            Part::Text(format!(
+                "{spikes} by agents of {place} since {since} (UTC): a week in which an agent took far more entries from other books than before."
+            )),
+            Part::Items(news.spikes.iter().map(spike_line).collect()),
+            Part::Link { words: "See your agents' conduct".into(), href: links.home.to_owned() },
+        ]);
+    }
+    parts.push(Part::Text(
+        "You get this email because you turned on the daily digest; turn it off under \"My settings\" on the page."
+            .into(),
+    ));
+    let subject = match (n, news.spikes.is_empty()) {
+        (0, _) => format!("AOR at-risk digest: {spikes} by your agents"),
+        (_, true) => format!("AOR at-risk digest: {entries} newly at risk"),
+        (_, false) => format!("AOR at-risk digest: {entries} newly at risk, {spikes}"),
+    };
+    Letter { subject, parts }.compose()
+}
+
+/// One spike: the agent, their NPN, the week and how far above their usual.
+fn spike_line(named: &NamedSpike) -> String {
+    let spike = &named.spike;
+    format!(
+        "{agent} (NPN {npn}) took {takes} entries in week {week} of plan year {year}; the median of the eight weeks before was {median}",
+        agent = named.agent,
+        npn = spike.npn,
+        takes = spike.takes,
+        week = spike.week,
+        year = spike.plan_year,
+        median = spike.median_before,
+    )
 }
 
 /// One entry: the client, why, when, in an agency's digest whose book it is in and where, and the
@@ -91,13 +150,60 @@ fn reason_text(reason: Reason) -> &'static str {
 mod tests {
     use super::*;
 
+    fn entries_only(
+        whose: &Whose<'_>,
+        flagged: &Flagged,
+        since: DateTime<Utc>,
+        years: &[PlanYear],
+        list: &str,
+    ) -> Composed {
+        let links = Links { list, home: "https://app.example.com/#home" };
+        compose(whose, &News { flagged, spikes: &[] }, since, years, &links)
+    }
+
+    #[test]
+    fn an_admins_digest_names_the_spikes_of_their_agents_takes_with_or_without_new_entries() {
+        use shared::domain::{AgencyId, AgentId, Npn};
+        let at = DateTime::parse_from_rfc3339("2026-11-27T09:30:00Z").unwrap().to_utc();
+        let year = PlanYear::parse(2026).unwrap();
+        let spike = TakerSpike {
+            plan_year: year,
+            agent_id: AgentId::parse("carl").unwrap(),
+            npn: Npn::parse("333").unwrap(),
+            agency_path: vec![AgencyId::parse("summit").unwrap()],
+            week: "2026-W48".into(),
+            takes: 7,
+            median_before: 1.5,
+            recorded_at: at,
+        };
+        let spikes = [NamedSpike { agent: "Carl Ito".into(), spike }];
+        let links = Links { list: "https://app.example.com/#at-risk:summit", home: "https://app.example.com/#home" };
+        let nothing = Flagged::default();
+        let mail = compose(&Whose::Agency("Summit"), &News { flagged: &nothing, spikes: &spikes }, at, &[year], &links);
+        assert_eq!(mail.subject, "AOR at-risk digest: 1 spike of takes by your agents");
+        assert!(
+            mail.text.contains("Carl Ito (NPN 333) took 7 entries in week 2026-W48 of plan year 2026; the median of the eight weeks before was 1.5"),
+            "{}",
+            mail.text
+        );
+        assert!(!mail.text.contains("Open the list"), "no entries, no list: {}", mail.text);
+        assert!(
+            mail.html.contains("<a href=\"https://app.example.com/#home\">See your agents&#39; conduct</a>"),
+            "{}",
+            mail.html
+        );
+        let some = Flagged { count: 2, newest: Vec::new() };
+        let both = compose(&Whose::Agency("Summit"), &News { flagged: &some, spikes: &spikes }, at, &[year], &links);
+        assert_eq!(both.subject, "AOR at-risk digest: 2 entries newly at risk, 1 spike of takes");
+    }
+
     #[test]
     fn a_digest_counts_all_names_the_newest_and_links_to_the_list() {
         let flagged = Flagged { count: 12, newest: Vec::new() };
         let since = DateTime::parse_from_rfc3339("2026-11-26T13:00:00Z").unwrap().to_utc();
         let year = PlanYear::parse(2026).unwrap();
         let mail =
-            compose(&Whose::Agency("Summit"), &flagged, since, &[year], "https://app.example.com/#at-risk:summit");
+            entries_only(&Whose::Agency("Summit"), &flagged, since, &[year], "https://app.example.com/#at-risk:summit");
         assert_eq!(mail.subject, "AOR at-risk digest: 12 entries newly at risk");
         assert!(mail.text.starts_with(
             "12 entries became at risk in Summit and the agencies below it, plan year 2026, since November 26, 2026 13:00"
@@ -130,7 +236,7 @@ mod tests {
             agency_name: Some(Name::parse("Summit East").unwrap()),
         };
         let flagged = Flagged { count: 1, newest: vec![row] };
-        let agency = compose(&Whose::Agency("Summit"), &flagged, at, &[year], "https://app.example.com/");
+        let agency = entries_only(&Whose::Agency("Summit"), &flagged, at, &[year], "https://app.example.com/");
         assert!(
             agency.text.contains(
                 "- Zoë O'Brien · Federal Exchange ID 0042 · submitted by another NPN · Summit East, book of Ana Díaz · Nov 27, 09:30 UTC\r\n"
@@ -139,11 +245,11 @@ mod tests {
             agency.text
         );
         assert!(agency.html.contains("<li>Zoë O&#39;Brien · Federal Exchange ID 0042"), "{}", agency.html);
-        let book = compose(&Whose::Book, &flagged, at, &[year], "https://app.example.com/");
+        let book = entries_only(&Whose::Book, &flagged, at, &[year], "https://app.example.com/");
         assert!(!book.text.contains("Summit East") && !book.text.contains("book of"), "{}", book.text);
         // In open enrollment a digest covers both years, and says which each entry is of.
         let coming = PlanYear::parse(2027).unwrap();
-        let both = compose(&Whose::Book, &flagged, at, &[year, coming], "https://app.example.com/");
+        let both = entries_only(&Whose::Book, &flagged, at, &[year, coming], "https://app.example.com/");
         assert!(both.text.contains("in your book, plan years 2026 and 2027, since"), "{}", both.text);
         assert!(both.text.contains("submitted by another NPN · plan year 2026 · Nov 27"), "{}", both.text);
     }

@@ -14,7 +14,7 @@ use shared::ports::StoreError;
 use shared::ports::{DayClaim, DigestOutcome, Flagged};
 
 use crate::app::{Deps, Ports};
-use crate::email::{self, Whose};
+use crate::email::{self, Links, NamedSpike, News, Whose};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DigestError {
@@ -222,9 +222,25 @@ async fn claimed<S: Ports>(
         flagged.newest.sort_by_key(|entry| std::cmp::Reverse(entry.listed_at));
         flagged.newest.truncate(DIGEST_ENTRIES);
     }
+    // An admin's digest also names the spikes of their tree's agents' takes found since.
+    let mut spikes = Vec::new();
+    if let (Some(agency), true) = (&whose_agency, since < through) {
+        for year in &years {
+            for spike in deps.store.spikes_recorded(agency, *year, since, through).await? {
+                // Named while still in the tree; one who left it since is of another agency now.
+                let agent = match deps.store.agent(&spike.agent_id).await? {
+                    Some(agent) if deps.store.agency_path(&agent.agency_id).await?.contains(agency) => {
+                        agent.name.to_string()
+                    }
+                    _ => "An agent who has left the agency".to_owned(),
+                };
+                spikes.push(NamedSpike { agent, spike });
+            }
+        }
+    }
     // The watermark moves to `through` even when nothing was new: the next digest starts there.
     let through = through.max(since);
-    if flagged.count == 0 {
+    if flagged.count == 0 && spikes.is_empty() {
         deps.store.finish_digest_day(agent_id, day, lease, DigestOutcome::NothingNew, through).await?;
         return Ok(Outcome::NothingNew);
     }
@@ -234,7 +250,9 @@ async fn claimed<S: Ports>(
     };
     let whose = agency_name.as_deref().map_or(Whose::Book, Whose::Agency);
     let link = shared::links::list_page_url(&deps.settings.web_base_url, whose_agency.as_ref().map(|a| a.as_str()));
-    let message = email::compose(&whose, &flagged, since, &years, &link);
+    let home = shared::links::home_page_url(&deps.settings.web_base_url);
+    let news = News { flagged: &flagged, spikes: &spikes };
+    let message = email::compose(&whose, &news, since, &years, &Links { list: &link, home: &home });
     // The day stays ours while the email is on its way.
     let renewed = (Utc::now() + LEASE).timestamp_millis();
     deps.store.renew_digest_day(agent_id, day, lease, renewed).await?;
@@ -242,7 +260,7 @@ async fn claimed<S: Ports>(
         use aws_sdk_sesv2::error::ProvideErrorMetadata;
         DigestError::Send(err.code().unwrap_or("unknown").to_owned())
     })?;
-    tracing::info!(agent_id = %agent_id, entries = flagged.count, "digest sent");
+    tracing::info!(agent_id = %agent_id, entries = flagged.count, spikes = spikes.len(), "digest sent");
     deps.store.finish_digest_day(agent_id, day, renewed, DigestOutcome::Sent, through).await?;
     Ok(Outcome::Sent)
 }

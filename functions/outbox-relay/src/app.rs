@@ -2,7 +2,8 @@
 //! system and the tests compose it here.
 
 use shared::config::{SettingError, Vars};
-use shared::ports::{ApplicationReads, Outbox};
+use shared::domain::SpikeRule;
+use shared::ports::{ApplicationReads, Outbox, SpikeRecords};
 use store::Store;
 
 #[derive(Debug, Clone)]
@@ -10,6 +11,8 @@ pub struct Settings {
     pub table: String,
     /// The bus the changes are published on (`AOR_EVENTS_BUS`: the template's `AorEventsBus`).
     pub bus: String,
+    /// When an agent's week of takes is a spike (`SPIKE_MIN_TAKES`, `SPIKE_FACTOR`).
+    pub spike_rule: SpikeRule,
 }
 
 impl Settings {
@@ -18,19 +21,24 @@ impl Settings {
     }
 
     pub fn from_vars(vars: &Vars) -> Result<Self, SettingError> {
-        Ok(Self { table: vars.required("TABLE_NAME")?, bus: vars.required("AOR_EVENTS_BUS")? })
+        Ok(Self {
+            table: vars.required("TABLE_NAME")?,
+            bus: vars.required("AOR_EVENTS_BUS")?,
+            spike_rule: vars.spike_rule()?,
+        })
     }
 }
 
-/// The store's capabilities a relay run uses: the outbox, and who owns what.
-pub trait Ports: Outbox + ApplicationReads {}
-impl<S: Outbox + ApplicationReads> Ports for S {}
+/// The store's capabilities a relay run uses: the outbox, who owns what, and the spikes.
+pub trait Ports: Outbox + ApplicationReads + SpikeRecords {}
+impl<S: Outbox + ApplicationReads + SpikeRecords> Ports for S {}
 
 #[derive(Clone, Debug)]
 pub struct Deps<S = Store> {
     pub store: S,
     pub events: aws_sdk_eventbridge::Client,
     pub bus: String,
+    pub spike_rule: SpikeRule,
 }
 
 pub fn deps(sdk: &shared::aws::SdkConfig, settings: Settings) -> Deps {
@@ -38,5 +46,6 @@ pub fn deps(sdk: &shared::aws::SdkConfig, settings: Settings) -> Deps {
         store: Store::new(aws_sdk_dynamodb::Client::new(sdk), settings.table),
         events: aws_sdk_eventbridge::Client::new(sdk),
         bus: settings.bus,
+        spike_rule: settings.spike_rule,
     }
 }

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use shared::domain::EntryOwner;
-use shared::domain::{AgentId, take};
+use shared::domain::{AgentId, Npn, PlanYear, iso_week, take};
 use shared::metrics;
 use shared::ports::StoreError;
-use shared::ports::{CountedTake, OutboxItem};
+use shared::ports::{CountedTake, OutboxItem, TakerSpike};
 
 use crate::app::{Deps, Ports};
 use crate::event::{self, SOURCE};
@@ -82,6 +82,11 @@ pub async fn relay<S: Ports>(deps: &Deps<S>, until: Instant) -> Result<RelayRepo
             Err(err) => stopped = stopped.or(Some(err)),
         }
     }
+    // The spikes the workers found (and any a run before failed to publish).
+    match publish_spikes(deps).await {
+        Ok(published) => report.published += published,
+        Err(err) => stopped = stopped.or(Some(err)),
+    }
     // How long the oldest change had waited to go out when this run found it.
     let waited = oldest.map_or(chrono::Duration::zero(), |at| chrono::Utc::now() - at);
     metrics::Line::new()
@@ -144,7 +149,16 @@ async fn relay_item<S: Ports>(
     // An owner's path not known to its top yet (their agent or agency upsert still to come, an
     // order the platform may send): the item waits out of the outbox, and that upsert puts it
     // back. Counted or published now, the take would miss the agencies above.
-    let missing = trail.records.iter().find_map(|record| owners.get(&record.agent_id)?.waiting_for.clone());
+    // The same for the agency path of a taker the directory knows: their tree's conduct counts
+    // the take.
+    let missing =
+        trail.records.iter().find_map(|record| owners.get(&record.agent_id)?.waiting_for.clone()).or_else(|| {
+            trail.records.iter().filter_map(take).find_map(|taken| {
+                let taker = owners.get(taken.other_agent_id.as_ref()?)?;
+                taker.agent.as_ref()?;
+                taker.waiting_for.clone()
+            })
+        });
     if let Some(entry) = missing {
         if deps.store.wait_for(trail, &entry).await? {
             report.waiting += 1;
@@ -189,15 +203,91 @@ async fn relay_item<S: Ports>(
             continue;
         }
         let taker_path = taken.other_agent_id.as_ref().map(&path_of).unwrap_or_default();
-        let counts: Vec<CountedTake> = path_of(&record.agent_id)
-            .into_iter()
-            .map(|agency_id| CountedTake { in_agency: taker_path.contains(&agency_id), agency_id })
-            .collect();
+        let owner_path = path_of(&record.agent_id);
+        let swaps = owner_path.iter().map(|agency_id| CountedTake {
+            in_agency: taker_path.contains(agency_id),
+            agency_id: agency_id.clone(),
+            by_taker: false,
+        });
+        let conduct = taker_path.iter().map(|agency_id| CountedTake {
+            in_agency: owner_path.contains(agency_id),
+            agency_id: agency_id.clone(),
+            by_taker: true,
+        });
+        let counts: Vec<CountedTake> = swaps.chain(conduct).collect();
         if deps.store.count_take(trail, index, &taken, &counts).await? {
             report.counted += 1;
+        }
+    }
+    // Whether the takes made a week a spike: looked at again when the item comes back (counted
+    // before a run died), recorded once.
+    let mut looked_at = BTreeSet::new();
+    for record in &trail.records {
+        let Some(taken) = take(record) else { continue };
+        let Some(taker) = taken.other_agent_id.clone() else { continue };
+        let week = iso_week(taken.at);
+        if looked_at.insert((taker.clone(), week.clone())) {
+            let path = path_of(&taker);
+            look_for_spike(deps, trail.application.year, &taker, &taken.other_npn, path, &week).await?;
         }
     }
     deps.store.relayed(trail).await?;
     report.items += 1;
     Ok(())
+}
+
+/// Records a spike of `taker`'s takes in `week`, if their counts (in their own agency) make it
+/// one: once per agent and week, however often it is looked at.
+async fn look_for_spike<S: Ports>(
+    deps: &Deps<S>,
+    year: PlanYear,
+    taker: &AgentId,
+    npn: &Npn,
+    agency_path: Vec<shared::domain::AgencyId>,
+    week: &str,
+) -> Result<(), RelayError> {
+    let Some(own) = agency_path.last() else { return Ok(()) };
+    let weekly = deps.store.weekly_takes(own, year, taker).await?;
+    let Some(spike) = deps.spike_rule.spike_in(&weekly, week) else { return Ok(()) };
+    let found = TakerSpike {
+        plan_year: year,
+        agent_id: taker.clone(),
+        npn: npn.clone(),
+        agency_path,
+        week: spike.week,
+        takes: spike.takes,
+        median_before: spike.median_before,
+        recorded_at: chrono::Utc::now(),
+    };
+    if deps.store.record_spike(&found).await? {
+        tracing::info!(agent_id = %taker, week, takes = found.takes, "a spike of takes");
+    }
+    Ok(())
+}
+
+/// Publishes every spike recorded and not yet published, then marks it published: at least once,
+/// with the same `spike_id`.
+async fn publish_spikes<S: Ports>(deps: &Deps<S>) -> Result<u32, RelayError> {
+    let mut published = 0;
+    for spike in deps.store.unpublished_spikes().await? {
+        let detail = serde_json::to_string(&event::SpikeDetail::of(&spike))
+            .map_err(|err| RelayError::Publish(err.to_string()))?;
+        let entry = PutEventsRequestEntry::builder()
+            .event_bus_name(&deps.bus)
+            .source(SOURCE)
+            .detail_type(event::SPIKE_DETAIL_TYPE)
+            .detail(detail)
+            .time(aws_sdk_eventbridge::primitives::DateTime::from_millis(spike.recorded_at.timestamp_millis()))
+            .build();
+        let out =
+            deps.events.put_events().entries(entry).send().await.map_err(|err| {
+                RelayError::Publish(aws_sdk_eventbridge::error::DisplayErrorContext(&err).to_string())
+            })?;
+        if out.failed_entry_count > 0 {
+            return Err(RelayError::Publish("a spike's event failed".to_owned()));
+        }
+        deps.store.spike_published(&spike).await?;
+        published += 1;
+    }
+    Ok(published)
 }

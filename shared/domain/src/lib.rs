@@ -1,6 +1,7 @@
 //! The domain: values, evidence and the at-risk rules. Pure: no I/O, no clock, no AWS.
 
 pub mod changes;
+pub mod conduct;
 pub mod digest;
 pub mod directory;
 pub mod evidence;
@@ -12,6 +13,7 @@ pub mod story;
 pub mod values;
 
 pub use changes::{ChangeKind, Take, at_risk_change, change_id, iso_week, take};
+pub use conduct::{AgentConduct, Conduct, Spike, SpikeRule};
 pub use digest::{DIGEST_ENTRIES, DigestScope, DigestSettings, SettingsChange, digest_day};
 pub use directory::{
     Agency, AgencyUpsert, Agent, AgentUpsert, DirectoryEntry, EntryOwner, EventOrder, MAX_AGENCY_DEPTH, TreeRefusal,

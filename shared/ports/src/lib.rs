@@ -10,7 +10,7 @@ use std::future::Future;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use domain::{Agency, AgencyId, AgencyUpsert, Agent, AgentId, AgentUpsert, ApplicationKey, EntryOwner, Evidence};
-use domain::{ArchivedFilter, DigestSettings, ListCounts, ListPage, Scope, SettingsChange, SwapPatterns};
+use domain::{ArchivedFilter, Conduct, DigestSettings, ListCounts, ListPage, Scope, SettingsChange, SwapPatterns};
 use domain::{ExportId, ExportJob, PlanYear, Succeeded};
 mod error;
 mod outcomes;
@@ -18,7 +18,7 @@ mod outcomes;
 pub use error::StoreError;
 pub use outcomes::{
     ApplyOutcome, Claim, CountedTake, DayClaim, DigestOutcome, DigestRun, Due, DueLane, Flagged, OutboxItem, Pass,
-    Repair, ScanCheckpoint, StoredApplication, SyncSlot, UpsertOutcome,
+    Repair, ScanCheckpoint, StoredApplication, SyncSlot, TakerSpike, UpsertOutcome,
 };
 
 type StoreResult<T> = Result<T, StoreError>;
@@ -165,6 +165,36 @@ pub trait SwapCounts: Clone + Send + Sync + 'static {
         agency: &AgencyId,
         year: PlanYear,
     ) -> impl Future<Output = StoreResult<SwapPatterns>> + Send;
+}
+
+/// What an agency's own agents took, as counted by the outbox relay, and their spikes.
+pub trait ConductCounts: Clone + Send + Sync + 'static {
+    fn conduct(&self, agency: &AgencyId, year: PlanYear) -> impl Future<Output = StoreResult<Conduct>> + Send;
+    /// The spikes of the agency's tree recorded after `since` and up to `through`, oldest first.
+    fn spikes_recorded(
+        &self,
+        agency: &AgencyId,
+        year: PlanYear,
+        since: DateTime<Utc>,
+        through: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<Vec<TakerSpike>>> + Send;
+}
+
+/// Spikes found by the outbox relay: recorded once, then published (at least once).
+pub trait SpikeRecords: Clone + Send + Sync + 'static {
+    /// An agent's takes per ISO week, as counted in `agency` (on their path), read consistently.
+    fn weekly_takes(
+        &self,
+        agency: &AgencyId,
+        year: PlanYear,
+        agent: &AgentId,
+    ) -> impl Future<Output = StoreResult<std::collections::BTreeMap<String, i64>>> + Send;
+    /// Records a spike in every agency on its path, once per agent and week (`false`: recorded
+    /// before), and leaves it to publish.
+    fn record_spike(&self, spike: &TakerSpike) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Spikes recorded and not yet published.
+    fn unpublished_spikes(&self) -> impl Future<Output = StoreResult<Vec<TakerSpike>>> + Send;
+    fn spike_published(&self, spike: &TakerSpike) -> impl Future<Output = StoreResult<()>> + Send;
 }
 
 /// Export jobs as their requester sees them.

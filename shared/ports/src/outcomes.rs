@@ -171,11 +171,37 @@ pub struct DigestRun {
     pub done: bool,
 }
 
-/// One agency's swap-pattern counts a take went into, and whether as a take from inside its tree.
+/// One agency's counts a take went into: its swap patterns (the owner is in its tree; `in_agency`:
+/// so is the taker), or with `by_taker` its conduct (the taker is in its tree; `in_agency`: so is
+/// the owner).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CountedTake {
     pub agency_id: AgencyId,
     pub in_agency: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub by_taker: bool,
+}
+
+/// A week in which an agent's takes spiked, as the relay found it: ids and NPNs only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TakerSpike {
+    pub plan_year: domain::PlanYear,
+    pub agent_id: AgentId,
+    pub npn: domain::Npn,
+    /// The agent's agency and every agency above it, top first, when it was found.
+    pub agency_path: Vec<AgencyId>,
+    /// ISO week, `2026-W07`.
+    pub week: String,
+    pub takes: i64,
+    pub median_before: f64,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl TakerSpike {
+    /// The same for one agent's week however often it is found or published.
+    pub fn id(&self) -> String {
+        format!("{}/{}/{}", self.plan_year, self.week, self.agent_id)
+    }
 }
 
 /// One history item in the outbox: the changes of at-risk state one write made to an application,

@@ -156,6 +156,29 @@ pub fn swap_npn_prefix(year: PlanYear) -> String {
     format!("SWAPNPN#{year}#")
 }
 
+/// An agency's own agents' takes of a plan year (their conduct): per agent, how many entries
+/// they took from inside the tree and from outside, week by week; spread over the application
+/// shards as the swap patterns are, summed on read.
+pub fn conduct_sk(year: PlanYear, agent: &AgentId, app: &FederalExchangeId) -> String {
+    format!("{}{:02}", conduct_agent_prefix(year, agent), application_shard(app))
+}
+pub fn conduct_prefix(year: PlanYear) -> String {
+    format!("CONDUCT#{year}#")
+}
+/// One agent's shards (an agent id holds no `#`).
+pub fn conduct_agent_prefix(year: PlanYear, agent: &AgentId) -> String {
+    format!("{}{agent}#", conduct_prefix(year))
+}
+/// A spike of an agent's takes, in every agency on their path: once per agent and week.
+pub fn spike_sk(year: PlanYear, week: &str, agent: &AgentId) -> String {
+    format!("{}{week}#{agent}", spike_prefix(year))
+}
+pub fn spike_prefix(year: PlanYear) -> String {
+    format!("SPIKE#{year}#")
+}
+/// Spikes still to publish (GSI1, sparse: the copy in the agent's own agency), oldest first.
+pub const SPIKES_TO_PUBLISH_GSI1PK: &str = "SPIKES-UNPUBLISHED";
+
 /// An agent's whole book, all plan years (GSI1).
 pub fn book_gsi1pk(agent: &AgentId) -> String {
     format!("BOOK#{agent}")
@@ -351,6 +374,11 @@ pub enum ItemKind {
         agency: AgencyId,
         year: u16,
     },
+    /// One shard of one agent's takes in an agency's conduct of a plan year.
+    Conduct {
+        agency: AgencyId,
+        year: u16,
+    },
     /// One of a list's counter items of a plan year.
     Stats {
         year: u16,
@@ -375,6 +403,9 @@ pub fn item_kind(pk: &str, sk: &str) -> ItemKind {
             return ItemKind::Agency;
         }
         let swaps = |prefix: &str| sk.strip_prefix(prefix).and_then(year_after);
+        if let Some(year) = swaps("CONDUCT#") {
+            return ItemKind::Conduct { agency, year };
+        }
         match (swaps("SWAPS#"), swaps("SWAPNPN#"), sk.strip_prefix("STATS#").and_then(year_after)) {
             (Some(year), _, _) => ItemKind::SwapTotals { agency, year },
             (_, Some(year), _) => ItemKind::SwapsByNpn { agency, year },

@@ -3,6 +3,7 @@
 
 pub mod applications;
 mod child_counters;
+pub mod conduct;
 pub mod counter_delta;
 pub mod digests;
 pub mod directory;

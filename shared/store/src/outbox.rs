@@ -87,6 +87,10 @@ impl Store {
         let one = number(1);
         for count in counts {
             let side = if count.in_agency { "in" } else { "out" };
+            if count.by_taker {
+                writes.push(self.conduct_write(count, app, take, &week)?);
+                continue;
+            }
             let totals = Update::builder()
                 .table_name(self.table())
                 .key(keys::PK, text(keys::agency_pk(&count.agency_id)))
@@ -117,6 +121,34 @@ impl Store {
             writes.push(TransactWriteItem::builder().update(by_npn.build().map_err(unbuilt)?).build());
         }
         Ok(writes)
+    }
+
+    /// One take by an agent of `count`'s agency's tree, into its conduct: by agent, week and side.
+    fn conduct_write(
+        &self,
+        count: &CountedTake,
+        app: &ApplicationKey,
+        take: &Take,
+        week: &str,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let taker = take
+            .other_agent_id
+            .as_ref()
+            .ok_or_else(|| StoreError::Encode("a take counted into conduct names no agent behind its NPN".into()))?;
+        let side = if count.in_agency { "in" } else { "out" };
+        let update = Update::builder()
+            .table_name(self.table())
+            .key(keys::PK, text(keys::agency_pk(&count.agency_id)))
+            .key(keys::SK, text(keys::conduct_sk(app.year, taker, &app.id)))
+            .update_expression("ADD #side :one, #week :one SET agent_id = :agent, npn = :npn")
+            .expression_attribute_names("#side", crate::conduct::side_attribute(count.in_agency))
+            .expression_attribute_names("#week", format!("{WEEK_PREFIX}{week}:{side}"))
+            .expression_attribute_values(":one", number(1))
+            .expression_attribute_values(":agent", text(taker.as_str()))
+            .expression_attribute_values(":npn", text(take.other_npn.as_str()))
+            .build()
+            .map_err(unbuilt)?;
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 
     /// Takes a trail item out of the outbox: every change in it is published and counted.
@@ -367,13 +399,13 @@ impl ports::Outbox for Store {
 
 /// Week counters are attributes of their own (`w:2026-W47`, `w:2026-W47:in`): `ADD` makes them
 /// from nothing, which it cannot do inside a map that does not exist yet.
-const WEEK_PREFIX: &str = "w:";
+pub(crate) const WEEK_PREFIX: &str = "w:";
 
 fn side_attribute(in_agency: bool) -> &'static str {
     if in_agency { "in_agency" } else { "outside" }
 }
 
-fn number_in(item: &Item, name: &str) -> i64 {
+pub(crate) fn number_in(item: &Item, name: &str) -> i64 {
     item.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0)
 }
 

@@ -31,6 +31,7 @@ pub(crate) async fn drain(
         store: store.clone(),
         events: aws_sdk_eventbridge::Client::new(sdk),
         bus: resources.aor_events_bus.clone(),
+        spike_rule: shared::domain::SpikeRule::default(),
     };
     let owners = crate::contention::tree_of_writers(&store, "d", '6', "997").await?;
 

@@ -1,7 +1,7 @@
 //! The consistency checker (`devkit verify`, `make verify`): recomputes every at-risk list and
 //! every agent's at-risk total from the authoritative state — the book entries and the directory
-//! as its parent links are now — and every agency's swap patterns from the takes the history
-//! records as counted, and reports each difference from what is stored and read.
+//! as its parent links are now — and every agency's swap patterns and conduct from the takes the
+//! history records as counted, and reports each difference from what is stored and read.
 //!
 //! It reads the whole table (a scan: this is a tool, never a request path). A difference names
 //! the list and the row by their keys and the fields by name, never a value: no personal data.
@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use shared::domain::ApplicationKey;
 use shared::domain::MAX_AGENCY_DEPTH;
-use shared::domain::SwapPatterns;
 use shared::domain::{AgencyId, AgentId, BookEntry, PlanYear};
+use shared::domain::{Conduct, SwapPatterns};
 use store::Store;
 use store::items::{
     AgencyItem, AgentItem, EntryItem, Item, MetaItem, Owner, RiskRow, RowFacts, StatsItem, TrailItem, WaiterItem,
@@ -53,6 +53,9 @@ pub enum Difference {
     Unplaced { application: String },
     /// An agency's swap patterns are not the sum of the takes recorded as counted in them.
     WrongSwapCounts { agency: String, plan_year: u16 },
+    /// An agency's conduct (its own agents' takes) is not the sum of the takes recorded as
+    /// counted in it.
+    WrongConductCounts { agency: String, plan_year: u16 },
     /// A take the outbox relay let go of without counting it.
     UncountedTake { trail: String },
     /// A history item still waiting for an agent or agency the directory knows by now.
@@ -86,6 +89,9 @@ impl std::fmt::Display for Difference {
             Self::PendingJob { item } => write!(f, "pending job      {item}"),
             Self::Cycle { agency } => write!(f, "cycle            agency {agency}"),
             Self::Unplaced { application } => write!(f, "unplaced write   {application}"),
+            Self::WrongConductCounts { agency, plan_year } => {
+                write!(f, "wrong conduct    agency {agency}, plan year {plan_year}")
+            }
             Self::WrongSwapCounts { agency, plan_year } => {
                 write!(f, "wrong swaps      agency {agency}, plan year {plan_year}")
             }
@@ -120,6 +126,8 @@ struct Snapshot {
     waiters: Vec<WaiterItem>,
     /// The swap-pattern counter items, by agency and plan year: its totals item and its takers'.
     swaps: BTreeMap<(AgencyId, u16), (Vec<Item>, Vec<Item>)>,
+    /// The conduct counter items, by agency and plan year.
+    conduct: BTreeMap<(AgencyId, u16), Vec<Item>>,
 }
 
 /// Every difference between the stored lists and totals and what the authoritative state says.
@@ -179,6 +187,7 @@ fn sort_item(snapshot: &mut Snapshot, item: Item) -> Result<(), DevkitError> {
         ItemKind::Trail => snapshot.trails.push((pk, from_item(item)?)),
         ItemKind::SwapTotals { agency, year } => snapshot.swaps.entry((agency, year)).or_default().0.push(item),
         ItemKind::SwapsByNpn { agency, year } => snapshot.swaps.entry((agency, year)).or_default().1.push(item),
+        ItemKind::Conduct { agency, year } => snapshot.conduct.entry((agency, year)).or_default().push(item),
         ItemKind::Stats { year } => snapshot.totals.entry((pk, year)).or_default().push(from_item(item)?),
         ItemKind::Other => {}
     }
@@ -344,8 +353,15 @@ fn compare(snapshot: &Snapshot) -> Vec<Difference> {
             path.iter().all(|agency| snapshot.agencies.contains_key(agency))
         })
     };
+    // (and every taker the directory knows: their tree's conduct counts the take).
+    let taker_whole = |record: &shared::domain::HistoryRecord| {
+        shared::domain::take(record)
+            .and_then(|taken| taken.other_agent_id)
+            .is_none_or(|taker| !snapshot.agents.contains_key(&taker) || whole(&taker))
+    };
     for (pk, trail) in &snapshot.trails {
-        if trail.gsi1pk.as_deref() == Some(keys::WAITING_GSI1PK) && trail.records.iter().all(|r| whole(&r.agent_id)) {
+        let waiting = trail.gsi1pk.as_deref() == Some(keys::WAITING_GSI1PK);
+        if waiting && trail.records.iter().all(|r| whole(&r.agent_id) && taker_whole(r)) {
             let waits_for = "nothing: its owners are known".to_owned();
             differences.insert(Difference::StuckWaiting { trail: format!("{pk} / {}", trail.sk), waits_for });
         }
@@ -358,6 +374,7 @@ fn compare(snapshot: &Snapshot) -> Vec<Difference> {
 fn swap_differences(snapshot: &Snapshot) -> Vec<Difference> {
     let mut differences = Vec::new();
     let mut expected: BTreeMap<(AgencyId, u16), SwapPatterns> = BTreeMap::new();
+    let mut expected_conduct: BTreeMap<(AgencyId, u16), Conduct> = BTreeMap::new();
     for (pk, trail) in &snapshot.trails {
         let Some(app) = keys::application_of(pk) else { continue };
         for (index, record) in trail.records.iter().enumerate() {
@@ -365,10 +382,17 @@ fn swap_differences(snapshot: &Snapshot) -> Vec<Difference> {
             match trail.counted.get(&index.to_string()) {
                 Some(counts) => {
                     for count in counts {
-                        expected
-                            .entry((count.agency_id.clone(), app.year.get()))
-                            .or_default()
-                            .add(&taken, count.in_agency);
+                        let key = (count.agency_id.clone(), app.year.get());
+                        match (&taken.other_agent_id, count.by_taker) {
+                            (Some(taker), true) => {
+                                expected_conduct.entry(key).or_default().add(&taken, taker, count.in_agency);
+                            }
+                            (None, true) => differences.push(Difference::WrongConductCounts {
+                                agency: count.agency_id.to_string(),
+                                plan_year: app.year.get(),
+                            }),
+                            (_, false) => expected.entry(key).or_default().add(&taken, count.in_agency),
+                        }
                     }
                 }
                 None if trail.gsi1pk.is_none() => {
@@ -393,6 +417,23 @@ fn swap_differences(snapshot: &Snapshot) -> Vec<Difference> {
         let want = expected.get(key).cloned().unwrap_or_default();
         if counts_only(stored) != counts_only(want) {
             differences.push(Difference::WrongSwapCounts { agency: key.0.to_string(), plan_year: key.1 });
+        }
+    }
+    // Which NPN an agent took with is shown as last counted: not a count.
+    let same_counts = |a: &Conduct, b: &Conduct| {
+        (a.from_inside, a.from_outside, &a.weeks) == (b.from_inside, b.from_outside, &b.weeks)
+            && a.agents.len() == b.agents.len()
+            && a.agents.iter().zip(&b.agents).all(|(x, y)| {
+                (&x.agent_id, x.from_inside, x.from_outside, &x.weeks)
+                    == (&y.agent_id, y.from_inside, y.from_outside, &y.weeks)
+            })
+    };
+    let agencies: BTreeSet<&(AgencyId, u16)> = expected_conduct.keys().chain(snapshot.conduct.keys()).collect();
+    for key in agencies {
+        let stored = snapshot.conduct.get(key).map(|items| store::conduct::conduct_of(items)).unwrap_or_default();
+        let want = expected_conduct.get(key).cloned().unwrap_or_default();
+        if !same_counts(&stored, &want) {
+            differences.push(Difference::WrongConductCounts { agency: key.0.to_string(), plan_year: key.1 });
         }
     }
     differences

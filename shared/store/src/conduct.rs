@@ -1,0 +1,216 @@
+//! An agency's own agents' conduct (`CONDUCT#…`, counted by the outbox relay with the swap
+//! patterns, see `store::outbox`) and the spikes the relay finds in it (`SPIKE#…`): a copy in
+//! every agency on the agent's path, the one in their own agency marked for publishing (GSI1)
+//! until the relay has published it.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::dynamo::{Condition, Index, SortKeys, unbuilt};
+use super::items::{Item, from_item, to_item};
+use super::outbox::{WEEK_PREFIX, number_in};
+use super::{Store, StoreError, keys};
+use domain::{AgencyId, AgentConduct, AgentId, Conduct, Npn, PlanYear};
+use ports::TakerSpike;
+
+pub(crate) fn side_attribute(from_inside: bool) -> &'static str {
+    if from_inside { "from_inside" } else { "from_outside" }
+}
+
+/// The conduct its counter items hold, summed over their shards.
+pub fn conduct_of(items: &[Item]) -> Conduct {
+    let mut agents: BTreeMap<AgentId, AgentConduct> = BTreeMap::new();
+    for item in items {
+        let text_of = |name: &str| item.get(name).and_then(|v| v.as_s().ok());
+        let (Some(agent_id), Some(npn)) =
+            (text_of("agent_id").and_then(|a| AgentId::parse(a).ok()), text_of("npn").and_then(|n| Npn::parse(n).ok()))
+        else {
+            continue;
+        };
+        let agent = agents.entry(agent_id.clone()).or_insert_with(|| AgentConduct {
+            agent_id,
+            npn,
+            from_inside: 0,
+            from_outside: 0,
+            weeks: BTreeMap::new(),
+        });
+        agent.from_inside += number_in(item, side_attribute(true));
+        agent.from_outside += number_in(item, side_attribute(false));
+        for name in item.keys() {
+            let Some((week, side)) = name.strip_prefix(WEEK_PREFIX).and_then(|rest| rest.rsplit_once(':')) else {
+                continue;
+            };
+            let slot = agent.weeks.entry(week.to_owned()).or_default();
+            match side {
+                "in" => slot.0 += number_in(item, name),
+                _ => slot.1 += number_in(item, name),
+            }
+        }
+    }
+    let mut conduct = Conduct::default();
+    for agent in agents.values() {
+        conduct.from_inside += agent.from_inside;
+        conduct.from_outside += agent.from_outside;
+        for (week, (inside, outside)) in &agent.weeks {
+            let slot = conduct.weeks.entry(week.clone()).or_default();
+            slot.0 += inside;
+            slot.1 += outside;
+        }
+    }
+    conduct.agents = agents.into_values().collect();
+    conduct.rank();
+    conduct
+}
+
+/// A spike's copy in one agency's partition.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SpikeItem {
+    pk: String,
+    sk: String,
+    #[serde(flatten)]
+    spike: TakerSpike,
+    /// The copy in the agent's own agency, while it is still to publish.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi1pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi1sk: Option<String>,
+}
+
+fn spikes_of(items: Vec<Item>) -> Result<Vec<TakerSpike>, StoreError> {
+    items.into_iter().map(|item| from_item::<SpikeItem>(item).map(|i| i.spike)).collect()
+}
+
+impl ports::ConductCounts for Store {
+    /// One query of the agency's conduct items: at most one per application shard for each agent
+    /// in the answer, whatever the size of the tree.
+    async fn conduct(&self, agency: &AgencyId, year: PlanYear) -> Result<Conduct, StoreError> {
+        let items = self.query_prefix(keys::agency_pk(agency), &keys::conduct_prefix(year)).await?;
+        Ok(conduct_of(&items))
+    }
+
+    async fn spikes_recorded(
+        &self,
+        agency: &AgencyId,
+        year: PlanYear,
+        since: DateTime<Utc>,
+        through: DateTime<Utc>,
+    ) -> Result<Vec<TakerSpike>, StoreError> {
+        // A tree's spikes of a year are few (one per agent and week at most).
+        let items = self.query_prefix(keys::agency_pk(agency), &keys::spike_prefix(year)).await?;
+        let mut spikes: Vec<TakerSpike> = spikes_of(items)?
+            .into_iter()
+            .filter(|spike| since < spike.recorded_at && spike.recorded_at <= through)
+            .collect();
+        spikes.sort_by_key(|spike| spike.recorded_at);
+        Ok(spikes)
+    }
+}
+
+impl ports::SpikeRecords for Store {
+    async fn weekly_takes(
+        &self,
+        agency: &AgencyId,
+        year: PlanYear,
+        agent: &AgentId,
+    ) -> Result<BTreeMap<String, i64>, StoreError> {
+        let items = self.query_prefix(keys::agency_pk(agency), &keys::conduct_agent_prefix(year, agent)).await?;
+        Ok(conduct_of(&items).agents.first().map(AgentConduct::weekly_takes).unwrap_or_default())
+    }
+
+    async fn record_spike(&self, spike: &TakerSpike) -> Result<bool, StoreError> {
+        let Some(own) = spike.agency_path.last() else { return Ok(false) };
+        let sk = keys::spike_sk(spike.plan_year, &spike.week, &spike.agent_id);
+        let mut writes = Vec::new();
+        for agency in &spike.agency_path {
+            let to_publish = agency == own;
+            let item = SpikeItem {
+                pk: keys::agency_pk(agency),
+                sk: sk.clone(),
+                spike: spike.clone(),
+                gsi1pk: to_publish.then(|| keys::SPIKES_TO_PUBLISH_GSI1PK.to_owned()),
+                gsi1sk: to_publish.then(|| format!("{}#{}", keys::time(spike.recorded_at), spike.id())),
+            };
+            let put = Put::builder()
+                .table_name(self.table())
+                .set_item(Some(to_item(&item)?))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(unbuilt)?;
+            writes.push(TransactWriteItem::builder().put(put).build());
+        }
+        match self.transact(writes).await {
+            Ok(()) => Ok(true),
+            // Recorded before: found by another take of the week, or another run.
+            Err(StoreError::Conflict) => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn unpublished_spikes(&self) -> Result<Vec<TakerSpike>, StoreError> {
+        let query = self.query(Index::Gsi1, keys::SPIKES_TO_PUBLISH_GSI1PK, SortKeys::All);
+        let items = self.query_all(query).await?;
+        spikes_of(items)
+    }
+
+    async fn spike_published(&self, spike: &TakerSpike) -> Result<(), StoreError> {
+        let Some(own) = spike.agency_path.last() else { return Ok(()) };
+        let done = self
+            .update_if(
+                &keys::agency_pk(own),
+                &keys::spike_sk(spike.plan_year, &spike.week, &spike.agent_id),
+                "REMOVE #gsi1pk, #gsi1sk",
+                Condition::new("attribute_exists(#gsi1pk)")
+                    .name("#gsi1pk", keys::GSI1_PK)
+                    .name("#gsi1sk", keys::GSI1_SK),
+                vec![],
+            )
+            .await;
+        match done {
+            // Published by another run.
+            Err(StoreError::Conflict) => Ok(()),
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dynamo::text;
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    fn item(attributes: &[(&str, &str)]) -> Item {
+        attributes
+            .iter()
+            .map(|(name, value)| {
+                let counter = !matches!(*name, "npn" | "agent_id");
+                let value = if counter { AttributeValue::N((*value).into()) } else { text(*value) };
+                ((*name).to_owned(), value)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_shards_of_an_agencys_conduct_add_up_per_agent_and_week() {
+        let items = [
+            item(&[("agent_id", "bo"), ("npn", "222"), ("from_inside", "1"), ("w:2026-W03:in", "1")]),
+            item(&[
+                ("agent_id", "bo"),
+                ("npn", "222"),
+                ("from_outside", "2"),
+                ("w:2026-W03:out", "1"),
+                ("w:2026-W04:out", "1"),
+            ]),
+            item(&[("agent_id", "cy"), ("npn", "333"), ("from_outside", "1"), ("w:2026-W04:out", "1")]),
+        ];
+        let conduct = conduct_of(&items);
+        assert_eq!((conduct.from_inside, conduct.from_outside), (1, 3));
+        assert_eq!(conduct.weeks, BTreeMap::from([("2026-W03".into(), (1, 1)), ("2026-W04".into(), (0, 2))]));
+        let bo = &conduct.agents[0];
+        assert_eq!((bo.agent_id.as_str(), bo.takes()), ("bo", 3), "the most takes first");
+        assert_eq!(bo.weekly_takes(), BTreeMap::from([("2026-W03".into(), 2), ("2026-W04".into(), 1)]));
+    }
+}
