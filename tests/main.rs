@@ -5,6 +5,7 @@
 mod api;
 mod convergence;
 mod detection;
+mod disputes;
 mod edge;
 mod exports;
 mod fixtures;

@@ -12,7 +12,7 @@ use crate::helpers::*;
 
 /// The JSON Schema of the `detail` of an event of `detail_type`, as `docs/events.md` documents it
 /// (the schema whose title names it).
-fn detail_schema(detail_type: &str) -> jsonschema::Validator {
+pub(crate) fn detail_schema(detail_type: &str) -> jsonschema::Validator {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/events.md")).unwrap();
     let schema: Value = doc
         .split("```json")

@@ -525,6 +525,8 @@ async function openClient(id) {
   $("#policies").hidden = true;
   $("#story").hidden = true;
   $("#report").hidden = true;
+  $("#dispute").hidden = true;
+  $("#dispute-status").textContent = "";
   $("#client-facts").replaceChildren();
   try {
     showSync(await api(`/v1/clients/${id}/sync${year ? `?plan_year=${year}` : ""}`, { method: "POST" }));
@@ -604,6 +606,7 @@ function describe(moment) {
 }
 
 async function loadStory(id, year) {
+  const first = !storyCursor;
   const story = await api(storyPath(id, year, storyCursor));
   const entry = story.entry;
   // The client's name and FFM ID, and whose book it is, as people name them.
@@ -628,7 +631,86 @@ async function loadStory(id, year) {
     $("#report-evidence").href = `/clients/${id}/evidence${year ? `?plan_year=${year}` : ""}`;
   }
   $("#report").hidden = !story.report;
+  // (The next pages of the timeline leave the case and its form as they are.)
+  if (first) showDisputes(story, id, year);
 }
+
+// ---- a client's dispute case: open it, follow it, withdraw it ------------------------------------
+
+const CHANNELS = { cms_help_desk: "the CMS help desk", carrier: "the carrier", state_doi: "the state department of insurance" };
+let disputeOf = null;
+
+// The open case (or else the latest) of the entry, and the form to open one or add to it.
+function showDisputes(story, id, year) {
+  const open = story.disputes.find((d) => d.status === "open");
+  const shown = open || story.disputes[0];
+  disputeOf = { id, year, open };
+  $("#dispute").hidden = !shown && !story.entry.at_risk;
+  $("#dispute-case").hidden = !shown;
+  if (shown) {
+    const closed = shown.status === "open" ? "" : `, ${shown.status} ${when(shown.closed_at)}`;
+    $("#dispute-summary").textContent = `Case ${shown.status}: opened ${when(shown.opened_at)} (${shown.age_days} ${shown.age_days === 1 ? "day" : "days"}${closed}).`;
+    const facts = [
+      ["Raised through", shown.channels.map((c) => CHANNELS[c]).join(", ")],
+      ["Reference", shown.reference || "none"],
+      ["Disputed", `${shown.other_npn ? `NPN ${shown.other_npn}` : "no AOR"} since the case opened`],
+    ];
+    $("#dispute-facts").replaceChildren(...facts.flatMap(([term, value]) => [
+      Object.assign(document.createElement("dt"), { textContent: term }),
+      Object.assign(document.createElement("dd"), { textContent: value }),
+    ]));
+    $("#dispute-notes").replaceChildren(...shown.notes.map((note) => {
+      const li = document.createElement("li");
+      li.append(Object.assign(document.createElement("time"), { dateTime: note.at, textContent: when(note.at) }), ` — ${note.text}`);
+      return li;
+    }));
+  }
+  const form = $("#dispute-form");
+  form.hidden = !open && !story.entry.at_risk;
+  form.reset();
+  for (const box of form.querySelectorAll("input[name=dispute-channel]")) {
+    box.checked = Boolean(open?.channels.includes(box.value));
+    box.disabled = box.checked;
+  }
+  $("#dispute-form-intro").textContent = open
+    ? "Add where else you raised it, its reference or a note; or withdraw it. It closes by itself when the AOR comes back."
+    : "Raised a dispute? Open a case: it follows itself, closing when a sync shows your NPN again, and the daily digest reminds you after 14 days without news.";
+  $("#dispute-submit").textContent = open ? "Save to the case" : "Open a dispute case";
+  $("#dispute-withdraw").hidden = !open;
+}
+
+async function sendDispute(body) {
+  const { id, year, open } = disputeOf;
+  const path = open ? `/v1/disputes/${open.dispute_id}` : `/v1/clients/${id}/disputes${year ? `?plan_year=${year}` : ""}`;
+  const buttons = [$("#dispute-submit"), $("#dispute-withdraw")];
+  buttons.forEach((b) => (b.disabled = true));
+  try {
+    await api(path, { method: open ? "PATCH" : "POST", body });
+    showDisputes(await api(storyPath(id, year, null, 1)), id, year);
+    $("#dispute-status").textContent = open ? (body.withdraw ? "The case is withdrawn." : "Saved to the case.") : "The case is open.";
+  } catch (e) {
+    $("#dispute-status").textContent = e.message;
+  } finally {
+    buttons.forEach((b) => (b.disabled = false));
+  }
+}
+
+$("#dispute-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const body = {};
+  const channels = [...document.querySelectorAll("input[name=dispute-channel]:checked:not(:disabled)")].map((box) => box.value);
+  if (channels.length || !disputeOf.open) body.channels = channels;
+  const reference = $("#dispute-reference").value.trim();
+  if (reference) body.reference = reference;
+  const note = $("#dispute-note").value.trim();
+  if (note) body.note = note;
+  if (!disputeOf.open && channels.length === 0) {
+    $("#dispute-status").textContent = "Tick where you raised the dispute.";
+    return;
+  }
+  sendDispute(body);
+});
+$("#dispute-withdraw").addEventListener("click", () => sendDispute({ withdraw: true }));
 
 // ---- the printable evidence page ---------------------------------------------------------------
 

@@ -12,6 +12,7 @@ pub use domain;
 pub mod email;
 pub mod links;
 pub mod metrics;
+pub mod notices;
 pub use ports;
 #[cfg(feature = "queue")]
 pub mod queue;

@@ -843,3 +843,30 @@ test("an admin sees a spike when an agent of the tree suddenly takes clients, an
   assert.deepEqual(errors, []);
   assert.deepEqual(agent.errors, []);
 });
+
+test("an agent opens a dispute case from the client's page and follows it there", async () => {
+  await lateSwap("0900000601", "agent-summit-west-valley-2", "agent-harbor-1");
+  const { page, errors } = await signIn("agent-summit-west-valley-2");
+  await reloadUntil(page, "clients/0900000601", () => !document.querySelector("#dispute-form").hidden);
+  assert.equal(await page.textContent("#dispute-submit"), "Open a dispute case");
+  await page.check("input[name=dispute-channel][value=cms_help_desk]");
+  await page.fill("#dispute-reference", "HD-77841");
+  await page.fill("#dispute-note", "Emailed the help desk the report");
+  await page.click("#dispute-submit");
+  await page.waitForFunction(() => /^Case open: opened /.test(document.querySelector("#dispute-summary").textContent));
+  assert.equal(await page.textContent("#dispute-status"), "The case is open.");
+  const facts = await page.$$eval("#dispute-facts dd", (dds) => dds.map((d) => d.textContent));
+  assert.deepEqual(facts.slice(0, 2), ["the CMS help desk", "HD-77841"]);
+  assert.match(await page.textContent("#dispute-notes"), /Emailed the help desk the report/);
+  // Open, the form adds to it: the channel used is ticked and fixed.
+  assert.equal(await page.textContent("#dispute-submit"), "Save to the case");
+  assert.ok(await page.$eval("input[name=dispute-channel][value=cms_help_desk]", (b) => b.checked && b.disabled));
+  await page.check("input[name=dispute-channel][value=carrier]");
+  await page.click("#dispute-submit");
+  await page.waitForFunction(() => document.querySelector("#dispute-status").textContent === "Saved to the case.");
+  assert.equal(await page.textContent("#dispute-facts dd"), "the CMS help desk, the carrier");
+  // The page shows it again after a reload.
+  await page.reload();
+  await page.waitForFunction(() => /^Case open/.test(document.querySelector("#dispute-summary").textContent));
+  assert.deepEqual(errors, []);
+});

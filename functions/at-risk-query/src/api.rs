@@ -42,6 +42,10 @@ pub fn router<S: Ports>(state: ApiState<S>) -> Router {
         .route("/v1/agencies/{agency_id}/downline", get(downline::<S>))
         .route("/v1/agencies/{agency_id}/swap-patterns", get(crate::patterns::swap_patterns::<S>))
         .route("/v1/agencies/{agency_id}/conduct", get(crate::conduct::conduct::<S>))
+        .route("/v1/agencies/{agency_id}/disputes", get(crate::disputes::agency_disputes::<S>))
+        .route("/v1/disputes", get(crate::disputes::my_disputes::<S>))
+        .route("/v1/disputes/{dispute_id}", axum::routing::patch(crate::disputes::change_dispute::<S>))
+        .route("/v1/clients/{federal_exchange_id}/disputes", post(crate::disputes::open_dispute::<S>))
         .route("/v1/me", get(me::<S>))
         .route(
             "/v1/me/settings",
@@ -563,6 +567,51 @@ mod tests {
             _through: DateTime<Utc>,
         ) -> Result<Vec<shared::ports::TakerSpike>, StoreError> {
             self.read("spikes");
+            Ok(Vec::new())
+        }
+    }
+
+    impl shared::ports::DisputeCases for Fake {
+        async fn open_dispute(
+            &self,
+            _case: &shared::domain::Dispute,
+            _path: &[AgencyId],
+            _notice: &shared::ports::Notice,
+        ) -> Result<Option<shared::domain::Dispute>, StoreError> {
+            self.read("open dispute");
+            Ok(None)
+        }
+        async fn dispute(&self, _id: &str) -> Result<Option<shared::domain::Dispute>, StoreError> {
+            self.read("dispute");
+            Ok(None)
+        }
+        async fn open_dispute_of(
+            &self,
+            _app: &ApplicationKey,
+            _agent: &AgentId,
+        ) -> Result<Option<shared::domain::Dispute>, StoreError> {
+            self.read("open dispute of");
+            Ok(None)
+        }
+        async fn save_dispute(
+            &self,
+            _case: &shared::domain::Dispute,
+            _path: &[AgencyId],
+            _notice: Option<&shared::ports::Notice>,
+        ) -> Result<(), StoreError> {
+            self.read("save dispute");
+            Ok(())
+        }
+        async fn agent_disputes(&self, _agent: &AgentId) -> Result<Vec<shared::domain::Dispute>, StoreError> {
+            self.read("agent disputes");
+            Ok(Vec::new())
+        }
+        async fn tree_disputes(&self, _top: &AgencyId) -> Result<Vec<shared::domain::Dispute>, StoreError> {
+            self.read("tree disputes");
+            Ok(Vec::new())
+        }
+        async fn open_disputes_of_year(&self, _year: PlanYear) -> Result<Vec<shared::domain::Dispute>, StoreError> {
+            self.read("open disputes of year");
             Ok(Vec::new())
         }
     }

@@ -4,18 +4,25 @@
 use http_edge::Problem;
 use shared::domain::{EnrollmentCalendar, PlanYear, PlanYears, SpikeRule};
 use shared::ports::{
-    AgencySettings, ApplicationReads, ConductCounts, Directory, PersonSettings, RiskLists, SwapCounts,
+    AgencySettings, ApplicationReads, ConductCounts, Directory, DisputeCases, PersonSettings, RiskLists, SwapCounts,
 };
 
 /// The store's capabilities this function uses: who is who, the lists, an agency's setting, and
-/// the applications as they stand (for a client's story), a person's settings, the swap counts
-/// and the conduct counts.
+/// the applications as they stand (for a client's story), a person's settings, the swap and
+/// conduct counts, and the dispute cases.
 pub trait Ports:
-    Directory + RiskLists + SwapCounts + ConductCounts + AgencySettings + PersonSettings + ApplicationReads
+    Directory + RiskLists + SwapCounts + ConductCounts + AgencySettings + PersonSettings + ApplicationReads + DisputeCases
 {
 }
-impl<S: Directory + RiskLists + SwapCounts + ConductCounts + AgencySettings + PersonSettings + ApplicationReads> Ports
-    for S
+impl<S> Ports for S where
+    S: Directory
+        + RiskLists
+        + SwapCounts
+        + ConductCounts
+        + AgencySettings
+        + PersonSettings
+        + ApplicationReads
+        + DisputeCases
 {
 }
 

@@ -1,7 +1,8 @@
 //! `GET /v1/clients/{federal_exchange_id}?plan_year=&limit=&cursor=`: a client's story as the
 //! caller may see it — their entry, the policies and AORs as of the last sync, and the timeline,
 //! newest first, a page at a time; for an entry at risk, the report for the CMS help desk. What
-//! is known, without asking the marketplace (opening the page syncs through its own route).
+//! is known, without asking the marketplace (opening the page syncs through its own route); and
+//! the entry's dispute cases.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -26,6 +27,8 @@ pub struct Story {
     pub next_cursor: Option<String>,
     /// The email for the CMS help desk, while the entry is at risk.
     pub report: Option<HelpDeskReport>,
+    /// The entry's dispute cases, newest first (the open one, if any, first).
+    pub disputes: Vec<crate::disputes::DisputeView>,
 }
 
 /// The caller's entry (or, for an admin, the entry within reach they would act on).
@@ -105,6 +108,15 @@ pub async fn client_story<S: Ports>(
         page.truncate(limit);
         Cursor { list: list.clone(), position: page[limit - 1].position.clone() }.encode()
     });
+    let now = Utc::now();
+    let disputes = state
+        .store
+        .agent_disputes(&owner)
+        .await?
+        .iter()
+        .filter(|case| case.federal_exchange_id == application.id && case.plan_year == application.year)
+        .map(|case| crate::disputes::DisputeView::of(case, now))
+        .collect();
     let risk = entry.risk.as_ref();
     Ok(Json(Story {
         federal_exchange_id: application.id.to_string(),
@@ -125,5 +137,6 @@ pub async fn client_story<S: Ports>(
         timeline: page,
         next_cursor,
         report,
+        disputes,
     }))
 }

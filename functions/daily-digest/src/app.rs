@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use shared::config::{SettingError, Vars};
 use shared::domain::EnrollmentCalendar;
-use shared::ports::{ConductCounts, Digests, Directory, PersonSettings};
+use shared::ports::{ConductCounts, Digests, Directory, DisputeCases, PersonSettings};
 use store::Store;
 
 #[derive(Debug, Clone)]
@@ -54,8 +54,8 @@ impl Settings {
 
 /// The store's capabilities a digest run uses: the digest's bookkeeping, the person's settings,
 /// and who they are.
-pub trait Ports: Digests + PersonSettings + Directory + ConductCounts {}
-impl<S: Digests + PersonSettings + Directory + ConductCounts> Ports for S {}
+pub trait Ports: Digests + PersonSettings + Directory + ConductCounts + DisputeCases {}
+impl<S: Digests + PersonSettings + Directory + ConductCounts + DisputeCases> Ports for S {}
 
 #[derive(Clone, Debug)]
 pub struct Deps<S = Store> {

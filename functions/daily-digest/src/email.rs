@@ -4,6 +4,8 @@
 //! their own agents' takes found since the last — as plain text and as HTML.
 
 use chrono::{DateTime, Utc};
+use shared::domain::Dispute;
+use shared::domain::disputes::REMINDER_DAYS;
 use shared::domain::{FRAUD_HELP_DESK, PlanYear, Reason, RiskEntry};
 use shared::email::{Composed, Letter, Part};
 use shared::ports::{Flagged, TakerSpike};
@@ -25,12 +27,16 @@ pub struct NamedSpike {
 pub struct News<'a> {
     pub flagged: &'a Flagged,
     pub spikes: &'a [NamedSpike],
+    /// Dispute cases open 14 days (28, …) without a change.
+    pub quiet_cases: &'a [Dispute],
 }
 
 /// Where a digest's links go: the list, and the home with the agents' conduct.
 pub struct Links<'a> {
     pub list: &'a str,
     pub home: &'a str,
+    /// The page's base: a client's page is `{it}/clients/{id}?plan_year=`.
+    pub clients: &'a str,
 }
 
 /// `years`: the plan years served (the current one, and during open enrollment the coming one).
@@ -84,16 +90,66 @@ pub fn compose(
             Part::Link { words: "See your agents' conduct".into(), href: links.home.to_owned() },
         ]);
     }
+    if !news.quiet_cases.is_empty() {
+        parts.push(Part::Text(format!(
+            "{} in {place} open {REMINDER_DAYS} days or more without a change: is the AOR back, or is it time to chase?",
+            match news.quiet_cases.len() {
+                1 => "1 dispute case".to_owned(),
+                k => format!("{k} dispute cases"),
+            }
+        )));
+        for case in news.quiet_cases {
+            let href = shared::links::client_details_url(
+                links.clients,
+                case.federal_exchange_id.as_str(),
+                case.plan_year.get(),
+            );
+            parts.push(Part::Link { words: case_line(case), href });
+        }
+    }
     parts.push(Part::Text(
         "You get this email because you turned on the daily digest; turn it off under \"My settings\" on the page."
             .into(),
     ));
-    let subject = match (n, news.spikes.is_empty()) {
-        (0, _) => format!("AOR at-risk digest: {spikes} by your agents"),
-        (_, true) => format!("AOR at-risk digest: {entries} newly at risk"),
-        (_, false) => format!("AOR at-risk digest: {entries} newly at risk, {spikes}"),
-    };
+    let mut news_in_subject = Vec::new();
+    if n > 0 {
+        news_in_subject.push(format!("{entries} newly at risk"));
+    }
+    if !news.spikes.is_empty() {
+        news_in_subject.push(if n == 0 { format!("{spikes} by your agents") } else { spikes });
+    }
+    if !news.quiet_cases.is_empty() {
+        news_in_subject.push(match news.quiet_cases.len() {
+            1 => "1 dispute case to chase".to_owned(),
+            k => format!("{k} dispute cases to chase"),
+        });
+    }
+    let subject = format!("AOR at-risk digest: {}", news_in_subject.join(", "));
     Letter { subject, parts }.compose()
+}
+
+/// One quiet case: which entry, since when, through where.
+fn case_line(case: &Dispute) -> String {
+    let channels: Vec<&str> = case.channels.iter().map(|c| channel_text(*c)).collect();
+    let mut line = format!(
+        "Federal Exchange ID {id}, plan year {year}: disputed since {opened} through {channels}",
+        id = case.federal_exchange_id,
+        year = case.plan_year,
+        opened = case.opened_at.format("%b %-d"),
+        channels = channels.join(", "),
+    );
+    if let Some(reference) = &case.reference {
+        line.push_str(&format!(" (reference {reference})"));
+    }
+    line
+}
+
+fn channel_text(channel: shared::domain::Channel) -> &'static str {
+    match channel {
+        shared::domain::Channel::CmsHelpDesk => "the CMS help desk",
+        shared::domain::Channel::Carrier => "the carrier",
+        shared::domain::Channel::StateDoi => "the state department of insurance",
+    }
 }
 
 /// One spike: the agent, their NPN, the week and how far above their usual.
@@ -157,8 +213,8 @@ mod tests {
         years: &[PlanYear],
         list: &str,
     ) -> Composed {
-        let links = Links { list, home: "https://app.example.com/#home" };
-        compose(whose, &News { flagged, spikes: &[] }, since, years, &links)
+        let links = Links { list, home: "https://app.example.com/#home", clients: "https://app.example.com" };
+        compose(whose, &News { flagged, spikes: &[], quiet_cases: &[] }, since, years, &links)
     }
 
     #[test]
@@ -177,9 +233,19 @@ mod tests {
             recorded_at: at,
         };
         let spikes = [NamedSpike { agent: "Carl Ito".into(), spike }];
-        let links = Links { list: "https://app.example.com/#at-risk:summit", home: "https://app.example.com/#home" };
+        let links = Links {
+            list: "https://app.example.com/#at-risk:summit",
+            home: "https://app.example.com/#home",
+            clients: "https://app.example.com",
+        };
         let nothing = Flagged::default();
-        let mail = compose(&Whose::Agency("Summit"), &News { flagged: &nothing, spikes: &spikes }, at, &[year], &links);
+        let mail = compose(
+            &Whose::Agency("Summit"),
+            &News { flagged: &nothing, spikes: &spikes, quiet_cases: &[] },
+            at,
+            &[year],
+            &links,
+        );
         assert_eq!(mail.subject, "AOR at-risk digest: 1 spike of takes by your agents");
         assert!(
             mail.text.contains("Carl Ito (NPN 333) took 7 entries in week 2026-W48 of plan year 2026; the median of the eight weeks before was 1.5"),
@@ -193,7 +259,13 @@ mod tests {
             mail.html
         );
         let some = Flagged { count: 2, newest: Vec::new() };
-        let both = compose(&Whose::Agency("Summit"), &News { flagged: &some, spikes: &spikes }, at, &[year], &links);
+        let both = compose(
+            &Whose::Agency("Summit"),
+            &News { flagged: &some, spikes: &spikes, quiet_cases: &[] },
+            at,
+            &[year],
+            &links,
+        );
         assert_eq!(both.subject, "AOR at-risk digest: 2 entries newly at risk, 1 spike of takes");
     }
 

@@ -9,9 +9,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, Timelike, Utc};
 use shared::domain::Scope;
-use shared::domain::{Agent, AgentId, DIGEST_ENTRIES, DigestScope, DigestSettings, digest_day};
-use shared::ports::StoreError;
+use shared::domain::{
+    Agent, AgentId, DIGEST_ENTRIES, DigestScope, DigestSettings, DisputeStatus, PlanYear, digest_day,
+};
 use shared::ports::{DayClaim, DigestOutcome, Flagged};
+use shared::ports::{StoreError, agent_path, tree_cases};
 
 use crate::app::{Deps, Ports};
 use crate::email::{self, Links, NamedSpike, News, Whose};
@@ -64,10 +66,32 @@ pub fn deadline(budget: Duration, lambda_deadline: Option<SystemTime>) -> Instan
 /// day is done when the walk is through and nobody is left to try.
 pub async fn run<S: Ports>(deps: &Deps<S>, now: DateTime<Utc>, until: Instant) -> Result<DigestReport, DigestError> {
     let mut report = DigestReport::default();
+    // Cases of a plan year that has ended close first (a failure stops no digest: it is the
+    // run's error once they are done, and the next run tries again).
+    let lapsed = lapse_disputes(deps, now).await;
     let walked = walk(deps, now, until, &mut report).await;
     // The digests sent count even when the run stopped on an error part-way.
     shared::metrics::Line::new().count(shared::metrics::DIGESTS_SENT, u64::from(report.sent)).emit();
-    walked.map(|()| report)
+    walked.and(lapsed).map(|()| report)
+}
+
+/// Closes as `lapsed` every case still open of a plan year before the current one.
+async fn lapse_disputes<S: Ports>(deps: &Deps<S>, now: DateTime<Utc>) -> Result<(), DigestError> {
+    let current = deps.settings.calendar.years_on(now.date_naive()).current;
+    // The two years before: a case's year ends once, and this runs every quarter of an hour.
+    for back in 1..=2 {
+        let Ok(year) = PlanYear::parse(current.get() - back) else { continue };
+        for case in deps.store.open_disputes_of_year(year).await? {
+            let Some(lapsed) = case.closed(DisputeStatus::Lapsed, now) else { continue };
+            let path = agent_path(&deps.store, &lapsed.agent_id).await?;
+            match deps.store.save_dispute(&lapsed, &path, Some(&shared::notices::dispute(&lapsed, &path))).await {
+                // Closed meanwhile (the entry cleared, a person withdrew it): so be it.
+                Ok(()) | Err(StoreError::Conflict) => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn walk<S: Ports>(
@@ -238,9 +262,16 @@ async fn claimed<S: Ports>(
             }
         }
     }
+    // And the cases in the list open 14 days (28, …) without a change since the last digest.
+    let cases = match (&whose_agency, since < through) {
+        (_, false) => Vec::new(),
+        (Some(agency), true) => tree_cases(&deps.store, agency).await?,
+        (None, true) => deps.store.agent_disputes(agent_id).await?,
+    };
+    let quiet: Vec<_> = cases.into_iter().filter(|case| case.reminder_due(since, through)).collect();
     // The watermark moves to `through` even when nothing was new: the next digest starts there.
     let through = through.max(since);
-    if flagged.count == 0 && spikes.is_empty() {
+    if flagged.count == 0 && spikes.is_empty() && quiet.is_empty() {
         deps.store.finish_digest_day(agent_id, day, lease, DigestOutcome::NothingNew, through).await?;
         return Ok(Outcome::NothingNew);
     }
@@ -251,8 +282,9 @@ async fn claimed<S: Ports>(
     let whose = agency_name.as_deref().map_or(Whose::Book, Whose::Agency);
     let link = shared::links::list_page_url(&deps.settings.web_base_url, whose_agency.as_ref().map(|a| a.as_str()));
     let home = shared::links::home_page_url(&deps.settings.web_base_url);
-    let news = News { flagged: &flagged, spikes: &spikes };
-    let message = email::compose(&whose, &news, since, &years, &Links { list: &link, home: &home });
+    let news = News { flagged: &flagged, spikes: &spikes, quiet_cases: &quiet };
+    let links = Links { list: &link, home: &home, clients: &deps.settings.web_base_url };
+    let message = email::compose(&whose, &news, since, &years, &links);
     // The day stays ours while the email is on its way.
     let renewed = (Utc::now() + LEASE).timestamp_millis();
     deps.store.renew_digest_day(agent_id, day, lease, renewed).await?;

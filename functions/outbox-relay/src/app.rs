@@ -3,7 +3,7 @@
 
 use shared::config::{SettingError, Vars};
 use shared::domain::SpikeRule;
-use shared::ports::{ApplicationReads, Outbox, SpikeRecords};
+use shared::ports::{ApplicationReads, DisputeCases, Notices, Outbox, SpikeRecords};
 use store::Store;
 
 #[derive(Debug, Clone)]
@@ -29,9 +29,10 @@ impl Settings {
     }
 }
 
-/// The store's capabilities a relay run uses: the outbox, who owns what, and the spikes.
-pub trait Ports: Outbox + ApplicationReads + SpikeRecords {}
-impl<S: Outbox + ApplicationReads + SpikeRecords> Ports for S {}
+/// The store's capabilities a relay run uses: the outbox, who owns what, the spikes, the notices
+/// and the dispute cases a cleared entry closes.
+pub trait Ports: Outbox + ApplicationReads + SpikeRecords + Notices + DisputeCases {}
+impl<S: Outbox + ApplicationReads + SpikeRecords + Notices + DisputeCases> Ports for S {}
 
 #[derive(Clone, Debug)]
 pub struct Deps<S = Store> {

@@ -1,12 +1,12 @@
-//! The events this system publishes (`docs/events.md` is their contract): `AOR Entry Flagged`,
-//! `AOR Entry Cleared` and `AOR Taker Spike`, source `aor-at-risk`. Ids, reasons, NPNs and
-//! times; never a client's name or anyone's email.
+//! The events of the history's changes (`docs/events.md` is their contract): `AOR Entry Flagged`
+//! and `AOR Entry Cleared`, source `aor-at-risk`. Ids, reasons, NPNs and times; never a client's
+//! name or anyone's email. (The others are notices: `shared::notices`.)
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::domain::{AgencyId, ApplicationKey, ChangeKind, HistoryRecord, at_risk_change, change_id};
 
-pub const SOURCE: &str = "aor-at-risk";
+pub use shared::notices::SOURCE;
 
 /// The `detail` of one event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -36,41 +36,6 @@ pub struct EntryChange {
     pub recorded_at: DateTime<Utc>,
     /// The evidence that made the change (a platform event's id, or a sync's).
     pub evidence_id: String,
-}
-
-pub const SPIKE_DETAIL_TYPE: &str = "AOR Taker Spike";
-
-/// The `detail` of an `AOR Taker Spike`: an agent of the path's tree whose takes in a week
-/// spiked.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SpikeDetail {
-    /// The same however often it is published.
-    pub spike_id: String,
-    pub plan_year: u16,
-    pub agent_id: String,
-    pub npn: String,
-    /// The agent's agency and every agency above it, top first, when the spike was found.
-    pub agency_path: Vec<String>,
-    pub week: String,
-    pub takes: i64,
-    pub median_before: f64,
-    pub recorded_at: DateTime<Utc>,
-}
-
-impl SpikeDetail {
-    pub fn of(spike: &shared::ports::TakerSpike) -> Self {
-        Self {
-            spike_id: spike.id(),
-            plan_year: spike.plan_year.get(),
-            agent_id: spike.agent_id.to_string(),
-            npn: spike.npn.to_string(),
-            agency_path: spike.agency_path.iter().map(ToString::to_string).collect(),
-            week: spike.week.clone(),
-            takes: spike.takes,
-            median_before: spike.median_before,
-            recorded_at: spike.recorded_at,
-        }
-    }
 }
 
 /// The event a history record calls for, with its `detail-type`: none when the record is no

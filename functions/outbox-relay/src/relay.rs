@@ -12,8 +12,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use shared::domain::EntryOwner;
-use shared::domain::{AgentId, Npn, PlanYear, iso_week, take};
+use shared::domain::{AgentId, ChangeKind, DisputeStatus, Npn, PlanYear, at_risk_change, iso_week, take};
 use shared::metrics;
+use shared::notices;
 use shared::ports::StoreError;
 use shared::ports::{CountedTake, OutboxItem, TakerSpike};
 
@@ -82,8 +83,9 @@ pub async fn relay<S: Ports>(deps: &Deps<S>, until: Instant) -> Result<RelayRepo
             Err(err) => stopped = stopped.or(Some(err)),
         }
     }
-    // The spikes the workers found (and any a run before failed to publish).
-    match publish_spikes(deps).await {
+    // The notices of this run (spikes, restored disputes) and of the API (disputes opened and
+    // withdrawn), and any a run before failed to publish.
+    match publish_notices(deps).await {
         Ok(published) => report.published += published,
         Err(err) => stopped = stopped.or(Some(err)),
     }
@@ -231,6 +233,7 @@ async fn relay_item<S: Ports>(
             look_for_spike(deps, trail.application.year, &taker, &taken.other_npn, path, &week).await?;
         }
     }
+    restore_disputes(deps, trail, path_of).await?;
     deps.store.relayed(trail).await?;
     report.items += 1;
     Ok(())
@@ -259,35 +262,60 @@ async fn look_for_spike<S: Ports>(
         median_before: spike.median_before,
         recorded_at: chrono::Utc::now(),
     };
-    if deps.store.record_spike(&found).await? {
+    if deps.store.record_spike(&found, &notices::taker_spike(&found)).await? {
         tracing::info!(agent_id = %taker, week, takes = found.takes, "a spike of takes");
     }
     Ok(())
 }
 
-/// Publishes every spike recorded and not yet published, then marks it published: at least once,
-/// with the same `spike_id`.
-async fn publish_spikes<S: Ports>(deps: &Deps<S>) -> Result<u32, RelayError> {
+/// Publishes every notice not yet published (spikes, disputes opened and closed), then takes it
+/// away: at least once, with the same id in its detail.
+async fn publish_notices<S: Ports>(deps: &Deps<S>) -> Result<u32, RelayError> {
     let mut published = 0;
-    for spike in deps.store.unpublished_spikes().await? {
-        let detail = serde_json::to_string(&event::SpikeDetail::of(&spike))
-            .map_err(|err| RelayError::Publish(err.to_string()))?;
+    for notice in deps.store.unpublished_notices().await? {
         let entry = PutEventsRequestEntry::builder()
             .event_bus_name(&deps.bus)
             .source(SOURCE)
-            .detail_type(event::SPIKE_DETAIL_TYPE)
-            .detail(detail)
-            .time(aws_sdk_eventbridge::primitives::DateTime::from_millis(spike.recorded_at.timestamp_millis()))
+            .detail_type(&notice.detail_type)
+            .detail(&notice.detail)
+            .time(aws_sdk_eventbridge::primitives::DateTime::from_millis(notice.at.timestamp_millis()))
             .build();
         let out =
             deps.events.put_events().entries(entry).send().await.map_err(|err| {
                 RelayError::Publish(aws_sdk_eventbridge::error::DisplayErrorContext(&err).to_string())
             })?;
         if out.failed_entry_count > 0 {
-            return Err(RelayError::Publish("a spike's event failed".to_owned()));
+            return Err(RelayError::Publish(format!("the notice {} failed", notice.notice_id)));
         }
-        deps.store.spike_published(&spike).await?;
+        deps.store.notice_published(&notice).await?;
         published += 1;
     }
     Ok(published)
+}
+
+/// Closes the open dispute case of every entry `trail` cleared: the AOR came back.
+async fn restore_disputes<S: Ports>(
+    deps: &Deps<S>,
+    trail: &OutboxItem,
+    path_of: impl Fn(&AgentId) -> Vec<shared::domain::AgencyId>,
+) -> Result<(), RelayError> {
+    for record in &trail.records {
+        if at_risk_change(record) != Some(ChangeKind::Cleared) {
+            continue;
+        }
+        // Read again on a race: another relay (or a person withdrawing it) wrote first.
+        for _ in 0..3 {
+            let Some(open) = deps.store.open_dispute_of(&trail.application, &record.agent_id).await? else { break };
+            let Some(restored) = open.closed(DisputeStatus::Restored, record.recorded_at) else { break };
+            let path = path_of(&record.agent_id);
+            match deps.store.save_dispute(&restored, &path, Some(&notices::dispute(&restored, &path))).await {
+                Err(StoreError::Conflict) => continue,
+                other => {
+                    other?;
+                    break;
+                }
+            }
+        }
+    }
+    Ok(())
 }

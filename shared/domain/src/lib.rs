@@ -4,6 +4,7 @@ pub mod changes;
 pub mod conduct;
 pub mod digest;
 pub mod directory;
+pub mod disputes;
 pub mod evidence;
 pub mod exports;
 pub mod lists;
@@ -19,6 +20,7 @@ pub use directory::{
     Agency, AgencyUpsert, Agent, AgentUpsert, DirectoryEntry, EntryOwner, EventOrder, MAX_AGENCY_DEPTH, TreeRefusal,
     admin_reaches,
 };
+pub use disputes::{Channel, Dispute, DisputeChange, DisputeRefusal, DisputeStatus, Opening};
 pub use evidence::{Evidence, Fact, Policy, PolicyStatus, SyncFailed, record_evidence, sync_evidence};
 pub use exports::{ExportJob, ExportScope, ExportStatus, Succeeded, may_export};
 pub use lists::{ArchivedFilter, ListCounts, ListPage, RiskEntry, Scope, SwapPatterns, Taker};

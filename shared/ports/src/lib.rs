@@ -17,8 +17,8 @@ mod outcomes;
 
 pub use error::StoreError;
 pub use outcomes::{
-    ApplyOutcome, Claim, CountedTake, DayClaim, DigestOutcome, DigestRun, Due, DueLane, Flagged, OutboxItem, Pass,
-    Repair, ScanCheckpoint, StoredApplication, SyncSlot, TakerSpike, UpsertOutcome,
+    ApplyOutcome, Claim, CountedTake, DayClaim, DigestOutcome, DigestRun, Due, DueLane, Flagged, Notice, OutboxItem,
+    Pass, Repair, ScanCheckpoint, StoredApplication, SyncSlot, TakerSpike, UpsertOutcome,
 };
 
 type StoreResult<T> = Result<T, StoreError>;
@@ -42,6 +42,39 @@ pub async fn export_still_allowed(store: &impl Directory, job: &ExportJob) -> St
         domain::ExportScope::Agent { .. } => Vec::new(),
     };
     Ok(domain::may_export(&job.scope, requester.role, &requester.agency_id, switch_on, &path))
+}
+
+/// An agent's agency path as the directory has it now, top first (empty while not known).
+pub async fn agent_path(store: &impl Directory, agent: &AgentId) -> StoreResult<Vec<AgencyId>> {
+    match store.agent(agent).await? {
+        Some(agent) => store.agency_path(&agent.agency_id).await,
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The dispute cases of `agency`'s tree, newest first: those filed under its top whose owner is
+/// in the tree by the directory now.
+pub async fn tree_cases(
+    store: &(impl Directory + DisputeCases),
+    agency: &AgencyId,
+) -> StoreResult<Vec<domain::Dispute>> {
+    let path = store.agency_path(agency).await?;
+    let Some(top) = path.first() else { return Ok(Vec::new()) };
+    let mut inside: std::collections::HashMap<AgentId, bool> = std::collections::HashMap::new();
+    let mut cases = Vec::new();
+    for case in store.tree_disputes(top).await? {
+        let within = match inside.get(&case.agent_id) {
+            Some(within) => *within,
+            None => {
+                let within = agent_path(store, &case.agent_id).await?.contains(agency);
+                *inside.entry(case.agent_id.clone()).or_insert(within)
+            }
+        };
+        if within {
+            cases.push(case);
+        }
+    }
+    Ok(cases)
 }
 
 /// Changing the directory as the platform says, and an agency's own setting.
@@ -190,11 +223,50 @@ pub trait SpikeRecords: Clone + Send + Sync + 'static {
         agent: &AgentId,
     ) -> impl Future<Output = StoreResult<std::collections::BTreeMap<String, i64>>> + Send;
     /// Records a spike in every agency on its path, once per agent and week (`false`: recorded
-    /// before), and leaves it to publish.
-    fn record_spike(&self, spike: &TakerSpike) -> impl Future<Output = StoreResult<bool>> + Send;
-    /// Spikes recorded and not yet published.
-    fn unpublished_spikes(&self) -> impl Future<Output = StoreResult<Vec<TakerSpike>>> + Send;
-    fn spike_published(&self, spike: &TakerSpike) -> impl Future<Output = StoreResult<()>> + Send;
+    /// before), with its `notice` to publish.
+    fn record_spike(&self, spike: &TakerSpike, notice: &Notice) -> impl Future<Output = StoreResult<bool>> + Send;
+}
+
+/// The events to publish that no history item holds (see `Notice`).
+pub trait Notices: Clone + Send + Sync + 'static {
+    /// Every notice not yet published, oldest first.
+    fn unpublished_notices(&self) -> impl Future<Output = StoreResult<Vec<Notice>>> + Send;
+    fn notice_published(&self, notice: &Notice) -> impl Future<Output = StoreResult<()>> + Send;
+}
+
+/// Dispute cases (`domain::disputes`). Every case is filed under its owner, and under the top of
+/// their agency's tree as the directory had it at the case's last write (readers check reach
+/// against the directory as it is now); an open case also holds its entry's one open place.
+pub trait DisputeCases: Clone + Send + Sync + 'static {
+    /// Records a new case and its notice; `Some(open)`: the entry has an open case already, and
+    /// nothing was written.
+    fn open_dispute(
+        &self,
+        case: &domain::Dispute,
+        agency_path: &[AgencyId],
+        notice: &Notice,
+    ) -> impl Future<Output = StoreResult<Option<domain::Dispute>>> + Send;
+    fn dispute(&self, dispute_id: &str) -> impl Future<Output = StoreResult<Option<domain::Dispute>>> + Send;
+    /// The open case of an entry, if any.
+    fn open_dispute_of(
+        &self,
+        app: &ApplicationKey,
+        agent: &AgentId,
+    ) -> impl Future<Output = StoreResult<Option<domain::Dispute>>> + Send;
+    /// Writes `case` over the version before it (`Conflict` when someone wrote first), with its
+    /// notice; a case closed lets go of its entry's open place.
+    fn save_dispute(
+        &self,
+        case: &domain::Dispute,
+        agency_path: &[AgencyId],
+        notice: Option<&Notice>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// An agent's cases (of their own book), newest first.
+    fn agent_disputes(&self, agent: &AgentId) -> impl Future<Output = StoreResult<Vec<domain::Dispute>>> + Send;
+    /// The cases filed under a top agency's tree, newest first.
+    fn tree_disputes(&self, top: &AgencyId) -> impl Future<Output = StoreResult<Vec<domain::Dispute>>> + Send;
+    /// The cases of a plan year still open.
+    fn open_disputes_of_year(&self, year: PlanYear) -> impl Future<Output = StoreResult<Vec<domain::Dispute>>> + Send;
 }
 
 /// Export jobs as their requester sees them.

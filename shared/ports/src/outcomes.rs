@@ -197,6 +197,18 @@ pub struct TakerSpike {
     pub recorded_at: DateTime<Utc>,
 }
 
+/// An event this system publishes that no history item holds (a spike, a dispute opened or
+/// closed): written in the same transaction as what it tells of, published by the relay at least
+/// once, then taken away.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    pub notice_id: String,
+    pub detail_type: String,
+    /// The event's `detail`, as JSON.
+    pub detail: String,
+    pub at: DateTime<Utc>,
+}
+
 impl TakerSpike {
     /// The same for one agent's week however often it is found or published.
     pub fn id(&self) -> String {

@@ -1,7 +1,6 @@
 //! An agency's own agents' conduct (`CONDUCT#…`, counted by the outbox relay with the swap
 //! patterns, see `store::outbox`) and the spikes the relay finds in it (`SPIKE#…`): a copy in
-//! every agency on the agent's path, the one in their own agency marked for publishing (GSI1)
-//! until the relay has published it.
+//! every agency on the agent's path, written with the notice that publishes it.
 
 use std::collections::BTreeMap;
 
@@ -9,12 +8,12 @@ use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::dynamo::{Condition, Index, SortKeys, unbuilt};
+use super::dynamo::unbuilt;
 use super::items::{Item, from_item, to_item};
 use super::outbox::{WEEK_PREFIX, number_in};
 use super::{Store, StoreError, keys};
 use domain::{AgencyId, AgentConduct, AgentId, Conduct, Npn, PlanYear};
-use ports::TakerSpike;
+use ports::{Notice, TakerSpike};
 
 pub(crate) fn side_attribute(from_inside: bool) -> &'static str {
     if from_inside { "from_inside" } else { "from_outside" }
@@ -72,11 +71,6 @@ struct SpikeItem {
     sk: String,
     #[serde(flatten)]
     spike: TakerSpike,
-    /// The copy in the agent's own agency, while it is still to publish.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    gsi1pk: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    gsi1sk: Option<String>,
 }
 
 fn spikes_of(items: Vec<Item>) -> Result<Vec<TakerSpike>, StoreError> {
@@ -120,19 +114,11 @@ impl ports::SpikeRecords for Store {
         Ok(conduct_of(&items).agents.first().map(AgentConduct::weekly_takes).unwrap_or_default())
     }
 
-    async fn record_spike(&self, spike: &TakerSpike) -> Result<bool, StoreError> {
-        let Some(own) = spike.agency_path.last() else { return Ok(false) };
+    async fn record_spike(&self, spike: &TakerSpike, notice: &Notice) -> Result<bool, StoreError> {
         let sk = keys::spike_sk(spike.plan_year, &spike.week, &spike.agent_id);
-        let mut writes = Vec::new();
+        let mut writes = vec![self.notice_put(notice)?];
         for agency in &spike.agency_path {
-            let to_publish = agency == own;
-            let item = SpikeItem {
-                pk: keys::agency_pk(agency),
-                sk: sk.clone(),
-                spike: spike.clone(),
-                gsi1pk: to_publish.then(|| keys::SPIKES_TO_PUBLISH_GSI1PK.to_owned()),
-                gsi1sk: to_publish.then(|| format!("{}#{}", keys::time(spike.recorded_at), spike.id())),
-            };
+            let item = SpikeItem { pk: keys::agency_pk(agency), sk: sk.clone(), spike: spike.clone() };
             let put = Put::builder()
                 .table_name(self.table())
                 .set_item(Some(to_item(&item)?))
@@ -146,32 +132,6 @@ impl ports::SpikeRecords for Store {
             // Recorded before: found by another take of the week, or another run.
             Err(StoreError::Conflict) => Ok(false),
             Err(err) => Err(err),
-        }
-    }
-
-    async fn unpublished_spikes(&self) -> Result<Vec<TakerSpike>, StoreError> {
-        let query = self.query(Index::Gsi1, keys::SPIKES_TO_PUBLISH_GSI1PK, SortKeys::All);
-        let items = self.query_all(query).await?;
-        spikes_of(items)
-    }
-
-    async fn spike_published(&self, spike: &TakerSpike) -> Result<(), StoreError> {
-        let Some(own) = spike.agency_path.last() else { return Ok(()) };
-        let done = self
-            .update_if(
-                &keys::agency_pk(own),
-                &keys::spike_sk(spike.plan_year, &spike.week, &spike.agent_id),
-                "REMOVE #gsi1pk, #gsi1sk",
-                Condition::new("attribute_exists(#gsi1pk)")
-                    .name("#gsi1pk", keys::GSI1_PK)
-                    .name("#gsi1sk", keys::GSI1_SK),
-                vec![],
-            )
-            .await;
-        match done {
-            // Published by another run.
-            Err(StoreError::Conflict) => Ok(()),
-            other => other,
         }
     }
 }

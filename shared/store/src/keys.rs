@@ -176,8 +176,38 @@ pub fn spike_sk(year: PlanYear, week: &str, agent: &AgentId) -> String {
 pub fn spike_prefix(year: PlanYear) -> String {
     format!("SPIKE#{year}#")
 }
-/// Spikes still to publish (GSI1, sparse: the copy in the agent's own agency), oldest first.
-pub const SPIKES_TO_PUBLISH_GSI1PK: &str = "SPIKES-UNPUBLISHED";
+
+/// An event to publish that no history item holds (`ports::Notice`), until the relay has.
+pub fn notice_pk(notice_id: &str) -> String {
+    format!("NOTICE#{notice_id}")
+}
+pub const NOTICE_SK: &str = "NOTICE";
+/// Every notice not yet published (GSI1), oldest first.
+pub const NOTICES_GSI1PK: &str = "NOTICES";
+
+/// A dispute case.
+pub fn dispute_pk(dispute_id: &str) -> String {
+    format!("DISPUTE#{dispute_id}")
+}
+pub const DISPUTE_SK: &str = "DISPUTE";
+/// An owner's cases (GSI1), and those of a top agency's tree (GSI2), by when they were opened.
+pub fn agent_disputes_gsi1pk(agent: &AgentId) -> String {
+    format!("DISPUTES#AGENT#{agent}")
+}
+pub fn tree_disputes_gsi2pk(top: &AgencyId) -> String {
+    format!("DISPUTES#TOP#{top}")
+}
+pub fn disputes_gsi_sk(opened_at: DateTime<Utc>, dispute_id: &str) -> String {
+    format!("{}#{dispute_id}", time(opened_at))
+}
+/// An entry's one open case, in its plan year's partition: the guard against a second, and what
+/// the end of the year lapses.
+pub fn open_dispute_pk(year: PlanYear) -> String {
+    format!("DISPUTES-OPEN#{year}")
+}
+pub fn open_dispute_sk(app: &FederalExchangeId, agent: &AgentId) -> String {
+    format!("{app}#{agent}")
+}
 
 /// An agent's whole book, all plan years (GSI1).
 pub fn book_gsi1pk(agent: &AgentId) -> String {

@@ -7,6 +7,7 @@ pub mod conduct;
 pub mod counter_delta;
 pub mod digests;
 pub mod directory;
+pub mod disputes;
 mod dynamo;
 pub mod exports;
 #[cfg(feature = "tools")]
@@ -14,6 +15,7 @@ mod import;
 pub mod items;
 pub mod jobs;
 pub mod keys;
+pub mod notices;
 pub mod outbox;
 pub mod placement;
 pub mod rate_slots;
