@@ -197,3 +197,62 @@ async fn an_admin_withdraws_a_case_a_case_of_an_ended_plan_year_lapses_and_a_qui
     let (_, open) = system.call(who, "GET", "/v1/disputes?status=open", None).await;
     assert_eq!(open["disputes"], json!([]));
 }
+
+/// The header a CSV of `scope` has, as docs/openapi.yaml documents it.
+fn documented_header(scope: &str) -> String {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.yaml")).unwrap();
+    let marker = format!("- `{scope}`: `");
+    let at = doc.find(&marker).unwrap_or_else(|| panic!("docs/openapi.yaml documents the {scope} header"));
+    doc[at + marker.len()..].split('`').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn an_admin_exports_the_trees_dispute_cases_as_a_csv_with_the_documented_header() {
+    let system = system(100.0).await;
+    publish_all(&system, &directory()).await;
+    taken(&system, "0820").await;
+    taken(&system, "0821").await;
+    let (status, case) = system
+        .call(
+            ANA,
+            "POST",
+            "/v1/clients/0820/disputes",
+            Some(json!({"channels": ["carrier", "cms_help_desk"], "reference": "HD-1", "note": "Not exported"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{case}");
+
+    // An agent may not export the tree's cases; its admin may
+    let (status, _) =
+        system.call(ANA, "POST", "/v1/exports", Some(json!({"scope": "disputes", "agency_id": "north"}))).await;
+    assert_eq!(status, 403);
+    let export =
+        crate::exports::request(&system, ADMIN_NORTH, json!({"scope": "disputes", "agency_id": "north"})).await;
+    system.drain_exports().await;
+    let (_, view) = system.call(ADMIN_NORTH, "GET", &format!("/v1/exports/{export}"), None).await;
+    assert_eq!(
+        (view["scope"].as_str(), view["agency_id"].as_str(), view["rows_written"].as_u64()),
+        (Some("disputes"), Some("north"), Some(1)),
+        "{view}"
+    );
+    let file = String::from_utf8(crate::exports::download(&system, ADMIN_NORTH, &export).await).unwrap();
+    let lines: Vec<&str> = file.split("\r\n").collect();
+    assert_eq!(lines[0], documented_header("disputes"));
+    let opened = case["opened_at"].as_str().unwrap();
+    let opened = chrono::DateTime::parse_from_rfc3339(opened)
+        .unwrap()
+        .to_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let id = case["dispute_id"].as_str().unwrap();
+    assert_eq!(
+        lines[1],
+        format!(
+            "{id},0820,{CLIENT_DETAILS}/clients/0820?plan_year=2026,2026,ana,Agent ana,open,{opened},,0,cms_help_desk carrier,HD-1,222"
+        )
+    );
+    assert_eq!(lines[2..], [""], "one case, and no note: {file}");
+    assert_eq!(
+        documented_header("agency"),
+        "Federal Exchange ID,Client Details Page URL,Archived Status,Agency Name,Agent Name,Agent Email Address"
+    );
+}

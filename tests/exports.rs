@@ -74,7 +74,7 @@ const ANA: Who = Some(("ana", "north", "agent"));
 const ADMIN: Who = Some(("admin-north", "north", "agency_admin"));
 const TOP_ADMIN: Who = Some(("admin-top", "top", "agency_admin"));
 
-async fn request(system: &System, who: Who<'_>, body: serde_json::Value) -> String {
+pub(crate) async fn request(system: &System, who: Who<'_>, body: serde_json::Value) -> String {
     let (status, accepted) = system.call(who, "POST", "/v1/exports", Some(body)).await;
     assert_eq!(status, 202, "{accepted}");
     assert_eq!(accepted["status"], "queued");
@@ -82,7 +82,7 @@ async fn request(system: &System, who: Who<'_>, body: serde_json::Value) -> Stri
 }
 
 /// Follows the download link as `who` and returns the file.
-async fn download(system: &System, who: Who<'_>, export_id: &str) -> Vec<u8> {
+pub(crate) async fn download(system: &System, who: Who<'_>, export_id: &str) -> Vec<u8> {
     let token = token(who.unwrap());
     let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let response = no_redirects

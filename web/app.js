@@ -785,7 +785,8 @@ async function listExports() {
   for (const job of items) {
     const li = document.createElement("li");
     li.dataset.exportId = job.export_id;
-    const what = job.scope === "agency" ? `${agencyNames.get(job.agency_id) || job.agency_id} and below` : "My book";
+    const tree = `${agencyNames.get(job.agency_id) || job.agency_id} and below`;
+    const what = { agency: tree, disputes: `Dispute cases of ${tree}` }[job.scope] || "My book";
     li.append(`${what} · plan year ${job.plan_year} · ${when(job.created_at)} · ${job.status} · ${job.rows_written} rows `);
     if (job.status === "succeeded") li.append(downloadButton(job.export_id));
     if (job.error) li.append(` (${job.error})`);
@@ -975,7 +976,7 @@ window.addEventListener("DOMContentLoaded", () => {
   $("#export-mine").addEventListener("click", () => requestExport({ scope: "agent", plan_year: exportYear() }));
   $("#export-agency-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    requestExport({ scope: "agency", agency_id: $("#export-agency").value, plan_year: exportYear() });
+    requestExport({ scope: $("#export-agency-scope").value, agency_id: $("#export-agency").value, plan_year: exportYear() });
   });
   $("#story-more").addEventListener("click", () => {
     const id = location.pathname.split("/")[2];

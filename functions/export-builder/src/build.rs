@@ -13,11 +13,12 @@ use shared::domain::{ExportJob, ExportScope, ExportStatus, Succeeded};
 use shared::metrics;
 use shared::ports::Claim;
 use shared::ports::StoreError;
-use shared::ports::{Directory, ExportBuilds, RiskLists};
+use shared::ports::{Directory, DisputeCases, ExportBuilds, RiskLists};
 
-/// The store's capabilities a build uses: the export job, the rows, and whether its agency exists.
-pub trait Ports: ExportBuilds + RiskLists + Directory {}
-impl<S: ExportBuilds + RiskLists + Directory> Ports for S {}
+/// The store's capabilities a build uses: the export job, the rows (or the dispute cases), and
+/// whether its agency exists.
+pub trait Ports: ExportBuilds + RiskLists + Directory + DisputeCases {}
+impl<S: ExportBuilds + RiskLists + Directory + DisputeCases> Ports for S {}
 
 use crate::csv_rows::{Layout, RowWriter};
 use crate::email;
@@ -161,11 +162,13 @@ async fn scope_of<S: Ports>(deps: &Deps<S>, job: &ExportJob) -> Result<(Scope, L
     }
     Ok(match &job.scope {
         ExportScope::Agent { agent_id } => (Scope::Agent(agent_id.clone()), Layout::Agent),
-        ExportScope::Agency { agency_id } => {
+        ExportScope::Agency { agency_id } | ExportScope::Disputes { agency_id } => {
             if deps.store.agency(agency_id).await?.is_none() {
                 return Err(BuildError::Permanent("the agency of this export no longer exists".into()));
             }
-            (Scope::Agency(agency_id.clone()), Layout::Agency)
+            let layout =
+                if matches!(job.scope, ExportScope::Agency { .. }) { Layout::Agency } else { Layout::Disputes };
+            (Scope::Agency(agency_id.clone()), layout)
         }
     })
 }
@@ -186,28 +189,48 @@ async fn write_rows<S: Ports>(
     let mut parts = Vec::new();
     let mut rows = 0u64;
     let mut items_read = 0u64;
-    let mut progress_at = 0u64;
-    let mut after: Option<String> = None;
-    loop {
-        let page = deps
-            .store
-            .risk_page(scope, year, ArchivedFilter::Include, deps.settings.page_size, after.as_deref())
-            .await?;
-        for entry in &page.entries {
-            writer.write(entry);
+    if layout == Layout::Disputes {
+        // A tree's cases are few (people open them one by one): read at once, written in one go.
+        let Scope::Agency(agency) = scope else {
+            return Err(BuildError::Permanent("a dispute export is an agency's".into()));
+        };
+        let cases = shared::ports::tree_cases(&deps.store, agency).await?;
+        let now = Utc::now();
+        let mut names = std::collections::HashMap::new();
+        for case in cases.iter().filter(|case| case.plan_year == year) {
+            if !names.contains_key(&case.agent_id) {
+                let name = deps.store.agent(&case.agent_id).await?.map(|a| a.name.to_string());
+                names.insert(case.agent_id.clone(), name);
+            }
+            let name = names.get(&case.agent_id).cloned().flatten();
+            writer.write_dispute(case, name.as_deref(), now);
+            rows += 1;
         }
-        rows += page.entries.len() as u64;
-        items_read += u64::try_from(page.items_read).unwrap_or(0);
-        if writer.buffered() >= PART_SIZE {
-            upload_part(deps, key, upload_id, &mut parts, writer.take()).await?;
-        }
-        if rows - progress_at >= 1000 {
-            deps.store.record_progress(&job.export_id, attempt, rows).await?;
-            progress_at = rows;
-        }
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
+        items_read = u64::try_from(cases.len()).unwrap_or(u64::MAX);
+    } else {
+        let mut progress_at = 0u64;
+        let mut after: Option<String> = None;
+        loop {
+            let page = deps
+                .store
+                .risk_page(scope, year, ArchivedFilter::Include, deps.settings.page_size, after.as_deref())
+                .await?;
+            for entry in &page.entries {
+                writer.write(entry);
+            }
+            rows += page.entries.len() as u64;
+            items_read += u64::try_from(page.items_read).unwrap_or(0);
+            if writer.buffered() >= PART_SIZE {
+                upload_part(deps, key, upload_id, &mut parts, writer.take()).await?;
+            }
+            if rows - progress_at >= 1000 {
+                deps.store.record_progress(&job.export_id, attempt, rows).await?;
+                progress_at = rows;
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
         }
     }
     // The last part may be small; a header-only file is one small part.
@@ -263,7 +286,9 @@ async fn send_email_once<S: Ports>(deps: &Deps<S>, job: &ExportJob) -> Result<()
     // An agency export's email names the agency as the directory does now (read before the
     // claim: a failed read leaves no claim for the sweep to wait out).
     let agency_name = match &job.scope {
-        ExportScope::Agency { agency_id } => deps.store.agency(agency_id).await?.map(|a| a.name.to_string()),
+        ExportScope::Agency { agency_id } | ExportScope::Disputes { agency_id } => {
+            deps.store.agency(agency_id).await?.map(|a| a.name.to_string())
+        }
         ExportScope::Agent { .. } => None,
     };
     if !deps.store.claim_email(&job.export_id, Utc::now()).await? {

@@ -4,7 +4,8 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use shared::domain::RiskEntry;
+use chrono::{DateTime, Utc};
+use shared::domain::{Dispute, RiskEntry};
 use shared::links::client_details_url;
 
 pub const AGENT_HEADER: [&str; 3] = ["Federal Exchange ID", "Client Details Page URL", "Archived Status"];
@@ -17,10 +18,28 @@ pub const AGENCY_HEADER: [&str; 6] = [
     "Agent Email Address",
 ];
 
+/// A tree's dispute cases (no note: free text, never exported).
+pub const DISPUTES_HEADER: [&str; 13] = [
+    "Dispute ID",
+    "Federal Exchange ID",
+    "Client Details Page URL",
+    "Plan Year",
+    "Agent ID",
+    "Agent Name",
+    "Status",
+    "Opened At",
+    "Closed At",
+    "Age in Days",
+    "Channels",
+    "Reference",
+    "Other NPN",
+];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
     Agent,
     Agency,
+    Disputes,
 }
 
 /// Writes rows into a growing byte buffer, which the caller drains into upload parts.
@@ -61,6 +80,7 @@ impl RowWriter {
         let header: &[&str] = match layout {
             Layout::Agent => &AGENT_HEADER,
             Layout::Agency => &AGENCY_HEADER,
+            Layout::Disputes => &DISPUTES_HEADER,
         };
         csv.write_record(header).expect("writing to memory cannot fail");
         Self { layout, client_details_base_url: client_details_base_url.to_owned(), csv, sink }
@@ -72,7 +92,7 @@ impl RowWriter {
         let archived = if row.archived { "Archived" } else { "Not archived" };
         let id = row.federal_exchange_id.as_str();
         let result = match self.layout {
-            Layout::Agent => self.csv.write_record([id, url.as_str(), archived]),
+            Layout::Agent | Layout::Disputes => self.csv.write_record([id, url.as_str(), archived]),
             Layout::Agency => self.csv.write_record([
                 id,
                 url.as_str(),
@@ -82,6 +102,30 @@ impl RowWriter {
                 &neutralise(row.agent_email.as_ref().map_or("", |e| e.as_str())),
             ]),
         };
+        result.expect("writing to memory cannot fail");
+    }
+
+    /// One dispute case (`Layout::Disputes`), its owner named `agent_name` where known.
+    pub fn write_dispute(&mut self, case: &Dispute, agent_name: Option<&str>, now: DateTime<Utc>) {
+        let url =
+            client_details_url(&self.client_details_base_url, case.federal_exchange_id.as_str(), case.plan_year.get());
+        let time = |at: DateTime<Utc>| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let channels: Vec<&str> = case.channels.iter().map(|c| c.as_str()).collect();
+        let result = self.csv.write_record([
+            case.dispute_id.as_str(),
+            case.federal_exchange_id.as_str(),
+            url.as_str(),
+            &case.plan_year.to_string(),
+            case.agent_id.as_str(),
+            &neutralise(agent_name.unwrap_or("")),
+            case.status.as_str(),
+            &time(case.opened_at),
+            &case.closed_at.map(time).unwrap_or_default(),
+            &case.age_days(now).to_string(),
+            &channels.join(" "),
+            &neutralise(case.reference.as_deref().unwrap_or("")),
+            case.other_npn.as_ref().map_or("", |n| n.as_str()),
+        ]);
         result.expect("writing to memory cannot fail");
     }
 

@@ -14,6 +14,9 @@ pub fn compose(job: &ExportJob, agency_name: Option<&str>, web_base_url: &str) -
         ExportScope::Agency { agency_id } => {
             format!("{} and the agencies below it", agency_name.unwrap_or(agency_id.as_str()))
         }
+        ExportScope::Disputes { agency_id } => {
+            format!("the dispute cases of {} and the agencies below it", agency_name.unwrap_or(agency_id.as_str()))
+        }
     };
     let year = job.plan_year;
     let fraud = Part::Text(format!(

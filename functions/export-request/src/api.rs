@@ -64,6 +64,7 @@ impl From<&ExportJob> for ExportView {
         let (scope, agency_id) = match &job.scope {
             ExportScope::Agent { .. } => ("agent", None),
             ExportScope::Agency { agency_id } => ("agency", Some(agency_id.to_string())),
+            ExportScope::Disputes { agency_id } => ("disputes", Some(agency_id.to_string())),
         };
         Self {
             export_id: job.export_id.to_string(),
@@ -96,7 +97,7 @@ async fn request_export<S: Ports>(
     headers: HeaderMap,
     body: Result<Json<serde_json::Value>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, Problem> {
-    const SHAPE: &str = "The body must be {\"scope\": \"agent\"} or {\"scope\": \"agency\", \"agency_id\": \"…\"}, with an optional \"plan_year\".";
+    const SHAPE: &str = "The body must be {\"scope\": \"agent\"}, or {\"scope\": \"agency\" or \"disputes\", \"agency_id\": \"…\"}, with an optional \"plan_year\".";
     let Json(body) = body.map_err(|rejection| Problem::unreadable_body(&rejection, SHAPE))?;
     let idempotency_key = headers.get("idempotency-key").map(idempotency_key).transpose()?;
     // Only what the document names: a property it does not (a misspelt `agency_id`) is refused,
@@ -129,10 +130,13 @@ async fn request_export<S: Ports>(
             }
             ExportScope::Agent { agent_id: caller.agent_id.clone() }
         }
-        (Some("agency"), Some(agency_id)) => {
+        (Some(kind @ ("agency" | "disputes")), Some(agency_id)) => {
             let agency_id = agency_id.as_str().ok_or_else(|| Problem::bad_request(SHAPE))?;
-            let agency = reachable_agency(&state.store, &caller, agency_id).await?;
-            ExportScope::Agency { agency_id: agency.agency_id }
+            let agency = reachable_agency(&state.store, &caller, agency_id).await?.agency_id;
+            match kind {
+                "agency" => ExportScope::Agency { agency_id: agency },
+                _ => ExportScope::Disputes { agency_id: agency },
+            }
         }
         _ => return Err(Problem::bad_request(SHAPE)),
     };
@@ -209,7 +213,7 @@ async fn download<S: Ports>(
 ) -> Result<Response, Problem> {
     let job = own_export(&state.store, &caller, &export_id).await?;
     // An agency's file only while its requester still reaches the agency.
-    if matches!(job.scope, ExportScope::Agency { .. })
+    if matches!(job.scope, ExportScope::Agency { .. } | ExportScope::Disputes { .. })
         && !shared::ports::export_still_allowed(&state.store, &job).await?
     {
         return Err(Problem::not_found("No such export."));

@@ -29,8 +29,16 @@ impl ExportStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ExportScope {
-    Agent { agent_id: AgentId },
-    Agency { agency_id: AgencyId },
+    Agent {
+        agent_id: AgentId,
+    },
+    Agency {
+        agency_id: AgencyId,
+    },
+    /// The dispute cases of an agency's tree.
+    Disputes {
+        agency_id: AgencyId,
+    },
 }
 
 /// Absent attributes are left out rather than written as NULL, so that conditions such as
@@ -119,7 +127,8 @@ pub struct Succeeded {
 }
 
 /// Whether a requester may have an export of `scope` now: their own book unless their agency
-/// turned agent exports off (admins always may); an agency's only as an admin who reaches it
+/// turned agent exports off (admins always may); an agency's (its list or its dispute cases) only
+/// as an admin who reaches it
 /// (`scope_agency_path`: that agency's path by the parent links as they are now).
 pub fn may_export(
     scope: &ExportScope,
@@ -130,6 +139,8 @@ pub fn may_export(
 ) -> bool {
     match scope {
         ExportScope::Agent { .. } => requester_role == super::Role::AgencyAdmin || agent_exports_enabled,
-        ExportScope::Agency { .. } => super::admin_reaches(requester_role, requester_agency, scope_agency_path),
+        ExportScope::Agency { .. } | ExportScope::Disputes { .. } => {
+            super::admin_reaches(requester_role, requester_agency, scope_agency_path)
+        }
     }
 }

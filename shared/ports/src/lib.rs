@@ -38,7 +38,9 @@ pub async fn export_still_allowed(store: &impl Directory, job: &ExportJob) -> St
     let Some(requester) = store.agent(&job.requester_agent_id).await? else { return Ok(false) };
     let switch_on = store.agency(&requester.agency_id).await?.is_none_or(|agency| agency.agent_exports_enabled);
     let path = match &job.scope {
-        domain::ExportScope::Agency { agency_id } => store.agency_path(agency_id).await?,
+        domain::ExportScope::Agency { agency_id } | domain::ExportScope::Disputes { agency_id } => {
+            store.agency_path(agency_id).await?
+        }
         domain::ExportScope::Agent { .. } => Vec::new(),
     };
     Ok(domain::may_export(&job.scope, requester.role, &requester.agency_id, switch_on, &path))
