@@ -96,6 +96,17 @@ async fn a_case_is_opened_for_an_entry_at_risk_followed_and_closed_as_restored_w
     assert_eq!(status, 404);
     let (status, _) = system.call(ANA, "PATCH", &path, Some(json!({"channels": ["carrier"]}))).await;
     assert_eq!(status, 400, "nothing new");
+    // An admin above writes too; ana sees her own agency's admin named, not the one above it.
+    let admin_top = Some(("admin-top", "top", "agency_admin"));
+    let (status, _) = system.call(admin_top, "PATCH", &path, Some(json!({"note": "Escalated"}))).await;
+    assert_eq!(status, 200);
+    let (_, seen) = system.call(ANA, "GET", "/v1/disputes", None).await;
+    let authors: Vec<&Value> = seen["disputes"][0]["notes"].as_array().unwrap().iter().map(|n| &n["by"]).collect();
+    assert_eq!(authors, [&json!("ana"), &json!("admin-north"), &Value::Null], "{seen}");
+    let (_, above) = system.call(admin_top, "GET", "/v1/agencies/top/disputes", None).await;
+    assert_eq!(above["disputes"][0]["notes"][2]["by"], "admin-top");
+    let (status, _) = system.call(ANA, "POST", "/v1/clients/0800/disputes?plan_year=2025", Some(body.clone())).await;
+    assert_eq!(status, 409, "a plan year that has ended");
 
     // WHEN a sync shows ana's NPN on the policy again, THEN the relay closes it as restored
     system.put_marketplace(&answer("0800", &[(PolicyStatus::Effectuated, Some("111"))])).await;
@@ -108,7 +119,9 @@ async fn a_case_is_opened_for_an_entry_at_risk_followed_and_closed_as_restored_w
     let (status, _) = system.call(ANA, "PATCH", &path, Some(json!({"note": "late"}))).await;
     assert_eq!(status, 409, "a closed case stays closed");
 
-    // AND its opening and closing went out, with ids, NPNs and channels only
+    // AND its opening and closing went out (the closing on the relay's next run), with ids, NPNs
+    // and channels only
+    system.relay().await;
     let received = system.take_all(&crm).await;
     let opened = events_of(&received, "AOR Dispute Opened");
     let closed = events_of(&received, "AOR Dispute Closed");

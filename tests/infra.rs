@@ -272,10 +272,10 @@ async fn each_function_may_do_what_its_template_policy_allows_and_nothing_else()
     };
     let denied = |message: String| assert!(message.contains("AccessDenied"), "{message}");
 
-    let at_risk_query =
-        aws_sdk_dynamodb::Client::new(&world.resources.sdk_for(&base, devkit::principals::AT_RISK_QUERY));
-    at_risk_query.get_item().table_name(table).set_key(Some(key("a"))).send().await.expect("a read is allowed");
-    let delete = at_risk_query.delete_item().table_name(table).set_key(Some(key("a"))).send().await;
+    let export_request =
+        aws_sdk_dynamodb::Client::new(&world.resources.sdk_for(&base, devkit::principals::EXPORT_REQUEST));
+    export_request.get_item().table_name(table).set_key(Some(key("a"))).send().await.expect("a read is allowed");
+    let delete = export_request.delete_item().table_name(table).set_key(Some(key("a"))).send().await;
     denied(aws_sdk_dynamodb::error::DisplayErrorContext(delete.unwrap_err()).to_string());
 
     let relay = aws_sdk_sqs::Client::new(&world.resources.sdk_for(&base, devkit::principals::OUTBOX_RELAY));

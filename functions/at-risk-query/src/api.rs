@@ -575,6 +575,7 @@ mod tests {
         async fn open_dispute(
             &self,
             _case: &shared::domain::Dispute,
+            _version: u64,
             _path: &[AgencyId],
             _notice: &shared::ports::Notice,
         ) -> Result<Option<shared::domain::Dispute>, StoreError> {

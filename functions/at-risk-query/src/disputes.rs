@@ -4,7 +4,7 @@
 //! `GET /v1/agencies/{agency_id}/disputes?status=` a tree's. A case closes itself (the relay, when
 //! the entry clears; the digest, when its plan year ends).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 use http_edge::caller::Caller;
 use http_edge::{Problem, RawQuery, application_key, reachable_agency, visible_entry};
 use serde::Serialize;
-use shared::domain::disputes::{Note, parse_note, parse_reference};
-use shared::domain::{Channel, Dispute, DisputeChange, DisputeRefusal, DisputeStatus, Opening};
+use shared::domain::disputes::{parse_note, parse_reference};
+use shared::domain::{AgentId, Channel, Dispute, DisputeChange, DisputeRefusal, DisputeStatus, Opening};
 use shared::ports::{StoreError, agent_path};
 
 use crate::state::{ApiState, Ports, only_params};
@@ -27,13 +27,14 @@ pub struct DisputeView {
     pub federal_exchange_id: String,
     /// The entry's owner.
     pub agent_id: String,
-    pub opened_by: String,
+    /// Who opened it, while within the caller's reach (as in a client's story); else `None`.
+    pub opened_by: Option<String>,
     pub opened_at: DateTime<Utc>,
     pub reason: &'static str,
     pub other_npn: Option<String>,
     pub channels: Vec<&'static str>,
     pub reference: Option<String>,
-    pub notes: Vec<Note>,
+    pub notes: Vec<NoteView>,
     pub status: &'static str,
     pub changed_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
@@ -41,20 +42,66 @@ pub struct DisputeView {
     pub age_days: i64,
 }
 
+#[derive(Debug, Serialize)]
+pub struct NoteView {
+    pub at: DateTime<Utc>,
+    /// Who wrote it, while within the caller's reach; else `None`.
+    pub by: Option<String>,
+    pub text: String,
+}
+
+/// The people the caller may see named (as in a client's story): themselves, and for an admin
+/// everyone in their agency's tree, for an agent everyone in their own agency, by the directory
+/// now. Anyone else on a case is left unnamed.
+pub struct Named(HashSet<AgentId>);
+
+impl Named {
+    pub async fn among<S: Ports>(store: &S, caller: &Caller, cases: &[Dispute]) -> Result<Self, StoreError> {
+        let people: HashSet<&AgentId> =
+            cases.iter().flat_map(|c| std::iter::once(&c.opened_by).chain(c.notes.iter().map(|n| &n.by))).collect();
+        let mut named = HashSet::new();
+        for person in people {
+            let reached = if *person == caller.agent_id {
+                true
+            } else {
+                match store.agent(person).await? {
+                    None => false,
+                    Some(agent) if caller.is_admin() => {
+                        store.agency_path(&agent.agency_id).await?.contains(&caller.agency_id)
+                    }
+                    Some(agent) => agent.agency_id == caller.agency_id,
+                }
+            };
+            if reached {
+                named.insert(person.clone());
+            }
+        }
+        Ok(Self(named))
+    }
+
+    fn show(&self, who: &AgentId) -> Option<String> {
+        self.0.contains(who).then(|| who.to_string())
+    }
+}
+
 impl DisputeView {
-    pub fn of(case: &Dispute, now: DateTime<Utc>) -> Self {
+    pub fn of(case: &Dispute, now: DateTime<Utc>, named: &Named) -> Self {
         Self {
             dispute_id: case.dispute_id.clone(),
             plan_year: case.plan_year.get(),
             federal_exchange_id: case.federal_exchange_id.to_string(),
             agent_id: case.agent_id.to_string(),
-            opened_by: case.opened_by.to_string(),
+            opened_by: named.show(&case.opened_by),
             opened_at: case.opened_at,
             reason: case.reason.as_str(),
             other_npn: case.other_npn.as_ref().map(ToString::to_string),
             channels: case.channels.iter().map(|c| c.as_str()).collect(),
             reference: case.reference.clone(),
-            notes: case.notes.clone(),
+            notes: case
+                .notes
+                .iter()
+                .map(|note| NoteView { at: note.at, by: named.show(&note.by), text: note.text.clone() })
+                .collect(),
             status: case.status.as_str(),
             changed_at: case.changed_at,
             closed_at: case.closed_at,
@@ -114,7 +161,17 @@ pub async fn open_dispute<S: Ports>(
     only_params(&query, &["plan_year"])?;
     let Json(body) = body.map_err(|rejection| Problem::unreadable_body(&rejection, SHAPE))?;
     let asked = parse(&body, false)?;
-    let application = application_key(raw_id, &query, state.years().current)?;
+    let years = state.years();
+    let application = application_key(raw_id, &query, years.current)?;
+    // A year no longer served has ended: its cases lapse, so none is opened.
+    if !years.served().contains(&application.year) {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "dispute-conflict",
+            "Not possible now",
+            format!("Plan year {} has ended: its entries can no longer be disputed here.", application.year),
+        ));
+    }
     let stored = state.store.application(&application).await?;
     let owner = visible_entry(&state.store, &caller, &stored).await?;
     let entry = stored.entries.get(&owner).ok_or_else(|| Problem::not_found("No such client in your book."))?;
@@ -130,8 +187,11 @@ pub async fn open_dispute<S: Ports>(
     )
     .map_err(refused)?;
     let path = agent_path(&state.store, &case.agent_id).await?;
-    match state.store.open_dispute(&case, &path, &shared::notices::dispute(&case, &path)).await {
-        Ok(None) => Ok((StatusCode::CREATED, Json(DisputeView::of(&case, now)))),
+    match state.store.open_dispute(&case, stored.version, &path, &shared::notices::dispute(&case, &path)).await {
+        Ok(None) => {
+            let named = Named::among(&state.store, &caller, std::slice::from_ref(&case)).await?;
+            Ok((StatusCode::CREATED, Json(DisputeView::of(&case, now, &named))))
+        }
         Ok(Some(open)) => Err(Problem::new(
             StatusCode::CONFLICT,
             "dispute-conflict",
@@ -162,7 +222,10 @@ pub async fn change_dispute<S: Ports>(
     let path = agent_path(&state.store, &next.agent_id).await?;
     let notice = (!next.is_open()).then(|| shared::notices::dispute(&next, &path));
     match state.store.save_dispute(&next, &path, notice.as_ref()).await {
-        Ok(()) => Ok(Json(DisputeView::of(&next, now))),
+        Ok(()) => {
+            let named = Named::among(&state.store, &caller, std::slice::from_ref(&next)).await?;
+            Ok(Json(DisputeView::of(&next, now, &named)))
+        }
         Err(StoreError::Conflict) => Err(Problem::new(
             StatusCode::CONFLICT,
             "dispute-conflict",
@@ -181,10 +244,15 @@ pub async fn my_disputes<S: Ports>(
     only_params(&query, &["status"])?;
     let status = status_param(&query)?;
     let now = Utc::now();
-    let cases = state.store.agent_disputes(&caller.agent_id).await?;
-    let disputes =
-        cases.iter().filter(|c| status.is_none_or(|s| c.status == s)).map(|c| DisputeView::of(c, now)).collect();
-    Ok(Json(DisputeList { disputes }))
+    let cases: Vec<Dispute> = state
+        .store
+        .agent_disputes(&caller.agent_id)
+        .await?
+        .into_iter()
+        .filter(|c| status.is_none_or(|s| c.status == s))
+        .collect();
+    let named = Named::among(&state.store, &caller, &cases).await?;
+    Ok(Json(DisputeList { disputes: cases.iter().map(|c| DisputeView::of(c, now, &named)).collect() }))
 }
 
 pub async fn agency_disputes<S: Ports>(
@@ -196,11 +264,14 @@ pub async fn agency_disputes<S: Ports>(
     only_params(&query, &["status"])?;
     let status = status_param(&query)?;
     let agency = reachable_agency(&state.store, &caller, &agency_id).await?;
-    let cases = shared::ports::tree_cases(&state.store, &agency.agency_id).await?;
+    let cases: Vec<Dispute> = shared::ports::tree_cases(&state.store, &agency.agency_id)
+        .await?
+        .into_iter()
+        .filter(|c| status.is_none_or(|s| c.status == s))
+        .collect();
+    let named = Named::among(&state.store, &caller, &cases).await?;
     let now = Utc::now();
-    let disputes =
-        cases.iter().filter(|c| status.is_none_or(|s| c.status == s)).map(|c| DisputeView::of(c, now)).collect();
-    Ok(Json(DisputeList { disputes }))
+    Ok(Json(DisputeList { disputes: cases.iter().map(|c| DisputeView::of(c, now, &named)).collect() }))
 }
 
 /// A case the caller may act on: of their own book, or an admin's over its owner (by the

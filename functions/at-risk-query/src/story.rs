@@ -109,14 +109,15 @@ pub async fn client_story<S: Ports>(
         Cursor { list: list.clone(), position: page[limit - 1].position.clone() }.encode()
     });
     let now = Utc::now();
-    let disputes = state
+    let cases: Vec<shared::domain::Dispute> = state
         .store
         .agent_disputes(&owner)
         .await?
-        .iter()
+        .into_iter()
         .filter(|case| case.federal_exchange_id == application.id && case.plan_year == application.year)
-        .map(|case| crate::disputes::DisputeView::of(case, now))
         .collect();
+    let named = crate::disputes::Named::among(&state.store, &caller, &cases).await?;
+    let disputes = cases.iter().map(|case| crate::disputes::DisputeView::of(case, now, &named)).collect();
     let risk = entry.risk.as_ref();
     Ok(Json(Story {
         federal_exchange_id: application.id.to_string(),

@@ -16,7 +16,7 @@ use shared::domain::{AgentId, ChangeKind, DisputeStatus, Npn, PlanYear, at_risk_
 use shared::metrics;
 use shared::notices;
 use shared::ports::StoreError;
-use shared::ports::{CountedTake, OutboxItem, TakerSpike};
+use shared::ports::{CountedTake, Notice, OutboxItem, TakerSpike};
 
 use crate::app::{Deps, Ports};
 use crate::event::{self, SOURCE};
@@ -73,19 +73,24 @@ pub async fn relay<S: Ports>(deps: &Deps<S>, until: Instant) -> Result<RelayRepo
     let mut oldest: Option<chrono::DateTime<chrono::Utc>> = None;
     // A worker that stops (its part of the outbox unreadable) stops no other: its error is the
     // run's once all are done.
-    let mut stopped = None;
-    while let Some(done) = workers.join_next().await {
-        match done.map_err(|err| RelayError::Worker(err.to_string())).and_then(|worked| worked) {
-            Ok(worked) => {
-                report += worked.report;
-                oldest = [oldest, worked.oldest].into_iter().flatten().min();
+    let mut stopped: Option<RelayError> = None;
+    // Beside the workers, the notices found waiting (spikes and restored disputes of runs before,
+    // disputes opened and withdrawn through the API): a backlog in the outbox holds none back.
+    let worked = async {
+        while let Some(done) = workers.join_next().await {
+            match done.map_err(|err| RelayError::Worker(err.to_string())).and_then(|worked| worked) {
+                Ok(worked) => {
+                    report += worked.report;
+                    oldest = [oldest, worked.oldest].into_iter().flatten().min();
+                }
+                Err(err) => {
+                    stopped.get_or_insert(err);
+                }
             }
-            Err(err) => stopped = stopped.or(Some(err)),
         }
-    }
-    // The notices of this run (spikes, restored disputes) and of the API (disputes opened and
-    // withdrawn), and any a run before failed to publish.
-    match publish_notices(deps).await {
+    };
+    let (notices, ()) = tokio::join!(publish_notices(deps, until), worked);
+    match notices {
         Ok(published) => report.published += published,
         Err(err) => stopped = stopped.or(Some(err)),
     }
@@ -151,16 +156,9 @@ async fn relay_item<S: Ports>(
     // An owner's path not known to its top yet (their agent or agency upsert still to come, an
     // order the platform may send): the item waits out of the outbox, and that upsert puts it
     // back. Counted or published now, the take would miss the agencies above.
-    // The same for the agency path of a taker the directory knows: their tree's conduct counts
-    // the take.
-    let missing =
-        trail.records.iter().find_map(|record| owners.get(&record.agent_id)?.waiting_for.clone()).or_else(|| {
-            trail.records.iter().filter_map(take).find_map(|taken| {
-                let taker = owners.get(taken.other_agent_id.as_ref()?)?;
-                taker.agent.as_ref()?;
-                taker.waiting_for.clone()
-            })
-        });
+    // (A taker's path not known to its top holds nothing back: the owner's change must not wait
+    // on another tree's directory. Their conduct counts the take in the part of it known.)
+    let missing = trail.records.iter().find_map(|record| owners.get(&record.agent_id)?.waiting_for.clone());
     if let Some(entry) = missing {
         if deps.store.wait_for(trail, &entry).await? {
             report.waiting += 1;
@@ -249,8 +247,10 @@ async fn look_for_spike<S: Ports>(
     agency_path: Vec<shared::domain::AgencyId>,
     week: &str,
 ) -> Result<(), RelayError> {
-    let Some(own) = agency_path.last() else { return Ok(()) };
-    let weekly = deps.store.weekly_takes(own, year, taker).await?;
+    if agency_path.is_empty() {
+        return Ok(());
+    }
+    let weekly = deps.store.weekly_takes(year, taker).await?;
     let Some(spike) = deps.spike_rule.spike_in(&weekly, week) else { return Ok(()) };
     let found = TakerSpike {
         plan_year: year,
@@ -269,28 +269,49 @@ async fn look_for_spike<S: Ports>(
 }
 
 /// Publishes every notice not yet published (spikes, disputes opened and closed), then takes it
-/// away: at least once, with the same id in its detail.
-async fn publish_notices<S: Ports>(deps: &Deps<S>) -> Result<u32, RelayError> {
+/// away: at least once, with the same id in its detail. One that fails holds back no other: it
+/// stays for the next run, and is this run's error.
+async fn publish_notices<S: Ports>(deps: &Deps<S>, until: Instant) -> Result<u32, RelayError> {
     let mut published = 0;
+    let mut failed = None;
     for notice in deps.store.unpublished_notices().await? {
-        let entry = PutEventsRequestEntry::builder()
-            .event_bus_name(&deps.bus)
-            .source(SOURCE)
-            .detail_type(&notice.detail_type)
-            .detail(&notice.detail)
-            .time(aws_sdk_eventbridge::primitives::DateTime::from_millis(notice.at.timestamp_millis()))
-            .build();
-        let out =
-            deps.events.put_events().entries(entry).send().await.map_err(|err| {
-                RelayError::Publish(aws_sdk_eventbridge::error::DisplayErrorContext(&err).to_string())
-            })?;
-        if out.failed_entry_count > 0 {
-            return Err(RelayError::Publish(format!("the notice {} failed", notice.notice_id)));
+        if Instant::now() >= until {
+            break;
         }
-        deps.store.notice_published(&notice).await?;
-        published += 1;
+        match publish_notice(deps, &notice).await {
+            Ok(()) => published += 1,
+            Err(err) => {
+                tracing::error!(notice = %notice.notice_id, error = %err, "a notice failed; left for the next run");
+                failed = failed.or(Some(err));
+            }
+        }
     }
-    Ok(published)
+    match failed {
+        Some(err) => Err(err),
+        None => Ok(published),
+    }
+}
+
+async fn publish_notice<S: Ports>(deps: &Deps<S>, notice: &Notice) -> Result<(), RelayError> {
+    let entry = PutEventsRequestEntry::builder()
+        .event_bus_name(&deps.bus)
+        .source(SOURCE)
+        .detail_type(&notice.detail_type)
+        .detail(&notice.detail)
+        .time(aws_sdk_eventbridge::primitives::DateTime::from_millis(notice.at.timestamp_millis()))
+        .build();
+    let out = deps
+        .events
+        .put_events()
+        .entries(entry)
+        .send()
+        .await
+        .map_err(|err| RelayError::Publish(aws_sdk_eventbridge::error::DisplayErrorContext(&err).to_string()))?;
+    if out.failed_entry_count > 0 {
+        return Err(RelayError::Publish(format!("the notice {} was refused", notice.notice_id)));
+    }
+    deps.store.notice_published(notice).await?;
+    Ok(())
 }
 
 /// Closes the open dispute case of every entry `trail` cleared: the AOR came back.
@@ -303,13 +324,19 @@ async fn restore_disputes<S: Ports>(
         if at_risk_change(record) != Some(ChangeKind::Cleared) {
             continue;
         }
-        // Read again on a race: another relay (or a person withdrawing it) wrote first.
-        for _ in 0..3 {
+        // Read again on a race: another relay (or a person withdrawing it) wrote first; still
+        // racing after that, the item stays for the next run.
+        let mut attempts = 0;
+        loop {
             let Some(open) = deps.store.open_dispute_of(&trail.application, &record.agent_id).await? else { break };
+            // A case opened after this clear disputes a later take: not this one's to close.
+            if open.opened_at >= record.recorded_at {
+                break;
+            }
             let Some(restored) = open.closed(DisputeStatus::Restored, record.recorded_at) else { break };
             let path = path_of(&record.agent_id);
             match deps.store.save_dispute(&restored, &path, Some(&notices::dispute(&restored, &path))).await {
-                Err(StoreError::Conflict) => continue,
+                Err(StoreError::Conflict) if attempts < 3 => attempts += 1,
                 other => {
                     other?;
                     break;

@@ -217,10 +217,9 @@ pub trait ConductCounts: Clone + Send + Sync + 'static {
 
 /// Spikes found by the outbox relay: recorded once, then published (at least once).
 pub trait SpikeRecords: Clone + Send + Sync + 'static {
-    /// An agent's takes per ISO week, as counted in `agency` (on their path), read consistently.
+    /// An agent's takes per ISO week, wherever in the tree they were, read consistently.
     fn weekly_takes(
         &self,
-        agency: &AgencyId,
         year: PlanYear,
         agent: &AgentId,
     ) -> impl Future<Output = StoreResult<std::collections::BTreeMap<String, i64>>> + Send;
@@ -240,11 +239,13 @@ pub trait Notices: Clone + Send + Sync + 'static {
 /// their agency's tree as the directory had it at the case's last write (readers check reach
 /// against the directory as it is now); an open case also holds its entry's one open place.
 pub trait DisputeCases: Clone + Send + Sync + 'static {
-    /// Records a new case and its notice; `Some(open)`: the entry has an open case already, and
-    /// nothing was written.
+    /// Records a new case and its notice while the application is still at `version` (as read
+    /// when the entry was found at risk); `Some(open)`: the entry has an open case already, and
+    /// nothing was written; `Conflict`: the application changed meanwhile.
     fn open_dispute(
         &self,
         case: &domain::Dispute,
+        version: u64,
         agency_path: &[AgencyId],
         notice: &Notice,
     ) -> impl Future<Output = StoreResult<Option<domain::Dispute>>> + Send;

@@ -64,6 +64,19 @@ pub fn conduct_of(items: &[Item]) -> Conduct {
     conduct
 }
 
+/// An agent's takes per week, summed over the shards of their `TAKES#` items.
+pub fn weeks_of(items: &[Item]) -> BTreeMap<String, i64> {
+    let mut weekly = BTreeMap::new();
+    for item in items {
+        for name in item.keys() {
+            if let Some(week) = name.strip_prefix(WEEK_PREFIX) {
+                *weekly.entry(week.to_owned()).or_default() += number_in(item, name);
+            }
+        }
+    }
+    weekly
+}
+
 /// A spike's copy in one agency's partition.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct SpikeItem {
@@ -104,14 +117,8 @@ impl ports::ConductCounts for Store {
 }
 
 impl ports::SpikeRecords for Store {
-    async fn weekly_takes(
-        &self,
-        agency: &AgencyId,
-        year: PlanYear,
-        agent: &AgentId,
-    ) -> Result<BTreeMap<String, i64>, StoreError> {
-        let items = self.query_prefix(keys::agency_pk(agency), &keys::conduct_agent_prefix(year, agent)).await?;
-        Ok(conduct_of(&items).agents.first().map(AgentConduct::weekly_takes).unwrap_or_default())
+    async fn weekly_takes(&self, year: PlanYear, agent: &AgentId) -> Result<BTreeMap<String, i64>, StoreError> {
+        Ok(weeks_of(&self.query_prefix(keys::agent_pk(agent), &keys::agent_takes_prefix(year)).await?))
     }
 
     async fn record_spike(&self, spike: &TakerSpike, notice: &Notice) -> Result<bool, StoreError> {

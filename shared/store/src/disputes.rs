@@ -6,7 +6,7 @@
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
-use super::dynamo::{Index, SortKeys, number, text, unbuilt};
+use super::dynamo::{Condition, Index, SortKeys, number, text, unbuilt};
 use super::items::{Item, from_item, to_item};
 use super::{Store, StoreError, keys};
 use domain::{AgencyId, AgentId, ApplicationKey, Dispute, PlanYear};
@@ -69,6 +69,7 @@ impl ports::DisputeCases for Store {
     async fn open_dispute(
         &self,
         case: &Dispute,
+        version: u64,
         agency_path: &[AgencyId],
         notice: &Notice,
     ) -> Result<Option<Dispute>, StoreError> {
@@ -90,6 +91,12 @@ impl ports::DisputeCases for Store {
             TransactWriteItem::builder().put(new).build(),
             TransactWriteItem::builder().put(place).build(),
             self.notice_put(notice)?,
+            // The entry is still as found: at risk.
+            self.check(
+                keys::application_pk(case.plan_year, &case.federal_exchange_id),
+                keys::META_SK,
+                Condition::version_is(Some(version)),
+            )?,
         ];
         match self.transact(writes).await {
             Ok(()) => Ok(None),

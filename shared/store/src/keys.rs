@@ -169,6 +169,14 @@ pub fn conduct_prefix(year: PlanYear) -> String {
 pub fn conduct_agent_prefix(year: PlanYear, agent: &AgentId) -> String {
     format!("{}{agent}#", conduct_prefix(year))
 }
+/// An agent's own takes of a plan year, per week, wherever they were in the tree: what a spike is
+/// judged on (their history follows them across moves). One item per application shard.
+pub fn agent_takes_sk(year: PlanYear, app: &FederalExchangeId) -> String {
+    format!("{}{:02}", agent_takes_prefix(year), application_shard(app))
+}
+pub fn agent_takes_prefix(year: PlanYear) -> String {
+    format!("TAKES#{year}#")
+}
 /// A spike of an agent's takes, in every agency on their path: once per agent and week.
 pub fn spike_sk(year: PlanYear, week: &str, agent: &AgentId) -> String {
     format!("{}{week}#{agent}", spike_prefix(year))
@@ -409,6 +417,11 @@ pub enum ItemKind {
         agency: AgencyId,
         year: u16,
     },
+    /// One shard of an agent's own takes per week of a plan year.
+    AgentTakes {
+        agent: AgentId,
+        year: u16,
+    },
     /// One of a list's counter items of a plan year.
     Stats {
         year: u16,
@@ -442,7 +455,10 @@ pub fn item_kind(pk: &str, sk: &str) -> ItemKind {
             (_, _, Some(year)) => ItemKind::Stats { year },
             _ => ItemKind::Other,
         }
-    } else if agent_of_pk(pk).is_some() {
+    } else if let Some(agent) = agent_of_pk(pk) {
+        if let Some(year) = sk.strip_prefix("TAKES#").and_then(year_after) {
+            return ItemKind::AgentTakes { agent, year };
+        }
         match sk.strip_prefix("STATS#").and_then(year_after) {
             _ if sk == AGENT_SK => ItemKind::Agent,
             Some(year) => ItemKind::Stats { year },

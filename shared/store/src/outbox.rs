@@ -85,6 +85,17 @@ impl Store {
         let mut writes = vec![TransactWriteItem::builder().update(record.build().map_err(unbuilt)?).build()];
         let week = iso_week(take.at);
         let one = number(1);
+        // Counted into a taker's tree's conduct: into the taker's own weeks too.
+        if let (Some(taker), true) = (&take.other_agent_id, counts.iter().any(|count| count.by_taker)) {
+            let weeks = Update::builder()
+                .table_name(self.table())
+                .key(keys::PK, text(keys::agent_pk(taker)))
+                .key(keys::SK, text(keys::agent_takes_sk(app.year, &app.id)))
+                .update_expression("ADD #week :one")
+                .expression_attribute_names("#week", format!("{WEEK_PREFIX}{week}"))
+                .expression_attribute_values(":one", one.clone());
+            writes.push(TransactWriteItem::builder().update(weeks.build().map_err(unbuilt)?).build());
+        }
         for count in counts {
             let side = if count.in_agency { "in" } else { "out" };
             if count.by_taker {

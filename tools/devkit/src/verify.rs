@@ -56,6 +56,9 @@ pub enum Difference {
     /// An agency's conduct (its own agents' takes) is not the sum of the takes recorded as
     /// counted in it.
     WrongConductCounts { agency: String, plan_year: u16 },
+    /// An agent's own takes per week (what spikes are judged on) are not the sum of their takes
+    /// counted into conduct.
+    WrongTakerWeeks { agent: String, plan_year: u16 },
     /// A take the outbox relay let go of without counting it.
     UncountedTake { trail: String },
     /// A history item still waiting for an agent or agency the directory knows by now.
@@ -91,6 +94,9 @@ impl std::fmt::Display for Difference {
             Self::Unplaced { application } => write!(f, "unplaced write   {application}"),
             Self::WrongConductCounts { agency, plan_year } => {
                 write!(f, "wrong conduct    agency {agency}, plan year {plan_year}")
+            }
+            Self::WrongTakerWeeks { agent, plan_year } => {
+                write!(f, "wrong takes      agent {agent}, plan year {plan_year}")
             }
             Self::WrongSwapCounts { agency, plan_year } => {
                 write!(f, "wrong swaps      agency {agency}, plan year {plan_year}")
@@ -128,6 +134,8 @@ struct Snapshot {
     swaps: BTreeMap<(AgencyId, u16), (Vec<Item>, Vec<Item>)>,
     /// The conduct counter items, by agency and plan year.
     conduct: BTreeMap<(AgencyId, u16), Vec<Item>>,
+    /// An agent's own weeks of takes, by agent and plan year.
+    taker_weeks: BTreeMap<(AgentId, u16), Vec<Item>>,
 }
 
 /// Every difference between the stored lists and totals and what the authoritative state says.
@@ -188,6 +196,7 @@ fn sort_item(snapshot: &mut Snapshot, item: Item) -> Result<(), DevkitError> {
         ItemKind::SwapTotals { agency, year } => snapshot.swaps.entry((agency, year)).or_default().0.push(item),
         ItemKind::SwapsByNpn { agency, year } => snapshot.swaps.entry((agency, year)).or_default().1.push(item),
         ItemKind::Conduct { agency, year } => snapshot.conduct.entry((agency, year)).or_default().push(item),
+        ItemKind::AgentTakes { agent, year } => snapshot.taker_weeks.entry((agent, year)).or_default().push(item),
         ItemKind::Stats { year } => snapshot.totals.entry((pk, year)).or_default().push(from_item(item)?),
         ItemKind::Other => {}
     }
@@ -353,15 +362,9 @@ fn compare(snapshot: &Snapshot) -> Vec<Difference> {
             path.iter().all(|agency| snapshot.agencies.contains_key(agency))
         })
     };
-    // (and every taker the directory knows: their tree's conduct counts the take).
-    let taker_whole = |record: &shared::domain::HistoryRecord| {
-        shared::domain::take(record)
-            .and_then(|taken| taken.other_agent_id)
-            .is_none_or(|taker| !snapshot.agents.contains_key(&taker) || whole(&taker))
-    };
     for (pk, trail) in &snapshot.trails {
         let waiting = trail.gsi1pk.as_deref() == Some(keys::WAITING_GSI1PK);
-        if waiting && trail.records.iter().all(|r| whole(&r.agent_id) && taker_whole(r)) {
+        if waiting && trail.records.iter().all(|r| whole(&r.agent_id)) {
             let waits_for = "nothing: its owners are known".to_owned();
             differences.insert(Difference::StuckWaiting { trail: format!("{pk} / {}", trail.sk), waits_for });
         }
@@ -375,12 +378,17 @@ fn swap_differences(snapshot: &Snapshot) -> Vec<Difference> {
     let mut differences = Vec::new();
     let mut expected: BTreeMap<(AgencyId, u16), SwapPatterns> = BTreeMap::new();
     let mut expected_conduct: BTreeMap<(AgencyId, u16), Conduct> = BTreeMap::new();
+    let mut expected_weeks: BTreeMap<(AgentId, u16), BTreeMap<String, i64>> = BTreeMap::new();
     for (pk, trail) in &snapshot.trails {
         let Some(app) = keys::application_of(pk) else { continue };
         for (index, record) in trail.records.iter().enumerate() {
             let Some(taken) = shared::domain::take(record) else { continue };
             match trail.counted.get(&index.to_string()) {
                 Some(counts) => {
+                    if let (Some(taker), true) = (&taken.other_agent_id, counts.iter().any(|c| c.by_taker)) {
+                        let weeks = expected_weeks.entry((taker.clone(), app.year.get())).or_default();
+                        *weeks.entry(shared::domain::iso_week(taken.at)).or_default() += 1;
+                    }
                     for count in counts {
                         let key = (count.agency_id.clone(), app.year.get());
                         match (&taken.other_agent_id, count.by_taker) {
@@ -428,6 +436,13 @@ fn swap_differences(snapshot: &Snapshot) -> Vec<Difference> {
                     == (&y.agent_id, y.from_inside, y.from_outside, &y.weeks)
             })
     };
+    let agents: BTreeSet<&(AgentId, u16)> = expected_weeks.keys().chain(snapshot.taker_weeks.keys()).collect();
+    for key in agents {
+        let stored = snapshot.taker_weeks.get(key).map(|items| store::conduct::weeks_of(items)).unwrap_or_default();
+        if stored != expected_weeks.get(key).cloned().unwrap_or_default() {
+            differences.push(Difference::WrongTakerWeeks { agent: key.0.to_string(), plan_year: key.1 });
+        }
+    }
     let agencies: BTreeSet<&(AgencyId, u16)> = expected_conduct.keys().chain(snapshot.conduct.keys()).collect();
     for key in agencies {
         let stored = snapshot.conduct.get(key).map(|items| store::conduct::conduct_of(items)).unwrap_or_default();
