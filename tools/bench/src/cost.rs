@@ -84,11 +84,14 @@ const LOGS_GB: f64 = 0.50;
 /// Issue 18's features (in both designs' bills), counted from the code paths, not measured by the
 /// probe: each swap is one change
 /// out when flagged and, in time, one when cleared; the relay reads the outbox item and the two
-/// agents' paths, publishes, counts the take (a transaction of 1 + 2 per agency on a path of
-/// `PATH`: 2 units an item) and takes the item out (an update and its index: 2 units).
+/// agents' paths, publishes, counts the take (a transaction of the history item, 2 per agency on
+/// the owner's path of `PATH` for the swap patterns, 1 per agency on the taker's for their
+/// conduct, and the taker's own weeks: 2 units an item; issue 31 counts every taker as known),
+/// reads the taker's weeks for a spike (1) and takes the item out (an update and its index: 2
+/// units). Spikes and dispute cases are too few to bill.
 const PATH: f64 = 3.0;
-const RELAY_UNITS_PER_TAKE: f64 = 2.0 * (1.0 + 2.0 * PATH) + 2.0;
-const RELAY_READS_PER_TAKE: f64 = 1.0 + 2.0 * (1.0 + PATH);
+const RELAY_UNITS_PER_TAKE: f64 = 2.0 * (1.0 + 2.0 * PATH + PATH + 1.0) + 2.0;
+const RELAY_READS_PER_TAKE: f64 = 1.0 + 2.0 * (1.0 + PATH) + 1.0;
 /// Assumed: three in ten agents ask for the digest, half of them have something new on a day. A
 /// digest reads the settings, the agent, the claim and the flagged rows (about 5), writes the
 /// claim, its renewal and the mark with the watermark (2 + 1 + 4 units).
