@@ -126,11 +126,12 @@ pub enum DisputeRefusal {
     NothingToChange,
 }
 
-/// A case's reference number: 1 to 64 letters, digits, spaces and `-_#./`.
+/// A case's reference number: at most 64 letters, digits, spaces and `-_#./`, not all spaces
+/// (kept without the spaces around it). Lengths count what was sent, as the schema does.
 pub fn parse_reference(raw: &str) -> Result<String, InvalidValue> {
     let trimmed = raw.trim();
     let ok = !trimmed.is_empty()
-        && trimmed.len() <= 64
+        && raw.len() <= 64
         && trimmed.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b' ' | b'-' | b'_' | b'#' | b'.' | b'/'));
     if ok {
         Ok(trimmed.to_owned())
@@ -139,12 +140,12 @@ pub fn parse_reference(raw: &str) -> Result<String, InvalidValue> {
     }
 }
 
-/// A note's text: 1 to 1,000 characters, no control characters but line breaks.
+/// A note's text: at most 1,000 characters, not all blank, no control characters but line
+/// breaks (kept without the blanks around it).
 pub fn parse_note(raw: &str) -> Result<String, InvalidValue> {
     let trimmed = raw.trim();
-    let ok = !trimmed.is_empty()
-        && trimmed.chars().count() <= 1_000
-        && trimmed.chars().all(|c| !c.is_control() || c == '\n');
+    let ok =
+        !trimmed.is_empty() && raw.chars().count() <= 1_000 && trimmed.chars().all(|c| !c.is_control() || c == '\n');
     if ok {
         Ok(trimmed.to_owned())
     } else {
@@ -356,6 +357,8 @@ mod tests {
                 && parse_reference("a<b>").is_err()
                 && parse_reference(&"9".repeat(65)).is_err()
         );
+        assert!(parse_reference(&format!(" {}", "9".repeat(64))).is_err(), "65 with the space, as the schema counts");
+        assert!(parse_note(&format!("{} ", "x".repeat(1_000))).is_err());
         assert_eq!(parse_note("Left a voicemail\nwith the carrier").unwrap(), "Left a voicemail\nwith the carrier");
         assert!(parse_note(" ").is_err() && parse_note("a\u{7}b").is_err() && parse_note(&"x".repeat(1_001)).is_err());
         assert_eq!(Channel::parse("state_doi"), Some(Channel::StateDoi));
