@@ -781,6 +781,8 @@ async function openExports() {
 async function listExports() {
   const { items } = await api("/v1/exports");
   const list = $("#past-exports");
+  // Focus on a download button survives the list being drawn again.
+  const focused = list.contains(document.activeElement) ? document.activeElement.closest("li")?.dataset.exportId : undefined;
   list.replaceChildren();
   for (const job of items) {
     const li = document.createElement("li");
@@ -793,6 +795,7 @@ async function listExports() {
     list.append(li);
   }
   if (items.length === 0) list.append(Object.assign(document.createElement("li"), { textContent: "No exports yet." }));
+  if (focused) list.querySelector(`li[data-export-id="${CSS.escape(focused)}"] button.download`)?.focus();
 }
 
 // The API checks that the caller asked for the export, then hands out a short-lived link to
@@ -882,17 +885,20 @@ async function followExport(exportId) {
   $("#progress-bar").removeAttribute("value");
   for (;;) {
     const job = await api(`/v1/exports/${exportId}`);
+    const ended = job.status === "succeeded" || job.status === "failed";
+    // The list is refreshed before the end is announced, so the download button a person
+    // reaches after hearing "succeeded" is the new one and is not replaced under them.
+    if (ended) await listExports();
     $("#progress-rows").textContent = job.status === "failed"
       ? `Failed: ${job.error || "an unexpected error"}. Ask for a new export.`
       : `${job.rows_written} rows written · ${job.status}`;
-    if (job.status === "succeeded" || job.status === "failed") {
+    if (ended) {
       $("#progress-bar").max = 1;
       $("#progress-bar").value = 1;
-      break;
+      return;
     }
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
-  await listExports();
 }
 
 // ---- settings and inbox ----------------------------------------------------------------------

@@ -768,7 +768,8 @@ test("by keyboard alone: sign in, generate an export and download it", async () 
   await tabTo(page, "#export-mine");
   await page.keyboard.press("Enter");
   await page.waitForFunction(() => /succeeded/.test(document.querySelector("#progress-rows").textContent), null, { timeout: 30_000 });
-  await tabTo(page, "#past-exports li:first-child button.download");
+  const exportId = await page.textContent("#progress-id");
+  await tabTo(page, `#past-exports li[data-export-id="${exportId}"] button.download`);
   const [download] = await Promise.all([page.waitForEvent("download"), page.keyboard.press("Enter")]);
   const csv = await readFile(await download.path(), "utf8");
   assert.equal(csv.split("\r\n")[0], "Federal Exchange ID,Client Details Page URL,Archived Status");
