@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use shared::domain::ApplicationKey;
-use shared::domain::{Evidence, EvidenceId, Fact};
+use shared::domain::{Evidence, EvidenceId, Fact, Policy, PolicyStatus};
 
 use crate::helpers::*;
 
@@ -281,7 +281,8 @@ async fn a_clients_story_is_the_timeline_newest_first_paged_with_a_help_desk_rep
     assert_eq!(Value::Array(paged), story["timeline"]);
 
     // The help-desk report: the application, the year, the NPNs and the dates; nothing personal.
-    let report = &story["report"];
+    let (status, report) = system.call(ANA, "GET", &format!("/v1/clients/7100/report?plan_year={YEAR}"), None).await;
+    assert_eq!(status, 200, "{report}");
     assert_eq!(report["to"], "FFMProducer-AssisterHelpDesk@cms.hhs.gov");
     let text = format!("{}\n{}", report["subject"].as_str().unwrap(), report["body"].as_str().unwrap());
     for needed in ["7100", &YEAR.to_string(), "111", "222"] {
@@ -309,6 +310,13 @@ async fn a_clients_story_is_the_timeline_newest_first_paged_with_a_help_desk_rep
         .await;
     assert_eq!((status, problem["type"].as_str()), (400, Some("/problems/invalid-request")), "{problem}");
 
+    // A client not at risk has nothing to report; nor has someone else's.
+    submit(system.store(), "7102", "own-7102", 0, "ana", "111").await;
+    let (status, _) = system.call(ANA, "GET", "/v1/clients/7102/report", None).await;
+    assert_eq!(status, 404);
+    let (status, _) = system.call(Some(("erin", "north-east", "agent")), "GET", "/v1/clients/7100/report", None).await;
+    assert_eq!(status, 404);
+
     // An agent of a sub-agency swaps another of ana's clients: to ana (an agent) erin is an NPN,
     // to north's admin (whose tree erin is in) she is named.
     submit(system.store(), "7101", "own-7101", 0, "ana", "111").await;
@@ -323,6 +331,99 @@ async fn a_clients_story_is_the_timeline_newest_first_paged_with_a_help_desk_rep
     let admin_north = Some(("admin-north", "north", "agency_admin"));
     let (_, story) = system.call(admin_north, "GET", "/v1/clients/7101", None).await;
     assert_eq!(named(&story), (Some(true), Some("erin".to_owned())), "{story}");
+}
+
+/// A long story: runs of syncs with the same answer (one record each), answers changing (the
+/// entry flagged and cleared), and submissions arriving late, inside runs already recorded.
+async fn long_story(system: &System, id: &str) {
+    let store = system.store();
+    submit(store, id, &format!("own-{id}"), 0, "ana", "111").await;
+    let mut minute = 10;
+    for round in 0..14_i64 {
+        let npn = if round % 3 == 2 { "222" } else { "111" };
+        for _ in 0..=(round % 4) {
+            let policies =
+                vec![Policy { policy_id: "P1".into(), status: PolicyStatus::Effectuated, aor_npn: Some(npn_of(npn)) }];
+            let sync = Evidence {
+                id: EvidenceId::parse(format!("sync-{id}-{minute}")).unwrap(),
+                at: t(minute),
+                fact: Fact::Synced { policies, again: Vec::new() },
+            };
+            store.apply_evidence(&app(id), &sync, Utc::now()).await.unwrap();
+            minute += 5;
+        }
+        if round % 4 == 3 {
+            // Late: between the syncs of the run just recorded.
+            submit(store, id, &format!("late-{id}-{round}"), minute - 7, "carl", "333").await;
+        }
+    }
+}
+
+fn npn_of(npn: &str) -> shared::domain::Npn {
+    shared::domain::Npn::parse(npn).unwrap()
+}
+
+/// Pages put one after another, with a run of syncs a page boundary split joined again.
+fn joined(pages: Vec<Vec<Value>>) -> Vec<Value> {
+    let mut whole: Vec<Value> = Vec::new();
+    for (n, page) in pages.into_iter().enumerate() {
+        for (k, moment) in page.into_iter().enumerate() {
+            if k == 0
+                && n > 0
+                && let Some(newer) = whole.last_mut()
+                && newer["kind"] == "sync"
+                && moment["kind"] == "sync"
+                && newer["policies"] == moment["policies"]
+            {
+                newer["syncs"] = json!(newer["syncs"].as_u64().unwrap() + moment["syncs"].as_u64().unwrap());
+                newer["first_at"] = moment["first_at"].clone();
+                continue;
+            }
+            whole.push(moment);
+        }
+    }
+    whole
+}
+
+#[tokio::test]
+async fn a_long_story_is_read_a_page_at_a_time_and_its_pages_are_the_whole_timeline() {
+    let system = system(100.0).await;
+    tree(&system).await;
+    long_story(&system, "7300").await;
+    let (status, whole) = system.call(ANA, "GET", "/v1/clients/7300?limit=200", None).await;
+    assert_eq!(status, 200, "{whole}");
+    assert_eq!(whole["next_cursor"], Value::Null);
+    let whole = whole["timeline"].as_array().unwrap().clone();
+    let kinds: BTreeSet<&str> = whole.iter().map(|m| m["kind"].as_str().unwrap()).collect();
+    for kind in ["at_risk", "cleared", "submission", "sync"] {
+        assert!(kinds.contains(kind), "{kind} in {whole:?}");
+    }
+    assert!(whole.iter().any(|m| m["syncs"].as_u64() > Some(1)), "runs of syncs are one moment each");
+
+    for limit in [1, 2, 3, 5] {
+        let mut pages = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                None => format!("/v1/clients/7300?limit={limit}"),
+                Some(c) => format!("/v1/clients/7300?limit={limit}&cursor={c}"),
+            };
+            let (status, page) = system.call(ANA, "GET", &path, None).await;
+            assert_eq!(status, 200, "{page}");
+            let moments = page["timeline"].as_array().unwrap().clone();
+            assert!(moments.len() <= limit && !moments.is_empty(), "limit {limit}: {moments:?}");
+            pages.push(moments);
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+            assert!(pages.len() < 200, "the pages never end");
+        }
+        let paged = joined(pages);
+        let at = |m: &Value| m["at"].as_str().unwrap().to_owned();
+        assert!(paged.windows(2).all(|w| at(&w[0]) >= at(&w[1])), "newest first across pages (limit {limit})");
+        assert_eq!(paged, whole, "limit {limit}: the pages are the whole timeline, each moment once");
+    }
 }
 
 #[tokio::test]

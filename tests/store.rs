@@ -146,25 +146,86 @@ async fn key_rows_as_before(store: &store::Store) {
     }
 }
 
+/// Keeps `app`'s closed sync records under their first sync, as releases before 2026-12-07 did.
+async fn key_records_as_before(store: &store::Store, app: &ApplicationKey) -> usize {
+    let text = |s: &str| aws_sdk_dynamodb::types::AttributeValue::S(s.to_owned());
+    let pk = store::keys::application_pk(app.year, &app.id);
+    let items = store
+        .raw_client()
+        .query()
+        .table_name(store.table())
+        .key_condition_expression("pk = :pk AND begins_with(sk, :evidence)")
+        .expression_attribute_values(":pk", text(&pk))
+        .expression_attribute_values(":evidence", text(store::keys::EVIDENCE_PREFIX))
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default();
+    let mut moved = 0;
+    for item in items {
+        let kept: store::items::EvidenceItem = store::items::from_item(item.clone()).unwrap();
+        let first = store::keys::evidence_sk(kept.evidence.at, &kept.evidence.id);
+        if first == kept.sk {
+            continue;
+        }
+        let mut aged = item;
+        aged.insert("sk".into(), text(&first));
+        let client = store.raw_client();
+        client.put_item().table_name(store.table()).set_item(Some(aged)).send().await.unwrap();
+        client
+            .delete_item()
+            .table_name(store.table())
+            .key("pk", text(&pk))
+            .key("sk", text(&kept.sk))
+            .send()
+            .await
+            .unwrap();
+        moved += 1;
+    }
+    moved
+}
+
+fn sync_of(id: &str, minute: i64, npn: &str) -> Evidence {
+    let aor_npn = Some(shared::domain::Npn::parse(npn).unwrap());
+    let policy =
+        shared::domain::Policy { policy_id: "P1".into(), status: shared::domain::PolicyStatus::Effectuated, aor_npn };
+    Evidence {
+        id: EvidenceId::parse(id).unwrap(),
+        at: t(minute),
+        fact: Fact::Synced { policies: vec![policy], again: Vec::new() },
+    }
+}
+
 #[tokio::test]
 async fn migrate_keys_the_rows_of_an_earlier_release_by_when_they_were_listed_and_can_run_twice() {
     let world = world().await;
     ana_and_bob(&world.store, &["101", "102"], &["201"]).await;
     submit(&world.store, "103", "own-103", 0, "ana", "111").await;
     submit(&world.store, "103", "swap-103", 10, "bob", "222").await;
+    // Two syncs with one answer, then another answer: the first two are a record of their own.
+    for (id, minute, npn) in [("sync-1", 20, "222"), ("sync-2", 30, "222"), ("sync-3", 40, "111")] {
+        world.store.apply_evidence(&app("201"), &sync_of(id, minute, npn), Utc::now()).await.unwrap();
+    }
+    assert_eq!(key_records_as_before(&world.store, &app("201")).await, 1);
     key_rows_as_before(&world.store).await;
     let ana = Scope::Agent(agent_id("ana"));
     let listed = || async { whole_list(&world.store, &ana, ArchivedFilter::Include, 50).await.0 };
     assert_eq!(listed().await, vec!["102", "101", "103"], "the earlier release's order");
     assert!(!devkit::verify::verify(&world.store).await.unwrap().is_empty(), "the checker names the rows left over");
 
+    let named = devkit::verify::verify(&world.store).await.unwrap().iter().map(ToString::to_string).collect::<Vec<_>>();
+    assert!(named.iter().any(|d| d.starts_with("misplaced evidence")), "{named:?}");
+
     let migrated = devkit::migrate::run(&world.store).await.unwrap();
     assert_eq!(migrated.applications_placed, 3, "the three applications with rows");
     assert_eq!(migrated.agencies_refiled, 3);
+    assert_eq!(migrated.records_rekeyed, 1, "the sync record, under its last sync");
     assert_eq!(listed().await, vec!["103", "102", "101"]);
     assert_no_differences(&world).await;
     let again = devkit::migrate::run(&world.store).await.unwrap();
     assert_eq!(again.applications_placed, 3);
+    assert_eq!(again.records_rekeyed, 0);
     assert_eq!(listed().await, vec!["103", "102", "101"]);
     assert_no_differences(&world).await;
 }

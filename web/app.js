@@ -624,15 +624,18 @@ async function loadStory(id, year) {
   storyCursor = story.next_cursor;
   $("#story-more").hidden = !storyCursor;
   $("#story").hidden = false;
-  if (story.report) {
-    const { to, subject, body } = story.report;
+  // (The next pages of the timeline leave the report, the case and its form as they are.)
+  if (!first) return;
+  showDisputes(story, id, year);
+  $("#report").hidden = true;
+  if (entry.at_risk) {
+    // The report reads the whole timeline: asked for on its own, once.
+    const { to, subject, body } = await api(`/v1/clients/${id}/report${year ? `?plan_year=${year}` : ""}`);
     $("#report-mailto").href = `mailto:${to}?subject=${encodeURIComponent(subject)}&body=${encodeURIComponent(body)}`;
     $("#report-text").textContent = `To: ${to}\nSubject: ${subject}\n\n${body}`;
     $("#report-evidence").href = `/clients/${id}/evidence${year ? `?plan_year=${year}` : ""}`;
+    $("#report").hidden = false;
   }
-  $("#report").hidden = !story.report;
-  // (The next pages of the timeline leave the case and its form as they are.)
-  if (first) showDisputes(story, id, year);
 }
 
 // ---- a client's dispute case: open it, follow it, withdraw it ------------------------------------

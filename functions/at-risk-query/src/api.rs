@@ -14,6 +14,7 @@
 //! | `GET /v1/me` | anyone: who they are, and whether they may export |
 //! | `GET`, `PATCH /v1/me/settings` | anyone, their own: the daily digest |
 //! | `GET /v1/clients/{federal_exchange_id}` | the owner, or an admin over the owner's agency: the client's story |
+//! | `GET /v1/clients/{federal_exchange_id}/report` | the same: the help-desk report of an entry at risk |
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -52,6 +53,7 @@ pub fn router<S: Ports>(state: ApiState<S>) -> Router {
             get(crate::my_settings::settings::<S>).patch(crate::my_settings::change_settings::<S>),
         )
         .route("/v1/clients/{federal_exchange_id}", get(crate::story::client_story::<S>))
+        .route("/v1/clients/{federal_exchange_id}/report", get(crate::story::help_desk::<S>))
         .with_state(state)
 }
 
@@ -622,9 +624,23 @@ mod tests {
             self.read("application");
             Ok(StoredApplication::default())
         }
+        async fn head(&self, _app: &ApplicationKey) -> Result<StoredApplication, StoreError> {
+            self.read("head");
+            Ok(StoredApplication::default())
+        }
         async fn history(&self, _app: &ApplicationKey) -> Result<Vec<HistoryRecord>, StoreError> {
             self.read("history");
             Ok(Vec::new())
+        }
+        async fn timeline_window(
+            &self,
+            _app: &ApplicationKey,
+            _until: Option<DateTime<Utc>>,
+            _records: &[(DateTime<Utc>, shared::domain::EvidenceId)],
+            _items: usize,
+        ) -> Result<shared::ports::TimelineWindow, StoreError> {
+            self.read("timeline window");
+            Ok(shared::ports::TimelineWindow::default())
         }
         async fn owners(
             &self,

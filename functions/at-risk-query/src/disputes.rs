@@ -172,7 +172,7 @@ pub async fn open_dispute<S: Ports>(
             format!("Plan year {} has ended: its entries can no longer be disputed here.", application.year),
         ));
     }
-    let stored = state.store.application(&application).await?;
+    let stored = state.store.head(&application).await?;
     let owner = visible_entry(&state.store, &caller, &stored).await?;
     let entry = stored.entries.get(&owner).ok_or_else(|| Problem::not_found("No such client in your book."))?;
     let now = Utc::now();

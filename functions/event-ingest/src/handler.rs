@@ -255,8 +255,20 @@ mod tests {
         async fn application(&self, _app: &ApplicationKey) -> Result<StoredApplication, StoreError> {
             Ok(StoredApplication::default())
         }
+        async fn head(&self, _app: &ApplicationKey) -> Result<StoredApplication, StoreError> {
+            Ok(StoredApplication::default())
+        }
         async fn history(&self, _app: &ApplicationKey) -> Result<Vec<shared::domain::HistoryRecord>, StoreError> {
             Ok(Vec::new())
+        }
+        async fn timeline_window(
+            &self,
+            _app: &ApplicationKey,
+            _until: Option<chrono::DateTime<chrono::Utc>>,
+            _records: &[(chrono::DateTime<chrono::Utc>, shared::domain::EvidenceId)],
+            _items: usize,
+        ) -> Result<shared::ports::TimelineWindow, StoreError> {
+            Ok(shared::ports::TimelineWindow::default())
         }
         async fn owners(
             &self,

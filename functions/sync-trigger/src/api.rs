@@ -83,7 +83,7 @@ async fn sync_client<S: Applications + SyncSlots>(
     let current = state.calendar.years_on(Utc::now().date_naive()).current;
     let application = http_edge::application_key(raw_id, &query, current)?;
 
-    let agent = http_edge::visible_entry(&state.store, &caller, &state.store.application(&application).await?).await?;
+    let agent = http_edge::visible_entry(&state.store, &caller, &state.store.head(&application).await?).await?;
     // One person firing syncs in parallel must not starve everyone else's of the partner's rate.
     let now = Utc::now();
     let Some(slot) = state.store.take_sync_slot(&caller.sub, state.syncs_in_flight, now, now + SLOT_HOLD).await? else {

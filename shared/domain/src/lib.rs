@@ -29,7 +29,9 @@ pub use rules::{
     AgencyOf, AlertCounts, Applied, BookEntry, HistoryRecord, Reason, Risk, alert_counts, apply, last_synced_at,
     project,
 };
-pub use story::{FRAUD_HELP_DESK, Happening, HelpDeskReport, Moment, help_desk_report, timeline};
+pub use story::{
+    FRAUD_HELP_DESK, Happening, HelpDeskReport, Moment, TimelinePage, help_desk_report, moments, page_of, timeline,
+};
 pub use values::{
     AgencyId, AgentId, ApplicationKey, Email, EvidenceId, ExportId, FederalExchangeId, InvalidValue, Name, Npn,
     PlanYear, Role,

@@ -41,9 +41,13 @@ pub struct Moment {
     pub at: DateTime<Utc>,
     #[serde(flatten)]
     pub happening: Happening,
-    /// Orders the timeline and names a position in it (the cursor's).
+    /// Orders the timeline and names a position in it.
     #[serde(skip)]
     pub position: String,
+    /// The position of the oldest sync a collapsed moment stands for (its own otherwise): where
+    /// the next page starts.
+    #[serde(skip)]
+    pub oldest: String,
 }
 
 /// The timeline of `owner`'s entry, newest first: the application's evidence `log` (every
@@ -55,13 +59,24 @@ pub fn timeline(
     history: &[HistoryRecord],
     in_callers_agency: impl Fn(&AgentId) -> bool,
 ) -> Vec<Moment> {
+    collapse_repeated_syncs(moments(owner, log, history, in_callers_agency))
+}
+
+/// Every moment of `log` and `history` (as `timeline` says), newest first, each sync its own.
+pub fn moments(
+    owner: &AgentId,
+    log: &[Evidence],
+    history: &[HistoryRecord],
+    in_callers_agency: impl Fn(&AgentId) -> bool,
+) -> Vec<Moment> {
     let mut moments: Vec<Moment> = Vec::new();
+    let moment = |at, happening, position: String| Moment { at, happening, oldest: position.clone(), position };
     for evidence in log {
         if let Fact::Synced { policies, .. } = &evidence.fact {
             let policies: Vec<Policy> = policies.iter().filter(|p| p.status.is_active()).cloned().collect();
             for at in evidence.times() {
                 let happening = Happening::Sync { policies: policies.clone(), syncs: 1, first_at: at };
-                moments.push(Moment { at, happening, position: position(at, "e", evidence.id.as_str()) });
+                moments.push(moment(at, happening, position(at, "e", evidence.id.as_str())));
             }
             continue;
         }
@@ -80,7 +95,7 @@ pub fn timeline(
             Fact::PermissionRevoked { agent_id } if agent_id == owner => Happening::PermissionRevoked,
             Fact::PermissionRevoked { .. } => continue,
         };
-        moments.push(Moment { at: evidence.at, happening, position: position(evidence.at, "e", evidence.id.as_str()) });
+        moments.push(moment(evidence.at, happening, position(evidence.at, "e", evidence.id.as_str())));
     }
     for record in history.iter().filter(|r| &r.agent_id == owner) {
         let before = record.before.as_ref().and_then(|e| e.risk.as_ref());
@@ -99,10 +114,56 @@ pub fn timeline(
             _ => continue,
         };
         let at = record.recorded_at;
-        moments.push(Moment { at, happening, position: position(at, "h", record.evidence_id.as_str()) });
+        moments.push(moment(at, happening, position(at, "h", record.evidence_id.as_str())));
     }
     moments.sort_by(|a, b| b.position.cmp(&a.position));
-    collapse_repeated_syncs(moments)
+    moments.dedup_by(|a, b| a.position == b.position);
+    moments
+}
+
+/// One page of a timeline read a window at a time (`page_of`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimelinePage {
+    /// At most `limit` moments, newest first, and the position the next page starts below.
+    Page { moments: Vec<Moment>, next: Option<String> },
+    /// The window read holds too few moments known whole: read a wider one.
+    ReadMore,
+}
+
+/// The page of the timeline below position `below` (from the start when `None`), out of the
+/// `moments` of a window read newest first (`moments`, uncollapsed), of which those after
+/// `complete_after` are known whole: an item not read yet holds nothing later (`None`: the
+/// window read everything). Syncs in a row are collapsed within the page; a run longer than
+/// the page can hold goes on on the next. `wide`: the window is as wide as a page may read, so a
+/// page is made of what is known whole even if a run of syncs goes on past it.
+pub fn page_of(
+    moments: Vec<Moment>,
+    below: Option<&str>,
+    complete_after: Option<DateTime<Utc>>,
+    limit: usize,
+    wide: bool,
+) -> TimelinePage {
+    let known: Vec<Moment> = moments
+        .into_iter()
+        .filter(|m| below.is_none_or(|below| m.position.as_str() < below))
+        .filter(|m| complete_after.is_none_or(|after| m.at > after))
+        .collect();
+    let mut collapsed = collapse_repeated_syncs(known);
+    let next = |page: &[Moment]| page.last().map(|m| m.oldest.clone());
+    if collapsed.len() > limit {
+        collapsed.truncate(limit);
+        let next = next(&collapsed);
+        return TimelinePage::Page { moments: collapsed, next };
+    }
+    match complete_after {
+        None => TimelinePage::Page { moments: collapsed, next: None },
+        // The last run may go on in what is not read yet.
+        Some(_) if !wide || collapsed.is_empty() => TimelinePage::ReadMore,
+        Some(_) => {
+            let next = next(&collapsed);
+            TimelinePage::Page { moments: collapsed, next }
+        }
+    }
 }
 
 /// Syncs in a row (newest first, nothing between them) that gave the same answer become one
@@ -116,6 +177,7 @@ fn collapse_repeated_syncs(moments: Vec<Moment>) -> Vec<Moment> {
         {
             *syncs += 1;
             *since = *first_at;
+            newer.oldest = moment.oldest;
             continue;
         }
         collapsed.push(moment);
@@ -281,8 +343,8 @@ mod tests {
         (log, history)
     }
 
-    #[test]
-    fn syncs_in_a_row_with_the_same_answer_are_one_moment_and_anything_between_splits_them() {
+    /// A submission, runs of syncs (a late submission inside one), answers changing.
+    fn runs() -> Vec<Evidence> {
         let p1 =
             |aor: &str| Policy { policy_id: "P1".into(), status: PolicyStatus::Effectuated, aor_npn: Some(npn(aor)) };
         let record = |id: &str, days: &[u32], aor: &str| Evidence {
@@ -315,25 +377,65 @@ mod tests {
             record("y2", &[10], "222"),
             record("y3", &[11, 12], "111"),
         ];
-        let moments = timeline(&id("ana"), &log, &[], |_| true);
-        let shown: Vec<(u32, Option<(u32, u32)>)> = moments
+        log
+    }
+
+    /// Each moment's day, and for a run of syncs how many and the day of the first.
+    fn shown(moments: &[Moment]) -> Vec<(u32, Option<(u32, u32)>)> {
+        let day = |at: &DateTime<Utc>| at.format("%d").to_string().parse().unwrap();
+        moments
             .iter()
             .map(|m| {
-                let day = m.at.format("%d").to_string().parse().unwrap();
                 let syncs = match &m.happening {
-                    Happening::Sync { syncs, first_at, .. } => {
-                        Some((*syncs, first_at.format("%d").to_string().parse().unwrap()))
-                    }
+                    Happening::Sync { syncs, first_at, .. } => Some((*syncs, day(first_at))),
                     _ => None,
                 };
-                (day, syncs)
+                (day(&m.at), syncs)
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn syncs_in_a_row_with_the_same_answer_are_one_moment_and_anything_between_splits_them() {
+        let moments = timeline(&id("ana"), &runs(), &[], |_| true);
         assert_eq!(
-            shown,
+            shown(&moments),
             [(12, Some((2, 11))), (10, Some((1, 10))), (9, Some((2, 8))), (7, None), (5, Some((3, 2))), (1, None)],
             "newest first: each run of the same answer is one moment, from its first sync to its last"
         );
+    }
+
+    #[test]
+    fn a_page_holds_what_is_known_whole_below_its_start_and_names_where_the_next_begins() {
+        let all = moments(&id("ana"), &runs(), &[], |_| true);
+        let TimelinePage::Page { moments: first, next: Some(next) } = page_of(all.clone(), None, None, 2, false) else {
+            panic!("a first page and more")
+        };
+        assert_eq!(shown(&first), [(12, Some((2, 11))), (10, Some((1, 10)))]);
+        let TimelinePage::Page { moments: second, next: Some(next) } =
+            page_of(all.clone(), Some(&next), None, 2, false)
+        else {
+            panic!("a second page and more")
+        };
+        assert_eq!(shown(&second), [(9, Some((2, 8))), (7, None)], "a run is one moment, and starts the next page");
+        let TimelinePage::Page { moments: last, next: None } = page_of(all.clone(), Some(&next), None, 2, false) else {
+            panic!("a last page")
+        };
+        assert_eq!(shown(&last), [(5, Some((3, 2))), (1, None)]);
+
+        // What was read holds nothing unread later than day 11: the run of days 11 and 12 may go
+        // on, so a narrow window reads more; the widest a page reads makes it of day 12 alone,
+        // and the next page starts below it.
+        assert_eq!(page_of(all.clone(), None, Some(at(11)), 2, false), TimelinePage::ReadMore);
+        let TimelinePage::Page { moments: wide, next: Some(next) } = page_of(all.clone(), None, Some(at(11)), 2, true)
+        else {
+            panic!("a page of what is known whole")
+        };
+        assert_eq!(shown(&wide), [(12, Some((1, 12)))]);
+        let TimelinePage::Page { moments: rest, .. } = page_of(all, Some(&next), None, 2, false) else {
+            panic!("the rest")
+        };
+        assert_eq!(shown(&rest), [(11, Some((1, 11))), (10, Some((1, 10)))]);
     }
 
     #[test]

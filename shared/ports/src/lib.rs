@@ -18,7 +18,7 @@ mod outcomes;
 pub use error::StoreError;
 pub use outcomes::{
     ApplyOutcome, Claim, CountedTake, DayClaim, DigestOutcome, DigestRun, Due, DueLane, Flagged, Notice, OutboxItem,
-    Pass, Repair, ScanCheckpoint, StoredApplication, SyncSlot, TakerSpike, UpsertOutcome,
+    Pass, Repair, ScanCheckpoint, StoredApplication, SyncSlot, TakerSpike, TimelineWindow, UpsertOutcome,
 };
 
 type StoreResult<T> = Result<T, StoreError>;
@@ -140,8 +140,22 @@ pub trait RateSlots: Clone + Send + Sync + 'static {
 /// Applications and the evidence about them, as they stand, and their history.
 pub trait ApplicationReads: Clone + Send + Sync + 'static {
     fn application(&self, app: &ApplicationKey) -> impl Future<Output = StoreResult<StoredApplication>> + Send;
+    /// The application without the evidence kept as items: its entries, version, last sync
+    /// and current sync record (the log holds that record alone). What a route reads to know
+    /// whose it is.
+    fn head(&self, app: &ApplicationKey) -> impl Future<Output = StoreResult<StoredApplication>> + Send;
     /// Every change of at-risk state of every entry of the application, oldest first.
     fn history(&self, app: &ApplicationKey) -> impl Future<Output = StoreResult<Vec<domain::HistoryRecord>>> + Send;
+    /// The evidence items and history items at or before `until` (from the newest when
+    /// `None`), newest first, at most `items` of each; and the sync records `records` (by last
+    /// time and id) whatever their time.
+    fn timeline_window(
+        &self,
+        app: &ApplicationKey,
+        until: Option<DateTime<Utc>>,
+        records: &[(DateTime<Utc>, domain::EvidenceId)],
+        items: usize,
+    ) -> impl Future<Output = StoreResult<TimelineWindow>> + Send;
     /// Each agent as the directory knows them now, with their agency's path.
     fn owners(
         &self,

@@ -24,6 +24,18 @@ pub struct StoredApplication {
     pub unplaced: bool,
 }
 
+/// A window of an application's timeline, newest first (`ApplicationReads::timeline_window`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TimelineWindow {
+    /// The evidence kept as items of their own, in the window, and the records asked for.
+    pub log: Vec<Evidence>,
+    /// The history items in the window.
+    pub history: Vec<HistoryRecord>,
+    /// What was not read holds nothing later than this (`None`: the window holds everything
+    /// up to its end).
+    pub complete_after: Option<DateTime<Utc>>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApplyOutcome {
     /// This evidence was applied before: nothing was written.

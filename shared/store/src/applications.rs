@@ -16,7 +16,7 @@ use super::{Store, StoreError, keys};
 use domain::{
     AgencyOf, AgentId, ApplicationKey, Applied, BookEntry, Evidence, Fact, HistoryRecord, apply, record_evidence,
 };
-use ports::{self, ApplicationReads, ApplyOutcome, DueLane, StoredApplication};
+use ports::{self, ApplicationReads, ApplyOutcome, DueLane, StoredApplication, TimelineWindow};
 
 /// The most entries one piece of evidence may change: the transaction also holds the meta item,
 /// the evidence and the history item. Far above real cases (an application in dozens of books).
@@ -111,6 +111,36 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Keeps the evidence item `sk` of partition `pk` under its last time, as `evidence_item`
+    /// does since 2026-12-07 (a sync record was kept under its first): moved in one transaction,
+    /// so it is never lost nor twice. Returns whether it moved; moving it again finds it in place.
+    pub async fn rekey_evidence(&self, pk: &str, sk: &str) -> Result<bool, StoreError> {
+        let Some(item) = self.get_item(pk.to_owned(), sk).await? else { return Ok(false) };
+        let kept: EvidenceItem = from_item(item)?;
+        let rekeyed = EvidenceItem { sk: keys::evidence_sk(kept.evidence.last_at(), &kept.evidence.id), ..kept };
+        if rekeyed.sk == sk {
+            return Ok(false);
+        }
+        let delete = Delete::builder()
+            .table_name(self.table())
+            .key(keys::PK, text(pk))
+            .key(keys::SK, text(sk))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(unbuilt)?;
+        match self
+            .transact(vec![self.put(to_item(&rekeyed)?)?, TransactWriteItem::builder().delete(delete).build()])
+            .await
+        {
+            Ok(()) => Ok(true),
+            // Moved meanwhile by another run.
+            Err(StoreError::Conflict) => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+}
+
 /// The application's last sync once `evidence` is applied.
 fn last_synced_after(stored: &StoredApplication, evidence: &Evidence) -> Option<DateTime<Utc>> {
     match &evidence.fact {
@@ -156,10 +186,12 @@ pub(crate) fn meta_item(
     }
 }
 
+/// Kept under its last time (a sync record's newest sync): nothing it holds is later, so a
+/// story read newest first knows what an item not read yet cannot hold (`timeline_window`).
 pub(crate) fn evidence_item(app: &ApplicationKey, evidence: &Evidence) -> EvidenceItem {
     EvidenceItem {
         pk: keys::application_pk(app.year, &app.id),
-        sk: keys::evidence_sk(evidence.at, &evidence.id),
+        sk: keys::evidence_sk(evidence.last_at(), &evidence.id),
         evidence: evidence.clone(),
     }
 }
@@ -231,6 +263,28 @@ impl ports::ApplicationReads for Store {
         Ok(stored)
     }
 
+    /// Its entries (one query) and its item (one read): as many items as it has books.
+    async fn head(&self, app: &ApplicationKey) -> Result<StoredApplication, StoreError> {
+        let pk = keys::application_pk(app.year, &app.id);
+        let entries = self.query(Index::Table, pk.clone(), SortKeys::Prefix(keys::ENTRY_PREFIX.to_owned()));
+        let (entries, meta) = tokio::try_join!(self.query_all(entries.consistent_read(true)), async {
+            self.get_item(pk.clone(), keys::META_SK).await?.map(from_item::<MetaItem>).transpose()
+        })?;
+        let mut stored = StoredApplication::default();
+        for item in entries {
+            let entry: EntryItem = from_item(item)?;
+            stored.entries.insert(entry.entry.agent_id.clone(), entry.entry);
+        }
+        if let Some(meta) = meta {
+            stored.version = meta.version;
+            stored.last_synced_at = meta.last_synced_at;
+            stored.unplaced = meta.is_unplaced();
+            stored.log.extend(meta.sync_record.clone());
+            stored.sync_record = meta.sync_record;
+        }
+        Ok(stored)
+    }
+
     /// Every change of at-risk state of every entry of an application, oldest first (by when
     /// it was recorded): the history items of its partition.
     async fn history(&self, app: &ApplicationKey) -> Result<Vec<HistoryRecord>, StoreError> {
@@ -241,6 +295,75 @@ impl ports::ApplicationReads for Store {
             records.extend(trail.records);
         }
         Ok(records)
+    }
+
+    /// Two queries newest first, one over the evidence items and one over the history items,
+    /// each ending at `until` and reading `items` at most, and one batch for `records`. Every
+    /// item is kept under its last time (`evidence_item`, `trail_item`), so what a query did not
+    /// reach holds nothing later than the last item it read.
+    async fn timeline_window(
+        &self,
+        app: &ApplicationKey,
+        until: Option<DateTime<Utc>>,
+        records: &[(DateTime<Utc>, domain::EvidenceId)],
+        items: usize,
+    ) -> Result<TimelineWindow, StoreError> {
+        let pk = keys::application_pk(app.year, &app.id);
+        let window = |prefix: &str| {
+            let sort = match until {
+                None => SortKeys::Prefix(prefix.to_owned()),
+                // Everything at `until` itself, whatever its id (ids sort below '~').
+                Some(until) => SortKeys::Between(prefix.to_owned(), format!("{prefix}{}#~", keys::time(until))),
+            };
+            self.query(Index::Table, pk.clone(), sort)
+                .scan_index_forward(false)
+                .limit(i32::try_from(items).unwrap_or(i32::MAX))
+                .consistent_read(true)
+                .send()
+        };
+        // (A page begins inside one record at most: records follow each other in time.)
+        let asked = async {
+            let mut asked = Vec::new();
+            for (last, id) in records {
+                asked.extend(self.get_item(pk.clone(), &keys::evidence_sk(*last, id)).await?);
+            }
+            Ok::<_, StoreError>(asked)
+        };
+        let (evidence, trail, asked) = tokio::try_join!(
+            async { window(keys::EVIDENCE_PREFIX).await.map_err(super::dynamo::failed) },
+            async { window(keys::TRAIL_PREFIX).await.map_err(super::dynamo::failed) },
+            asked,
+        )?;
+        let mut found = TimelineWindow::default();
+        let mut frontier = |more: bool, last: Option<DateTime<Utc>>| {
+            if more && let Some(last) = last {
+                found.complete_after = found.complete_after.max(Some(last));
+            }
+        };
+        let evidence_more = evidence.last_evaluated_key.is_some();
+        let mut log = Vec::new();
+        for item in evidence.items.unwrap_or_default() {
+            log.push(from_item::<EvidenceItem>(item)?.evidence);
+        }
+        frontier(evidence_more, log.last().map(Evidence::last_at));
+        let trail_more = trail.last_evaluated_key.is_some();
+        let mut history = Vec::new();
+        let mut last_trail = None;
+        for item in trail.items.unwrap_or_default() {
+            let trail: TrailItem = from_item(item)?;
+            last_trail = trail.records.first().map(|r| r.recorded_at).or(last_trail);
+            history.extend(trail.records);
+        }
+        frontier(trail_more, last_trail);
+        for item in asked {
+            let kept = from_item::<EvidenceItem>(item)?.evidence;
+            if !log.iter().any(|known| known.id == kept.id) {
+                log.push(kept);
+            }
+        }
+        found.log = log;
+        found.history = history;
+        Ok(found)
     }
 
     async fn owners(&self, agents: BTreeSet<AgentId>) -> Result<HashMap<AgentId, domain::EntryOwner>, StoreError> {

@@ -396,6 +396,8 @@ pub enum ItemKind {
     RiskRow,
     ApplicationEntry,
     ApplicationMeta,
+    /// Evidence kept as an item of its own.
+    Evidence,
     /// A history item (the outbox's unit).
     Trail,
     Agency,
@@ -437,6 +439,8 @@ pub fn item_kind(pk: &str, sk: &str) -> ItemKind {
         ItemKind::ApplicationEntry
     } else if pk.starts_with("APP#") && sk == META_SK {
         ItemKind::ApplicationMeta
+    } else if pk.starts_with("APP#") && sk.starts_with(EVIDENCE_PREFIX) {
+        ItemKind::Evidence
     } else if pk.starts_with("APP#") && sk.starts_with(TRAIL_PREFIX) {
         ItemKind::Trail
     } else if sk.starts_with(WAITER_PREFIX) {

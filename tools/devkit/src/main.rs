@@ -126,8 +126,9 @@ async fn run(args: Vec<String>) -> Result<(), DevkitError> {
             let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), *table);
             let migrated = devkit::migrate::run(&store).await?;
             println!(
-                "migrate: {} agencies' counters filed under their parents, {} applications' rows placed again",
-                migrated.agencies_refiled, migrated.applications_placed
+                "migrate: {} agencies' counters filed under their parents, {} applications' rows placed again, \
+                 {} sync records kept under their last sync",
+                migrated.agencies_refiled, migrated.applications_placed, migrated.records_rekeyed
             );
             Ok(())
         }

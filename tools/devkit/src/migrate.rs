@@ -18,11 +18,15 @@ pub struct Migrated {
     /// Applications with rows in the lists, placed again: their rows keyed by when they were
     /// listed (since 2026-12-08), the rows of an earlier key deleted.
     pub applications_placed: usize,
+    /// Sync records moved under their last time (since 2026-12-07), where a story page read
+    /// newest first finds them.
+    pub records_rekeyed: usize,
 }
 
 pub async fn run(store: &Store) -> Result<Migrated, DevkitError> {
     let mut agencies = BTreeSet::new();
     let mut listed = BTreeSet::new();
+    let mut evidence = Vec::new();
     crate::table::scan_each(store, |item| {
         let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
         match keys::item_kind(&text(keys::PK), &text(keys::SK)) {
@@ -32,6 +36,7 @@ pub async fn run(store: &Store) -> Result<Migrated, DevkitError> {
                 let year = PlanYear::parse(year.unwrap_or_default())?;
                 listed.insert((year, FederalExchangeId::parse(text("federal_exchange_id"))?));
             }
+            ItemKind::Evidence => evidence.push((text(keys::PK), text(keys::SK))),
             _ => {}
         }
         Ok::<_, DevkitError>(())
@@ -43,5 +48,9 @@ pub async fn run(store: &Store) -> Result<Migrated, DevkitError> {
     for (year, id) in &listed {
         store.place_application(&ApplicationKey { id: id.clone(), year: *year }).await?;
     }
-    Ok(Migrated { agencies_refiled: agencies.len(), applications_placed: listed.len() })
+    let mut records_rekeyed = 0;
+    for (pk, sk) in &evidence {
+        records_rekeyed += usize::from(store.rekey_evidence(pk, sk).await?);
+    }
+    Ok(Migrated { agencies_refiled: agencies.len(), applications_placed: listed.len(), records_rekeyed })
 }

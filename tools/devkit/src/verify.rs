@@ -14,8 +14,8 @@ use shared::domain::{AgencyId, AgentId, BookEntry, PlanYear};
 use shared::domain::{Conduct, SwapPatterns};
 use store::Store;
 use store::items::{
-    AgencyItem, AgentItem, EntryItem, Item, MetaItem, Owner, RiskRow, RowFacts, StatsItem, TrailItem, WaiterItem,
-    from_item,
+    AgencyItem, AgentItem, EntryItem, EvidenceItem, Item, MetaItem, Owner, RiskRow, RowFacts, StatsItem, TrailItem,
+    WaiterItem, from_item,
 };
 use store::keys::{self, ItemKind};
 
@@ -63,6 +63,9 @@ pub enum Difference {
     UncountedTake { trail: String },
     /// A history item still waiting for an agent or agency the directory knows by now.
     StuckWaiting { trail: String, waits_for: String },
+    /// Evidence kept under another time than its last (a sync record of an earlier release,
+    /// before `devkit migrate`): a story read newest first would show it out of place.
+    MisplacedEvidence { item: String },
 }
 
 impl std::fmt::Display for Difference {
@@ -92,6 +95,7 @@ impl std::fmt::Display for Difference {
             Self::PendingJob { item } => write!(f, "pending job      {item}"),
             Self::Cycle { agency } => write!(f, "cycle            agency {agency}"),
             Self::Unplaced { application } => write!(f, "unplaced write   {application}"),
+            Self::MisplacedEvidence { item } => write!(f, "misplaced evidence {item}"),
             Self::WrongConductCounts { agency, plan_year } => {
                 write!(f, "wrong conduct    agency {agency}, plan year {plan_year}")
             }
@@ -125,6 +129,8 @@ struct Snapshot {
     entries: Vec<(ApplicationKey, BookEntry)>,
     /// Applications whose meta item is marked unplaced, by partition key.
     unplaced: Vec<String>,
+    /// Evidence items not kept under their last time, by key.
+    misplaced_evidence: Vec<String>,
     rows: BTreeMap<(String, String), RiskRow>,
     /// Every history item, by partition.
     trails: Vec<(String, TrailItem)>,
@@ -191,6 +197,12 @@ fn sort_item(snapshot: &mut Snapshot, item: Item) -> Result<(), DevkitError> {
             let agent: AgentItem = from_item(item)?;
             snapshot.agents.insert(agent.agent_id.clone(), agent);
         }
+        ItemKind::Evidence => {
+            let kept: EvidenceItem = from_item(item)?;
+            if sk != keys::evidence_sk(kept.evidence.last_at(), &kept.evidence.id) {
+                snapshot.misplaced_evidence.push(format!("{pk} / {sk}"));
+            }
+        }
         ItemKind::Waiter => snapshot.waiters.push(from_item(item)?),
         ItemKind::Trail => snapshot.trails.push((pk, from_item(item)?)),
         ItemKind::SwapTotals { agency, year } => snapshot.swaps.entry((agency, year)).or_default().0.push(item),
@@ -244,6 +256,9 @@ fn compare(snapshot: &Snapshot) -> Vec<Difference> {
         if agent.job.is_some() {
             differences.insert(Difference::PendingJob { item: keys::agent_pk(id) });
         }
+    }
+    for item in &snapshot.misplaced_evidence {
+        differences.insert(Difference::MisplacedEvidence { item: item.clone() });
     }
     for application in &snapshot.unplaced {
         differences.insert(Difference::Unplaced { application: application.clone() });
