@@ -16,4 +16,5 @@ pub mod notices;
 pub use ports;
 #[cfg(feature = "queue")]
 pub mod queue;
+pub mod story_pages;
 pub mod telemetry;

@@ -5,19 +5,16 @@
 //! its own route). `GET /v1/clients/{federal_exchange_id}/report`: for an entry at risk, the
 //! report for the CMS help desk, which needs the whole timeline.
 
-use std::collections::HashMap;
-
 use axum::Json;
 use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
 use http_edge::caller::Caller;
 use http_edge::{Problem, RawQuery, application_key, visible_entry};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use shared::domain::{
-    AgentId, ApplicationKey, EntryOwner, Evidence, EvidenceId, Fact, HelpDeskReport, Moment, Npn, Policy, Role,
-    TimelinePage, help_desk_report, moments, page_of, timeline,
+    AgentId, EntryOwner, Fact, HelpDeskReport, Moment, Npn, Policy, Role, help_desk_report, timeline,
 };
-use shared::ports::StoredApplication;
+use shared::story_pages::{StoryStart, story_page};
 
 use crate::cursor::Cursor;
 use crate::state::{ApiState, Ports, limit_param};
@@ -65,15 +62,24 @@ pub async fn client_story<S: Ports>(
     let list = format!("story:{}:{}:{}", caller.agent_id, application.id, application.year);
     let limit = usize::from(limit_param(&query)?);
     let start = match query.get("cursor") {
-        None => StoryPosition::default(),
+        None => StoryStart::default(),
         Some(raw) => Cursor::position_in(raw, &list)
             .ok()
-            .and_then(|position| serde_json::from_str(&position).ok())
+            .and_then(|position| StoryStart::parse(&position))
             .ok_or_else(|| Problem::bad_request("The cursor is not one this API gave out."))?,
     };
-    let (timeline, next, owners) =
-        timeline_page(&state.store, &caller, &application, &head, &owner, &start, limit).await?;
-    let next_cursor = next.map(|position| Cursor { list: list.clone(), position }.encode());
+    // Who submitted is named only within what the caller reaches (by the directory now): an
+    // admin, their agency's tree; an agent, their own agency. Anyone else is an NPN.
+    let named = |agent: &AgentId, known: Option<&EntryOwner>| {
+        agent == &caller.agent_id
+            || known.is_some_and(|o| match caller.role {
+                Role::AgencyAdmin => o.path.contains(&caller.agency_id),
+                Role::Agent => o.path.last() == Some(&caller.agency_id),
+            })
+    };
+    let page = story_page(&state.store, &application, &head, &owner, &start, limit, named).await?;
+    let next_cursor = page.next.map(|start| Cursor { list: list.clone(), position: start.to_text() }.encode());
+    let owners = page.owners;
     let now = Utc::now();
     let cases: Vec<shared::domain::Dispute> = state
         .store
@@ -109,7 +115,7 @@ pub async fn client_story<S: Ports>(
                 _ => Vec::new(),
             })
             .unwrap_or_default(),
-        timeline,
+        timeline: page.moments,
         next_cursor,
         disputes,
     }))
@@ -134,90 +140,4 @@ pub async fn help_desk<S: Ports>(
     // The report names NPNs, never agents: whose agency they are in does not matter here.
     let moments = timeline(&owner, &stored.log, &history, |_| false);
     Ok(Json(help_desk_report(application.id.clone(), application.year, entry, &moments)))
-}
-
-/// Where a page of a story starts: below `below` (a moment's position), with the sync records
-/// the page begins inside (their newer syncs shown already), which a read of what is older
-/// than `below` would not reach.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct StoryPosition {
-    below: Option<String>,
-    records: Vec<(DateTime<Utc>, EvidenceId)>,
-}
-
-/// How many items a page reads at most before it is made of what is known whole (a run of
-/// syncs longer than that then goes on on the next page), per moment asked for.
-const WIDE: usize = 4;
-
-/// The page of `owner`'s timeline from `start`, read a window at a time: two queries of about a
-/// page's items each, newest first, and wider ones only while the window holds too few moments
-/// known whole. Returns the page, the next page's position and the submitters and the owner as
-/// the directory has them.
-async fn timeline_page<S: Ports>(
-    store: &S,
-    caller: &Caller,
-    app: &ApplicationKey,
-    head: &StoredApplication,
-    owner: &AgentId,
-    start: &StoryPosition,
-    limit: usize,
-) -> Result<(Vec<Moment>, Option<String>, HashMap<AgentId, EntryOwner>), Problem> {
-    let until = start.below.as_deref().map(time_of).transpose()?;
-    let mut items = limit + 1;
-    loop {
-        let window = store.timeline_window(app, until, &start.records, items).await?;
-        let log: Vec<Evidence> = window.log.iter().chain(&head.sync_record).cloned().collect();
-        // Who submitted is named only within what the caller reaches (by the directory now): an
-        // admin, their agency's tree; an agent, their own agency. Anyone else is an NPN.
-        // (And the book's own agent, for their name.)
-        let submitters = log
-            .iter()
-            .filter_map(|e| match &e.fact {
-                Fact::Submitted { agent_id, .. } => Some(agent_id.clone()),
-                _ => None,
-            })
-            .chain(std::iter::once(owner.clone()))
-            .collect();
-        let owners = store.owners(submitters).await?;
-        let in_callers_agency = |agent: &AgentId| {
-            let reached = |o: &EntryOwner| match caller.role {
-                Role::AgencyAdmin => o.path.contains(&caller.agency_id),
-                Role::Agent => o.path.last() == Some(&caller.agency_id),
-            };
-            agent == &caller.agent_id || owners.get(agent).is_some_and(reached)
-        };
-        let found = moments(owner, &log, &window.history, in_callers_agency);
-        let wide = items >= WIDE * (limit + 1);
-        match page_of(found, start.below.as_deref(), window.complete_after, limit, wide) {
-            TimelinePage::ReadMore => items *= WIDE,
-            TimelinePage::Page { moments, next } => {
-                let next = next
-                    .map(|below| {
-                        let at = time_of(&below)?;
-                        // Records kept under a time after the next page's start that hold syncs
-                        // below it (the current record is read with the application).
-                        let records = window
-                            .log
-                            .iter()
-                            .filter(|e| e.last_at() > at && e.at <= at)
-                            .map(|e| (e.last_at(), e.id.clone()))
-                            .collect();
-                        serde_json::to_string(&StoryPosition { below: Some(below), records })
-                            .map_err(|_| Problem::internal())
-                    })
-                    .transpose()?;
-                return Ok((moments, next, owners));
-            }
-        }
-    }
-}
-
-/// The time a moment's position begins with (`domain::story::position`).
-fn time_of(position: &str) -> Result<DateTime<Utc>, Problem> {
-    position
-        .split('#')
-        .next()
-        .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
-        .map(|at| at.with_timezone(&Utc))
-        .ok_or_else(|| Problem::bad_request("The cursor is not one this API gave out."))
 }

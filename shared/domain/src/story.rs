@@ -150,19 +150,26 @@ pub fn page_of(
         .collect();
     let mut collapsed = collapse_repeated_syncs(known);
     let next = |page: &[Moment]| page.last().map(|m| m.oldest.clone());
-    if collapsed.len() > limit {
+    // A run of syncs known up to the last moment read may go on in what is not read yet.
+    let last_may_go_on = complete_after.is_some() && collapsed.last().is_some_and(Moment::is_sync);
+    if collapsed.len() > limit || (collapsed.len() == limit && complete_after.is_some() && !last_may_go_on) {
         collapsed.truncate(limit);
         let next = next(&collapsed);
         return TimelinePage::Page { moments: collapsed, next };
     }
     match complete_after {
         None => TimelinePage::Page { moments: collapsed, next: None },
-        // The last run may go on in what is not read yet.
         Some(_) if !wide || collapsed.is_empty() => TimelinePage::ReadMore,
         Some(_) => {
             let next = next(&collapsed);
             TimelinePage::Page { moments: collapsed, next }
         }
+    }
+}
+
+impl Moment {
+    fn is_sync(&self) -> bool {
+        matches!(self.happening, Happening::Sync { .. })
     }
 }
 
@@ -432,10 +439,21 @@ mod tests {
             panic!("a page of what is known whole")
         };
         assert_eq!(shown(&wide), [(12, Some((1, 12)))]);
-        let TimelinePage::Page { moments: rest, .. } = page_of(all, Some(&next), None, 2, false) else {
+        let TimelinePage::Page { moments: rest, .. } = page_of(all.clone(), Some(&next), None, 2, false) else {
             panic!("the rest")
         };
         assert_eq!(shown(&rest), [(11, Some((1, 11))), (10, Some((1, 10)))]);
+
+        // A page as long as asked for is whole when its last moment is no run of syncs.
+        let TimelinePage::Page { moments: whole, .. } = page_of(all.clone(), None, Some(at(6)), 4, false) else {
+            panic!("four moments known whole, the last a submission")
+        };
+        assert_eq!(shown(&whole), [(12, Some((2, 11))), (10, Some((1, 10))), (9, Some((2, 8))), (7, None)]);
+        assert_eq!(
+            page_of(all, None, Some(at(7)), 3, false),
+            TimelinePage::ReadMore,
+            "the run of days 8 and 9 may go on"
+        );
     }
 
     #[test]

@@ -347,6 +347,8 @@ async fn api_reads(sdk: &shared::aws::SdkConfig, store: &Store, report: &mut Rep
         summary.requests == 1 && summary.read_units <= 1.0 && counted == new_entries,
     );
 
+    story_reads(store, &meter, &metered, report).await?;
+
     // What a naive scan-and-filter reads for the agent's first page; a filter does not narrow a
     // scan, so any of the answers above costs it the same: the whole table.
     let scanned = devkit::table::scan_each(store, |_| Ok::<_, Failure>(())).await?;
@@ -404,6 +406,49 @@ async fn api_reads(sdk: &shared::aws::SdkConfig, store: &Store, report: &mut Rep
         most <= 2 * 51 + 50 * 3 && moved_shown == 0,
     );
     Ok(per_item)
+}
+
+/// A client's story, its first page of 25, as `GET /v1/clients/{id}` reads it (the application's
+/// entries and item, a window of its evidence and history, the submitters), for a short history
+/// and one 20 times as long: each sync a new answer, so each is an item of its own.
+async fn story_reads(store: &Store, meter: &Meter, metered: &Store, report: &mut Report) -> Result<(), Failure> {
+    use shared::domain::{Fact, Npn, Policy, PolicyStatus};
+    use shared::ports::{ApplicationReads, Applications};
+    const PAGE: usize = 25;
+    let mut units = Vec::new();
+    for (n, changes) in [(0, 30), (1, 600)] {
+        let app = fixtures::key(&format!("7{n:07}"));
+        store.apply_evidence(&app, &submission(format!("story-{n}"), 0, "owner", "111"), Utc::now()).await?;
+        for change in 0..changes {
+            let aor_npn = Some(Npn::parse(if change % 2 == 0 { "222" } else { "111" })?);
+            let policies = vec![Policy { policy_id: "P1".into(), status: PolicyStatus::Effectuated, aor_npn }];
+            let sync = Evidence {
+                id: shared::domain::EvidenceId::parse(format!("story-{n}-{change}"))?,
+                at: fixtures::minute(10 + change),
+                fact: Fact::Synced { policies, again: Vec::new() },
+            };
+            store.apply_evidence(&app, &sync, Utc::now()).await?;
+        }
+        meter.reset().await?;
+        let head = metered.head(&app).await?;
+        let owner = AgentId::parse("owner")?;
+        let start = shared::story_pages::StoryStart::default();
+        let page = shared::story_pages::story_page(metered, &app, &head, &owner, &start, PAGE, |_, _| true).await?;
+        let shown = page.moments.len();
+        let taken = meter.take().await?;
+        report.baseline(
+            format!("a client's story, first page of {PAGE}: read units with {changes} answers changing"),
+            format!("{:.1} ({} requests, {shown} moments)", taken.read_units, taken.requests),
+        );
+        units.push(taken.read_units);
+    }
+    report.add(
+        "a client's story, first page: read units with a history 20 times as long",
+        format!("{:.1} (was {:.1})", units[1], units[0]),
+        "≤ 1.5 × the short history's: a page reads about its own length",
+        units[1] <= 1.5 * units[0],
+    );
+    Ok(())
 }
 
 /// Top's agency pages, read again and again while 3,000 agents are onboarded below it (8 at a
