@@ -198,6 +198,46 @@ fn sync_of(id: &str, minute: i64, npn: &str) -> Evidence {
 }
 
 #[tokio::test]
+async fn the_application_item_knows_the_newest_evidence_applied_and_the_checker_holds_it_to_that() {
+    let world = world().await;
+    ana_and_bob(&world.store, &["101"], &[]).await;
+    let head = world.store.head(&app("101")).await.unwrap();
+    assert_eq!(head.log_last_at, Some(t(1000)), "bob's swap, the newest");
+    assert!(head.log.is_empty(), "the head reads no evidence");
+    let whole = world.store.application(&app("101")).await.unwrap();
+    assert_eq!((whole.log.len(), whole.log_last_at), (2, Some(t(1000))));
+    assert_eq!(head.entries, whole.entries);
+
+    // A late sync (before the swap) is replayed from the log; a newer one applies to the entries.
+    for (id, minute) in [("late-sync", 500), ("new-sync", 2000)] {
+        world.store.apply_evidence(&app("101"), &sync_of(id, minute, "222"), Utc::now()).await.unwrap();
+    }
+    let head = world.store.head(&app("101")).await.unwrap();
+    assert_eq!(head.log_last_at, Some(t(2000)));
+    let ana = &head.entries[&agent_id("ana")];
+    assert_eq!(ana.risk.as_ref().map(|r| r.since), Some(t(500)), "at risk since the late sync showed bob");
+    assert_no_differences(&world).await;
+
+    // An item that says an older time than the evidence it holds is named.
+    let text = |s: &str| aws_sdk_dynamodb::types::AttributeValue::S(s.to_owned());
+    let pk = store::keys::application_pk(app("101").year, &app("101").id);
+    world
+        .store
+        .raw_client()
+        .update_item()
+        .table_name(world.store.table())
+        .key("pk", text(&pk))
+        .key("sk", text(store::keys::META_SK))
+        .update_expression("SET log_last_at = :then")
+        .expression_attribute_values(":then", text(&store::keys::time(t(0))))
+        .send()
+        .await
+        .unwrap();
+    let named = devkit::verify::verify(&world.store).await.unwrap().iter().map(ToString::to_string).collect::<Vec<_>>();
+    assert!(named.iter().any(|d| d.starts_with("stale log time")), "{named:?}");
+}
+
+#[tokio::test]
 async fn migrate_keys_the_rows_of_an_earlier_release_by_when_they_were_listed_and_can_run_twice() {
     let world = world().await;
     ana_and_bob(&world.store, &["101", "102"], &["201"]).await;

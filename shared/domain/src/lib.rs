@@ -26,8 +26,8 @@ pub use exports::{ExportJob, ExportScope, ExportStatus, Succeeded, may_export};
 pub use lists::{ArchivedFilter, ListCounts, ListPage, RiskEntry, Scope, SwapPatterns, Taker};
 pub use plan_years::{EnrollmentCalendar, MonthDay, PlanYears};
 pub use rules::{
-    AgencyOf, AlertCounts, Applied, BookEntry, HistoryRecord, Reason, Risk, alert_counts, apply, last_synced_at,
-    project,
+    AgencyOf, AlertCounts, Applied, BookEntry, HistoryRecord, Reason, Risk, alert_counts, apply, apply_newest,
+    is_newest, last_synced_at, project,
 };
 pub use story::{
     FRAUD_HELP_DESK, Happening, HelpDeskReport, Moment, TimelinePage, help_desk_report, moments, page_of, timeline,

@@ -148,9 +148,44 @@ pub fn apply(
     }
     let mut full_log = log.to_vec();
     full_log.push(evidence.clone());
-    let mut entries = project(&full_log, agencies, now);
-    keep_flag_times(&mut entries, stored);
+    Some(changed(stored, project(&full_log, agencies, now), evidence, now))
+}
 
+/// Whether `evidence` can be applied to the entries alone (`apply_newest`): a submission or a
+/// single sync later than every time of the log applied so far, whose newest time is
+/// `log_last_at`. Replaying the log would end with it, from the entries as they stand.
+pub fn is_newest(evidence: &Evidence, log_last_at: Option<DateTime<Utc>>) -> bool {
+    let kind = match &evidence.fact {
+        Fact::Submitted { .. } => true,
+        Fact::Synced { again, .. } => again.is_empty(),
+        Fact::ArchiveSet { .. } | Fact::PermissionRevoked { .. } => false,
+    };
+    kind && log_last_at.is_some_and(|last| evidence.at > last)
+}
+
+/// What `apply` gives for evidence that `is_newest`, from the entries `stored` (what the log
+/// made) without the log: the last step of the replay. A submission and a sync judge every entry
+/// afresh, so nothing earlier evidence decided beyond the entries plays a part.
+pub fn apply_newest(
+    stored: &BTreeMap<AgentId, BookEntry>,
+    evidence: &Evidence,
+    agencies: &AgencyOf,
+    now: DateTime<Utc>,
+) -> Applied {
+    let mut entries = stored.clone();
+    step(&mut entries, evidence.at, &evidence.fact, agencies, now);
+    changed(stored, entries, evidence, now)
+}
+
+/// The outcome of `evidence` that made `entries` of the `stored` ones: what changed, and the
+/// changes of at-risk state the history keeps.
+fn changed(
+    stored: &BTreeMap<AgentId, BookEntry>,
+    mut entries: BTreeMap<AgentId, BookEntry>,
+    evidence: &Evidence,
+    now: DateTime<Utc>,
+) -> Applied {
+    keep_flag_times(&mut entries, stored);
     let mut changes = Vec::new();
     let agents = stored.keys().chain(entries.keys()).collect::<std::collections::BTreeSet<_>>();
     for agent_id in agents {
@@ -167,7 +202,7 @@ pub fn apply(
         }
     }
     let history = changes.iter().filter(|change| change.changes_risk()).cloned().collect();
-    Some(Applied { entries, changes, history })
+    Applied { entries, changes, history }
 }
 
 /// A risk that was already flagged keeps its flag time; only a new spell is flagged `now` — and
@@ -195,41 +230,52 @@ pub fn project(log: &[Evidence], agencies: &AgencyOf, now: DateTime<Utc>) -> BTr
 
     let mut entries: BTreeMap<AgentId, BookEntry> = BTreeMap::new();
     for (at, _, fact) in ordered {
-        match fact {
-            Fact::Submitted { agent_id, npn, client_name } => {
-                submitted(&mut entries, agent_id, npn, client_name);
-                for entry in entries.values_mut() {
-                    entry.client_name = client_name.clone();
-                }
-                // Whatever NPN the application was submitted under now holds the AOR.
-                let holder = |expected: &Npn| (expected != npn).then(|| Some(npn.clone()));
-                let verdicts = verdicts(&entries, holder, Reason::PlatformSubmission, Some(agent_id), agencies);
-                settle(&mut entries, verdicts, at, now);
-            }
-            Fact::Synced { policies, .. } => {
-                let holder = |expected: &Npn| foreign_aor(policies, expected);
-                let verdicts = verdicts(&entries, holder, Reason::MarketplaceAorMismatch, None, agencies);
-                settle(&mut entries, verdicts, at, now);
-            }
-            Fact::ArchiveSet { agent_id, archived } => {
-                if let Some(entry) = entries.get_mut(agent_id) {
-                    entry.archived = *archived;
-                }
-            }
-            Fact::PermissionRevoked { agent_id } => {
-                // That agent's entry only (SPEC §3, rule 3): at risk until a later submission under
-                // its NPN or a sync showing it as the AOR.
-                let revoked = Verdict {
-                    reason: Reason::EdePermissionRevoked,
-                    other_npn: None,
-                    other_agent_id: None,
-                    other_agent_same_agency: None,
-                };
-                settle(&mut entries, vec![(agent_id.clone(), Some(revoked))], at, now);
-            }
-        }
+        step(&mut entries, at, fact, agencies, now);
     }
     entries
+}
+
+/// One step of the replay: `fact`, at `at`, applied to the entries it finds.
+fn step(
+    entries: &mut BTreeMap<AgentId, BookEntry>,
+    at: DateTime<Utc>,
+    fact: &Fact,
+    agencies: &AgencyOf,
+    now: DateTime<Utc>,
+) {
+    match fact {
+        Fact::Submitted { agent_id, npn, client_name } => {
+            submitted(entries, agent_id, npn, client_name);
+            for entry in entries.values_mut() {
+                entry.client_name = client_name.clone();
+            }
+            // Whatever NPN the application was submitted under now holds the AOR.
+            let holder = |expected: &Npn| (expected != npn).then(|| Some(npn.clone()));
+            let verdicts = verdicts(entries, holder, Reason::PlatformSubmission, Some(agent_id), agencies);
+            settle(entries, verdicts, at, now);
+        }
+        Fact::Synced { policies, .. } => {
+            let holder = |expected: &Npn| foreign_aor(policies, expected);
+            let verdicts = verdicts(entries, holder, Reason::MarketplaceAorMismatch, None, agencies);
+            settle(entries, verdicts, at, now);
+        }
+        Fact::ArchiveSet { agent_id, archived } => {
+            if let Some(entry) = entries.get_mut(agent_id) {
+                entry.archived = *archived;
+            }
+        }
+        Fact::PermissionRevoked { agent_id } => {
+            // That agent's entry only (SPEC §3, rule 3): at risk until a later submission under
+            // its NPN or a sync showing it as the AOR.
+            let revoked = Verdict {
+                reason: Reason::EdePermissionRevoked,
+                other_npn: None,
+                other_agent_id: None,
+                other_agent_same_agency: None,
+            };
+            settle(entries, vec![(agent_id.clone(), Some(revoked))], at, now);
+        }
+    }
 }
 
 /// Who gets (or keeps) a book entry from a submission (SPEC §3, last paragraph).

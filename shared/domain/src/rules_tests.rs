@@ -517,4 +517,35 @@ proptest! {
         let any_order = deliver_all(&shuffled);
         prop_assert_eq!(without_flag_times(any_order.entries), without_flag_times(in_order.entries));
     }
+
+    #[test]
+    fn evidence_newer_than_the_log_gives_from_the_entries_alone_what_the_whole_log_gives(
+        events in prop::collection::vec(arb_evidence(), 0..12),
+        newest in arb_evidence(),
+        same_agency in any::<bool>(),
+    ) {
+        let stored = deliver_all(&events);
+        // Later than every time of the log (arb_evidence's are below 40).
+        let newest = Evidence { at: newest.at + Duration::minutes(100), ..newest };
+        let last = stored.everything().iter().map(Evidence::last_at).max();
+        prop_assume!(is_newest(&newest, last));
+        let agencies: AgencyOf = ["ana", "bob", "cy"]
+            .iter()
+            .map(|a| (agent(a), AgencyId::parse(if same_agency || *a == "ana" { "north" } else { "south" }).unwrap()))
+            .collect();
+        let now = t(20_000);
+        let whole = apply(&stored.everything(), &stored.entries, &newest, &agencies, now);
+        prop_assert_eq!(whole, Some(apply_newest(&stored.entries, &newest, &agencies, now)));
+    }
+}
+
+#[test]
+fn only_a_submission_or_a_single_sync_later_than_the_log_is_applied_to_the_entries_alone() {
+    let last = Some(t(10));
+    assert!(is_newest(&submitted("s", 11, "ana", "111"), last));
+    assert!(is_newest(&synced("y", 11, vec![]), last));
+    assert!(!is_newest(&synced("y", 10, vec![]), last), "not later");
+    assert!(!is_newest(&submitted("s", 11, "ana", "111"), None), "the log's last time not known");
+    assert!(!is_newest(&archived("a", 11, "ana", true), last));
+    assert!(!is_newest(&revoked("r", 11, "ana"), last));
 }

@@ -22,6 +22,8 @@ pub struct StoredApplication {
     /// Whether a write's outcome is still to be placed in the lists (its writer died or failed
     /// before placing it): the meta item's unplaced mark.
     pub unplaced: bool,
+    /// The newest time of any evidence applied, where known (`domain::is_newest`).
+    pub log_last_at: Option<DateTime<Utc>>,
 }
 
 /// A window of an application's timeline, newest first (`ApplicationReads::timeline_window`).

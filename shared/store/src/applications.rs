@@ -14,7 +14,8 @@ use super::dynamo::{Condition, Conditional, Index, MAX_TRANSACTION_ITEMS, SortKe
 use super::items::{AgentItem, EntryItem, EvidenceItem, Item, MetaItem, Owner, TrailItem, from_item, to_item};
 use super::{Store, StoreError, keys};
 use domain::{
-    AgencyOf, AgentId, ApplicationKey, Applied, BookEntry, Evidence, Fact, HistoryRecord, apply, record_evidence,
+    AgencyOf, AgentId, ApplicationKey, Applied, BookEntry, Evidence, Fact, HistoryRecord, apply, apply_newest,
+    is_newest, record_evidence,
 };
 use ports::{self, ApplicationReads, ApplyOutcome, DueLane, StoredApplication, TimelineWindow};
 
@@ -70,6 +71,7 @@ impl Store {
         let (sync_record, items) = record_evidence(stored.sync_record.as_ref(), evidence);
         let mut meta = meta_item(app, version, last_synced_at, at_risk, unplaced_since);
         meta.sync_record = sync_record;
+        meta.log_last_at = stored.log_last_at.max(Some(evidence.last_at()));
         let meta = Put::builder().table_name(self.table()).set_item(Some(to_item(&meta)?));
         let mut writes = vec![
             TransactWriteItem::builder()
@@ -183,6 +185,7 @@ pub(crate) fn meta_item(
         gsi1pk: unplaced_since.map(|_| keys::UNPLACED_GSI1PK.to_owned()),
         gsi1sk: unplaced_since.map(keys::time),
         sync_record: None,
+        log_last_at: None,
     }
 }
 
@@ -236,51 +239,46 @@ fn agents_named(stored: &StoredApplication, evidence: &Evidence) -> BTreeSet<Age
 }
 
 impl ports::ApplicationReads for Store {
-    /// The log, entries and version of an application: one query over one item collection,
-    /// which never reads the history.
+    /// The log, entries and version of an application: its head, then its evidence items (one
+    /// query, which never reads the history).
     async fn application(&self, app: &ApplicationKey) -> Result<StoredApplication, StoreError> {
-        let everything_but_history = SortKeys::Between(keys::ENTRY_PREFIX.to_owned(), keys::META_SK.to_owned());
-        let query = self
-            .query(Index::Table, keys::application_pk(app.year, &app.id), everything_but_history)
-            .consistent_read(true);
-        let mut stored = StoredApplication::default();
-        for item in self.query_all(query).await? {
-            let sk = item.get(keys::SK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-            if sk.starts_with(keys::ENTRY_PREFIX) {
-                let entry: EntryItem = from_item(item)?;
-                stored.entries.insert(entry.entry.agent_id.clone(), entry.entry);
-            } else if sk.starts_with(keys::EVIDENCE_PREFIX) {
-                stored.log.push(from_item::<EvidenceItem>(item)?.evidence);
-            } else if sk == keys::META_SK {
-                let meta = from_item::<MetaItem>(item)?;
-                stored.version = meta.version;
-                stored.last_synced_at = meta.last_synced_at;
-                stored.unplaced = meta.is_unplaced();
-                stored.log.extend(meta.sync_record.clone());
-                stored.sync_record = meta.sync_record;
-            }
+        let mut stored = self.head(app).await?;
+        if stored.version == 0 {
+            // Nothing written yet: no evidence either (it is written with the item).
+            return Ok(stored);
         }
+        let items = self.query(
+            Index::Table,
+            keys::application_pk(app.year, &app.id),
+            SortKeys::Prefix(keys::EVIDENCE_PREFIX.to_owned()),
+        );
+        let mut log = Vec::new();
+        for item in self.query_all(items.consistent_read(true)).await? {
+            log.push(from_item::<EvidenceItem>(item)?.evidence);
+        }
+        log.extend(stored.sync_record.clone());
+        stored.log_last_at = log.iter().map(Evidence::last_at).max();
+        stored.log = log;
         Ok(stored)
     }
 
-    /// Its entries (one query) and its item (one read): as many items as it has books.
+    /// Its item (one read), then its entries (one query): as many items as it has books. In that
+    /// order, so that entries newer than the version read fail the write that holds to it.
     async fn head(&self, app: &ApplicationKey) -> Result<StoredApplication, StoreError> {
         let pk = keys::application_pk(app.year, &app.id);
-        let entries = self.query(Index::Table, pk.clone(), SortKeys::Prefix(keys::ENTRY_PREFIX.to_owned()));
-        let (entries, meta) = tokio::try_join!(self.query_all(entries.consistent_read(true)), async {
-            self.get_item(pk.clone(), keys::META_SK).await?.map(from_item::<MetaItem>).transpose()
-        })?;
+        let meta = self.get_item(pk.clone(), keys::META_SK).await?.map(from_item::<MetaItem>).transpose()?;
         let mut stored = StoredApplication::default();
-        for item in entries {
+        let Some(meta) = meta else { return Ok(stored) };
+        stored.version = meta.version;
+        stored.last_synced_at = meta.last_synced_at;
+        stored.unplaced = meta.is_unplaced();
+        stored.log_last_at = meta.log_last_at;
+        stored.log.extend(meta.sync_record.clone());
+        stored.sync_record = meta.sync_record;
+        let entries = self.query(Index::Table, pk, SortKeys::Prefix(keys::ENTRY_PREFIX.to_owned()));
+        for item in self.query_all(entries.consistent_read(true)).await? {
             let entry: EntryItem = from_item(item)?;
             stored.entries.insert(entry.entry.agent_id.clone(), entry.entry);
-        }
-        if let Some(meta) = meta {
-            stored.version = meta.version;
-            stored.last_synced_at = meta.last_synced_at;
-            stored.unplaced = meta.is_unplaced();
-            stored.log.extend(meta.sync_record.clone());
-            stored.sync_record = meta.sync_record;
         }
         Ok(stored)
     }
@@ -386,13 +384,22 @@ impl ports::Applications for Store {
         now: DateTime<Utc>,
     ) -> Result<ApplyOutcome, StoreError> {
         retry_on_conflict(|_| async move {
-            let stored = self.application(app).await?;
+            // Evidence later than all applied (most syncs, every new submission) needs the
+            // entries alone: what is read does not grow with the application's history.
+            let head = self.head(app).await?;
+            let newest = is_newest(evidence, head.log_last_at);
+            let stored = if newest { head } else { self.application(app).await? };
             let owners = self.owner_items(agents_named(&stored, evidence)).await?;
             let agencies: AgencyOf = owners
                 .values()
                 .filter_map(|owner| Some((owner.agent_id.clone(), owner.agent.as_ref()?.agency_id.clone())))
                 .collect();
-            let Some(applied) = apply(&stored.log, &stored.entries, evidence, &agencies, now) else {
+            let applied = if newest {
+                Some(apply_newest(&stored.entries, evidence, &agencies, now))
+            } else {
+                apply(&stored.log, &stored.entries, evidence, &agencies, now)
+            };
+            let Some(applied) = applied else {
                 if stored.unplaced {
                     self.place_application(app).await?;
                 }

@@ -47,7 +47,9 @@ impl Store {
             }
             let last_synced_at = domain::last_synced_at(&applied_log);
             let at_risk = entries.values().any(|e: &BookEntry| e.is_at_risk() && !e.archived);
-            items.push(to_item(&meta_item(app, applied_log.len() as u64, last_synced_at, at_risk, None))?);
+            let mut meta = meta_item(app, applied_log.len() as u64, last_synced_at, at_risk, None);
+            meta.log_last_at = applied_log.iter().map(Evidence::last_at).max();
+            items.push(to_item(&meta)?);
             for entry in entries.values() {
                 items.push(to_item(&entry_item(app, entry))?);
             }

@@ -258,6 +258,11 @@ pub struct MetaItem {
     /// in a row, kept here so that a quiet sync writes this one item.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync_record: Option<Evidence>,
+    /// The newest time of any evidence applied (`None` in items of releases before
+    /// 2026-12-07): evidence later than it is applied to the entries alone, unread the log
+    /// (`domain::is_newest`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_last_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -8,9 +8,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use chrono::{DateTime, Utc};
 use shared::domain::ApplicationKey;
 use shared::domain::MAX_AGENCY_DEPTH;
-use shared::domain::{AgencyId, AgentId, BookEntry, PlanYear};
+use shared::domain::{AgencyId, AgentId, BookEntry, Evidence, PlanYear};
 use shared::domain::{Conduct, SwapPatterns};
 use store::Store;
 use store::items::{
@@ -66,6 +67,9 @@ pub enum Difference {
     /// Evidence kept under another time than its last (a sync record of an earlier release,
     /// before `devkit migrate`): a story read newest first would show it out of place.
     MisplacedEvidence { item: String },
+    /// An application's item says its newest evidence is older than evidence it holds: evidence
+    /// between the two would be applied as the newest (`domain::is_newest`) when it is not.
+    StaleLogTime { application: String },
 }
 
 impl std::fmt::Display for Difference {
@@ -96,6 +100,7 @@ impl std::fmt::Display for Difference {
             Self::Cycle { agency } => write!(f, "cycle            agency {agency}"),
             Self::Unplaced { application } => write!(f, "unplaced write   {application}"),
             Self::MisplacedEvidence { item } => write!(f, "misplaced evidence {item}"),
+            Self::StaleLogTime { application } => write!(f, "stale log time   {application}"),
             Self::WrongConductCounts { agency, plan_year } => {
                 write!(f, "wrong conduct    agency {agency}, plan year {plan_year}")
             }
@@ -131,6 +136,8 @@ struct Snapshot {
     unplaced: Vec<String>,
     /// Evidence items not kept under their last time, by key.
     misplaced_evidence: Vec<String>,
+    /// By application partition: what its item says and what it holds (`LogTimes`).
+    log_times: HashMap<String, LogTimes>,
     rows: BTreeMap<(String, String), RiskRow>,
     /// Every history item, by partition.
     trails: Vec<(String, TrailItem)>,
@@ -165,6 +172,10 @@ pub async fn verify(store: &Store) -> Result<Vec<Difference>, DevkitError> {
 /// How many scans a difference must be seen in.
 const SCANS: usize = 3;
 
+/// The newest time an application's item says was applied (where it says), and the newest time
+/// of the evidence it holds (its items and its current sync record).
+type LogTimes = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 async fn snapshot(store: &Store) -> Result<Snapshot, DevkitError> {
     let mut snapshot = Snapshot::default();
     crate::table::scan_each(store, |item| sort_item(&mut snapshot, item)).await?;
@@ -188,6 +199,9 @@ fn sort_item(snapshot: &mut Snapshot, item: Item) -> Result<(), DevkitError> {
             if meta.is_unplaced() {
                 snapshot.unplaced.push(meta.pk.clone());
             }
+            let times = snapshot.log_times.entry(meta.pk.clone()).or_default();
+            times.0 = meta.log_last_at;
+            times.1 = times.1.max(meta.sync_record.as_ref().map(Evidence::last_at));
         }
         ItemKind::Agency => {
             let agency: AgencyItem = from_item(item)?;
@@ -202,6 +216,8 @@ fn sort_item(snapshot: &mut Snapshot, item: Item) -> Result<(), DevkitError> {
             if sk != keys::evidence_sk(kept.evidence.last_at(), &kept.evidence.id) {
                 snapshot.misplaced_evidence.push(format!("{pk} / {sk}"));
             }
+            let times = snapshot.log_times.entry(pk).or_default();
+            times.1 = times.1.max(Some(kept.evidence.last_at()));
         }
         ItemKind::Waiter => snapshot.waiters.push(from_item(item)?),
         ItemKind::Trail => snapshot.trails.push((pk, from_item(item)?)),
@@ -255,6 +271,11 @@ fn compare(snapshot: &Snapshot) -> Vec<Difference> {
     for (id, agent) in &snapshot.agents {
         if agent.job.is_some() {
             differences.insert(Difference::PendingJob { item: keys::agent_pk(id) });
+        }
+    }
+    for (application, (said, held)) in &snapshot.log_times {
+        if said.is_some() && held > said {
+            differences.insert(Difference::StaleLogTime { application: application.clone() });
         }
     }
     for item in &snapshot.misplaced_evidence {
