@@ -427,6 +427,61 @@ async fn a_long_story_is_read_a_page_at_a_time_and_its_pages_are_the_whole_timel
 }
 
 #[tokio::test]
+async fn a_page_that_begins_inside_the_current_run_of_syncs_finds_it_after_it_closes() {
+    let system = system(100.0).await;
+    tree(&system).await;
+    let store = system.store();
+    let sync = |id: &str, minute: i64, npn: &str| Evidence {
+        id: EvidenceId::parse(id).unwrap(),
+        at: t(minute),
+        fact: Fact::Synced {
+            policies: vec![Policy {
+                policy_id: "P1".into(),
+                status: PolicyStatus::Effectuated,
+                aor_npn: Some(npn_of(npn)),
+            }],
+            again: Vec::new(),
+        },
+    };
+    submit(store, "7400", "own-7400", 0, "ana", "111").await;
+    for (id, minute) in [("y10", 10), ("y20", 20), ("y30", 30), ("y40", 40)] {
+        store.apply_evidence(&app("7400"), &sync(id, minute, "111"), Utc::now()).await.unwrap();
+    }
+    // Late, inside the run of syncs the application's item keeps.
+    submit(store, "7400", "late-7400", 25, "carl", "333").await;
+    let (_, whole) = system.call(ANA, "GET", "/v1/clients/7400?limit=200", None).await;
+    let whole = whole["timeline"].as_array().unwrap().clone();
+    let late = serde_json::to_value(t(25)).unwrap();
+
+    let mut pages = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut closed = false;
+    loop {
+        let path = match &cursor {
+            None => "/v1/clients/7400?limit=1".to_owned(),
+            Some(c) => format!("/v1/clients/7400?limit=1&cursor={c}"),
+        };
+        let (status, page) = system.call(ANA, "GET", &path, None).await;
+        assert_eq!(status, 200, "{page}");
+        let moments = page["timeline"].as_array().unwrap().clone();
+        let at_late = moments.iter().any(|m| m["at"] == late);
+        pages.push(moments);
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+        if at_late && !closed {
+            // The next page begins inside the run; another answer closes it into an item first.
+            store.apply_evidence(&app("7400"), &sync("y50", 50, "222"), Utc::now()).await.unwrap();
+            closed = true;
+        }
+        assert!(pages.len() < 50, "the pages never end");
+    }
+    assert!(closed, "a page ended on the late submission");
+    assert_eq!(joined(pages), whole, "the syncs before the late submission are on the next page");
+}
+
+#[tokio::test]
 async fn the_agency_view_covers_three_levels_and_names_agency_agent_and_email() {
     let system = system(100.0).await;
     tree(&system).await;

@@ -208,6 +208,13 @@ async fn the_application_item_knows_the_newest_evidence_applied_and_the_checker_
     assert_eq!((whole.log.len(), whole.log_last_at), (2, Some(t(1000))));
     assert_eq!(head.entries, whole.entries);
 
+    // A platform event sent again with its id is known whatever its time.
+    let again = submission("own-101", 5000, "ana", "111");
+    assert_eq!(
+        world.store.apply_evidence(&app("101"), &again, Utc::now()).await.unwrap(),
+        ApplyOutcome::AlreadyApplied
+    );
+
     // A late sync (before the swap) is replayed from the log; a newer one applies to the entries.
     for (id, minute) in [("late-sync", 500), ("new-sync", 2000)] {
         world.store.apply_evidence(&app("101"), &sync_of(id, minute, "222"), Utc::now()).await.unwrap();

@@ -628,14 +628,23 @@ async function loadStory(id, year) {
   if (!first) return;
   showDisputes(story, id, year);
   $("#report").hidden = true;
-  if (entry.at_risk) {
-    // The report reads the whole timeline: asked for on its own, once.
-    const { to, subject, body } = await api(`/v1/clients/${id}/report${year ? `?plan_year=${year}` : ""}`);
-    $("#report-mailto").href = `mailto:${to}?subject=${encodeURIComponent(subject)}&body=${encodeURIComponent(body)}`;
-    $("#report-text").textContent = `To: ${to}\nSubject: ${subject}\n\n${body}`;
-    $("#report-evidence").href = `/clients/${id}/evidence${year ? `?plan_year=${year}` : ""}`;
-    $("#report").hidden = false;
+  if (!entry.at_risk) return;
+  // The report reads the whole timeline: asked for on its own, once. It may come back after the
+  // person went to another client, or find the entry cleared meanwhile (404: nothing to report).
+  const shown = location.href;
+  let report;
+  try {
+    report = await api(`/v1/clients/${id}/report${year ? `?plan_year=${year}` : ""}`);
+  } catch (e) {
+    if (e.status === 404) return;
+    throw e;
   }
+  if (location.href !== shown) return;
+  const { to, subject, body } = report;
+  $("#report-mailto").href = `mailto:${to}?subject=${encodeURIComponent(subject)}&body=${encodeURIComponent(body)}`;
+  $("#report-text").textContent = `To: ${to}\nSubject: ${subject}\n\n${body}`;
+  $("#report-evidence").href = `/clients/${id}/evidence${year ? `?plan_year=${year}` : ""}`;
+  $("#report").hidden = false;
 }
 
 // ---- a client's dispute case: open it, follow it, withdraw it ------------------------------------

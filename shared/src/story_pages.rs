@@ -18,6 +18,11 @@ use ports::{ApplicationReads, StoreError, StoredApplication};
 pub struct StoryStart {
     below: Option<String>,
     records: Vec<(DateTime<Utc>, EvidenceId)>,
+    /// When the page begins inside the current sync record (kept in the application's item):
+    /// its newest sync then. Should it close before the next page is read, it is an evidence
+    /// item kept at or after that time — among what arrived since, a few items.
+    #[serde(default)]
+    current: Option<DateTime<Utc>>,
 }
 
 impl StoryStart {
@@ -48,6 +53,10 @@ pub struct StoryPage {
 /// whole (a run of syncs longer than that then goes on on the next page).
 const WIDE: usize = 4;
 
+/// How many windows as wide as that one request reads while they hold nothing of the entry's
+/// (other books' changes) before it answers an empty page and where to go on.
+const EMPTY_WINDOWS: usize = 4;
+
 /// The page of `owner`'s timeline from `start`: at most `limit` moments. `head`: the
 /// application as `ApplicationReads::head` read it (its current sync record is the newest
 /// syncs). `named`: whether a submitter is named to the reader, from the directory's view of them.
@@ -60,10 +69,12 @@ pub async fn story_page(
     limit: usize,
     named: impl Fn(&AgentId, Option<&EntryOwner>) -> bool,
 ) -> Result<StoryPage, StoreError> {
-    let until = start.below.as_deref().and_then(time_of);
+    let mut start = start.clone();
     let mut items = limit + 1;
+    let mut empty_windows = 0;
     loop {
-        let window = store.timeline_window(app, until, &start.records, items).await?;
+        let until = start.below.as_deref().and_then(time_of);
+        let window = store.timeline_window(app, until, &start.records, start.current, items).await?;
         let log: Vec<Evidence> = window.log.iter().chain(&head.sync_record).cloned().collect();
         let submitters = log
             .iter()
@@ -82,16 +93,20 @@ pub async fn story_page(
                 let next = next.and_then(|below| {
                     let at = time_of(&below)?;
                     // Records kept under a time after the next page's start that hold syncs below
-                    // it (the current record is read with the application).
-                    let records = window
-                        .log
-                        .iter()
-                        .filter(|e| e.last_at() > at && e.at <= at)
-                        .map(|e| (e.last_at(), e.id.clone()))
-                        .collect();
-                    Some(StoryStart { below: Some(below), records })
+                    // it, and the current record if it does.
+                    let straddles = |e: &Evidence| e.last_at() > at && e.at <= at;
+                    let records =
+                        window.log.iter().filter(|e| straddles(e)).map(|e| (e.last_at(), e.id.clone())).collect();
+                    let current = head.sync_record.as_ref().filter(|r| straddles(r)).map(Evidence::last_at);
+                    Some(StoryStart { below: Some(below), records, current })
                 });
-                return Ok(StoryPage { moments, next, owners });
+                match next {
+                    Some(next) if moments.is_empty() && empty_windows + 1 < EMPTY_WINDOWS => {
+                        empty_windows += 1;
+                        (start, items) = (next, limit + 1);
+                    }
+                    next => return Ok(StoryPage { moments, next, owners }),
+                }
             }
         }
     }

@@ -637,6 +637,7 @@ mod tests {
             _app: &ApplicationKey,
             _until: Option<DateTime<Utc>>,
             _records: &[(DateTime<Utc>, shared::domain::EvidenceId)],
+            _since: Option<DateTime<Utc>>,
             _items: usize,
         ) -> Result<shared::ports::TimelineWindow, StoreError> {
             self.read("timeline window");

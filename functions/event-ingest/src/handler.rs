@@ -266,6 +266,7 @@ mod tests {
             _app: &ApplicationKey,
             _until: Option<chrono::DateTime<chrono::Utc>>,
             _records: &[(chrono::DateTime<chrono::Utc>, shared::domain::EvidenceId)],
+            _since: Option<chrono::DateTime<chrono::Utc>>,
             _items: usize,
         ) -> Result<shared::ports::TimelineWindow, StoreError> {
             Ok(shared::ports::TimelineWindow::default())

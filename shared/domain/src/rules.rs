@@ -151,21 +151,19 @@ pub fn apply(
     Some(changed(stored, project(&full_log, agencies, now), evidence, now))
 }
 
-/// Whether `evidence` can be applied to the entries alone (`apply_newest`): a submission or a
-/// single sync later than every time of the log applied so far, whose newest time is
-/// `log_last_at`. Replaying the log would end with it, from the entries as they stand.
+/// Whether `evidence` can be applied to the entries alone (`apply_newest`): a single sync later
+/// than every time of the log applied so far, whose newest time is `log_last_at`. Replaying the
+/// log would end with it, from the entries as they stand. Only a sync: its id is minted for it,
+/// so it cannot be in the log already (`apply` knows a platform event sent again by its id,
+/// whatever its time, and needs the log for that).
 pub fn is_newest(evidence: &Evidence, log_last_at: Option<DateTime<Utc>>) -> bool {
-    let kind = match &evidence.fact {
-        Fact::Submitted { .. } => true,
-        Fact::Synced { again, .. } => again.is_empty(),
-        Fact::ArchiveSet { .. } | Fact::PermissionRevoked { .. } => false,
-    };
-    kind && log_last_at.is_some_and(|last| evidence.at > last)
+    let single_sync = matches!(&evidence.fact, Fact::Synced { again, .. } if again.is_empty());
+    single_sync && log_last_at.is_some_and(|last| evidence.at > last)
 }
 
 /// What `apply` gives for evidence that `is_newest`, from the entries `stored` (what the log
-/// made) without the log: the last step of the replay. A submission and a sync judge every entry
-/// afresh, so nothing earlier evidence decided beyond the entries plays a part.
+/// made) without the log: the last step of the replay. A sync judges every entry afresh, so
+/// nothing earlier evidence decided beyond the entries plays a part.
 pub fn apply_newest(
     stored: &BTreeMap<AgentId, BookEntry>,
     evidence: &Evidence,

@@ -76,7 +76,7 @@ pub fn moments(
             let policies: Vec<Policy> = policies.iter().filter(|p| p.status.is_active()).cloned().collect();
             for at in evidence.times() {
                 let happening = Happening::Sync { policies: policies.clone(), syncs: 1, first_at: at };
-                moments.push(moment(at, happening, position(at, "e", evidence.id.as_str())));
+                moments.push(moment(at, happening, position(at, "e", &answer_of(evidence))));
             }
             continue;
         }
@@ -135,7 +135,8 @@ pub enum TimelinePage {
 /// `complete_after` are known whole: an item not read yet holds nothing later (`None`: the
 /// window read everything). Syncs in a row are collapsed within the page; a run longer than
 /// the page can hold goes on on the next. `wide`: the window is as wide as a page may read, so a
-/// page is made of what is known whole even if a run of syncs goes on past it.
+/// page is made of what is known whole even if a run of syncs goes on past it — or of nothing,
+/// when the window holds nothing of this entry's, and the next page starts below it.
 pub fn page_of(
     moments: Vec<Moment>,
     below: Option<&str>,
@@ -159,7 +160,12 @@ pub fn page_of(
     }
     match complete_after {
         None => TimelinePage::Page { moments: collapsed, next: None },
-        Some(_) if !wide || collapsed.is_empty() => TimelinePage::ReadMore,
+        Some(_) if !wide => TimelinePage::ReadMore,
+        // As wide as a page reads and nothing of this entry's in it (another book's changes):
+        // the next page starts below what was read whole.
+        Some(after) if collapsed.is_empty() => {
+            TimelinePage::Page { moments: collapsed, next: Some(position_below_all_of(after)) }
+        }
         Some(_) => {
             let next = next(&collapsed);
             TimelinePage::Page { moments: collapsed, next }
@@ -196,6 +202,24 @@ fn collapse_repeated_syncs(moments: Vec<Moment>) -> Vec<Moment> {
 /// two moments never share a position.
 fn position(at: DateTime<Utc>, kind: &str, id: &str) -> String {
     format!("{}#{kind}#{id}", at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+}
+
+/// The position below every moment of time `at` (`position`'s kinds and ids sort below `~`).
+pub fn position_below_all_of(at: DateTime<Utc>) -> String {
+    position(at, "~", "")
+}
+
+/// A sync is named by its time and its answer, as the rules tell syncs apart
+/// (`Evidence::tiebreak`), never by the id of the record holding it: a record takes the id of an
+/// earlier sync that joins it late, and a position must not move under a cursor. FNV-1a of the
+/// answer: stable, and short in a cursor.
+fn answer_of(sync: &Evidence) -> String {
+    let hash = sync
+        .tiebreak()
+        .1
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    format!("{hash:016x}")
 }
 
 /// The email to the CMS help desk about a suspected swap of `entry`: the FFM application ID, the
@@ -450,10 +474,23 @@ mod tests {
         };
         assert_eq!(shown(&whole), [(12, Some((2, 11))), (10, Some((1, 10))), (9, Some((2, 8))), (7, None)]);
         assert_eq!(
-            page_of(all, None, Some(at(7)), 3, false),
+            page_of(all.clone(), None, Some(at(7)), 3, false),
             TimelinePage::ReadMore,
             "the run of days 8 and 9 may go on"
         );
+
+        // A window as wide as a page reads, with nothing of the entry's known whole: an empty
+        // page, and the next starts below what was read.
+        let older: Vec<Moment> = all.into_iter().filter(|m| m.at <= at(9)).collect();
+        let next = position_below_all_of(at(9));
+        assert_eq!(
+            page_of(older.clone(), None, Some(at(9)), 2, true),
+            TimelinePage::Page { moments: Vec::new(), next: Some(next.clone()) }
+        );
+        let TimelinePage::Page { moments: below, .. } = page_of(older, Some(&next), None, 2, false) else {
+            panic!("what was below")
+        };
+        assert_eq!(shown(&below)[0], (9, Some((2, 8))), "the moments at that time are not skipped");
     }
 
     #[test]

@@ -147,13 +147,14 @@ pub trait ApplicationReads: Clone + Send + Sync + 'static {
     /// Every change of at-risk state of every entry of the application, oldest first.
     fn history(&self, app: &ApplicationKey) -> impl Future<Output = StoreResult<Vec<domain::HistoryRecord>>> + Send;
     /// The evidence items and history items at or before `until` (from the newest when
-    /// `None`), newest first, at most `items` of each; and the sync records `records` (by last
-    /// time and id) whatever their time.
+    /// `None`), newest first, at most `items` of each; the sync records `records` (by last
+    /// time and id) whatever their time; and every evidence item kept at or after `since`.
     fn timeline_window(
         &self,
         app: &ApplicationKey,
         until: Option<DateTime<Utc>>,
         records: &[(DateTime<Utc>, domain::EvidenceId)],
+        since: Option<DateTime<Utc>>,
         items: usize,
     ) -> impl Future<Output = StoreResult<TimelineWindow>> + Send;
     /// Each agent as the directory knows them now, with their agency's path.

@@ -114,6 +114,32 @@ impl Store {
 }
 
 impl Store {
+    /// `head` with its log: its evidence items (one query, which never reads the history) and
+    /// its current sync record.
+    async fn with_log(
+        &self,
+        app: &ApplicationKey,
+        mut stored: StoredApplication,
+    ) -> Result<StoredApplication, StoreError> {
+        if stored.version == 0 {
+            // Nothing written yet: no evidence either (it is written with the item).
+            return Ok(stored);
+        }
+        let items = self.query(
+            Index::Table,
+            keys::application_pk(app.year, &app.id),
+            SortKeys::Prefix(keys::EVIDENCE_PREFIX.to_owned()),
+        );
+        let mut log = Vec::new();
+        for item in self.query_all(items.consistent_read(true)).await? {
+            log.push(from_item::<EvidenceItem>(item)?.evidence);
+        }
+        log.extend(stored.sync_record.clone());
+        stored.log_last_at = log.iter().map(Evidence::last_at).max();
+        stored.log = log;
+        Ok(stored)
+    }
+
     /// Keeps the evidence item `sk` of partition `pk` under its last time, as `evidence_item`
     /// does since 2026-12-07 (a sync record was kept under its first): moved in one transaction,
     /// so it is never lost nor twice. Returns whether it moved; moving it again finds it in place.
@@ -239,34 +265,19 @@ fn agents_named(stored: &StoredApplication, evidence: &Evidence) -> BTreeSet<Age
 }
 
 impl ports::ApplicationReads for Store {
-    /// The log, entries and version of an application: its head, then its evidence items (one
-    /// query, which never reads the history).
+    /// The log, entries and version of an application: its head, then its log (`with_log`).
     async fn application(&self, app: &ApplicationKey) -> Result<StoredApplication, StoreError> {
-        let mut stored = self.head(app).await?;
-        if stored.version == 0 {
-            // Nothing written yet: no evidence either (it is written with the item).
-            return Ok(stored);
-        }
-        let items = self.query(
-            Index::Table,
-            keys::application_pk(app.year, &app.id),
-            SortKeys::Prefix(keys::EVIDENCE_PREFIX.to_owned()),
-        );
-        let mut log = Vec::new();
-        for item in self.query_all(items.consistent_read(true)).await? {
-            log.push(from_item::<EvidenceItem>(item)?.evidence);
-        }
-        log.extend(stored.sync_record.clone());
-        stored.log_last_at = log.iter().map(Evidence::last_at).max();
-        stored.log = log;
-        Ok(stored)
+        let head = self.head(app).await?;
+        self.with_log(app, head).await
     }
 
     /// Its item (one read), then its entries (one query): as many items as it has books. In that
-    /// order, so that entries newer than the version read fail the write that holds to it.
+    /// order, so that entries newer than the version read fail the write that holds to it — which
+    /// is why the item may be read eventually consistent: an older copy is an older version, whose
+    /// write is refused, and read again.
     async fn head(&self, app: &ApplicationKey) -> Result<StoredApplication, StoreError> {
         let pk = keys::application_pk(app.year, &app.id);
-        let meta = self.get_item(pk.clone(), keys::META_SK).await?.map(from_item::<MetaItem>).transpose()?;
+        let meta = self.get_item_eventually(pk.clone(), keys::META_SK).await?.map(from_item::<MetaItem>).transpose()?;
         let mut stored = StoredApplication::default();
         let Some(meta) = meta else { return Ok(stored) };
         stored.version = meta.version;
@@ -304,6 +315,7 @@ impl ports::ApplicationReads for Store {
         app: &ApplicationKey,
         until: Option<DateTime<Utc>>,
         records: &[(DateTime<Utc>, domain::EvidenceId)],
+        since: Option<DateTime<Utc>>,
         items: usize,
     ) -> Result<TimelineWindow, StoreError> {
         let pk = keys::application_pk(app.year, &app.id);
@@ -324,6 +336,14 @@ impl ports::ApplicationReads for Store {
             let mut asked = Vec::new();
             for (last, id) in records {
                 asked.extend(self.get_item(pk.clone(), &keys::evidence_sk(*last, id)).await?);
+            }
+            if let Some(since) = since {
+                let later = SortKeys::Between(
+                    format!("{}{}", keys::EVIDENCE_PREFIX, keys::time(since)),
+                    format!("{}~", keys::EVIDENCE_PREFIX),
+                );
+                let later = self.query(Index::Table, pk.clone(), later).consistent_read(true);
+                asked.extend(self.query_all(later).await?);
             }
             Ok::<_, StoreError>(asked)
         };
@@ -388,7 +408,7 @@ impl ports::Applications for Store {
             // entries alone: what is read does not grow with the application's history.
             let head = self.head(app).await?;
             let newest = is_newest(evidence, head.log_last_at);
-            let stored = if newest { head } else { self.application(app).await? };
+            let stored = if newest { head } else { self.with_log(app, head).await? };
             let owners = self.owner_items(agents_named(&stored, evidence)).await?;
             let agencies: AgencyOf = owners
                 .values()
