@@ -266,17 +266,10 @@ async fn a_clients_story_is_the_timeline_newest_first_paged_with_a_help_desk_rep
     let mut paged = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let path = match &cursor {
-            None => "/v1/clients/7100?limit=2".to_owned(),
-            Some(c) => format!("/v1/clients/7100?limit=2&cursor={c}"),
-        };
-        let (status, page) = system.call(ANA, "GET", &path, None).await;
-        assert_eq!(status, 200, "{page}");
-        paged.extend(page["timeline"].as_array().unwrap().iter().cloned());
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => break,
-        }
+        let (moments, next) = story_page(&system, "7100", 2, cursor.as_deref()).await;
+        paged.extend(moments);
+        let Some(next) = next else { break };
+        cursor = Some(next);
     }
     assert_eq!(Value::Array(paged), story["timeline"]);
 
@@ -363,6 +356,17 @@ fn npn_of(npn: &str) -> shared::domain::Npn {
     shared::domain::Npn::parse(npn).unwrap()
 }
 
+/// One page of a client's story as ana reads it: its moments and the next page's cursor.
+async fn story_page(system: &System, id: &str, limit: usize, cursor: Option<&str>) -> (Vec<Value>, Option<String>) {
+    let path = match cursor {
+        None => format!("/v1/clients/{id}?limit={limit}"),
+        Some(c) => format!("/v1/clients/{id}?limit={limit}&cursor={c}"),
+    };
+    let (status, page) = system.call(ANA, "GET", &path, None).await;
+    assert_eq!(status, 200, "{page}");
+    (page["timeline"].as_array().unwrap().clone(), page["next_cursor"].as_str().map(str::to_owned))
+}
+
 /// Pages put one after another, with a run of syncs a page boundary split joined again.
 fn joined(pages: Vec<Vec<Value>>) -> Vec<Value> {
     let mut whole: Vec<Value> = Vec::new();
@@ -404,19 +408,11 @@ async fn a_long_story_is_read_a_page_at_a_time_and_its_pages_are_the_whole_timel
         let mut pages = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let path = match &cursor {
-                None => format!("/v1/clients/7300?limit={limit}"),
-                Some(c) => format!("/v1/clients/7300?limit={limit}&cursor={c}"),
-            };
-            let (status, page) = system.call(ANA, "GET", &path, None).await;
-            assert_eq!(status, 200, "{page}");
-            let moments = page["timeline"].as_array().unwrap().clone();
+            let (moments, next) = story_page(&system, "7300", limit, cursor.as_deref()).await;
             assert!(moments.len() <= limit && !moments.is_empty(), "limit {limit}: {moments:?}");
             pages.push(moments);
-            match page["next_cursor"].as_str() {
-                Some(next) => cursor = Some(next.to_owned()),
-                None => break,
-            }
+            let Some(next) = next else { break };
+            cursor = Some(next);
             assert!(pages.len() < 200, "the pages never end");
         }
         let paged = joined(pages);
@@ -457,19 +453,11 @@ async fn a_page_that_begins_inside_the_current_run_of_syncs_finds_it_after_it_cl
     let mut cursor: Option<String> = None;
     let mut closed = false;
     loop {
-        let path = match &cursor {
-            None => "/v1/clients/7400?limit=1".to_owned(),
-            Some(c) => format!("/v1/clients/7400?limit=1&cursor={c}"),
-        };
-        let (status, page) = system.call(ANA, "GET", &path, None).await;
-        assert_eq!(status, 200, "{page}");
-        let moments = page["timeline"].as_array().unwrap().clone();
+        let (moments, next) = story_page(&system, "7400", 1, cursor.as_deref()).await;
         let at_late = moments.iter().any(|m| m["at"] == late);
         pages.push(moments);
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => break,
-        }
+        let Some(next) = next else { break };
+        cursor = Some(next);
         if at_late && !closed {
             // The next page begins inside the run; another answer closes it into an item first.
             store.apply_evidence(&app("7400"), &sync("y50", 50, "222"), Utc::now()).await.unwrap();
