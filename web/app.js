@@ -607,7 +607,10 @@ function describe(moment) {
 
 async function loadStory(id, year) {
   const first = !storyCursor;
+  const shown = location.href;
   const story = await api(storyPath(id, year, storyCursor));
+  // (The person may have gone to another client meanwhile: this page is not theirs to draw.)
+  if (location.href !== shown) return;
   const entry = story.entry;
   // The client's name and FFM ID, and whose book it is, as people name them.
   $("#client-title").textContent = `${entry.client_name} · FFM ID ${story.federal_exchange_id}`;
@@ -631,7 +634,6 @@ async function loadStory(id, year) {
   if (!entry.at_risk) return;
   // The report reads the whole timeline: asked for on its own, once. It may come back after the
   // person went to another client, or find the entry cleared meanwhile (404: nothing to report).
-  const shown = location.href;
   let report;
   try {
     report = await api(`/v1/clients/${id}/report${year ? `?plan_year=${year}` : ""}`);

@@ -101,9 +101,14 @@ pub async fn story_page(
                     Some(StoryStart { below: Some(below), records, current })
                 });
                 match next {
+                    // Nothing of the entry's yet: on from there, as wide; or, where a window this
+                    // wide ended where it began (items of one instant), wider.
                     Some(next) if moments.is_empty() && empty_windows + 1 < EMPTY_WINDOWS => {
                         empty_windows += 1;
-                        (start, items) = (next, limit + 1);
+                        if next.below == start.below {
+                            items *= WIDE;
+                        }
+                        start = next;
                     }
                     next => return Ok(StoryPage { moments, next, owners }),
                 }

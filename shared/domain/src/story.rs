@@ -76,7 +76,9 @@ pub fn moments(
             let policies: Vec<Policy> = policies.iter().filter(|p| p.status.is_active()).cloned().collect();
             for at in evidence.times() {
                 let happening = Happening::Sync { policies: policies.clone(), syncs: 1, first_at: at };
-                moments.push(moment(at, happening, position(at, "e", &answer_of(evidence))));
+                // ("f": after other evidence of the same time, as the rules order them, and
+                // before the changes it made.)
+                moments.push(moment(at, happening, position(at, "f", &answer_of(evidence))));
             }
             continue;
         }
@@ -162,9 +164,13 @@ pub fn page_of(
         None => TimelinePage::Page { moments: collapsed, next: None },
         Some(_) if !wide => TimelinePage::ReadMore,
         // As wide as a page reads and nothing of this entry's in it (another book's changes):
-        // the next page starts below what was read whole.
+        // the next page starts below what was read whole — never above where this one started.
         Some(after) if collapsed.is_empty() => {
-            TimelinePage::Page { moments: collapsed, next: Some(position_below_all_of(after)) }
+            let next = match below {
+                Some(below) => position_below_all_of(after).min(below.to_owned()),
+                None => position_below_all_of(after),
+            };
+            TimelinePage::Page { moments: collapsed, next: Some(next) }
         }
         Some(_) => {
             let next = next(&collapsed);

@@ -272,12 +272,12 @@ impl ports::ApplicationReads for Store {
     }
 
     /// Its item (one read), then its entries (one query): as many items as it has books. In that
-    /// order, so that entries newer than the version read fail the write that holds to it — which
-    /// is why the item may be read eventually consistent: an older copy is an older version, whose
-    /// write is refused, and read again.
+    /// order, so that entries newer than the version read fail the write that holds to it. Both
+    /// consistent: the unplaced mark changes no version, so an older copy of the item could
+    /// rewrite it without the mark; and a person reads their own sync's outcome next.
     async fn head(&self, app: &ApplicationKey) -> Result<StoredApplication, StoreError> {
         let pk = keys::application_pk(app.year, &app.id);
-        let meta = self.get_item_eventually(pk.clone(), keys::META_SK).await?.map(from_item::<MetaItem>).transpose()?;
+        let meta = self.get_item(pk.clone(), keys::META_SK).await?.map(from_item::<MetaItem>).transpose()?;
         let mut stored = StoredApplication::default();
         let Some(meta) = meta else { return Ok(stored) };
         stored.version = meta.version;

@@ -280,22 +280,12 @@ impl Store {
 
     /// One item, read consistently.
     pub(crate) async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
-        self.get_one(pk, sk, true).await
-    }
-
-    /// Like `get_item`, eventually consistent (half the read units): where an older copy costs
-    /// at worst a write refused by its condition, and a retry.
-    pub(crate) async fn get_item_eventually(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
-        self.get_one(pk, sk, false).await
-    }
-
-    async fn get_one(&self, pk: String, sk: &str, consistent: bool) -> Result<Option<Item>, StoreError> {
         let out = self
             .client()
             .get_item()
             .table_name(self.table())
             .set_key(Some(key_of(pk, sk)))
-            .consistent_read(consistent)
+            .consistent_read(true)
             .send()
             .await
             .map_err(failed)?;
