@@ -93,8 +93,9 @@ pub async fn story_page(
                 let next = next.and_then(|below| {
                     let at = time_of(&below)?;
                     // Records kept under a time after the next page's start that hold syncs below
-                    // it, and the current record if it does.
-                    let straddles = |e: &Evidence| e.last_at() > at && e.at <= at;
+                    // it, and the current record if it does (positions are to the microsecond).
+                    let within = at + chrono::Duration::microseconds(1);
+                    let straddles = |e: &Evidence| e.last_at() > at && e.at < within;
                     let records =
                         window.log.iter().filter(|e| straddles(e)).map(|e| (e.last_at(), e.id.clone())).collect();
                     let current = head.sync_record.as_ref().filter(|r| straddles(r)).map(Evidence::last_at);
