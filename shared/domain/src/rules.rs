@@ -161,6 +161,19 @@ pub fn is_newest(evidence: &Evidence, log_last_at: Option<DateTime<Utc>>) -> boo
     single_sync && log_last_at.is_some_and(|last| evidence.at > last)
 }
 
+/// Whether `apply_newest` of `evidence` looks at whose agency the owners are in. Only a verdict
+/// against an entry does (was the other agent of the same agency?): a sync that shows every
+/// entry's own NPN as the AOR gives the same outcome with no agencies known, so the apply need
+/// not read the directory for it. Nearly every sync is that one.
+pub fn needs_agencies(stored: &BTreeMap<AgentId, BookEntry>, evidence: &Evidence) -> bool {
+    match &evidence.fact {
+        Fact::Synced { policies, .. } => {
+            stored.values().any(|entry| foreign_aor(policies, &entry.expected_npn).is_some())
+        }
+        _ => true,
+    }
+}
+
 /// What `apply` gives for evidence that `is_newest`, from the entries `stored` (what the log
 /// made) without the log: the last step of the replay. A sync judges every entry afresh, so
 /// nothing earlier evidence decided beyond the entries plays a part.

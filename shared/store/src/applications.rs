@@ -15,7 +15,7 @@ use super::items::{AgentItem, EntryItem, EvidenceItem, Item, MetaItem, Owner, Tr
 use super::{Store, StoreError, keys};
 use domain::{
     AgencyOf, AgentId, ApplicationKey, Applied, BookEntry, Evidence, Fact, HistoryRecord, apply, apply_newest,
-    is_newest, record_evidence,
+    is_newest, needs_agencies, record_evidence,
 };
 use ports::{self, ApplicationReads, ApplyOutcome, DueLane, StoredApplication, TimelineWindow};
 
@@ -409,7 +409,12 @@ impl ports::Applications for Store {
             let head = self.head(app).await?;
             let newest = is_newest(evidence, head.log_last_at);
             let stored = if newest { head } else { self.with_log(app, head).await? };
-            let owners = self.owner_items(agents_named(&stored, evidence)).await?;
+            // A sync that shows every owner as the AOR judges no one: the directory is not read.
+            let owners = if newest && !needs_agencies(&stored.entries, evidence) {
+                HashMap::new()
+            } else {
+                self.owner_items(agents_named(&stored, evidence)).await?
+            };
             let agencies: AgencyOf = owners
                 .values()
                 .filter_map(|owner| Some((owner.agent_id.clone(), owner.agent.as_ref()?.agency_id.clone())))
