@@ -53,10 +53,26 @@ const LIST_OPENS_PER_AGENT_DAY: f64 = 5.0;
 const EXPORTS_PER_DAY: f64 = 2_000.0;
 /// Assumed: an export of 500 rows on average (an agent's book; admins' are larger, fewer).
 const ROWS_PER_EXPORT: f64 = 500.0;
-/// Open enrollment: every day a peak day of a million submissions (an upper bound); otherwise 1%
-/// of the applications a month (special enrollment, changes).
-const SUBMISSIONS_OPEN_ENROLLMENT: f64 = 30.0 * 1_000_000.0;
-const SUBMISSIONS_OTHERWISE: f64 = 0.01 * APPLICATIONS;
+/// Submissions a month: a new application each, or a swap of one (10 % of them, as many as are
+/// at risk). Open enrollment: the plan year's every application (SPEC §7: 10 M) is new in that one
+/// month (an upper bound: open enrollment runs over two and a half), with days of a million
+/// (issue 17); otherwise 1 % of the applications a month (special enrollment, changes).
+#[derive(Debug, Clone, Copy)]
+struct Load {
+    new_applications: f64,
+    swaps: f64,
+}
+const OPEN_ENROLLMENT: Load = Load { new_applications: APPLICATIONS, swaps: AT_RISK_SHARE * APPLICATIONS };
+const OTHER_MONTH: Load =
+    Load { new_applications: 0.01 * APPLICATIONS * (1.0 - AT_RISK_SHARE), swaps: 0.01 * APPLICATIONS * AT_RISK_SHARE };
+/// The busiest day: a million submissions (issue 17), for the partner rate it needs.
+const PEAK_DAY_SUBMISSIONS: f64 = 1_000_000.0;
+/// Before this bound the model took every day of open enrollment as a peak day: 30 M
+/// submissions, 27 M of them new applications, nearly three times every application a plan
+/// year holds. The bill before issue 29 is priced both ways, for comparison with the figures
+/// published then.
+const OPEN_ENROLLMENT_UNBOUNDED: Load =
+    Load { new_applications: 30.0 * 1_000_000.0 * (1.0 - AT_RISK_SHARE), swaps: 30.0 * 1_000_000.0 * AT_RISK_SHARE };
 /// Assumed: one client page opened (one on-demand sync) per list opened.
 const ON_DEMAND_PER_LIST_OPEN: f64 = 1.0;
 /// Assumed: a DynamoDB request takes 10 ms inside the region; a marketplace answer 275 ms on
@@ -77,8 +93,10 @@ const ITEMS_PER_APPLICATION_BEFORE: f64 = 5.0 + 26.0;
 const INDEXED_PER_APPLICATION: f64 = 2.0;
 const ROWS_PER_AT_RISK_ENTRY: f64 = 2.0 * 4.0;
 const ITEM_OVERHEAD_BYTES: f64 = 100.0;
-/// Assumed: each piece of work a function does (an event ingested, an API call, a sync, an export,
-/// a change relayed) logs about 1 KB (its request line and its metrics), at $0.50 a GB ingested.
+/// Assumed: each piece of work a function is invoked for or logs a line of (an event ingested, an
+/// API call, an export, a change relayed) logs about 1 KB (Lambda's start and report lines, its
+/// own line and metrics), at $0.50 a GB ingested. The scan logs a line per run and outcome, and
+/// a warning per sync that failed: its syncs log nothing each (`sync::emit_outcomes`).
 const LOG_BYTES_PER_WORK: f64 = 1_000.0;
 const LOGS_GB: f64 = 0.50;
 /// Issue 18's features (in both designs' bills), counted from the code paths, not measured by the
@@ -123,7 +141,7 @@ impl Month {
 }
 
 /// One month's bill from `figures`, the units each operation costs.
-fn month(figures: &[Figure], measured: &Measured, submissions: f64, items_per_application: f64) -> Month {
+fn month(figures: &[Figure], measured: &Measured, load: Load, items_per_application: f64) -> Month {
     let Measured { list_item_reads, export_row_reads, mean_item_bytes } = *measured;
     let units = |operation: &str| figure(figures, operation).write_units;
     let reads = |operation: &str| figure(figures, operation).read_units;
@@ -137,12 +155,13 @@ fn month(figures: &[Figure], measured: &Measured, submissions: f64, items_per_ap
     let list_opens = AGENTS * LIST_OPENS_PER_AGENT_DAY * 30.0;
     let on_demand = list_opens * ON_DEMAND_PER_LIST_OPEN;
     let exports = EXPORTS_PER_DAY * 30.0;
-    let (first, swaps) = (submissions * (1.0 - AT_RISK_SHARE), submissions * AT_RISK_SHARE);
+    let Load { new_applications: first, swaps } = load;
+    let submissions = first + swaps;
     // Every new application is synced once soon after it arrives (the scan's priority lane).
-    let syncs_quiet = scheduled * (1.0 - AT_RISK_SHARE) + submissions * (1.0 - AT_RISK_SHARE);
+    let syncs_quiet = scheduled * (1.0 - AT_RISK_SHARE) + first;
     let syncs_risky = scheduled * AT_RISK_SHARE + on_demand;
     // Each marketplace request is one turn of the shared budget: one conditional put.
-    let turns = scheduled + submissions * (1.0 - AT_RISK_SHARE) + on_demand;
+    let turns = scheduled + first + on_demand;
     // A list opened: `/v1/me` (2 reads), the summary (1), the visit (a read and a write), each of
     // at most one unit, and a page of 50 at the units per item measured.
     let list_reads = 2.0 + 1.0 + 1.0 + 50.0 * list_item_reads;
@@ -175,7 +194,7 @@ fn month(figures: &[Figure], measured: &Measured, submissions: f64, items_per_ap
     let item_bytes = mean_item_bytes + ITEM_OVERHEAD_BYTES;
     let stored_items = items_per_application + INDEXED_PER_APPLICATION + AT_RISK_SHARE * ROWS_PER_AT_RISK_ENTRY;
     let stored_gb = APPLICATIONS * stored_items * item_bytes / 1e9;
-    let work = submissions + api_calls_of(list_opens, on_demand, exports) + scheduled + exports + changes;
+    let work = submissions + api_calls_of(list_opens, on_demand, exports) + exports + changes;
     let logs_gb = work * LOG_BYTES_PER_WORK / 1e9;
 
     // Lambda: the ingest per event, each API call, each on-demand sync, the scan running its duty
@@ -235,13 +254,13 @@ fn rate_needed(new_per_second: f64) -> f64 {
 }
 
 pub fn monthly(figures: &[Figure], measured: &Measured, report: &mut Report) {
-    let bill = |figures: &[Figure], submissions| month(figures, measured, submissions, ITEMS_PER_APPLICATION);
-    let (open, quiet) = (bill(figures, SUBMISSIONS_OPEN_ENROLLMENT), bill(figures, SUBMISSIONS_OTHERWISE));
+    let bill = |figures: &[Figure], load| month(figures, measured, load, ITEMS_PER_APPLICATION);
+    let (open, quiet) = (bill(figures, OPEN_ENROLLMENT), bill(figures, OTHER_MONTH));
     // The write path before issue 29, where measured, priced the same way.
     let then: Vec<Figure> =
         figures.iter().map(|f| crate::writes::before(f.operation).unwrap_or_else(|| f.clone())).collect();
-    let bill_then = |submissions| month(&then, measured, submissions, ITEMS_PER_APPLICATION_BEFORE);
-    let (open_then, quiet_then) = (bill_then(SUBMISSIONS_OPEN_ENROLLMENT), bill_then(SUBMISSIONS_OTHERWISE));
+    let bill_then = |load| month(&then, measured, load, ITEMS_PER_APPLICATION_BEFORE);
+    let (open_then, quiet_then) = (bill_then(OPEN_ENROLLMENT), bill_then(OTHER_MONTH));
     println!("  the monthly bill at the spec's scale, prices of {PRICES_AS_OF} (docs/capacity.md):");
     println!("    {:<46} {:>14} {:>14}", "", "open enrollment", "other months");
     for ((what, in_open), (_, otherwise)) in open.lines.iter().zip(&quiet.lines) {
@@ -268,8 +287,7 @@ pub fn monthly(figures: &[Figure], measured: &Measured, report: &mut Report) {
             None => f.clone(),
         })
         .collect();
-    let (open_floor, quiet_floor) =
-        (bill(&floored, SUBMISSIONS_OPEN_ENROLLMENT), bill(&floored, SUBMISSIONS_OTHERWISE));
+    let (open_floor, quiet_floor) = (bill(&floored, OPEN_ENROLLMENT), bill(&floored, OTHER_MONTH));
     report.baseline(
         "the same month with every operation's write units at its floor: open enrollment / other months (DynamoDB writes in it)",
         format!(
@@ -284,8 +302,17 @@ pub fn monthly(figures: &[Figure], measured: &Measured, report: &mut Report) {
         "partner requests a second the 7-day re-sync needs (scan share 0.95, duty 840 of 900 s, on-demand 1 per list opened): open enrollment / other months",
         format!(
             "{:.1} / {:.1}",
-            rate_needed(SUBMISSIONS_OPEN_ENROLLMENT / (30.0 * 86_400.0)),
-            rate_needed(SUBMISSIONS_OTHERWISE / (30.0 * 86_400.0))
+            rate_needed(PEAK_DAY_SUBMISSIONS / 86_400.0),
+            rate_needed((OTHER_MONTH.new_applications + OTHER_MONTH.swaps) / (30.0 * 86_400.0))
+        ),
+    );
+    // The load as this model took it before it was bounded by the plan year's applications.
+    report.baseline(
+        "an open-enrollment month as the model took it until 2026-12-07, every day a peak day (30 M submissions, 27 M new applications): now / before issue 29",
+        format!(
+            "${:.0} / ${:.0}",
+            bill(figures, OPEN_ENROLLMENT_UNBOUNDED).total(),
+            bill_then(OPEN_ENROLLMENT_UNBOUNDED).total()
         ),
     );
 }
