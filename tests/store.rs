@@ -1231,3 +1231,23 @@ async fn a_move_with_hundreds_of_entries_below_runs_in_chunks_and_each_run_goes_
     assert!(in_a.is_empty());
     assert_no_differences(&world).await;
 }
+
+#[tokio::test]
+async fn turns_of_the_budget_are_taken_a_block_at_a_time_and_each_by_one_claimer() {
+    use shared::ports::{RateSlots, SlotClaim};
+    let world = world().await;
+    let block = 1_700_000_000_000_000;
+    assert_eq!(world.store.claim_rate_slots(block, &[2, 3, 4, 5, 6, 7]).await.unwrap(), SlotClaim::Won);
+    // A claim that meets one taken turn takes none, and learns which of the block's are taken.
+    assert_eq!(
+        world.store.claim_rate_slots(block, &[0, 1, 2]).await.unwrap(),
+        SlotClaim::Taken(BTreeSet::from([2, 3, 4, 5, 6, 7]))
+    );
+    assert_eq!(world.store.claim_rate_slots(block, &[0, 1]).await.unwrap(), SlotClaim::Won, "0 and 1 were not taken");
+    assert_eq!(
+        world.store.claim_rate_slots(block, &[1]).await.unwrap(),
+        SlotClaim::Taken((0..8).collect()),
+        "each turn by one claimer"
+    );
+    assert_eq!(world.store.claim_rate_slots(block + 1, &[1]).await.unwrap(), SlotClaim::Won, "another block");
+}

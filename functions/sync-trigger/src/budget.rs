@@ -3,22 +3,26 @@
 //!
 //! Time is cut into turns of 1.03/R seconds, counted from the epoch, so every instance sees the
 //! same turns. A request is sent at the start of a turn it has claimed in the table (a conditional
-//! put only one claimer wins), and only if it leaves within `LATE` of that start; a turn claimed
+//! update only one claimer wins), and only if it leaves within `LATE` of that start; a turn claimed
 //! too late is given up. So however many instances run, at most one request leaves per turn:
 //! two requests in one second are at least `(1.03 − 0.02) / R` apart less one turn, which keeps
 //! every window of a second at R or fewer, with 10 ms left for the network's jitter.
 //!
-//! On-demand first: an on-demand claim takes the first free turn from now on; the scan claims
-//! only turns starting within `SCAN_AHEAD` turns of now, so it never holds more than a few future
+//! Turns are kept `BLOCK` to an item, so one write can claim several. On-demand first: an
+//! on-demand claim takes the first free turn from now on, one turn a write; the scan claims the
+//! free turns of a whole block at once (a write per block, not per request), and only a block
+//! starting within `SCAN_AHEAD` turns of now, so it never holds more than two blocks of future
 //! turns, a person's sync waits behind at most those, and the scan gets what on-demand leaves.
 
+use std::collections::{BTreeSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use shared::ports::RateSlots;
 use shared::ports::StoreError;
+use shared::ports::{RateSlots, SlotClaim};
 use tokio::sync::Mutex;
 
 /// Requests sent exactly 1/rate apart arrive with network jitter, and the partner counts arrivals.
@@ -27,10 +31,12 @@ const MARGIN: f64 = 1.03;
 const LEAD_MICROS: i64 = 30_000;
 /// A request leaves no later than this after its turn starts, or the turn is given up.
 const LATE_MICROS: i64 = 20_000;
-/// How many turns ahead of now the scan may hold.
-const SCAN_AHEAD: i64 = 2;
+/// Turns a block item holds: what one write of the scan claims.
+pub const BLOCK: i64 = 8;
+/// How many turns ahead of now a block the scan claims may start.
+const SCAN_AHEAD: i64 = BLOCK;
 /// How many taken turns an on-demand claim passes before it answers "busy".
-const ON_DEMAND_PROBES: u32 = 50;
+const ON_DEMAND_PROBES: i64 = 50;
 
 /// Who asks: a person waiting on a sync, or the scan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,16 +55,25 @@ pub enum BudgetError {
 
 /// Where the turns are kept: the table in AWS (`Store`), a fake in unit tests.
 pub trait TurnBook: Send + Sync + 'static {
-    fn claim(&self, start_micros: i64) -> Pin<Box<dyn Future<Output = Result<bool, StoreError>> + Send + '_>>;
+    fn claim<'a>(
+        &'a self,
+        block_start_micros: i64,
+        offsets: &'a [u32],
+    ) -> Pin<Box<dyn Future<Output = Result<SlotClaim, StoreError>> + Send + 'a>>;
 }
 
 impl<T: RateSlots> TurnBook for T {
-    fn claim(&self, start_micros: i64) -> Pin<Box<dyn Future<Output = Result<bool, StoreError>> + Send + '_>> {
-        Box::pin(self.claim_rate_slot(start_micros))
+    fn claim<'a>(
+        &'a self,
+        block_start_micros: i64,
+        offsets: &'a [u32],
+    ) -> Pin<Box<dyn Future<Output = Result<SlotClaim, StoreError>> + Send + 'a>> {
+        Box::pin(self.claim_rate_slots(block_start_micros, offsets))
     }
 }
 
-/// The turns: turn `k` starts `k` intervals after the epoch.
+/// The turns: turn `k` starts `k` intervals after the epoch, and is turn `k mod BLOCK` of block
+/// `k div BLOCK`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Turns {
     interval_micros: i64,
@@ -84,11 +99,33 @@ impl Turns {
     }
 }
 
+/// The first turn of `turn`'s block, and the last.
+fn block_of(turn: i64) -> (i64, i64) {
+    let first = turn.div_euclid(BLOCK) * BLOCK;
+    (first, first + BLOCK - 1)
+}
+
+/// What this instance knows of the turns.
+#[derive(Debug, Default)]
+struct State {
+    /// The first turn this instance does not know to be taken: where its next claim starts.
+    next: i64,
+    /// Turns the scan claimed and has not handed out yet, in order.
+    held: VecDeque<i64>,
+}
+
+/// Writes sent to the book, and how many of them were refused (each is billed all the same).
+#[derive(Debug, Default)]
+pub struct ClaimCounts {
+    pub sent: AtomicU64,
+    pub refused: AtomicU64,
+}
+
 pub struct Budget {
     turns: Turns,
     book: Arc<dyn TurnBook>,
-    /// The first turn this instance does not know to be taken: where its next claim starts.
-    next: Mutex<i64>,
+    state: Mutex<State>,
+    claims: ClaimCounts,
 }
 
 impl std::fmt::Debug for Budget {
@@ -105,35 +142,33 @@ enum Claimed {
 
 impl Budget {
     pub fn per_second(rate: f64, book: Arc<dyn TurnBook>) -> Self {
-        Self { turns: Turns::per_second(rate), book, next: Mutex::new(0) }
+        Self { turns: Turns::per_second(rate), book, state: Mutex::default(), claims: ClaimCounts::default() }
+    }
+
+    /// The writes this budget sent to the book, and those refused: what its turns cost.
+    pub fn claims(&self) -> (u64, u64) {
+        (self.claims.sent.load(Ordering::Relaxed), self.claims.refused.load(Ordering::Relaxed))
     }
 
     /// Waits for a turn and returns at its start: the caller sends one request now.
     pub async fn acquire(&self, lane: Lane) -> Result<(), BudgetError> {
-        let mut probes = 0;
+        let mut passed = 0;
         loop {
             let claimed = {
-                let mut next = self.next.lock().await;
+                let mut state = self.state.lock().await;
                 let now = now_micros();
                 let earliest = self.turns.first_from(now + LEAD_MICROS);
-                let mut turn = (*next).max(earliest);
-                let last = match lane {
-                    Lane::Scan => earliest + SCAN_AHEAD,
-                    Lane::OnDemand => turn + i64::from(ON_DEMAND_PROBES.saturating_sub(probes)) - 1,
-                };
-                let mut claimed = Claimed::NoneBefore(turn);
-                while turn <= last {
-                    probes += 1;
-                    let won = self.book.claim(self.turns.start(turn)).await.map_err(BudgetError::Unreachable)?;
-                    *next = turn + 1;
-                    if won {
-                        claimed = Claimed::Turn(turn);
-                        break;
+                match lane {
+                    Lane::Scan => self.claim_for_scan(&mut state, now, earliest).await?,
+                    Lane::OnDemand => {
+                        let from = state.next.max(earliest);
+                        let claimed = self.claim_first_free(&mut state, from, from + ON_DEMAND_PROBES - passed).await?;
+                        if let Claimed::NoneBefore(turn) = claimed {
+                            passed += turn - from;
+                        }
+                        claimed
                     }
-                    turn += 1;
-                    claimed = Claimed::NoneBefore(turn);
                 }
-                claimed
             };
             match claimed {
                 Claimed::Turn(turn) => {
@@ -144,16 +179,87 @@ impl Budget {
                     }
                     // Too late to use it without crowding the next turn: it goes unused.
                 }
-                Claimed::NoneBefore(_) if lane == Lane::OnDemand && probes >= ON_DEMAND_PROBES => {
+                Claimed::NoneBefore(_) if lane == Lane::OnDemand && passed >= ON_DEMAND_PROBES => {
                     return Err(BudgetError::Full { retry_after: Duration::from_secs(1) });
                 }
                 Claimed::NoneBefore(_) if lane == Lane::OnDemand => {}
                 Claimed::NoneBefore(turn) => {
-                    // The scan waits until that turn is within its reach.
+                    // The scan waits until that block is within its reach.
                     sleep_until_micros(self.turns.start(turn - SCAN_AHEAD) - LEAD_MICROS).await;
                 }
             }
         }
+    }
+
+    /// The scan's next turn: one it holds, or the free turns of the next block within reach,
+    /// claimed in one write.
+    async fn claim_for_scan(&self, state: &mut State, now: i64, earliest: i64) -> Result<Claimed, BudgetError> {
+        // A held turn is claimed already: it serves until it is too late to leave in it.
+        while state.held.front().is_some_and(|turn| self.turns.start(*turn) + LATE_MICROS < now) {
+            state.held.pop_front();
+        }
+        if let Some(turn) = state.held.pop_front() {
+            return Ok(Claimed::Turn(turn));
+        }
+        loop {
+            let from = state.next.max(earliest);
+            if from > earliest + SCAN_AHEAD {
+                return Ok(Claimed::NoneBefore(from));
+            }
+            let (first, last) = block_of(from);
+            let mut taken = BTreeSet::new();
+            loop {
+                let wanted: Vec<i64> = (from..=last).filter(|turn| !taken.contains(&(turn - first))).collect();
+                let Some(&turn) = wanted.first() else { break };
+                match self.claim(first, &wanted).await? {
+                    SlotClaim::Won => {
+                        state.next = last + 1;
+                        state.held.extend(&wanted[1..]);
+                        return Ok(Claimed::Turn(turn));
+                    }
+                    SlotClaim::Taken(now_taken) => taken.extend(now_taken.into_iter().map(i64::from)),
+                }
+            }
+            // Every turn of the block from `from` on is someone else's.
+            state.next = last + 1;
+        }
+    }
+
+    /// The first free turn from `from` on, one claim a turn, knowing after each refusal which
+    /// turns of its block are taken; `NoneBefore` once `upto` is passed.
+    async fn claim_first_free(&self, state: &mut State, from: i64, upto: i64) -> Result<Claimed, BudgetError> {
+        let mut turn = from;
+        let mut taken: BTreeSet<i64> = BTreeSet::new();
+        while turn < upto {
+            if taken.contains(&turn) {
+                turn += 1;
+                continue;
+            }
+            let (first, _) = block_of(turn);
+            match self.claim(first, &[turn]).await? {
+                SlotClaim::Won => {
+                    state.next = state.next.max(turn + 1);
+                    return Ok(Claimed::Turn(turn));
+                }
+                SlotClaim::Taken(now_taken) => {
+                    taken.extend(now_taken.into_iter().map(|offset| first + i64::from(offset)));
+                    taken.insert(turn);
+                }
+            }
+        }
+        state.next = state.next.max(turn);
+        Ok(Claimed::NoneBefore(turn))
+    }
+
+    /// Claims `turns` (all of the block starting at turn `first`) in one write.
+    async fn claim(&self, first: i64, turns: &[i64]) -> Result<SlotClaim, BudgetError> {
+        let offsets: Vec<u32> = turns.iter().map(|turn| u32::try_from(turn - first).unwrap_or(u32::MAX)).collect();
+        self.claims.sent.fetch_add(1, Ordering::Relaxed);
+        let claimed = self.book.claim(self.turns.start(first), &offsets).await.map_err(BudgetError::Unreachable)?;
+        if claimed != SlotClaim::Won {
+            self.claims.refused.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(claimed)
     }
 }
 
@@ -174,19 +280,34 @@ mod tests {
     use super::*;
     use std::collections::HashSet;
 
-    /// A book kept in memory: what the table's conditional put does, for one test.
+    /// A book kept in memory: what the table's conditional update does, for one test. Turns
+    /// taken by block start and offset.
     #[derive(Clone, Default)]
     struct Book {
-        taken: Arc<std::sync::Mutex<HashSet<i64>>>,
+        taken: Arc<std::sync::Mutex<HashSet<(i64, u32)>>>,
         refuse: bool,
     }
 
     impl RateSlots for Book {
-        async fn claim_rate_slot(&self, start_micros: i64) -> Result<bool, StoreError> {
+        async fn claim_rate_slots(&self, block_start_micros: i64, offsets: &[u32]) -> Result<SlotClaim, StoreError> {
             if self.refuse {
                 return Err(StoreError::Cancelled(vec!["the table is away".into()]));
             }
-            Ok(self.taken.lock().unwrap().insert(start_micros))
+            let mut taken = self.taken.lock().unwrap();
+            let of_block: BTreeSet<u32> =
+                taken.iter().filter(|(block, _)| *block == block_start_micros).map(|(_, offset)| *offset).collect();
+            if offsets.iter().any(|offset| of_block.contains(offset)) {
+                return Ok(SlotClaim::Taken(of_block));
+            }
+            taken.extend(offsets.iter().map(|offset| (block_start_micros, *offset)));
+            Ok(SlotClaim::Won)
+        }
+    }
+
+    impl Book {
+        fn take(&self, turns: &Turns, turn: i64) {
+            let (first, _) = block_of(turn);
+            self.taken.lock().unwrap().insert((turns.start(first), u32::try_from(turn - first).unwrap()));
         }
     }
 
@@ -258,9 +379,9 @@ mod tests {
             on_demand.acquire(Lane::OnDemand).await.unwrap();
             asked.push(now_micros());
             let waited = started.elapsed();
-            // Behind the scan's turns (SCAN_AHEAD + the one starting now), the lead, and some
-            // scheduling slack.
-            let bound = interval * (SCAN_AHEAD as u32 + 2) + Duration::from_micros(LEAD_MICROS as u64 + 40_000);
+            // Behind the scan's turns (a block starting SCAN_AHEAD turns ahead, whole, and the
+            // one starting now), the lead, and some scheduling slack.
+            let bound = interval * (SCAN_AHEAD + BLOCK + 1) as u32 + Duration::from_micros(LEAD_MICROS as u64 + 40_000);
             assert!(waited <= bound, "a person waited {waited:?} (bound {bound:?})");
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -276,12 +397,44 @@ mod tests {
         let turns = Turns::per_second(100.0);
         let from = turns.first_from(now_micros());
         for turn in from..from + 400 {
-            book.taken.lock().unwrap().insert(turns.start(turn));
+            book.take(&turns, turn);
         }
         let budget = Budget::per_second(100.0, Arc::new(book.clone()));
         let answer = budget.acquire(Lane::OnDemand).await;
         assert!(matches!(answer, Err(BudgetError::Full { .. })), "{answer:?}");
         assert_eq!(book.taken.lock().unwrap().len(), 400, "it only looked");
+    }
+
+    #[tokio::test]
+    async fn the_scan_claims_a_block_of_turns_a_write_and_a_person_a_turn() {
+        const RATE: f64 = 100.0;
+        let book = Book::default();
+        let scan = Arc::new(Budget::per_second(RATE, Arc::new(book.clone())));
+        let mut sending = tokio::task::JoinSet::new();
+        for _ in 0..4 {
+            let scan = scan.clone();
+            sending.spawn(async move {
+                for _ in 0..16 {
+                    scan.acquire(Lane::Scan).await.unwrap();
+                }
+            });
+        }
+        sending.join_all().await;
+        let (sent, refused) = scan.claims();
+        assert_eq!(refused, 0);
+        // 64 turns: whole blocks, and a part of the first.
+        assert!(sent <= 64 / BLOCK as u64 + 1, "{sent} writes for 64 turns");
+        let claimed = book.taken.lock().unwrap().len() as i64;
+        assert!(
+            (64..64 + BLOCK).contains(&claimed),
+            "{claimed} turns claimed: those used, and the rest of the last block"
+        );
+
+        // A person takes one turn a write, passing what the scan holds without a write each.
+        let person = Budget::per_second(RATE, Arc::new(book.clone()));
+        person.acquire(Lane::OnDemand).await.unwrap();
+        let (sent, refused) = person.claims();
+        assert!(sent <= 3 && refused + 1 == sent, "{sent} writes, {refused} refused");
     }
 
     #[tokio::test]

@@ -175,6 +175,11 @@ impl MarketplaceClient {
         Self { lane: Lane::Scan, ..self.clone() }
     }
 
+    /// The writes its budget (shared by its clones) sent to claim turns, and those refused.
+    pub fn budget_claims(&self) -> (u64, u64) {
+        self.budget.claims()
+    }
+
     /// Counts an answer its caller found outside the contract (an NPN that is not one).
     pub fn note_bad_answer(&self) {
         self.refusals.errors.add(1);

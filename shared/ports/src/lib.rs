@@ -131,10 +131,24 @@ pub trait SyncSlots: Clone + Send + Sync + 'static {
     fn release_sync_slot(&self, slot: &SyncSlot) -> impl Future<Output = StoreResult<()>> + Send;
 }
 
-/// Turns at the marketplace's rate, shared by every instance of the deployment.
+/// Turns at the marketplace's rate, shared by every instance of the deployment, kept a block
+/// of consecutive turns to an item so that one write can take several.
 pub trait RateSlots: Clone + Send + Sync + 'static {
-    /// Takes the turn starting at `start_micros` (since the epoch); `false` when someone has it.
-    fn claim_rate_slot(&self, start_micros: i64) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Takes every one of the turns `offsets` of the block that starts at `block_start_micros`
+    /// (since the epoch), or none of them when any is taken already.
+    fn claim_rate_slots(
+        &self,
+        block_start_micros: i64,
+        offsets: &[u32],
+    ) -> impl Future<Output = StoreResult<SlotClaim>> + Send;
+}
+
+/// What a claim of turns got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotClaim {
+    Won,
+    /// Nothing: these turns of the block (offsets) were taken already.
+    Taken(std::collections::BTreeSet<u32>),
 }
 
 /// Applications and the evidence about them, as they stand, and their history.

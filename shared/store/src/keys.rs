@@ -320,8 +320,8 @@ pub fn sync_slot_sk(number: u32) -> String {
     format!("SLOT#{number}")
 }
 
-/// One turn at the marketplace's rate, by when it starts (microseconds since the epoch): a
-/// partition of its own, so the turns spread over the table instead of heating one item.
+/// A block of turns at the marketplace's rate, by when its first starts (microseconds since the
+/// epoch): a partition of its own, so the blocks spread over the table instead of heating one item.
 pub fn rate_slot_pk(start_micros: i64) -> String {
     format!("RATE#{start_micros}")
 }

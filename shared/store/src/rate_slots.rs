@@ -1,44 +1,62 @@
-//! Turns at the marketplace's rate, shared by every instance: a turn is an item keyed by when it
-//! starts, taken by a conditional put that exactly one claimer can win.
+//! Turns at the marketplace's rate, shared by every instance: a block of consecutive turns is an
+//! item keyed by when the block starts, and a turn is taken by setting its attribute (`t{offset}`)
+//! with a conditional update that exactly one claimer can win. One update takes several turns of
+//! a block at once: the scan's turns cost a write a block, not a write a turn.
 
-use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 
-use super::dynamo::condition_failed;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+
 use super::dynamo::failed;
-use super::items::to_item;
+use super::dynamo::{number, text};
 use super::{Store, StoreError, keys};
-use ports::{self};
+use ports::{self, SlotClaim};
 
-#[derive(Serialize, Deserialize)]
-struct RateSlotItem {
-    pk: String,
-    sk: String,
-    /// Epoch seconds: the table's TTL removes the turn a day after it was used.
-    expires_at: i64,
+/// The attribute that holds a turn of a block.
+fn turn_attribute(offset: u32) -> String {
+    format!("t{offset}")
 }
 
-impl Store {}
-
 impl ports::RateSlots for Store {
-    /// Takes the turn starting at `start_micros` (since the epoch); `false` when someone has it.
-    async fn claim_rate_slot(&self, start_micros: i64) -> Result<bool, StoreError> {
-        let item = RateSlotItem {
-            pk: keys::rate_slot_pk(start_micros),
-            sk: keys::RATE_SLOT_SK.to_owned(),
-            expires_at: start_micros / 1_000_000 + 86_400,
-        };
-        let put = self
+    async fn claim_rate_slots(&self, block_start_micros: i64, offsets: &[u32]) -> Result<SlotClaim, StoreError> {
+        let mut update = self
             .client()
-            .put_item()
+            .update_item()
             .table_name(self.table())
-            .set_item(Some(to_item(&item)?))
-            .condition_expression("attribute_not_exists(pk)")
+            .key(keys::PK, text(keys::rate_slot_pk(block_start_micros)))
+            .key(keys::SK, text(keys::RATE_SLOT_SK))
+            // Epoch seconds: the table's TTL removes the block a day after it was used.
+            .expression_attribute_values(":expires", number(block_start_micros / 1_000_000 + 86_400))
+            .expression_attribute_values(":taken", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let mut sets = vec!["expires_at = :expires".to_owned()];
+        let mut free = Vec::new();
+        for offset in offsets {
+            let name = format!("#t{offset}");
+            update = update.expression_attribute_names(&name, turn_attribute(*offset));
+            sets.push(format!("{name} = :taken"));
+            free.push(format!("attribute_not_exists({name})"));
+        }
+        let claimed = update
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .condition_expression(free.join(" AND "))
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(true),
-            Err(err) if condition_failed(&err) => Ok(false),
-            Err(err) => Err(failed(err)),
+        match claimed {
+            Ok(_) => Ok(SlotClaim::Won),
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(refused)) => {
+                    let taken: BTreeSet<u32> = refused
+                        .item()
+                        .into_iter()
+                        .flat_map(|item| item.keys())
+                        .filter_map(|name| name.strip_prefix('t')?.parse().ok())
+                        .collect();
+                    Ok(SlotClaim::Taken(taken))
+                }
+                _ => Err(failed(err)),
+            },
         }
     }
 }

@@ -117,6 +117,11 @@ const DIGEST_SUBSCRIBERS: f64 = 0.3 * AGENTS;
 const DIGESTS_WITH_NEWS: f64 = 0.5;
 const DIGEST_READS: f64 = 8.0;
 const DIGEST_UNITS: f64 = 7.0;
+/// Writes of the shared budget per marketplace request of the scan: `bench scan`'s figure
+/// (20,000 applications at 20/s in runs of 840 s, 2026-12-07); a person's sync: its own claim,
+/// and the refusal its turn costs the scan's next claim of that block (counted from the code).
+const SCAN_BUDGET_WRITES_PER_REQUEST: f64 = 0.14;
+const ON_DEMAND_BUDGET_WRITES: f64 = 2.0;
 /// The scan's duty cycle (840 s of every 900) and its share of the rate, for the rate the
 /// re-sync promise needs.
 const DUTY: f64 = 840.0 / 900.0;
@@ -141,7 +146,23 @@ impl Month {
 }
 
 /// One month's bill from `figures`, the units each operation costs.
-fn month(figures: &[Figure], measured: &Measured, load: Load, items_per_application: f64) -> Month {
+/// What differs between the design priced and the one before issue 29 besides the operations'
+/// figures: the items an application keeps, and the budget's writes per request (the scan's,
+/// a person's).
+#[derive(Debug, Clone, Copy)]
+struct Design {
+    items_per_application: f64,
+    budget_writes: (f64, f64),
+}
+const NOW: Design = Design {
+    items_per_application: ITEMS_PER_APPLICATION,
+    budget_writes: (SCAN_BUDGET_WRITES_PER_REQUEST, ON_DEMAND_BUDGET_WRITES),
+};
+/// Before issue 29 every request claimed its turn with a put of its own.
+const BEFORE: Design = Design { items_per_application: ITEMS_PER_APPLICATION_BEFORE, budget_writes: (1.0, 1.0) };
+
+fn month(figures: &[Figure], measured: &Measured, load: Load, design: Design) -> Month {
+    let Design { items_per_application, budget_writes: (scan_turn_writes, on_demand_turn_writes) } = design;
     let Measured { list_item_reads, export_row_reads, mean_item_bytes } = *measured;
     let units = |operation: &str| figure(figures, operation).write_units;
     let reads = |operation: &str| figure(figures, operation).read_units;
@@ -160,8 +181,10 @@ fn month(figures: &[Figure], measured: &Measured, load: Load, items_per_applicat
     // Every new application is synced once soon after it arrives (the scan's priority lane).
     let syncs_quiet = scheduled * (1.0 - AT_RISK_SHARE) + first;
     let syncs_risky = scheduled * AT_RISK_SHARE + on_demand;
-    // Each marketplace request is one turn of the shared budget: one conditional put.
-    let turns = scheduled + first + on_demand;
+    // Each marketplace request takes a turn of the shared budget: the scan's a block of turns a
+    // write (measured), a person's a write each, and the refusal it then costs the scan's claim
+    // of the block that turn is in.
+    let turns = (scheduled + first) * scan_turn_writes + on_demand * on_demand_turn_writes;
     // A list opened: `/v1/me` (2 reads), the summary (1), the visit (a read and a write), each of
     // at most one unit, and a page of 50 at the units per item measured.
     let list_reads = 2.0 + 1.0 + 1.0 + 50.0 * list_item_reads;
@@ -254,12 +277,12 @@ fn rate_needed(new_per_second: f64) -> f64 {
 }
 
 pub fn monthly(figures: &[Figure], measured: &Measured, report: &mut Report) {
-    let bill = |figures: &[Figure], load| month(figures, measured, load, ITEMS_PER_APPLICATION);
+    let bill = |figures: &[Figure], load| month(figures, measured, load, NOW);
     let (open, quiet) = (bill(figures, OPEN_ENROLLMENT), bill(figures, OTHER_MONTH));
     // The write path before issue 29, where measured, priced the same way.
     let then: Vec<Figure> =
         figures.iter().map(|f| crate::writes::before(f.operation).unwrap_or_else(|| f.clone())).collect();
-    let bill_then = |load| month(&then, measured, load, ITEMS_PER_APPLICATION_BEFORE);
+    let bill_then = |load| month(&then, measured, load, BEFORE);
     let (open_then, quiet_then) = (bill_then(OPEN_ENROLLMENT), bill_then(OTHER_MONTH));
     println!("  the monthly bill at the spec's scale, prices of {PRICES_AS_OF} (docs/capacity.md):");
     println!("    {:<46} {:>14} {:>14}", "", "open enrollment", "other months");

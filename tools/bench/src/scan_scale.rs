@@ -19,6 +19,10 @@ use store::Store;
 use sync_trigger::marketplace::{Aor, MarketplaceApplication, MarketplacePolicy};
 
 use crate::fixtures::{agency, person, submission};
+
+/// The most the scan's turns may cost: a write a block of `budget::BLOCK` turns, with each run's
+/// first block only partly its own and its last one partly unused.
+const BUDGET_WRITES_PER_REQUEST: f64 = 0.25;
 use crate::{Failure, Report};
 
 const YEAR: u16 = 2031;
@@ -235,6 +239,18 @@ pub async fn scan_at_scale(store: &Store, report: &mut Report) -> Result<(), Fai
         format!("{median:.0} s, {worst:.0} s ({} arrived, {never} not yet synced at the end)", arrivals.len()),
         format!("≤ {} s (the run looks for them every {} s)", 2 * every.as_secs(), every.as_secs()),
         never <= 1 && worst <= (2 * every.as_secs()) as f64,
+    );
+    // What the shared budget cost: one write a block of the scan's turns, refused ones billed too.
+    let (claims, refused) = marketplace.budget_claims();
+    report.add(
+        format!("{what}: writes claiming turns of the shared budget per marketplace request (refused ones in it)"),
+        format!(
+            "{:.3} ({claims} writes, {refused} refused, {} requests)",
+            claims as f64 / served.len().max(1) as f64,
+            served.len()
+        ),
+        format!("≤ {BUDGET_WRITES_PER_REQUEST:.2} (a write a block of {} turns)", sync_trigger::budget::BLOCK),
+        claims as f64 / served.len().max(1) as f64 <= BUDGET_WRITES_PER_REQUEST,
     );
     let total = |agent: &str| {
         let scope = shared::domain::Scope::Agent(AgentId::parse(agent).expect("id"));
