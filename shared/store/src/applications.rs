@@ -28,6 +28,13 @@ impl Store {
     /// of reads for the agents, then one per level of the tree above their agencies: a few
     /// requests whatever the number of agents (an application submitted through many books).
     pub async fn owner_items(&self, agents: BTreeSet<AgentId>) -> Result<HashMap<AgentId, Owner>, StoreError> {
+        let items = self.agent_items(agents).await?;
+        self.owners_of(items).await
+    }
+
+    /// Each agent's directory item, where known: one batch of reads. Enough to know whose agency
+    /// each is in; `owners_of` reads the tree above them.
+    async fn agent_items(&self, agents: BTreeSet<AgentId>) -> Result<HashMap<AgentId, Option<AgentItem>>, StoreError> {
         let found =
             self.get_all(agents.iter().map(|a| (keys::agent_pk(a), keys::AGENT_SK.to_owned())).collect()).await?;
         let mut items = HashMap::new();
@@ -35,6 +42,14 @@ impl Store {
             let item = found.get(&keys::agent_pk(&agent_id)).cloned().map(from_item::<AgentItem>).transpose()?;
             items.insert(agent_id, item);
         }
+        Ok(items)
+    }
+
+    /// The agents of `items` with their paths: one read per level of the tree above their agencies.
+    async fn owners_of(
+        &self,
+        items: HashMap<AgentId, Option<AgentItem>>,
+    ) -> Result<HashMap<AgentId, Owner>, StoreError> {
         let chains = self.agency_chains(items.values().flatten().map(|a| a.agency_id.clone()).collect()).await?;
         let mut owners = HashMap::new();
         for (agent_id, item) in items {
@@ -410,14 +425,15 @@ impl ports::Applications for Store {
             let newest = is_newest(evidence, head.log_last_at);
             let stored = if newest { head } else { self.with_log(app, head).await? };
             // A sync that shows every owner as the AOR judges no one: the directory is not read.
-            let owners = if newest && !needs_agencies(&stored.entries, evidence) {
+            // Otherwise the rules need each agent's agency, and only a placement their paths.
+            let agents = if newest && !needs_agencies(&stored.entries, evidence) {
                 HashMap::new()
             } else {
-                self.owner_items(agents_named(&stored, evidence)).await?
+                self.agent_items(agents_named(&stored, evidence)).await?
             };
-            let agencies: AgencyOf = owners
-                .values()
-                .filter_map(|owner| Some((owner.agent_id.clone(), owner.agent.as_ref()?.agency_id.clone())))
+            let agencies: AgencyOf = agents
+                .iter()
+                .filter_map(|(agent_id, item)| Some((agent_id.clone(), item.as_ref()?.agency_id.clone())))
                 .collect();
             let applied = if newest {
                 Some(apply_newest(&stored.entries, evidence, &agencies, now))
@@ -444,6 +460,7 @@ impl ports::Applications for Store {
                 self.transact(writes).await?;
             }
             if unplaced {
+                let owners = self.owners_of(agents).await?;
                 self.place_application_knowing(app, owners).await?;
             }
             Ok(ApplyOutcome::Applied(applied.history))
