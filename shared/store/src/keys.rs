@@ -323,7 +323,9 @@ pub fn sync_slot_sk(number: u32) -> String {
 /// A block of turns at the marketplace's rate, by when its first starts (microseconds since the
 /// epoch): a partition of its own, so the blocks spread over the table instead of heating one item.
 pub fn rate_slot_pk(start_micros: i64) -> String {
-    format!("RATE#{start_micros}")
+    // Not `RATE#`, the per-turn items of releases before 2026-12-07: a block's key must not
+    // alias a turn's, which it would not see.
+    format!("RATES#{start_micros}")
 }
 pub const RATE_SLOT_SK: &str = "RATE";
 

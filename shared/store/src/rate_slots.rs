@@ -18,6 +18,12 @@ fn turn_attribute(offset: u32) -> String {
     format!("t{offset}")
 }
 
+/// The offset a turn's attribute names (`t0`…`t7`), and nothing for any other attribute.
+fn turn_offset(name: &str) -> Option<u32> {
+    let digit = name.strip_prefix('t')?;
+    (digit.len() == 1).then(|| digit.parse().ok()).flatten()
+}
+
 impl ports::RateSlots for Store {
     async fn claim_rate_slots(&self, block_start_micros: i64, offsets: &[u32]) -> Result<SlotClaim, StoreError> {
         let mut update = self
@@ -51,12 +57,28 @@ impl ports::RateSlots for Store {
                         .item()
                         .into_iter()
                         .flat_map(|item| item.keys())
-                        .filter_map(|name| name.strip_prefix('t')?.parse().ok())
+                        .filter_map(|name| turn_offset(name))
                         .collect();
                     Ok(SlotClaim::Taken(taken))
                 }
                 _ => Err(failed(err)),
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_turns_attribute_names_an_offset() {
+        assert_eq!(
+            (0..8).map(|n| turn_offset(&turn_attribute(n))).collect::<Vec<_>>(),
+            (0..8).map(Some).collect::<Vec<_>>()
+        );
+        for other in ["pk", "sk", "expires_at", "t", "t03", "t+3", "t10", "tx"] {
+            assert_eq!(turn_offset(other), None, "{other}");
         }
     }
 }
