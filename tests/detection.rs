@@ -616,6 +616,7 @@ async fn the_scan_keeps_to_its_rate_and_resumes_from_its_checkpoint() {
         page_size: 7,
         new_lane_every: NEW_LANE_EVERY,
         repair_budget: sync_trigger::scan::REPAIR_BUDGET,
+        pass_every: chrono::Duration::zero(),
     };
 
     // A run cut short by its deadline...
@@ -705,6 +706,7 @@ async fn a_pass_ends_and_covers_every_shard_when_the_data_exceeds_a_run_and_new_
         page_size: 7,
         new_lane_every: NEW_LANE_EVERY,
         repair_budget: sync_trigger::scan::REPAIR_BUDGET,
+        pass_every: chrono::Duration::zero(),
     };
     let run_for = |time: Duration| {
         let (system, settings) = (&system, &settings);
@@ -778,6 +780,7 @@ async fn applications_arriving_during_a_run_are_found_and_synced_first_while_the
         page_size: 7,
         new_lane_every: Duration::from_millis(300),
         repair_budget: sync_trigger::scan::REPAIR_BUDGET,
+        pass_every: chrono::Duration::zero(),
     };
 
     // WHEN new applications arrive while a run is going through the pass
@@ -1338,6 +1341,7 @@ async fn the_scan_covers_every_plan_year_served_the_coming_one_in_open_enrollmen
         page_size: 10,
         new_lane_every: NEW_LANE_EVERY,
         repair_budget: 0,
+        pass_every: chrono::Duration::zero(),
     };
 
     let far = tokio::time::Instant::now() + Duration::from_secs(60);

@@ -76,6 +76,7 @@ pub fn daily_scan() -> sync_trigger::scan::ScanSettings {
         page_size: 10,
         new_lane_every: sync_trigger::scan::NEW_LANE_EVERY,
         repair_budget: sync_trigger::scan::REPAIR_BUDGET,
+        pass_every: chrono::Duration::zero(),
     }
 }
 

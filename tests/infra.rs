@@ -80,17 +80,21 @@ async fn the_local_resources_match_the_template() {
         .global_secondary_indexes()
         .iter()
         .map(|i| {
-            json!({
-                "IndexName": i.index_name(),
-                "KeySchema": keys(i.key_schema()),
-                "Projection": {"ProjectionType": i.projection().and_then(|p| p.projection_type()).map(|t| t.as_str())},
-            })
+            let mut projection =
+                json!({"ProjectionType": i.projection().and_then(|p| p.projection_type()).map(|t| t.as_str())});
+            if let Some(included) = i.projection().map(|p| p.non_key_attributes()).filter(|names| !names.is_empty()) {
+                projection["NonKeyAttributes"] = json!(included);
+            }
+            json!({"IndexName": i.index_name(), "KeySchema": keys(i.key_schema()), "Projection": projection})
         })
         .collect();
     let mut expected_indexes = table_props["GlobalSecondaryIndexes"].as_array().unwrap().clone();
     indexes.sort_by_key(|i| i["IndexName"].to_string());
     expected_indexes.sort_by_key(|i| i["IndexName"].to_string());
     assert_eq!(indexes, expected_indexes, "the table's indexes");
+    // The due list's index holds what the store reads from it.
+    let due_list = expected_indexes.iter().find(|i| i["IndexName"] == store::keys::GSI3).expect("the due list's index");
+    assert_eq!(due_list["Projection"]["NonKeyAttributes"], json!(store::keys::SYNC_DUE_ATTRIBUTES));
 
     // Every queue, with its timeouts and its dead-letter queue.
     let sqs = aws_sdk_sqs::Client::new(&sdk);

@@ -244,6 +244,100 @@ async fn the_application_item_knows_the_newest_evidence_applied_and_the_checker_
     assert!(named.iter().any(|d| d.starts_with("stale log time")), "{named:?}");
 }
 
+/// Files `app`'s item in the due list as releases before 2026-12-08 did: in GSI2, keyed by lane
+/// and last sync, with nothing in GSI3.
+async fn file_as_before(store: &store::Store, app: &ApplicationKey) {
+    let text = |s: &str| aws_sdk_dynamodb::types::AttributeValue::S(s.to_owned());
+    let stored = store.application(app).await.unwrap();
+    let synced = stored.last_synced_at.expect("a synced application");
+    let lane = if stored.entries.values().any(shared::domain::BookEntry::is_at_risk) { 1 } else { 2 };
+    store
+        .raw_client()
+        .update_item()
+        .table_name(store.table())
+        .key("pk", text(&store::keys::application_pk(app.year, &app.id)))
+        .key("sk", text(store::keys::META_SK))
+        .update_expression("SET gsi2pk = :pk, gsi2sk = :sk REMOVE gsi3pk, gsi3sk, last_synced_micros")
+        .expression_attribute_values(
+            ":pk",
+            text(&store::keys::sync_due_pk(app.year, store::keys::application_shard(&app.id))),
+        )
+        .expression_attribute_values(":sk", text(&format!("{lane}#{}#{}", store::keys::time(synced), app.id)))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Whether the scan finds `app` due in its lane of the due list, by `upto`.
+async fn found_due(store: &store::Store, app: &ApplicationKey, upto: chrono::DateTime<Utc>) -> bool {
+    use shared::ports::{DueLane, SyncDue};
+    let shard = store::keys::application_shard(&app.id);
+    for lane in [DueLane::AtRisk, DueLane::Stale] {
+        let mut after = None;
+        loop {
+            let page = store.due_for_sync(app.year, shard, lane, upto, after.as_deref(), 3).await.unwrap();
+            if page.due.iter().any(|due| due.application == *app) {
+                return true;
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+    }
+    false
+}
+
+/// GIVEN nine applications of one shard synced at minute 10, and the first six of them (in key
+/// order) synced again at minute 100, WHEN the stale lane is read three at a time for those due
+/// by minute 50, THEN the pages of the six hold none due yet say where to go on, and the last
+/// page holds the three; and a sync leaves an application's entry where it was.
+#[tokio::test]
+async fn the_due_list_is_read_in_pages_that_may_hold_none_due_and_a_sync_leaves_an_entry_in_place() {
+    use shared::ports::{DueLane, SyncDue};
+    let world = world().await;
+    ana_and_bob(&world.store, &[], &[]).await;
+    let shard = store::keys::application_shard(&app("5000").id);
+    let ids: Vec<String> = (5000..6000)
+        .map(|n| n.to_string())
+        .filter(|id| store::keys::application_shard(&app(id).id) == shard)
+        .take(9)
+        .collect();
+    for id in &ids {
+        submit(&world.store, id, &format!("own-{id}"), 0, "ana", "111").await;
+        world.store.apply_evidence(&app(id), &sync_of(&format!("old-{id}"), 10, "111"), Utc::now()).await.unwrap();
+    }
+    let position = |page: &shared::ports::DuePage, id: &str| {
+        page.due.iter().find(|due| due.application == app(id)).map(|due| due.position.clone())
+    };
+    let before = world.store.due_for_sync(app(&ids[0]).year, shard, DueLane::Stale, t(50), None, 9).await.unwrap();
+    assert_eq!(before.due.len(), 9, "all due by minute 50");
+    for id in &ids[..6] {
+        world.store.apply_evidence(&app(id), &sync_of(&format!("new-{id}"), 100, "111"), Utc::now()).await.unwrap();
+    }
+    let everything = world.store.due_for_sync(app(&ids[0]).year, shard, DueLane::Stale, t(200), None, 9).await.unwrap();
+    assert_eq!(position(&everything, &ids[0]), position(&before, &ids[0]), "the sync left its key as it was");
+
+    let (mut pages, mut after, mut due) = (Vec::new(), None, Vec::new());
+    loop {
+        let page = world
+            .store
+            .due_for_sync(app(&ids[0]).year, shard, DueLane::Stale, t(50), after.as_deref(), 3)
+            .await
+            .unwrap();
+        due.extend(page.due.iter().map(|d| d.application.id.to_string()));
+        pages.push(page.due.len());
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let mut expected: Vec<String> = ids.clone();
+    expected.sort();
+    assert_eq!(due, expected[6..].to_vec(), "only the three not synced again");
+    assert_eq!(&pages[..2], &[0, 0], "pages with none due go on: {pages:?}");
+}
+
 #[tokio::test]
 async fn migrate_keys_the_rows_of_an_earlier_release_by_when_they_were_listed_and_can_run_twice() {
     let world = world().await;
@@ -256,6 +350,10 @@ async fn migrate_keys_the_rows_of_an_earlier_release_by_when_they_were_listed_an
     }
     assert_eq!(key_records_as_before(&world.store, &app("201")).await, 1);
     key_rows_as_before(&world.store).await;
+    let later = Utc::now() + chrono::Duration::days(30);
+    assert!(found_due(&world.store, &app("201"), later).await, "due a month on");
+    file_as_before(&world.store, &app("201")).await;
+    assert!(!found_due(&world.store, &app("201"), later).await, "an earlier release's item is not in the due list");
     let ana = Scope::Agent(agent_id("ana"));
     let listed = || async { whole_list(&world.store, &ana, ArchivedFilter::Include, 50).await.0 };
     assert_eq!(listed().await, vec!["102", "101", "103"], "the earlier release's order");
@@ -263,8 +361,14 @@ async fn migrate_keys_the_rows_of_an_earlier_release_by_when_they_were_listed_an
 
     let named = devkit::verify::verify(&world.store).await.unwrap().iter().map(ToString::to_string).collect::<Vec<_>>();
     assert!(named.iter().any(|d| d.starts_with("misplaced evidence")), "{named:?}");
+    assert!(named.iter().any(|d| d.starts_with("not in due list")), "{named:?}");
 
     let migrated = devkit::migrate::run(&world.store).await.unwrap();
+    assert_eq!(migrated.applications_refiled, 1);
+    assert!(found_due(&world.store, &app("201"), later).await, "filed again");
+    // Due by its last sync (the third sync's), not before.
+    assert!(!found_due(&world.store, &app("201"), t(40)).await, "not due by its last sync");
+    assert!(found_due(&world.store, &app("201"), t(41)).await, "due after it");
     assert_eq!(migrated.applications_placed, 3, "the three applications with rows");
     assert_eq!(migrated.agencies_refiled, 3);
     assert_eq!(migrated.records_rekeyed, 1, "the sync record, under its last sync");
@@ -273,6 +377,7 @@ async fn migrate_keys_the_rows_of_an_earlier_release_by_when_they_were_listed_an
     let again = devkit::migrate::run(&world.store).await.unwrap();
     assert_eq!(again.applications_placed, 3);
     assert_eq!(again.records_rekeyed, 0);
+    assert_eq!(again.applications_refiled, 0);
     assert_eq!(listed().await, vec!["103", "102", "101"]);
     assert_no_differences(&world).await;
 }

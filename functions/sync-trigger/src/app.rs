@@ -124,6 +124,7 @@ impl Settings {
             page_size: 100,
             new_lane_every: crate::scan::NEW_LANE_EVERY,
             repair_budget: crate::scan::REPAIR_BUDGET,
+            pass_every: crate::scan::pass_every(self.stale_after),
         }
     }
 }

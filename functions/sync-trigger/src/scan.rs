@@ -3,17 +3,20 @@
 //! staleness window, within the deployment's marketplace budget and a time budget well inside the
 //! Lambda limit.
 //!
-//! The due list (see `docs/table-design.md`) has lanes and is spread over shards. Every run first
+//! The due list (see `docs/table-design.md`) has lanes and is spread over shards; an application's
+//! key in it changes only with its lane, so a sync rewrites its entry in place. Every run first
 //! syncs the never-synced applications, and looks for new ones again every minute (the priority
-//! lane: a new application waits a minute or so, not for a pass). Then it goes on with the pass under way: a pass fixes its cut-off when it
-//! starts (kept in the checkpoint with where it is), walks the at-risk lane, then the rest by
-//! their last sync, then the applications the marketplace did not know whose time to ask again
-//! has come — each lane shard by shard — and ends. Applications synced during the pass move past
-//! its cut-off, so a pass ends however large the data; a run that runs out of time leaves the
-//! rest of the pass to the next run, and the next pass starts from the oldest again. A run ends
-//! at the end of a pass: applications that failed are tried again in the next pass, not over and
-//! over within one. An application the marketplace does not know (404) is asked again after a
-//! delay that doubles each time (`unknown_backoff`), instead of on every pass.
+//! lane: a new application waits a minute or so, not for a pass). Then it goes on with the pass
+//! under way, or starts one if the last started `pass_every` ago: a pass fixes its cut-off when
+//! it starts (kept in the checkpoint with where it is), walks the at-risk lane, then the rest,
+//! each in key order and filtered by the last sync, then the applications the marketplace did not
+//! know whose time to ask again has come — each lane shard by shard — and ends. A pass reads
+//! each entry once, so it ends however large the data; a run that runs out of time leaves the
+//! rest of the pass to the next run. A run ends at the end of a pass: applications that failed
+//! are tried again in the next pass, not over and over within one. An application the
+//! marketplace does not know (404) is asked again after a delay that doubles each time
+//! (`unknown_backoff`), instead of on every pass. How far behind the scan is (`lag`) is kept from
+//! what the passes found, not read from the due list.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +46,21 @@ pub struct ScanSettings {
     pub new_lane_every: Duration,
     /// How many writes left unplaced one run places at most (beside its syncs).
     pub repair_budget: u32,
+    /// A pass starts at most this long after the last one started (zero: as soon as it ends):
+    /// a pass reads the whole due list, so passes are paced, and each syncs what would pass the
+    /// staleness window before the next one has reached it (`new_pass`).
+    pub pass_every: chrono::Duration,
+}
+
+/// The default `pass_every`: a pass reads every application's due-list entry, about 250 bytes,
+/// so eight a day cost a few dollars a month at the spec's scale; each syncs what is within six
+/// hours of the window (a 168-hour window re-syncs at 162 hours, about 4% more syncs).
+pub const PASS_EVERY: chrono::Duration = chrono::Duration::hours(3);
+
+/// `PASS_EVERY`, or an eighth of a shorter staleness window: a pass syncs what is within two
+/// paces of the window, a quarter of it at most.
+pub fn pass_every(stale_after: chrono::Duration) -> chrono::Duration {
+    PASS_EVERY.min(stale_after / 8)
 }
 
 /// The default `repair_budget`: far more than writers that die leave in a quarter of an hour, and
@@ -70,6 +88,9 @@ pub struct ScanReport {
     /// When the run ended, how far past the staleness window the stalest application was (`None`
     /// when that could not be read).
     pub lag: Option<chrono::Duration>,
+    /// The oldest last sync of the applications the pass failed to sync (not those unknown to
+    /// the marketplace, which wait in their own lane): kept with the pass, for `lag`.
+    pub oldest_failed: Option<DateTime<Utc>>,
 }
 
 /// The run's metric lines: its lag, the marketplace's refusals and the placements that met a newer
@@ -124,8 +145,8 @@ pub async fn scan<S: Applications + SyncDue + UnplacedRepair>(
         Err(err) => tracing::error!(error = %err, "could not read the writes left unplaced"),
     }
     // Best effort: a failed look at what is left does not fail a run that did its work.
-    report.lag = match lag(store, settings, Utc::now()).await {
-        Ok(lag) => Some(lag),
+    report.lag = match store.scan_checkpoint(settings.year).await {
+        Ok(checkpoint) => Some(lag(&checkpoint, settings.stale_after, Utc::now())),
         Err(err) => {
             tracing::warn!(error = %err, "could not read how far behind the scan is");
             None
@@ -204,6 +225,7 @@ impl ScanReport {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
+        self.oldest_failed = earliest(self.oldest_failed, other.oldest_failed);
     }
 }
 
@@ -232,19 +254,26 @@ async fn run<S: Applications + SyncDue>(
         return Ok(());
     }
 
-    // The pass under way, or a new one.
+    // The pass under way, or a new one if it is time.
     let mut at = store.scan_checkpoint(settings.year).await?;
     let pass = match at.pass.clone() {
         Some(pass) => pass,
-        None => {
-            let pass = Pass { started_at: now, cutoff: now - settings.stale_after };
-            at = ScanCheckpoint {
-                pass: Some(pass.clone()),
-                passes_completed: at.passes_completed,
-                ..ScanCheckpoint::default()
-            };
-            pass
-        }
+        None => match new_pass(at.last_pass.as_ref(), settings, now) {
+            Some(pass) => {
+                at = ScanCheckpoint {
+                    pass: Some(pass.clone()),
+                    last_pass: at.last_pass,
+                    passes_completed: at.passes_completed,
+                    ..ScanCheckpoint::default()
+                };
+                pass
+            }
+            None => {
+                new_lane.stop();
+                syncs.finish(report).await;
+                return Ok(());
+            }
+        },
     };
     loop {
         if Instant::now() >= deadline {
@@ -257,19 +286,10 @@ async fn run<S: Applications + SyncDue>(
         let page = store
             .due_for_sync(settings.year, at.shard, at.lane, upto, at.position.as_deref(), settings.page_size)
             .await?;
-        if page.is_empty() {
-            match next_place(at.lane, at.shard, store.due_parts()) {
-                Some((lane, shard)) => at = ScanCheckpoint { lane, shard, position: None, ..at },
-                None => {
-                    at = ScanCheckpoint { passes_completed: at.passes_completed + 1, ..ScanCheckpoint::default() };
-                    report.pass_completed = true;
-                    break;
-                }
-            }
-            continue;
-        }
-        for due in page {
+        let mut stopped = false;
+        for due in page.due {
             if Instant::now() >= deadline {
+                stopped = true;
                 break;
             }
             new_lane.tend(&mut syncs, deadline, report).await?;
@@ -277,42 +297,76 @@ async fn run<S: Applications + SyncDue>(
             // short stays due, and the next pass takes it up again.
             let position = due.position.clone();
             if !syncs.start(due, false, report).await {
+                stopped = true;
                 break;
             }
             at.position = Some(position);
         }
+        if !stopped {
+            match page.next {
+                // The page read up to here, whether or not what it read there was due.
+                Some(next) => at.position = Some(next),
+                None => match next_place(at.lane, at.shard, store.due_parts()) {
+                    Some((lane, shard)) => at = ScanCheckpoint { lane, shard, position: None, ..at },
+                    None => {
+                        at = ScanCheckpoint {
+                            last_pass: at.pass.take(),
+                            passes_completed: at.passes_completed + 1,
+                            ..ScanCheckpoint::default()
+                        };
+                        report.pass_completed = true;
+                        break;
+                    }
+                },
+            }
+        }
+        note_failures(&mut at, report.oldest_failed);
         store.save_scan_checkpoint(settings.year, &at).await?;
     }
     new_lane.stop();
     syncs.finish(report).await;
+    note_failures(&mut at, report.oldest_failed);
     store.save_scan_checkpoint(settings.year, &at).await?;
     Ok(())
 }
 
-/// How far past the staleness window the stalest application is at `now` (zero while none is):
-/// the oldest last sync of the at-risk and stale lanes, the first key of each shard of each, read
-/// all at once.
-pub async fn lag<S: SyncDue>(
-    store: &S,
-    settings: &ScanSettings,
-    now: DateTime<Utc>,
-) -> Result<chrono::Duration, StoreError> {
-    let mut firsts = JoinSet::new();
-    for lane in [DueLane::AtRisk, DueLane::Stale] {
-        for shard in 0..store.due_parts() {
-            let (store, year) = (store.clone(), settings.year);
-            firsts.spawn(async move { store.due_for_sync(year, shard, lane, now, None, 1).await });
-        }
+/// A new pass at `now`, unless the last one started less than `pass_every` ago. Its cut-off: what
+/// would pass the staleness window before the next pass has had time to reach it (two paces on)
+/// is due now — never later than `now`.
+fn new_pass(last: Option<&Pass>, settings: &ScanSettings, now: DateTime<Utc>) -> Option<Pass> {
+    if last.is_some_and(|last| now < last.started_at + settings.pass_every) {
+        return None;
     }
-    let mut oldest: Option<DateTime<Utc>> = None;
-    while let Some(first) = firsts.join_next().await {
-        let first = first.expect("a read of the due list never panics")?;
-        if let Some(synced) = first.first().and_then(|due| due.last_synced_at) {
-            oldest = Some(oldest.map_or(synced, |o| o.min(synced)));
-        }
+    let cutoff = (now - settings.stale_after + settings.pass_every * 2).min(now);
+    Some(Pass { started_at: now, cutoff, oldest_failed: None })
+}
+
+/// Keeps the run's failures with the pass they belong to: the one under way, or the one this run
+/// ended (whose last syncs finish after it ended).
+fn note_failures(at: &mut ScanCheckpoint, oldest_failed: Option<DateTime<Utc>>) {
+    if let Some(pass) = at.pass.as_mut().or(at.last_pass.as_mut()) {
+        pass.oldest_failed = earliest(pass.oldest_failed, oldest_failed);
     }
-    let overdue = oldest.map_or(chrono::Duration::zero(), |synced| now - (synced + settings.stale_after));
-    Ok(overdue.max(chrono::Duration::zero()))
+}
+
+fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// How far past the staleness window the stalest application is at `now` (zero while none is),
+/// from the checkpoint alone — the due list is not ordered by last sync, and reading it whole for
+/// a figure would cost a pass. When the last pass ended, every application it did not fail had
+/// been synced after its cut-off; what failed since kept its older sync. (Until a deployment's
+/// first pass has ended, only failures count.)
+pub fn lag(at: &ScanCheckpoint, stale_after: chrono::Duration, now: DateTime<Utc>) -> chrono::Duration {
+    let last = at.last_pass.as_ref();
+    let failed = earliest(last.and_then(|p| p.oldest_failed), at.pass.as_ref().and_then(|p| p.oldest_failed));
+    let oldest = earliest(last.map(|p| p.cutoff), failed);
+    let overdue = oldest.map_or(chrono::Duration::zero(), |synced| now - (synced + stale_after));
+    overdue.max(chrono::Duration::zero())
 }
 
 /// How long syncs under way at the deadline may take to finish: the scan's deadline is 60 s
@@ -368,15 +422,15 @@ impl<S: SyncDue> NewPages<S> {
                 .store
                 .due_for_sync(self.year, self.shard, DueLane::New, Utc::now(), self.after.as_deref(), self.page_size)
                 .await?;
-            match page.last() {
-                Some(last) => {
-                    self.after = Some(last.position.clone());
-                    return Ok(Some(page));
-                }
+            match page.next {
+                Some(next) => self.after = Some(next),
                 None => {
                     self.shard += 1;
                     self.after = None;
                 }
+            }
+            if !page.due.is_empty() {
+                return Ok(Some(page.due));
             }
         }
         Ok(None)
@@ -557,6 +611,9 @@ fn record(done: Finished, report: &mut ScanReport) {
         Ok((due, _, Err(err), unknown)) => {
             report.failed += 1;
             report.unknown += u32::from(unknown);
+            if !unknown {
+                report.oldest_failed = earliest(report.oldest_failed, due.last_synced_at);
+            }
             tracing::warn!(federal_exchange_id = %due.application.id, error = %err, "scheduled sync failed");
         }
         Err(join_error) => {
@@ -569,4 +626,79 @@ fn record(done: Finished, report: &mut ScanReport) {
 /// The scan's deadline: its budget, but never closer than a safety margin to the Lambda's own.
 pub fn deadline(budget: Duration, lambda_deadline: Option<std::time::SystemTime>) -> Instant {
     Instant::from_std(shared::deadline::run_deadline(budget, Duration::from_secs(60), lambda_deadline))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(hour: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap() + chrono::Duration::hours(hour)
+    }
+
+    fn settings(stale_after_hours: i64) -> ScanSettings {
+        let stale_after = chrono::Duration::hours(stale_after_hours);
+        ScanSettings {
+            year: PlanYear::parse(2026).unwrap(),
+            stale_after,
+            concurrency: 1,
+            page_size: 10,
+            new_lane_every: NEW_LANE_EVERY,
+            repair_budget: 0,
+            pass_every: pass_every(stale_after),
+        }
+    }
+
+    #[test]
+    fn a_pass_starts_a_pace_after_the_last_and_syncs_what_would_pass_the_window_before_the_next_reaches_it() {
+        let week = settings(168);
+        assert_eq!(week.pass_every, chrono::Duration::hours(3));
+        let first = new_pass(None, &week, at(200)).expect("no pass yet: one starts");
+        assert_eq!(first.cutoff, at(200 - 168 + 6));
+        assert_eq!(new_pass(Some(&first), &week, at(202)), None, "too soon");
+        assert_eq!(new_pass(Some(&first), &week, at(203)).map(|p| p.started_at), Some(at(203)));
+        // A short window: an eighth of it, and a cut-off never in the future.
+        let short = ScanSettings { pass_every: chrono::Duration::hours(10), ..settings(8) };
+        assert_eq!(settings(8).pass_every, chrono::Duration::hours(1));
+        assert_eq!(new_pass(None, &short, at(50)).unwrap().cutoff, at(50));
+        // Back to back when unpaced.
+        let unpaced = ScanSettings { pass_every: chrono::Duration::zero(), ..settings(24) };
+        let pass = new_pass(None, &unpaced, at(30)).unwrap();
+        assert_eq!(pass.cutoff, at(6));
+        assert!(new_pass(Some(&pass), &unpaced, at(30)).is_some());
+    }
+
+    #[test]
+    fn the_lag_is_how_far_past_the_window_the_last_passs_cut_off_or_a_failed_sync_since_is() {
+        let window = chrono::Duration::hours(24);
+        let none = ScanCheckpoint::default();
+        assert_eq!(lag(&none, window, at(100)), chrono::Duration::zero(), "nothing known yet");
+
+        let ended = Pass { started_at: at(50), cutoff: at(30), oldest_failed: None };
+        let mut checkpoint = ScanCheckpoint { last_pass: Some(ended.clone()), ..ScanCheckpoint::default() };
+        assert_eq!(lag(&checkpoint, window, at(54)), chrono::Duration::zero(), "within the window");
+        assert_eq!(lag(&checkpoint, window, at(56)), chrono::Duration::hours(2), "no pass since: behind");
+
+        // A failure in the pass under way counts, and one in the last pass counts until the
+        // next pass ends.
+        checkpoint.pass = Some(Pass { started_at: at(56), cutoff: at(36), oldest_failed: Some(at(20)) });
+        assert_eq!(lag(&checkpoint, window, at(56)), chrono::Duration::hours(12));
+        checkpoint.pass = None;
+        checkpoint.last_pass = Some(Pass { oldest_failed: Some(at(25)), ..ended });
+        assert_eq!(lag(&checkpoint, window, at(50)), chrono::Duration::hours(1));
+    }
+
+    #[test]
+    fn failures_go_with_the_pass_under_way_or_the_one_the_run_ended() {
+        let pass = Pass { started_at: at(50), cutoff: at(30), oldest_failed: Some(at(10)) };
+        let mut under_way = ScanCheckpoint { pass: Some(pass.clone()), ..ScanCheckpoint::default() };
+        note_failures(&mut under_way, Some(at(5)));
+        note_failures(&mut under_way, Some(at(8)));
+        note_failures(&mut under_way, None);
+        assert_eq!(under_way.pass.unwrap().oldest_failed, Some(at(5)));
+        let mut ended = ScanCheckpoint { last_pass: Some(pass), ..ScanCheckpoint::default() };
+        note_failures(&mut ended, Some(at(7)));
+        assert_eq!(ended.last_pass.unwrap().oldest_failed, Some(at(7)));
+    }
 }

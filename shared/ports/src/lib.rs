@@ -17,8 +17,8 @@ mod outcomes;
 
 pub use error::StoreError;
 pub use outcomes::{
-    ApplyOutcome, Claim, CountedTake, DayClaim, DigestOutcome, DigestRun, Due, DueLane, Flagged, Notice, OutboxItem,
-    Pass, Repair, ScanCheckpoint, StoredApplication, SyncSlot, TakerSpike, TimelineWindow, UpsertOutcome,
+    ApplyOutcome, Claim, CountedTake, DayClaim, DigestOutcome, DigestRun, Due, DueLane, DuePage, Flagged, Notice,
+    OutboxItem, Pass, Repair, ScanCheckpoint, StoredApplication, SyncSlot, TakerSpike, TimelineWindow, UpsertOutcome,
 };
 
 type StoreResult<T> = Result<T, StoreError>;
@@ -362,6 +362,9 @@ pub trait ExportBuilds: Clone + Send + Sync + 'static {
 pub trait SyncDue: Clone + Send + Sync + 'static {
     /// How many parts (shards) each lane of the due list is in.
     fn due_parts(&self) -> u32;
+    /// A page of one lane of one shard, after `after`: of the next `limit` applications in the
+    /// lane, those due by `upto` (last synced before it; for the unknown lane, to be asked again
+    /// by it; for the never-synced lane, all).
     fn due_for_sync(
         &self,
         year: PlanYear,
@@ -370,7 +373,7 @@ pub trait SyncDue: Clone + Send + Sync + 'static {
         upto: DateTime<Utc>,
         after: Option<&str>,
         limit: i32,
-    ) -> impl Future<Output = StoreResult<Vec<Due>>> + Send;
+    ) -> impl Future<Output = StoreResult<DuePage>> + Send;
     /// Records that the marketplace did not know the application: ask again at `ask_again_at`.
     fn record_unknown(&self, due: &Due, ask_again_at: DateTime<Utc>) -> impl Future<Output = StoreResult<bool>> + Send;
     fn scan_checkpoint(&self, year: PlanYear) -> impl Future<Output = StoreResult<ScanCheckpoint>> + Send;

@@ -96,12 +96,25 @@ pub struct Due {
     pub last_synced_at: Option<DateTime<Utc>>,
 }
 
+/// One page of a lane of the due list: the applications due in it, and where the next page
+/// starts (`None`: the lane's shard is read to its end). A page may hold none that are due and
+/// still not be the end: the due list is walked in a fixed order and filtered by the last sync.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DuePage {
+    pub due: Vec<Due>,
+    pub next: Option<String>,
+}
+
 /// Where the scan is: the pass under way (if any), the lane and shard it is in, and the sync-due
-/// key of the last application it took up there; and how many passes have ended.
+/// key of the last application it took up there; the last pass that ended, and how many have.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScanCheckpoint {
     #[serde(default)]
     pub pass: Option<Pass>,
+    /// The last pass that ended: every application it did not fail was then synced after its
+    /// cut-off, which bounds the oldest sync (`sync_trigger::scan::lag`); and when the next starts.
+    #[serde(default)]
+    pub last_pass: Option<Pass>,
     #[serde(default = "first_lane")]
     pub lane: DueLane,
     pub shard: u32,
@@ -117,6 +130,9 @@ pub struct Pass {
     pub started_at: DateTime<Utc>,
     /// Applications last synced before this are due in this pass.
     pub cutoff: DateTime<Utc>,
+    /// The oldest last sync of the applications whose sync failed in this pass (they stay due).
+    #[serde(default)]
+    pub oldest_failed: Option<DateTime<Utc>>,
 }
 
 /// The lane a pass starts in: the never-synced lane is taken at the start of every run instead.
@@ -126,7 +142,7 @@ fn first_lane() -> DueLane {
 
 impl Default for ScanCheckpoint {
     fn default() -> Self {
-        Self { pass: None, lane: first_lane(), shard: 0, position: None, passes_completed: 0 }
+        Self { pass: None, last_pass: None, lane: first_lane(), shard: 0, position: None, passes_completed: 0 }
     }
 }
 

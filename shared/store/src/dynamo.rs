@@ -194,6 +194,7 @@ pub(crate) enum Index {
     Table,
     Gsi1,
     Gsi2,
+    Gsi3,
 }
 
 impl Index {
@@ -202,6 +203,7 @@ impl Index {
             Index::Table => None,
             Index::Gsi1 => Some(keys::GSI1),
             Index::Gsi2 => Some(keys::GSI2),
+            Index::Gsi3 => Some(keys::GSI3),
         }
     }
 
@@ -211,6 +213,7 @@ impl Index {
             Index::Table => (keys::PK, keys::SK),
             Index::Gsi1 => (keys::GSI1_PK, keys::GSI1_SK),
             Index::Gsi2 => (keys::GSI2_PK, keys::GSI2_SK),
+            Index::Gsi3 => (keys::GSI3_PK, keys::GSI3_SK),
         }
     }
 }

@@ -246,8 +246,15 @@ pub struct MetaItem {
     /// longer after each, see `unplaced::retry_after`). A new write starts it again.
     #[serde(default)]
     pub unplaced_failures: u32,
-    pub gsi2pk: String,
-    pub gsi2sk: String,
+    /// The last sync as a number (`keys::LAST_SYNCED_MICROS`): the due list's filter compares it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_synced_micros: Option<i64>,
+    /// Its place in the due list (`keys::sync_due_pk`, `keys::sync_due_sk`); empty in an item of
+    /// a release before 2026-12-08 until `devkit migrate` files it there.
+    #[serde(default)]
+    pub gsi3pk: String,
+    #[serde(default)]
+    pub gsi3sk: String,
     /// Set (`UNPLACED`) by a write whose outcome is still to be placed; the placement of this
     /// version removes it. Its sort key is the write's time.
     #[serde(default, skip_serializing_if = "Option::is_none")]

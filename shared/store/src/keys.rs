@@ -15,6 +15,16 @@ pub const GSI1_SK: &str = "gsi1sk";
 pub const GSI2: &str = "gsi2";
 pub const GSI2_PK: &str = "gsi2pk";
 pub const GSI2_SK: &str = "gsi2sk";
+/// The due list: keys that change only with an application's lane, and the few attributes the
+/// scan reads (`SYNC_DUE_ATTRIBUTES`), so a sync rewrites a small entry in place.
+pub const GSI3: &str = "gsi3";
+pub const GSI3_PK: &str = "gsi3pk";
+pub const GSI3_SK: &str = "gsi3sk";
+/// What the due list's index holds beside its keys (the template's `NonKeyAttributes`).
+/// (The application is read from the table's key, which every index holds.)
+pub const SYNC_DUE_ATTRIBUTES: [&str; 3] = ["version", "unknown_count", LAST_SYNCED_MICROS];
+/// The last sync as a number, which the due list's filter compares.
+pub const LAST_SYNCED_MICROS: &str = "last_synced_micros";
 
 /// A time as it appears inside keys: RFC 3339, UTC, microseconds, always the same width.
 pub fn time(at: DateTime<Utc>) -> String {
@@ -225,9 +235,9 @@ pub fn book_gsi1sk(year: PlanYear, id: &FederalExchangeId) -> String {
     format!("{year}#{id}")
 }
 
-/// Applications due for a marketplace re-sync, oldest sync first (GSI2). Spread over shards so that
+/// Applications due for a marketplace re-sync (GSI3), lane by lane. Spread over shards so that
 /// millions of applications do not share one hot partition.
-pub fn sync_due_gsi2pk(year: PlanYear, shard: u32) -> String {
+pub fn sync_due_pk(year: PlanYear, shard: u32) -> String {
     format!("SYNCDUE#{year}#{shard:02}")
 }
 /// A lane's digit, first in its keys: the order the scan takes the lanes.
@@ -240,31 +250,30 @@ fn lane_digit(lane: DueLane) -> char {
     }
 }
 
-/// `{lane}#{time}#{id}`: a never-synced application is `0#{id}`; one at risk (`1`) or not (`2`) is
-/// keyed by its last sync; one the marketplace did not know (`3`) by when to ask again.
-pub fn sync_due_gsi2sk(lane: DueLane, at: Option<DateTime<Utc>>, id: &FederalExchangeId) -> String {
+/// `{lane}#{id}`: `at` is the last sync (or, in the unknown lane, when to ask again); without
+/// one an application is never-synced, `0#{id}`. One at risk is `1#{id}`, the rest `2#{id}` — a
+/// key no sync changes, so a sync rewrites its entry in place instead of moving it. One the
+/// marketplace did not know is `3#{time}#{id}`, by when to ask it again.
+pub fn sync_due_sk(lane: DueLane, at: Option<DateTime<Utc>>, id: &FederalExchangeId) -> String {
     match (lane, at) {
         (DueLane::New, _) | (_, None) => format!("{}#{id}", lane_digit(DueLane::New)),
-        (lane, Some(at)) => format!("{}#{}#{id}", lane_digit(lane), time(at)),
+        (DueLane::Unknown, Some(at)) => format!("{}#{}#{id}", lane_digit(lane), time(at)),
+        (lane, Some(_)) => format!("{}#{id}", lane_digit(lane)),
     }
 }
-/// The sort-key bounds (inclusive) of a lane's applications due by `upto`: every never-synced
-/// one, or those keyed before `upto`.
+/// The sort-key bounds (inclusive) of a lane: all of it, or for the unknown lane the
+/// applications to be asked again by `upto`.
 pub fn sync_due_range(lane: DueLane, upto: DateTime<Utc>) -> (String, String) {
+    let digit = lane_digit(lane);
     match lane {
-        // `$` follows `#`: every `0#…` key is below `0$`.
-        DueLane::New => ("0#".to_owned(), "0$".to_owned()),
-        lane => (format!("{}#", lane_digit(lane)), format!("{}#{}", lane_digit(lane), time(upto))),
+        // `$` follows `#`: every `1#…` key is below `1$`.
+        DueLane::Unknown => (format!("{digit}#"), format!("{digit}#{}", time(upto))),
+        _ => (format!("{digit}#"), format!("{digit}$")),
     }
 }
-/// The last sync a due-list key holds (`None` for a never-synced application's).
-pub fn sync_due_time(gsi2sk: &str) -> Option<DateTime<Utc>> {
-    let mut parts = gsi2sk.splitn(3, '#');
-    let lane = parts.next()?;
-    if lane != lane_digit(DueLane::AtRisk).to_string() && lane != lane_digit(DueLane::Stale).to_string() {
-        return None;
-    }
-    DateTime::parse_from_rfc3339(parts.next()?).ok().map(|at| at.with_timezone(&Utc))
+/// Whether a lane is filtered by the last sync (the pass's cut-off): the others are due as keyed.
+pub fn sync_due_by_last_sync(lane: DueLane) -> bool {
+    matches!(lane, DueLane::AtRisk | DueLane::Stale)
 }
 /// Applications are spread over this many shards wherever many of them would otherwise meet on
 /// one item: the sync-due index, an agency's counters and swap patterns, the relay's workers.
@@ -491,15 +500,17 @@ mod tests {
     use chrono::TimeZone;
 
     #[test]
-    fn a_due_key_gives_back_its_last_sync_and_only_that() {
+    fn a_sync_leaves_a_due_key_as_it_was_and_only_the_lane_or_a_time_to_ask_again_moves_it() {
         let synced = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+        let later = synced + chrono::Duration::days(7);
         let id = FederalExchangeId::parse("0042").unwrap();
         for lane in [DueLane::AtRisk, DueLane::Stale] {
-            assert_eq!(sync_due_time(&sync_due_gsi2sk(lane, Some(synced), &id)), Some(synced));
+            assert_eq!(sync_due_sk(lane, Some(synced), &id), sync_due_sk(lane, Some(later), &id));
         }
-        // A never-synced application has no sync; an unknown one's time is when to ask again.
-        assert_eq!(sync_due_time(&sync_due_gsi2sk(DueLane::New, None, &id)), None);
-        assert_eq!(sync_due_time(&sync_due_gsi2sk(DueLane::Unknown, Some(synced), &id)), None);
+        assert_ne!(sync_due_sk(DueLane::AtRisk, Some(synced), &id), sync_due_sk(DueLane::Stale, Some(synced), &id));
+        assert_ne!(sync_due_sk(DueLane::Unknown, Some(synced), &id), sync_due_sk(DueLane::Unknown, Some(later), &id));
+        assert!(sync_due_by_last_sync(DueLane::AtRisk) && sync_due_by_last_sync(DueLane::Stale));
+        assert!(!sync_due_by_last_sync(DueLane::New) && !sync_due_by_last_sync(DueLane::Unknown));
     }
 
     #[test]
@@ -525,19 +536,22 @@ mod tests {
         let synced = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
         let later = synced + chrono::Duration::days(1);
         let within = |key: &str, (low, high): (String, String)| low.as_str() <= key && key <= high.as_str();
-        let new = sync_due_gsi2sk(DueLane::New, None, &id);
+        let new = sync_due_sk(DueLane::New, None, &id);
         assert!(within(&new, sync_due_range(DueLane::New, synced)));
         for lane in [DueLane::AtRisk, DueLane::Stale, DueLane::Unknown] {
-            let key = sync_due_gsi2sk(lane, Some(synced), &id);
+            let key = sync_due_sk(lane, Some(synced), &id);
             assert!(within(&key, sync_due_range(lane, later)), "{lane:?} due after its time");
-            assert!(!within(&key, sync_due_range(lane, synced - chrono::Duration::seconds(1))), "not before");
+            // The unknown lane is read up to the time to ask again; the others whole (the
+            // last sync is filtered, not keyed).
+            let before = within(&key, sync_due_range(lane, synced - chrono::Duration::seconds(1)));
+            assert_eq!(before, lane != DueLane::Unknown, "{lane:?} before its time");
             for other in
                 [DueLane::New, DueLane::AtRisk, DueLane::Stale, DueLane::Unknown].into_iter().filter(|o| *o != lane)
             {
                 assert!(!within(&key, sync_due_range(other, later)), "{lane:?} is not in {other:?}");
             }
         }
-        assert_eq!(sync_due_gsi2sk(DueLane::Stale, None, &id), new, "never synced is new, whatever else");
+        assert_eq!(sync_due_sk(DueLane::Stale, None, &id), new, "never synced is new, whatever else");
     }
 
     #[test]

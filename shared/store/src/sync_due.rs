@@ -10,7 +10,20 @@ use super::items::{MetaItem, from_item, to_item};
 use super::{Store, StoreError, keys};
 use domain::ApplicationKey;
 use domain::PlanYear;
-use ports::{self, Due, DueLane, ScanCheckpoint};
+use ports::{self, Due, DueLane, DuePage, ScanCheckpoint};
+
+/// An application's entry in the due list's index: its keys and what the index holds beside them
+/// (`keys::SYNC_DUE_ATTRIBUTES`).
+#[derive(Debug, Deserialize)]
+struct DueEntry {
+    pk: String,
+    version: u64,
+    #[serde(default)]
+    unknown_count: u32,
+    #[serde(default)]
+    last_synced_micros: Option<i64>,
+    gsi3sk: String,
+}
 
 #[derive(Debug, Serialize, Deserialize)]
 struct CheckpointItem {
@@ -19,15 +32,64 @@ struct CheckpointItem {
     checkpoint: ScanCheckpoint,
 }
 
-impl Store {}
+impl Store {
+    /// Files the application item `pk` in the due list's index as this release keys it (since
+    /// 2026-12-08: GSI3, by lane and id, the last sync beside the keys), out of the index ordered
+    /// by last sync that releases before kept it in (GSI2). Only while the item is as read: a
+    /// write in between has filed it itself. Returns whether it was filed; filing it again finds
+    /// it filed.
+    pub async fn file_in_due_list(&self, pk: &str) -> Result<bool, StoreError> {
+        let Some(item) = self.get_item(pk.to_owned(), keys::META_SK).await? else { return Ok(false) };
+        let old_key = item.get(keys::GSI2_SK).and_then(|v| v.as_s().ok()).cloned();
+        let meta: MetaItem = from_item(item)?;
+        let Some(old_key) = old_key.filter(|_| meta.gsi3pk.is_empty()) else { return Ok(false) };
+        let app = ApplicationKey { id: meta.federal_exchange_id, year: meta.plan_year };
+        // The lane is the old key's first digit; an unknown application's key was already
+        // `3#{time to ask again}#{id}`, and a never-synced one's `0#{id}`.
+        let position = match old_key.split('#').next() {
+            Some("1") => keys::sync_due_sk(DueLane::AtRisk, meta.last_synced_at, &app.id),
+            Some("2") => keys::sync_due_sk(DueLane::Stale, meta.last_synced_at, &app.id),
+            _ => old_key,
+        };
+        let mut update = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .key(keys::PK, text(pk))
+            .key(keys::SK, text(keys::META_SK))
+            .update_expression("SET #gsi3pk = :shard, #gsi3sk = :position REMOVE #gsi2pk, #gsi2sk")
+            .condition_expression("version = :version")
+            .expression_attribute_names("#gsi3pk", keys::GSI3_PK)
+            .expression_attribute_names("#gsi3sk", keys::GSI3_SK)
+            .expression_attribute_names("#gsi2pk", keys::GSI2_PK)
+            .expression_attribute_names("#gsi2sk", keys::GSI2_SK)
+            .expression_attribute_values(":shard", text(keys::sync_due_pk(app.year, keys::application_shard(&app.id))))
+            .expression_attribute_values(":position", text(position))
+            .expression_attribute_values(":version", number(meta.version));
+        if let Some(synced) = meta.last_synced_at {
+            update = update
+                .update_expression(
+                    "SET #gsi3pk = :shard, #gsi3sk = :position, #synced = :synced REMOVE #gsi2pk, #gsi2sk",
+                )
+                .expression_attribute_names("#synced", keys::LAST_SYNCED_MICROS)
+                .expression_attribute_values(":synced", number(synced.timestamp_micros()));
+        }
+        match update.send().await {
+            Ok(_) => Ok(true),
+            Err(err) if condition_failed(&err) => Ok(false),
+            Err(err) => Err(failed(err)),
+        }
+    }
+}
 
 impl ports::SyncDue for Store {
     fn due_parts(&self) -> u32 {
         keys::APPLICATION_SHARDS
     }
 
-    /// Up to `limit` applications of one lane of one shard due by `upto` (for the never-synced
-    /// lane: all of them), in key order, after `after`.
+    /// Of the next `limit` applications of one lane of one shard after `after`, in key order,
+    /// those due by `upto`: the at-risk and stale lanes filtered by the last sync (the index
+    /// holds it), the unknown lane keyed by when to ask again, the never-synced lane all.
     async fn due_for_sync(
         &self,
         year: PlanYear,
@@ -36,30 +98,44 @@ impl ports::SyncDue for Store {
         upto: DateTime<Utc>,
         after: Option<&str>,
         limit: i32,
-    ) -> Result<Vec<Due>, StoreError> {
-        let (low, cutoff) = keys::sync_due_range(lane, upto);
+    ) -> Result<DuePage, StoreError> {
+        let (low, high) = keys::sync_due_range(lane, upto);
         // BETWEEN is inclusive: the smallest string above `after` is `after` + U+0001.
         let from = after.map_or(low, |position| format!("{position}\u{1}"));
-        let out = self
-            .query(Index::Gsi2, keys::sync_due_gsi2pk(year, shard), SortKeys::Between(from, cutoff))
-            .limit(limit)
-            .send()
-            .await
-            .map_err(failed)?;
-        out.items
+        let mut query =
+            self.query(Index::Gsi3, keys::sync_due_pk(year, shard), SortKeys::Between(from, high)).limit(limit);
+        if keys::sync_due_by_last_sync(lane) {
+            query = query
+                .filter_expression("#synced < :upto")
+                .expression_attribute_names("#synced", keys::LAST_SYNCED_MICROS)
+                .expression_attribute_values(":upto", number(upto.timestamp_micros()));
+        }
+        let out = query.send().await.map_err(failed)?;
+        // Where the read stopped, whether or not what it read there was due.
+        let next = out
+            .last_evaluated_key
+            .as_ref()
+            .and_then(|key| key.get(keys::GSI3_SK))
+            .and_then(|sk| sk.as_s().ok())
+            .cloned();
+        let due = out
+            .items
             .unwrap_or_default()
             .into_iter()
             .map(|item| {
-                let meta: MetaItem = from_item(item)?;
+                let entry: DueEntry = from_item(item)?;
+                let application = keys::application_of(&entry.pk)
+                    .ok_or_else(|| StoreError::Decode(format!("a due-list entry keyed {}", entry.pk).into()))?;
                 Ok(Due {
-                    application: ApplicationKey { id: meta.federal_exchange_id, year: meta.plan_year },
-                    last_synced_at: keys::sync_due_time(&meta.gsi2sk),
-                    position: meta.gsi2sk,
-                    version: meta.version,
-                    unknown_count: meta.unknown_count,
+                    application,
+                    last_synced_at: entry.last_synced_micros.and_then(DateTime::from_timestamp_micros),
+                    position: entry.gsi3sk,
+                    version: entry.version,
+                    unknown_count: entry.unknown_count,
                 })
             })
-            .collect()
+            .collect::<Result<_, StoreError>>()?;
+        Ok(DuePage { due, next })
     }
 
     /// Records that the marketplace did not know `due`'s application: it moves to the unknown
@@ -73,13 +149,13 @@ impl ports::SyncDue for Store {
             .table_name(self.table())
             .key(keys::PK, text(keys::application_pk(app.year, &app.id)))
             .key(keys::SK, text(keys::META_SK))
-            .update_expression("SET unknown_count = :count, #gsi2sk = :position")
+            .update_expression("SET unknown_count = :count, #position = :position")
             .condition_expression("version = :version")
-            .expression_attribute_names("#gsi2sk", keys::GSI2_SK)
+            .expression_attribute_names("#position", keys::GSI3_SK)
             .expression_attribute_values(":count", number(due.unknown_count + 1))
             .expression_attribute_values(
                 ":position",
-                text(keys::sync_due_gsi2sk(DueLane::Unknown, Some(ask_again_at), &app.id)),
+                text(keys::sync_due_sk(DueLane::Unknown, Some(ask_again_at), &app.id)),
             )
             .expression_attribute_values(":version", number(due.version))
             .send()

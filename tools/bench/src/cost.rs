@@ -149,20 +149,40 @@ impl Month {
 /// What differs between the design priced and the one before issue 29 besides the operations'
 /// figures: the items an application keeps, and the budget's writes per request (the scan's,
 /// a person's).
+/// And how the scan finds what is due: since 2026-12-08 a pass every `PASS_EVERY` reads the whole
+/// due list (each entry at `PASS_READ`'s measured units) and syncs what is within two paces of
+/// the window, so an application is re-synced a little more often than every `RESYNC_DAYS`;
+/// before, the due list was ordered by last sync and read only as far as what was due.
 #[derive(Debug, Clone, Copy)]
 struct Design {
     items_per_application: f64,
     budget_writes: (f64, f64),
+    passes_per_month: f64,
+    resync_days: f64,
 }
 const NOW: Design = Design {
     items_per_application: ITEMS_PER_APPLICATION,
     budget_writes: (SCAN_BUDGET_WRITES_PER_REQUEST, ON_DEMAND_BUDGET_WRITES),
+    passes_per_month: 30.0 * 24.0 / PASS_EVERY_HOURS,
+    resync_days: RESYNC_DAYS - 2.0 * PASS_EVERY_HOURS / 24.0,
 };
 /// Before issue 29 every request claimed its turn with a put of its own.
-const BEFORE: Design = Design { items_per_application: ITEMS_PER_APPLICATION_BEFORE, budget_writes: (1.0, 1.0) };
+const BEFORE: Design = Design {
+    items_per_application: ITEMS_PER_APPLICATION_BEFORE,
+    budget_writes: (1.0, 1.0),
+    passes_per_month: 0.0,
+    resync_days: RESYNC_DAYS,
+};
+/// The scan's pace (`sync_trigger::scan::PASS_EVERY`, a week's window's).
+const PASS_EVERY_HOURS: f64 = 3.0;
 
 fn month(figures: &[Figure], measured: &Measured, load: Load, design: Design) -> Month {
-    let Design { items_per_application, budget_writes: (scan_turn_writes, on_demand_turn_writes) } = design;
+    let Design {
+        items_per_application,
+        budget_writes: (scan_turn_writes, on_demand_turn_writes),
+        passes_per_month,
+        resync_days,
+    } = design;
     let Measured { list_item_reads, export_row_reads, mean_item_bytes } = *measured;
     let units = |operation: &str| figure(figures, operation).write_units;
     let reads = |operation: &str| figure(figures, operation).read_units;
@@ -172,7 +192,9 @@ fn month(figures: &[Figure], measured: &Measured, load: Load, design: Design) ->
     const QUIET_SYNC: &str = "a sync that changes nothing (not at risk)";
     const RISKY_SYNC: &str = "a sync that confirms an entry at risk";
 
-    let scheduled = APPLICATIONS * 30.0 / RESYNC_DAYS;
+    let scheduled = APPLICATIONS * 30.0 / resync_days;
+    let pass_reads =
+        if passes_per_month > 0.0 { passes_per_month * APPLICATIONS * reads(crate::writes::PASS_READ) } else { 0.0 };
     let list_opens = AGENTS * LIST_OPENS_PER_AGENT_DAY * 30.0;
     let on_demand = list_opens * ON_DEMAND_PER_LIST_OPEN;
     let exports = EXPORTS_PER_DAY * 30.0;
@@ -213,7 +235,8 @@ fn month(figures: &[Figure], measured: &Measured, load: Load, design: Design) ->
         + exports * ROWS_PER_EXPORT * export_row_reads
         + takes * RELAY_READS_PER_TAKE
         + changes
-        + digests * DIGEST_READS;
+        + digests * DIGEST_READS
+        + pass_reads;
     let item_bytes = mean_item_bytes + ITEM_OVERHEAD_BYTES;
     let stored_items = items_per_application + INDEXED_PER_APPLICATION + AT_RISK_SHARE * ROWS_PER_AT_RISK_ENTRY;
     let stored_gb = APPLICATIONS * stored_items * item_bytes / 1e9;
@@ -270,7 +293,7 @@ pub struct Measured {
 /// The partner requests a second the 7-day re-sync promise needs while `new_per_second` new
 /// applications arrive and people sync on demand.
 fn rate_needed(new_per_second: f64) -> f64 {
-    let resync = APPLICATIONS / (RESYNC_DAYS * 86_400.0);
+    let resync = APPLICATIONS / (NOW.resync_days * 86_400.0);
     let on_demand = AGENTS * LIST_OPENS_PER_AGENT_DAY * ON_DEMAND_PER_LIST_OPEN / 86_400.0;
     // From T(N) = N / (d (s R − r_od) − r_new) ≤ the window (README, "Keeping up").
     (resync + new_per_second) / (SCAN_SHARE * DUTY) + on_demand / SCAN_SHARE
@@ -338,4 +361,14 @@ pub fn monthly(figures: &[Figure], measured: &Measured, report: &mut Report) {
             bill_then(OPEN_ENROLLMENT_UNBOUNDED).total()
         ),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_bill_paces_passes_as_the_scan_does() {
+        assert_eq!(super::PASS_EVERY_HOURS, sync_trigger::scan::PASS_EVERY.num_minutes() as f64 / 60.0);
+        let week = chrono::Duration::hours(168);
+        assert_eq!(sync_trigger::scan::pass_every(week), sync_trigger::scan::PASS_EVERY, "a week's window's pace");
+    }
 }

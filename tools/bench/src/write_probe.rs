@@ -29,7 +29,7 @@ pub struct Figure {
 }
 
 impl Figure {
-    fn of(operation: &'static str, units: Units, per: u32) -> Self {
+    pub(crate) fn of(operation: &'static str, units: Units, per: u32) -> Self {
         let per = f64::from(per);
         Self {
             operation,

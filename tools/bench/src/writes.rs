@@ -25,10 +25,11 @@ pub(crate) const FLOORS: [(&str, f64); 8] = [
     // entry's rows in its four lists with their archived-filter index entry each (4 + 4) and the
     // four lists' counters, rows and counters together in one transaction (2 × 8 + 4).
     ("a submission that makes a swap (owner 2 levels down)", 35.0),
-    // The application's item (its sync record inside) and its place in the due list moved (2).
-    ("a sync that changes nothing (not at risk)", 3.0),
+    // The application's item (its sync record inside) and its due-list entry, rewritten in place
+    // with the last sync the scan filters on (1).
+    ("a sync that changes nothing (not at risk)", 2.0),
     // The same: nothing people read changes but "last synced", read from that item.
-    ("a sync that confirms an entry at risk", 3.0),
+    ("a sync that confirms an entry at risk", 2.0),
     // The application, the closed sync record, the history and two entries (2 × 5) and their index
     // entries (outbox 1, book index 2); one entry's four rows leave (with 4 index entries), the
     // other's four enter (with 4), six lists' counters change, in one transaction (2 × 14 + 8).
@@ -63,7 +64,8 @@ pub async fn write_costs(
     resources: &LocalResources,
     report: &mut Report,
 ) -> Result<Probe, Failure> {
-    let measured = probe(sdk, &resources.table).await?;
+    let mut measured = probe(sdk, &resources.table).await?;
+    measured.figures.push(pass_reads(sdk, resources).await?);
     let figures = &measured.figures;
     // What DynamoDB charges for each (docs/capacity.md prices it), against its floor.
     for figure in figures {
@@ -122,6 +124,57 @@ pub async fn write_costs(
         most <= 1.25 * least,
     );
     Ok(measured)
+}
+
+/// What the scan's pass reads for each application (operation `PASS_READ`): it walks every entry
+/// of the due list's at-risk and stale lanes in pages of 100 (as deployed), and the filter on the
+/// last sync drops most, though DynamoDB bills what it read. Walked here over 3,200 synced
+/// applications up to a cut-off none is past, so that every entry read is returned and metered
+/// at its size.
+pub(crate) const PASS_READ: &str = "a pass's read of one application in the due list";
+/// The scan's page (`sync_trigger::app`'s `page_size`).
+const PAGE: i32 = 100;
+
+async fn pass_reads(sdk: &shared::aws::SdkConfig, resources: &LocalResources) -> Result<Figure, Failure> {
+    use crate::fixtures::{key, submission, sync};
+    use shared::domain::AgentId;
+    use shared::ports::{DueLane, SyncDue};
+    let meter = Meter::on(sdk, &resources.table).await?;
+    let store = meter.store(sdk, &resources.table);
+    let ana = uid("w-ana");
+    let owners = store.owner_items([AgentId::parse(&ana)?].into()).await?;
+    let synced: Vec<_> = (0..3_200)
+        .map(|i| {
+            let id = format!("83{i:08}");
+            let log = vec![
+                submission(uid(&format!("own-{id}")), 0, &ana, "1111111111"),
+                sync(&uid(&format!("sync-{id}")), 5, "1111111111"),
+            ];
+            (key(&id), log)
+        })
+        .collect();
+    for chunk in synced.chunks(2_000) {
+        store.import(chunk, &owners, Utc::now()).await?;
+    }
+    let year = key("0").year;
+    let upto = Utc::now() + chrono::Duration::days(365);
+    meter.reset().await?;
+    let mut read = 0;
+    for shard in 0..store.due_parts() {
+        for lane in [DueLane::AtRisk, DueLane::Stale] {
+            let mut after = None;
+            loop {
+                let page = store.due_for_sync(year, shard, lane, upto, after.as_deref(), PAGE).await?;
+                read += page.due.len();
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+        }
+    }
+    let read = u32::try_from(read)?;
+    Ok(Figure::of(PASS_READ, meter.take().await?, read.max(1)))
 }
 
 /// What moving an agency with `entries` at-risk entries below it took, to completion.

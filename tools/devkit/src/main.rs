@@ -127,8 +127,11 @@ async fn run(args: Vec<String>) -> Result<(), DevkitError> {
             let migrated = devkit::migrate::run(&store).await?;
             println!(
                 "migrate: {} agencies' counters filed under their parents, {} applications' rows placed again, \
-                 {} sync records kept under their last sync",
-                migrated.agencies_refiled, migrated.applications_placed, migrated.records_rekeyed
+                 {} sync records kept under their last sync, {} applications filed in the due list by lane",
+                migrated.agencies_refiled,
+                migrated.applications_placed,
+                migrated.records_rekeyed,
+                migrated.applications_refiled
             );
             Ok(())
         }

@@ -21,12 +21,16 @@ pub struct Migrated {
     /// Sync records moved under their last time (since 2026-12-07), where a story page read
     /// newest first finds them.
     pub records_rekeyed: usize,
+    /// Applications filed in the due list's index by lane and id (since 2026-12-08), out of the
+    /// one ordered by last sync.
+    pub applications_refiled: usize,
 }
 
 pub async fn run(store: &Store) -> Result<Migrated, DevkitError> {
     let mut agencies = BTreeSet::new();
     let mut listed = BTreeSet::new();
     let mut evidence = Vec::new();
+    let mut unfiled = Vec::new();
     crate::table::scan_each(store, |item| {
         let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
         match keys::item_kind(&text(keys::PK), &text(keys::SK)) {
@@ -37,6 +41,7 @@ pub async fn run(store: &Store) -> Result<Migrated, DevkitError> {
                 listed.insert((year, FederalExchangeId::parse(text("federal_exchange_id"))?));
             }
             ItemKind::Evidence => evidence.push((text(keys::PK), text(keys::SK))),
+            ItemKind::ApplicationMeta if !item.contains_key(keys::GSI3_PK) => unfiled.push(text(keys::PK)),
             _ => {}
         }
         Ok::<_, DevkitError>(())
@@ -52,5 +57,14 @@ pub async fn run(store: &Store) -> Result<Migrated, DevkitError> {
     for (pk, sk) in &evidence {
         records_rekeyed += usize::from(store.rekey_evidence(pk, sk).await?);
     }
-    Ok(Migrated { agencies_refiled: agencies.len(), applications_placed: listed.len(), records_rekeyed })
+    let mut applications_refiled = 0;
+    for pk in &unfiled {
+        applications_refiled += usize::from(store.file_in_due_list(pk).await?);
+    }
+    Ok(Migrated {
+        agencies_refiled: agencies.len(),
+        applications_placed: listed.len(),
+        records_rekeyed,
+        applications_refiled,
+    })
 }

@@ -184,12 +184,18 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, props: &Jso
         .iter()
         .map(|index| {
             let projection = index.get("Projection").map(|p| text(p, "ProjectionType")).transpose()?;
+            let included = index
+                .get("Projection")
+                .and_then(|p| p.get("NonKeyAttributes"))
+                .and_then(Json::as_array)
+                .map(|names| names.iter().filter_map(Json::as_str).map(str::to_owned).collect());
             GlobalSecondaryIndex::builder()
                 .index_name(text(index, "IndexName")?)
                 .set_key_schema(Some(key_schema(index)?))
                 .projection(
                     Projection::builder()
                         .projection_type(ProjectionType::from(projection.as_deref().unwrap_or("ALL")))
+                        .set_non_key_attributes(included)
                         .build(),
                 )
                 .build()

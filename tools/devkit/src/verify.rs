@@ -13,6 +13,7 @@ use shared::domain::ApplicationKey;
 use shared::domain::MAX_AGENCY_DEPTH;
 use shared::domain::{AgencyId, AgentId, BookEntry, Evidence, PlanYear};
 use shared::domain::{Conduct, SwapPatterns};
+use shared::ports::DueLane;
 use store::Store;
 use store::items::{
     AgencyItem, AgentItem, EntryItem, EvidenceItem, Item, MetaItem, Owner, RiskRow, RowFacts, StatsItem, TrailItem,
@@ -70,6 +71,9 @@ pub enum Difference {
     /// An application's item says its newest evidence is older than evidence it holds: evidence
     /// between the two would be applied as the newest (`domain::is_newest`) when it is not.
     StaleLogTime { application: String },
+    /// An application's item is not in the due list as this release files it (an item of an
+    /// earlier release, before `devkit migrate`): the scan would never re-sync it.
+    Unfiled { application: String },
 }
 
 impl std::fmt::Display for Difference {
@@ -101,6 +105,7 @@ impl std::fmt::Display for Difference {
             Self::Unplaced { application } => write!(f, "unplaced write   {application}"),
             Self::MisplacedEvidence { item } => write!(f, "misplaced evidence {item}"),
             Self::StaleLogTime { application } => write!(f, "stale log time   {application}"),
+            Self::Unfiled { application } => write!(f, "not in due list  {application}"),
             Self::WrongConductCounts { agency, plan_year } => {
                 write!(f, "wrong conduct    agency {agency}, plan year {plan_year}")
             }
@@ -136,6 +141,8 @@ struct Snapshot {
     unplaced: Vec<String>,
     /// Evidence items not kept under their last time, by key.
     misplaced_evidence: Vec<String>,
+    /// Applications not filed in the due list as this release files them, by partition key.
+    unfiled: Vec<String>,
     /// By application partition: what its item says and what it holds (`LogTimes`).
     log_times: HashMap<String, LogTimes>,
     rows: BTreeMap<(String, String), RiskRow>,
@@ -149,6 +156,18 @@ struct Snapshot {
     conduct: BTreeMap<(AgencyId, u16), Vec<Item>>,
     /// An agent's own weeks of takes, by agent and plan year.
     taker_weeks: BTreeMap<(AgentId, u16), Vec<Item>>,
+}
+
+/// Whether an application's item is in the due list where the scan looks for it: its shard, a
+/// key of its lane (never-synced while it has no sync, at risk or not once it has, or unknown to
+/// the marketplace), and its last sync beside the keys for the pass's filter.
+fn filed_in_due_list(meta: &MetaItem) -> bool {
+    let id = &meta.federal_exchange_id;
+    let shard = keys::sync_due_pk(meta.plan_year, keys::application_shard(id));
+    let lanes = [DueLane::AtRisk, DueLane::Stale].map(|lane| keys::sync_due_sk(lane, meta.last_synced_at, id));
+    let keyed =
+        lanes.contains(&meta.gsi3sk) || (meta.gsi3sk.starts_with("3#") && meta.gsi3sk.ends_with(&format!("#{id}")));
+    meta.gsi3pk == shard && keyed && meta.last_synced_micros == meta.last_synced_at.map(|at| at.timestamp_micros())
 }
 
 /// Every difference between the stored lists and totals and what the authoritative state says.
@@ -198,6 +217,9 @@ fn sort_item(snapshot: &mut Snapshot, item: Item) -> Result<(), DevkitError> {
             let meta: MetaItem = from_item(item)?;
             if meta.is_unplaced() {
                 snapshot.unplaced.push(meta.pk.clone());
+            }
+            if !filed_in_due_list(&meta) {
+                snapshot.unfiled.push(meta.pk.clone());
             }
             let times = snapshot.log_times.entry(meta.pk.clone()).or_default();
             times.0 = meta.log_last_at;
@@ -277,6 +299,9 @@ fn compare(snapshot: &Snapshot) -> Vec<Difference> {
         if said.is_some() && held > said {
             differences.insert(Difference::StaleLogTime { application: application.clone() });
         }
+    }
+    for application in &snapshot.unfiled {
+        differences.insert(Difference::Unfiled { application: application.clone() });
     }
     for item in &snapshot.misplaced_evidence {
         differences.insert(Difference::MisplacedEvidence { item: item.clone() });
