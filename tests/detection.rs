@@ -2,7 +2,7 @@
 //! ingest function; marketplace syncs through the HTTP API and the scheduled scan, against the
 //! simulator.
 
-use shared::ports::{ApplicationReads, Applications, Directory};
+use shared::ports::{ApplicationReads, Applications, Directory, SyncDue};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -758,6 +758,37 @@ async fn a_pass_ends_and_covers_every_shard_when_the_data_exceeds_a_run_and_new_
     asked.sort();
     assert_eq!(asked, old.iter().map(String::as_str).collect::<Vec<_>>(), "each once, in {runs} runs");
     assert_no_differences(&system.world).await;
+}
+
+/// A pass starts at most every `pass_every` (each reads the whole due list): a run before then
+/// starts none, and one after starts the next.
+#[tokio::test]
+async fn passes_are_paced_and_a_run_between_two_starts_none() {
+    let system = system(100.0).await;
+    agency(system.store(), "top", None).await;
+    agent(system.store(), "ana", "top", "111").await;
+    let owners = system.store().owner_items([agent_id("ana")].into()).await.unwrap();
+    system.store().import(&[synced_long_ago("09800")], &owners, Utc::now()).await.unwrap();
+    system.put_marketplace(&answer("09800", &[(PolicyStatus::Effectuated, Some("111"))])).await;
+    let settings = ScanSettings { pass_every: chrono::Duration::hours(1), ..daily_scan() };
+    let far = || tokio::time::Instant::now() + Duration::from_secs(60);
+    let now = Utc::now();
+    let first = scan(&system.scan_store, &system.marketplace, &settings, now, far()).await.unwrap();
+    assert_eq!((first.synced, first.pass_completed), (1, true), "{first:?}");
+    let checkpoint = || async { system.store().scan_checkpoint(year()).await.unwrap() };
+    assert_eq!(checkpoint().await.passes_completed, 1);
+
+    let between = now + chrono::Duration::minutes(30);
+    let run = scan(&system.scan_store, &system.marketplace, &settings, between, far()).await.unwrap();
+    assert!(!run.pass_completed, "{run:?}");
+    let at = checkpoint().await;
+    assert_eq!((at.pass.is_none(), at.passes_completed), (true, 1), "no pass started: {at:?}");
+
+    let after = now + chrono::Duration::minutes(61);
+    let run = scan(&system.scan_store, &system.marketplace, &settings, after, far()).await.unwrap();
+    assert!(run.pass_completed, "{run:?}");
+    assert_eq!(checkpoint().await.passes_completed, 2);
+    assert_eq!(system.served().await.len(), 1, "synced once: the second pass found it fresh");
 }
 
 #[tokio::test]

@@ -297,8 +297,8 @@ async fn the_due_list_is_read_in_pages_that_may_hold_none_due_and_a_sync_leaves_
     use shared::ports::{DueLane, SyncDue};
     let world = world().await;
     ana_and_bob(&world.store, &[], &[]).await;
-    let shard = store::keys::application_shard(&app("5000").id);
-    let ids: Vec<String> = (5000..6000)
+    let shard = store::keys::application_shard(&app("1000").id);
+    let ids: Vec<String> = (1000..2000)
         .map(|n| n.to_string())
         .filter(|id| store::keys::application_shard(&app(id).id) == shard)
         .take(9)
@@ -336,6 +336,13 @@ async fn the_due_list_is_read_in_pages_that_may_hold_none_due_and_a_sync_leaves_
     expected.sort();
     assert_eq!(due, expected[6..].to_vec(), "only the three not synced again");
     assert_eq!(&pages[..2], &[0, 0], "pages with none due go on: {pages:?}");
+
+    // A position an earlier release saved (its keys held the last sync) starts the shard again:
+    // read as a key of this release's, it would pass every id below "2026".
+    let earlier = format!("2#{}#{}", store::keys::time(t(10)), expected[8]);
+    let again =
+        world.store.due_for_sync(app(&ids[0]).year, shard, DueLane::Stale, t(50), Some(&earlier), 9).await.unwrap();
+    assert_eq!(again.due.len(), 3, "the shard read from its start: {again:?}");
 }
 
 #[tokio::test]

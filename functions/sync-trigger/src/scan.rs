@@ -13,11 +13,13 @@
 //! know whose time to ask again has come — each lane shard by shard — and ends. A pass reads
 //! each entry once, so it ends however large the data; a run that runs out of time leaves the
 //! rest of the pass to the next run. A run ends at the end of a pass: applications that failed
-//! are tried again in the next pass, not over and over within one. An application the
+//! are tried again in the next pass, not over and over within one (one at risk is tried once
+//! more in the at-risk lane's second walk). An application the
 //! marketplace does not know (404) is asked again after a delay that doubles each time
 //! (`unknown_backoff`), instead of on every pass. How far behind the scan is (`lag`) is kept from
 //! what the passes found, not read from the due list.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -85,8 +87,8 @@ pub struct ScanReport {
     pub out_of_time: bool,
     /// The syncs that ended, by outcome (`crate::sync::outcome`).
     pub outcomes: std::collections::BTreeMap<&'static str, u32>,
-    /// When the run ended, how far past the staleness window the stalest application was (`None`
-    /// when that could not be read).
+    /// When the run ended, how far past the staleness window the stalest application may be
+    /// (`lag`; `None` when the checkpoint could not be read).
     pub lag: Option<chrono::Duration>,
     /// The oldest last sync of the applications the pass failed to sync (not those unknown to
     /// the marketplace, which wait in their own lane): kept with the pass, for `lag`.
@@ -112,8 +114,12 @@ fn emit_metrics(report: &ScanReport, store: &impl Applications, marketplace: &Ma
 /// a second or two unless it died.
 pub const UNPLACED_GRACE: chrono::Duration = chrono::Duration::minutes(1);
 
-/// The lanes a pass walks, in order (the never-synced lane is taken at the start of every run).
-const PASS_LANES: [DueLane; 3] = [DueLane::AtRisk, DueLane::Stale, DueLane::Unknown];
+/// The lanes a pass walks, in order (the never-synced lane is taken at the start of every run),
+/// and whether it is the lane's second walk: the at-risk lane is walked again after the rest, for
+/// what a write (a swap, not a sync) moved into it from a shard of the stale lane already walked.
+/// (What a write moves out of it is in the stale lane, walked after.)
+const PASS_LANES: [(DueLane, bool); 4] =
+    [(DueLane::AtRisk, false), (DueLane::Stale, false), (DueLane::AtRisk, true), (DueLane::Unknown, false)];
 
 /// How long to wait before asking the marketplace again about an application it did not know
 /// `times` times in a row: an hour, doubling, at most 30 days.
@@ -244,6 +250,7 @@ async fn run<S: Applications + SyncDue>(
         marketplace: marketplace.for_scan(),
         permits: Arc::new(Semaphore::new(settings.concurrency.max(1))),
         running: JoinSet::new(),
+        counted: HashMap::new(),
     };
 
     // The priority lane first, and again every minute while the run lasts.
@@ -255,32 +262,58 @@ async fn run<S: Applications + SyncDue>(
     }
 
     // The pass under way, or a new one if it is time.
-    let mut at = store.scan_checkpoint(settings.year).await?;
-    let pass = match at.pass.clone() {
-        Some(pass) => pass,
-        None => match new_pass(at.last_pass.as_ref(), settings, now) {
+    let mut at = match store.scan_checkpoint(settings.year).await {
+        Ok(at) => at,
+        Err(err) => {
+            new_lane.stop();
+            syncs.finish(report).await;
+            return Err(err);
+        }
+    };
+    if at.pass.is_none() {
+        match new_pass(at.last_pass.as_ref(), settings, now) {
             Some(pass) => {
                 at = ScanCheckpoint {
-                    pass: Some(pass.clone()),
+                    pass: Some(pass),
                     last_pass: at.last_pass,
                     passes_completed: at.passes_completed,
                     ..ScanCheckpoint::default()
-                };
-                pass
+                }
             }
             None => {
                 new_lane.stop();
                 syncs.finish(report).await;
                 return Ok(());
             }
-        },
-    };
+        }
+    }
+    let walked = walk(store, settings, &mut at, &mut syncs, &mut new_lane, deadline, report).await;
+    // However the walk ended, the syncs it started are waited for and their failures kept with
+    // the pass: the checkpoint is already past them.
+    new_lane.stop();
+    syncs.finish(report).await;
+    note_failures(&mut at, report.oldest_failed);
+    let saved = store.save_scan_checkpoint(settings.year, &at).await;
+    walked.and(saved)
+}
+
+/// The pass under way in `at`, page by page, until it ends or `deadline`.
+async fn walk<S: Applications + SyncDue>(
+    store: &S,
+    settings: &ScanSettings,
+    at: &mut ScanCheckpoint,
+    syncs: &mut Syncs<'_, S>,
+    new_lane: &mut NewLane<S>,
+    deadline: Instant,
+    report: &mut ScanReport,
+) -> Result<(), StoreError> {
+    let pass = at.pass.clone().expect("a pass under way");
     loop {
         if Instant::now() >= deadline {
             report.out_of_time = true;
-            break;
+            return Ok(());
         }
-        new_lane.tend(&mut syncs, deadline, report).await?;
+        new_lane.tend(syncs, deadline, report).await?;
         // An unknown application is due once its time to ask again has come; the rest by the cut-off.
         let upto = if at.lane == DueLane::Unknown { pass.started_at } else { pass.cutoff };
         let page = store
@@ -292,7 +325,7 @@ async fn run<S: Applications + SyncDue>(
                 stopped = true;
                 break;
             }
-            new_lane.tend(&mut syncs, deadline, report).await?;
+            new_lane.tend(syncs, deadline, report).await?;
             // The position is the last application taken up; one whose sync fails or is cut
             // short stays due, and the next pass takes it up again.
             let position = due.position.clone();
@@ -306,28 +339,25 @@ async fn run<S: Applications + SyncDue>(
             match page.next {
                 // The page read up to here, whether or not what it read there was due.
                 Some(next) => at.position = Some(next),
-                None => match next_place(at.lane, at.shard, store.due_parts()) {
-                    Some((lane, shard)) => at = ScanCheckpoint { lane, shard, position: None, ..at },
+                None => match next_place(at.lane, at.again, at.shard, store.due_parts()) {
+                    Some((lane, again, shard)) => {
+                        *at = ScanCheckpoint { lane, again, shard, position: None, ..at.clone() }
+                    }
                     None => {
-                        at = ScanCheckpoint {
+                        *at = ScanCheckpoint {
                             last_pass: at.pass.take(),
                             passes_completed: at.passes_completed + 1,
                             ..ScanCheckpoint::default()
                         };
                         report.pass_completed = true;
-                        break;
+                        return Ok(());
                     }
                 },
             }
         }
-        note_failures(&mut at, report.oldest_failed);
-        store.save_scan_checkpoint(settings.year, &at).await?;
+        note_failures(at, report.oldest_failed);
+        store.save_scan_checkpoint(settings.year, at).await?;
     }
-    new_lane.stop();
-    syncs.finish(report).await;
-    note_failures(&mut at, report.oldest_failed);
-    store.save_scan_checkpoint(settings.year, &at).await?;
-    Ok(())
 }
 
 /// A new pass at `now`, unless the last one started less than `pass_every` ago. Its cut-off: what
@@ -526,14 +556,14 @@ impl<S: Applications + SyncDue> NewLane<S> {
     }
 }
 
-/// After the shard `shard` of `lane` (of `shards`): the next shard, or the next lane's first;
-/// `None` at the end of the pass.
-fn next_place(lane: DueLane, shard: u32, shards: u32) -> Option<(DueLane, u32)> {
+/// After the shard `shard` of `lane` (of `shards`; `again`: its second walk): the next shard, or
+/// the next lane's first; `None` at the end of the pass.
+fn next_place(lane: DueLane, again: bool, shard: u32, shards: u32) -> Option<(DueLane, bool, u32)> {
     if shard + 1 < shards {
-        return Some((lane, shard + 1));
+        return Some((lane, again, shard + 1));
     }
-    let next = PASS_LANES.iter().position(|l| *l == lane)? + 1;
-    PASS_LANES.get(next).map(|lane| (*lane, 0))
+    let next = PASS_LANES.iter().position(|step| *step == (lane, again))? + 1;
+    PASS_LANES.get(next).map(|(lane, again)| (*lane, *again, 0))
 }
 
 /// The syncs in flight across pages: the next page is read while the last one's syncs run, so
@@ -547,6 +577,9 @@ struct Syncs<'a, S> {
     marketplace: MarketplaceClient,
     permits: Arc<Semaphore>,
     running: JoinSet<(Due, bool, Result<(), SyncError>, bool)>,
+    /// The last sync of each sync under way that the lag counts if it does not succeed (a pass's,
+    /// in the at-risk and stale lanes): one cut short or dying leaves no result to say so.
+    counted: HashMap<tokio::task::Id, DateTime<Utc>>,
 }
 
 impl<S: Applications + SyncDue> Syncs<'_, S> {
@@ -558,22 +591,32 @@ impl<S: Applications + SyncDue> Syncs<'_, S> {
             return false;
         }
         let (store, marketplace, run_at) = (self.store.clone(), self.marketplace.clone(), self.now);
+        let counted = matches!(due.lane, DueLane::AtRisk | DueLane::Stale).then_some(due.last_synced_at).flatten();
         // A sync gives up by itself when the grace after the deadline is over (the cut in `finish`
         // is the backstop).
         let until = self.deadline + FINISH_GRACE;
-        self.running.spawn(async move {
+        let task = self.running.spawn(async move {
             let result = sync_application(&store, &marketplace, &due.application, Utc::now(), until).await.map(drop);
-            // Unknown to the marketplace: not again on every pass, but after a growing delay.
-            let unknown = matches!(result, Err(SyncError::Marketplace(MarketplaceError::NotFound)));
+            // Unknown to the marketplace: not again on every pass, but after a growing delay, in
+            // its own lane (until that is recorded, it stays where it was, and counts as failed).
+            let not_found = matches!(result, Err(SyncError::Marketplace(MarketplaceError::NotFound)));
             let ask_again_at = run_at + unknown_backoff(due.unknown_count + 1);
-            if unknown && let Err(err) = store.record_unknown(&due, ask_again_at).await {
-                tracing::warn!(error = %err, "could not record an application the marketplace did not know");
-            }
+            let unknown = not_found
+                && match store.record_unknown(&due, ask_again_at).await {
+                    Ok(recorded) => recorded,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "could not record an application the marketplace did not know");
+                        false
+                    }
+                };
             drop(permit);
             (due, first, result, unknown)
         });
-        while let Some(done) = self.running.try_join_next() {
-            record(done, report);
+        if let Some(synced) = counted {
+            self.counted.insert(task.id(), synced);
+        }
+        while let Some(done) = self.running.try_join_next_with_id() {
+            self.record(done, report);
         }
         true
     }
@@ -581,47 +624,56 @@ impl<S: Applications + SyncDue> Syncs<'_, S> {
     /// Waits for the syncs under way, until `FINISH_GRACE` after the deadline: a sync waiting out
     /// a long `Retry-After` then is cut short (it changed nothing; it stays due), so the run ends
     /// inside the Lambda's time limit.
-    async fn finish(mut self, report: &mut ScanReport) {
+    async fn finish(&mut self, report: &mut ScanReport) {
         let until = self.deadline.max(Instant::now()) + FINISH_GRACE;
-        while let Ok(Some(done)) = tokio::time::timeout_at(until, self.running.join_next()).await {
-            record(done, report);
+        while let Ok(Some(done)) = tokio::time::timeout_at(until, self.running.join_next_with_id()).await {
+            self.record(done, report);
         }
         let cut_short = u32::try_from(self.running.len()).unwrap_or(u32::MAX);
         report.failed += cut_short;
         if cut_short > 0 {
             *report.outcomes.entry(sync::CUT_SHORT).or_default() += cut_short;
         }
+        for (_, synced) in self.counted.drain() {
+            report.oldest_failed = earliest(report.oldest_failed, Some(synced));
+        }
         self.running.shutdown().await;
     }
-}
 
-type Finished = Result<(Due, bool, Result<(), SyncError>, bool), tokio::task::JoinError>;
-
-fn record(done: Finished, report: &mut ScanReport) {
-    let outcome = match &done {
-        Ok((_, _, result, _)) => sync::outcome(result),
-        Err(_) => sync::PANICKED,
-    };
-    *report.outcomes.entry(outcome).or_default() += 1;
-    match done {
-        Ok((_, first, Ok(()), _)) => {
-            report.synced += 1;
-            report.first_synced += u32::from(first);
-        }
-        Ok((due, _, Err(err), unknown)) => {
-            report.failed += 1;
-            report.unknown += u32::from(unknown);
-            if !unknown {
-                report.oldest_failed = earliest(report.oldest_failed, due.last_synced_at);
+    fn record(&mut self, done: Finished, report: &mut ScanReport) {
+        let counted = match &done {
+            Ok((id, _)) => self.counted.remove(id),
+            Err(join_error) => self.counted.remove(&join_error.id()),
+        };
+        let outcome = match &done {
+            Ok((_, (_, _, result, _))) => sync::outcome(result),
+            Err(_) => sync::PANICKED,
+        };
+        *report.outcomes.entry(outcome).or_default() += 1;
+        match done {
+            Ok((_, (_, first, Ok(()), _))) => {
+                report.synced += 1;
+                report.first_synced += u32::from(first);
             }
-            tracing::warn!(federal_exchange_id = %due.application.id, error = %err, "scheduled sync failed");
-        }
-        Err(join_error) => {
-            report.failed += 1;
-            tracing::error!(error = %join_error, "a sync task died");
+            Ok((_, (due, _, Err(err), unknown))) => {
+                report.failed += 1;
+                report.unknown += u32::from(unknown);
+                // One now in the unknown lane is not in the lag; the rest keep their older sync.
+                if !unknown {
+                    report.oldest_failed = earliest(report.oldest_failed, counted);
+                }
+                tracing::warn!(federal_exchange_id = %due.application.id, error = %err, "scheduled sync failed");
+            }
+            Err(join_error) => {
+                report.failed += 1;
+                report.oldest_failed = earliest(report.oldest_failed, counted);
+                tracing::error!(error = %join_error, "a sync task died");
+            }
         }
     }
 }
+
+type Finished = Result<(tokio::task::Id, (Due, bool, Result<(), SyncError>, bool)), tokio::task::JoinError>;
 
 /// The scan's deadline: its budget, but never closer than a safety margin to the Lambda's own.
 pub fn deadline(budget: Duration, lambda_deadline: Option<std::time::SystemTime>) -> Instant {
@@ -687,6 +739,30 @@ mod tests {
         checkpoint.pass = None;
         checkpoint.last_pass = Some(Pass { oldest_failed: Some(at(25)), ..ended });
         assert_eq!(lag(&checkpoint, window, at(50)), chrono::Duration::hours(1));
+    }
+
+    #[test]
+    fn a_pass_walks_the_at_risk_lane_then_the_rest_then_the_at_risk_lane_again_then_the_unknown() {
+        let mut place = (DueLane::AtRisk, false, 0);
+        let mut walked = vec![place];
+        while let Some(next) = next_place(place.0, place.1, place.2, 2) {
+            walked.push(next);
+            place = next;
+        }
+        use DueLane::{AtRisk, Stale, Unknown};
+        assert_eq!(
+            walked,
+            vec![
+                (AtRisk, false, 0),
+                (AtRisk, false, 1),
+                (Stale, false, 0),
+                (Stale, false, 1),
+                (AtRisk, true, 0),
+                (AtRisk, true, 1),
+                (Unknown, false, 0),
+                (Unknown, false, 1)
+            ]
+        );
     }
 
     #[test]

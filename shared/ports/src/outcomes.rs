@@ -88,6 +88,8 @@ pub struct SyncSlot {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Due {
     pub application: ApplicationKey,
+    /// The lane it was found in.
+    pub lane: DueLane,
     pub position: String,
     /// The application's version as the index showed it.
     pub version: u64,
@@ -117,7 +119,12 @@ pub struct ScanCheckpoint {
     pub last_pass: Option<Pass>,
     #[serde(default = "first_lane")]
     pub lane: DueLane,
+    /// Whether this is the lane's second walk in the pass (`sync_trigger::scan`'s lanes).
+    #[serde(default)]
+    pub again: bool,
     pub shard: u32,
+    /// Where the walk of the shard is: the key of the last application taken up, or of the last
+    /// entry a page read, due or not.
     pub position: Option<String>,
     #[serde(default)]
     pub passes_completed: u64,
@@ -142,7 +149,15 @@ fn first_lane() -> DueLane {
 
 impl Default for ScanCheckpoint {
     fn default() -> Self {
-        Self { pass: None, last_pass: None, lane: first_lane(), shard: 0, position: None, passes_completed: 0 }
+        Self {
+            pass: None,
+            last_pass: None,
+            lane: first_lane(),
+            again: false,
+            shard: 0,
+            position: None,
+            passes_completed: 0,
+        }
     }
 }
 

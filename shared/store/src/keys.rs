@@ -271,6 +271,11 @@ pub fn sync_due_range(lane: DueLane, upto: DateTime<Utc>) -> (String, String) {
         _ => (format!("{digit}#"), format!("{digit}$")),
     }
 }
+/// Whether `position` is a key of `lane` as this release writes them (`sync_due_sk`): those of
+/// the at-risk and stale lanes of releases before 2026-12-08 held the last sync.
+pub fn sync_due_position_is_current(lane: DueLane, position: &str) -> bool {
+    !sync_due_by_last_sync(lane) || position.matches('#').count() == 1
+}
 /// Whether a lane is filtered by the last sync (the pass's cut-off): the others are due as keyed.
 pub fn sync_due_by_last_sync(lane: DueLane) -> bool {
     matches!(lane, DueLane::AtRisk | DueLane::Stale)
@@ -510,6 +515,10 @@ mod tests {
         assert_ne!(sync_due_sk(DueLane::AtRisk, Some(synced), &id), sync_due_sk(DueLane::Stale, Some(synced), &id));
         assert_ne!(sync_due_sk(DueLane::Unknown, Some(synced), &id), sync_due_sk(DueLane::Unknown, Some(later), &id));
         assert!(sync_due_by_last_sync(DueLane::AtRisk) && sync_due_by_last_sync(DueLane::Stale));
+        assert!(sync_due_position_is_current(DueLane::Stale, &sync_due_sk(DueLane::Stale, Some(synced), &id)));
+        assert!(!sync_due_position_is_current(DueLane::Stale, &format!("2#{}#{id}", time(synced))), "an earlier key");
+        let unknown = sync_due_sk(DueLane::Unknown, Some(synced), &id);
+        assert!(sync_due_position_is_current(DueLane::Unknown, &unknown));
         assert!(!sync_due_by_last_sync(DueLane::New) && !sync_due_by_last_sync(DueLane::Unknown));
     }
 

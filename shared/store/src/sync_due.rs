@@ -100,6 +100,9 @@ impl ports::SyncDue for Store {
         limit: i32,
     ) -> Result<DuePage, StoreError> {
         let (low, high) = keys::sync_due_range(lane, upto);
+        // A position an earlier release saved (its keys held the last sync) is no place in this
+        // lane: the shard is read again from its start.
+        let after = after.filter(|position| keys::sync_due_position_is_current(lane, position));
         // BETWEEN is inclusive: the smallest string above `after` is `after` + U+0001.
         let from = after.map_or(low, |position| format!("{position}\u{1}"));
         let mut query =
@@ -112,12 +115,15 @@ impl ports::SyncDue for Store {
         }
         let out = query.send().await.map_err(failed)?;
         // Where the read stopped, whether or not what it read there was due.
-        let next = out
-            .last_evaluated_key
-            .as_ref()
-            .and_then(|key| key.get(keys::GSI3_SK))
-            .and_then(|sk| sk.as_s().ok())
-            .cloned();
+        let next = match out.last_evaluated_key.as_ref() {
+            None => None,
+            Some(key) => Some(
+                key.get(keys::GSI3_SK)
+                    .and_then(|sk| sk.as_s().ok())
+                    .cloned()
+                    .ok_or_else(|| StoreError::Decode("a due-list page's last key has no sort key".into()))?,
+            ),
+        };
         let due = out
             .items
             .unwrap_or_default()
@@ -128,6 +134,7 @@ impl ports::SyncDue for Store {
                     .ok_or_else(|| StoreError::Decode(format!("a due-list entry keyed {}", entry.pk).into()))?;
                 Ok(Due {
                     application,
+                    lane,
                     last_synced_at: entry.last_synced_micros.and_then(DateTime::from_timestamp_micros),
                     position: entry.gsi3sk,
                     version: entry.version,

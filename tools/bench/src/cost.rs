@@ -193,8 +193,12 @@ fn month(figures: &[Figure], measured: &Measured, load: Load, design: Design) ->
     const RISKY_SYNC: &str = "a sync that confirms an entry at risk";
 
     let scheduled = APPLICATIONS * 30.0 / resync_days;
-    let pass_reads =
-        if passes_per_month > 0.0 { passes_per_month * APPLICATIONS * reads(crate::writes::PASS_READ) } else { 0.0 };
+    // A pass reads every entry of the at-risk and stale lanes, and the at-risk lane twice.
+    let pass_reads = if passes_per_month > 0.0 {
+        passes_per_month * APPLICATIONS * (1.0 + AT_RISK_SHARE) * reads(crate::writes::PASS_READ)
+    } else {
+        0.0
+    };
     let list_opens = AGENTS * LIST_OPENS_PER_AGENT_DAY * 30.0;
     let on_demand = list_opens * ON_DEMAND_PER_LIST_OPEN;
     let exports = EXPORTS_PER_DAY * 30.0;
