@@ -51,13 +51,16 @@ impl Store {
             Some("2") => keys::sync_due_sk(DueLane::Stale, meta.last_synced_at, &app.id),
             _ => old_key,
         };
+        // The last sync as the due list's filter compares it (a never-synced one has none).
+        let synced = meta.last_synced_at.map(|at| at.timestamp_micros());
+        let set_synced = if synced.is_some() { ", #synced = :synced" } else { "" };
         let mut update = self
             .client()
             .update_item()
             .table_name(self.table())
             .key(keys::PK, text(pk))
             .key(keys::SK, text(keys::META_SK))
-            .update_expression("SET #gsi3pk = :shard, #gsi3sk = :position REMOVE #gsi2pk, #gsi2sk")
+            .update_expression(format!("SET #gsi3pk = :shard, #gsi3sk = :position{set_synced} REMOVE #gsi2pk, #gsi2sk"))
             .condition_expression("version = :version")
             .expression_attribute_names("#gsi3pk", keys::GSI3_PK)
             .expression_attribute_names("#gsi3sk", keys::GSI3_SK)
@@ -66,13 +69,10 @@ impl Store {
             .expression_attribute_values(":shard", text(keys::sync_due_pk(app.year, keys::application_shard(&app.id))))
             .expression_attribute_values(":position", text(position))
             .expression_attribute_values(":version", number(meta.version));
-        if let Some(synced) = meta.last_synced_at {
+        if let Some(micros) = synced {
             update = update
-                .update_expression(
-                    "SET #gsi3pk = :shard, #gsi3sk = :position, #synced = :synced REMOVE #gsi2pk, #gsi2sk",
-                )
                 .expression_attribute_names("#synced", keys::LAST_SYNCED_MICROS)
-                .expression_attribute_values(":synced", number(synced.timestamp_micros()));
+                .expression_attribute_values(":synced", number(micros));
         }
         match update.send().await {
             Ok(_) => Ok(true),
