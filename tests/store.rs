@@ -94,7 +94,8 @@ async fn a_late_event_flagging_an_old_swap_is_listed_on_top_and_counted_new() {
 }
 
 /// A table written before rows were keyed by when they were listed: each row as that release
-/// keyed it (by the evidence's time), and placement records that name those keys.
+/// keyed it (by the evidence's time), without what it counts (rows said so from 2026-12-09), and
+/// placement records that name those keys and the lists each entry counted in as new.
 async fn key_rows_as_before(store: &store::Store) {
     use store::items::{from_item, to_item};
     use store::placement::PlacementItem;
@@ -111,6 +112,8 @@ async fn key_rows_as_before(store: &store::Store) {
         format!("{}#{time}#{}#{}", row.plan_year, row.agent_id, row.federal_exchange_id)
     };
     let mut moved = std::collections::BTreeMap::new();
+    let mut new_in: std::collections::BTreeMap<(String, String), std::collections::BTreeMap<String, _>> =
+        Default::default();
     for item in &items {
         let pk = item["pk"].as_s().unwrap();
         if !pk.starts_with("RISK#") {
@@ -121,6 +124,13 @@ async fn key_rows_as_before(store: &store::Store) {
         let mut aged = item.clone();
         aged.insert("sk".into(), text(&old_sk));
         aged.insert("gsi1sk".into(), text(&old_sk));
+        aged.remove("version");
+        aged.remove("new_against");
+        if let Some(counted) = row.new_against {
+            let record =
+                (store::keys::application_pk(row.plan_year, &row.federal_exchange_id), row.agent_id.to_string());
+            new_in.entry(record).or_default().insert(store::keys::counters_pk_of_list(pk).to_owned(), counted.visit);
+        }
         let client = store.raw_client();
         client.put_item().table_name(store.table()).set_item(Some(aged)).send().await.unwrap();
         client.delete_item().table_name(store.table()).key("pk", text(pk)).key("sk", text(&sk)).send().await.unwrap();
@@ -131,10 +141,13 @@ async fn key_rows_as_before(store: &store::Store) {
             continue;
         }
         let mut placed: PlacementItem = from_item(item).unwrap();
+        // (A record names where rows were written: a row deleted since is not moved.)
         for row in &mut placed.rows {
-            row.sk = moved[&(row.pk.clone(), row.sk.clone())].clone();
+            if let Some(old_sk) = moved.get(&(row.pk.clone(), row.sk.clone())) {
+                row.sk = old_sk.clone();
+            }
         }
-        placed.digest = "a fingerprint of the release before".into();
+        placed.new_in = new_in.remove(&(placed.pk.clone(), placed.agent_id.to_string())).unwrap_or_default();
         store
             .raw_client()
             .put_item()
@@ -841,6 +854,113 @@ async fn an_agency_moving_under_another_parent_moves_its_downline_lists() {
     assert_eq!(leaf.ancestors, vec![agency_id("west"), agency_id("mid")]);
     assert_eq!(world.store.child_agencies(&agency_id("west")).await.unwrap(), vec![agency_id("mid")]);
     assert!(world.store.child_agencies(&agency_id("east")).await.unwrap().is_empty());
+    assert_no_differences(&world).await;
+}
+
+/// A job moves rows in bulk and names the keys it put them at in their placement records (only
+/// those: a move out of a list alone leaves the record as it was), and the placements after it
+/// find the rows where the job put them.
+#[tokio::test]
+async fn a_move_names_where_it_put_rows_and_later_placements_find_the_rows_it_moved() {
+    let world = world().await;
+    agency(&world.store, "east", None).await;
+    agency(&world.store, "west", None).await;
+    agency(&world.store, "mid", Some("east")).await;
+    agent(&world.store, "ana", "mid", "111").await;
+    agent(&world.store, "bob", "west", "222").await;
+    submit(&world.store, "902", "own-902", 0, "ana", "111").await;
+    submit(&world.store, "902", "swap-902", 10, "bob", "222").await;
+    let record = || async {
+        let pk = store::keys::application_pk(year(), &app("902").id);
+        let item = world
+            .store
+            .raw_client()
+            .get_item()
+            .table_name(world.store.table())
+            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(pk))
+            .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(store::keys::placed_sk(&agent_id("ana"))))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+            .expect("ana's entry has a placement record");
+        store::items::from_item::<store::placement::PlacementItem>(item).unwrap()
+    };
+    let before = record().await;
+    assert!(before.rows.iter().any(|row| row.pk == "RISK#AGENCY#east"), "{before:?}");
+    let listed = |agency: &str| {
+        let store = world.store.clone();
+        let scope = Scope::Agency(agency_id(agency));
+        async move {
+            let rows = store.risk_rows(&scope, year(), ArchivedFilter::Include, 50, None).await.unwrap().rows;
+            rows.iter().filter(|row| row.agent_id == agent_id("ana")).count()
+        }
+    };
+
+    agency(&world.store, "mid", Some("west")).await;
+
+    assert_eq!((listed("east").await, listed("west").await), (0, 1), "the row left east and entered west");
+    let after = record().await;
+    assert!(after.rows.iter().any(|row| row.pk == "RISK#AGENCY#west"), "{after:?}");
+    assert!(!after.rows.iter().any(|row| row.pk == "RISK#AGENCY#east"), "{after:?}");
+    // West under east, then mid out of west into east: out of a list alone, so nothing is put
+    // and the record stays as it is.
+    agency(&world.store, "west", Some("east")).await;
+    assert_eq!((listed("east").await, listed("west").await), (1, 1), "east above west now");
+    let before = record().await;
+    agency(&world.store, "mid", Some("east")).await;
+    assert_eq!((listed("east").await, listed("west").await), (1, 0));
+    assert_eq!(record().await, before, "a move out of a list alone writes no record");
+    assert_no_differences(&world).await;
+    // A sync giving the AOR back to ana clears her entry: its rows go, wherever the job put them.
+    world.store.apply_evidence(&app("902"), &sync_of("sync-902", 20, "111"), Utc::now()).await.unwrap();
+    assert_eq!((listed("east").await, listed("west").await), (0, 0));
+    let ana = Scope::Agent(agent_id("ana"));
+    assert_eq!(world.store.counts(&ana, year()).await.unwrap().at_risk_total, 0);
+    assert_no_differences(&world).await;
+}
+
+/// Rows a job moved are found by the moves after it however they nest: an agency moved twice,
+/// its second job paused with an entry still to move, while an agent below it moves away.
+#[tokio::test]
+async fn rows_a_job_moved_are_found_by_the_moves_after_it_however_they_nest() {
+    let world = world().await;
+    for top in ["p1", "p2", "p3", "y"] {
+        agency(&world.store, top, None).await;
+    }
+    agency(&world.store, "x", Some("p1")).await;
+    agent(&world.store, "carl", "x", "333").await;
+    agent(&world.store, "ana", "x", "111").await;
+    agent(&world.store, "bob", "y", "222").await;
+    // Carl's entry is listed first, so the paused job moves it and not ana's.
+    submit(&world.store, "904", "own-904", 0, "carl", "333").await;
+    submit(&world.store, "904", "swap-904", 10, "bob", "222").await;
+    submit(&world.store, "903", "own-903", 0, "ana", "111").await;
+    submit(&world.store, "903", "swap-903", 10, "bob", "222").await;
+    agency(&world.store, "x", Some("p2")).await;
+    let moved = AgencyUpsert {
+        agency_id: agency_id("x"),
+        name: shared::domain::Name::parse("Agency x").unwrap(),
+        parent_agency_id: Some(agency_id("p3")),
+        agent_exports_enabled: true,
+    };
+    let one_page = world.store.clone().with_job_page(1);
+    let paused = one_page.upsert_agency_until(&moved, &Utc::now().into(), Some(std::time::Instant::now())).await;
+    assert_eq!(paused.unwrap(), shared::ports::UpsertOutcome::Paused);
+
+    agent(&world.store, "ana", "y", "111").await;
+    world.store.upsert_agency_until(&moved, &Utc::now().into(), None).await.unwrap();
+
+    let listed = |agency: &str| {
+        let store = world.store.clone();
+        let scope = Scope::Agency(agency_id(agency));
+        async move {
+            let rows = store.risk_rows(&scope, year(), ArchivedFilter::Include, 50, None).await.unwrap().rows;
+            rows.iter().filter(|row| row.agent_id == agent_id("ana")).count()
+        }
+    };
+    assert_eq!([listed("p1").await, listed("p2").await, listed("p3").await, listed("y").await], [0, 0, 0, 1]);
     assert_no_differences(&world).await;
 }
 

@@ -27,7 +27,7 @@ pub use lists::{ArchivedFilter, ListCounts, ListPage, RiskEntry, Scope, SwapPatt
 pub use plan_years::{EnrollmentCalendar, MonthDay, PlanYears};
 pub use rules::{
     AgencyOf, AlertCounts, Applied, BookEntry, HistoryRecord, Reason, Risk, alert_counts, apply, apply_newest,
-    is_newest, last_synced_at, needs_agencies, project,
+    flagged_since, is_newest, last_synced_at, needs_agencies, project,
 };
 pub use story::{
     FRAUD_HELP_DESK, Happening, HelpDeskReport, Moment, TimelinePage, help_desk_report, moments, page_of, timeline,

@@ -44,8 +44,13 @@ impl BookEntry {
 pub fn alert_counts(entry: Option<&BookEntry>, visit: Option<DateTime<Utc>>) -> AlertCounts {
     let at_risk = entry.is_some_and(|e| e.is_at_risk() && !e.archived);
     let flagged_at = entry.and_then(|e| e.risk.as_ref()).map(|risk| risk.flagged_at);
-    let new_since_visit = at_risk && flagged_at.is_some_and(|at| visit.is_none_or(|visit| at > visit));
+    let new_since_visit = at_risk && flagged_at.is_some_and(|at| flagged_since(at, visit));
     AlertCounts { at_risk, new_since_visit }
+}
+
+/// Whether an entry flagged at `flagged_at` is new since the visit `visit` (`None`: no visit yet).
+pub fn flagged_since(flagged_at: DateTime<Utc>, visit: Option<DateTime<Utc>>) -> bool {
+    visit.is_none_or(|visit| flagged_at > visit)
 }
 
 /// Where an entry counts in a list's alert counters.

@@ -60,7 +60,15 @@ impl Store {
             let chain = chains.get(&agent.agency_id).cloned().unwrap_or_default();
             let path = chain.iter().map(|(id, _)| id.clone()).collect();
             let path_versions = chain.iter().map(|(_, item)| item.as_ref().map(|a| a.version)).collect();
-            owners.insert(agent_id.clone(), Owner { agent_id, agent: Some(agent), path, path_versions });
+            let jobs =
+                std::iter::once(agent.job.as_ref()).chain(chain.iter().map(|(_, item)| item.as_ref()?.job.as_ref()));
+            let mut moving_from: Vec<domain::AgencyId> = Vec::new();
+            for agency in jobs.flatten().flat_map(|job| &job.from) {
+                if !moving_from.contains(agency) {
+                    moving_from.push(agency.clone());
+                }
+            }
+            owners.insert(agent_id.clone(), Owner { agent_id, agent: Some(agent), path, path_versions, moving_from });
         }
         Ok(owners)
     }

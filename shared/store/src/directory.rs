@@ -156,7 +156,7 @@ impl Store {
                 // in their own lists only: place them again now that it is known.
                 None => Some(Job { from: Vec::new(), version, position: None }),
                 Some(e) if moved => {
-                    let from = e.job.as_ref().map_or_else(|| e.ancestors.clone(), |job| job.from.clone());
+                    let from = Job::from_before(e.job.as_ref(), &e.ancestors);
                     Some(Job { from, version, position: None })
                 }
                 // A rename needs none: lists read names from the directory, rows do not carry them.
@@ -303,10 +303,7 @@ impl Store {
             // Rows made before the agent was known are in their own list only.
             None => Some(Job { from: Vec::new(), version, position: None }),
             Some(e) if moved => {
-                let from = match &e.job {
-                    Some(job) => job.from.clone(),
-                    None => self.agency_path(&e.agency_id).await?,
-                };
+                let from = Job::from_before(e.job.as_ref(), &self.agency_path(&e.agency_id).await?);
                 Some(Job { from, version, position: None })
             }
             // A new name or email needs none: rows carry neither (lists read them from here).

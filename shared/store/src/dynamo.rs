@@ -116,6 +116,7 @@ conditional!(
     aws_sdk_dynamodb::types::builders::PutBuilder,
     aws_sdk_dynamodb::types::builders::UpdateBuilder,
     aws_sdk_dynamodb::types::builders::ConditionCheckBuilder,
+    aws_sdk_dynamodb::types::builders::DeleteBuilder,
     aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder,
     aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder
 );
@@ -298,6 +299,14 @@ impl Store {
     /// The items of `keys` (partition and sort key) that exist, by partition key, read
     /// consistently, up to 100 a request (what DynamoDB leaves unprocessed is asked again).
     pub(crate) async fn get_all(&self, keys: Vec<(String, String)>) -> Result<HashMap<String, Item>, StoreError> {
+        Ok(by_partition(self.batch_get(keys, true, None).await?))
+    }
+
+    /// The same, by partition and sort key: for items that share a partition.
+    pub(crate) async fn get_each(
+        &self,
+        keys: Vec<(String, String)>,
+    ) -> Result<HashMap<(String, String), Item>, StoreError> {
         self.batch_get(keys, true, None).await
     }
 
@@ -309,7 +318,7 @@ impl Store {
         keys: Vec<(String, String)>,
         projection: &str,
     ) -> Result<HashMap<String, Item>, StoreError> {
-        self.batch_get(keys, false, Some(projection)).await
+        Ok(by_partition(self.batch_get(keys, false, Some(projection)).await?))
     }
 
     async fn batch_get(
@@ -317,7 +326,7 @@ impl Store {
         keys: Vec<(String, String)>,
         consistent: bool,
         projection: Option<&str>,
-    ) -> Result<HashMap<String, Item>, StoreError> {
+    ) -> Result<HashMap<(String, String), Item>, StoreError> {
         let mut found = HashMap::new();
         for chunk in keys.chunks(100) {
             let wanted: Vec<Item> = chunk.iter().map(|(pk, sk)| key_of(pk, sk)).collect();
@@ -334,8 +343,8 @@ impl Store {
                 let out =
                     self.client().batch_get_item().request_items(self.table(), ask).send().await.map_err(failed)?;
                 for item in out.responses.and_then(|mut r| r.remove(self.table())).unwrap_or_default() {
-                    let pk = item.get(keys::PK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                    found.insert(pk, item);
+                    let key = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                    found.insert((key(keys::PK), key(keys::SK)), item);
                 }
                 pending = out.unprocessed_keys.and_then(|mut u| u.remove(self.table())).filter(|k| !k.keys.is_empty());
                 if pending.is_some() {
@@ -452,6 +461,11 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Items by their partition key alone: for reads of one item per partition.
+fn by_partition(items: HashMap<(String, String), Item>) -> HashMap<String, Item> {
+    items.into_iter().map(|((pk, _), item)| (pk, item)).collect()
 }
 
 #[cfg(test)]

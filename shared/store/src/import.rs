@@ -8,8 +8,9 @@ use chrono::{DateTime, Utc};
 use super::applications::{entry_item, evidence_item, meta_item, trail_item};
 use super::dynamo::{failed, unbuilt};
 use super::dynamo::{number, text};
-use super::items::{Owner, to_item};
-use super::placement::{Placement, PlacementItem};
+use super::items::{Owner, RiskRow, RowFacts, to_item};
+use super::placement::PlacementItem;
+use super::row_changes::{counted_row, counts};
 use super::{Store, StoreError, keys};
 use domain::{AgencyId, AgencyOf, AgentId, ApplicationKey, BookEntry, Evidence, PlanYear, apply};
 
@@ -32,7 +33,7 @@ impl Store {
         // Counters by their partition (`AGENT#…`, `AGENCY#…`) and plan year.
         let mut totals: BTreeMap<(String, PlanYear), (i64, i64)> = BTreeMap::new();
         // Whether an imported entry counts as new in a list depends on that list's last visit.
-        let mut visits: HashMap<(String, PlanYear), Option<DateTime<Utc>>> = HashMap::new();
+        let mut visits = super::placement::Visits::default();
         for (app, log) in applications {
             let mut applied_log: Vec<Evidence> = Vec::new();
             let mut entries = BTreeMap::new();
@@ -53,26 +54,27 @@ impl Store {
             for entry in entries.values() {
                 items.push(to_item(&entry_item(app, entry))?);
             }
-            for agent in entries.keys() {
+            let lists = entries.keys().flat_map(|agent| {
                 let owner = owners.get(agent).cloned().unwrap_or_else(|| Owner::unknown(agent.clone()));
-                for counters_pk in owner.scopes().iter().map(keys::counters_pk) {
-                    if let std::collections::hash_map::Entry::Vacant(slot) = visits.entry((counters_pk, app.year)) {
-                        let visit = self.stats_of(&slot.key().0, app.year).await?.last_visited_at;
-                        slot.insert(visit);
-                    }
-                }
-            }
+                owner.scopes().iter().map(keys::counters_pk).collect::<Vec<_>>()
+            });
+            self.read_visits(lists.collect::<Vec<_>>(), app.year, &mut visits).await?;
             let visit_of = |counters_pk: &str| visits.get(&(counters_pk.to_owned(), app.year)).copied().flatten();
-            for (placement, record) in imported(app, &entries, owners, visit_of) {
-                for row in &placement.rows {
-                    items.push(to_item(row)?);
+            for entry in entries.values() {
+                let Some(facts) = RowFacts::of_entry(&app.id, app.year, entry) else { continue };
+                let owner =
+                    owners.get(&entry.agent_id).cloned().unwrap_or_else(|| Owner::unknown(entry.agent_id.clone()));
+                let mut named = Vec::new();
+                for scope in owner.scopes() {
+                    let counters_pk = keys::counters_pk(&scope);
+                    let row = RiskRow { version: 1, ..counted_row(&facts, scope, visit_of(&counters_pk)) };
+                    let (total, new) = counts(&row, visit_of(&counters_pk), false);
+                    let sums = totals.entry((counters_pk, app.year)).or_insert((0, 0));
+                    *sums = (sums.0 + total, sums.1 + new);
+                    named.push(row.key());
+                    items.push(to_item(&row)?);
                 }
-                for counters_pk in placement.counter_pks() {
-                    let counts = totals.entry((counters_pk.to_owned(), app.year)).or_insert((0, 0));
-                    counts.0 += i64::from(record.counted);
-                    counts.1 += i64::from(record.new_in.contains_key(counters_pk));
-                }
-                items.push(to_item(&record)?);
+                items.push(to_item(&PlacementItem::naming(app, &entry.agent_id, named, None))?);
             }
         }
         let requests = items
@@ -108,24 +110,4 @@ impl Store {
         }
         Ok(())
     }
-}
-
-/// The placements an import writes beside the entries: what placing them one by one gives.
-fn imported(
-    app: &ApplicationKey,
-    entries: &BTreeMap<AgentId, BookEntry>,
-    owners: &HashMap<AgentId, Owner>,
-    visit_of: impl Fn(&str) -> Option<DateTime<Utc>>,
-) -> Vec<(Placement, PlacementItem)> {
-    entries
-        .values()
-        .filter_map(|entry| {
-            let owner = owners.get(&entry.agent_id).cloned().unwrap_or_else(|| Owner::unknown(entry.agent_id.clone()));
-            let placement = Placement::of(app, Some(entry), &owner, &visit_of);
-            (!placement.is_empty()).then(|| {
-                let record = placement.record(app, &entry.agent_id, None);
-                (placement, record)
-            })
-        })
-        .collect()
 }

@@ -162,8 +162,10 @@ impl AgentItem {
 /// is finished by the event's redelivery.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Job {
-    /// The agency path the rows were placed under before the change (empty when only what the
-    /// rows show changed): the lists they are leaving.
+    /// Every agency whose list may still hold rows the job is to move: the agency path before
+    /// the change, and before each earlier change whose job this one carries on (a job moves
+    /// rows without rewriting their placement records, so those lists are where placements look
+    /// for them until it is done). Empty for an arrival: its rows are in their own lists only.
     pub from: Vec<AgencyId>,
     /// The version of the upsert that set or carried on the mark: only its job clears it. (Other
     /// writes — a move above it, the exports switch — bump the item's version, not this.)
@@ -174,6 +176,18 @@ pub struct Job {
 }
 
 impl Job {
+    /// The `from` of a change made while the item stood with `path` and the job `carried` (if
+    /// any) was still under way: both paths' agencies.
+    pub fn from_before(carried: Option<&Job>, path: &[AgencyId]) -> Vec<AgencyId> {
+        let mut from = carried.map(|job| job.from.clone()).unwrap_or_default();
+        for agency in path {
+            if !from.contains(agency) {
+                from.push(agency.clone());
+            }
+        }
+        from
+    }
+
     /// The index attributes of an item bearing `job`: in the index of jobs under way, or not.
     pub fn index(job: Option<&Job>, item_pk: &str) -> (Option<String>, Option<String>) {
         match job {
@@ -338,9 +352,35 @@ pub struct RiskRow {
     pub other_npn: Option<Npn>,
     pub archived: bool,
     pub agent_id: AgentId,
+    /// Bumped by every write of the row, from 1 (0: a row written before rows carried their
+    /// counts, `NewAgainst`): a placement writes or deletes a row only while it is as read.
+    #[serde(default)]
+    pub version: u64,
+    /// Present while the row counts in its list's count of entries new since the last visit:
+    /// the visit that was decided against. A later visit set that count to zero, so the row
+    /// counts there no more. (Whether it counts in the at-risk total, the row says: not archived.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_against: Option<NewAgainst>,
+}
+
+/// The visit of its list a row was counted new against (`None`: the list had none yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewAgainst {
+    pub visit: Option<DateTime<Utc>>,
 }
 
 impl RiskRow {
+    /// Its key in the table.
+    pub fn key(&self) -> crate::placement::RowKey {
+        crate::placement::RowKey { pk: self.pk.clone(), sk: self.sk.clone() }
+    }
+
+    /// The row without what only its placement reads (its version and what it counts): what
+    /// the entry says in its list, to compare with what it should say.
+    pub fn shown(&self) -> Self {
+        Self { version: 0, new_against: None, ..self.clone() }
+    }
+
     /// The entry as its list shows it, without keys: with its application's last sync and its
     /// owner's agent and agency items as read now (`None`: not known, or not asked for).
     pub fn entry(
@@ -380,12 +420,15 @@ pub struct Owner {
     /// The version of each agency on `path` as read (`None`: not known yet): a placement holds
     /// only while they stand.
     pub path_versions: Vec<Option<u64>>,
+    /// The agencies whose lists may still hold rows of the agent's entries while a directory
+    /// job on the agent or on an agency of the path is under way: the jobs' `from`.
+    pub moving_from: Vec<AgencyId>,
 }
 
 impl Owner {
     /// An agent the directory does not know (yet): their rows are in their own list only.
     pub fn unknown(agent_id: AgentId) -> Self {
-        Self { agent_id, agent: None, path: Vec::new(), path_versions: Vec::new() }
+        Self { agent_id, agent: None, path: Vec::new(), path_versions: Vec::new(), moving_from: Vec::new() }
     }
 
     /// The directory item (its key) still to arrive before the agent's agency path is whole: the
@@ -460,6 +503,21 @@ impl RowFacts {
         })
     }
 
+    /// What `row` says of its entry: the same in every list it is in.
+    pub fn of_row(row: &RiskRow) -> Self {
+        Self {
+            federal_exchange_id: row.federal_exchange_id.clone(),
+            plan_year: row.plan_year,
+            agent_id: row.agent_id.clone(),
+            client_name: row.client_name.clone(),
+            at_risk_since: row.at_risk_since,
+            flagged_at: row.flagged_at,
+            reason: row.reason,
+            other_npn: row.other_npn.clone(),
+            archived: row.archived,
+        }
+    }
+
     /// The row of this entry in one list.
     pub fn row(&self, scope: Scope) -> RiskRow {
         let pk = keys::risk_pk(&scope);
@@ -479,6 +537,8 @@ impl RowFacts {
             other_npn: self.other_npn.clone(),
             archived: self.archived,
             agent_id: self.agent_id.clone(),
+            version: 0,
+            new_against: None,
         }
     }
 

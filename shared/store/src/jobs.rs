@@ -5,16 +5,18 @@
 //! it got to, and the mark comes off only once every row is placed by the directory as it is now.
 //! The agency lists hide what a job has not moved out yet (`risk_lists::Reach`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::dynamo::failed;
 use super::dynamo::{Condition, Index, SortKeys, number, text};
-use super::items::{AgencyItem, AgentItem, Job, RiskRow, from_item};
+use super::items::{AgencyItem, AgentItem, Job, Owner, RiskRow, RowFacts, from_item};
 use super::keys;
-use super::placement::AlreadyRead;
+use super::placement::{
+    AlreadyRead, Held, PlacementBatch, PlacementItem, RowKey, RowsElsewhere, renamed, where_rows_may_be,
+};
 use super::{Store, StoreError};
-use domain::ApplicationKey;
 use domain::Scope;
+use domain::{AgentId, ApplicationKey};
 
 /// How a run of a directory job ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,15 +127,8 @@ impl Store {
                 .send()
                 .await
                 .map_err(failed)?;
-            let mut applications = BTreeSet::new();
-            for item in out.items.unwrap_or_default() {
-                let row: RiskRow = from_item(item)?;
-                applications.insert(ApplicationKey { id: row.federal_exchange_id, year: row.plan_year });
-            }
-            let mut known = AlreadyRead::default();
-            for app in &applications {
-                self.place_with(app, &mut known).await?;
-            }
+            let rows = out.items.unwrap_or_default().into_iter().map(from_item::<RiskRow>).collect::<Result<_, _>>()?;
+            self.move_rows(rows).await?;
             start = out.last_evaluated_key;
             let Some(position) = start.as_ref().and_then(|key| key.get(keys::SK)).and_then(|sk| sk.as_s().ok()) else {
                 return Ok(JobOutcome::Done);
@@ -159,5 +154,99 @@ impl Store {
                 return Ok(JobOutcome::Paused);
             }
         }
+    }
+
+    /// Moves the entries of `rows` (a page of a list) into the lists their owners' paths call for
+    /// now, from their rows as they are: a job changes where rows are, not what they say. A few
+    /// transactions for the whole page, each row written only while it is as read, each list's
+    /// counters moved once a transaction, no application's item checked: a placement racing the
+    /// job meets it on the rows (a move that would only add rows holds one it leaves as it is).
+    /// An entry whose rows do not all say the same, or a transaction that meets another writer or
+    /// a newer directory, is placed from its application's entries instead, with every row found.
+    async fn move_rows(&self, rows: Vec<RiskRow>) -> Result<(), StoreError> {
+        let mut known = AlreadyRead::default();
+        let mut entries: BTreeMap<(ApplicationKey, AgentId), Vec<RowKey>> = BTreeMap::new();
+        for row in rows {
+            let app = ApplicationKey { id: row.federal_exchange_id.clone(), year: row.plan_year };
+            entries.entry((app, row.agent_id.clone())).or_default().push(row.key());
+        }
+        let agents: BTreeSet<AgentId> = entries.keys().map(|(_, agent)| agent.clone()).collect();
+        known.owners = self.owner_items(agents).await?;
+        let record_key = |(app, agent): &(ApplicationKey, AgentId)| {
+            (keys::application_pk(app.year, &app.id), keys::placed_sk(agent))
+        };
+        let records: HashMap<(String, String), PlacementItem> = self
+            .get_each(entries.keys().map(record_key).collect())
+            .await?
+            .into_iter()
+            .map(|(key, item)| Ok((key, from_item::<PlacementItem>(item)?)))
+            .collect::<Result<_, StoreError>>()?;
+        let owner_of =
+            |agent: &AgentId| known.owners.get(agent).cloned().unwrap_or_else(|| Owner::unknown(agent.clone()));
+        let mut looked: BTreeMap<&(ApplicationKey, AgentId), BTreeSet<RowKey>> = BTreeMap::new();
+        for (entry, page_keys) in &entries {
+            let record = records.get(&record_key(entry));
+            let mut keys = BTreeSet::new();
+            for page_key in page_keys {
+                keys.extend(where_rows_may_be(record, &owner_of(&entry.1), Some(&page_key.sk)));
+            }
+            // The rows read, wherever they are: one left behind is moved out too.
+            keys.extend(page_keys.iter().cloned());
+            looked.insert(entry, keys);
+        }
+        let found = self.rows_at(looked.values().flatten().cloned().collect()).await?;
+
+        let mut unsettled: BTreeMap<ApplicationKey, RowsElsewhere> = BTreeMap::new();
+        let mut batches: Vec<(PlacementBatch, BTreeSet<ApplicationKey>)> = vec![Default::default()];
+        for (entry, keys) in looked {
+            let (app, agent) = entry;
+            let owner = owner_of(agent);
+            let found: Vec<RiskRow> = keys.iter().filter_map(|key| found.get(key).cloned()).collect();
+            // What the rows say now (none left: placed since by someone else).
+            let Some(facts) = found.first().map(RowFacts::of_row) else { continue };
+            if found.iter().any(|other| RowFacts::of_row(other) != facts) {
+                // Rows that disagree: a placement of another state under way, or cut short.
+                let elsewhere = unsettled.entry(app.clone()).or_default();
+                elsewhere.entry(agent.clone()).or_default().extend(found.iter().map(RiskRow::key));
+                continue;
+            }
+            let record = records.get(&record_key(entry));
+            let (rows, changes) =
+                self.entry_changes(app, Some(&facts), &owner, &found, record, &mut known.visits).await?;
+            if changes.is_empty() {
+                continue;
+            }
+            let renamed = renamed(app, agent, record, &rows, &changes);
+            let holds_a_row = changes.writes_over_found();
+            let mut part = self.placement_part(app, renamed, &owner, changes, Held::Rows)?;
+            if !holds_a_row {
+                // Only rows added (an arrival): held to one it leaves as it is, which any
+                // placement changing what the entry says rewrites or deletes.
+                part.hold_row(self, &found[0])?;
+            }
+            if batches.last().is_some_and(|(batch, _)| batch.is_full_for(&part)) {
+                batches.push(Default::default());
+            }
+            if let Some((batch, apps)) = batches.last_mut() {
+                batch.add(app, part);
+                apps.insert(app.clone());
+            }
+        }
+        for (batch, apps) in batches {
+            match batch.commit(self, &known.visits).await {
+                Err(StoreError::Conflict) => {
+                    for app in apps {
+                        unsettled.entry(app).or_default();
+                    }
+                }
+                other => {
+                    other?;
+                }
+            }
+        }
+        for (app, elsewhere) in &unsettled {
+            self.place_finding(app, &mut AlreadyRead::default(), elsewhere).await?;
+        }
+        Ok(())
     }
 }

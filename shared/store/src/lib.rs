@@ -4,7 +4,6 @@
 pub mod applications;
 mod child_counters;
 pub mod conduct;
-pub mod counter_delta;
 pub mod digests;
 pub mod directory;
 pub mod disputes;
@@ -20,6 +19,7 @@ pub mod outbox;
 pub mod placement;
 pub mod rate_slots;
 pub mod risk_lists;
+pub mod row_changes;
 pub mod sync_due;
 pub mod sync_slots;
 pub mod unplaced;

@@ -319,6 +319,7 @@ fn compare(snapshot: &Snapshot) -> Vec<Difference> {
             path: paths.get(&agent.agency_id).cloned().unwrap_or_else(|| vec![agent.agency_id.clone()]),
             // Versions say nothing of what a row shows.
             path_versions: Vec::new(),
+            moving_from: Vec::new(),
         },
     };
     let mut expected: BTreeMap<(String, String), RiskRow> = BTreeMap::new();
@@ -342,10 +343,10 @@ fn compare(snapshot: &Snapshot) -> Vec<Difference> {
     for (key, want) in &expected {
         match snapshot.rows.get(key) {
             None => differences.insert(Difference::MissingRow { list: key.0.clone(), row: key.1.clone() }),
-            Some(have) if have != want => differences.insert(Difference::StaleFields {
+            Some(have) if have.shown() != *want => differences.insert(Difference::StaleFields {
                 list: key.0.clone(),
                 row: key.1.clone(),
-                fields: differing_fields(have, want),
+                fields: differing_fields(&have.shown(), want),
             }),
             Some(_) => false,
         };
