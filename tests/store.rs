@@ -857,6 +857,13 @@ async fn an_agency_moving_under_another_parent_moves_its_downline_lists() {
     assert_no_differences(&world).await;
 }
 
+/// How many rows of ana's entries `agency`'s list holds.
+async fn anas_rows_in(store: &store::Store, agency: &str) -> usize {
+    let scope = Scope::Agency(agency_id(agency));
+    let rows = store.risk_rows(&scope, year(), ArchivedFilter::Include, 50, None).await.unwrap().rows;
+    rows.iter().filter(|row| row.agent_id == agent_id("ana")).count()
+}
+
 /// A job moves rows in bulk and names the keys it put them at in their placement records (only
 /// those: a move out of a list alone leaves the record as it was), and the placements after it
 /// find the rows where the job put them.
@@ -889,14 +896,7 @@ async fn a_move_names_where_it_put_rows_and_later_placements_find_the_rows_it_mo
     };
     let before = record().await;
     assert!(before.rows.iter().any(|row| row.pk == "RISK#AGENCY#east"), "{before:?}");
-    let listed = |agency: &str| {
-        let store = world.store.clone();
-        let scope = Scope::Agency(agency_id(agency));
-        async move {
-            let rows = store.risk_rows(&scope, year(), ArchivedFilter::Include, 50, None).await.unwrap().rows;
-            rows.iter().filter(|row| row.agent_id == agent_id("ana")).count()
-        }
-    };
+    let listed = |agency: &'static str| anas_rows_in(&world.store, agency);
 
     agency(&world.store, "mid", Some("west")).await;
 
@@ -952,14 +952,7 @@ async fn rows_a_job_moved_are_found_by_the_moves_after_it_however_they_nest() {
     agent(&world.store, "ana", "y", "111").await;
     world.store.upsert_agency_until(&moved, &Utc::now().into(), None).await.unwrap();
 
-    let listed = |agency: &str| {
-        let store = world.store.clone();
-        let scope = Scope::Agency(agency_id(agency));
-        async move {
-            let rows = store.risk_rows(&scope, year(), ArchivedFilter::Include, 50, None).await.unwrap().rows;
-            rows.iter().filter(|row| row.agent_id == agent_id("ana")).count()
-        }
-    };
+    let listed = |agency: &'static str| anas_rows_in(&world.store, agency);
     assert_eq!([listed("p1").await, listed("p2").await, listed("p3").await, listed("y").await], [0, 0, 0, 1]);
     assert_no_differences(&world).await;
 }

@@ -197,7 +197,7 @@ impl Store {
         let found = self.rows_at(looked.values().flatten().cloned().collect()).await?;
 
         let mut unsettled: BTreeMap<ApplicationKey, RowsElsewhere> = BTreeMap::new();
-        let mut batches: Vec<(PlacementBatch, BTreeSet<ApplicationKey>)> = vec![Default::default()];
+        let mut batches: Vec<(PlacementBatch, BTreeMap<ApplicationKey, RowsElsewhere>)> = vec![Default::default()];
         for (entry, keys) in looked {
             let (app, agent) = entry;
             let owner = owner_of(agent);
@@ -218,25 +218,32 @@ impl Store {
             }
             let renamed = renamed(app, agent, record, &rows, &changes);
             let holds_a_row = changes.writes_over_found();
+            // Where a placement after a conflict is to look besides: every row found or put.
+            let mut seen: BTreeSet<RowKey> = found.iter().map(RiskRow::key).collect();
+            seen.extend(changes.puts());
             let mut part = self.placement_part(app, renamed, &owner, changes, Held::Rows)?;
             if !holds_a_row {
-                // Only rows added (an arrival): held to one it leaves as it is, which any
-                // placement changing what the entry says rewrites or deletes.
-                part.hold_row(self, &found[0])?;
+                // Only rows added (an arrival): held to the owner's own row, left as it is, which
+                // any placement changing what the entry says finds and rewrites or deletes.
+                let own = keys::risk_pk(&Scope::Agent(agent.clone()));
+                part.hold_row(self, found.iter().find(|row| row.pk == own).unwrap_or(&found[0]))?;
             }
             if batches.last().is_some_and(|(batch, _)| batch.is_full_for(&part)) {
                 batches.push(Default::default());
             }
-            if let Some((batch, apps)) = batches.last_mut() {
+            if let Some((batch, moved)) = batches.last_mut() {
                 batch.add(app, part);
-                apps.insert(app.clone());
+                moved.entry(app.clone()).or_default().entry(agent.clone()).or_default().extend(seen);
             }
         }
-        for (batch, apps) in batches {
+        for (batch, moved) in batches {
             match batch.commit(self, &known.visits).await {
                 Err(StoreError::Conflict) => {
-                    for app in apps {
-                        unsettled.entry(app).or_default();
+                    for (app, elsewhere) in moved {
+                        let placing = unsettled.entry(app).or_default();
+                        for (agent, keys) in elsewhere {
+                            placing.entry(agent).or_default().extend(keys);
+                        }
                     }
                 }
                 other => {

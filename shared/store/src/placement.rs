@@ -118,9 +118,11 @@ pub fn where_rows_may_be(record: Option<&PlacementItem>, owner: &Owner, wanted_s
 /// Keys where rows of an application's entries were found besides where they may be, by agent.
 pub(super) type RowsElsewhere = BTreeMap<AgentId, BTreeSet<RowKey>>;
 
-/// The record to write with `changes`, and its version read: when they put a row at a key `record`
-/// does not name, one naming `rows` (every row the entry has once they are written), so that a
-/// placement after finds them wherever the directory goes.
+/// The record to write with `changes`, and its version read: when they put a row where there was
+/// none, one naming `rows` (every row the entry has once they are written). So a record names every
+/// row there is (`where_rows_may_be` reads them all): a row is made only with its record, and a
+/// record replaced only by a writer that found every row it named, or meets the maker on the
+/// record's version. (A delete leaves its key named: a record names rows that were, too.)
 pub(super) fn renamed(
     app: &ApplicationKey,
     agent_id: &AgentId,
@@ -128,9 +130,7 @@ pub(super) fn renamed(
     rows: &[RiskRow],
     changes: &RowChanges,
 ) -> Option<(PlacementItem, Option<u64>)> {
-    let named: BTreeSet<&RowKey> = record.map(|r| r.rows.iter().collect()).unwrap_or_default();
-    let renames = changes.puts().any(|key| !named.contains(&key));
-    renames.then(|| {
+    changes.creates_a_row().then(|| {
         let record_now = PlacementItem::naming(app, agent_id, rows.iter().map(RiskRow::key).collect(), record);
         (record_now, record.map(|r| r.version))
     })
@@ -421,9 +421,20 @@ pub(super) struct PlacementPart {
 }
 
 impl PlacementPart {
-    /// Holds the part to `row` being as read, unwritten.
+    /// Holds the part to `row` being as read, and makes it newer than read: a writer that read it
+    /// before meets this part whichever commits first (a condition check alone would let one that
+    /// commits after pass). What the row says stays.
     pub(super) fn hold_row(&mut self, store: &Store, row: &RiskRow) -> Result<(), StoreError> {
-        self.writes.push(store.check(row.pk.clone(), &row.sk, row_is(Some(row.version)))?);
+        let bump = Update::builder()
+            .table_name(store.table())
+            .key(keys::PK, text(&row.pk))
+            .key(keys::SK, text(&row.sk))
+            .update_expression("ADD version :one")
+            .expression_attribute_values(":one", number(1))
+            .when(row_is(Some(row.version)))
+            .build()
+            .map_err(unbuilt)?;
+        self.writes.push(TransactWriteItem::builder().update(bump).build());
         Ok(())
     }
 }

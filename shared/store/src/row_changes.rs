@@ -46,6 +46,11 @@ impl RowChanges {
         self.writes.iter().any(|write| matches!(write, RowWrite::Delete { .. } | RowWrite::Put { over: Some(_), .. }))
     }
 
+    /// Whether it puts a row where there was none.
+    pub fn creates_a_row(&self) -> bool {
+        self.writes.iter().any(|write| matches!(write, RowWrite::Put { over: None, .. }))
+    }
+
     /// The keys of the rows it puts.
     pub fn puts(&self) -> impl Iterator<Item = RowKey> + '_ {
         self.writes.iter().filter_map(|write| match write {
@@ -241,8 +246,10 @@ mod tests {
         let arrival = between(&found, &wanted, NO_VISIT, NOT_LEGACY);
         assert_eq!(arrival.writes.len(), 1);
         assert!(!arrival.writes_over_found(), "a job holds such a move to a row it leaves: {arrival:?}");
+        assert!(arrival.creates_a_row(), "and names the row it makes in the record");
         let leaving = between(&found, &[], NO_VISIT, NOT_LEGACY);
         assert!(leaving.writes_over_found());
+        assert!(!leaving.creates_a_row());
     }
 
     #[test]
