@@ -128,7 +128,8 @@ impl Store {
                 .await
                 .map_err(failed)?;
             let rows = out.items.unwrap_or_default().into_iter().map(from_item::<RiskRow>).collect::<Result<_, _>>()?;
-            self.move_rows(rows).await?;
+            // Boxed, as the placements below: a test's runtime polls the whole call on its stack.
+            Box::pin(self.move_rows(rows)).await?;
             start = out.last_evaluated_key;
             let Some(position) = start.as_ref().and_then(|key| key.get(keys::SK)).and_then(|sk| sk.as_s().ok()) else {
                 return Ok(JobOutcome::Done);
@@ -252,7 +253,7 @@ impl Store {
             }
         }
         for (app, elsewhere) in &unsettled {
-            self.place_finding(app, &mut AlreadyRead::default(), elsewhere).await?;
+            Box::pin(self.place_finding(app, &mut AlreadyRead::default(), elsewhere)).await?;
         }
         Ok(())
     }

@@ -187,7 +187,8 @@ impl Store {
         elsewhere: &RowsElsewhere,
     ) -> Result<u32, StoreError> {
         let (cache, placed) = retry_on_conflict_with(std::mem::take(known), |mut known, _| async move {
-            let placed = self.try_place_application(app, &mut known, elsewhere).await;
+            // Boxed: a placement's future is large, and callers nest it deep.
+            let placed = Box::pin(self.try_place_application(app, &mut known, elsewhere)).await;
             if let Err(StoreError::Conflict) = placed {
                 // The entry, its rows, its owner or a visit changed while being placed: read them all again.
                 self.placement_conflicts.add(1);
